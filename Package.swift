@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "BYST",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "byst", targets: ["byst"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // OpenSSL 3 libcrypto: X25519, AEADs, hashes, HMAC, CSPRNG (DESIGN.md §8).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // zstd for optional record compression.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(
+            name: "BYSTProto",
+            dependencies: [
+                "CCrypto", "CZstd",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "BYSTNode",
+            dependencies: [
+                "BYSTProto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(name: "byst", dependencies: ["BYSTNode"]),
+        // Release-mode microbenchmark, not a test: `swift run -c release byst-record-bench`.
+        .executableTarget(
+            name: "byst-record-bench",
+            dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/RecordBench"
+        ),
+        .testTarget(
+            name: "BYSTProtoTests",
+            dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Vectors")]
+        ),
+        .testTarget(name: "BYSTNodeTests", dependencies: ["BYSTNode", "BYSTProto"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef BYST_CZSTD_SHIM_H
+#define BYST_CZSTD_SHIM_H
+#include <zstd.h>
+#endif

@@ -1,0 +1,2 @@
+import BYSTNode
+print(BYSTNodeVersion.string)
