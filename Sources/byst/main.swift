@@ -1,2 +1,5 @@
 import BYSTNode
-print(BYSTNodeVersion.string)
+import Glibc
+
+// The whole CLI lives in BYSTNode; this target only produces the `byst` binary.
+exit(await BYSTCommand.run(Array(CommandLine.arguments.dropFirst())))

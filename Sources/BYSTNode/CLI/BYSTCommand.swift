@@ -1,0 +1,50 @@
+import ArgumentParser
+import Glibc
+
+/// `byst`: the root of the command-line interface.
+public struct BYSTCommand: AsyncParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "byst",
+        abstract: "BYST: a secure N:M tunnel / VPN for Linux gateways.",
+        version: version,
+        subcommands: [KeyCommand.self]
+    )
+
+    public init() {}
+
+    /// Parses and runs `arguments`; returns the process exit code. Errors print one line
+    /// (`byst: error: …`) to stderr; help and version print in full.
+    public static func run(_ arguments: [String]) async -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is CleanExit {
+                exit(withError: error)
+            }
+            let text = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let hint = error is CLIError ? "" : " (see: byst --help)"
+            writeStandardError("byst: error: \(text)\(code == .validationFailure ? hint : "")\n")
+            return code.rawValue
+        }
+    }
+}
+
+/// A failure the CLI reports as one line and exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}

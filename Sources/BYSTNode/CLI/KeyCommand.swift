@@ -1,0 +1,131 @@
+import ArgumentParser
+import BYSTProto
+import Glibc
+
+/// Options shared by the `byst key` subcommands.
+struct KeyStoreOptions: ParsableArguments {
+    @Option(name: .customLong("store"), help: "Key store file (default: $BYST_KEY_STORE or /etc/byst/keys).")
+    var storePath: String?
+
+    var path: String {
+        if let storePath { return storePath }
+        if let fromEnvironment = getenv("BYST_KEY_STORE").map({ String(cString: $0) }), !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return "/etc/byst/keys"
+    }
+
+    func load() throws -> KeyStore {
+        do { return try KeyStore.load(path: path) } catch { throw CLIError(error.description) }
+    }
+}
+
+func saving(_ store: KeyStore) throws {
+    do { try store.save() } catch { throw CLIError(error.description) }
+}
+
+func require(_ store: KeyStore, _ name: String) throws -> KeyStore.Entry {
+    guard let entry = store.entry(named: name) else {
+        throw CLIError(KeyStore.Failure.notFound(name: name, path: store.path).description)
+    }
+    return entry
+}
+
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key",
+        abstract: "Create, list, show, export, import and remove pre-shared keys.",
+        subcommands: [Gen.self, List.self, Show.self, Export.self, Import.self, Remove.self]
+    )
+
+    struct Gen: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Generate a new 256-bit key from the OS CSPRNG.")
+        @Argument(help: "Name of the key (usually the peer's name).") var name: String
+        @OptionGroup var store: KeyStoreOptions
+
+        func run() throws {
+            var keys = try store.load()
+            let key: PreSharedKey
+            do { key = try .generate() } catch { throw CLIError("cannot generate a key: \(error)") }
+            do { try keys.add(name: name, key: key) } catch { throw CLIError(error.description) }
+            try saving(keys)
+            print("generated key '\(name)' (key id \(key.id)) in \(keys.path)")
+            print("give it to the peer with: byst key export \(name)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys by name and key id (never the secrets).")
+        @OptionGroup var store: KeyStoreOptions
+
+        func run() throws {
+            let keys = try store.load()
+            let width = max(4, keys.entries.map(\.name.count).max() ?? 0)
+            print("NAME".padding(width) + "  KEY ID")
+            for entry in keys.entries { print(entry.name.padding(width) + "  \(entry.key.id)") }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a key's id; the secret only with --secret.")
+        @Argument var name: String
+        @Flag(help: "Also print the secret (as its export string).") var secret = false
+        @OptionGroup var store: KeyStoreOptions
+
+        func run() throws {
+            let entry = try require(store.load(), name)
+            print("name:   \(entry.name)")
+            print("key id: \(entry.key.id)")
+            print("secret: \(secret ? KeyExport.encode(entry.key) : "(hidden)")")
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the key as a copy-pasteable string (bystk1_…) for the peer's `byst key import`.")
+        @Argument var name: String
+        @OptionGroup var store: KeyStoreOptions
+
+        func run() throws {
+            print(KeyExport.encode(try require(store.load(), name).key))
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a key exported by a peer; reads the string from standard input if not given.")
+        @Argument var name: String
+        @Argument(help: "The bystk1_… string (prefer standard input: it keeps the key out of shell history).")
+        var exported: String?
+        @OptionGroup var store: KeyStoreOptions
+
+        func run() throws {
+            guard let text = exported ?? readLine(strippingNewline: true), !text.isEmpty else {
+                throw CLIError("no key given: pass the bystk1_… string or pipe it on standard input")
+            }
+            let key: PreSharedKey
+            do { key = try KeyExport.decode(text) } catch { throw CLIError(error.description) }
+            var keys = try store.load()
+            do { try keys.add(name: name, key: key) } catch { throw CLIError(error.description) }
+            try saving(keys)
+            print("imported key '\(name)' (key id \(key.id)) into \(keys.path)")
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a key.")
+        @Argument var name: String
+        @OptionGroup var store: KeyStoreOptions
+
+        func run() throws {
+            var keys = try store.load()
+            do { try keys.remove(name: name) } catch { throw CLIError(error.description) }
+            try saving(keys)
+            print("removed key '\(name)' from \(keys.path)")
+        }
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

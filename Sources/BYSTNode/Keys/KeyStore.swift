@@ -1,0 +1,119 @@
+import BYSTProto
+import Glibc
+
+/// The node's PSKs by name, kept in one text file (PROTOCOL.md §2.3 describes the format):
+///
+///     # comment
+///     <name> <base64 of the 32-byte key>
+///
+/// **Invariants**
+/// - The file is never used if group or others can read it (mode & 077 ≠ 0).
+/// - Writes replace the file atomically with mode 0600 (`AtomicFile`).
+/// - Names are unique and match `KeyStore.isValidName`; key ids are unique, so a responder
+///   always finds at most one key for an id.
+public struct KeyStore {
+    public let path: String
+    public private(set) var entries: [Entry]
+
+    public struct Entry: Sendable {
+        public let name: String
+        public let key: PreSharedKey
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case insecurePermissions(path: String, mode: mode_t)
+        case malformed(path: String, line: Int, reason: String)
+        case duplicateName(String)
+        case duplicateKey(name: String, existing: String)
+        case invalidName(String)
+        case notFound(name: String, path: String)
+        case io(AtomicFile.Failure)
+
+        public var description: String {
+            switch self {
+            case .insecurePermissions(let path, let mode):
+                "key store \(path) is readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)"
+            case .malformed(let path, let line, let reason): "\(path):\(line): \(reason)"
+            case .duplicateName(let name): "a key named '\(name)' already exists (remove it first with: byst key rm \(name))"
+            case .duplicateKey(let name, let existing): "key '\(name)' is the same key as '\(existing)'"
+            case .invalidName(let name):
+                "invalid key name '\(name)': use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            case .notFound(let name, let path): "no key named '\(name)' in \(path)"
+            case .io(let failure): failure.description
+            }
+        }
+    }
+
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, bytes.count <= 63, isAlphanumeric(first) else { return false }
+        return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+    }
+
+    private static func isAlphanumeric(_ c: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c)
+    }
+
+    /// Loads the store; a missing file is an empty store (created on first `save`).
+    public static func load(path: String) throws(Failure) -> KeyStore {
+        let mode: mode_t?
+        do throws(AtomicFile.Failure) { mode = try AtomicFile.mode(path) } catch { throw .io(error) }
+        if let mode, mode & 0o077 != 0 { throw .insecurePermissions(path: path, mode: mode) }
+        let contents: [UInt8]?
+        do throws(AtomicFile.Failure) { contents = try AtomicFile.read(path) } catch { throw .io(error) }
+        var store = KeyStore(path: path, entries: [])
+        guard let contents else { return store }
+        guard let text = String(validating: contents, as: UTF8.self) else {
+            throw .malformed(path: path, line: 1, reason: "not UTF-8 text")
+        }
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = String(rawLine).trimmingASCIIWhitespace()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count == 2 else {
+                throw .malformed(path: path, line: index + 1, reason: "expected '<name> <base64 key>'")
+            }
+            let name = String(fields[0])
+            guard let raw = Base64URL.decode(String(fields[1])), raw.count == PreSharedKey.size else {
+                throw .malformed(path: path, line: index + 1, reason: "key of '\(name)' is not 32 bytes of base64")
+            }
+            let key: PreSharedKey
+            do { key = try PreSharedKey(secret: SecretBytes(raw)) } catch {
+                throw .malformed(path: path, line: index + 1, reason: "key of '\(name)' is weak (\(error)); regenerate it")
+            }
+            do throws(Failure) { try store.add(name: name, key: key) } catch {
+                throw .malformed(path: path, line: index + 1, reason: error.description)
+            }
+        }
+        return store
+    }
+
+    public mutating func add(name: String, key: PreSharedKey) throws(Failure) {
+        guard Self.isValidName(name) else { throw .invalidName(name) }
+        guard entry(named: name) == nil else { throw .duplicateName(name) }
+        if let same = entries.first(where: { $0.key.id == key.id }) { throw .duplicateKey(name: name, existing: same.name) }
+        entries.append(Entry(name: name, key: key))
+    }
+
+    public mutating func remove(name: String) throws(Failure) {
+        guard let index = entries.firstIndex(where: { $0.name == name }) else { throw .notFound(name: name, path: path) }
+        entries.remove(at: index)
+    }
+
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    public func key(for id: KeyID) -> PreSharedKey? { entries.first { $0.key.id == id }?.key }
+
+    /// Writes the store atomically with mode 0600, creating its directory (0700) if needed.
+    public func save() throws(Failure) {
+        var text = "# BYST key store: keep it secret (mode 0600). Format: <name> <base64 key>\n"
+        for entry in entries {
+            text += "\(entry.name) \(Base64URL.encode(entry.key.secret.revealedBytes, urlSafe: false, padded: true))\n"
+        }
+        do throws(AtomicFile.Failure) {
+            try AtomicFile.makeDirectories(AtomicFile.directory(of: path))
+            try AtomicFile.write(Array(text.utf8), to: path, mode: 0o600)
+        } catch { throw .io(error) }
+    }
+}

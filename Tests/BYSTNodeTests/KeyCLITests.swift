@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+/// Runs the built `byst` binary as an operator would.
+@Suite struct KeyCLITests {
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    static func binary() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["BYST_BINARY"] { return path }
+        // The test bundle sits next to the products in .build/<config>/.
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
+        let path = directory.appendingPathComponent("byst").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw CLIMissing(path: path)
+        }
+        return path
+    }
+
+    struct CLIMissing: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "byst binary not found at \(path): run `swift build` first or set BYST_BINARY" }
+    }
+
+    func byst(_ arguments: [String], stdin: String? = nil) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.binary())
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "BYST_KEY_STORE")
+        process.environment = environment
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                   stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    @Test func genExportImportOnAnotherStoreKeepsTheKeyID() throws {
+        try withTemporaryDirectory { dir in
+            let hub = dir + "/hub/keys", branch = dir + "/branch/keys"
+            #expect(try byst(["key", "gen", "branch-1", "--store", hub]).status == 0)
+            #expect(try fileMode(hub) == 0o600)
+            let exported = try byst(["key", "export", "branch-1", "--store", hub])
+            #expect(exported.status == 0)
+            #expect(exported.stdout.hasPrefix("bystk1_"))
+            // Import from standard input, as the README recommends.
+            let imported = try byst(["key", "import", "hub", "--store", branch], stdin: exported.stdout)
+            #expect(imported.status == 0, "\(imported.stderr)")
+            #expect(try fileMode(branch) == 0o600)
+            let keyID = { (run: Run) in run.stdout.split(separator: "\n").first { $0.hasPrefix("key id:") } }
+            let hubShow = try byst(["key", "show", "branch-1", "--store", hub])
+            let branchShow = try byst(["key", "show", "hub", "--store", branch])
+            #expect(keyID(hubShow) != nil)
+            #expect(keyID(hubShow) == keyID(branchShow))
+            #expect(hubShow.stdout.contains("(hidden)"))
+            #expect(!hubShow.stdout.contains(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let withSecret = try byst(["key", "show", "branch-1", "--secret", "--store", hub])
+            #expect(withSecret.stdout.contains(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let list = try byst(["key", "list", "--store", hub])
+            #expect(list.stdout.contains("branch-1"))
+            #expect(try byst(["key", "rm", "branch-1", "--store", hub]).status == 0)
+            #expect(!(try byst(["key", "list", "--store", hub]).stdout.contains("branch-1")))
+        }
+    }
+
+    @Test func badInputGivesOneLineErrorAndNonZeroExit() throws {
+        try withTemporaryDirectory { dir in
+            let store = dir + "/keys"
+            let cases: [[String]] = [
+                ["frobnicate"],
+                ["key", "show", "nobody", "--store", store],
+                ["key", "import", "x", "bystk1_tooShort", "--store", store],
+                ["key", "import", "x", "not-a-key", "--store", store],
+                ["key", "gen", "bad/name", "--store", store],
+                ["key", "gen"],
+            ]
+            for arguments in cases {
+                let run = try byst(arguments)
+                #expect(run.status != 0, "\(arguments)")
+                #expect(run.stderr.hasPrefix("byst: error: "), "\(arguments): \(run.stderr)")
+                #expect(run.stderr.split(separator: "\n").count == 1, "\(arguments): \(run.stderr)")
+                #expect(run.stdout.isEmpty, "\(arguments)")
+            }
+            // A world-readable store is refused with a clear message.
+            #expect(try byst(["key", "gen", "a", "--store", store]).status == 0)
+            chmod(store, 0o644)
+            let refused = try byst(["key", "list", "--store", store])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("chmod 600"))
+        }
+    }
+}
