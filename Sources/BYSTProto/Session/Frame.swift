@@ -1,0 +1,146 @@
+import NIOCore
+
+/// Session frames (PROTOCOL.md §5). A record payload carries one or more frames back to
+/// back; a frame never spans records.
+///
+/// **Invariants**: `encode` then `decode` is the identity; `decode` never reads past the
+/// payload and rejects unknown types and impossible lengths with `FrameError`.
+public enum Frame: Equatable, Sendable {
+    /// Opens stream `id` towards `target` ("host:port"); the opener may send up to
+    /// `window` bytes before the first `ack`.
+    case open(id: UInt32, window: UInt64, target: String)
+    /// Stream bytes at byte `offset` of the stream.
+    case data(id: UInt32, offset: UInt64, bytes: ByteBuffer)
+    /// Receiver state of stream `id` (0 = the session): every byte before `received` has
+    /// arrived (senders may drop it); the sender may send bytes before `limit`.
+    case ack(id: UInt32, received: UInt64, limit: UInt64)
+    /// The stream's sender will send no bytes at or after `finalOffset`.
+    case fin(id: UInt32, finalOffset: UInt64)
+    /// Abort stream `id` in both directions.
+    case reset(id: UInt32, code: ResetCode)
+    /// Keepalive; answered by `pong` with the same value on the same link.
+    case ping(UInt64)
+    case pong(UInt64)
+    /// The sender is shutting the session down.
+    case goAway(code: UInt32)
+
+    public enum Kind: UInt8, Sendable {
+        case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
+    }
+
+    public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let cancelled = ResetCode(rawValue: 0)
+        public static let connectFailed = ResetCode(rawValue: 1)
+        public static let targetNotAllowed = ResetCode(rawValue: 2)
+        public static let protocolError = ResetCode(rawValue: 3)
+        public static let sessionExpired = ResetCode(rawValue: 4)
+        public static let tooManyStreams = ResetCode(rawValue: 5)
+        public var description: String {
+            switch rawValue {
+            case 0: "cancelled"
+            case 1: "connect failed"
+            case 2: "target not allowed"
+            case 3: "protocol error"
+            case 4: "session expired"
+            case 5: "too many streams"
+            default: "code \(rawValue)"
+            }
+        }
+    }
+
+    /// Bytes of a `data` frame before its payload: kind, id, offset, length.
+    public static let dataHeaderSize = 1 + 4 + 8 + 4
+    public static let maxTargetBytes = 255
+
+    public func encode(into buffer: inout ByteBuffer) {
+        switch self {
+        case .open(let id, let window, let target):
+            let bytes = Array(target.utf8.prefix(Self.maxTargetBytes))
+            buffer.writeInteger(Kind.open.rawValue)
+            buffer.writeInteger(id)
+            buffer.writeInteger(window)
+            buffer.writeInteger(UInt8(bytes.count))
+            buffer.writeBytes(bytes)
+        case .data(let id, let offset, var bytes):
+            Self.writeDataHeader(id: id, offset: offset, length: bytes.readableBytes, into: &buffer)
+            buffer.writeBuffer(&bytes)
+        case .ack(let id, let received, let limit):
+            buffer.writeInteger(Kind.ack.rawValue)
+            buffer.writeInteger(id)
+            buffer.writeInteger(received)
+            buffer.writeInteger(limit)
+        case .fin(let id, let finalOffset):
+            buffer.writeInteger(Kind.fin.rawValue)
+            buffer.writeInteger(id)
+            buffer.writeInteger(finalOffset)
+        case .reset(let id, let code):
+            buffer.writeInteger(Kind.reset.rawValue)
+            buffer.writeInteger(id)
+            buffer.writeInteger(code.rawValue)
+        case .ping(let value):
+            buffer.writeInteger(Kind.ping.rawValue)
+            buffer.writeInteger(value)
+        case .pong(let value):
+            buffer.writeInteger(Kind.pong.rawValue)
+            buffer.writeInteger(value)
+        case .goAway(let code):
+            buffer.writeInteger(Kind.goAway.rawValue)
+            buffer.writeInteger(code)
+        }
+    }
+
+    /// Writes a data frame header; the caller appends `length` payload bytes right after.
+    public static func writeDataHeader(id: UInt32, offset: UInt64, length: Int, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(Kind.data.rawValue)
+        buffer.writeInteger(id)
+        buffer.writeInteger(offset)
+        buffer.writeInteger(UInt32(length))
+    }
+
+    /// Decodes the next frame from a record payload; nil when the payload is used up.
+    /// `data` frames return a slice of `payload` (no copy).
+    public static func decode(from payload: inout ByteBuffer) throws(FrameError) -> Frame? {
+        guard let kindByte = payload.readInteger(as: UInt8.self) else { return nil }
+        guard let kind = Kind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
+        switch kind {
+        case .open:
+            guard let id = payload.readInteger(as: UInt32.self), let window = payload.readInteger(as: UInt64.self),
+                  let length = payload.readInteger(as: UInt8.self), let bytes = payload.readBytes(length: Int(length))
+            else { throw .truncated(kind) }
+            guard let target = String(validating: bytes, as: UTF8.self) else { throw .malformed("target is not UTF-8") }
+            return .open(id: id, window: window, target: target)
+        case .data:
+            guard let id = payload.readInteger(as: UInt32.self), let offset = payload.readInteger(as: UInt64.self),
+                  let length = payload.readInteger(as: UInt32.self), let bytes = payload.readSlice(length: Int(length))
+            else { throw .truncated(kind) }
+            guard offset <= UInt64.max - UInt64(length) else { throw .malformed("data offset overflows") }
+            return .data(id: id, offset: offset, bytes: bytes)
+        case .ack:
+            guard let id = payload.readInteger(as: UInt32.self), let received = payload.readInteger(as: UInt64.self),
+                  let limit = payload.readInteger(as: UInt64.self) else { throw .truncated(kind) }
+            return .ack(id: id, received: received, limit: limit)
+        case .fin:
+            guard let id = payload.readInteger(as: UInt32.self), let offset = payload.readInteger(as: UInt64.self)
+            else { throw .truncated(kind) }
+            return .fin(id: id, finalOffset: offset)
+        case .reset:
+            guard let id = payload.readInteger(as: UInt32.self), let code = payload.readInteger(as: UInt32.self)
+            else { throw .truncated(kind) }
+            return .reset(id: id, code: ResetCode(rawValue: code))
+        case .ping, .pong:
+            guard let value = payload.readInteger(as: UInt64.self) else { throw .truncated(kind) }
+            return kind == .ping ? .ping(value) : .pong(value)
+        case .goAway:
+            guard let code = payload.readInteger(as: UInt32.self) else { throw .truncated(kind) }
+            return .goAway(code: code)
+        }
+    }
+}
+
+public enum FrameError: Error, Equatable, Sendable {
+    case unknownKind(UInt8)
+    case truncated(Frame.Kind)
+    case malformed(String)
+}

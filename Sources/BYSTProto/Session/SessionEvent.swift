@@ -1,0 +1,23 @@
+import NIOCore
+
+/// What a `SessionMachine` tells its runtime.
+public enum SessionEvent: Equatable, Sendable {
+    /// The peer opened stream `id` towards `target`.
+    case streamOpened(id: UInt32, target: String)
+    /// In-order, deduplicated stream bytes; call `consumed(_:on:)` once they are written out.
+    case streamData(id: UInt32, bytes: ByteBuffer)
+    /// The peer finished sending on `id` (after all its data).
+    case streamFinished(id: UInt32)
+    /// The stream was aborted (by the peer, or because the session expired).
+    case streamReset(id: UInt32, code: Frame.ResetCode)
+    /// `send` refused bytes earlier; it has room again.
+    case streamWritable(id: UInt32)
+    /// Both directions of the stream are done and acknowledged; its state is gone.
+    case streamClosed(id: UInt32)
+    /// Nothing arrived on this link for the dead-link timeout: close it.
+    case linkDead(LinkID)
+    /// The peer is shutting down.
+    case goAway
+    /// No link came back within the linger time: the session is over.
+    case expired
+}

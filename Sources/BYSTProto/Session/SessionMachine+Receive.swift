@@ -1,0 +1,154 @@
+import NIOCore
+
+extension SessionMachine {
+    /// Feeds one opened record payload that arrived on `link`.
+    public mutating func receive(_ payload: ByteBuffer, from link: LinkID, now: Nanoseconds) throws(SessionError) -> [SessionEvent] {
+        var payload = payload
+        links[link]?.lastReceived = now
+        links[link]?.bytesIn += UInt64(payload.readableBytes)
+        while true {
+            let frame: Frame?
+            do throws(FrameError) { frame = try Frame.decode(from: &payload) } catch { throw .frame(error) }
+            guard let frame else { break }
+            try handle(frame, from: link, now: now)
+        }
+        return takeEvents()
+    }
+
+    private func isPeerStreamID(_ id: UInt32) -> Bool {
+        (id % 2 == 1) == (role == .responder)
+    }
+
+    private mutating func handle(_ frame: Frame, from link: LinkID, now: Nanoseconds) throws(SessionError) {
+        switch frame {
+        case .open(let id, let window, let target):
+            guard id != 0, isPeerStreamID(id) else { throw .badStreamID(id) }
+            // A resent open (its first copy arrived before its link died) is already known.
+            // Opens may arrive out of id order when they travel on different links.
+            guard streams[id] == nil, closed[id] == nil else { return }
+            highestPeerStreamID = max(highestPeerStreamID, id)
+            guard streams.count < config.maxStreams else {
+                rememberClosed(id, .reset(.tooManyStreams))
+                sharedControl.append(.reset(id: id, code: .tooManyStreams))
+                return
+            }
+            streams[id] = StreamState(id: id, link: link, target: nil, sendLimit: window,
+                                      receiveWindow: config.streamWindow)
+            links[link]?.streams.append(id)
+            acksDue.insert(id)
+            events.append(.streamOpened(id: id, target: target))
+        case .data(let id, let offset, let bytes):
+            try receiveData(id: id, offset: offset, bytes: bytes)
+        case .ack(let id, let received, let limit):
+            if id == 0 {
+                sessionSendLimit = max(sessionSendLimit, limit)
+            } else {
+                acknowledge(id: id, received: received, limit: limit)
+            }
+        case .fin(let id, let finalOffset):
+            try receiveFin(id: id, finalOffset: finalOffset)
+        case .reset(let id, let code):
+            guard streams[id] != nil else { return }
+            removeStream(id, as: .reset(code))
+            events.append(.streamReset(id: id, code: code))
+        case .ping(let value):
+            links[link]?.control.append(.pong(value))
+        case .pong(let value):
+            if let outstanding = links[link]?.outstandingPing, outstanding.value == value {
+                links[link]?.recordRTT(now - outstanding.sentAt)
+                links[link]?.outstandingPing = nil
+            }
+        case .goAway:
+            events.append(.goAway)
+        }
+    }
+
+    /// A frame for a stream we no longer have: answer so the sender can finish too.
+    private mutating func answerClosed(_ id: UInt32) throws(SessionError) {
+        switch closed[id] {
+        case .finished(let received): sharedControl.append(.ack(id: id, received: received, limit: received))
+        case .reset(let code): sharedControl.append(.reset(id: id, code: code))
+        case nil:
+            // Our own stream ids we never opened, or peer ids it never opened: a bug there.
+            if isPeerStreamID(id) ? id > highestPeerStreamID : id >= nextLocalStreamID { throw .badStreamID(id) }
+        }
+    }
+
+    private mutating func receiveData(id: UInt32, offset: UInt64, bytes: ByteBuffer) throws(SessionError) {
+        guard var stream = streams[id] else { return try answerClosed(id) }
+        let end = offset + UInt64(bytes.readableBytes)
+        if let final = stream.finalOffset, end > final { throw .finalOffsetViolation(stream: id) }
+        guard end <= stream.advertisedLimit else { throw .flowControlViolation(stream: id) }
+        acksDue.insert(id)
+        // Already have it (a resend after a link moved), or a gap that cannot happen on an
+        // ordered link: drop it; the acknowledgement tells the sender where we are.
+        guard offset <= stream.received, end > stream.received, !stream.finDelivered else { return }
+        let fresh = Int(end - stream.received)
+        let slice = bytes.getSlice(at: bytes.readerIndex + bytes.readableBytes - fresh, length: fresh) ?? ByteBuffer()
+        stream.received = end
+        sessionReceivedNew += UInt64(fresh)
+        guard sessionReceivedNew <= sessionAdvertised else { throw .flowControlViolation(stream: 0) }
+        events.append(.streamData(id: id, bytes: slice))
+        if stream.finalOffset == stream.received {
+            stream.received += 1
+            events.append(.streamFinished(id: id))
+        }
+        streams[id] = stream
+        completeIfDone(id)
+    }
+
+    private mutating func receiveFin(id: UInt32, finalOffset: UInt64) throws(SessionError) {
+        guard var stream = streams[id] else { return try answerClosed(id) }
+        if let known = stream.finalOffset, known != finalOffset { throw .finalOffsetViolation(stream: id) }
+        let delivered = stream.finDelivered ? stream.received - 1 : stream.received
+        guard finalOffset >= delivered else { throw .finalOffsetViolation(stream: id) }
+        acksDue.insert(id)
+        stream.finalOffset = finalOffset
+        if !stream.finDelivered, stream.received == finalOffset {
+            stream.received += 1
+            events.append(.streamFinished(id: id))
+        }
+        streams[id] = stream
+        completeIfDone(id)
+    }
+
+    private mutating func acknowledge(id: UInt32, received: UInt64, limit: UInt64) {
+        guard var stream = streams[id] else { return }
+        stream.openAcknowledged = true
+        stream.openPending = false
+        stream.send.acknowledge(upTo: received)
+        stream.sendLimit = max(stream.sendLimit, limit)
+        if stream.writerBlocked, stream.send.buffered < config.sendBufferLimit {
+            stream.writerBlocked = false
+            events.append(.streamWritable(id: id))
+        }
+        streams[id] = stream
+        completeIfDone(id)
+    }
+
+    mutating func completeIfDone(_ id: UInt32) {
+        guard let stream = streams[id], stream.isComplete else { return }
+        // Send the final acknowledgement before forgetting the stream.
+        sharedControl.append(.ack(id: id, received: stream.received, limit: stream.advertisedLimit))
+        acksDue.remove(id)
+        removeStream(id, as: .finished(received: stream.received))
+        events.append(.streamClosed(id: id))
+    }
+
+    mutating func removeStream(_ id: UInt32, as state: ClosedStream) {
+        if let link = streams[id]?.link { links[link]?.streams.removeAll { $0 == id } }
+        streams[id] = nil
+        acksDue.remove(id)
+        rememberClosed(id, state)
+    }
+
+    /// Closed streams are remembered (bounded) so late frames after a link move get answers.
+    mutating func rememberClosed(_ id: UInt32, _ state: ClosedStream) {
+        if closed.updateValue(state, forKey: id) == nil { closedOrder.append(id) }
+        if closedOrder.count > 8192 {
+            let drop = closedOrder.count - 4096
+            for old in closedOrder.prefix(drop) { closed[old] = nil }
+            closedOrder.removeFirst(drop)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import NIOCore
+
+extension SessionMachine {
+    /// Opens a stream towards `target` on the least-loaded link; returns its id, or nil at
+    /// the stream limit.
+    public mutating func openStream(target: String) -> UInt32? {
+        guard streams.count < config.maxStreams, nextLocalStreamID < UInt32.max - 2 else { return nil }
+        let id = nextLocalStreamID
+        nextLocalStreamID += 2
+        let link = leastLoadedLink()
+        streams[id] = StreamState(id: id, link: link, target: target, sendLimit: Self.initialStreamCredit,
+                                  receiveWindow: config.streamWindow)
+        if let link { links[link]?.streams.append(id) }
+        return id
+    }
+
+    /// Queues bytes on a stream; returns how many were taken (reading them from `data`).
+    /// Fewer than offered means the send buffer is full: wait for `.streamWritable`.
+    @discardableResult
+    public mutating func send(_ data: inout ByteBuffer, on id: UInt32) -> Int {
+        guard var stream = streams[id], !stream.send.finQueued else { return 0 }
+        let room = max(0, config.sendBufferLimit - stream.send.buffered)
+        let count = min(room, data.readableBytes)
+        if count < data.readableBytes { stream.writerBlocked = true }
+        if count > 0, var part = data.readSlice(length: count) { stream.send.append(&part) }
+        streams[id] = stream
+        return count
+    }
+
+    public func canSend(on id: UInt32) -> Bool {
+        guard let stream = streams[id] else { return false }
+        return !stream.send.finQueued && stream.send.buffered < config.sendBufferLimit
+    }
+
+    public func isOpen(_ id: UInt32) -> Bool { streams[id] != nil }
+
+    /// No more bytes will be sent on the stream (half-close).
+    public mutating func finish(_ id: UInt32) {
+        streams[id]?.send.queueFin()
+    }
+
+    /// Aborts the stream both ways.
+    public mutating func reset(_ id: UInt32, code: Frame.ResetCode) {
+        guard streams[id] != nil else { return }
+        removeStream(id, as: .reset(code))
+        sharedControl.append(.reset(id: id, code: code))
+    }
+
+    /// The application wrote out `count` delivered bytes: extend the peer's credit.
+    public mutating func consumed(_ count: Int, on id: UInt32) {
+        sessionConsumed += UInt64(count)
+        let sessionLimit = sessionConsumed + config.sessionWindow
+        if sessionLimit >= sessionAdvertised + config.sessionWindow / 4 {
+            sessionAdvertised = sessionLimit
+            sessionAckDue = true
+        }
+        guard var stream = streams[id] else { return }
+        stream.consumed += UInt64(count)
+        let limit = stream.consumed + config.streamWindow
+        // Announce in steps of a quarter window so acks stay rare under load.
+        if limit >= stream.advertisedLimit + config.streamWindow / 4 {
+            stream.advertisedLimit = limit
+            acksDue.insert(id)
+        }
+        streams[id] = stream
+    }
+}

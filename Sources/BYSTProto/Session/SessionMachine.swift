@@ -1,0 +1,177 @@
+// A session between two nodes over N links (PROTOCOL.md §5), sans-IO:
+//
+//   record payload from link L ─▶ receive() ─▶ events (stream opened / data / fin / reset)
+//   application ─▶ openStream / send / finish / reset / consumed
+//   link L writable ─▶ nextPayload(for: L) ─▶ frames for one record ─▶ seal ─▶ socket
+//   timer ─▶ poll(now) ─▶ pings, dead links, linger expiry
+//
+// Streams are pinned to one link; when it dies they move to the least-loaded survivor and
+// resend everything the peer has not acknowledged; the receiver drops what it already has.
+import NIOCore
+
+/// The N:M session state machine.
+///
+/// **Invariants**
+/// - Stream ids are odd when opened by the initiator, even when opened by the responder.
+/// - No byte is delivered twice or out of order: a stream delivers only bytes at its
+///   `received` offset.
+/// - Memory is bounded: each stream's unacknowledged send bytes by `sendBufferLimit`, what
+///   the peer may make us deliver by the stream and session windows.
+public struct SessionMachine {
+    public enum Role: Sendable { case initiator, responder }
+
+    /// The credit a stream opener may use before the first acknowledgement, and the session
+    /// credit before the first session acknowledgement (PROTOCOL.md §5.4).
+    public static let initialStreamCredit: UInt64 = 256 * 1024
+    public static let initialSessionCredit: UInt64 = 4 << 20
+
+    public let role: Role
+    public let config: SessionConfig
+
+    var links: [LinkID: LinkState] = [:]
+    var streams: [UInt32: StreamState] = [:]
+    var closed: [UInt32: ClosedStream] = [:]
+    var closedOrder: [UInt32] = []
+    /// Frames any link may carry (resets, go-away).
+    var sharedControl: [Frame] = []
+    var acksDue: Set<UInt32> = []
+    var sessionAckDue = false
+    var nextLocalStreamID: UInt32
+    var highestPeerStreamID: UInt32 = 0
+    var sessionSendLimit = SessionMachine.initialSessionCredit
+    var sessionSentNew: UInt64 = 0
+    var sessionReceivedNew: UInt64 = 0
+    var sessionConsumed: UInt64 = 0
+    var sessionAdvertised: UInt64
+    var lingerDeadline: Nanoseconds?
+    var pingCounter: UInt64 = 0
+    var events: [SessionEvent] = []
+
+    public init(role: Role, config: SessionConfig = .init(), now: Nanoseconds) {
+        self.role = role
+        self.config = config
+        nextLocalStreamID = role == .initiator ? 1 : 2
+        sessionAdvertised = max(config.sessionWindow, Self.initialSessionCredit)
+        lingerDeadline = now + config.linger.nanoseconds
+    }
+
+    // MARK: Links
+
+    public mutating func linkUp(_ id: LinkID, now: Nanoseconds) {
+        links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
+        lingerDeadline = nil
+        for streamID in streams.keys where streams[streamID]?.link == nil {
+            streams[streamID]?.moved(to: id)
+            links[id]?.streams.append(streamID)
+        }
+    }
+
+    /// The link is gone (closed, failed or declared dead): its streams move elsewhere.
+    public mutating func linkDown(_ id: LinkID, now: Nanoseconds) {
+        guard let state = links.removeValue(forKey: id) else { return }
+        for streamID in state.streams {
+            let target = leastLoadedLink()
+            streams[streamID]?.moved(to: target)
+            if let target { links[target]?.streams.append(streamID) }
+        }
+        // Acknowledgements taken by the dead link may be lost: announce them all again.
+        acksDue.formUnion(streams.keys)
+        sessionAckDue = true
+        if links.isEmpty { lingerDeadline = now + config.linger.nanoseconds }
+    }
+
+    public var linkIDs: [LinkID] { links.keys.sorted() }
+    public var hasLinks: Bool { !links.isEmpty }
+    public var streamCount: Int { streams.count }
+
+    func leastLoadedLink() -> LinkID? {
+        links.min { a, b in
+            (a.value.streams.count, a.key) < (b.value.streams.count, b.key)
+        }?.key
+    }
+
+    // MARK: Timers
+
+    /// Queues keepalive pings, reports dead links and expires a session left without links.
+    public mutating func poll(now: Nanoseconds) -> [SessionEvent] {
+        let deadAfter = config.deadLinkTimeout.nanoseconds
+        for id in links.keys.sorted() {
+            guard var link = links[id] else { continue }
+            if now >= link.lastReceived + deadAfter {
+                events.append(.linkDead(id))
+                continue
+            }
+            if now >= link.nextPing {
+                pingCounter += 1
+                link.control.append(.ping(pingCounter))
+                link.outstandingPing = (pingCounter, now)
+                link.nextPing = now + config.keepaliveInterval.nanoseconds
+            }
+            links[id] = link
+        }
+        if links.isEmpty, let deadline = lingerDeadline, now >= deadline {
+            for id in streams.keys.sorted() { events.append(.streamReset(id: id, code: .sessionExpired)) }
+            streams.removeAll()
+            lingerDeadline = nil
+            events.append(.expired)
+        }
+        return takeEvents()
+    }
+
+    /// When `poll` next has work.
+    public var nextDeadline: Nanoseconds? {
+        let deadAfter = config.deadLinkTimeout.nanoseconds
+        var deadline = links.values.map { min($0.nextPing, $0.lastReceived + deadAfter) }.min()
+        if links.isEmpty, let linger = lingerDeadline { deadline = min(deadline ?? linger, linger) }
+        return deadline
+    }
+
+    mutating func takeEvents() -> [SessionEvent] {
+        defer { events.removeAll(keepingCapacity: true) }
+        return events
+    }
+
+    // MARK: Status
+
+    public struct LinkStatus: Sendable {
+        public let id: LinkID
+        public let rtt: Duration?
+        public let streams: Int
+        public let payloadBytesIn: UInt64
+        public let payloadBytesOut: UInt64
+    }
+
+    public var linkStatus: [LinkStatus] {
+        links.keys.sorted().compactMap { id in
+            links[id].map {
+                LinkStatus(id: id, rtt: $0.smoothedRTT.map { .nanoseconds(Int64($0)) }, streams: $0.streams.count,
+                           payloadBytesIn: $0.bytesIn, payloadBytesOut: $0.bytesOut)
+            }
+        }
+    }
+}
+
+/// Per-link state inside a session.
+struct LinkState {
+    var lastReceived: Nanoseconds
+    var nextPing: Nanoseconds
+    var outstandingPing: (value: UInt64, sentAt: Nanoseconds)?
+    var smoothedRTT: Nanoseconds?
+    /// Frames that must go on this very link (pings, pongs).
+    var control: [Frame] = []
+    /// Streams pinned here, in round-robin order.
+    var streams: [UInt32] = []
+    var rotation = 0
+    var bytesIn: UInt64 = 0
+    var bytesOut: UInt64 = 0
+
+    init(now: Nanoseconds, keepalive: Nanoseconds) {
+        lastReceived = now
+        nextPing = now + keepalive
+    }
+
+    mutating func recordRTT(_ sample: Nanoseconds) {
+        // RFC 6298 smoothing (alpha = 1/8).
+        smoothedRTT = smoothedRTT.map { ($0 * 7 + sample) / 8 } ?? sample
+    }
+}

@@ -1,0 +1,46 @@
+/// Identifies a link within a node (assigned by the runtime, not on the wire).
+public struct LinkID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let rawValue: Int
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+    public static func < (a: LinkID, b: LinkID) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "link#\(rawValue)" }
+}
+
+/// Monotonic time in nanoseconds, supplied by the caller (never read inside the core).
+public typealias Nanoseconds = UInt64
+
+/// Tunables of a session; both ends use their own values (PROTOCOL.md §5.4).
+public struct SessionConfig: Sendable {
+    /// Bytes a stream's peer may send beyond what our application consumed.
+    public var streamWindow: UInt64 = 1 << 20
+    /// Bytes all streams together may have outstanding; several times the stream window so a
+    /// few stalled streams cannot starve the rest.
+    public var sessionWindow: UInt64 = 16 << 20
+    /// Bytes an application may queue on a stream before `send` accepts no more.
+    public var sendBufferLimit: Int = 1 << 20
+    public var keepaliveInterval: Duration = .seconds(1)
+    /// A link that received nothing for this long is dead.
+    public var deadLinkTimeout: Duration = .seconds(5)
+    /// How long a session without links keeps its streams waiting for a reconnect.
+    public var linger: Duration = .seconds(60)
+    public var maxStreams = 4096
+
+    public init() {}
+}
+
+extension Duration {
+    public var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(seconds, 0)) &* 1_000_000_000 &+ UInt64(max(attoseconds, 0) / 1_000_000_000)
+    }
+}
+
+public enum SessionError: Error, Equatable, Sendable {
+    case frame(FrameError)
+    /// The peer sent beyond the credit we gave it.
+    case flowControlViolation(stream: UInt32)
+    /// Data past a stream's FIN, or a FIN that moves.
+    case finalOffsetViolation(stream: UInt32)
+    /// A stream id of the wrong parity (ids are odd from the initiator, even from the responder).
+    case badStreamID(UInt32)
+}

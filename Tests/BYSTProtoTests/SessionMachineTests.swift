@@ -1,0 +1,253 @@
+import NIOCore
+import Testing
+@testable import BYSTProto
+
+/// Two session machines joined by simulated links whose in-flight records can be cut.
+struct SessionPair {
+    var a: SessionMachine
+    var b: SessionMachine
+    var now: Nanoseconds = 1_000_000_000
+    /// In-flight record payloads per link and direction.
+    var aToB: [LinkID: [ByteBuffer]] = [:]
+    var bToA: [LinkID: [ByteBuffer]] = [:]
+    var nextLinkID = 0
+    var eventsAtA: [SessionEvent] = []
+    var eventsAtB: [SessionEvent] = []
+    let maxRecord = 16 * 1024
+
+    init(config: SessionConfig = .init(), links: Int) {
+        a = SessionMachine(role: .initiator, config: config, now: now)
+        b = SessionMachine(role: .responder, config: config, now: now)
+        for _ in 0..<links { addLink() }
+    }
+
+    mutating func addLink() {
+        let id = LinkID(nextLinkID)
+        nextLinkID += 1
+        a.linkUp(id, now: now)
+        b.linkUp(id, now: now)
+        aToB[id] = []
+        bToA[id] = []
+    }
+
+    /// Cuts a link: whatever was in flight on it is lost.
+    mutating func cut(_ id: LinkID) {
+        aToB[id] = nil
+        bToA[id] = nil
+        a.linkDown(id, now: now)
+        b.linkDown(id, now: now)
+    }
+
+    /// One round: each side emits up to `records` records per link, then some are delivered.
+    mutating func step(records: Int = 4, deliverFraction: Double = 1.0) throws {
+        now += 1_000_000
+        eventsAtA += a.poll(now: now)
+        eventsAtB += b.poll(now: now)
+        for id in aToB.keys.sorted() {
+            for _ in 0..<records {
+                guard let payload = a.nextPayload(for: id, maxBytes: maxRecord) else { break }
+                aToB[id]?.append(payload)
+            }
+            for _ in 0..<records {
+                guard let payload = b.nextPayload(for: id, maxBytes: maxRecord) else { break }
+                bToA[id]?.append(payload)
+            }
+        }
+        for id in aToB.keys.sorted() {
+            let deliverA = Int(Double(aToB[id]?.count ?? 0) * deliverFraction + 0.999)
+            for _ in 0..<deliverA {
+                guard let payload = aToB[id]?.first else { break }
+                aToB[id]?.removeFirst()
+                eventsAtB += try b.receive(payload, from: id, now: now)
+            }
+            let deliverB = Int(Double(bToA[id]?.count ?? 0) * deliverFraction + 0.999)
+            for _ in 0..<deliverB {
+                guard let payload = bToA[id]?.first else { break }
+                bToA[id]?.removeFirst()
+                eventsAtA += try a.receive(payload, from: id, now: now)
+            }
+        }
+    }
+}
+
+@Suite struct SessionMachineTests {
+    func pattern(_ count: Int, seed: UInt32) -> [UInt8] {
+        var state = seed &* 2_654_435_761 | 1
+        return (0..<count).map { _ in
+            state ^= state << 13; state ^= state >> 17; state ^= state << 5
+            return UInt8(truncatingIfNeeded: state)
+        }
+    }
+
+    @Test func frameCodecRoundTripsAndRejectsJunk() throws {
+        let frames: [Frame] = [
+            .open(id: 7, window: 1 << 20, target: "db.internal:5432"), .data(id: 7, offset: 99, bytes: ByteBuffer(string: "xyz")),
+            .ack(id: 0, received: 5, limit: 9), .fin(id: 3, finalOffset: 12), .reset(id: 3, code: .connectFailed),
+            .ping(42), .pong(42), .goAway(code: 1),
+        ]
+        var buffer = ByteBuffer()
+        for frame in frames { frame.encode(into: &buffer) }
+        var decoded: [Frame] = []
+        while let frame = try Frame.decode(from: &buffer) { decoded.append(frame) }
+        #expect(decoded == frames)
+        var unknown = ByteBuffer(bytes: [0x7F])
+        #expect(throws: FrameError.unknownKind(0x7F)) { try Frame.decode(from: &unknown) }
+        var all = ByteBuffer()
+        for frame in frames { frame.encode(into: &all) }
+        let bytes = Array(all.readableBytesView)
+        // Every truncation either decodes whole frames so far or throws; never crashes.
+        for cut in 0..<bytes.count {
+            var partial = ByteBuffer(bytes: bytes.prefix(cut))
+            do { while try Frame.decode(from: &partial) != nil {} } catch {}
+        }
+    }
+
+    @Test func streamsSurviveRandomLinkCutsWithoutLossOrDuplication() throws {
+        var pair = SessionPair(links: 4)
+        let streamCount = 8
+        let size = 1_000_000
+        var outgoing: [UInt32: ByteBuffer] = [:]
+        var expected: [UInt32: [UInt8]] = [:]
+        for index in 0..<streamCount {
+            let opened = pair.a.openStream(target: "echo:\(index)")
+            let id = try #require(opened)
+            let bytes = pattern(size, seed: UInt32(index + 1))
+            outgoing[id] = ByteBuffer(bytes: bytes)
+            expected[id] = bytes
+        }
+        var received: [UInt32: [UInt8]] = [:]
+        var finished: Set<UInt32> = []
+        var cuts = 0
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<20_000 {
+            for id in outgoing.keys.sorted() {
+                guard var rest = outgoing[id] else { continue }
+                pair.a.send(&rest, on: id)
+                if rest.readableBytes == 0 {
+                    pair.a.finish(id)
+                    outgoing[id] = nil
+                } else {
+                    outgoing[id] = rest
+                }
+            }
+            try pair.step(records: 2, deliverFraction: 0.6)
+            for event in pair.eventsAtB {
+                switch event {
+                case .streamData(let id, let bytes):
+                    received[id, default: []] += Array(bytes.readableBytesView)
+                    pair.b.consumed(bytes.readableBytes, on: id)
+                case .streamFinished(let id):
+                    finished.insert(id)
+                    pair.b.finish(id)
+                default: break
+                }
+            }
+            pair.eventsAtB.removeAll()
+            if round % 3 == 1, let victim = pair.aToB.keys.randomElement(using: &generator) {
+                pair.cut(victim)
+                pair.addLink()
+                cuts += 1
+            }
+            if finished.count == streamCount && pair.a.streamCount == 0 && pair.b.streamCount == 0 { break }
+        }
+        print("session simulation: \(cuts) link cuts survived")
+        #expect(cuts > 20)
+        #expect(finished.count == streamCount)
+        for (id, bytes) in expected {
+            #expect(received[id]?.count == bytes.count, "stream \(id) length")
+            #expect(received[id] == bytes, "stream \(id) content differs")
+        }
+        #expect(pair.a.streamCount == 0 && pair.b.streamCount == 0, "streams not closed")
+    }
+
+    @Test func aStalledReaderDoesNotBlockOtherStreams() throws {
+        var config = SessionConfig()
+        config.streamWindow = 64 * 1024
+        config.sessionWindow = 1 << 20
+        config.sendBufferLimit = 128 * 1024
+        var pair = SessionPair(config: config, links: 1)
+        let stalledOpened = pair.a.openStream(target: "stalled")
+        let stalled = try #require(stalledOpened)
+        let flowingOpened = pair.a.openStream(target: "flowing")
+        let flowing = try #require(flowingOpened)
+        var flowingReceived = 0
+        var stalledReceived = 0
+        var stalledBuffer = ByteBuffer(bytes: pattern(1 << 20, seed: 9))
+        for _ in 0..<400 {
+            pair.a.send(&stalledBuffer, on: stalled)
+            var chunk = ByteBuffer(bytes: pattern(16 * 1024, seed: 3))
+            if pair.a.canSend(on: flowing) { pair.a.send(&chunk, on: flowing) }
+            try pair.step()
+            for event in pair.eventsAtB {
+                if case .streamData(let id, let bytes) = event {
+                    if id == flowing {
+                        flowingReceived += bytes.readableBytes
+                        pair.b.consumed(bytes.readableBytes, on: id)
+                    } else {
+                        stalledReceived += bytes.readableBytes  // never consumed
+                    }
+                }
+            }
+            pair.eventsAtB.removeAll()
+        }
+        // The stalled stream stops at its window; the other keeps flowing far beyond it.
+        #expect(stalledReceived <= 64 * 1024 + 256 * 1024)
+        #expect(flowingReceived > 4 << 20)
+        // The sender buffers no more than its limit for the stalled stream.
+        #expect(!pair.a.canSend(on: stalled))
+    }
+
+    @Test func keepalivesMeasureRTTAndSilentLinksAreDeclaredDead() throws {
+        var config = SessionConfig()
+        config.keepaliveInterval = .milliseconds(100)
+        config.deadLinkTimeout = .milliseconds(500)
+        var pair = SessionPair(config: config, links: 2)
+        for _ in 0..<300 { try pair.step() }
+        #expect(pair.a.linkStatus.allSatisfy { $0.rtt != nil })
+        // Link 0 goes silent in both directions: both sides report it dead.
+        let silent = LinkID(0)
+        pair.aToB[silent] = nil
+        pair.bToA[silent] = nil
+        var deadAtA = false
+        for _ in 0..<800 {
+            try pair.step()
+            if pair.eventsAtA.contains(.linkDead(silent)) { deadAtA = true; break }
+        }
+        #expect(deadAtA)
+    }
+
+    @Test func sessionWithoutLinksExpiresAfterLinger() throws {
+        var config = SessionConfig()
+        config.linger = .seconds(2)
+        var a = SessionMachine(role: .initiator, config: config, now: 0)
+        a.linkUp(LinkID(1), now: 0)
+        let idOpened = a.openStream(target: "x")
+        let id = try #require(idOpened)
+        a.linkDown(LinkID(1), now: 1_000_000_000)
+        #expect(a.poll(now: 2_500_000_000).isEmpty)
+        #expect(a.nextDeadline == 3_000_000_000)
+        let events = a.poll(now: 3_000_000_000)
+        #expect(events == [.streamReset(id: id, code: .sessionExpired), .expired])
+    }
+
+    @Test func flowControlViolationsAndBadIDsAreErrors() throws {
+        var b = SessionMachine(role: .responder, now: 0)
+        b.linkUp(LinkID(0), now: 0)
+        var open = ByteBuffer()
+        Frame.open(id: 1, window: 1000, target: "t").encode(into: &open)
+        _ = try b.receive(open, from: LinkID(0), now: 0)
+        var tooMuch = ByteBuffer()
+        Frame.data(id: 1, offset: SessionConfig().streamWindow, bytes: ByteBuffer(string: "x")).encode(into: &tooMuch)
+        #expect(throws: SessionError.flowControlViolation(stream: 1)) { try b.receive(tooMuch, from: LinkID(0), now: 0) }
+        var wrongParity = ByteBuffer()
+        Frame.open(id: 2, window: 1000, target: "t").encode(into: &wrongParity)
+        #expect(throws: SessionError.badStreamID(2)) { try b.receive(wrongParity, from: LinkID(0), now: 0) }
+        var neverOpened = ByteBuffer()
+        Frame.data(id: 9, offset: 0, bytes: ByteBuffer(string: "x")).encode(into: &neverOpened)
+        #expect(throws: SessionError.badStreamID(9)) { try b.receive(neverOpened, from: LinkID(0), now: 0) }
+        var finMoves = ByteBuffer()
+        Frame.fin(id: 1, finalOffset: 5).encode(into: &finMoves)
+        Frame.fin(id: 1, finalOffset: 6).encode(into: &finMoves)
+        #expect(throws: SessionError.finalOffsetViolation(stream: 1)) { try b.receive(finMoves, from: LinkID(0), now: 0) }
+    }
+}
