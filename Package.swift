@@ -10,6 +10,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // OpenSSL 3 libcrypto: X25519, AEADs, hashes, HMAC, CSPRNG (DESIGN.md §8).
@@ -29,6 +31,9 @@ let package = Package(
                 "BYSTProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .executableTarget(name: "byst", dependencies: ["BYSTNode"]),
@@ -43,7 +48,14 @@ let package = Package(
             dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Vectors")]
         ),
-        .testTarget(name: "BYSTNodeTests", dependencies: ["BYSTNode", "BYSTProto"]),
+        .testTarget(
+            name: "BYSTNodeTests",
+            dependencies: [
+                "BYSTNode", "BYSTProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

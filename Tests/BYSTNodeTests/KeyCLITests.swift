@@ -3,50 +3,6 @@ import Testing
 
 /// Runs the built `byst` binary as an operator would.
 @Suite struct KeyCLITests {
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    static func binary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["BYST_BINARY"] { return path }
-        // The test bundle sits next to the products in .build/<config>/.
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
-        let path = directory.appendingPathComponent("byst").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw CLIMissing(path: path)
-        }
-        return path
-    }
-
-    struct CLIMissing: Error, CustomStringConvertible {
-        let path: String
-        var description: String { "byst binary not found at \(path): run `swift build` first or set BYST_BINARY" }
-    }
-
-    func byst(_ arguments: [String], stdin: String? = nil) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.binary())
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "BYST_KEY_STORE")
-        process.environment = environment
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                   stderr: String(decoding: stderrData, as: UTF8.self))
-    }
-
     @Test func genExportImportOnAnotherStoreKeepsTheKeyID() throws {
         try withTemporaryDirectory { dir in
             let hub = dir + "/hub/keys", branch = dir + "/branch/keys"
@@ -59,7 +15,7 @@ import Testing
             let imported = try byst(["key", "import", "hub", "--store", branch], stdin: exported.stdout)
             #expect(imported.status == 0, "\(imported.stderr)")
             #expect(try fileMode(branch) == 0o600)
-            let keyID = { (run: Run) in run.stdout.split(separator: "\n").first { $0.hasPrefix("key id:") } }
+            let keyID = { (run: CLIRun) in run.stdout.split(separator: "\n").first { $0.hasPrefix("key id:") } }
             let hubShow = try byst(["key", "show", "branch-1", "--store", hub])
             let branchShow = try byst(["key", "show", "hub", "--store", branch])
             #expect(keyID(hubShow) != nil)

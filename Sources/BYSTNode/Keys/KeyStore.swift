@@ -11,7 +11,7 @@ import Glibc
 /// - Writes replace the file atomically with mode 0600 (`AtomicFile`).
 /// - Names are unique and match `KeyStore.isValidName`; key ids are unique, so a responder
 ///   always finds at most one key for an id.
-public struct KeyStore {
+public struct KeyStore: Sendable {
     public let path: String
     public private(set) var entries: [Entry]
 

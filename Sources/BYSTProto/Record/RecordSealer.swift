@@ -41,6 +41,11 @@ public struct RecordSealer {
         return mark
     }
 
+    /// Drops a record begun with `beginRecord` that got no payload (nothing was sealed).
+    public func abandonRecord(_ mark: Mark, in buffer: inout ByteBuffer) {
+        buffer.moveWriterIndex(to: mark.headerIndex)
+    }
+
     /// Payload bytes written since `mark`.
     public func payloadLength(since mark: Mark, in buffer: ByteBuffer) -> Int {
         buffer.writerIndex - mark.headerIndex - RecordFormat.headerSize

@@ -2,68 +2,80 @@ import NIOCore
 
 extension SessionMachine {
     /// Frames to send on `link` as one record payload of at most `maxBytes`, or nil when
-    /// there is nothing to send there. Call it while the link is writable.
+    /// there is nothing to send there.
     public mutating func nextPayload(for link: LinkID, maxBytes: Int) -> ByteBuffer? {
-        guard var state = links[link] else { return nil }
         var out = ByteBuffer()
-        out.reserveCapacity(min(maxBytes, 4096))
+        return writePayload(for: link, maxBytes: maxBytes, into: &out) > 0 ? out : nil
+    }
+
+    /// Appends frames for `link` to `out` (at most `maxBytes`, one record's payload) and
+    /// returns how many bytes it wrote; 0 means nothing to send there. The runtime calls it
+    /// right after `RecordSealer.beginRecord`, so frames are written where they are sealed.
+    public mutating func writePayload(for link: LinkID, maxBytes: Int, into out: inout ByteBuffer) -> Int {
+        guard var state = links[link] else { return 0 }
+        let start = out.writerIndex
+        let limit = start + maxBytes
         // Control first: link-local, then shared, then acknowledgements.
-        while let frame = state.control.first, fits(frame, in: out, maxBytes) {
+        while let frame = state.control.first, fits(frame, in: out, limit) {
             frame.encode(into: &out)
             state.control.removeFirst()
         }
-        while let frame = sharedControl.first, fits(frame, in: out, maxBytes) {
+        while let frame = sharedControl.first, fits(frame, in: out, limit) {
             frame.encode(into: &out)
             sharedControl.removeFirst()
         }
-        if sessionAckDue, out.readableBytes + 21 <= maxBytes {
+        if sessionAckDue, out.writerIndex + Self.ackFrameSize <= limit {
             Frame.ack(id: 0, received: sessionReceivedNew, limit: sessionAdvertised).encode(into: &out)
             sessionAckDue = false
         }
         for id in acksDue.sorted() {
-            guard out.readableBytes + 21 <= maxBytes else { break }
+            guard out.writerIndex + Self.ackFrameSize <= limit else { break }
             if let stream = streams[id] {
                 Frame.ack(id: id, received: stream.received, limit: stream.advertisedLimit).encode(into: &out)
             }
             acksDue.remove(id)
         }
-        writeStreams(&state, into: &out, maxBytes: maxBytes)
-        state.bytesOut += UInt64(out.readableBytes)
+        writeStreams(&state, into: &out, limit: limit)
+        let written = out.writerIndex - start
+        state.bytesOut += UInt64(written)
         links[link] = state
-        return out.readableBytes > 0 ? out : nil
+        return written
     }
 
-    private func fits(_ frame: Frame, in out: ByteBuffer, _ maxBytes: Int) -> Bool {
+    static let ackFrameSize = 21
+    static let finFrameSize = 13
+
+    private func fits(_ frame: Frame, in out: ByteBuffer, _ limit: Int) -> Bool {
         var probe = ByteBuffer()
         frame.encode(into: &probe)
-        return out.readableBytes + probe.readableBytes <= maxBytes
+        return out.writerIndex + probe.readableBytes <= limit
     }
 
     /// Round-robin over the link's streams, a quantum each, until the record is full.
-    private mutating func writeStreams(_ state: inout LinkState, into out: inout ByteBuffer, maxBytes: Int) {
+    private mutating func writeStreams(_ state: inout LinkState, into out: inout ByteBuffer, limit: Int) {
         let quantum = 16 * 1024
         var idleStreams = 0
         while !state.streams.isEmpty, idleStreams < state.streams.count,
-              out.readableBytes + Frame.dataHeaderSize < maxBytes {
+              out.writerIndex + Frame.dataHeaderSize < limit {
             state.rotation %= state.streams.count
             let id = state.streams[state.rotation]
             state.rotation += 1
-            let before = out.readableBytes
-            writeStream(id, into: &out, maxBytes: min(maxBytes, out.readableBytes + quantum + Frame.dataHeaderSize))
-            idleStreams = out.readableBytes == before ? idleStreams + 1 : 0
+            let before = out.writerIndex
+            writeStream(id, into: &out, limit: min(limit, out.writerIndex + quantum + Frame.dataHeaderSize))
+            idleStreams = out.writerIndex == before ? idleStreams + 1 : 0
         }
     }
 
-    private mutating func writeStream(_ id: UInt32, into out: inout ByteBuffer, maxBytes: Int) {
+    private mutating func writeStream(_ id: UInt32, into out: inout ByteBuffer, limit: Int) {
         guard var stream = streams[id] else { return }
         defer { streams[id] = stream }
         if stream.openPending, let target = stream.target {
             let open = Frame.open(id: id, window: stream.advertisedLimit, target: target)
-            guard fits(open, in: out, maxBytes) else { return }
+            guard fits(open, in: out, limit) else { return }
             open.encode(into: &out)
             stream.openPending = false
         }
-        let room = maxBytes - out.readableBytes - Frame.dataHeaderSize
+        let room = limit - out.writerIndex - Frame.dataHeaderSize
         let streamCredit = stream.sendLimit > stream.send.sent ? stream.sendLimit - stream.send.sent : 0
         // Resent bytes (below the highest offset ever sent) use no new session credit.
         let resend = stream.send.highestSent > stream.send.sent ? stream.send.highestSent - stream.send.sent : 0
@@ -76,7 +88,7 @@ extension SessionMachine {
             out.writeBuffer(&payload)
             sessionSentNew += stream.send.highestSent - highestBefore
         }
-        if stream.send.finPending, out.readableBytes + 13 <= maxBytes {
+        if stream.send.finPending, out.writerIndex + Self.finFrameSize <= limit {
             Frame.fin(id: id, finalOffset: stream.send.written).encode(into: &out)
             stream.send.takeFin()
         }

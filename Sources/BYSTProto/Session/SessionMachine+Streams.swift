@@ -64,4 +64,9 @@ extension SessionMachine {
         }
         streams[id] = stream
     }
+
+    /// Tells the peer this side is shutting the session down.
+    public mutating func goAway() {
+        sharedControl.append(.goAway(code: 0))
+    }
 }

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Dispatch
+import Glibc
+import Logging
+
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up", abstract: "Run the node daemon: links to peers, port forwards, control socket.")
+
+    @Option(name: [.short, .customLong("config")], help: "Config file.") var config = "/etc/byst/byst.toml"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else { throw CLIError("unknown log level '\(logLevel)'") }
+        let nodeConfig: NodeConfig
+        do { nodeConfig = try NodeConfig.load(path: config) } catch { throw CLIError(error.description) }
+        let keys: KeyStore
+        do { keys = try KeyStore.load(path: nodeConfig.keyStore) } catch { throw CLIError(error.description) }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "byst")
+        let node: RunningNode
+        do {
+            node = try await RunningNode.start(config: nodeConfig, keys: keys, logger: logger)
+        } catch {
+            throw CLIError("cannot start: \(error)")
+        }
+        let signal = await TerminationSignal.wait()
+        logger.info("received signal \(signal): stopping")
+        try await node.shutdown()
+    }
+}
+
+/// Waits for SIGTERM or SIGINT (the default actions are disabled so shutdown is graceful).
+enum TerminationSignal {
+    private final class Once: @unchecked Sendable {
+        private var continuation: CheckedContinuation<Int32, Never>?
+        private let lock = NSLockLike()
+        init(_ continuation: CheckedContinuation<Int32, Never>) { self.continuation = continuation }
+        func resume(_ signal: Int32) {
+            lock.withLock {
+                continuation?.resume(returning: signal)
+                continuation = nil
+            }
+        }
+    }
+
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    static func wait() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let once = Once(continuation)
+            let queue = DispatchQueue(label: "byst.signals")
+            for number in [SIGTERM, SIGINT] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { once.resume(number) }
+                source.resume()
+                sources.append(source)
+            }
+        }
+    }
+}
+
+/// A pthread mutex: enough for a one-shot continuation without importing Foundation here.
+final class NSLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}

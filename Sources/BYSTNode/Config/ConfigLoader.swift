@@ -1,0 +1,344 @@
+import BYSTProto
+import Glibc
+import TOMLKit
+
+/// Reading a config file into a `NodeConfig`:
+///
+///     bytes ─▶ UTF-8 text without NUL ─▶ TOMLKit tree ─▶ per-table schema check ─▶ cross-checks
+///               (ConfigError.notText)      (.syntax, with     (unknown keys, types,    (duplicates,
+///                                           line:column)       ranges, defaults)        forward peers)
+///
+/// Semantic errors get their line from `ConfigSource`, which finds the key in the text.
+extension NodeConfig {
+    /// Reads and validates the config file at `path`.
+    public static func load(path: String) throws(ConfigError) -> NodeConfig {
+        try parse(readConfigText(path: path), file: path)
+    }
+
+    /// Validates `text`; `file` only names the source in errors.
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> NodeConfig {
+        try ConfigReader(text: text, file: file).read()
+    }
+}
+
+/// The file as text, or the `ConfigError` saying why it cannot be (missing, unreadable, not UTF-8).
+func readConfigText(path: String) throws(ConfigError) -> String {
+    let bytes: [UInt8]?
+    do throws(AtomicFile.Failure) { bytes = try AtomicFile.read(path, limit: 1 << 20) } catch {
+        throw ConfigError(file: path, reason: .unreadable(operation: error.operation, detail: error.reason))
+    }
+    guard let bytes else {
+        throw ConfigError(file: path, reason: .unreadable(operation: "open", detail: "No such file or directory"))
+    }
+    if let text = String(validating: bytes, as: UTF8.self) { return text }
+    // Name the first line that is not UTF-8.
+    var line = 1
+    for piece in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        if String(validating: piece, as: UTF8.self) == nil { break }
+        line += 1
+    }
+    throw ConfigError(file: path, line: line, reason: .notText("not UTF-8 text"))
+}
+
+extension AtomicFile.Failure {
+    /// The system's message for `errno`, without the path.
+    var reason: String { String(cString: strerror(errno)) }
+}
+
+/// One pass over one document; every check throws the first problem it finds.
+private struct ConfigReader {
+    let text: String
+    let file: String
+    let source: ConfigSource
+
+    /// Where a problem sits: which table, and how `ConfigError.section` names it.
+    struct Context {
+        var table: String
+        /// Position in the `[[table]]` array; nil for `[node]`.
+        var index: Int?
+        var section: String
+        /// Whether the `index`-th `[[table]]` header in the text is this element (false
+        /// when the array is written inline, so the header count differs).
+        var headersMatch: Bool
+    }
+
+    init(text: String, file: String) {
+        self.text = text
+        self.file = file
+        self.source = ConfigSource(text)
+    }
+
+    func read() throws(ConfigError) -> NodeConfig {
+        if let nul = source.lines.firstIndex(where: { $0.utf8.contains(0) }) {
+            throw ConfigError(file: file, line: nul + 1, reason: .notText("contains a NUL byte"))
+        }
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(file: file, line: error.source.begin.line, column: error.source.begin.column,
+                              reason: .syntax(error.description))
+        } catch {
+            throw ConfigError(file: file, reason: .syntax("\(error)"))
+        }
+        let topLevel = ["node", "peer", "forward"]
+        if let unknown = firstUnknownKey(in: root, allowed: topLevel, context: nil) {
+            throw ConfigError(file: file, line: source.line(ofTopLevel: unknown), section: nil,
+                              reason: .unknownKey(unknown, allowed: ["[node]", "[[peer]]", "[[forward]]"]))
+        }
+        guard let nodeValue = root["node"] else { throw ConfigError(file: file, reason: .missingTable("[node]")) }
+        guard let nodeTable = nodeValue.table else {
+            throw ConfigError(file: file, line: source.line(ofTopLevel: "node"),
+                              reason: .wrongType(key: "node", expected: "a table, written [node]", got: describeType(nodeValue)))
+        }
+        var config = try readNode(nodeTable)
+
+        let peerTables = try arrayOfTables(root, "peer")
+        var peerLines: [String: Int?] = [:]
+        for (index, table) in peerTables.enumerated() {
+            let context = arrayContext("peer", index: index, count: peerTables.count, name: table["name"]?.string)
+            let peer = try readPeer(table, context)
+            let line = line(of: "name", context)
+            if let first = peerLines[peer.name] {
+                throw error(.duplicate(what: "peer name", value: peer.name.configQuoted, firstLine: first), key: "name", context)
+            }
+            peerLines[peer.name] = line
+            config.peers.append(peer)
+        }
+
+        let forwardTables = try arrayOfTables(root, "forward")
+        var forwardLines: [HostPort: Int?] = [:]
+        for (index, table) in forwardTables.enumerated() {
+            let context = arrayContext("forward", index: index, count: forwardTables.count, name: nil)
+            let forward = try readForward(table, context)
+            if let first = forwardLines[forward.listen] {
+                throw error(.duplicate(what: "forward listen address", value: forward.listen.description.configQuoted,
+                                       firstLine: first), key: "listen", context)
+            }
+            forwardLines[forward.listen] = line(of: "listen", context)
+            guard config.peer(named: forward.peer) != nil else { throw error(.undefinedPeer(forward.peer), key: "peer", context) }
+            config.forwards.append(forward)
+        }
+        return config
+    }
+
+    // MARK: Tables
+
+    private func readNode(_ table: TOMLTable) throws(ConfigError) -> NodeConfig {
+        let context = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
+        let keys = ["name", "listen", "control_socket", "key_store", "session_linger", "keepalive_interval",
+                    "dead_link_timeout", "max_record_payload"]
+        try checkKeys(table, allowed: keys, context)
+        let nameExpected = "a string of 1…\(LinkHello.maxNodeNameBytes) bytes"
+        let name = try requiredString(table, "name", expected: nameExpected, context)
+        guard LinkHello.isValidNodeName(name) else {
+            throw error(.invalidValue(key: "name", expected: nameExpected, got: name.configQuoted), key: "name", context)
+        }
+        var config = NodeConfig(name: name)
+
+        var seen: Set<HostPort> = []
+        for text in try stringArray(table, "listen", expected: "an array of \(HostPort.expected) strings", context) ?? [] {
+            let address = try parsed(HostPort.parse(text), key: "listen", value: text, context)
+            guard seen.insert(address).inserted else {
+                throw error(.duplicate(what: "listen address", value: text.configQuoted, firstLine: nil), key: "listen", context)
+            }
+            config.listen.append(address)
+        }
+        if let path = try optionalString(table, "control_socket", expected: "a non-empty path", context) {
+            config.controlSocket = path
+        }
+        if let path = try optionalString(table, "key_store", expected: "a non-empty path", context) { config.keyStore = path }
+        if let linger = try duration(table, "session_linger", context) { config.sessionLinger = linger }
+        if let interval = try duration(table, "keepalive_interval", context) { config.keepaliveInterval = interval }
+        if let timeout = try duration(table, "dead_link_timeout", context) { config.deadLinkTimeout = timeout }
+        guard config.deadLinkTimeout > config.keepaliveInterval else {
+            let key = table["dead_link_timeout"] == nil ? "keepalive_interval" : "dead_link_timeout"
+            throw error(.invalidValue(key: "dead_link_timeout",
+                                      expected: "longer than keepalive_interval (\(config.keepaliveInterval.configText))",
+                                      got: config.deadLinkTimeout.configText), key: key, context)
+        }
+        let range = NodeConfig.maxRecordPayloadRange
+        if let size = try integer(table, "max_record_payload", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
+            config.maxRecordPayload = size
+        }
+        return config
+    }
+
+    private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
+        if table["allowed_ips"] != nil {
+            throw error(.notSupportedYet(key: "allowed_ips", value: nil, feature: "routing IP prefixes to a peer (TUN)"),
+                        key: "allowed_ips", context)
+        }
+        try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets"], context)
+        let nameExpected = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        let name = try requiredString(table, "name", expected: nameExpected, context)
+        guard KeyStore.isValidName(name) else {
+            throw error(.invalidValue(key: "name", expected: nameExpected, got: name.configQuoted), key: "name", context)
+        }
+        let keyExpected = "the name of a key in the key store (\(nameExpected))"
+        let key = try requiredString(table, "key", expected: keyExpected, context)
+        guard KeyStore.isValidName(key) else {
+            throw error(.invalidValue(key: "key", expected: keyExpected, got: key.configQuoted), key: "key", context)
+        }
+        var peer = PeerConfig(name: name, key: key)
+        if let text = try optionalString(table, "endpoint", expected: Endpoint.expected, context) {
+            peer.endpoint = try parsed(Endpoint.parse(text), key: "endpoint", value: text, context)
+        }
+        let range = PeerConfig.linksRange
+        if let links = try integer(table, "links", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
+            peer.links = links
+        }
+        for text in try stringArray(table, "allow_targets", expected: "an array of \(TargetRule.expected) strings", context) ?? [] {
+            peer.allowTargets.append(try parsed(TargetRule.parse(text), key: "allow_targets", value: text, context))
+        }
+        return peer
+    }
+
+    private func readForward(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> ForwardConfig {
+        try checkKeys(table, allowed: ["listen", "peer", "target"], context)
+        let listenText = try requiredString(table, "listen", expected: HostPort.expected, context)
+        let listen = try parsed(HostPort.parse(listenText), key: "listen", value: listenText, context)
+        let peer = try requiredString(table, "peer", expected: "the name of a [[peer]]", context)
+        let targetText = try requiredString(table, "target", expected: HostPort.expected, context)
+        let target = try parsed(HostPort.parse(targetText), key: "target", value: targetText, context)
+        return ForwardConfig(listen: listen, peer: peer, target: target)
+    }
+
+    // MARK: Values
+
+    private func checkKeys(_ table: TOMLTable, allowed: [String], _ context: Context) throws(ConfigError) {
+        if let unknown = firstUnknownKey(in: table, allowed: allowed, context: context) {
+            throw error(.unknownKey(unknown, allowed: allowed), key: unknown, context)
+        }
+    }
+
+    /// The unknown key that comes first in the text (TOMLKit lists keys sorted).
+    private func firstUnknownKey(in table: TOMLTable, allowed: [String], context: Context?) -> String? {
+        let unknown = table.keys.filter { !allowed.contains($0) }
+        func position(_ key: String) -> Int {
+            let found = context.map { line(of: key, $0) } ?? source.line(ofTopLevel: key)
+            return found ?? Int.max
+        }
+        return unknown.min { (position($0), $0) < (position($1), $1) }
+    }
+
+    private func requiredString(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> String {
+        guard let value = try optionalString(table, key, expected: expected, context) else {
+            throw error(.missingKey(key), key: nil, context)
+        }
+        return value
+    }
+
+    private func optionalString(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> String? {
+        guard let value = table[key] else { return nil }
+        guard let string = value.string else {
+            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
+        }
+        guard !string.isEmpty else { throw error(.invalidValue(key: key, expected: expected, got: "\"\""), key: key, context) }
+        return string
+    }
+
+    private func stringArray(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> [String]? {
+        guard let value = table[key] else { return nil }
+        guard let array = value.array else {
+            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
+        }
+        var strings: [String] = []
+        for element in array {
+            guard let string = element.string else {
+                throw error(.wrongType(key: key, expected: expected, got: "an array holding \(describeType(element))"), key: key, context)
+            }
+            strings.append(string)
+        }
+        return strings
+    }
+
+    private func integer(_ table: TOMLTable, _ key: String, in range: ClosedRange<Int>, expected: String,
+                         _ context: Context) throws(ConfigError) -> Int? {
+        guard let value = table[key] else { return nil }
+        guard let number = value.int else {
+            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
+        }
+        guard range.contains(number) else { throw error(.invalidValue(key: key, expected: expected, got: "\(number)"), key: key, context) }
+        return number
+    }
+
+    /// A duration string, or an integer number of seconds.
+    private func duration(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Duration? {
+        guard let value = table[key] else { return nil }
+        let expected = Duration.configExpected
+        if let seconds = value.int {
+            let (milliseconds, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1000)
+            guard seconds > 0, !overflow else {
+                throw error(.invalidValue(key: key, expected: expected, got: "\(seconds)"), key: key, context)
+            }
+            return .milliseconds(milliseconds)
+        }
+        guard let text = value.string else {
+            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
+        }
+        guard let duration = Duration.parseConfig(text) else {
+            throw error(.invalidValue(key: key, expected: expected, got: text.configQuoted), key: key, context)
+        }
+        return duration
+    }
+
+    private func parsed<T>(_ result: Result<T, ValueProblem>, key: String, value: String, _ context: Context) throws(ConfigError) -> T {
+        switch result {
+        case .success(let parsed): return parsed
+        case .failure(.invalid(let expected)):
+            throw error(.invalidValue(key: key, expected: expected, got: value.configQuoted), key: key, context)
+        case .failure(.notSupportedYet(let feature)):
+            throw error(.notSupportedYet(key: key, value: value.configQuoted, feature: feature), key: key, context)
+        }
+    }
+
+    private func arrayOfTables(_ root: TOMLTable, _ name: String) throws(ConfigError) -> [TOMLTable] {
+        guard let value = root[name] else { return [] }
+        let expected = "an array of tables, written [[\(name)]]"
+        guard let array = value.array else {
+            throw ConfigError(file: file, line: source.line(ofTopLevel: name),
+                              reason: .wrongType(key: name, expected: expected, got: describeType(value)))
+        }
+        var tables: [TOMLTable] = []
+        for element in array {
+            guard let table = element.table else {
+                throw ConfigError(file: file, line: source.line(ofTopLevel: name),
+                                  reason: .wrongType(key: name, expected: expected, got: "an array holding \(describeType(element))"))
+            }
+            tables.append(table)
+        }
+        return tables
+    }
+
+    // MARK: Errors
+
+    /// `[[peer]] "name"` when the element has a usable name, else `[[peer]] #n` (1-based).
+    private func arrayContext(_ table: String, index: Int, count: Int, name: String?) -> Context {
+        let headers = source.blocks.filter { $0.name == table && $0.isArray }.count
+        let label = name.flatMap { KeyStore.isValidName($0) ? $0.configQuoted : nil } ?? "#\(index + 1)"
+        return Context(table: table, index: index, section: "[[\(table)]] \(label)", headersMatch: headers == count)
+    }
+
+    private func line(of key: String?, _ context: Context) -> Int? {
+        guard context.headersMatch else { return nil }
+        return source.line(ofKey: key, inTable: context.table, index: context.index)
+    }
+
+    private func error(_ reason: ConfigError.Reason, key: String?, _ context: Context) -> ConfigError {
+        ConfigError(file: file, line: line(of: key, context), section: context.section, reason: reason)
+    }
+}
+
+/// `string "4"`, `integer 0`, `a table` …: how a wrong-typed value is shown.
+private func describeType(_ value: TOMLValueConvertible) -> String {
+    switch value.type {
+    case .string: "string \((value.string ?? "").configQuoted)"
+    case .int: "integer \(value.int.map(String.init) ?? "")"
+    case .double: "floating-point number \(value.double.map { "\($0)" } ?? "")"
+    case .bool: "boolean \(value.bool.map { "\($0)" } ?? "")"
+    case .array: "an array"
+    case .table: "a table"
+    case .date, .time, .dateTime: "a \(value.type)"
+    }
+}

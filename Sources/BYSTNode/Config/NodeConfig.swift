@@ -1,0 +1,218 @@
+/// The node's configuration, as read from its TOML file (docs/OPERATIONS.md, "Configuration").
+///
+///     [node]        → the fields of `NodeConfig` itself
+///     [[peer]]      → `peers`, in file order
+///     [[forward]]   → `forwards`, in file order
+///
+/// Built by `NodeConfig.parse(_:file:)` / `NodeConfig.load(path:)`, which apply the
+/// defaults below and reject anything else with a one-line `ConfigError`.
+///
+/// **Invariants** (guaranteed for values returned by the loader)
+/// - `name` is 1…64 bytes of UTF-8 (`LinkHello.isValidNodeName`).
+/// - `keepaliveInterval` > 0 and `deadLinkTimeout` > `keepaliveInterval`; `sessionLinger` > 0.
+/// - `maxRecordPayload` is within `NodeConfig.maxRecordPayloadRange`.
+/// - Peer names are unique; no two forwards (and no two `listen` entries) share an address.
+/// - Every `ForwardConfig.peer` names one of `peers`.
+public struct NodeConfig: Sendable, Equatable {
+    /// Sent to peers in the handshake hello; names the default control socket.
+    public var name: String
+    /// Raw-TCP addresses on which we accept links (`byst://` endpoints of other nodes).
+    public var listen: [HostPort]
+    /// Unix socket of `byst status` and friends.
+    public var controlSocket: String
+    /// Path of the key store file (`byst key …`).
+    public var keyStore: String
+    /// How long a session outlives its last link, waiting for a reconnect.
+    public var sessionLinger: Duration
+    /// Interval between keepalive pings on each link.
+    public var keepaliveInterval: Duration
+    /// A link silent for this long is declared dead and its traffic moves to the others.
+    public var deadLinkTimeout: Duration
+    /// Largest record payload we accept (advertised in the hello, PROTOCOL.md §3.3).
+    public var maxRecordPayload: Int
+    public var peers: [PeerConfig]
+    public var forwards: [ForwardConfig]
+
+    public static let defaultKeyStore = "/etc/byst/keys"
+    public static let defaultSessionLinger: Duration = .seconds(60)
+    /// One ping a second detects a dead link within a few seconds (DESIGN.md §4b), at a cost
+    /// of a few dozen bytes per second per link.
+    public static let defaultKeepaliveInterval: Duration = .seconds(1)
+    /// Five missed pings: long enough to ride out a short stall, far below TCP's own timeout.
+    public static let defaultDeadLinkTimeout: Duration = .seconds(5)
+    public static let defaultMaxRecordPayload = 64 * 1024
+    /// The range the hello can carry (PROTOCOL.md §3.3).
+    public static let maxRecordPayloadRange = 1024...(1 << 20)
+
+    /// `/run/byst/<name>.sock`.
+    public static func defaultControlSocket(name: String) -> String { "/run/byst/\(name).sock" }
+
+    public init(
+        name: String,
+        listen: [HostPort] = [],
+        controlSocket: String? = nil,
+        keyStore: String = NodeConfig.defaultKeyStore,
+        sessionLinger: Duration = NodeConfig.defaultSessionLinger,
+        keepaliveInterval: Duration = NodeConfig.defaultKeepaliveInterval,
+        deadLinkTimeout: Duration = NodeConfig.defaultDeadLinkTimeout,
+        maxRecordPayload: Int = NodeConfig.defaultMaxRecordPayload,
+        peers: [PeerConfig] = [],
+        forwards: [ForwardConfig] = []
+    ) {
+        self.name = name
+        self.listen = listen
+        self.controlSocket = controlSocket ?? Self.defaultControlSocket(name: name)
+        self.keyStore = keyStore
+        self.sessionLinger = sessionLinger
+        self.keepaliveInterval = keepaliveInterval
+        self.deadLinkTimeout = deadLinkTimeout
+        self.maxRecordPayload = maxRecordPayload
+        self.peers = peers
+        self.forwards = forwards
+    }
+
+    public func peer(named name: String) -> PeerConfig? { peers.first { $0.name == name } }
+}
+
+/// One `[[peer]]`: a node we hold a pre-shared key for.
+///
+/// **Invariants** (from the loader)
+/// - `name` and `key` match `KeyStore.isValidName`.
+/// - `links` is within `PeerConfig.linksRange`.
+/// - `endpoint == nil` means we never dial this peer; we only accept its links.
+/// - `allowTargets` empty means the peer may not make us connect anywhere.
+public struct PeerConfig: Sendable, Equatable {
+    public var name: String
+    /// Name of the PSK in the key store.
+    public var key: String
+    public var endpoint: Endpoint?
+    /// How many parallel links we open to this peer (when we dial it).
+    public var links: Int
+    /// Targets this peer may ask us to connect to (port forwards it runs towards us).
+    public var allowTargets: [TargetRule]
+
+    /// Four links spread load over several TCP connections while keeping per-link state
+    /// small; 64 caps what one peer can make us hold.
+    public static let defaultLinks = 4
+    public static let linksRange = 1...64
+
+    public init(name: String, key: String, endpoint: Endpoint? = nil, links: Int = PeerConfig.defaultLinks,
+                allowTargets: [TargetRule] = []) {
+        self.name = name
+        self.key = key
+        self.endpoint = endpoint
+        self.links = links
+        self.allowTargets = allowTargets
+    }
+
+    /// Whether some `allow_targets` rule lets this peer make us connect to `host:port`.
+    public func allows(host: String, port: UInt16) -> Bool {
+        allowTargets.contains { $0.matches(host: host, port: port) }
+    }
+}
+
+/// One `[[forward]]`: we listen on `listen` and carry each accepted connection to `peer`,
+/// which connects it to `target`.
+///
+/// **Invariants**: `peer` names a `[[peer]]` of the same config (from the loader).
+public struct ForwardConfig: Sendable, Equatable {
+    public var listen: HostPort
+    public var peer: String
+    /// Resolved and connected to by the far node, subject to its `allow_targets`.
+    public var target: HostPort
+
+    public init(listen: HostPort, peer: String, target: HostPort) {
+        self.listen = listen
+        self.peer = peer
+        self.target = target
+    }
+}
+
+/// Where we dial a peer. Only raw TCP exists today; HTTP transports (`http://`, `https://`)
+/// and HA port names (`port:NAME`) are recognised by the loader and refused as not
+/// supported yet.
+///
+/// **Invariants**: the address has a port in 1…65535 (`HostPort`).
+public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
+    /// `byst://host:port`: records straight over TCP.
+    case byst(HostPort)
+
+    public var description: String {
+        switch self {
+        case .byst(let address): "byst://\(address)"
+        }
+    }
+}
+
+/// A host name or IP address with a port, written `host:port`, IPv6 as `[::1]:7000`.
+///
+/// **Invariants**
+/// - `host` is non-empty and holds no brackets; it contains `:` only if it is an IPv6 address.
+/// - `port` is 1…65535 (0 is never valid in the config).
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`, with brackets around an IPv6 host.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// One `allow_targets` entry: `host:port` where either side may be `*`.
+///
+/// **Invariants**: `.exact` hosts are non-empty and `.exact` ports are 1…65535.
+public struct TargetRule: Sendable, Hashable, CustomStringConvertible {
+    public enum Host: Sendable, Hashable {
+        case any
+        /// Compared without regard to ASCII case (DNS names are case-insensitive).
+        case exact(String)
+    }
+
+    public enum Port: Sendable, Hashable {
+        case any
+        case exact(UInt16)
+    }
+
+    public var host: Host
+    public var port: Port
+
+    public init(host: Host, port: Port) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Whether a request to connect to `host:port` falls under this rule. The host is
+    /// compared as written (no name resolution): `db.internal` does not match `10.0.0.5`.
+    public func matches(host: String, port: UInt16) -> Bool {
+        switch self.port {
+        case .any: break
+        case .exact(let allowed): guard allowed == port else { return false }
+        }
+        switch self.host {
+        case .any: return true
+        case .exact(let allowed): return allowed.lowercasedASCII() == host.lowercasedASCII()
+        }
+    }
+
+    public var description: String {
+        let hostText: String
+        switch host {
+        case .any: hostText = "*"
+        case .exact(let name): hostText = name.contains(":") ? "[\(name)]" : name
+        }
+        switch port {
+        case .any: return hostText + ":*"
+        case .exact(let number): return hostText + ":\(number)"
+        }
+    }
+}
+
+extension String {
+    func lowercasedASCII() -> String {
+        String(decoding: utf8.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+}

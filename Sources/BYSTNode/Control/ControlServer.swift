@@ -1,0 +1,60 @@
+// The control socket (README "Status"): a Unix stream socket, mode 0600. A client writes
+// one command line ("status") and reads one JSON document until the server closes.
+import Foundation
+import NIOCore
+import NIOPosix
+
+enum ControlServer {
+    static func start(node: Node) -> EventLoopFuture<Channel> {
+        let path = node.config.controlSocket
+        do {
+            try AtomicFile.makeDirectories(AtomicFile.directory(of: path), mode: 0o755)
+        } catch {
+            return node.eventLoop.makeFailedFuture(error)
+        }
+        unlink(path)  // a socket left by a previous run
+        let bound = NIOLoopBound(node, eventLoop: node.eventLoop)
+        // umask 077 while binding, so the socket is never visible with wider permissions.
+        let previous = umask(0o077)
+        let future = ServerBootstrap(group: node.eventLoop)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ControlHandler(node: bound.value))
+                }
+            }
+            .bind(unixDomainSocketPath: path)
+        umask(previous)
+        return future.map { channel in
+            chmod(path, 0o600)
+            bound.value.logger.info("control socket at \(path)")
+            return channel
+        }
+    }
+}
+
+final class ControlHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let node: Node
+    private var request = ByteBuffer()
+
+    init(node: Node) { self.node = node }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        request.writeBuffer(&bytes)
+        guard request.readableBytesView.contains(UInt8(ascii: "\n")) || request.readableBytes > 256 else { return }
+        let command = String(buffer: request).trimmingCharacters(in: .whitespacesAndNewlines)
+        var reply = ByteBuffer()
+        switch command {
+        case "status":
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            if let json = try? encoder.encode(node.status()) { reply.writeBytes(json) }
+            reply.writeString("\n")
+        default:
+            reply.writeString("{\"error\": \"unknown command\"}\n")
+        }
+        context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}

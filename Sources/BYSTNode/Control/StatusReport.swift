@@ -1,0 +1,69 @@
+import BYSTProto
+
+/// What `byst status --json` prints (README "Status"): one object per node.
+struct StatusReport: Codable, Sendable {
+    struct Link: Codable, Sendable {
+        var id: Int
+        var index: Int
+        var remote: String
+        var state: String
+        var rtt_ms: Double?
+        var bytes_in: UInt64
+        var bytes_out: UInt64
+        var streams: Int
+    }
+
+    struct Session: Codable, Sendable {
+        var id: String
+        var role: String
+        var state: String
+        var links: [Link]
+        var streams: Int
+    }
+
+    struct Peer: Codable, Sendable {
+        var name: String
+        var endpoint: String?
+        var configured_links: Int
+        var reconnects: Int
+        var sessions: [Session]
+    }
+
+    var node: String
+    var uptime_seconds: Double
+    var handshake_failures: Int
+    var peers: [Peer]
+}
+
+extension Node {
+    func status() -> StatusReport {
+        let now = Clocks.monotonic()
+        return StatusReport(
+            node: config.name,
+            uptime_seconds: Double(now - startedAt) / 1e9,
+            handshake_failures: handshakeFailures,
+            peers: peers.map { peer in
+                StatusReport.Peer(
+                    name: peer.config.name, endpoint: peer.config.endpoint?.description,
+                    configured_links: peer.config.links, reconnects: peer.reconnects,
+                    sessions: peer.sessions.map { $0.status() })
+            })
+    }
+}
+
+extension SessionRuntime {
+    func status() -> StatusReport.Session {
+        let machineLinks = Dictionary(uniqueKeysWithValues: machine.linkStatus.map { ($0.id, $0) })
+        let links = self.links.keys.sorted().compactMap { id -> StatusReport.Link? in
+            guard let handler = self.links[id] else { return nil }
+            let state = machineLinks[id]
+            return StatusReport.Link(
+                id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, state: "up",
+                rtt_ms: state?.rtt.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 },
+                bytes_in: handler.wireBytesIn, bytes_out: handler.wireBytesOut, streams: state?.streams ?? 0)
+        }
+        return StatusReport.Session(
+            id: sessionID.hexString, role: machine.role == .initiator ? "initiator" : "responder",
+            state: links.isEmpty ? "lingering" : "active", links: links, streams: machine.streamCount)
+    }
+}

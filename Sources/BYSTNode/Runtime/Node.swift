@@ -1,0 +1,189 @@
+// The node runtime: everything below runs on one event loop (DESIGN.md §3 BYSTNode).
+//
+//   listeners (byst://) ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
+//   peers with endpoints ─▶ LinkSlot × links ─▶ LinkHandler(initiator) ─▶ PeerRuntime.outgoing
+//   [[forward]] listeners ─▶ ForwardHandler(near) ─▶ SessionRuntime.openStream
+//   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardHandler(far) ─▶ target
+//   control socket ─▶ status JSON
+import BYSTProto
+import Logging
+import NIOCore
+import NIOPosix
+
+final class Node {
+    let config: NodeConfig
+    let eventLoop: EventLoop
+    let logger: Logger
+    let sessionConfig: SessionConfig
+    let recordLimits: RecordLimits
+    let handshakeTimeout: TimeAmount = .seconds(10)
+    var replayFilter = HandshakeReplayFilter()
+    var handshakeFailures = 0
+    private(set) var peers: [PeerRuntime] = []
+    private var peersByKeyID: [KeyID: PeerRuntime] = [:]
+    private var channels: [Channel] = []
+    private var linkCounter = 0
+    let startedAt = Clocks.monotonic()
+
+    enum StartError: Error, CustomStringConvertible {
+        case missingKey(peer: String, key: String, store: String)
+        case sharedKey(String, String)
+        var description: String {
+            switch self {
+            case .missingKey(let peer, let key, let store): "peer '\(peer)': key '\(key)' is not in the key store \(store)"
+            case .sharedKey(let a, let b): "peers '\(a)' and '\(b)' use the same key: give each peer its own"
+            }
+        }
+    }
+
+    init(config: NodeConfig, keys: KeyStore, eventLoop: EventLoop, logger: Logger) throws {
+        self.config = config
+        self.eventLoop = eventLoop
+        var logger = logger
+        logger[metadataKey: "node"] = "\(config.name)"
+        self.logger = logger
+        var session = SessionConfig()
+        session.keepaliveInterval = config.keepaliveInterval
+        session.deadLinkTimeout = config.deadLinkTimeout
+        session.linger = config.sessionLinger
+        sessionConfig = session
+        recordLimits = RecordLimits(maxPayload: config.maxRecordPayload)
+        for peerConfig in config.peers {
+            guard let key = keys.entry(named: peerConfig.key)?.key else {
+                throw StartError.missingKey(peer: peerConfig.name, key: peerConfig.key, store: keys.path)
+            }
+            let peer = PeerRuntime(config: peerConfig, key: key, node: self)
+            if let other = peersByKeyID[key.id] { throw StartError.sharedKey(other.config.name, peerConfig.name) }
+            peersByKeyID[key.id] = peer
+            peers.append(peer)
+        }
+    }
+
+    func nextLinkID() -> LinkID {
+        linkCounter += 1
+        return LinkID(linkCounter)
+    }
+
+    func key(for id: KeyID) -> PreSharedKey? { peersByKeyID[id]?.key }
+
+    func peer(named name: String) -> PeerRuntime? { peers.first { $0.config.name == name } }
+
+    // MARK: Start and stop
+
+    func start() -> EventLoopFuture<Void> {
+        var binds: [EventLoopFuture<Void>] = []
+        for address in config.listen {
+            binds.append(bind(address, what: "link listener") { [self] channel in
+                let handler = LinkHandler(
+                    id: nextLinkID(), node: self,
+                    responder: LinkResponder(local: .init(nodeName: config.name, limits: recordLimits)))
+                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
+                try channel.pipeline.syncOperations.addHandler(handler)
+            })
+        }
+        for forward in config.forwards {
+            binds.append(bind(forward.listen, what: "forward \(forward.listen) → \(forward.peer):\(forward.target)", forward: true) { [self] channel in
+                guard let session = peer(named: forward.peer)?.sessionForNewStream() else {
+                    logger.warning("forward \(forward.listen): no session with peer '\(forward.peer)' yet; refusing connection")
+                    channel.close(promise: nil)
+                    return
+                }
+                try channel.pipeline.syncOperations.addHandler(ForwardHandler(session: session, target: forward.target.description))
+            })
+        }
+        binds.append(ControlServer.start(node: self).assumeIsolated().map { [self] channel in
+            channels.append(channel)
+        }.nonisolated())
+        for peer in peers { peer.startDialing() }
+        return EventLoopFuture.andAllSucceed(binds, on: eventLoop)
+    }
+
+    private func bind(
+        _ address: HostPort, what: String, forward: Bool = false,
+        initialize: @escaping (Channel) throws -> Void
+    ) -> EventLoopFuture<Void> {
+        let bound = NIOLoopBound(initialize, eventLoop: eventLoop)
+        var bootstrap = ServerBootstrap(group: eventLoop)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        if forward { bootstrap = bootstrap.childChannelOption(ChannelOptions.autoRead, value: false) }
+        return bootstrap
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try bound.value(channel) }
+            }
+            .bind(host: address.host, port: Int(address.port))
+            .assumeIsolated()
+            .map { [self] channel in
+                logger.info("listening: \(what) on \(address)")
+                channels.append(channel)
+            }
+            .nonisolated()
+    }
+
+    /// Link sockets: no Nagle (we batch ourselves), and the kernel gives up on unacknowledged
+    /// data after the dead-link timeout instead of retransmitting for 15 minutes.
+    static func configureLinkChannel(_ channel: Channel, timeout: Duration) throws {
+        try channel.syncOptions?.setOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        let userTimeout = ChannelOptions.Types.SocketOption(level: IPPROTO_TCP, name: TCP_USER_TIMEOUT)
+        try channel.syncOptions?.setOption(userTimeout, value: SocketOptionValue(timeout.nanoseconds / 1_000_000))
+        try channel.syncOptions?.setOption(
+            ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+    }
+
+    func clientBootstrap() -> ClientBootstrap {
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(5))
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+    }
+
+    func shutdown() -> EventLoopFuture<Void> {
+        logger.info("shutting down")
+        for peer in peers { peer.shutdown() }
+        let closes = channels.map { $0.close().recover { _ in } }
+        channels.removeAll()
+        // Give the go-away and resets a moment to reach the wire before links close.
+        return EventLoopFuture.andAllComplete(closes, on: eventLoop).assumeIsolated().flatMap { [self] in
+            eventLoop.scheduleTask(in: .milliseconds(200)) {}.futureResult
+        }.map { [self] in
+            for peer in peers { for session in peer.sessions { for link in session.links.values { link.close() } } }
+        }.nonisolated()
+    }
+
+    // MARK: Links and streams
+
+    /// A responder link passed its first record: join it to its peer's session.
+    func attachResponderLink(_ link: LinkHandler, hello: LinkHello, keyID: KeyID) -> SessionRuntime? {
+        guard let peer = peersByKeyID[keyID] else { return nil }
+        let session = peer.incomingSession(id: hello.sessionID)
+        session.attach(link)
+        return session
+    }
+
+    /// The peer opened a stream: connect to its target if this peer may reach it.
+    func acceptStream(_ id: UInt32, target: String, in session: SessionRuntime) {
+        let peer = session.peer
+        guard case .success(let address) = HostPort.parse(target), peer.config.allows(host: address.host, port: address.port) else {
+            logger.warning("peer '\(peer.config.name)' asked for target \(target): not in its allow_targets; refused")
+            session.reset(id, code: .targetNotAllowed)
+            return
+        }
+        let handler = ForwardHandler(session: session, streamID: id)
+        session.register(handler, for: id)
+        let bound = NIOLoopBound(handler, eventLoop: eventLoop)
+        let sessionBound = NIOLoopBound(session, eventLoop: eventLoop)
+        let logger = self.logger
+        let peerName = peer.config.name
+        clientBootstrap()
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelOption(ChannelOptions.autoRead, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(bound.value) }
+            }
+            .connect(host: address.host, port: Int(address.port))
+            .whenFailure { error in
+                logger.info("forward to \(target) for peer '\(peerName)' failed: \(error)")
+                sessionBound.value.reset(id, code: .connectFailed)
+            }
+    }
+}

@@ -1,0 +1,59 @@
+import BYSTProto
+import NIOCore
+
+/// One configured peer: its key, the session we dial (if it has an endpoint) and the
+/// sessions it dialed to us, keyed by session id.
+final class PeerRuntime {
+    let config: PeerConfig
+    let key: PreSharedKey
+    unowned let node: Node
+    private(set) var outgoing: SessionRuntime?
+    private(set) var incoming: [[UInt8]: SessionRuntime] = [:]
+    private(set) var slots: [LinkSlot] = []
+    var reconnects = 0
+
+    init(config: PeerConfig, key: PreSharedKey, node: Node) {
+        self.config = config
+        self.key = key
+        self.node = node
+    }
+
+    var sessions: [SessionRuntime] { (outgoing.map { [$0] } ?? []) + incoming.values.sorted { $0.createdAt < $1.createdAt } }
+
+    /// Starts dialing `links` links to the endpoint, each slot reconnecting on its own.
+    func startDialing() {
+        guard case .byst(let address)? = config.endpoint else { return }
+        var sessionID = [UInt8](repeating: 0, count: LinkHello.sessionIDSize)
+        for index in sessionID.indices { sessionID[index] = UInt8.random(in: 0...255) }
+        let session = SessionRuntime(node: node, peer: self, sessionID: sessionID, role: .initiator)
+        outgoing = session
+        slots = (0..<config.links).map { LinkSlot(peer: self, session: session, index: UInt16($0), address: address) }
+        for slot in slots { slot.dial() }
+    }
+
+    /// The session a new stream to this peer should use: ours if we dial, else the
+    /// incoming session with the most links.
+    func sessionForNewStream() -> SessionRuntime? {
+        if let outgoing { return outgoing }
+        return incoming.values.max { ($0.links.count, $0.createdAt) < ($1.links.count, $1.createdAt) }
+    }
+
+    /// The responder's session for a confirmed link, created on first sight of its id.
+    func incomingSession(id: [UInt8]) -> SessionRuntime {
+        if let existing = incoming[id] { return existing }
+        let session = SessionRuntime(node: node, peer: self, sessionID: id, role: .responder)
+        incoming[id] = session
+        session.logger.info("session opened by peer")
+        return session
+    }
+
+    func sessionExpired(_ session: SessionRuntime) {
+        if incoming[session.sessionID] === session { incoming[session.sessionID] = nil }
+        // Our own session lives as long as we dial: its streams were reset; keep using it.
+    }
+
+    func shutdown() {
+        for slot in slots { slot.stop() }
+        for session in sessions { session.shutdown() }
+    }
+}

@@ -1,0 +1,166 @@
+// Drives one SessionMachine on the node's event loop:
+//
+//   LinkHandler ─receive─▶ machine ─events─▶ stream endpoints (port forwards)
+//   endpoints ─send/finish/consumed─▶ machine ─▶ schedulePump ─▶ every link's pump()
+//   one timer, re-armed from machine.nextDeadline ─▶ poll ─▶ pings, dead links, expiry
+import BYSTProto
+import Logging
+import NIOCore
+
+/// Something that consumes one stream's events (a port-forward socket).
+protocol StreamEndpoint: AnyObject {
+    func streamData(_ bytes: ByteBuffer)
+    func streamFinished()
+    func streamReset(_ code: Frame.ResetCode)
+    func streamWritable()
+    func streamClosed()
+}
+
+final class SessionRuntime {
+    let node: Node
+    unowned let peer: PeerRuntime
+    let sessionID: [UInt8]
+    var machine: SessionMachine
+    private(set) var links: [LinkID: LinkHandler] = [:]
+    private var endpoints: [UInt32: StreamEndpoint] = [:]
+    private var timer: Scheduled<Void>?
+    private var pumpScheduled = false
+    let createdAt = Clocks.monotonic()
+
+    init(node: Node, peer: PeerRuntime, sessionID: [UInt8], role: SessionMachine.Role) {
+        self.node = node
+        self.peer = peer
+        self.sessionID = sessionID
+        self.machine = SessionMachine(role: role, config: node.sessionConfig, now: Clocks.monotonic())
+        rearmTimer()
+    }
+
+    var logger: Logger {
+        var logger = node.logger
+        logger[metadataKey: "peer"] = "\(peer.config.name)"
+        logger[metadataKey: "session"] = "\(Array(sessionID.prefix(4)).hexString)"
+        return logger
+    }
+
+    // MARK: Links
+
+    func attach(_ link: LinkHandler) {
+        links[link.id] = link
+        machine.linkUp(link.id, now: Clocks.monotonic())
+        schedulePump()
+    }
+
+    func detach(_ link: LinkHandler) {
+        guard links.removeValue(forKey: link.id) != nil else { return }
+        machine.linkDown(link.id, now: Clocks.monotonic())
+        if links.isEmpty { logger.info("session has no links; streams wait \(node.sessionConfig.linger) for a reconnect") }
+        schedulePump()
+    }
+
+    func receive(_ payload: ByteBuffer, from link: LinkHandler) {
+        do throws(SessionError) {
+            handle(try machine.receive(payload, from: link.id, now: Clocks.monotonic()))
+        } catch {
+            link.fail("session protocol error: \(error)")
+        }
+        schedulePump()
+    }
+
+    /// Runs every link's pump once, after the current event-loop task: many events in one
+    /// read cycle cost one flush per link.
+    func schedulePump() {
+        guard !pumpScheduled else { return }
+        pumpScheduled = true
+        node.eventLoop.assumeIsolated().execute { [self] in
+            pumpScheduled = false
+            for id in links.keys.sorted() { links[id]?.pump() }
+            rearmTimer()
+        }
+    }
+
+    private func rearmTimer() {
+        timer?.cancel()
+        timer = nil
+        guard let deadline = machine.nextDeadline else { return }
+        timer = node.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { [self] in
+            timer = nil
+            handle(machine.poll(now: Clocks.monotonic()))
+            schedulePump()
+            rearmTimer()
+        }
+    }
+
+    private func handle(_ events: [SessionEvent]) {
+        for event in events {
+            switch event {
+            case .streamOpened(let id, let target):
+                node.acceptStream(id, target: target, in: self)
+            case .streamData(let id, let bytes):
+                endpoints[id]?.streamData(bytes)
+            case .streamFinished(let id):
+                endpoints[id]?.streamFinished()
+            case .streamReset(let id, let code):
+                endpoints.removeValue(forKey: id)?.streamReset(code)
+            case .streamWritable(let id):
+                endpoints[id]?.streamWritable()
+            case .streamClosed(let id):
+                endpoints.removeValue(forKey: id)?.streamClosed()
+            case .linkDead(let id):
+                links[id]?.fail("no traffic for \(node.sessionConfig.deadLinkTimeout): dead link")
+            case .goAway:
+                logger.info("peer is shutting down the session")
+            case .expired:
+                logger.info("session expired: no link came back within \(node.sessionConfig.linger)")
+                timer?.cancel()
+                peer.sessionExpired(self)
+            }
+        }
+    }
+
+    // MARK: Streams (used by port forwards)
+
+    func openStream(target: String, endpoint: StreamEndpoint) -> UInt32? {
+        guard let id = machine.openStream(target: target) else { return nil }
+        endpoints[id] = endpoint
+        schedulePump()
+        return id
+    }
+
+    func register(_ endpoint: StreamEndpoint, for id: UInt32) { endpoints[id] = endpoint }
+
+    func send(_ data: inout ByteBuffer, on id: UInt32) -> Int {
+        let taken = machine.send(&data, on: id)
+        if taken > 0 { schedulePump() }
+        return taken
+    }
+
+    func canSend(on id: UInt32) -> Bool { machine.canSend(on: id) }
+
+    func finish(_ id: UInt32) {
+        machine.finish(id)
+        schedulePump()
+    }
+
+    func reset(_ id: UInt32, code: Frame.ResetCode) {
+        endpoints[id] = nil
+        machine.reset(id, code: code)
+        schedulePump()
+    }
+
+    func consumed(_ count: Int, on id: UInt32) {
+        machine.consumed(count, on: id)
+        schedulePump()
+    }
+
+    /// Shutdown: tell the peer, reset what is open, close the links once that is written.
+    func shutdown() {
+        for (id, endpoint) in endpoints {
+            machine.reset(id, code: .cancelled)
+            endpoint.streamReset(.cancelled)
+        }
+        endpoints.removeAll()
+        machine.goAway()
+        for id in links.keys.sorted() { links[id]?.pump() }
+        timer?.cancel()
+    }
+}
