@@ -135,6 +135,8 @@ import Testing
             (node + "[peer]\nname = \"x\"\n", #"\#(f):3: peer must be an array of tables, written [[peer]], got a table"#),
             (node + "max_record_payload = 512\n", #"\#(f):3: [node]: max_record_payload must be an integer 1024…1048576, got 512"#),
             ("[node]\nname = \"\"\n", #"\#(f):2: [node]: name must be a string of 1…64 bytes, got """#),
+            (node + "control_socket = \"/run/\(String(repeating: "s", count: 103))\"\n",
+             #"\#(f):3: [node]: control_socket must be a path of 1…107 bytes, got "/run/\#(String(repeating: "s", count: 103))""#),
             (node + "[[peer]]\nname = \"bad/name\"\nkey = \"k\"\n",
              #"\#(f):4: [[peer]] #1: name must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit, got "bad/name""#),
             // Durations.
@@ -397,6 +399,10 @@ extension ConfigTests {
              #"\#(f): peer "branch-2" is used by the [[forward]] listening on 127.0.0.1:15432; remove that forward first"#),
             ({ () throws(ConfigError) in
                 try ConfigEditor.removingPeer(named: "a", from: "peer = [{ name = \"a\", key = \"a\" }]\n[node]\nname = \"hub\"\n", file: f)
+             },
+             "\(f): peers are not all written as [[peer]] tables; edit the file by hand"),
+            ({ () throws(ConfigError) in
+                try ConfigEditor.addingPeer(PeerConfig(name: "b", key: "b"), to: "peer = [{ name = \"a\", key = \"a\" }]\n[node]\nname = \"hub\"\n", file: f)
              },
              "\(f): peers are not all written as [[peer]] tables; edit the file by hand"),
         ]

@@ -13,6 +13,10 @@ import Glibc
 ///
 ///     # Port forwards          ← after a blank line: belongs to what follows, kept
 ///     [[forward]]
+///
+/// **Invariants**
+/// - An edit never returns (or `update` never writes) text that `NodeConfig.parse` refuses.
+/// - Lines outside the added or removed block are kept byte for byte, line endings included.
 public enum ConfigEditor {
     /// `text` with a `[[peer]]` block for `peer` after the last `[[peer]]` block (at the end
     /// of the file if there is none). Throws if `text` is not a valid config, if a peer has
@@ -21,6 +25,7 @@ public enum ConfigEditor {
     public static func addingPeer(_ peer: PeerConfig, to text: String, file: String) throws(ConfigError) -> String {
         let config = try NodeConfig.parse(text, file: file)
         let source = ConfigSource(text)
+        guard source.blocks.filter({ $0.name == "peer" && $0.isArray }).count == config.peers.count else { throw notAllHeaders(file) }
         if let index = config.peers.firstIndex(where: { $0.name == peer.name }) {
             let line = source.block("peer", index: index)?.keyLines["name"]
             throw ConfigError(file: file, section: "[[peer]] \(peer.name.configQuoted)",
@@ -68,9 +73,7 @@ public enum ConfigEditor {
         }
         let source = ConfigSource(text)
         let peerBlocks = source.blocks.indices.filter { source.blocks[$0].name == "peer" && source.blocks[$0].isArray }
-        guard peerBlocks.count == config.peers.count else {
-            throw ConfigError(file: file, reason: .notEditable("peers are not all written as [[peer]] tables; edit the file by hand"))
-        }
+        guard peerBlocks.count == config.peers.count else { throw notAllHeaders(file) }
         var removed = ownedLines(of: peerBlocks[index], in: source)
         // Do not leave two blank lines where the block was.
         let blankBefore = removed.lowerBound == 0 || source.kinds[removed.lowerBound - 1] == .blank
@@ -131,6 +134,11 @@ public enum ConfigEditor {
         // and comments at the very top of the file describe the file.
         if start == 0 || source.kinds[start - 1] != .blank { start = header }
         return start..<end
+    }
+
+    /// Peers written as an inline array (`peer = [{ … }]`) have no block to cut or follow.
+    private static func notAllHeaders(_ file: String) -> ConfigError {
+        ConfigError(file: file, reason: .notEditable("peers are not all written as [[peer]] tables; edit the file by hand"))
     }
 
     private static func resolvingSymlinks(_ path: String) -> String {

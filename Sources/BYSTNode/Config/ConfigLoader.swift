@@ -98,11 +98,10 @@ private struct ConfigReader {
         for (index, table) in peerTables.enumerated() {
             let context = arrayContext("peer", index: index, count: peerTables.count, name: table["name"]?.string)
             let peer = try readPeer(table, context)
-            let line = line(of: "name", context)
             if let first = peerLines[peer.name] {
                 throw error(.duplicate(what: "peer name", value: peer.name.configQuoted, firstLine: first), key: "name", context)
             }
-            peerLines[peer.name] = line
+            peerLines[peer.name] = line(of: "name", context)
             config.peers.append(peer)
         }
 
@@ -144,7 +143,13 @@ private struct ConfigReader {
             }
             config.listen.append(address)
         }
-        if let path = try optionalString(table, "control_socket", expected: "a non-empty path", context) {
+        // sockaddr_un.sun_path holds 108 bytes, the last one the terminating NUL.
+        let socketExpected = "a path of 1…107 bytes"
+        if let path = try optionalString(table, "control_socket", expected: socketExpected, context) {
+            guard path.utf8.count <= 107 else {
+                throw error(.invalidValue(key: "control_socket", expected: socketExpected, got: path.configQuoted),
+                            key: "control_socket", context)
+            }
             config.controlSocket = path
         }
         if let path = try optionalString(table, "key_store", expected: "a non-empty path", context) { config.keyStore = path }

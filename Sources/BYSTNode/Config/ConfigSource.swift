@@ -35,7 +35,8 @@ struct ConfigSource {
     let blocks: [Block]
 
     init(_ text: String) {
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // By scalar: as a Character, "\r\n" is one grapheme and would not split at "\n".
+        lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map(Substring.init)
         var scanner = Scanner()
         kinds = lines.map { scanner.classify($0) }
         var blocks = [Block(name: nil, isArray: false, headerIndex: -1, endIndex: 0, keyLines: [:])]

@@ -132,7 +132,7 @@ public struct ForwardConfig: Sendable, Equatable {
 /// and HA port names (`port:NAME`) are recognised by the loader and refused as not
 /// supported yet.
 ///
-/// **Invariants**: the address has a port in 1…65535 (`HostPort`).
+/// **Invariants**: the address satisfies `HostPort`'s invariants.
 public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// `byst://host:port`: records straight over TCP.
     case byst(HostPort)
@@ -146,7 +146,7 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
 
 /// A host name or IP address with a port, written `host:port`, IPv6 as `[::1]:7000`.
 ///
-/// **Invariants**
+/// **Invariants** (for values from the loader)
 /// - `host` is non-empty and holds no brackets; it contains `:` only if it is an IPv6 address.
 /// - `port` is 1…65535 (0 is never valid in the config).
 public struct HostPort: Sendable, Hashable, CustomStringConvertible {
@@ -164,7 +164,8 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 
 /// One `allow_targets` entry: `host:port` where either side may be `*`.
 ///
-/// **Invariants**: `.exact` hosts are non-empty and `.exact` ports are 1…65535.
+/// **Invariants** (for values from the loader): `.exact` hosts are non-empty and `.exact`
+/// ports are 1…65535.
 public struct TargetRule: Sendable, Hashable, CustomStringConvertible {
     public enum Host: Sendable, Hashable {
         case any

@@ -25,6 +25,7 @@ extension SessionMachine {
             sharedControl.removeFirst()
         }
         if sessionAckDue, out.writerIndex + Self.ackFrameSize <= limit {
+            sessionAdvertised = max(sessionAdvertised, sessionConsumed + config.sessionWindow)
             Frame.ack(id: 0, received: sessionReceivedNew, limit: sessionAdvertised).encode(into: &out)
             sessionAckDue = false
         }

@@ -49,9 +49,7 @@ extension SessionMachine {
     /// The application wrote out `count` delivered bytes: extend the peer's credit.
     public mutating func consumed(_ count: Int, on id: UInt32) {
         sessionConsumed += UInt64(count)
-        let sessionLimit = sessionConsumed + config.sessionWindow
-        if sessionLimit >= sessionAdvertised + config.sessionWindow / 4 {
-            sessionAdvertised = sessionLimit
+        if sessionConsumed + config.sessionWindow >= sessionAdvertised + config.sessionWindow / 4 {
             sessionAckDue = true
         }
         guard var stream = streams[id] else { return }

@@ -35,7 +35,8 @@ public struct SessionMachine {
     /// Frames any link may carry (resets, go-away).
     var sharedControl: [Frame] = []
     var acksDue: Set<UInt32> = []
-    var sessionAckDue = false
+    /// Announce our session window at once: the peer starts from `initialSessionCredit`.
+    var sessionAckDue = true
     var nextLocalStreamID: UInt32
     var highestPeerStreamID: UInt32 = 0
     var sessionSendLimit = SessionMachine.initialSessionCredit
@@ -51,7 +52,7 @@ public struct SessionMachine {
         self.role = role
         self.config = config
         nextLocalStreamID = role == .initiator ? 1 : 2
-        sessionAdvertised = max(config.sessionWindow, Self.initialSessionCredit)
+        sessionAdvertised = Self.initialSessionCredit
         lingerDeadline = now + config.linger.nanoseconds
     }
 
@@ -83,6 +84,8 @@ public struct SessionMachine {
     public var linkIDs: [LinkID] { links.keys.sorted() }
     public var hasLinks: Bool { !links.isEmpty }
     public var streamCount: Int { streams.count }
+    /// Bytes queued by the application and not yet acknowledged, over all streams.
+    public var bufferedSendBytes: Int { streams.values.reduce(0) { $0 + $1.send.buffered } }
 
     func leastLoadedLink() -> LinkID? {
         links.min { a, b in

@@ -1,0 +1,201 @@
+import BYSTProto
+import Foundation
+import Testing
+@testable import BYSTNode
+
+/// Two (or three) real nodes in this process on loopback, real sockets, real forwards.
+@Suite(.serialized) struct IntegrationTests {
+    let capture = LogCapture()
+
+    func hubConfig(_ dir: String, port: UInt16, targets: [UInt16], extraPeers: String = "") -> String {
+        """
+        [node]
+        name = "hub"
+        listen = ["127.0.0.1:\(port)"]
+        control_socket = "\(dir)/hub.sock"
+        key_store = "\(dir)/hub.keys"
+        keepalive_interval = "250ms"
+        dead_link_timeout = "3s"
+
+        [[peer]]
+        name = "branch"
+        key = "branch"
+        allow_targets = [\(targets.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "))]
+        \(extraPeers)
+        """
+    }
+
+    func branchConfig(_ dir: String, name: String = "branch", hubPort: Int, links: Int, forwards: [(UInt16, UInt16)]) -> String {
+        var text = """
+        [node]
+        name = "\(name)"
+        control_socket = "\(dir)/\(name).sock"
+        key_store = "\(dir)/\(name).keys"
+        keepalive_interval = "250ms"
+        dead_link_timeout = "3s"
+        session_linger = "60s"
+
+        [[peer]]
+        name = "hub"
+        key = "hub"
+        endpoint = "byst://127.0.0.1:\(hubPort)"
+        links = \(links)
+
+        """
+        for (listen, target) in forwards {
+            text += """
+
+            [[forward]]
+            listen = "127.0.0.1:\(listen)"
+            peer = "hub"
+            target = "127.0.0.1:\(target)"
+
+            """
+        }
+        return text
+    }
+
+    func links(of node: RunningNode) async throws -> Int {
+        try await node.status().peers.first?.sessions.first?.links.count ?? 0
+    }
+
+    @Test func eightStreamsSurviveLinkCutsEveryTwoHundredMilliseconds() async throws {
+        let dir = try TestCluster.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try PreSharedKey.generate()
+        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
+        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
+        let digest = try DigestServer()
+        defer { digest.stop() }
+        let hubPort = try BlockingSocket.freePort()
+        let forwardPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port]), directory: dir,
+                                              name: "hub", keys: hubKeys, capture: capture)
+        let relay = try await ChaosRelay.start(targetPort: Int(hubPort))
+        let branch = try await TestCluster.start(
+            branchConfig(dir, hubPort: relay.port, links: 4, forwards: [(forwardPort, digest.port)]), directory: dir,
+            name: "branch", keys: branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 4 })
+
+        let streams = 8
+        let size = 32 << 20
+        let transfers = (0..<streams).map { index in
+            Task { try await onThread { try sendThroughForward(port: forwardPort, count: size, seed: UInt64(index + 1)) } }
+        }
+        // While data flows, the operator's view lists the 4 links with RTT and byte counters.
+        try await Task.sleep(for: .milliseconds(800))
+        let run = try byst(["status", "--json", "--socket", "\(dir)/branch.sock"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let report = try JSONDecoder().decode(StatusReport.self, from: Data(run.stdout.utf8))
+        let session = try #require(report.peers.first?.sessions.first)
+        #expect(session.links.count == 4)
+        #expect(session.links.allSatisfy { $0.rtt_ms != nil && $0.bytes_out > 0 && $0.bytes_in > 0 })
+
+        var cuts = 0
+        var finished = false
+        let deadline = Date().addingTimeInterval(300)
+        while !finished, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            if relay.cutRandomConnection() { cuts += 1 }
+            finished = transfers.allSatisfy { _ in false }
+            if cuts % 5 == 0 {
+                // Peek: are all transfers done? (Task has no isFinished; use a short race.)
+                finished = await withTaskGroup(of: Bool.self) { group in
+                    group.addTask { for task in transfers { _ = try? await task.value }; return true }
+                    group.addTask { try? await Task.sleep(for: .milliseconds(1)); return false }
+                    let first = await group.next() ?? false
+                    group.cancelAll()
+                    return first
+                }
+            }
+        }
+        var lost = 0
+        for (index, task) in transfers.enumerated() {
+            let (sent, received) = try await task.value
+            #expect(sent == received, "stream \(index): SHA-256 differs")
+            if sent != received { lost += 1 }
+        }
+        print("integration: \(streams) streams × \(size >> 20) MiB, \(cuts) link cuts survived, \(lost) streams corrupted")
+        #expect(cuts >= 5)
+        let reconnects = try await branch.node.status().peers.first?.reconnects ?? 0
+        #expect(reconnects >= cuts / 2)
+        try await branch.node.shutdown()
+        try await relay.stop()
+        try await hub.node.shutdown()
+    }
+
+    @Test func aStalledReaderDoesNotSlowOtherStreamsAndMemoryStaysBounded() async throws {
+        let dir = try TestCluster.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try PreSharedKey.generate()
+        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
+        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
+        let digest = try DigestServer()
+        let stalled = try StalledServer()
+        defer {
+            digest.stop()
+            stalled.stop()
+        }
+        let hubPort = try BlockingSocket.freePort()
+        let stalledForward = try BlockingSocket.freePort()
+        let flowingForward = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port, stalled.port]),
+                                              directory: dir, name: "hub", keys: hubKeys, capture: capture)
+        let branch = try await TestCluster.start(
+            branchConfig(dir, hubPort: Int(hubPort), links: 1,
+                         forwards: [(stalledForward, stalled.port), (flowingForward, digest.port)]),
+            directory: dir, name: "branch", keys: branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })
+
+        // A client pushes 64 MiB into the stalled target; it blocks once every window is full.
+        let stalledClient = try BlockingSocket.connect(port: stalledForward)
+        Thread.detachNewThread {
+            let chunk = [UInt8](repeating: 0xAA, count: 1 << 20)
+            for _ in 0..<64 { if (try? chunk.withUnsafeBytes { try stalledClient.sendAll($0) }) == nil { return } }
+        }
+        try await Task.sleep(for: .seconds(1))
+        // Meanwhile another stream on the same link moves 16 MiB end to end.
+        let (sent, received) = try await onThread { try sendThroughForward(port: flowingForward, count: 16 << 20, seed: 7) }
+        #expect(sent == received)
+        // The sender holds at most its per-stream send buffer for the stalled stream.
+        let buffered = try await branch.node.withNode { node in
+            node.peers.first?.outgoing?.machine.bufferedSendBytes ?? -1
+        }
+        #expect(buffered >= 0 && buffered <= SessionConfig().sendBufferLimit)
+        stalledClient.shutdownBoth()
+        stalledClient.close()
+        try await branch.node.shutdown()
+        try await hub.node.shutdown()
+    }
+
+    @Test func aPeerWithTheWrongKeyIsRefusedAndOthersAreUnaffected() async throws {
+        let dir = try TestCluster.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try PreSharedKey.generate()
+        let roguesKey = try PreSharedKey.generate()
+        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
+        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
+        let rogueKeys = try TestCluster.keyStore(dir, "rogue", [("hub", roguesKey)])
+        let digest = try DigestServer()
+        defer { digest.stop() }
+        let hubPort = try BlockingSocket.freePort()
+        let forwardPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port]), directory: dir,
+                                              name: "hub", keys: hubKeys, capture: capture)
+        let rogue = try await TestCluster.start(
+            branchConfig(dir, name: "rogue", hubPort: Int(hubPort), links: 2, forwards: []), directory: dir,
+            name: "rogue", keys: rogueKeys, capture: capture)
+        let branch = try await TestCluster.start(
+            branchConfig(dir, hubPort: Int(hubPort), links: 4, forwards: [(forwardPort, digest.port)]), directory: dir,
+            name: "branch", keys: branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 4 })
+        let (sent, received) = try await onThread { try sendThroughForward(port: forwardPort, count: 1 << 20, seed: 3) }
+        #expect(sent == received)
+        #expect(try await links(of: rogue.node) == 0)
+        #expect(try await hub.node.status().handshake_failures > 0)
+        #expect(capture.contains("handshake failed: unknownKeyID(\(roguesKey.id))"))
+        try await rogue.node.shutdown()
+        try await branch.node.shutdown()
+        try await hub.node.shutdown()
+    }
+}

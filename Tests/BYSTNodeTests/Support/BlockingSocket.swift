@@ -1,0 +1,111 @@
+import Glibc
+
+/// Minimal blocking TCP sockets on loopback for test clients and servers (run on threads).
+struct BlockingSocket: Sendable {
+    let fd: Int32
+
+    struct Failure: Error, CustomStringConvertible {
+        let what: String
+        let code: Int32
+        var description: String { "\(what): \(String(cString: strerror(code)))" }
+    }
+
+    static func connect(port: UInt16) throws -> BlockingSocket {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(what: "socket", code: errno) }
+        var address = loopback(port: port)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw Failure(what: "connect 127.0.0.1:\(port)", code: code)
+        }
+        return BlockingSocket(fd: fd)
+    }
+
+    /// A listening socket on 127.0.0.1 (port 0 = any free port).
+    static func listen(port: UInt16 = 0) throws -> BlockingSocket {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(what: "socket", code: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = loopback(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw Failure(what: "bind/listen", code: code)
+        }
+        return BlockingSocket(fd: fd)
+    }
+
+    /// A port that was free a moment ago (for configs that need one up front).
+    static func freePort() throws -> UInt16 {
+        let socket = try listen()
+        defer { socket.close() }
+        return socket.localPort
+    }
+
+    var localPort: UInt16 {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    func accept() -> BlockingSocket? {
+        let client = Glibc.accept(fd, nil, nil)
+        return client >= 0 ? BlockingSocket(fd: client) : nil
+    }
+
+    func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = send(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(what: "send", code: errno)
+            }
+            offset += n
+        }
+    }
+
+    /// Reads into `buffer`; 0 at end of stream.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw Failure(what: "recv", code: errno) }
+            return n
+        }
+    }
+
+    func readToEnd(limit: Int = 1 << 20) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while out.count < limit {
+            let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 { break }
+            out += chunk[0..<n]
+        }
+        return out
+    }
+
+    func shutdownWrite() { _ = shutdown(fd, Int32(SHUT_WR)) }
+    func close() { _ = Glibc.close(fd) }
+    func shutdownBoth() { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+
+    private static func loopback(port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        return address
+    }
+}

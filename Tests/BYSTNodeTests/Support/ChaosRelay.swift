@@ -1,0 +1,108 @@
+import NIOCore
+import NIOPosix
+
+/// A TCP relay between two nodes that the test controls: every connection through it is a
+/// link, and `cutRandomConnection()` kills one abruptly, losing whatever it had in flight.
+final class ChaosRelay: Sendable {
+    let port: Int
+    private let group: MultiThreadedEventLoopGroup
+    private let server: Channel
+    private let pairs: LockedBox<[(Channel, Channel)]>
+
+    static func start(targetPort: Int) async throws -> ChaosRelay {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pairs = LockedBox<[(Channel, Channel)]>([])
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.autoRead, value: false)
+            .childChannelInitializer { inbound in
+                let (near, far) = GlueHandler.matchedPair()
+                return inbound.pipeline.addHandler(near).flatMap {
+                    ClientBootstrap(group: inbound.eventLoop)
+                        .channelOption(ChannelOptions.autoRead, value: false)
+                        .channelInitializer { $0.pipeline.addHandler(far) }
+                        .connect(host: "127.0.0.1", port: targetPort)
+                }.map { outbound in
+                    pairs.withLock { $0.append((inbound, outbound)) }
+                    inbound.read()
+                    outbound.read()
+                }.flatMapError { _ in inbound.close() }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return ChaosRelay(port: server.localAddress?.port ?? 0, group: group, server: server, pairs: pairs)
+    }
+
+    private init(port: Int, group: MultiThreadedEventLoopGroup, server: Channel, pairs: LockedBox<[(Channel, Channel)]>) {
+        self.port = port
+        self.group = group
+        self.server = server
+        self.pairs = pairs
+    }
+
+    var openConnections: Int { pairs.withLock { $0.filter { $0.0.isActive && $0.1.isActive }.count } }
+
+    /// Closes one live connection on both sides; returns false if none was live.
+    @discardableResult
+    func cutRandomConnection() -> Bool {
+        let victim: (Channel, Channel)? = pairs.withLock { list in
+            list.removeAll { !$0.0.isActive || !$0.1.isActive }
+            guard !list.isEmpty else { return nil }
+            return list.remove(at: Int.random(in: 0..<list.count))
+        }
+        guard let victim else { return false }
+        victim.0.close(promise: nil)
+        victim.1.close(promise: nil)
+        return true
+    }
+
+    func stop() async throws {
+        try await server.close()
+        let all = pairs.withLock { $0 }
+        for (a, b) in all {
+            a.close(promise: nil)
+            b.close(promise: nil)
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Copies bytes between two channels with backpressure (reads only while the partner is
+/// writable); closing either side closes the other.
+final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
+    typealias OutboundOut = NIOAny
+
+    private var partner: GlueHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+
+    static func matchedPair() -> (GlueHandler, GlueHandler) {
+        let a = GlueHandler(), b = GlueHandler()
+        a.partner = b
+        b.partner = a
+        return (a, b)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.context?.write(data, promise: nil) }
+    func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
+    func channelInactive(context: ChannelHandlerContext) { partner?.context?.close(promise: nil) }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let partner, partner.pendingRead {
+            partner.pendingRead = false
+            partner.context?.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if partner?.context?.channel.isWritable ?? false { context.read() } else { pendingRead = true }
+    }
+}

@@ -1,0 +1,70 @@
+import BYSTProto
+import Foundation
+import Logging
+@testable import BYSTNode
+
+/// Collects log lines of the nodes under test so tests can assert on them.
+final class LogCapture: Sendable {
+    let lines = LockedBox<[String]>([])
+
+    func logger(_ label: String) -> Logger {
+        Logger(label: label) { _ in CapturingHandler(capture: self) }
+    }
+
+    func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
+
+    struct CapturingHandler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            capture.lines.withLock { $0.append("\(event.level) \(fields) \(event.message)") }
+        }
+    }
+}
+
+/// Key stores, configs and running nodes in a temporary directory.
+struct TestNode {
+    let config: NodeConfig
+    let node: RunningNode
+}
+
+enum TestCluster {
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "byst-it-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A key store at `directory/name.keys` holding the given named keys.
+    static func keyStore(_ directory: String, _ name: String, _ keys: [(String, PreSharedKey)]) throws -> KeyStore {
+        var store = try KeyStore.load(path: "\(directory)/\(name).keys")
+        for (keyName, key) in keys { try store.add(name: keyName, key: key) }
+        try store.save()
+        return store
+    }
+
+    static func start(_ toml: String, directory: String, name: String, keys: KeyStore, capture: LogCapture) async throws -> TestNode {
+        let path = "\(directory)/\(name).toml"
+        try toml.write(toFile: path, atomically: true, encoding: .utf8)
+        let config = try NodeConfig.load(path: path)
+        let node = try await RunningNode.start(config: config, keys: keys, logger: capture.logger(name))
+        return TestNode(config: config, node: node)
+    }
+
+    /// Polls `condition` every 50 ms for at most `seconds`.
+    static func waitUntil(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+}
