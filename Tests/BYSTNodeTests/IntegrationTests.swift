@@ -79,8 +79,12 @@ import Testing
 
         let streams = 8
         let size = 32 << 20
+        let done = LockedBox(0)
         let transfers = (0..<streams).map { index in
-            Task { try await onThread { try sendThroughForward(port: forwardPort, count: size, seed: UInt64(index + 1)) } }
+            Task {
+                defer { done.withLock { $0 += 1 } }
+                return try await onThread { try sendThroughForward(port: forwardPort, count: size, seed: UInt64(index + 1)) }
+            }
         }
         // While data flows, the operator's view lists the 4 links with RTT and byte counters.
         try await Task.sleep(for: .milliseconds(800))
@@ -91,23 +95,12 @@ import Testing
         #expect(session.links.count == 4)
         #expect(session.links.allSatisfy { $0.rtt_ms != nil && $0.bytes_out > 0 && $0.bytes_in > 0 })
 
+        // Chaos until every transfer has finished (bounded at 5 minutes).
         var cuts = 0
-        var finished = false
         let deadline = Date().addingTimeInterval(300)
-        while !finished, Date() < deadline {
+        while done.value < streams, Date() < deadline {
             try await Task.sleep(for: .milliseconds(200))
             if relay.cutRandomConnection() { cuts += 1 }
-            finished = transfers.allSatisfy { _ in false }
-            if cuts % 5 == 0 {
-                // Peek: are all transfers done? (Task has no isFinished; use a short race.)
-                finished = await withTaskGroup(of: Bool.self) { group in
-                    group.addTask { for task in transfers { _ = try? await task.value }; return true }
-                    group.addTask { try? await Task.sleep(for: .milliseconds(1)); return false }
-                    let first = await group.next() ?? false
-                    group.cancelAll()
-                    return first
-                }
-            }
         }
         var lost = 0
         for (index, task) in transfers.enumerated() {
@@ -116,7 +109,7 @@ import Testing
             if sent != received { lost += 1 }
         }
         print("integration: \(streams) streams × \(size >> 20) MiB, \(cuts) link cuts survived, \(lost) streams corrupted")
-        #expect(cuts >= 5)
+        #expect(cuts >= 20)
         let reconnects = try await branch.node.status().peers.first?.reconnects ?? 0
         #expect(reconnects >= cuts / 2)
         try await branch.node.shutdown()

@@ -104,12 +104,14 @@ public struct SessionMachine {
                 events.append(.linkDead(id))
                 continue
             }
-            if now >= link.nextPing {
+            // One ping in flight per link: under load a pong can take longer than the
+            // interval, and replacing the ping would never let an RTT sample complete.
+            if now >= link.nextPing, link.outstandingPing == nil {
                 pingCounter += 1
                 link.control.append(.ping(pingCounter))
                 link.outstandingPing = (pingCounter, now)
-                link.nextPing = now + config.keepaliveInterval.nanoseconds
             }
+            if now >= link.nextPing { link.nextPing = now + config.keepaliveInterval.nanoseconds }
             links[id] = link
         }
         if links.isEmpty, let deadline = lingerDeadline, now >= deadline {

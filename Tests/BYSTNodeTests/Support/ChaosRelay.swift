@@ -14,18 +14,14 @@ final class ChaosRelay: Sendable {
         let pairs = LockedBox<[(Channel, Channel)]>([])
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.autoRead, value: false)
             .childChannelInitializer { inbound in
                 let (near, far) = GlueHandler.matchedPair()
                 return inbound.pipeline.addHandler(near).flatMap {
                     ClientBootstrap(group: inbound.eventLoop)
-                        .channelOption(ChannelOptions.autoRead, value: false)
                         .channelInitializer { $0.pipeline.addHandler(far) }
                         .connect(host: "127.0.0.1", port: targetPort)
                 }.map { outbound in
                     pairs.withLock { $0.append((inbound, outbound)) }
-                    inbound.read()
-                    outbound.read()
                 }.flatMapError { _ in inbound.close() }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -66,8 +62,8 @@ final class ChaosRelay: Sendable {
     }
 }
 
-/// Copies bytes between two channels with backpressure (reads only while the partner is
-/// writable); closing either side closes the other.
+/// Copies bytes between two channels with backpressure (autoRead, but each read waits until
+/// the partner is connected and writable); closing either side closes the other.
 final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = NIOAny
     typealias OutboundIn = NIOAny
@@ -90,6 +86,15 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
         partner = nil
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        // The partner may have asked to read before this side was connected.
+        if let partner, partner.pendingRead {
+            partner.pendingRead = false
+            partner.context?.read()
+        }
+        context.fireChannelActive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.context?.write(data, promise: nil) }
     func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
     func channelInactive(context: ChannelHandlerContext) { partner?.context?.close(promise: nil) }
@@ -103,6 +108,7 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func read(context: ChannelHandlerContext) {
-        if partner?.context?.channel.isWritable ?? false { context.read() } else { pendingRead = true }
+        let partnerReady = partner.map { $0.context?.channel.isActive == true && $0.context?.channel.isWritable == true } ?? false
+        if partnerReady { context.read() } else { pendingRead = true }
     }
 }
