@@ -12,7 +12,7 @@ extension SessionMachine {
     /// returns how many bytes it wrote; 0 means nothing to send there. The runtime calls it
     /// right after `RecordSealer.beginRecord`, so frames are written where they are sealed.
     public mutating func writePayload(for link: LinkID, maxBytes: Int, into out: inout ByteBuffer) -> Int {
-        guard var state = links[link] else { return 0 }
+        guard var state = links.removeValue(forKey: link) else { return 0 }
         let start = out.writerIndex
         let limit = start + maxBytes
         // Control first: link-local, then shared, then acknowledgements.
@@ -68,7 +68,7 @@ extension SessionMachine {
     }
 
     private mutating func writeStream(_ id: UInt32, into out: inout ByteBuffer, limit: Int) {
-        guard var stream = streams[id] else { return }
+        guard var stream = streams.removeValue(forKey: id) else { return }
         defer { streams[id] = stream }
         if stream.openPending, let target = stream.target {
             let open = Frame.open(id: id, window: stream.advertisedLimit, target: target)

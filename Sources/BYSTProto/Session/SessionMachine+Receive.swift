@@ -113,7 +113,8 @@ extension SessionMachine {
     }
 
     private mutating func acknowledge(id: UInt32, received: UInt64, limit: UInt64) {
-        guard var stream = streams[id] else { return }
+        // Moved out while mutated, so its send buffer stays uniquely referenced (no copy).
+        guard var stream = streams.removeValue(forKey: id) else { return }
         stream.openAcknowledged = true
         stream.openPending = false
         stream.send.acknowledge(upTo: received)

@@ -18,12 +18,14 @@ extension SessionMachine {
     /// Fewer than offered means the send buffer is full: wait for `.streamWritable`.
     @discardableResult
     public mutating func send(_ data: inout ByteBuffer, on id: UInt32) -> Int {
-        guard var stream = streams[id], !stream.send.finQueued else { return 0 }
+        // Moved out while mutated, so its send buffer stays uniquely referenced (no copy).
+        guard var stream = streams.removeValue(forKey: id) else { return 0 }
+        defer { streams[id] = stream }
+        guard !stream.send.finQueued else { return 0 }
         let room = max(0, config.sendBufferLimit - stream.send.buffered)
         let count = min(room, data.readableBytes)
         if count < data.readableBytes { stream.writerBlocked = true }
         if count > 0, var part = data.readSlice(length: count) { stream.send.append(&part) }
-        streams[id] = stream
         return count
     }
 
