@@ -191,4 +191,39 @@ import Testing
         try await branch.node.shutdown()
         try await hub.node.shutdown()
     }
+
+    @Test func farEndFailuresReachTheClientAsResetsAndTargetsAreDeniedByDefault() async throws {
+        let dir = try TestCluster.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = try PreSharedKey.generate()
+        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
+        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
+        let hubPort = try BlockingSocket.freePort()
+        let closedPort = try BlockingSocket.freePort()  // nothing listens there
+        let deniedPort = try BlockingSocket.freePort()
+        let toClosed = try BlockingSocket.freePort()
+        let toDenied = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [closedPort]), directory: dir,
+                                              name: "hub", keys: hubKeys, capture: capture)
+        let branch = try await TestCluster.start(
+            branchConfig(dir, hubPort: Int(hubPort), links: 2, forwards: [(toClosed, closedPort), (toDenied, deniedPort)]),
+            directory: dir, name: "branch", keys: branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 2 })
+        for port in [toClosed, toDenied] {
+            let outcome = try await onThread { () -> String in
+                let socket = try BlockingSocket.connect(port: port)
+                defer { socket.close() }
+                do {
+                    let bytes = try socket.readToEnd()
+                    return "clean end after \(bytes.count) bytes"
+                } catch let failure as BlockingSocket.Failure {
+                    return failure.code == ECONNRESET ? "reset" : "\(failure)"
+                }
+            }
+            #expect(outcome == "reset", "forward to port \(port): \(outcome)")
+        }
+        #expect(capture.contains("asked for target 127.0.0.1:\(deniedPort): not in its allow_targets; refused"))
+        try await branch.node.shutdown()
+        try await hub.node.shutdown()
+    }
 }
