@@ -25,10 +25,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // ioctl plumbing for TUNSETIFF that Swift cannot spell (variadic ioctl, ifreq unions).
+        .target(name: "CTun"),
+        // Linux TUN devices and rtnetlink interface configuration.
+        .target(name: "Tun", dependencies: ["CTun", "BYSTProto"]),
         .target(
             name: "BYSTNode",
             dependencies: [
-                "BYSTProto",
+                "BYSTProto", "Tun",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -43,6 +47,7 @@ let package = Package(
             dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/RecordBench"
         ),
+        .testTarget(name: "TunTests", dependencies: ["Tun", "BYSTProto"]),
         .testTarget(
             name: "BYSTProtoTests",
             dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],

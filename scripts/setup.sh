@@ -32,12 +32,13 @@ byst_setup() {
     fi
 }
 
-# Builds every product in `configuration` and fails if our own sources emit a warning
-# (dependencies' warnings are theirs).
+# Builds every product in `configuration` (plus any extra `swift build` flags, e.g.
+# --build-tests) and fails if our own sources emit a warning (dependencies' are theirs).
 byst_build() {
     local configuration=${1:-debug} log
+    shift || true
     log=$(mktemp)
-    if ! swift build -c "$configuration" 2>&1 | tee "$log" | grep -E "error:|Compiling BYST|Build complete" ; then :; fi
+    if ! swift build -c "$configuration" "$@" 2>&1 | tee "$log" | grep -E "error:|Compiling BYST|Build complete" ; then :; fi
     if grep -q "error:" "$log" || ! grep -q "Build complete" "$log"; then
         echo "build failed" >&2; rm -f "$log"; return 1
     fi

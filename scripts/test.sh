@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 byst_setup
-byst_build debug
+byst_build debug --build-tests
 
 # The Noise vectors: shared/ beside the checkout when present (CI), else the committed copy.
 if [ -z "${BYST_NOISE_VECTORS:-}" ] && [ -f ../shared/vectors/noise-psk-vectors.json ]; then

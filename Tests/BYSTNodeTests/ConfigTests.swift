@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import BYSTNode
+import BYSTProto
 
 /// The TOML config: schema, defaults, one-line errors with their line, and comment-keeping edits.
 @Suite struct ConfigTests {
@@ -18,6 +19,11 @@ import Testing
         dead_link_timeout = 3
         max_record_payload = 131072
 
+        [tun]
+        name = "byst-hub"
+        address = ["10.0.0.1/24", "fd00::1/64"]
+        mtu = 1400
+
         # Lyon office
         [[peer]]
         name = "branch-1"
@@ -29,10 +35,12 @@ import Testing
           "db.internal:*",
           "*:80",
         ]
+        allowed_ips = ["10.1.0.0/16", "fd00:1::/64"]
 
         [[peer]]
         name = "branch-2"
         key = "branch-2-key"
+        allowed_ips = ["10.2.3.4/16", "10.0.0.2", "fd00::2/128"]   # host bits are cleared
 
         # Port forwards
         [[forward]]
@@ -56,12 +64,15 @@ import Testing
         keepaliveInterval: .milliseconds(250),
         deadLinkTimeout: .seconds(3),
         maxRecordPayload: 131072,
+        tun: TunConfig(name: "byst-hub", addresses: prefixes("10.0.0.1/24", "fd00::1/64"), mtu: 1400),
         peers: [
             PeerConfig(name: "branch-1", key: "branch-1", endpoint: .byst(HostPort(host: "192.0.2.1", port: 7000)), links: 8,
                        allowTargets: [TargetRule(host: .exact("127.0.0.1"), port: .exact(5432)),
                                       TargetRule(host: .exact("db.internal"), port: .any),
-                                      TargetRule(host: .any, port: .exact(80))]),
-            PeerConfig(name: "branch-2", key: "branch-2-key"),
+                                      TargetRule(host: .any, port: .exact(80))],
+                       allowedIPs: prefixes("10.1.0.0/16", "fd00:1::/64")),
+            PeerConfig(name: "branch-2", key: "branch-2-key",
+                       allowedIPs: prefixes("10.2.0.0/16", "10.0.0.2/32", "fd00::2/128")),
         ],
         forwards: [
             ForwardConfig(listen: HostPort(host: "127.0.0.1", port: 15432), peer: "branch-1",
@@ -70,6 +81,9 @@ import Testing
                           target: HostPort(host: "2001:db8::1", port: 80)),
         ]
     )
+
+    /// Prefixes written in a test; an unparsable one is left out (and the comparison fails).
+    static func prefixes(_ texts: String...) -> [IPPrefix] { texts.compactMap(IPPrefix.init) }
 
     @Test func fullConfigParsesToEveryValue() throws {
         #expect(try NodeConfig.parse(Self.fullText, file: Self.file) == Self.fullConfig)
@@ -83,6 +97,8 @@ import Testing
         #expect(config.peers[0].endpoint?.description == "byst://192.0.2.1:7000")
         #expect(config.peers[0].allowTargets.map(\.description) == ["127.0.0.1:5432", "db.internal:*", "*:80"])
         #expect(config.forwards[1].target.description == "[2001:db8::1]:80")
+        #expect(config.tun?.addresses.map(\.description) == ["10.0.0.1/24", "fd00::1/64"])
+        #expect(config.peers[1].allowedIPs.map(\.description) == ["10.2.0.0/16", "10.0.0.2/32", "fd00::2/128"])
     }
 
     @Test func minimalConfigTakesTheDefaults() throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BYSTProto
 
 /// The config file option shared by the commands that read or edit it.
 struct ConfigFileOptions: ParsableArguments {
@@ -33,6 +34,9 @@ struct PeerCommand: ParsableCommand {
         @Option(help: "Where to dial the peer: byst://host:port. Leave out for a peer that only dials us.")
         var endpoint: String?
         @Option(help: "Parallel links to open to the peer, 1…64 (default \(PeerConfig.defaultLinks)).") var links: Int?
+        @Option(name: .customLong("allowed-ips"),
+                help: "IP prefixes routed to the peer through TUN, comma-separated: 10.0.2.0/24,fd00:2::/64.")
+        var allowedIPs: String?
         @OptionGroup var config: ConfigFileOptions
 
         func run() throws {
@@ -45,6 +49,9 @@ struct PeerCommand: ParsableCommand {
                 case .failure(.notSupportedYet(let feature)):
                     throw CLIError("--endpoint \(endpoint.configQuoted): \(feature) is not supported yet".escapingControlCharacters())
                 }
+            }
+            if let allowedIPs {
+                peer.allowedIPs = try Self.parseAllowedIPs(allowedIPs)
             }
             let path = config.path
             let updated: NodeConfig
@@ -65,6 +72,24 @@ struct PeerCommand: ParsableCommand {
                 writeStandardError("byst: warning: no key named '\(key)' in \(store.path) yet; "
                     + "create it with: byst key gen \(key) (or byst key import \(key))\n")
             }
+        }
+
+        /// `10.0.2.0/24,fd00:2::/64` → the prefixes in network form, as the loader stores them
+        /// (duplicates and prefixes routed to another peer are left to the loader).
+        static func parseAllowedIPs(_ list: String) throws -> [IPPrefix] {
+            var prefixes: [IPPrefix] = []
+            for item in list.split(separator: ",", omittingEmptySubsequences: false) {
+                let text = String(item.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+                switch IPPrefix.parseAllowedIP(text) {
+                case .success(let prefix): prefixes.append(prefix)
+                case .failure(.invalid(let expected)):
+                    throw CLIError("--allowed-ips must be a comma-separated list of IP prefixes, each \(expected), got \(text.configQuoted)"
+                        .escapingControlCharacters())
+                case .failure(.notSupportedYet(let feature)):
+                    throw CLIError("--allowed-ips \(text.configQuoted): \(feature) is not supported yet".escapingControlCharacters())
+                }
+            }
+            return prefixes
         }
     }
 

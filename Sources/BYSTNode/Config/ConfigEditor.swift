@@ -112,6 +112,9 @@ public enum ConfigEditor {
         if !peer.allowTargets.isEmpty {
             lines.append("allow_targets = [\(peer.allowTargets.map(\.description.tomlQuoted).joined(separator: ", "))]")
         }
+        if !peer.allowedIPs.isEmpty {
+            lines.append("allowed_ips = [\(peer.allowedIPs.map(\.description.tomlQuoted).joined(separator: ", "))]")
+        }
         return lines
     }
 

@@ -39,6 +39,9 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         case duplicate(what: String, value: String, firstLine: Int?)
         /// A `[[forward]]` names a peer no `[[peer]]` defines.
         case undefinedPeer(String)
+        /// An `allowed_ips` prefix (network form) already in the `allowed_ips` of `peer`,
+        /// on `firstLine`.
+        case alreadyRouted(prefix: String, peer: String, firstLine: Int?)
         /// A recognised feature this version does not implement yet.
         case notSupportedYet(key: String, value: String?, feature: String)
         /// `byst peer rm` of a name no `[[peer]]` has.
@@ -85,6 +88,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         case .duplicate(let what, let value, let firstLine):
             "duplicate \(what) \(value)" + (firstLine.map { " (first used on line \($0))" } ?? "")
         case .undefinedPeer(let name): "peer \(name.configQuoted) is not defined in any [[peer]]"
+        case .alreadyRouted(let prefix, let peer, let firstLine):
+            "allowed_ips \(prefix.configQuoted) is already routed to peer \(peer.configQuoted)" + (firstLine.map { " (line \($0))" } ?? "")
         case .notSupportedYet(let key, let value, let feature):
             key + (value.map { " \($0)" } ?? "") + ": \(feature) is not supported yet"
         case .peerNotFound(let name): "no [[peer]] named \(name.configQuoted)"

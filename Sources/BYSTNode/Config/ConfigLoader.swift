@@ -6,7 +6,8 @@ import TOMLKit
 ///
 ///     bytes ─▶ UTF-8 text without NUL ─▶ TOMLKit tree ─▶ per-table schema check ─▶ cross-checks
 ///               (ConfigError.notText)      (.syntax, with     (unknown keys, types,    (duplicates,
-///                                           line:column)       ranges, defaults)        forward peers)
+///                                           line:column)       ranges, defaults)        forward peers,
+///                                                                                       allowed_ips)
 ///
 /// Semantic errors get their line from `ConfigSource`, which finds the key in the text.
 extension NodeConfig {
@@ -81,10 +82,10 @@ private struct ConfigReader {
         } catch {
             throw ConfigError(file: file, reason: .syntax("\(error)"))
         }
-        let topLevel = ["node", "peer", "forward"]
+        let topLevel = ["node", "tun", "peer", "forward"]
         if let unknown = firstUnknownKey(in: root, allowed: topLevel, context: nil) {
             throw ConfigError(file: file, line: source.line(ofTopLevel: unknown), section: nil,
-                              reason: .unknownKey(unknown, allowed: ["[node]", "[[peer]]", "[[forward]]"]))
+                              reason: .unknownKey(unknown, allowed: ["[node]", "[tun]", "[[peer]]", "[[forward]]"]))
         }
         guard let nodeValue = root["node"] else { throw ConfigError(file: file, reason: .missingTable("[node]")) }
         guard let nodeTable = nodeValue.table else {
@@ -92,9 +93,18 @@ private struct ConfigReader {
                               reason: .wrongType(key: "node", expected: "a table, written [node]", got: describeType(nodeValue)))
         }
         var config = try readNode(nodeTable)
+        if let tunValue = root["tun"] {
+            guard let tunTable = tunValue.table else {
+                throw ConfigError(file: file, line: source.line(ofTopLevel: "tun"),
+                                  reason: .wrongType(key: "tun", expected: "a table, written [tun]", got: describeType(tunValue)))
+            }
+            config.tun = try readTun(tunTable)
+        }
 
         let peerTables = try arrayOfTables(root, "peer")
         var peerLines: [String: Int?] = [:]
+        // Cryptokey routing needs one peer per prefix.
+        var routes: [IPPrefix: (peer: String, line: Int?)] = [:]
         for (index, table) in peerTables.enumerated() {
             let context = arrayContext("peer", index: index, count: peerTables.count, name: table["name"]?.string)
             let peer = try readPeer(table, context)
@@ -102,6 +112,13 @@ private struct ConfigReader {
                 throw error(.duplicate(what: "peer name", value: peer.name.configQuoted, firstLine: first), key: "name", context)
             }
             peerLines[peer.name] = line(of: "name", context)
+            for prefix in peer.allowedIPs {
+                if let first = routes[prefix] {
+                    throw error(.alreadyRouted(prefix: prefix.description, peer: first.peer, firstLine: first.line),
+                                key: "allowed_ips", context)
+                }
+                routes[prefix] = (peer.name, line(of: "allowed_ips", context))
+            }
             config.peers.append(peer)
         }
 
@@ -169,12 +186,43 @@ private struct ConfigReader {
         return config
     }
 
-    private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
-        if table["allowed_ips"] != nil {
-            throw error(.notSupportedYet(key: "allowed_ips", value: nil, feature: "routing IP prefixes to a peer (TUN)"),
-                        key: "allowed_ips", context)
+    private func readTun(_ table: TOMLTable) throws(ConfigError) -> TunConfig {
+        let context = Context(table: "tun", index: nil, section: "[tun]", headersMatch: true)
+        try checkKeys(table, allowed: ["name", "address", "mtu"], context)
+        let nameExpected = "an interface name of 1-15 letters, digits, '.', '_' or '-' (not \".\" or \"..\")"
+        let name = try optionalString(table, "name", expected: nameExpected, context) ?? TunConfig.defaultName
+        guard TunConfig.isValidInterfaceName(name) else {
+            throw error(.invalidValue(key: "name", expected: nameExpected, got: name.configQuoted), key: "name", context)
         }
-        try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets"], context)
+        let arrayExpected = "a non-empty array of interface addresses like \"10.0.1.1/24\" or \"fd00:1::1/64\""
+        guard let texts = try stringArray(table, "address", expected: arrayExpected, context) else {
+            throw error(.missingKey("address"), key: nil, context)
+        }
+        guard !texts.isEmpty else {
+            throw error(.invalidValue(key: "address", expected: arrayExpected, got: "an empty array"), key: "address", context)
+        }
+        var addresses: [IPPrefix] = []
+        for text in texts {
+            let address = try parsed(IPPrefix.parseInterfaceAddress(text), key: "address", value: text, context)
+            guard !addresses.contains(where: { $0.address == address.address }) else {
+                throw error(.duplicate(what: "address", value: text.configQuoted, firstLine: nil), key: "address", context)
+            }
+            addresses.append(address)
+        }
+        let range = TunConfig.mtuRange
+        var tun = TunConfig(name: name, addresses: addresses)
+        if let mtu = try integer(table, "mtu", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
+            tun.mtu = mtu
+        }
+        if let ipv6 = addresses.first(where: \.isIPv6), tun.mtu < TunConfig.minimumIPv6MTU {
+            let expected = "an integer \(TunConfig.minimumIPv6MTU)…\(range.upperBound) with an IPv6 address (\(ipv6))"
+            throw error(.invalidValue(key: "mtu", expected: expected, got: "\(tun.mtu)"), key: "mtu", context)
+        }
+        return tun
+    }
+
+    private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
+        try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets", "allowed_ips"], context)
         let nameExpected = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
         let name = try requiredString(table, "name", expected: nameExpected, context)
         guard KeyStore.isValidName(name) else {
@@ -195,6 +243,15 @@ private struct ConfigReader {
         }
         for text in try stringArray(table, "allow_targets", expected: "an array of \(TargetRule.expected) strings", context) ?? [] {
             peer.allowTargets.append(try parsed(TargetRule.parse(text), key: "allow_targets", value: text, context))
+        }
+        let prefixesExpected = "an array of IP prefix strings like \"10.0.2.0/24\" or \"fd00:2::/64\""
+        for text in try stringArray(table, "allowed_ips", expected: prefixesExpected, context) ?? [] {
+            let prefix = try parsed(IPPrefix.parseAllowedIP(text), key: "allowed_ips", value: text, context)
+            guard !peer.allowedIPs.contains(prefix) else {
+                throw error(.duplicate(what: "allowed_ips prefix", value: prefix.description.configQuoted, firstLine: nil),
+                            key: "allowed_ips", context)
+            }
+            peer.allowedIPs.append(prefix)
         }
         return peer
     }

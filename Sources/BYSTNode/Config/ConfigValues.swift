@@ -1,3 +1,4 @@
+import BYSTProto
 import Glibc
 
 /// Parsers for the config's string-encoded values (addresses, endpoints, target rules,
@@ -47,6 +48,49 @@ extension Endpoint {
         if lower.hasPrefix("https://") { return .failure(.notSupportedYet(feature: "the HTTPS transport (https://)")) }
         if lower.hasPrefix("port:") { return .failure(.notSupportedYet(feature: "an HA port name (port:NAME)")) }
         return .failure(.invalid(expected: expected))
+    }
+}
+
+extension IPPrefix {
+    static let allowedIPsExpected = "an IP prefix like \"10.0.2.0/24\" or \"fd00:2::/64\""
+    static let interfaceAddressExpected = "an address with its prefix length, like \"10.0.1.1/24\" or \"fd00:1::1/64\""
+
+    /// An `allowed_ips` entry: `address/length`, or a bare address (a /32 or /128 host
+    /// prefix), as WireGuard reads AllowedIPs. Host bits are accepted and cleared.
+    static func parseAllowedIP(_ text: String) -> Result<IPPrefix, ValueProblem> {
+        guard let prefix = parseStrict(text, requireLength: false) else { return .failure(.invalid(expected: allowedIPsExpected)) }
+        // Replacing the host's default route would also pull our own links into the tunnel.
+        guard prefix.length > 0 else {
+            return .failure(.notSupportedYet(feature: "a default route through the tunnel (prefix length 0)"))
+        }
+        return .success(prefix.network)
+    }
+
+    /// A `[tun]` address: `address/length` with a length of at least 1; host bits kept.
+    static func parseInterfaceAddress(_ text: String) -> Result<IPPrefix, ValueProblem> {
+        guard let prefix = parseStrict(text, requireLength: true), prefix.length > 0 else {
+            return .failure(.invalid(expected: interfaceAddressExpected))
+        }
+        return .success(prefix)
+    }
+
+    /// `IPPrefix(text)`, once the address has passed `inet_pton` (which refuses signs,
+    /// leading zeros in IPv4 and misplaced embedded IPv4) and the length is plain digits.
+    private static func parseStrict(_ text: String, requireLength: Bool) -> IPPrefix? {
+        let parts = text.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 1, omittingEmptySubsequences: false)
+        guard let addressBytes = parts.first else { return nil }
+        let address = String(decoding: addressBytes, as: UTF8.self)
+        var buffer = in6_addr()
+        let family = address.contains(":") ? AF_INET6 : AF_INET
+        guard inet_pton(family, address, &buffer) == 1 else { return nil }
+        if parts.count == 2 {
+            guard (1...3).contains(parts[1].count),
+                  parts[1].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+            else { return nil }
+        } else if requireLength {
+            return nil
+        }
+        return IPPrefix(text)
     }
 }
 

@@ -1,6 +1,9 @@
+import BYSTProto
+
 /// The node's configuration, as read from its TOML file (docs/OPERATIONS.md, "Configuration").
 ///
 ///     [node]        → the fields of `NodeConfig` itself
+///     [tun]         → `tun` (nil without the table: no TUN interface, no IP routing)
 ///     [[peer]]      → `peers`, in file order
 ///     [[forward]]   → `forwards`, in file order
 ///
@@ -13,6 +16,8 @@
 /// - `maxRecordPayload` is within `NodeConfig.maxRecordPayloadRange`.
 /// - Peer names are unique; no two forwards (and no two `listen` entries) share an address.
 /// - Every `ForwardConfig.peer` names one of `peers`.
+/// - No prefix is in the `allowedIPs` of two peers (nor twice in one), so the peer for a
+///   destination is the one holding its longest matching prefix, without ties.
 public struct NodeConfig: Sendable, Equatable {
     /// Sent to peers in the handshake hello; names the default control socket.
     public var name: String
@@ -30,6 +35,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var deadLinkTimeout: Duration
     /// Largest record payload we accept (advertised in the hello, PROTOCOL.md §3.3).
     public var maxRecordPayload: Int
+    /// The TUN interface carrying IP packets to and from the peers' `allowedIPs`.
+    public var tun: TunConfig?
     public var peers: [PeerConfig]
     public var forwards: [ForwardConfig]
 
@@ -56,6 +63,7 @@ public struct NodeConfig: Sendable, Equatable {
         keepaliveInterval: Duration = NodeConfig.defaultKeepaliveInterval,
         deadLinkTimeout: Duration = NodeConfig.defaultDeadLinkTimeout,
         maxRecordPayload: Int = NodeConfig.defaultMaxRecordPayload,
+        tun: TunConfig? = nil,
         peers: [PeerConfig] = [],
         forwards: [ForwardConfig] = []
     ) {
@@ -67,11 +75,54 @@ public struct NodeConfig: Sendable, Equatable {
         self.keepaliveInterval = keepaliveInterval
         self.deadLinkTimeout = deadLinkTimeout
         self.maxRecordPayload = maxRecordPayload
+        self.tun = tun
         self.peers = peers
         self.forwards = forwards
     }
 
     public func peer(named name: String) -> PeerConfig? { peers.first { $0.name == name } }
+}
+
+/// `[tun]`: the node's TUN interface (docs/OPERATIONS.md, "[tun]").
+///
+/// **Invariants** (from the loader)
+/// - `name` satisfies `TunConfig.isValidInterfaceName`.
+/// - `addresses` is non-empty, holds no address twice, and each keeps its host bits (it
+///   is the interface's own address: `10.0.1.1/24`, not `10.0.1.0/24`); lengths are ≥ 1.
+/// - `mtu` is within `TunConfig.mtuRange`, and ≥ `TunConfig.minimumIPv6MTU` when an
+///   address is IPv6.
+public struct TunConfig: Sendable, Equatable {
+    /// Interface name (`ip link` shows it).
+    public var name: String
+    /// Addresses assigned to the interface, with their prefix lengths.
+    public var addresses: [IPPrefix]
+    public var mtu: Int
+
+    public static let defaultName = "byst0"
+    public static let defaultMTU = 1500
+    /// 576: the smallest datagram every IPv4 host must accept (RFC 791); 65535: the
+    /// largest IPv4 packet.
+    public static let mtuRange = 576...65535
+    /// IPv6 requires every link to carry 1280-byte packets (RFC 8200 §5).
+    public static let minimumIPv6MTU = 1280
+
+    public init(name: String = TunConfig.defaultName, addresses: [IPPrefix], mtu: Int = TunConfig.defaultMTU) {
+        self.name = name
+        self.addresses = addresses
+        self.mtu = mtu
+    }
+
+    /// 1…15 bytes (IFNAMSIZ 16 with the NUL) of letters, digits, `.`, `_`, `-`, and not
+    /// `.` or `..` (which Linux refuses as well).
+    public static func isValidInterfaceName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...15).contains(bytes.count), name != ".", name != ".." else { return false }
+        return bytes.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
 }
 
 /// One `[[peer]]`: a node we hold a pre-shared key for.
@@ -81,6 +132,7 @@ public struct NodeConfig: Sendable, Equatable {
 /// - `links` is within `PeerConfig.linksRange`.
 /// - `endpoint == nil` means we never dial this peer; we only accept its links.
 /// - `allowTargets` empty means the peer may not make us connect anywhere.
+/// - `allowedIPs` are in network form (host bits cleared), none twice, none of length 0.
 public struct PeerConfig: Sendable, Equatable {
     public var name: String
     /// Name of the PSK in the key store.
@@ -90,6 +142,9 @@ public struct PeerConfig: Sendable, Equatable {
     public var links: Int
     /// Targets this peer may ask us to connect to (port forwards it runs towards us).
     public var allowTargets: [TargetRule]
+    /// Cryptokey routing: IP packets to these prefixes go to this peer (longest prefix
+    /// wins), and packets from it must come from inside one of them.
+    public var allowedIPs: [IPPrefix]
 
     /// Four links spread load over several TCP connections while keeping per-link state
     /// small; 64 caps what one peer can make us hold.
@@ -97,12 +152,13 @@ public struct PeerConfig: Sendable, Equatable {
     public static let linksRange = 1...64
 
     public init(name: String, key: String, endpoint: Endpoint? = nil, links: Int = PeerConfig.defaultLinks,
-                allowTargets: [TargetRule] = []) {
+                allowTargets: [TargetRule] = [], allowedIPs: [IPPrefix] = []) {
         self.name = name
         self.key = key
         self.endpoint = endpoint
         self.links = links
         self.allowTargets = allowTargets
+        self.allowedIPs = allowedIPs
     }
 
     /// Whether some `allow_targets` rule lets this peer make us connect to `host:port`.

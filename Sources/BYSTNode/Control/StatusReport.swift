@@ -29,9 +29,17 @@ struct StatusReport: Codable, Sendable {
         var sessions: [Session]
     }
 
+    struct Tun: Codable, Sendable {
+        var name: String
+        var counters: TunPump.Counters
+        var dropped_queue_full: UInt64
+        var dropped_reader_batches: UInt64
+    }
+
     var node: String
     var uptime_seconds: Double
     var handshake_failures: Int
+    var tun: Tun?
     var peers: [Peer]
 }
 
@@ -42,6 +50,12 @@ extension Node {
             node: config.name,
             uptime_seconds: Double(now - startedAt) / 1e9,
             handshake_failures: handshakeFailures,
+            tun: tunPump.map { pump in
+                StatusReport.Tun(
+                    name: pump.device.name, counters: pump.counters,
+                    dropped_queue_full: peers.flatMap(\.sessions).reduce(0) { $0 + $1.machine.packetsDropped },
+                    dropped_reader_batches: pump.droppedByReader)
+            },
             peers: peers.map { peer in
                 StatusReport.Peer(
                     name: peer.config.name, endpoint: peer.config.endpoint?.description,

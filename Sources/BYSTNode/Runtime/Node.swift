@@ -9,6 +9,7 @@ import BYSTProto
 import Logging
 import NIOCore
 import NIOPosix
+import Tun
 
 final class Node {
     let config: NodeConfig
@@ -23,6 +24,7 @@ final class Node {
     private var peersByKeyID: [KeyID: PeerRuntime] = [:]
     private var channels: [Channel] = []
     private var linkCounter = 0
+    private(set) var tunPump: TunPump?
     let startedAt = Clocks.monotonic()
 
     enum StartError: Error, CustomStringConvertible {
@@ -71,6 +73,11 @@ final class Node {
     // MARK: Start and stop
 
     func start() -> EventLoopFuture<Void> {
+        do {
+            try startTun()
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
         var binds: [EventLoopFuture<Void>] = []
         for address in config.listen {
             binds.append(bind(address, what: "link listener") { [self] channel in
@@ -96,6 +103,24 @@ final class Node {
         }.nonisolated())
         for peer in peers { peer.startDialing() }
         return EventLoopFuture.andAllSucceed(binds, on: eventLoop)
+    }
+
+    /// Creates and configures the TUN interface: addresses, MTU, up, a route for every
+    /// peer's allowed_ips (all through rtnetlink).
+    private func startTun() throws {
+        guard let tun = config.tun else { return }
+        let device = try TunDevice.open(name: tun.name)
+        let routes = peers.flatMap(\.config.allowedIPs)
+        do {
+            try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
+        } catch {
+            device.close()
+            throw error
+        }
+        let pump = TunPump(device: device, mtu: tun.mtu, node: self)
+        tunPump = pump
+        pump.start()
+        logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(routes.count) routes")
     }
 
     private func bind(
@@ -139,6 +164,7 @@ final class Node {
 
     func shutdown() -> EventLoopFuture<Void> {
         logger.info("shutting down")
+        tunPump?.stop()
         for peer in peers { peer.shutdown() }
         let closes = channels.map { $0.close().recover { _ in } }
         channels.removeAll()
@@ -147,6 +173,7 @@ final class Node {
             eventLoop.scheduleTask(in: .milliseconds(200)) {}.futureResult
         }.map { [self] in
             for peer in peers { for session in peer.sessions { for link in session.links.values { link.close() } } }
+            tunPump?.device.close()
         }.nonisolated()
     }
 

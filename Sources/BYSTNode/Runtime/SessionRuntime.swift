@@ -109,6 +109,8 @@ final class SessionRuntime {
                 links[id]?.fail("no traffic for \(node.sessionConfig.deadLinkTimeout): dead link")
             case .goAway:
                 logger.info("peer is shutting down the session")
+            case .packet(let bytes):
+                node.tunPump?.fromPeer(bytes, peer: peer)
             case .expired:
                 logger.info("session expired: no link came back within \(node.sessionConfig.linger)")
                 timer?.cancel()

@@ -23,9 +23,12 @@ public enum Frame: Equatable, Sendable {
     case pong(UInt64)
     /// The sender is shutting the session down.
     case goAway(code: UInt32)
+    /// One IP packet of the packet channel (TUN): unreliable, never resent.
+    case packet(ByteBuffer)
 
     public enum Kind: UInt8, Sendable {
         case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
+        case packet = 0x09
     }
 
     public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
@@ -52,6 +55,10 @@ public enum Frame: Equatable, Sendable {
 
     /// Bytes of a `data` frame before its payload: kind, id, offset, length.
     public static let dataHeaderSize = 1 + 4 + 8 + 4
+    /// Bytes of a `packet` frame before the IP packet: kind, length.
+    public static let packetHeaderSize = 1 + 2
+    /// The largest IP packet a `packet` frame carries.
+    public static let maxPacketSize = Int(UInt16.max)
     public static let maxTargetBytes = 255
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -88,6 +95,10 @@ public enum Frame: Equatable, Sendable {
         case .goAway(let code):
             buffer.writeInteger(Kind.goAway.rawValue)
             buffer.writeInteger(code)
+        case .packet(var bytes):
+            buffer.writeInteger(Kind.packet.rawValue)
+            buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes))
+            buffer.writeBuffer(&bytes)
         }
     }
 
@@ -135,6 +146,10 @@ public enum Frame: Equatable, Sendable {
         case .goAway:
             guard let code = payload.readInteger(as: UInt32.self) else { throw .truncated(kind) }
             return .goAway(code: code)
+        case .packet:
+            guard let length = payload.readInteger(as: UInt16.self), let bytes = payload.readSlice(length: Int(length))
+            else { throw .truncated(kind) }
+            return .packet(bytes)
         }
     }
 }

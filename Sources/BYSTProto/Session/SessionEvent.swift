@@ -20,4 +20,6 @@ public enum SessionEvent: Equatable, Sendable {
     case goAway
     /// No link came back within the linger time: the session is over.
     case expired
+    /// An IP packet from the peer's packet channel.
+    case packet(ByteBuffer)
 }

@@ -36,6 +36,12 @@ extension SessionMachine {
             }
             acksDue.remove(id)
         }
+        // Packets before stream data: they are latency-sensitive and their queue is small.
+        while let packet = state.packets.first, out.writerIndex + Frame.packetHeaderSize + packet.readableBytes <= limit {
+            Frame.packet(packet).encode(into: &out)
+            state.packets.removeFirst()
+            state.packetBytes -= packet.readableBytes
+        }
         writeStreams(&state, into: &out, limit: limit)
         let written = out.writerIndex - start
         state.bytesOut += UInt64(written)

@@ -60,6 +60,8 @@ extension SessionMachine {
             }
         case .goAway:
             events.append(.goAway)
+        case .packet(let bytes):
+            events.append(.packet(bytes))
         }
     }
 

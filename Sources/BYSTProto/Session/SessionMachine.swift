@@ -46,6 +46,9 @@ public struct SessionMachine {
     var sessionAdvertised: UInt64
     var lingerDeadline: Nanoseconds?
     var pingCounter: UInt64 = 0
+    /// Links in id order: a flow hash picks its link by index here.
+    var linkOrder: [LinkID] = []
+    public private(set) var packetsDropped: UInt64 = 0
     var events: [SessionEvent] = []
 
     public init(role: Role, config: SessionConfig = .init(), now: Nanoseconds) {
@@ -60,6 +63,7 @@ public struct SessionMachine {
 
     public mutating func linkUp(_ id: LinkID, now: Nanoseconds) {
         links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
+        linkOrder = links.keys.sorted()
         lingerDeadline = nil
         for streamID in streams.keys where streams[streamID]?.link == nil {
             streams[streamID]?.moved(to: id)
@@ -70,6 +74,8 @@ public struct SessionMachine {
     /// The link is gone (closed, failed or declared dead): its streams move elsewhere.
     public mutating func linkDown(_ id: LinkID, now: Nanoseconds) {
         guard let state = links.removeValue(forKey: id) else { return }
+        linkOrder = links.keys.sorted()
+        packetsDropped += UInt64(state.packets.count)
         for streamID in state.streams {
             let target = leastLoadedLink()
             streams[streamID]?.moved(to: target)
@@ -131,6 +137,24 @@ public struct SessionMachine {
         return deadline
     }
 
+    /// Queues an IP packet on the link its flow hashes to; false if it was dropped (no link,
+    /// or that link's queue is full).
+    @discardableResult
+    public mutating func sendPacket(_ packet: ByteBuffer, flowHash: UInt64) -> Bool {
+        guard !linkOrder.isEmpty, packet.readableBytes <= Frame.maxPacketSize else {
+            packetsDropped += 1
+            return false
+        }
+        let link = linkOrder[Int(flowHash % UInt64(linkOrder.count))]
+        guard let queued = links[link]?.packetBytes, queued + packet.readableBytes <= config.packetQueueBytes else {
+            packetsDropped += 1
+            return false
+        }
+        links[link]?.packets.append(packet)
+        links[link]?.packetBytes += packet.readableBytes
+        return true
+    }
+
     mutating func takeEvents() -> [SessionEvent] {
         defer { events.removeAll(keepingCapacity: true) }
         return events
@@ -166,6 +190,9 @@ struct LinkState {
     var control: [Frame] = []
     /// Streams pinned here, in round-robin order.
     var streams: [UInt32] = []
+    /// Packets of the flows hashed to this link, and their total size.
+    var packets: [ByteBuffer] = []
+    var packetBytes = 0
     var rotation = 0
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0

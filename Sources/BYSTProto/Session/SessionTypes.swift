@@ -24,6 +24,9 @@ public struct SessionConfig: Sendable {
     /// How long a session without links keeps its streams waiting for a reconnect.
     public var linger: Duration = .seconds(60)
     public var maxStreams = 4096
+    /// Packets waiting for one link, in bytes: beyond it new packets are dropped rather than
+    /// delayed (TCP inside the tunnel reacts to a drop; it cannot react to a growing queue).
+    public var packetQueueBytes = 256 * 1024
 
     public init() {}
 }

@@ -1,0 +1,78 @@
+import CTun
+import BYSTProto
+import Glibc
+
+/// A NETLINK_ROUTE socket that sends one request at a time and waits for its ack.
+public final class NetlinkSocket {
+    private let fd: Int32
+    private var sequence: UInt32 = 1
+
+    public struct Failure: Error, CustomStringConvertible, Equatable {
+        public let operation: String
+        public let errno: Int32
+        public var description: String {
+            let reason = errno == EPERM ? "operation not permitted (need root or CAP_NET_ADMIN)" : String(cString: strerror(errno))
+            return "\(operation): \(reason)"
+        }
+    }
+
+    public init() throws(Failure) {
+        fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
+        guard fd >= 0 else { throw Failure(operation: "netlink socket", errno: errno) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// Sends a request built for `sequence` and waits for the kernel's ack.
+    public func request(_ operation: String, _ build: (UInt32) -> [UInt8]) throws(Failure) {
+        sequence &+= 1
+        let seq = sequence
+        let message = build(seq)
+        var address = sockaddr_nl()
+        address.nl_family = sa_family_t(AF_NETLINK)
+        let sent = message.withUnsafeBytes { bytes in
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+                }
+            }
+        }
+        guard sent == message.count else { throw Failure(operation: operation, errno: errno) }
+        var reply = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(operation: "\(operation) (waiting for the kernel)", errno: errno)
+            }
+            let code = NetlinkMessage.parseAck(Array(reply[0..<n]), sequence: seq)
+            if let code { throw Failure(operation: operation, errno: code) }
+            return
+        }
+    }
+}
+
+/// Configures a TUN interface the way `ip` would — addresses, MTU, up, routes — through
+/// rtnetlink (no shelling out).
+public enum InterfaceConfigurator {
+    public static func configure(
+        interface name: String, addresses: [IPPrefix], mtu: Int, routes: [IPPrefix]
+    ) throws(NetlinkSocket.Failure) {
+        let index = if_nametoindex(name)
+        guard index != 0 else { throw NetlinkSocket.Failure(operation: "find interface \(name)", errno: errno) }
+        let socket = try NetlinkSocket()
+        try socket.request("set \(name) mtu \(mtu) up") { NetlinkMessage.setLinkUp(interface: index, mtu: UInt32(mtu), sequence: $0) }
+        for address in addresses {
+            try socket.request("add address \(address) to \(name)") {
+                NetlinkMessage.addAddress(address, interface: index, sequence: $0)
+            }
+        }
+        for route in routes {
+            try socket.request("add route \(route.network) via \(name)") {
+                NetlinkMessage.addRoute(route, interface: index, sequence: $0)
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+// A Linux TUN interface: one IP packet per read(2) and per write(2) (IFF_NO_PI).
+//
+//   kernel routes a packet to byst0 ─▶ read(fd) ─▶ packet channel ─▶ peer
+//   peer's packet ─▶ write(fd) ─▶ kernel delivers it as if it arrived on byst0
+//
+// Packets are never written through a NIO stream: NIO may merge two writes into one,
+// and TUN takes one packet per write (DESIGN.md §8).
+import CTun
+import Glibc
+
+/// **Invariants**: `fd` is non-blocking and owned by this object until `close()`.
+public final class TunDevice: @unchecked Sendable {
+    public let name: String
+    public let fd: Int32
+    private var closed = false
+
+    public static let maxNameBytes = 15
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case invalidName(String)
+        case noTunDriver
+        case permissionDenied
+        case nameInUse(String)
+        case system(operation: String, errno: Int32)
+
+        public var description: String {
+            switch self {
+            case .invalidName(let name): "invalid TUN name '\(name)': 1-15 characters"
+            case .noTunDriver: "/dev/net/tun is missing: load the tun module (modprobe tun)"
+            case .permissionDenied: "no permission to create a TUN interface: run as root or grant CAP_NET_ADMIN"
+            case .nameInUse(let name): "interface '\(name)' exists and is not a TUN device this process may attach to"
+            case .system(let operation, let code): "\(operation): \(String(cString: strerror(code)))"
+            }
+        }
+    }
+
+    private init(name: String, fd: Int32) {
+        self.name = name
+        self.fd = fd
+    }
+
+    /// Creates (or attaches to) TUN interface `name`.
+    public static func open(name: String, multiQueue: Bool = false) throws(Failure) -> TunDevice {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, bytes.count <= maxNameBytes, !bytes.contains(0), !bytes.contains(UInt8(ascii: "/")) else {
+            throw .invalidName(name)
+        }
+        var actual = [CChar](repeating: 0, count: 16)
+        var failedStep: Int32 = 0
+        let result = byst_tun_open(name, multiQueue ? BYST_TUN_MULTI_QUEUE : 0, &actual, &failedStep)
+        if result < 0 {
+            let code = -result
+            switch (failedStep, code) {
+            case (1, ENOENT), (1, ENODEV), (1, ENXIO): throw .noTunDriver
+            case (_, EPERM), (_, EACCES): throw .permissionDenied
+            case (2, EBUSY), (2, EINVAL): throw .nameInUse(name)
+            default: throw .system(operation: failedStep == 1 ? "open /dev/net/tun" : "TUNSETIFF \(name)", errno: code)
+            }
+        }
+        let actualName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return TunDevice(name: actualName, fd: result)
+    }
+
+    /// Reads one packet; nil when none is waiting (EAGAIN).
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Failure) -> Int? {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return nil
+            case let code: throw .system(operation: "read \(name)", errno: code)
+            }
+        }
+    }
+
+    /// Writes one packet; false if the kernel refused or had no room (the packet is dropped,
+    /// as a full interface queue would).
+    @discardableResult
+    public func write(_ packet: UnsafeRawBufferPointer) -> Bool {
+        while true {
+            let n = Glibc.write(fd, packet.baseAddress, packet.count)
+            if n == packet.count { return true }
+            if n < 0 && errno == EINTR { continue }
+            return false
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for a packet to read.
+    public func waitReadable(timeoutMilliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, timeoutMilliseconds) > 0
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(fd)
+    }
+
+    deinit { close() }
+}
