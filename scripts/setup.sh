@@ -5,7 +5,7 @@ set -euo pipefail
 
 BYST_APT_PACKAGES=(
     libssl-dev libzstd-dev pkg-config openssl ca-certificates  # build: libcrypto, libzstd
-    iproute2 procps iperf3                                       # tests: namespaces, processes, traffic
+    iproute2 procps iperf3 iputils-ping kmod                     # tests: namespaces, processes, traffic
 )
 
 byst_setup() {

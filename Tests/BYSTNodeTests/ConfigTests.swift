@@ -138,11 +138,11 @@ import BYSTProto
         let cases: [(String, String)] = [
             // Missing, unknown and mistyped keys and tables.
             ("# empty\n", "\(f): missing required table [node]"),
-            ("[nodes]\nname = \"hub\"\n", #"\#(f):1: unknown key "nodes" (expected one of: [node], [[peer]], [[forward]])"#),
+            ("[nodes]\nname = \"hub\"\n", #"\#(f):1: unknown key "nodes" (expected one of: [node], [tun], [[peer]], [[forward]])"#),
             (node + "listn = [\"0.0.0.0:7000\"]\n",
              #"\#(f):3: [node]: unknown key "listn" (expected one of: name, listen, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload)"#),
             (node + "\n" + peer + "linkz = 2\n",
-             #"\#(f):7: [[peer]] "branch-1": unknown key "linkz" (expected one of: name, key, endpoint, links, allow_targets)"#),
+             #"\#(f):7: [[peer]] "branch-1": unknown key "linkz" (expected one of: name, key, endpoint, links, allow_targets, allowed_ips)"#),
             ("[node]\nlisten = []\n", #"\#(f):1: [node]: missing required key "name""#),
             (node + peer + "links = \"4\"\n", #"\#(f):6: [[peer]] "branch-1": links must be an integer 1…64, got string "4""#),
             (node + peer + "links = 0\n", #"\#(f):6: [[peer]] "branch-1": links must be an integer 1…64, got 0"#),
@@ -193,8 +193,56 @@ import BYSTProto
              #"\#(f):6: [[peer]] "branch-1": endpoint must be "byst://host:port", got "tcp://192.0.2.1:7000""#),
             (node + peer + "endpoint = \"byst://192.0.2.1\"\n",
              #"\#(f):6: [[peer]] "branch-1": endpoint must be "byst://host:port" with a port 1…65535, got "byst://192.0.2.1""#),
-            (node + peer + "allowed_ips = [\"10.1.0.0/16\"]\n",
-             #"\#(f):6: [[peer]] "branch-1": allowed_ips: routing IP prefixes to a peer (TUN) is not supported yet"#),
+            // [tun].
+            (node + "[tun]\nname = \"byst1\"\n", #"\#(f):3: [tun]: missing required key "address""#),
+            (node + "[tun]\naddress = [\"10.0.0.1/24\"]\naddresses = [\"fd00::1/64\"]\n",
+             #"\#(f):5: [tun]: unknown key "addresses" (expected one of: name, address, mtu)"#),
+            (node + "[[tun]]\naddress = [\"10.0.0.1/24\"]\n", #"\#(f):3: tun must be a table, written [tun], got an array"#),
+            (node + "[tun]\naddress = []\n",
+             #"\#(f):4: [tun]: address must be a non-empty array of interface addresses like "10.0.1.1/24" or "fd00:1::1/64", got an empty array"#),
+            (node + "[tun]\naddress = \"10.0.0.1/24\"\n",
+             #"\#(f):4: [tun]: address must be a non-empty array of interface addresses like "10.0.1.1/24" or "fd00:1::1/64", got string "10.0.0.1/24""#),
+            (node + "[tun]\naddress = [\"10.0.0.1/24\", \"10.0.0.1\"]\n",
+             #"\#(f):4: [tun]: address must be an address with its prefix length, like "10.0.1.1/24" or "fd00:1::1/64", got "10.0.0.1""#),
+            (node + "[tun]\naddress = [\"10.0.0.1/33\"]\n",
+             #"\#(f):4: [tun]: address must be an address with its prefix length, like "10.0.1.1/24" or "fd00:1::1/64", got "10.0.0.1/33""#),
+            (node + "[tun]\naddress = [\"fd00::1/0\"]\n",
+             #"\#(f):4: [tun]: address must be an address with its prefix length, like "10.0.1.1/24" or "fd00:1::1/64", got "fd00::1/0""#),
+            (node + "[tun]\naddress = [\"10.0.0.1/24\", \"10.0.0.1/16\"]\n", #"\#(f):4: [tun]: duplicate address "10.0.0.1/16""#),
+            (node + "[tun]\nname = \"byst-hub-tunnel0\"\naddress = [\"10.0.0.1/24\"]\n",
+             #"\#(f):4: [tun]: name must be an interface name of 1-15 letters, digits, '.', '_' or '-' (not "." or ".."), got "byst-hub-tunnel0""#),
+            (node + "[tun]\nname = \"..\"\naddress = [\"10.0.0.1/24\"]\n",
+             #"\#(f):4: [tun]: name must be an interface name of 1-15 letters, digits, '.', '_' or '-' (not "." or ".."), got "..""#),
+            (node + "[tun]\nname = \"tun:0\"\naddress = [\"10.0.0.1/24\"]\n",
+             #"\#(f):4: [tun]: name must be an interface name of 1-15 letters, digits, '.', '_' or '-' (not "." or ".."), got "tun:0""#),
+            (node + "[tun]\naddress = [\"10.0.0.1/24\"]\nmtu = 575\n", #"\#(f):5: [tun]: mtu must be an integer 576…65535, got 575"#),
+            (node + "[tun]\naddress = [\"10.0.0.1/24\"]\nmtu = 65536\n", #"\#(f):5: [tun]: mtu must be an integer 576…65535, got 65536"#),
+            (node + "[tun]\naddress = [\"10.0.0.1/24\"]\nmtu = \"1500\"\n",
+             #"\#(f):5: [tun]: mtu must be an integer 576…65535, got string "1500""#),
+            (node + "[tun]\naddress = [\"10.0.0.1/24\", \"fd00::1/64\"]\nmtu = 1279\n",
+             #"\#(f):5: [tun]: mtu must be an integer 1280…65535 with an IPv6 address (fd00::1/64), got 1279"#),
+            // allowed_ips.
+            (node + peer + "allowed_ips = \"10.1.0.0/16\"\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips must be an array of IP prefix strings like "10.0.2.0/24" or "fd00:2::/64", got string "10.1.0.0/16""#),
+            (node + peer + "allowed_ips = [\"10.1.0.0/16\", \"10.1.0.0/33\"]\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips must be an IP prefix like "10.0.2.0/24" or "fd00:2::/64", got "10.1.0.0/33""#),
+            (node + peer + "allowed_ips = [\"10.1.0.0/16 \"]\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips must be an IP prefix like "10.0.2.0/24" or "fd00:2::/64", got "10.1.0.0/16 ""#),
+            (node + peer + "allowed_ips = [\"fd00::+1/64\"]\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips must be an IP prefix like "10.0.2.0/24" or "fd00:2::/64", got "fd00::+1/64""#),
+            (node + peer + "allowed_ips = [\"1.2.3.4::/64\"]\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips must be an IP prefix like "10.0.2.0/24" or "fd00:2::/64", got "1.2.3.4::/64""#),
+            (node + peer + "allowed_ips = [\"010.1.0.0/16\"]\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips must be an IP prefix like "10.0.2.0/24" or "fd00:2::/64", got "010.1.0.0/16""#),
+            (node + peer + "allowed_ips = [\"db.internal/32\"]\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips must be an IP prefix like "10.0.2.0/24" or "fd00:2::/64", got "db.internal/32""#),
+            (node + peer + "allowed_ips = [\"0.0.0.0/0\"]\n",
+             #"\#(f):6: [[peer]] "branch-1": allowed_ips "0.0.0.0/0": a default route through the tunnel (prefix length 0) is not supported yet"#),
+            (node + peer + "allowed_ips = [\"10.1.0.0/16\", \"10.1.2.3/16\"]\n",
+             #"\#(f):6: [[peer]] "branch-1": duplicate allowed_ips prefix "10.1.0.0/16""#),
+            (node + peer + "allowed_ips = [\"10.1.0.0/16\"]\n\n[[peer]]\nname = \"branch-2\"\nkey = \"b2\"\n"
+                + "allowed_ips = [\"fd00:2::/64\", \"10.1.9.9/16\"]\n",
+             #"\#(f):11: [[peer]] "branch-2": allowed_ips "10.1.0.0/16" is already routed to peer "branch-1" (line 6)"#),
             // Text that is not a document; control characters stay escaped on the one line.
             ("[node]\nname = \"a\u{0}b\"\n", "\(f):2: contains a NUL byte"),
             (node + "[[peer]]\nname = \"a\\nb\"\nkey = \"k\"\n",
@@ -285,6 +333,106 @@ import BYSTProto
         #expect(source.line(ofKey: "missing", inTable: "peer", index: 0) == 12)
         #expect(source.kinds[4] == .continuation)
         #expect(source.kinds[7] == .continuation)
+    }
+}
+
+/// `[tun]`, `allowed_ips`, and the example configs shipped in deploy/.
+extension ConfigTests {
+    static let routed = """
+        [node]
+        name = "hub"
+
+        [tun]
+        address = ["10.0.0.1/24", "fd00::1/64"]   # host bits kept
+        mtu = 1280
+
+        # Lyon office
+        [[peer]]
+        name = "branch-1"
+        key = "branch-1"
+        allowed_ips = [
+          "10.1.0.0/16",     # Lyon LAN
+          "10.0.0.2",        # its tun address: a /32
+        ]
+
+        """
+
+    @Test func tunAndAllowedIPsRoundTrip() throws {
+        let config = try NodeConfig.parse(Self.routed, file: Self.file)
+        #expect(config.tun == TunConfig(name: "byst0", addresses: Self.prefixes("10.0.0.1/24", "fd00::1/64"), mtu: 1280))
+        #expect(config.peers[0].allowedIPs == Self.prefixes("10.1.0.0/16", "10.0.0.2/32"))
+        // Defaults: name byst0, MTU 1500; an IPv4-only interface may go down to 576.
+        let small = try NodeConfig.parse("[node]\nname = \"b\"\n[tun]\naddress = [\"10.0.0.2/24\"]\nmtu = 576\n", file: Self.file)
+        #expect(small.tun == TunConfig(name: "byst0", addresses: Self.prefixes("10.0.0.2/24"), mtu: 576))
+        #expect(try NodeConfig.parse("[node]\nname = \"b\"\n[tun]\nname = \"wan.tun_1-x\"\naddress = [\"fd00::2/64\"]\n",
+                                     file: Self.file).tun == TunConfig(name: "wan.tun_1-x", addresses: Self.prefixes("fd00::2/64")))
+        #expect(TunConfig(addresses: []).mtu == 1500)
+        #expect(TunConfig.isValidInterfaceName("byst-hub-tunnl"))
+        #expect(!TunConfig.isValidInterfaceName(""))
+        #expect(!TunConfig.isValidInterfaceName("."))
+        #expect(!TunConfig.isValidInterfaceName("é"))
+        #expect(try NodeConfig.parse("[node]\nname = \"b\"\n", file: Self.file).tun == nil)
+
+        // Written in network form by the editor, read back equal, removed byte for byte.
+        let branch2 = PeerConfig(name: "branch-2", key: "branch-2", allowedIPs: Self.prefixes("10.2.0.0/16", "fd00:2::/64"))
+        let added = try ConfigEditor.addingPeer(branch2, to: Self.routed, file: Self.file)
+        #expect(added == Self.routed + "\n[[peer]]\nname = \"branch-2\"\nkey = \"branch-2\"\nallowed_ips = [\"10.2.0.0/16\", \"fd00:2::/64\"]\n")
+        #expect(try NodeConfig.parse(added, file: Self.file).peers.last == branch2)
+        #expect(try ConfigEditor.removingPeer(named: "branch-2", from: added, file: Self.file) == Self.routed)
+
+        // A prefix already routed to another peer: refused, pointing at that peer's line.
+        let clash = PeerConfig(name: "branch-3", key: "k", allowedIPs: Self.prefixes("10.3.0.0/16", "10.1.0.0/16"))
+        #expect(throws: ConfigError(file: Self.file, section: "[[peer]] \"branch-3\"",
+                                    reason: .alreadyRouted(prefix: "10.1.0.0/16", peer: "branch-1", firstLine: 12))) {
+            try ConfigEditor.addingPeer(clash, to: Self.routed, file: Self.file)
+        }
+    }
+
+    /// `byst peer add --allowed-ips`: prefixes in network form; bad ones refused in one line.
+    @Test func peerAddWritesAllowedIPs() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/byst.toml"
+            let original = Self.routed.replacingOccurrences(of: "name = \"hub\"\n", with: "name = \"hub\"\nkey_store = \"\(dir)/keys\"\n")
+            try AtomicFile.write(Array(original.utf8), to: path, mode: 0o600)
+            let added = try byst(["peer", "add", "branch-2", "--key", "branch-2", "--allowed-ips", "10.2.0.0/16, fd00:2::5/64", "-c", path])
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(try String(contentsOfFile: path, encoding: .utf8)
+                == original + "\n[[peer]]\nname = \"branch-2\"\nkey = \"branch-2\"\nallowed_ips = [\"10.2.0.0/16\", \"fd00:2::/64\"]\n")
+            let edited = try String(contentsOfFile: path, encoding: .utf8)
+            let cases: [([String], String)] = [
+                (["--allowed-ips", "10.3.0.0/33"],
+                 "byst: error: --allowed-ips must be a comma-separated list of IP prefixes like 10.0.2.0/24,fd00:2::/64, got \"10.3.0.0/33\"\n"),
+                (["--allowed-ips", "10.3.0.0/16,"],
+                 "byst: error: --allowed-ips must be a comma-separated list of IP prefixes like 10.0.2.0/24,fd00:2::/64, got \"\"\n"),
+                (["--allowed-ips", "::/0"],
+                 "byst: error: --allowed-ips \"::/0\": a default route through the tunnel (prefix length 0) is not supported yet\n"),
+                (["--allowed-ips", "10.3.0.0/16,10.1.2.3/16"],
+                 "byst: error: \(path): [[peer]] \"branch-3\": allowed_ips \"10.1.0.0/16\" is already routed to peer \"branch-1\" (line 13)\n"),
+            ]
+            for (arguments, expected) in cases {
+                let run = try byst(["peer", "add", "branch-3", "--key", "k"] + arguments + ["-c", path])
+                #expect(run.status == 1, "\(arguments)")
+                #expect(run.stderr == expected, "\(arguments)")
+            }
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == edited)
+        }
+    }
+
+    /// Every file in deploy/examples/ is a valid config.
+    @Test func deployExamplesParse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = root.appendingPathComponent("deploy/examples").path
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".toml") }.sorted()
+        #expect(names == ["branch-1.toml", "hub.toml"])
+        for name in names {
+            do throws(ConfigError) {
+                let config = try NodeConfig.load(path: directory + "/" + name)
+                #expect(config.tun != nil, "\(name)")
+                #expect(config.peers.contains { !$0.allowedIPs.isEmpty }, "\(name)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
     }
 }
 

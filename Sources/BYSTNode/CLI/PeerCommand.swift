@@ -82,8 +82,8 @@ struct PeerCommand: ParsableCommand {
                 let text = String(item.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
                 switch IPPrefix.parseAllowedIP(text) {
                 case .success(let prefix): prefixes.append(prefix)
-                case .failure(.invalid(let expected)):
-                    throw CLIError("--allowed-ips must be a comma-separated list of IP prefixes, each \(expected), got \(text.configQuoted)"
+                case .failure(.invalid):
+                    throw CLIError("--allowed-ips must be a comma-separated list of IP prefixes like 10.0.2.0/24,fd00:2::/64, got \(text.configQuoted)"
                         .escapingControlCharacters())
                 case .failure(.notSupportedYet(let feature)):
                     throw CLIError("--allowed-ips \(text.configQuoted): \(feature) is not supported yet".escapingControlCharacters())

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Two sites joined by BYST over 4 links; each pings the other's LAN subnet, IPv4 and IPv6;
+# `iperf3 -t 5` through the tunnel completes while one link is cut.
+#
+#   ┌──────── ns a (branch) ────────┐            ┌──────── ns h (hub) ─────────┐
+#   │ lan0 10.1.0.1/24 fd01::1/64   │            │ lan0 10.2.0.1/24 fd02::1/64 │
+#   │ byst0 10.0.0.2/24 fd00::2/64  │            │ byst0 10.0.0.1/24 fd00::1/64│
+#   │ v-a-h 192.168.241.1/24 ───────┼── veth ────┼─ v-h-a 192.168.241.2/24     │
+#   └───────────────────────────────┘  4 links   └─────────────────────────────┘
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
+source deploy/netns/lib.sh
+netns_require ping iperf3 ss
+trap netns_cleanup EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -15 "$log" >&2; done; exit 1; }
+
+netns_add a
+netns_add h
+netns_veth a 192.168.241.1/24 h 192.168.241.2/24
+netns_lan a 10.1.0.1/24 fd01::1/64
+netns_lan h 10.2.0.1/24 fd02::1/64
+byst_keys h a
+
+cat >"$BYST_NS_WORK/h.toml" <<TOML
+[node]
+name = "hub"
+listen = ["192.168.241.2:7000"]
+control_socket = "$BYST_NS_WORK/h.sock"
+key_store = "$BYST_NS_WORK/h.keys"
+[tun]
+name = "byst0"
+address = ["10.0.0.1/24", "fd00::1/64"]
+[[peer]]
+name = "a"
+key = "a"
+allowed_ips = ["10.0.0.2/32", "fd00::2/128", "10.1.0.0/24", "fd01::/64"]
+TOML
+cat >"$BYST_NS_WORK/a.toml" <<TOML
+[node]
+name = "branch-a"
+control_socket = "$BYST_NS_WORK/a.sock"
+key_store = "$BYST_NS_WORK/a.keys"
+dead_link_timeout = "3s"
+[tun]
+name = "byst0"
+address = ["10.0.0.2/24", "fd00::2/64"]
+[[peer]]
+name = "hub"
+key = "h"
+endpoint = "byst://192.168.241.2:7000"
+links = 4
+allowed_ips = ["10.0.0.1/32", "fd00::1/128", "10.2.0.0/24", "fd02::/64"]
+TOML
+
+netns_run h "$BYST_NS_WORK/h.log" "$BYST" up -c "$BYST_NS_WORK/h.toml" >/dev/null
+netns_run a "$BYST_NS_WORK/a.log" "$BYST" up -c "$BYST_NS_WORK/a.toml" >/dev/null
+links() { "$BYST" status --json --socket "$BYST_NS_WORK/a.sock" 2>/dev/null | grep -c '"remote"'; }
+four_links() { [ "$(links)" = 4 ]; }
+wait_for 10 four_links || fail "the branch did not get 4 links"
+
+# Subnet to subnet, both families, both directions (sources are the LAN addresses).
+ip netns exec "$(ns a)" ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "IPv4 a→h subnet ping"
+ip netns exec "$(ns h)" ping -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "IPv4 h→a subnet ping"
+ip netns exec "$(ns a)" ping -6 -c 3 -i 0.2 -W 2 -I fd01::1 fd02::1 >/dev/null || fail "IPv6 a→h subnet ping"
+ip netns exec "$(ns h)" ping -6 -c 3 -i 0.2 -W 2 -I fd02::1 fd01::1 >/dev/null || fail "IPv6 h→a subnet ping"
+echo "ok: subnet pings IPv4 and IPv6 both ways over 4 links"
+
+# iperf3 for 5 s through the tunnel; one link is cut after 2 s.
+netns_run h "$BYST_NS_WORK/iperf-s.log" iperf3 -s -1 -B 10.2.0.1 >/dev/null
+sleep 0.5
+ip netns exec "$(ns a)" iperf3 -c 10.2.0.1 -B 10.1.0.1 -t 5 -J >"$BYST_NS_WORK/iperf.json" &
+client=$!
+sleep 2
+port=$(ip netns exec "$(ns a)" ss -tnH state established dst 192.168.241.2:7000 | awk 'NR == 1 { split($3, a, ":"); print a[2] }')
+[ -n "$port" ] || fail "no link socket found to cut"
+ip netns exec "$(ns a)" ss -K state established sport = :"$port" dst 192.168.241.2 >/dev/null
+echo "cut the link from local port $port"
+wait "$client" || fail "iperf3 did not complete after a link cut"
+bps=$(awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%d", $2; exit }' "$BYST_NS_WORK/iperf.json")
+[ "${bps:-0}" -gt 1000000 ] || fail "iperf3 moved only ${bps:-0} bit/s"
+echo "ok: iperf3 -t 5 through the tunnel with a link cut: $((bps / 1000000)) Mbit/s"
+wait_for 10 four_links || fail "the cut link did not come back"
+echo "ok: the cut link reconnected"
