@@ -64,6 +64,14 @@ netns_run() {
 netns_cleanup() {
     local pid ns
     for pid in "${BYST_NS_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # Up to 3 s for a graceful exit, then SIGKILL: cleanup must never hang.
+    for _ in $(seq 1 30); do
+        local alive=0
+        for pid in "${BYST_NS_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${BYST_NS_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     for pid in "${BYST_NS_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     for ns in "${BYST_NS_LIST[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     rm -rf "$BYST_NS_WORK"

@@ -9,7 +9,7 @@ public struct BYSTCommand: AsyncParsableCommand {
         commandName: "byst",
         abstract: "BYST: a secure N:M tunnel / VPN for Linux gateways.",
         version: version,
-        subcommands: [UpCommand.self, StatusCommand.self, KeyCommand.self, PeerCommand.self]
+        subcommands: [UpCommand.self, StatusCommand.self, KeyCommand.self, PeerCommand.self, DemoCommand.self]
     )
 
     public init() {}
@@ -25,6 +25,8 @@ public struct BYSTCommand: AsyncParsableCommand {
                 try command.run()
             }
             return 0
+        } catch let exit as ExitCode {
+            return exit.rawValue
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is CleanExit {
