@@ -1,8 +1,8 @@
 /// An IPv4 or IPv6 address prefix such as `10.1.0.0/16` or `fd00:1::/64` (cryptokey
 /// routing, TUN addresses and routes).
 ///
-/// **Invariants**: `address` is 4 or 16 bytes; `length` ≤ 32 or 128; host bits of a prefix
-/// made with `init(network:length:)` are zero (an interface address keeps them).
+/// **Invariants**: `address` is 4 or 16 bytes; `length` ≤ 32 or 128. Host bits may be set
+/// (an interface address keeps them); `network` clears them.
 public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
     public let address: [UInt8]
     public let length: Int
@@ -65,7 +65,9 @@ public enum IPAddressParser {
         guard parts.count == 4 else { return nil }
         var out: [UInt8] = []
         for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isNumber), let value = UInt8(part) else { return nil }
+            // Decimal digits only, no leading zero (inet_pton refuses "010": octal ambiguity).
+            guard !part.isEmpty, part.count <= 3, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                  part.count == 1 || part.first != "0", let value = UInt8(part) else { return nil }
             out.append(value)
         }
         return out
@@ -79,23 +81,25 @@ public enum IPAddressParser {
             if halves[1].hasPrefix(":") || halves[1].contains("::") { return nil }
         }
         guard halves.count <= 2 else { return nil }
-        func groups(_ part: String) -> [UInt16]? {
+        func groups(_ part: String, isLast: Bool) -> [UInt16]? {
             if part.isEmpty { return [] }
             var result: [UInt16] = []
             let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
             for (index, piece) in pieces.enumerated() {
-                if index == pieces.count - 1, piece.contains("."), let v4 = parseIPv4(String(piece)) {
+                // An embedded IPv4 address may only end the address (RFC 4291 §2.2 form 3).
+                if isLast, index == pieces.count - 1, piece.contains("."), let v4 = parseIPv4(String(piece)) {
                     result.append(UInt16(v4[0]) << 8 | UInt16(v4[1]))
                     result.append(UInt16(v4[2]) << 8 | UInt16(v4[3]))
                     continue
                 }
-                guard !piece.isEmpty, piece.count <= 4, let value = UInt16(piece, radix: 16) else { return nil }
+                guard !piece.isEmpty, piece.count <= 4, piece.allSatisfy(\.isHexDigit),
+                      let value = UInt16(piece, radix: 16) else { return nil }
                 result.append(value)
             }
             return result
         }
-        guard let head = groups(halves[0]) else { return nil }
-        let tail = halves.count == 2 ? groups(halves[1]) : []
+        guard let head = groups(halves[0], isLast: halves.count == 1) else { return nil }
+        let tail = halves.count == 2 ? groups(halves[1], isLast: true) : []
         guard let tail else { return nil }
         let missing = 8 - head.count - tail.count
         guard halves.count == 2 ? missing >= 1 : missing == 0 else { return nil }

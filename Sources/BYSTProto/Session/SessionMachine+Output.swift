@@ -37,7 +37,16 @@ extension SessionMachine {
             acksDue.remove(id)
         }
         // Packets before stream data: they are latency-sensitive and their queue is small.
-        while let packet = state.packets.first, out.writerIndex + Frame.packetHeaderSize + packet.readableBytes <= limit {
+        while let packet = state.packets.first {
+            let size = Frame.packetHeaderSize + packet.readableBytes
+            if size > maxBytes {
+                // Larger than any record the peer accepts: it can never be sent.
+                state.packets.removeFirst()
+                state.packetBytes -= packet.readableBytes
+                packetsDropped += 1
+                continue
+            }
+            guard out.writerIndex + size <= limit else { break }
             Frame.packet(packet).encode(into: &out)
             state.packets.removeFirst()
             state.packetBytes -= packet.readableBytes

@@ -48,7 +48,7 @@ public struct SessionMachine {
     var pingCounter: UInt64 = 0
     /// Links in id order: a flow hash picks its link by index here.
     var linkOrder: [LinkID] = []
-    public private(set) var packetsDropped: UInt64 = 0
+    public internal(set) var packetsDropped: UInt64 = 0
     var events: [SessionEvent] = []
 
     public init(role: Role, config: SessionConfig = .init(), now: Nanoseconds) {
