@@ -74,11 +74,17 @@ final class LinkHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        remoteDescription = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+        remoteDescription = Self.describe(context.channel.remoteAddress)
+    }
+
+    /// `192.0.2.1:7000` or `[2001:db8::1]:7000`.
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "?" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        remoteDescription = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+        remoteDescription = Self.describe(context.channel.remoteAddress)
         let timeout = node.handshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard !isEstablished else { return }
@@ -174,10 +180,9 @@ final class LinkHandler: ChannelInboundHandler {
                 slot?.linkEstablished(self)
             case .responding(var responder):
                 var out = ByteBuffer()
-                var filter = node.replayFilter
+                let keys = node.keysByID
                 let established = try responder.receive(
-                    &inbound, now: Clocks.wall(), keys: { [node] in node.key(for: $0) }, replayFilter: &filter, into: &out)
-                node.replayFilter = filter
+                    &inbound, now: Clocks.wall(), keys: { keys[$0] }, replayFilter: &node.replayFilter, into: &out)
                 guard let established else {
                     phase = .responding(responder)
                     return
