@@ -62,9 +62,7 @@ import Testing
     @Test func eightStreamsSurviveLinkCutsEveryTwoHundredMilliseconds() async throws {
         let dir = try TestCluster.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let key = try PreSharedKey.generate()
-        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
-        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
+        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
         let digest = try DigestServer()
         defer { digest.stop() }
         let hubPort = try BlockingSocket.freePort()
@@ -120,9 +118,7 @@ import Testing
     @Test func aStalledReaderDoesNotSlowOtherStreamsAndMemoryStaysBounded() async throws {
         let dir = try TestCluster.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let key = try PreSharedKey.generate()
-        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
-        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
+        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
         let digest = try DigestServer()
         let stalled = try StalledServer()
         defer {
@@ -164,10 +160,8 @@ import Testing
     @Test func aPeerWithTheWrongKeyIsRefusedAndOthersAreUnaffected() async throws {
         let dir = try TestCluster.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let key = try PreSharedKey.generate()
+        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
         let roguesKey = try PreSharedKey.generate()
-        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
-        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
         let rogueKeys = try TestCluster.keyStore(dir, "rogue", [("hub", roguesKey)])
         let digest = try DigestServer()
         defer { digest.stop() }
@@ -195,9 +189,7 @@ import Testing
     @Test func farEndFailuresReachTheClientAsResetsAndTargetsAreDeniedByDefault() async throws {
         let dir = try TestCluster.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let key = try PreSharedKey.generate()
-        let hubKeys = try TestCluster.keyStore(dir, "hub", [("branch", key)])
-        let branchKeys = try TestCluster.keyStore(dir, "branch", [("hub", key)])
+        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
         let hubPort = try BlockingSocket.freePort()
         let closedPort = try BlockingSocket.freePort()  // nothing listens there
         let deniedPort = try BlockingSocket.freePort()

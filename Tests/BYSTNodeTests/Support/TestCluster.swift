@@ -50,6 +50,12 @@ enum TestCluster {
         return store
     }
 
+    /// A hub store holding the key as "branch" and a branch store holding it as "hub".
+    static func pairedKeyStores(_ directory: String) throws -> (hub: KeyStore, branch: KeyStore) {
+        let key = try PreSharedKey.generate()
+        return (try keyStore(directory, "hub", [("branch", key)]), try keyStore(directory, "branch", [("hub", key)]))
+    }
+
     static func start(_ toml: String, directory: String, name: String, keys: KeyStore, capture: LogCapture) async throws -> TestNode {
         let path = "\(directory)/\(name).toml"
         try toml.write(toFile: path, atomically: true, encoding: .utf8)
