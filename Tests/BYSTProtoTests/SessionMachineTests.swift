@@ -17,7 +17,7 @@ struct SessionPair {
 
     init(config: SessionConfig = .init(), links: Int) {
         a = SessionMachine(role: .initiator, config: config, now: now)
-        b = SessionMachine(role: .responder, config: config, now: now)
+        b = SessionMachine(role: .responder, config: config, now: now, instance: 42)
         for _ in 0..<links { addLink() }
     }
 
@@ -242,12 +242,48 @@ struct SessionPair {
         var wrongParity = ByteBuffer()
         Frame.open(id: 2, window: 1000, target: "t").encode(into: &wrongParity)
         #expect(throws: SessionError.badStreamID(2)) { try b.receive(wrongParity, from: LinkID(0), now: 0) }
+        // Data for a peer stream this side never saw (it restarted): answered with a reset.
         var neverOpened = ByteBuffer()
         Frame.data(id: 9, offset: 0, bytes: ByteBuffer(string: "x")).encode(into: &neverOpened)
-        #expect(throws: SessionError.badStreamID(9)) { try b.receive(neverOpened, from: LinkID(0), now: 0) }
+        _ = try b.receive(neverOpened, from: LinkID(0), now: 0)
+        let payload = b.nextPayload(for: LinkID(0), maxBytes: 4096)
+        var reply = try #require(payload)
+        var replies: [Frame] = []
+        while let frame = try Frame.decode(from: &reply) { replies.append(frame) }
+        #expect(replies.contains(.reset(id: 9, code: .sessionExpired)))
+        // Our own (even) ids that we never opened are a protocol error.
+        var ownNeverOpened = ByteBuffer()
+        Frame.data(id: 20, offset: 0, bytes: ByteBuffer(string: "x")).encode(into: &ownNeverOpened)
+        #expect(throws: SessionError.badStreamID(20)) { try b.receive(ownNeverOpened, from: LinkID(0), now: 0) }
         var finMoves = ByteBuffer()
         Frame.fin(id: 1, finalOffset: 5).encode(into: &finMoves)
         Frame.fin(id: 1, finalOffset: 6).encode(into: &finMoves)
         #expect(throws: SessionError.finalOffsetViolation(stream: 1)) { try b.receive(finMoves, from: LinkID(0), now: 0) }
+    }
+
+    @Test func aRestartedResponderIsDetectedAndTheSessionStartsOver() throws {
+        var pair = SessionPair(links: 1)
+        let opened = pair.a.openStream(target: "t")
+        let id = try #require(opened)
+        var data = ByteBuffer(bytes: pattern(100_000, seed: 1))
+        pair.a.send(&data, on: id)
+        for _ in 0..<5 { try pair.step() }
+        #expect(pair.b.streamCount == 1)
+        // The responder restarts: fresh state, new instance; the old link is gone.
+        pair.cut(LinkID(0))
+        pair.b = SessionMachine(role: .responder, now: pair.now, instance: 99)
+        pair.eventsAtA.removeAll()
+        pair.addLink()
+        for _ in 0..<5 { try pair.step() }
+        #expect(pair.eventsAtA.contains(.streamReset(id: id, code: .sessionExpired)))
+        #expect(pair.a.streamCount == 0)
+        // The session works again from scratch: a new stream gets id 1 and flows.
+        let again = pair.a.openStream(target: "t2")
+        #expect(again == 1)
+        var more = ByteBuffer(bytes: pattern(1000, seed: 2))
+        pair.a.send(&more, on: 1)
+        pair.eventsAtB.removeAll()
+        for _ in 0..<5 { try pair.step() }
+        #expect(pair.eventsAtB.contains(.streamOpened(id: 1, target: "t2")))
     }
 }

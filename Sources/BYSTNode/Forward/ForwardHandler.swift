@@ -53,6 +53,8 @@ final class ForwardHandler: ChannelInboundHandler, StreamEndpoint {
     func channelActive(context: ChannelHandlerContext) {
         active = true
         wasActive = true
+        // Far side whose stream was reset while the connection to the target was being made.
+        if target == nil, streamID == nil { return resetConnection() }
         if let target {
             guard let id = session.openStream(target: target, endpoint: self) else {
                 session.node.logger.warning("forward: stream limit reached; refusing connection")
@@ -135,6 +137,7 @@ final class ForwardHandler: ChannelInboundHandler, StreamEndpoint {
     func streamReset(_ code: Frame.ResetCode) {
         session.logger.debug("stream \(streamID.map(String.init) ?? "?") reset: \(code)")
         streamID = nil
+        early.removeAll()
         resetConnection()
     }
 

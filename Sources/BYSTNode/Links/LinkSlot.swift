@@ -35,13 +35,22 @@ final class LinkSlot {
         let handler = LinkHandler(id: node.nextLinkID(), node: node, initiator: initiator, session: session, slot: self,
                                   linkIndex: index)
         let bound = NIOLoopBound(handler, eventLoop: node.eventLoop)
-        let connect = node.clientBootstrap()
+        let timeout = node.config.deadLinkTimeout
+        let bootstrap = node.clientBootstrap()
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try Node.configureLinkChannel(channel, timeout: timeout)
                     try channel.pipeline.syncOperations.addHandler(bound.value)
                 }
             }
-            .connect(host: address.host, port: Int(address.port))
+        // An IP literal gets exactly one connection attempt. A host name goes through NIO's
+        // Happy Eyeballs, which may run the initializer for several attempts.
+        let connect: EventLoopFuture<Channel>
+        if let literal = try? SocketAddress(ipAddress: address.host, port: Int(address.port)) {
+            connect = bootstrap.connect(to: literal)
+        } else {
+            connect = bootstrap.connect(host: address.host, port: Int(address.port))
+        }
         let slot = NIOLoopBound(self, eventLoop: node.eventLoop)
         connect.whenComplete { result in
             let slot = slot.value
@@ -73,9 +82,9 @@ final class LinkSlot {
         }
     }
 
+    /// Stops reconnecting; the link itself is closed by `Node.shutdown` after its grace period.
     func stop() {
         stopped = true
         reconnect?.cancel()
-        channel?.close(promise: nil)
     }
 }

@@ -197,6 +197,13 @@ final class Node {
             session.reset(id, code: .targetNotAllowed)
             return
         }
+        // One attempt to one address: the handler must not be shared by Happy Eyeballs
+        // attempts. Targets are IP literals, or names resolved here (getaddrinfo).
+        guard let targetAddress = try? SocketAddress.makeAddressResolvingHost(address.host, port: Int(address.port)) else {
+            logger.info("forward to \(target) for peer '\(peer.config.name)': cannot resolve \(address.host)")
+            session.reset(id, code: .connectFailed)
+            return
+        }
         let handler = ForwardHandler(session: session, streamID: id)
         session.register(handler, for: id)
         let bound = NIOLoopBound(handler, eventLoop: eventLoop)
@@ -209,7 +216,7 @@ final class Node {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(bound.value) }
             }
-            .connect(host: address.host, port: Int(address.port))
+            .connect(to: targetAddress)
             .whenFailure { error in
                 logger.info("forward to \(target) for peer '\(peerName)' failed: \(error)")
                 sessionBound.value.reset(id, code: .connectFailed)

@@ -52,8 +52,10 @@ final class PeerRuntime {
         // Our own session lives as long as we dial: its streams were reset; keep using it.
     }
 
+    /// Go-away and resets are written first; the slots only stop reconnecting, and the node
+    /// closes the links after a short grace period so those frames reach the peer.
     func shutdown() {
-        for slot in slots { slot.stop() }
         for session in sessions { session.shutdown() }
+        for slot in slots { slot.stop() }
     }
 }

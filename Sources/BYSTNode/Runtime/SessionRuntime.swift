@@ -31,7 +31,8 @@ final class SessionRuntime {
         self.node = node
         self.peer = peer
         self.sessionID = sessionID
-        self.machine = SessionMachine(role: role, config: node.sessionConfig, now: Clocks.monotonic())
+        self.machine = SessionMachine(
+            role: role, config: node.sessionConfig, now: Clocks.monotonic(), instance: UInt64.random(in: 1...UInt64.max))
         rearmTimer()
     }
 

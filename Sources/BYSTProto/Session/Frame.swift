@@ -25,10 +25,13 @@ public enum Frame: Equatable, Sendable {
     case goAway(code: UInt32)
     /// One IP packet of the packet channel (TUN): unreliable, never resent.
     case packet(ByteBuffer)
+    /// The responder's session instance, first on each of its links: a different value
+    /// than before means the responder lost the session's state (PROTOCOL.md §5.1).
+    case instance(UInt64)
 
     public enum Kind: UInt8, Sendable {
         case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
-        case packet = 0x09
+        case packet = 0x09, instance = 0x0A
     }
 
     public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
@@ -95,6 +98,9 @@ public enum Frame: Equatable, Sendable {
         case .goAway(let code):
             buffer.writeInteger(Kind.goAway.rawValue)
             buffer.writeInteger(code)
+        case .instance(let value):
+            buffer.writeInteger(Kind.instance.rawValue)
+            buffer.writeInteger(value)
         case .packet(var bytes):
             buffer.writeInteger(Kind.packet.rawValue)
             buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes))
@@ -146,6 +152,9 @@ public enum Frame: Equatable, Sendable {
         case .goAway:
             guard let code = payload.readInteger(as: UInt32.self) else { throw .truncated(kind) }
             return .goAway(code: code)
+        case .instance:
+            guard let value = payload.readInteger(as: UInt64.self) else { throw .truncated(kind) }
+            return .instance(value)
         case .packet:
             guard let length = payload.readInteger(as: UInt16.self), let bytes = payload.readSlice(length: Int(length))
             else { throw .truncated(kind) }

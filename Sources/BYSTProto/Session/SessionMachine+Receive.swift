@@ -62,6 +62,13 @@ extension SessionMachine {
             events.append(.goAway)
         case .packet(let bytes):
             events.append(.packet(bytes))
+        case .instance(let value):
+            guard role == .initiator else { return }
+            if let known = peerInstance, known != value {
+                restartForPeerInstance(value)
+            } else {
+                peerInstance = value
+            }
         }
     }
 
@@ -71,8 +78,17 @@ extension SessionMachine {
         case .finished(let received): sharedControl.append(.ack(id: id, received: received, limit: received))
         case .reset(let code): sharedControl.append(.reset(id: id, code: code))
         case nil:
-            // Our own stream ids we never opened, or peer ids it never opened: a bug there.
-            if isPeerStreamID(id) ? id > highestPeerStreamID : id >= nextLocalStreamID { throw .badStreamID(id) }
+            // Our own ids we never opened: a bug at the peer.
+            guard isPeerStreamID(id) else {
+                if id >= nextLocalStreamID { throw .badStreamID(id) }
+                return
+            }
+            // A peer stream we do not know: our state is newer than the peer's (we restarted
+            // or expired the session). Tell it the stream is gone; the instance frame on our
+            // links makes it reset the rest. Bounded, so a peer cannot queue replies forever.
+            guard sharedControl.count < Self.maxQueuedControlFrames else { throw .badStreamID(id) }
+            rememberClosed(id, .reset(.sessionExpired))
+            sharedControl.append(.reset(id: id, code: .sessionExpired))
         }
     }
 
@@ -139,6 +155,13 @@ extension SessionMachine {
     }
 
     mutating func removeStream(_ id: UInt32, as state: ClosedStream) {
+        if let stream = streams[id] {
+            // Bytes delivered but never consumed (the socket went away) give their session
+            // credit back, or each such stream would shrink the session window for good.
+            let delivered = stream.finDelivered ? stream.received - 1 : stream.received
+            if delivered > stream.consumed { sessionConsumed += delivered - stream.consumed }
+            if sessionConsumed + config.sessionWindow >= sessionAdvertised + config.sessionWindow / 4 { sessionAckDue = true }
+        }
         if let link = streams[id]?.link { links[link]?.streams.removeAll { $0 == id } }
         streams[id] = nil
         acksDue.remove(id)

@@ -50,11 +50,12 @@ extension SessionMachine {
 
     /// The application wrote out `count` delivered bytes: extend the peer's credit.
     public mutating func consumed(_ count: Int, on id: UInt32) {
+        // A removed stream already gave its unconsumed bytes back (`removeStream`).
+        guard var stream = streams[id] else { return }
         sessionConsumed += UInt64(count)
         if sessionConsumed + config.sessionWindow >= sessionAdvertised + config.sessionWindow / 4 {
             sessionAckDue = true
         }
-        guard var stream = streams[id] else { return }
         stream.consumed += UInt64(count)
         let limit = stream.consumed + config.streamWindow
         // Announce in steps of a quarter window so acks stay rare under load.

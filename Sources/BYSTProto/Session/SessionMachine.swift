@@ -24,6 +24,9 @@ public struct SessionMachine {
     /// credit before the first session acknowledgement (PROTOCOL.md §5.4).
     public static let initialStreamCredit: UInt64 = 256 * 1024
     public static let initialSessionCredit: UInt64 = 4 << 20
+    /// Cap on frames waiting for any link (resets, final acks): a peer that provokes
+    /// replies faster than it reads them is cut off instead of growing our memory.
+    static let maxQueuedControlFrames = 4096
 
     public let role: Role
     public let config: SessionConfig
@@ -51,9 +54,17 @@ public struct SessionMachine {
     public internal(set) var packetsDropped: UInt64 = 0
     var events: [SessionEvent] = []
 
-    public init(role: Role, config: SessionConfig = .init(), now: Nanoseconds) {
+    /// Responder: this session state's random identity, announced on every link.
+    let instance: UInt64
+    /// Initiator: the responder instance our streams belong to.
+    var peerInstance: UInt64?
+
+    /// - Parameter instance: responder only — a random value identifying this session state
+    ///   (the runtime draws it; the core never reads randomness itself).
+    public init(role: Role, config: SessionConfig = .init(), now: Nanoseconds, instance: UInt64 = 0) {
         self.role = role
         self.config = config
+        self.instance = instance
         nextLocalStreamID = role == .initiator ? 1 : 2
         sessionAdvertised = Self.initialSessionCredit
         lingerDeadline = now + config.linger.nanoseconds
@@ -63,6 +74,7 @@ public struct SessionMachine {
 
     public mutating func linkUp(_ id: LinkID, now: Nanoseconds) {
         links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
+        if role == .responder { links[id]?.control.append(.instance(instance)) }
         linkOrder = links.keys.sorted()
         lingerDeadline = nil
         for streamID in streams.keys where streams[streamID]?.link == nil {
@@ -97,6 +109,27 @@ public struct SessionMachine {
         links.min { a, b in
             (a.value.streams.count, a.key) < (b.value.streams.count, b.key)
         }?.key
+    }
+
+    /// The responder came back with new state (it restarted, or expired the session):
+    /// everything tied to the old state is void. Streams are reset, counters start over.
+    mutating func restartForPeerInstance(_ value: UInt64) {
+        for id in streams.keys.sorted() { events.append(.streamReset(id: id, code: .sessionExpired)) }
+        streams.removeAll()
+        closed.removeAll()
+        closedOrder.removeAll()
+        sharedControl.removeAll()
+        acksDue.removeAll()
+        for id in links.keys { links[id]?.streams.removeAll() }
+        nextLocalStreamID = role == .initiator ? 1 : 2
+        highestPeerStreamID = 0
+        sessionSendLimit = Self.initialSessionCredit
+        sessionSentNew = 0
+        sessionReceivedNew = 0
+        sessionConsumed = 0
+        sessionAdvertised = Self.initialSessionCredit
+        sessionAckDue = true
+        peerInstance = value
     }
 
     // MARK: Timers
