@@ -244,13 +244,19 @@ import Testing
     @Test func replayFilterStaysBoundedAndRemembersWhatItEvicted() throws {
         var filter = HandshakeReplayFilter(window: .seconds(120), capacity: 16)
         for i in 0..<40 {
-            try filter.admit(timestamp: Self.now + UInt64(i), ephemeral: [UInt8(i)], now: Self.now)
+            try filter.admit(keyID: psk.id, timestamp: Self.now + UInt64(i), ephemeral: [UInt8(i)], now: Self.now)
         }
         #expect(filter.count == 16)
         // Evicted entries can never come back: their timestamps are at or below the floor.
-        #expect(throws: HandshakeError.replayed) { try filter.admit(timestamp: Self.now + 3, ephemeral: [3], now: Self.now) }
-        #expect(throws: HandshakeError.replayed) { try filter.admit(timestamp: Self.now + 39, ephemeral: [39], now: Self.now) }
-        try filter.admit(timestamp: Self.now + 100, ephemeral: [100], now: Self.now)
+        #expect(throws: HandshakeError.replayed) {
+            try filter.admit(keyID: psk.id, timestamp: Self.now + 3, ephemeral: [3], now: Self.now)
+        }
+        #expect(throws: HandshakeError.replayed) {
+            try filter.admit(keyID: psk.id, timestamp: Self.now + 39, ephemeral: [39], now: Self.now)
+        }
+        try filter.admit(keyID: psk.id, timestamp: Self.now + 100, ephemeral: [100], now: Self.now)
+        // Another key's handshakes are unaffected by this key's floor.
+        try filter.admit(keyID: other.id, timestamp: Self.now, ephemeral: [3], now: Self.now)
     }
 
     @Test func keyIDIsDerivedFromTheSecretAndWeakKeysAreRefused() throws {

@@ -93,7 +93,7 @@ public struct LinkResponder {
                 localStatic: nil, remoteStatic: nil, psks: [psk.secret], testingOnlyEphemeral: testingOnlyEphemeral)
         }
         let peer = try LinkHello(decoding: mapNoiseError { () throws(NoiseError) in try noise.readMessage(message) })
-        try replayFilter.admit(timestamp: peer.timestamp, ephemeral: Array(message.prefix(X25519.keySize)), now: now)
+        try replayFilter.admit(keyID: keyID, timestamp: peer.timestamp, ephemeral: Array(message.prefix(X25519.keySize)), now: now)
         let hello = LinkHello(
             timestamp: now, sessionID: peer.sessionID, linkIndex: peer.linkIndex, features: local.features,
             maxRecordPayload: UInt32(local.limits.maxPayload), nodeName: local.nodeName)

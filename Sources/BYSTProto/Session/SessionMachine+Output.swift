@@ -23,6 +23,8 @@ extension SessionMachine {
         while let frame = sharedControl.first, fits(frame, in: out, limit) {
             frame.encode(into: &out)
             sharedControl.removeFirst()
+            // Confirmed once the peer answers a ping sent after it (`pingCounter` grows).
+            state.unconfirmed.append((frame, pingCounter))
         }
         if sessionAckDue, out.writerIndex + Self.ackFrameSize <= limit {
             sessionAdvertised = max(sessionAdvertised, sessionConsumed + config.sessionWindow)

@@ -52,12 +52,16 @@ extension SessionMachine {
             removeStream(id, as: .reset(code))
             events.append(.streamReset(id: id, code: code))
         case .ping(let value):
+            // Only the newest ping needs an answer: a flood of pings queues one pong.
+            links[link]?.control.removeAll { if case .pong = $0 { true } else { false } }
             links[link]?.control.append(.pong(value))
         case .pong(let value):
             if let outstanding = links[link]?.outstandingPing, outstanding.value == value {
                 links[link]?.recordRTT(now - outstanding.sentAt)
                 links[link]?.outstandingPing = nil
             }
+            // The peer answered ping `value` after reading everything sent before it.
+            links[link]?.unconfirmed.removeAll { $0.beforePing < value }
         case .goAway:
             events.append(.goAway)
         case .packet(let bytes):
@@ -74,6 +78,8 @@ extension SessionMachine {
 
     /// A frame for a stream we no longer have: answer so the sender can finish too.
     private mutating func answerClosed(_ id: UInt32) throws(SessionError) {
+        // Bounded, so a peer cannot make us queue replies faster than it reads them.
+        guard sharedControl.count < Self.maxQueuedControlFrames else { throw .badStreamID(id) }
         switch closed[id] {
         case .finished(let received): sharedControl.append(.ack(id: id, received: received, limit: received))
         case .reset(let code): sharedControl.append(.reset(id: id, code: code))
@@ -85,8 +91,7 @@ extension SessionMachine {
             }
             // A peer stream we do not know: our state is newer than the peer's (we restarted
             // or expired the session). Tell it the stream is gone; the instance frame on our
-            // links makes it reset the rest. Bounded, so a peer cannot queue replies forever.
-            guard sharedControl.count < Self.maxQueuedControlFrames else { throw .badStreamID(id) }
+            // links makes it reset the rest.
             rememberClosed(id, .reset(.sessionExpired))
             sharedControl.append(.reset(id: id, code: .sessionExpired))
         }

@@ -88,6 +88,7 @@ public struct SessionMachine {
         guard let state = links.removeValue(forKey: id) else { return }
         linkOrder = links.keys.sorted()
         packetsDropped += UInt64(state.packets.count)
+        sharedControl.append(contentsOf: state.unconfirmed.map(\.frame))
         for streamID in state.streams {
             let target = leastLoadedLink()
             streams[streamID]?.moved(to: target)
@@ -223,6 +224,9 @@ struct LinkState {
     var control: [Frame] = []
     /// Streams pinned here, in round-robin order.
     var streams: [UInt32] = []
+    /// Resets, final acks and go-aways written on this link that the peer has not yet
+    /// confirmed (by answering a later ping): they are sent again elsewhere if this link dies.
+    var unconfirmed: [(frame: Frame, beforePing: UInt64)] = []
     /// Packets of the flows hashed to this link, and their total size.
     var packets: [ByteBuffer] = []
     var packetBytes = 0
