@@ -123,8 +123,7 @@ final class LinkHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
         switch phase {
-        case .initiating, .responding, .awaitingFirstRecord:
-            if case .closed = phase {} else { logger.debug("link closed during handshake") }
+        case .initiating, .responding, .awaitingFirstRecord: logger.debug("link closed during handshake")
         case .established, .closed: break
         }
         phase = .closed

@@ -79,6 +79,13 @@ final class SessionRuntime {
         }
     }
 
+    /// Pumps every link right away (the TUN path: a batch of packets is already one task,
+    /// so deferring would only add a loop iteration to each packet's latency).
+    func pumpNow() {
+        for id in links.keys.sorted() { links[id]?.pump() }
+        rearmTimer()
+    }
+
     private func rearmTimer() {
         timer?.cancel()
         timer = nil

@@ -77,7 +77,7 @@ final class TunPump {
             session.machine.sendPacket(ByteBuffer(bytes: bytes), flowHash: hash)
             touched[ObjectIdentifier(session)] = session
         }
-        for session in touched.values { session.schedulePump() }
+        for session in touched.values { session.pumpNow() }
     }
 
     func fromPeer(_ packet: ByteBuffer, peer: PeerRuntime) {
