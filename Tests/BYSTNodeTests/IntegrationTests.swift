@@ -25,7 +25,8 @@ import Testing
         """
     }
 
-    func branchConfig(_ dir: String, name: String = "branch", hubPort: Int, links: Int, forwards: [(UInt16, UInt16)]) -> String {
+    func branchConfig(_ dir: String, name: String = "branch", hubHost: String = "127.0.0.1", hubPort: Int, links: Int,
+                      forwards: [(UInt16, UInt16)]) -> String {
         var text = """
         [node]
         name = "\(name)"
@@ -38,7 +39,7 @@ import Testing
         [[peer]]
         name = "hub"
         key = "hub"
-        endpoint = "byst://127.0.0.1:\(hubPort)"
+        endpoint = "byst://\(hubHost):\(hubPort)"
         links = \(links)
 
         """
@@ -131,7 +132,8 @@ import Testing
         let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port, stalled.port]),
                                               directory: dir, name: "hub", keys: hubKeys, capture: capture)
         let branch = try await TestCluster.start(
-            branchConfig(dir, hubPort: Int(hubPort), links: 1,
+            // A host name, so the dial goes through the resolver.
+            branchConfig(dir, hubHost: "localhost", hubPort: Int(hubPort), links: 1,
                          forwards: [(stalledForward, stalled.port), (flowingForward, digest.port)]),
             directory: dir, name: "branch", keys: branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })

@@ -43,14 +43,8 @@ final class LinkSlot {
                     try channel.pipeline.syncOperations.addHandler(bound.value)
                 }
             }
-        // An IP literal gets exactly one connection attempt. A host name goes through NIO's
-        // Happy Eyeballs, which may run the initializer for several attempts.
-        let connect: EventLoopFuture<Channel>
-        if let literal = try? SocketAddress(ipAddress: address.host, port: Int(address.port)) {
-            connect = bootstrap.connect(to: literal)
-        } else {
-            connect = bootstrap.connect(host: address.host, port: Int(address.port))
-        }
+        let connect = AddressResolver.resolve(address, on: node.eventLoop).assumeIsolated()
+            .flatMap { bootstrap.connect(to: $0) }.nonisolated()
         let slot = NIOLoopBound(self, eventLoop: node.eventLoop)
         connect.whenComplete { result in
             let slot = slot.value

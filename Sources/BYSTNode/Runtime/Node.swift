@@ -197,26 +197,20 @@ final class Node {
             session.reset(id, code: .targetNotAllowed)
             return
         }
-        // One attempt to one address: the handler must not be shared by Happy Eyeballs
-        // attempts. Targets are IP literals, or names resolved here (getaddrinfo).
-        guard let targetAddress = try? SocketAddress.makeAddressResolvingHost(address.host, port: Int(address.port)) else {
-            logger.info("forward to \(target) for peer '\(peer.config.name)': cannot resolve \(address.host)")
-            session.reset(id, code: .connectFailed)
-            return
-        }
         let handler = ForwardHandler(session: session, streamID: id)
         session.register(handler, for: id)
         let bound = NIOLoopBound(handler, eventLoop: eventLoop)
         let sessionBound = NIOLoopBound(session, eventLoop: eventLoop)
         let logger = self.logger
         let peerName = peer.config.name
-        clientBootstrap()
+        let bootstrap = clientBootstrap()
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .channelOption(ChannelOptions.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(bound.value) }
             }
-            .connect(to: targetAddress)
+        AddressResolver.resolve(address, on: eventLoop).assumeIsolated()
+            .flatMap { bootstrap.connect(to: $0) }
             .whenFailure { error in
                 logger.info("forward to \(target) for peer '\(peerName)' failed: \(error)")
                 sessionBound.value.reset(id, code: .connectFailed)
