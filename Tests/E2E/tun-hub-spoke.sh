@@ -48,7 +48,11 @@ key = "b"
 allowed_ips = ["10.0.0.3/32", "10.3.0.0/24"]
 TOML
 for site in a b; do
-    case $site in a) tun=10.0.0.2 hub=192.168.242.1 ;; b) tun=10.0.0.3 hub=192.168.243.1 ;; esac
+    # Each branch routes the hub's subnets and the *other* branch's LAN into the tunnel.
+    case $site in
+        a) tun=10.0.0.2 hub=192.168.242.1 other=10.3.0.0/24 ;;
+        b) tun=10.0.0.3 hub=192.168.243.1 other=10.1.0.0/24 ;;
+    esac
     cat >"$BYST_NS_WORK/$site.toml" <<TOML
 [node]
 name = "branch-$site"
@@ -61,7 +65,7 @@ name = "hub"
 key = "h"
 endpoint = "byst://$hub:7000"
 links = 2
-allowed_ips = ["10.0.0.0/24", "10.2.0.0/24", "10.1.0.0/24", "10.3.0.0/24"]
+allowed_ips = ["10.0.0.0/24", "10.2.0.0/24", "$other"]
 TOML
 done
 

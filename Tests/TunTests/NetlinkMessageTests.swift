@@ -32,6 +32,8 @@ import Testing
         let prefix = try #require(IPPrefix("10.2.3.4/16"))
         let message = NetlinkMessage.addRoute(prefix, interface: 9, sequence: 5)
         #expect(Array(message[4..<6]) == [24, 0])
+        // REQUEST | ACK | EXCL | CREATE: never replaces someone else's route.
+        #expect(Array(message[6..<8]) == [0x05, 0x06])
         #expect(Array(message[16..<28]) == [2, 16, 0, 0, 254, 4, 253, 1, 0, 0, 0, 0])
         #expect(Array(message[28..<36]) == [8, 0, 1, 0, 10, 2, 0, 0])
         #expect(Array(message[36..<44]) == [8, 0, 4, 0, 9, 0, 0, 0])

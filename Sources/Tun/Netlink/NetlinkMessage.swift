@@ -14,6 +14,7 @@ public enum NetlinkMessage {
     static let flagRequest: UInt16 = 0x1
     static let flagAck: UInt16 = 0x4
     static let flagReplace: UInt16 = 0x100
+    static let flagExclusive: UInt16 = 0x200
     static let flagCreate: UInt16 = 0x400
     // Attributes.
     static let ifaAddress: UInt16 = 1
@@ -54,6 +55,8 @@ public enum NetlinkMessage {
     }
 
     /// RTM_NEWROUTE: route `prefix` out of interface `index` (main table, link scope).
+    /// Exclusive: an existing route for the same prefix (say, a LAN's) is never taken over;
+    /// the kernel answers EEXIST instead. Our own routes vanish with the TUN device.
     public static func addRoute(_ prefix: IPPrefix, interface index: UInt32, sequence: UInt32) -> [UInt8] {
         let network = prefix.network
         var body: [UInt8] = [network.isIPv6 ? afInet6 : afInet, UInt8(network.length), 0, 0,
@@ -63,7 +66,7 @@ public enum NetlinkMessage {
         var oif: [UInt8] = []
         append(index, to: &oif)
         appendAttribute(rtaOutputInterface, oif, to: &body)
-        return message(type: rtmNewRoute, flags: flagCreate | flagReplace, sequence: sequence, body: body)
+        return message(type: rtmNewRoute, flags: flagCreate | flagExclusive, sequence: sequence, body: body)
     }
 
     static func message(type: UInt16, flags: UInt16, sequence: UInt32, body: [UInt8]) -> [UInt8] {

@@ -11,7 +11,11 @@ public final class NetlinkSocket {
         public let operation: String
         public let errno: Int32
         public var description: String {
-            let reason = errno == EPERM ? "operation not permitted (need root or CAP_NET_ADMIN)" : String(cString: strerror(errno))
+            let reason = switch errno {
+            case EPERM: "operation not permitted (need root or CAP_NET_ADMIN)"
+            case EEXIST: "already exists (another interface has this route: remove it or narrow allowed_ips)"
+            default: String(cString: strerror(errno))
+            }
             return "\(operation): \(reason)"
         }
     }
@@ -69,7 +73,10 @@ public enum InterfaceConfigurator {
                 NetlinkMessage.addAddress(address, interface: index, sequence: $0)
             }
         }
-        for route in routes {
+        // The kernel already routes each address's own subnet to this interface.
+        let connected = Set(addresses.map(\.network))
+        var added = Set<IPPrefix>()
+        for route in routes where !connected.contains(route.network) && added.insert(route.network).inserted {
             try socket.request("add route \(route.network) via \(name)") {
                 NetlinkMessage.addRoute(route, interface: index, sequence: $0)
             }
