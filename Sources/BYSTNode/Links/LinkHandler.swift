@@ -179,9 +179,9 @@ final class LinkHandler: ChannelInboundHandler {
                 slot?.linkEstablished(self)
             case .responding(var responder):
                 var out = ByteBuffer()
-                let keys = node.keysByID
                 let established = try responder.receive(
-                    &inbound, now: Clocks.wall(), keys: { keys[$0] }, replayFilter: &node.replayFilter, into: &out)
+                    &inbound, now: Clocks.wall(), keys: { [node] in node.key(for: $0) }, replayFilter: &node.replayFilter,
+                    into: &out)
                 guard let established else {
                     phase = .responding(responder)
                     return

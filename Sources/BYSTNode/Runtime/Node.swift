@@ -57,7 +57,6 @@ final class Node {
             let peer = PeerRuntime(config: peerConfig, key: key, node: self)
             if let other = peersByKeyID[key.id] { throw StartError.sharedKey(other.config.name, peerConfig.name) }
             peersByKeyID[key.id] = peer
-            keysByID[key.id] = key
             peers.append(peer)
         }
     }
@@ -67,8 +66,8 @@ final class Node {
         return LinkID(linkCounter)
     }
 
-    /// The configured PSKs by key id, for responders (PROTOCOL.md §3.4 step 3).
-    private(set) var keysByID: [KeyID: PreSharedKey] = [:]
+    /// The configured PSK with this key id, for responders (PROTOCOL.md §3.4 step 3).
+    func key(for id: KeyID) -> PreSharedKey? { peersByKeyID[id]?.key }
 
     func peer(named name: String) -> PeerRuntime? { peers.first { $0.config.name == name } }
 

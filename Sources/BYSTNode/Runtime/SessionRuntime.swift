@@ -39,7 +39,7 @@ final class SessionRuntime {
     var logger: Logger {
         var logger = node.logger
         logger[metadataKey: "peer"] = "\(peer.config.name)"
-        logger[metadataKey: "session"] = "\(Array(sessionID.prefix(4)).hexString)"
+        logger[metadataKey: "session"] = "\(sessionID.prefix(4).hexString)"
         return logger
     }
 
@@ -74,8 +74,7 @@ final class SessionRuntime {
         pumpScheduled = true
         node.eventLoop.assumeIsolated().execute { [self] in
             pumpScheduled = false
-            for id in links.keys.sorted() { links[id]?.pump() }
-            rearmTimer()
+            pumpNow()
         }
     }
 

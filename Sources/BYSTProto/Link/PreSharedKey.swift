@@ -60,11 +60,18 @@ public struct KeyID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Lowercase hex, as `byst key show` prints it.
-    public var description: String { bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }
+    public var description: String { bytes.hexString }
 }
 
-extension String {
-    func leftPadded(to width: Int, with pad: Character = "0") -> String {
-        count >= width ? self : String(repeating: pad, count: width - count) + self
+extension Sequence<UInt8> {
+    /// Lowercase hex, two digits per byte (key ids, session ids in logs and status).
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
