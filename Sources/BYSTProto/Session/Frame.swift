@@ -28,10 +28,13 @@ public enum Frame: Equatable, Sendable {
     /// The responder's session instance, first on each of its links: a different value
     /// than before means the responder lost the session's state (PROTOCOL.md §5.1).
     case instance(UInt64)
+    /// The sender writes nothing more on this link after this frame (link recycling,
+    /// PROTOCOL.md §5.6): move traffic off it and answer with `retire`.
+    case retire
 
     public enum Kind: UInt8, Sendable {
         case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
-        case packet = 0x09, instance = 0x0A
+        case packet = 0x09, instance = 0x0A, retire = 0x0B
     }
 
     public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
@@ -101,6 +104,8 @@ public enum Frame: Equatable, Sendable {
         case .instance(let value):
             buffer.writeInteger(Kind.instance.rawValue)
             buffer.writeInteger(value)
+        case .retire:
+            buffer.writeInteger(Kind.retire.rawValue)
         case .packet(var bytes):
             buffer.writeInteger(Kind.packet.rawValue)
             buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes))
@@ -155,6 +160,8 @@ public enum Frame: Equatable, Sendable {
         case .instance:
             guard let value = payload.readInteger(as: UInt64.self) else { throw .truncated(kind) }
             return .instance(value)
+        case .retire:
+            return .retire
         case .packet:
             guard let length = payload.readInteger(as: UInt16.self), let bytes = payload.readSlice(length: Int(length))
             else { throw .truncated(kind) }

@@ -13,6 +13,10 @@ extension SessionMachine {
     /// right after `RecordSealer.beginRecord`, so frames are written where they are sealed.
     public mutating func writePayload(for link: LinkID, maxBytes: Int, into out: inout ByteBuffer) -> Int {
         guard var state = links.removeValue(forKey: link) else { return 0 }
+        defer { links[link] = state }
+        // A retired link carries nothing after its `retire` frame.
+        guard !state.sentRetire else { return 0 }
+        let retiring = state.retireStarted != nil
         let start = out.writerIndex
         let limit = start + maxBytes
         // Control first: link-local, then shared, then acknowledgements.
@@ -20,7 +24,7 @@ extension SessionMachine {
             frame.encode(into: &out)
             state.control.removeFirst()
         }
-        while let frame = sharedControl.first, fits(frame, in: out, limit) {
+        while !retiring, let frame = sharedControl.first, fits(frame, in: out, limit) {
             frame.encode(into: &out)
             sharedControl.removeFirst()
             // Confirmed once the peer answers a ping sent after it (`pingCounter` grows).
@@ -54,9 +58,12 @@ extension SessionMachine {
             state.packetBytes -= packet.readableBytes
         }
         writeStreams(&state, into: &out, limit: limit)
+        if retiring, state.packets.isEmpty, state.control.isEmpty, out.writerIndex + 1 <= limit {
+            Frame.retire.encode(into: &out)
+            state.sentRetire = true
+        }
         let written = out.writerIndex - start
         state.bytesOut += UInt64(written)
-        links[link] = state
         return written
     }
 

@@ -66,6 +66,9 @@ extension SessionMachine {
             events.append(.goAway)
         case .packet(let bytes):
             events.append(.packet(bytes))
+        case .retire:
+            links[link]?.receivedRetire = true
+            retireLink(link, now: now)
         case .instance(let value):
             guard role == .initiator else { return }
             if let known = peerInstance, known != value {

@@ -75,7 +75,7 @@ public struct SessionMachine {
     public mutating func linkUp(_ id: LinkID, now: Nanoseconds) {
         links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
         if role == .responder { links[id]?.control.append(.instance(instance)) }
-        linkOrder = links.keys.sorted()
+        refreshLinkOrder()
         lingerDeadline = nil
         for streamID in streams.keys where streams[streamID]?.link == nil {
             streams[streamID]?.moved(to: id)
@@ -86,7 +86,7 @@ public struct SessionMachine {
     /// The link is gone (closed, failed or declared dead): its streams move elsewhere.
     public mutating func linkDown(_ id: LinkID, now: Nanoseconds) {
         guard let state = links.removeValue(forKey: id) else { return }
-        linkOrder = links.keys.sorted()
+        refreshLinkOrder()
         packetsDropped += UInt64(state.packets.count)
         sharedControl.append(contentsOf: state.unconfirmed.map(\.frame))
         for streamID in state.streams {
@@ -100,6 +100,34 @@ public struct SessionMachine {
         if links.isEmpty { lingerDeadline = now + config.linger.nanoseconds }
     }
 
+    /// Starts retiring a link that is about to be replaced (PROTOCOL.md §5.6): no new packets
+    /// or streams go there, its streams move to the others (resending what is unacknowledged),
+    /// and once its queued packets are written it carries a `retire` frame and nothing more.
+    public mutating func retireLink(_ id: LinkID, now: Nanoseconds) {
+        guard var state = links[id], state.retireStarted == nil else { return }
+        state.retireStarted = now
+        let moving = state.streams
+        state.streams.removeAll()
+        links[id] = state
+        refreshLinkOrder()
+        for streamID in moving {
+            let target = leastLoadedLink()
+            streams[streamID]?.moved(to: target)
+            if let target { links[target]?.streams.append(streamID) }
+        }
+    }
+
+    /// Both sides have sent `retire` on this link: everything either sent on it has arrived,
+    /// so it can be closed without losing anything.
+    public func isRetired(_ id: LinkID) -> Bool {
+        links[id].map { $0.sentRetire && $0.receivedRetire } ?? false
+    }
+
+    /// Packets and new streams use only links that are not retiring.
+    mutating func refreshLinkOrder() {
+        linkOrder = links.filter { $0.value.retireStarted == nil }.keys.sorted()
+    }
+
     public var linkIDs: [LinkID] { links.keys.sorted() }
     public var hasLinks: Bool { !links.isEmpty }
     public var streamCount: Int { streams.count }
@@ -107,7 +135,7 @@ public struct SessionMachine {
     public var bufferedSendBytes: Int { streams.values.reduce(0) { $0 + $1.send.buffered } }
 
     func leastLoadedLink() -> LinkID? {
-        links.min { a, b in
+        links.filter { $0.value.retireStarted == nil }.min { a, b in
             (a.value.streams.count, a.key) < (b.value.streams.count, b.key)
         }?.key
     }
@@ -140,7 +168,7 @@ public struct SessionMachine {
         let deadAfter = config.deadLinkTimeout.nanoseconds
         for id in links.keys.sorted() {
             guard var link = links[id] else { continue }
-            if now >= link.lastReceived + deadAfter {
+            if now >= link.lastReceived + deadAfter || link.retireStarted.map({ now >= $0 + deadAfter }) == true {
                 events.append(.linkDead(id))
                 continue
             }
@@ -166,7 +194,9 @@ public struct SessionMachine {
     /// When `poll` next has work.
     public var nextDeadline: Nanoseconds? {
         let deadAfter = config.deadLinkTimeout.nanoseconds
-        var deadline = links.values.map { min($0.nextPing, $0.lastReceived + deadAfter) }.min()
+        var deadline = links.values.map { link in
+            min(link.nextPing, link.lastReceived + deadAfter, link.retireStarted.map { $0 + deadAfter } ?? .max)
+        }.min()
         if links.isEmpty, let linger = lingerDeadline { deadline = min(deadline ?? linger, linger) }
         return deadline
     }
@@ -233,6 +263,11 @@ struct LinkState {
     var rotation = 0
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
+    /// Set when the link began retiring (§5.6); it is closed once both `retire` frames
+    /// crossed, or declared dead a dead-link timeout later.
+    var retireStarted: Nanoseconds?
+    var sentRetire = false
+    var receivedRetire = false
 
     init(now: Nanoseconds, keepalive: Nanoseconds) {
         lastReceived = now
