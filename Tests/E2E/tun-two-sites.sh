@@ -7,6 +7,8 @@
 #   │ byst0 10.0.0.2/24 fd00::2/64  │            │ byst0 10.0.0.1/24 fd00::1/64│
 #   │ v-a-h 192.168.241.1/24 ───────┼── veth ────┼─ v-h-a 192.168.241.2/24     │
 #   └───────────────────────────────┘  4 links   └─────────────────────────────┘
+#
+# BYST_E2E_TRANSPORT=http runs the same over HTTP links (hub http_listen, http:// endpoint).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
@@ -21,11 +23,17 @@ netns_veth a 192.168.241.1/24 h 192.168.241.2/24
 netns_lan a 10.1.0.1/24 fd01::1/64
 netns_lan h 10.2.0.1/24 fd02::1/64
 byst_keys h a
+transport=${BYST_E2E_TRANSPORT:-byst}
+case "$transport" in
+    byst) listen_key=listen endpoint="byst://192.168.241.2:7000" ;;
+    http) listen_key=http_listen endpoint="http://192.168.241.2:7000/byst" ;;
+    *) fail "unknown BYST_E2E_TRANSPORT '$transport'" ;;
+esac
 
 cat >"$BYST_NS_WORK/h.toml" <<TOML
 [node]
 name = "hub"
-listen = ["192.168.241.2:7000"]
+$listen_key = ["192.168.241.2:7000"]
 control_socket = "$BYST_NS_WORK/h.sock"
 key_store = "$BYST_NS_WORK/h.keys"
 [tun]
@@ -48,7 +56,7 @@ address = ["10.0.0.2/24", "fd00::2/64"]
 [[peer]]
 name = "hub"
 key = "h"
-endpoint = "byst://192.168.241.2:7000"
+endpoint = "$endpoint"
 links = 4
 allowed_ips = ["10.0.0.1/32", "fd00::1/128", "10.2.0.0/24", "fd02::/64"]
 TOML
@@ -64,7 +72,7 @@ ip netns exec "$(ns a)" ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null ||
 ip netns exec "$(ns h)" ping -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "IPv4 h→a subnet ping"
 ip netns exec "$(ns a)" ping -6 -c 3 -i 0.2 -W 2 -I fd01::1 fd02::1 >/dev/null || fail "IPv6 a→h subnet ping"
 ip netns exec "$(ns h)" ping -6 -c 3 -i 0.2 -W 2 -I fd02::1 fd01::1 >/dev/null || fail "IPv6 h→a subnet ping"
-echo "ok: subnet pings IPv4 and IPv6 both ways over 4 links"
+echo "ok: subnet pings IPv4 and IPv6 both ways over 4 $transport links"
 
 reconnects() { "$BYST" status --json --socket "$BYST_NS_WORK/a.sock" | awk -F'[:,]' '/"reconnects"/ { gsub(/ /, "", $2); print $2; exit }'; }
 before=$(reconnects)

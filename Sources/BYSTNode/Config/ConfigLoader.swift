@@ -142,8 +142,9 @@ private struct ConfigReader {
 
     private func readNode(_ table: TOMLTable) throws(ConfigError) -> NodeConfig {
         let context = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
-        let keys = ["name", "listen", "control_socket", "key_store", "session_linger", "keepalive_interval",
-                    "dead_link_timeout", "max_record_payload"]
+        let keys = ["name", "listen", "http_listen", "https_listen", "http_path", "tls_certificate", "tls_private_key",
+                    "control_socket", "key_store", "session_linger", "keepalive_interval", "dead_link_timeout",
+                    "max_record_payload"]
         try checkKeys(table, allowed: keys, context)
         let nameExpected = "a string of 1…\(LinkHello.maxNodeNameBytes) bytes"
         let name = try requiredString(table, "name", expected: nameExpected, context)
@@ -153,12 +154,34 @@ private struct ConfigReader {
         var config = NodeConfig(name: name)
 
         var seen: Set<HostPort> = []
-        for text in try stringArray(table, "listen", expected: "an array of \(HostPort.expected) strings", context) ?? [] {
-            let address = try parsed(HostPort.parse(text), key: "listen", value: text, context)
-            guard seen.insert(address).inserted else {
-                throw error(.duplicate(what: "listen address", value: text.configQuoted, firstLine: nil), key: "listen", context)
+        func addresses(_ key: String) throws(ConfigError) -> [HostPort] {
+            var list: [HostPort] = []
+            for text in try stringArray(table, key, expected: "an array of \(HostPort.expected) strings", context) ?? [] {
+                let address = try parsed(HostPort.parse(text), key: key, value: text, context)
+                guard seen.insert(address).inserted else {
+                    throw error(.duplicate(what: "listen address", value: text.configQuoted, firstLine: nil), key: key, context)
+                }
+                list.append(address)
             }
-            config.listen.append(address)
+            return list
+        }
+        config.listen = try addresses("listen")
+        config.http.listen = try addresses("http_listen")
+        config.http.tlsListen = try addresses("https_listen")
+        let pathExpected = "a path like \"/byst\" (letters, digits, / . _ ~ -)"
+        if let path = try optionalString(table, "http_path", expected: pathExpected, context) {
+            guard isSafePath(path) else {
+                throw error(.invalidValue(key: "http_path", expected: pathExpected, got: path.configQuoted), key: "http_path", context)
+            }
+            config.http.path = path
+        }
+        config.http.tlsCertificate = try optionalString(table, "tls_certificate", expected: "the path of a PEM certificate chain", context)
+        config.http.tlsPrivateKey = try optionalString(table, "tls_private_key", expected: "the path of a PEM private key", context)
+        if !config.http.tlsListen.isEmpty {
+            for key in ["tls_certificate", "tls_private_key"] where table[key] == nil {
+                throw error(.invalidValue(key: key, expected: "set when https_listen is (the server's TLS identity)", got: "nothing"),
+                            key: "https_listen", context)
+            }
         }
         // sockaddr_un.sun_path holds 108 bytes, the last one the terminating NUL.
         let socketExpected = "a path of 1…107 bytes"
@@ -222,7 +245,9 @@ private struct ConfigReader {
     }
 
     private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
-        try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets", "allowed_ips"], context)
+        try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets", "allowed_ips", "http_mode", "http_proxy",
+                                       "proxy_mode", "tls_ca_file", "tls_pin_sha256", "tls_server_name", "recycle_after",
+                                       "recycle_bytes"], context)
         let nameExpected = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
         let name = try requiredString(table, "name", expected: nameExpected, context)
         guard KeyStore.isValidName(name) else {
@@ -253,7 +278,65 @@ private struct ConfigReader {
             }
             peer.allowedIPs.append(prefix)
         }
+        try readHTTPClient(table, into: &peer, context)
         return peer
+    }
+
+    /// The HTTP transport keys of a `[[peer]]`: only with an http(s) endpoint, TLS keys only
+    /// with https.
+    private func readHTTPClient(_ table: TOMLTable, into peer: inout PeerConfig, _ context: Context) throws(ConfigError) {
+        let endpoint = peer.endpoint?.httpEndpoint
+        let httpKeys = ["http_mode", "http_proxy", "proxy_mode", "tls_ca_file", "tls_pin_sha256", "tls_server_name"]
+        if endpoint == nil, let key = httpKeys.first(where: { table[$0] != nil }) {
+            throw error(.invalidValue(key: key, expected: "set only with an http:// or https:// endpoint",
+                                      got: peer.endpoint.map { "endpoint \($0.description.configQuoted)" } ?? "no endpoint"), key: key, context)
+        }
+        if let endpoint {
+            peer.recycle = .httpDefault
+            if !endpoint.tls, let key = httpKeys.filter({ $0.hasPrefix("tls_") }).first(where: { table[$0] != nil }) {
+                throw error(.invalidValue(key: key, expected: "set only with an https:// endpoint", got: "endpoint \(endpoint.description.configQuoted)"),
+                            key: key, context)
+            }
+        }
+        let modeExpected = "one of \(HTTPMode.allCases.map(\.rawValue.configQuoted).joined(separator: ", "))"
+        if let text = try optionalString(table, "http_mode", expected: modeExpected, context) {
+            guard let mode = HTTPMode(rawValue: text) else {
+                throw error(.invalidValue(key: "http_mode", expected: modeExpected, got: text.configQuoted), key: "http_mode", context)
+            }
+            peer.http.mode = mode
+        }
+        let proxyModeExpected = "one of \(ProxyConfig.Mode.allCases.map(\.rawValue.configQuoted).joined(separator: ", "))"
+        var proxyMode: ProxyConfig.Mode = endpoint?.tls == true ? .connect : .forward
+        if let text = try optionalString(table, "proxy_mode", expected: proxyModeExpected, context) {
+            guard let mode = ProxyConfig.Mode(rawValue: text) else {
+                throw error(.invalidValue(key: "proxy_mode", expected: proxyModeExpected, got: text.configQuoted), key: "proxy_mode", context)
+            }
+            guard table["http_proxy"] != nil else {
+                throw error(.invalidValue(key: "proxy_mode", expected: "set only with http_proxy", got: text.configQuoted), key: "proxy_mode", context)
+            }
+            if mode == .forward, endpoint?.tls == true {
+                throw error(.invalidValue(key: "proxy_mode", expected: "\"connect\" with an https:// endpoint (a forward proxy cannot speak TLS for us)",
+                                          got: text.configQuoted), key: "proxy_mode", context)
+            }
+            proxyMode = mode
+        }
+        if let text = try optionalString(table, "http_proxy", expected: ProxyConfig.expected, context) {
+            peer.http.proxy = try parsed(ProxyConfig.parse(text, mode: proxyMode), key: "http_proxy", value: text, context)
+        }
+        peer.http.tlsCAFile = try optionalString(table, "tls_ca_file", expected: "the path of a PEM file of CA certificates", context)
+        peer.http.tlsServerName = try optionalString(table, "tls_server_name", expected: "a DNS name", context)
+        let pinsExpected = "an array of \"sha256//<base64>\" strings"
+        for text in try stringArray(table, "tls_pin_sha256", expected: pinsExpected, context) ?? [] {
+            peer.http.tlsPins.append(try parsed(parseTLSPin(text), key: "tls_pin_sha256", value: text, context))
+        }
+        if let after = try duration(table, "recycle_after", context) { peer.recycle.after = after }
+        if let value = table["recycle_bytes"] {
+            let expected = "a positive integer or a size like \"512MiB\" or \"1GiB\""
+            guard let bytes = value.int.flatMap({ $0 > 0 ? UInt64($0) : nil }) ?? value.string.flatMap(parseByteSize) else {
+                throw error(.invalidValue(key: "recycle_bytes", expected: expected, got: describeType(value)), key: "recycle_bytes", context)
+            }
+            peer.recycle.bytes = bytes
+        }
     }
 
     private func readForward(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> ForwardConfig {

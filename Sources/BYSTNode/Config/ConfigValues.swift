@@ -33,19 +33,18 @@ extension TargetRule {
 }
 
 extension Endpoint {
-    static let expected = "\"byst://host:port\""
+    static let expected = "\"byst://host:port\", \"http://host:port/path\" or \"https://host:port/path\""
 
-    /// `byst://host:port`. The schemes of later transports are recognised so the operator
-    /// learns they are not there yet rather than that the URL is wrong.
+    /// `byst://host:port`, or an HTTP(S) URL. HA port names are recognised so the operator
+    /// learns they are not there yet rather than that the value is wrong.
     static func parse(_ text: String) -> Result<Endpoint, ValueProblem> {
         let lower = text.lowercasedASCII()
         if lower.hasPrefix("byst://") {
             let rest = String(decoding: text.utf8.dropFirst("byst://".utf8.count), as: UTF8.self)
-            guard !rest.contains("/") else { return .failure(.invalid(expected: expected + " without a path")) }
-            return HostPort.parse(rest).map(Endpoint.byst).mapError { _ in .invalid(expected: expected + " with a port 1…65535") }
+            guard !rest.contains("/") else { return .failure(.invalid(expected: "\"byst://host:port\" without a path")) }
+            return HostPort.parse(rest).map(Endpoint.byst).mapError { _ in .invalid(expected: "\"byst://host:port\" with a port 1…65535") }
         }
-        if lower.hasPrefix("http://") { return .failure(.notSupportedYet(feature: "the HTTP transport (http://)")) }
-        if lower.hasPrefix("https://") { return .failure(.notSupportedYet(feature: "the HTTPS transport (https://)")) }
+        if lower.hasPrefix("http://") || lower.hasPrefix("https://") { return HTTPEndpoint.parse(text).map(Endpoint.http) }
         if lower.hasPrefix("port:") { return .failure(.notSupportedYet(feature: "an HA port name (port:NAME)")) }
         return .failure(.invalid(expected: expected))
     }

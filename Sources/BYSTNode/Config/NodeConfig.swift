@@ -37,6 +37,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var maxRecordPayload: Int
     /// The TUN interface carrying IP packets to and from the peers' `allowedIPs`.
     public var tun: TunConfig?
+    /// HTTP(S) listeners for links (`http_listen`, `https_listen`, `http_path`, `tls_*`).
+    public var http = HTTPServerConfig()
     public var peers: [PeerConfig]
     public var forwards: [ForwardConfig]
 
@@ -145,6 +147,10 @@ public struct PeerConfig: Sendable, Equatable {
     /// Cryptokey routing: IP packets to these prefixes go to this peer (longest prefix
     /// wins), and packets from it must come from inside one of them.
     public var allowedIPs: [IPPrefix]
+    /// HTTP transport settings (used with an `http://`/`https://` endpoint).
+    public var http = HTTPClientOptions()
+    /// When dialed links are replaced by fresh ones.
+    public var recycle = LinkRecycling.never
 
     /// Four links spread load over several TCP connections while keeping per-link state
     /// small; 64 caps what one peer can make us hold.
@@ -184,20 +190,24 @@ public struct ForwardConfig: Sendable, Equatable {
     }
 }
 
-/// Where we dial a peer. Only raw TCP exists today; HTTP transports (`http://`, `https://`)
-/// and HA port names (`port:NAME`) are recognised by the loader and refused as not
-/// supported yet.
+/// Where we dial a peer. HA port names (`port:NAME`) are recognised by the loader and
+/// refused as not supported yet.
 ///
 /// **Invariants**: the address satisfies `HostPort`'s invariants.
 public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// `byst://host:port`: records straight over TCP.
     case byst(HostPort)
+    /// `http://…` / `https://…`: records in HTTP/1.1 bodies (PROTOCOL.md §6).
+    case http(HTTPEndpoint)
 
     public var description: String {
         switch self {
         case .byst(let address): "byst://\(address)"
+        case .http(let endpoint): endpoint.description
         }
     }
+
+    public var httpEndpoint: HTTPEndpoint? { if case .http(let endpoint) = self { endpoint } else { nil } }
 }
 
 /// A host name or IP address with a port, written `host:port`, IPv6 as `[::1]:7000`.

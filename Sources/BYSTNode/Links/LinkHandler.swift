@@ -45,6 +45,10 @@ final class LinkHandler: ChannelInboundHandler {
     private var peerMaxPayload = RecordLimits.defaultMaxPayload
     /// Records are batched into writes of about this size.
     private static let writeBatch = 256 * 1024
+    /// Backpressure from elsewhere than this socket (split mode's POST queue).
+    var writeGate: LinkWriteGate?
+    private var begun = false
+    private var closingAfterFlush = false
 
     init(id: LinkID, node: Node, initiator: LinkInitiator, session: SessionRuntime, slot: LinkSlot, linkIndex: UInt16) {
         self.id = id
@@ -71,10 +75,14 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     var isEstablished: Bool { if case .established = phase { true } else { false } }
+    /// Whether the handshake ever completed (also after the link closed).
+    private(set) var wasEstablished = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteDescription = Self.describe(context.channel.remoteAddress)
+        // Added by an HTTP front end to a live connection: no channelActive will come.
+        if context.channel.isActive { begin(context) }
     }
 
     /// `192.0.2.1:7000` or `[2001:db8::1]:7000`.
@@ -84,6 +92,14 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        begin(context)
+        context.fireChannelActive()
+    }
+
+    /// Arms the handshake timeout; the initiator sends message 1.
+    private func begin(_ context: ChannelHandlerContext) {
+        guard !begun else { return }
+        begun = true
         remoteDescription = Self.describe(context.channel.remoteAddress)
         let timeout = node.handshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
@@ -100,7 +116,6 @@ final class LinkHandler: ChannelInboundHandler {
             phase = .initiating(initiator)
             write(out, flush: true)
         }
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -113,6 +128,7 @@ final class LinkHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         if inbound.readableBytes == 0 { inbound = ByteBuffer() } else if inbound.readerIndex > 1 << 20 { inbound.discardReadBytes() }
         session?.schedulePump()
+        slot?.checkRecycle(self)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -149,6 +165,26 @@ final class LinkHandler: ChannelInboundHandler {
         if case .closed = phase { return }
         phase = .closed
         context?.close(promise: nil)
+    }
+
+    /// Starts retiring this link: its replacement is up (PROTOCOL.md §5.6).
+    func retire() {
+        guard case .established = phase, let session else { return close() }
+        logger.info("link retiring: replaced by a fresh link")
+        session.machine.retireLink(id, now: Clocks.monotonic())
+        session.schedulePump()
+    }
+
+    /// Both retire frames crossed: close once what we wrote has reached the socket.
+    func closeRetired() {
+        guard !closingAfterFlush, case .established = phase, let context else { return }
+        closingAfterFlush = true
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: done)
+        done.futureResult.assumeIsolated().whenComplete { [self] _ in
+            logger.debug("retired link closed")
+            close()
+        }
     }
 
     private func process() {
@@ -219,6 +255,7 @@ final class LinkHandler: ChannelInboundHandler {
         sealer = established.sealer
         opener = established.opener
         phase = .established
+        wasEstablished = true
         logger.info("link up", metadata: [
             "node": "\(established.peerHello.nodeName)", "suite": "\(established.suite)",
             "key": "\(established.keyID)", "index": "\(established.peerHello.linkIndex)",
@@ -242,7 +279,7 @@ final class LinkHandler: ChannelInboundHandler {
         guard let context, let session, case .established = phase, var sealer else { return }
         defer { self.sealer = sealer }
         var wrote = false
-        while context.channel.isWritable {
+        while context.channel.isWritable, writeGate?.acceptsWrites ?? true {
             var out = context.channel.allocator.buffer(capacity: Self.writeBatch + peerMaxPayload + RecordFormat.overhead)
             while out.readableBytes < Self.writeBatch {
                 let mark = sealer.beginRecord(in: &out)

@@ -3,65 +3,221 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// One of a peer's N dialed links: connects, and after any failure reconnects with
+/// One of a peer's N dialed links: connects over the peer's transport (raw TCP, HTTP duplex
+/// or split, through a proxy or not, TLS or not), and after any failure reconnects with
 /// exponential backoff and jitter (100 ms doubling to 10 s, ±20 %), until stopped.
+///
+/// Recycling: when the link reaches its age or byte limit, a replacement is dialed; once it
+/// is up the old link retires (PROTOCOL.md §5.6), so nothing in flight is lost.
 final class LinkSlot {
     unowned let peer: PeerRuntime
     unowned let session: SessionRuntime
     let index: UInt16
-    let address: HostPort
+    let endpoint: Endpoint
     private var attempts = 0
     private var stopped = false
     private var reconnect: Scheduled<Void>?
-    private var channel: Channel?
+    /// The link this slot keeps up, and the one dialed to take over from it.
+    private var current: LinkHandler?
+    private var replacement: LinkHandler?
+    private var recycleTimer: Scheduled<Void>?
+    private var probeTimer: Scheduled<Void>?
+    /// The HTTP mode each dialed link uses, for auto mode's verdict.
+    private var modes: [ObjectIdentifier: HTTPMode] = [:]
 
     static let initialBackoff: Int64 = 100_000_000
     static let maximumBackoff: Int64 = 10_000_000_000
+    /// Auto mode gives duplex this long before concluding a proxy holds the request body.
+    static let duplexProbeTimeout: TimeAmount = .seconds(3)
+    static let replacementRetry: TimeAmount = .seconds(5)
 
-    init(peer: PeerRuntime, session: SessionRuntime, index: UInt16, address: HostPort) {
+    init(peer: PeerRuntime, session: SessionRuntime, index: UInt16, endpoint: Endpoint) {
         self.peer = peer
         self.session = session
         self.index = index
-        self.address = address
+        self.endpoint = endpoint
     }
 
-    func dial() {
+    private var logger: Logger {
+        var logger = peer.node.logger
+        logger[metadataKey: "peer"] = "\(peer.config.name)"
+        logger[metadataKey: "slot"] = "\(index)"
+        return logger
+    }
+
+    func dial() { dial(replacing: false) }
+
+    private func dial(replacing: Bool) {
         guard !stopped else { return }
-        let node = peer.node
-        let hello = LinkHello(
-            timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index, features: [],
-            maxRecordPayload: UInt32(node.recordLimits.maxPayload), nodeName: node.config.name)
-        let initiator = LinkInitiator(psk: peer.key, hello: hello, limits: node.recordLimits)
-        let handler = LinkHandler(id: node.nextLinkID(), node: node, initiator: initiator, session: session, slot: self,
-                                  linkIndex: index)
-        let bound = NIOLoopBound(handler, eventLoop: node.eventLoop)
-        let timeout = node.config.deadLinkTimeout
-        let bootstrap = node.clientBootstrap()
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try Node.configureLinkChannel(channel, timeout: timeout)
-                    try channel.pipeline.syncOperations.addHandler(bound.value)
-                }
+        switch endpoint {
+        case .byst(let address):
+            let link = makeLink(binding: [], replacing: replacing)
+            connect(link, to: address) { channel in try channel.pipeline.syncOperations.addHandler(link) }
+        case .http(let http):
+            dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy), replacing: replacing)
+        }
+    }
+
+    private func dialHTTP(_ route: HTTPRoute, replacing: Bool) {
+        let tls = route.endpoint.tls ? peer.tlsContext : nil
+        let options = peer.config.http
+        let host = route.endpoint.address.host
+        func addTLS(_ channel: Channel) throws {
+            guard let tls else { return }
+            try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(context: tls, options: options, host: host))
+        }
+        if route.viaConnect {
+            // Raw BYST (inside TLS for https://) through the tunnel.
+            let link = makeLink(binding: [], replacing: replacing)
+            connect(link, to: route.connectAddress) { channel in
+                try channel.pipeline.syncOperations.addHandler(ProxyConnectHandler(request: route.connectRequest()))
+                try addTLS(channel)
+                try channel.pipeline.syncOperations.addHandler(link)
             }
-        let connect = AddressResolver.resolve(address, on: node.eventLoop).assumeIsolated()
-            .flatMap { bootstrap.connect(to: $0) }.nonisolated()
-        let slot = NIOLoopBound(self, eventLoop: node.eventLoop)
-        connect.whenComplete { result in
-            let slot = slot.value
-            switch result {
-            case .success(let channel): slot.channel = channel
-            case .failure(let error):
-                slot.peer.node.logger.debug("dial \(slot.address) failed: \(error)", metadata: ["peer": "\(slot.peer.config.name)"])
-                slot.scheduleReconnect()
+            return
+        }
+        let mode = peer.httpModeForDial()
+        let framing: HTTPClientFraming
+        let link: LinkHandler
+        var headers = route.requestHeaders()
+        headers.add("Content-Type", "application/octet-stream")
+        switch mode {
+        case .split:
+            // Not a secret (proxies see it): it pairs the link's requests and is bound into its handshake.
+            let token = Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
+            link = makeLink(binding: Array(token.utf8), replacing: replacing)
+            let upstream = SplitUpstream(route: route, token: token) { [self] upstream in
+                openUpstreamConnection(upstream, addTLS: addTLS)
+            }
+            upstream.onFailure = { [weak link] reason in link?.fail("\(HTTPTransportError.upstream(reason))") }
+            upstream.onWritable = { [weak link] in link?.session?.schedulePump() }
+            link.writeGate = upstream
+            framing = HTTPClientFraming(
+                request: HTTPRequestHead(method: "GET", target: route.requestTarget(query: "t=\(token)"), headers: headers),
+                upstream: .split(upstream))
+        case .duplex, .auto:
+            link = makeLink(binding: [], replacing: replacing)
+            headers.add("Transfer-Encoding", "chunked")
+            framing = HTTPClientFraming(
+                request: HTTPRequestHead(method: "POST", target: route.requestTarget(), headers: headers), upstream: .chunkedBody)
+        }
+        modes[ObjectIdentifier(link)] = mode
+        connect(link, to: route.connectAddress) { channel in
+            try addTLS(channel)
+            try channel.pipeline.syncOperations.addHandler(framing)
+            try channel.pipeline.syncOperations.addHandler(link)
+        }
+        if peer.isProbingDuplex, mode == .duplex {
+            probeTimer?.cancel()
+            probeTimer = peer.node.eventLoop.assumeIsolated().scheduleTask(in: Self.duplexProbeTimeout) { [weak link] in
+                guard let link, !link.wasEstablished else { return }
+                link.fail("duplex HTTP got no answer within \(Self.duplexProbeTimeout) (a proxy holding request bodies?)")
             }
         }
     }
 
-    func linkEstablished(_ link: LinkHandler) { attempts = 0 }
+    private func makeLink(binding: [UInt8], replacing: Bool) -> LinkHandler {
+        let node = peer.node
+        let hello = LinkHello(
+            timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index, features: [],
+            maxRecordPayload: UInt32(node.recordLimits.maxPayload), nodeName: node.config.name)
+        let initiator = LinkInitiator(psk: peer.key, hello: hello, limits: node.recordLimits, transportBinding: binding)
+        let link = LinkHandler(id: node.nextLinkID(), node: node, initiator: initiator, session: session, slot: self,
+                               linkIndex: index)
+        if replacing { replacement = link } else { current = link }
+        return link
+    }
+
+    /// Resolves and connects; `setUp` fills the new channel's pipeline.
+    private func connect(_ link: LinkHandler, to address: HostPort, setUp: @escaping (Channel) throws -> Void) {
+        connectChannel(to: address, setUp: setUp).assumeIsolated().whenFailure { [self] error in
+            logger.debug("dial \(address) failed: \(error)")
+            linkClosed(link)
+        }
+    }
+
+    private func connectChannel(to address: HostPort, setUp: @escaping (Channel) throws -> Void) -> EventLoopFuture<Channel> {
+        let node = peer.node
+        let timeout = node.config.deadLinkTimeout
+        let bound = NIOLoopBound(setUp, eventLoop: node.eventLoop)
+        let bootstrap = node.clientBootstrap()
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Node.configureLinkChannel(channel, timeout: timeout)
+                    try bound.value(channel)
+                }
+            }
+        return AddressResolver.resolve(address, on: node.eventLoop).assumeIsolated()
+            .flatMap { bootstrap.connect(to: $0) }.nonisolated()
+    }
+
+    /// A connection for split mode's POSTs: same route, same TLS, its own response reader.
+    private func openUpstreamConnection(_ upstream: SplitUpstream, addTLS: @escaping (Channel) throws -> Void) -> EventLoopFuture<Channel> {
+        let reader = NIOLoopBound(upstream, eventLoop: peer.node.eventLoop)
+        return connectChannel(to: upstream.route.connectAddress) { channel in
+            try addTLS(channel)
+            try channel.pipeline.syncOperations.addHandler(SplitPostResponseHandler(upstream: reader.value))
+        }
+    }
+
+    // MARK: Link lifecycle
+
+    func linkEstablished(_ link: LinkHandler) {
+        attempts = 0
+        if let mode = modes[ObjectIdentifier(link)] { peer.httpModeWorked(mode) }
+        if link === replacement {
+            let old = current
+            current = link
+            replacement = nil
+            old?.retire()
+        }
+        scheduleRecycle()
+    }
 
     func linkClosed(_ link: LinkHandler) {
-        channel = nil
-        scheduleReconnect()
+        let mode = modes.removeValue(forKey: ObjectIdentifier(link))
+        if !link.wasEstablished, let mode { peer.httpModeFailed(mode) }
+        if link === current {
+            current = nil
+            recycleTimer?.cancel()
+            if let next = replacement {
+                // The replacement being dialed takes over the slot.
+                current = next
+                replacement = nil
+            } else {
+                scheduleReconnect()
+            }
+        } else if link === replacement {
+            replacement = nil
+            recycleTimer?.cancel()
+            recycleTimer = peer.node.eventLoop.assumeIsolated().scheduleTask(in: Self.replacementRetry) { [self] in
+                startReplacement(reason: "retrying the replacement")
+            }
+        }
+        // A retiring link closing is the end of its retirement: nothing to do.
+    }
+
+    /// Called after each read cycle of `link`: recycle once it carried `recycle.bytes`.
+    func checkRecycle(_ link: LinkHandler) {
+        guard let limit = peer.config.recycle.bytes, link === current, replacement == nil,
+              link.wireBytesIn + link.wireBytesOut >= limit
+        else { return }
+        startReplacement(reason: "\(link.wireBytesIn + link.wireBytesOut) bytes carried")
+    }
+
+    private func scheduleRecycle() {
+        recycleTimer?.cancel()
+        guard let after = peer.config.recycle.after else { return }
+        let jittered = Int64(Double(after.nanoseconds) * Double.random(in: 0.9...1.0))
+        recycleTimer = peer.node.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(jittered)) { [self] in
+            startReplacement(reason: "age \(after)")
+        }
+    }
+
+    private func startReplacement(reason: String) {
+        guard !stopped, replacement == nil, current?.isEstablished == true else { return }
+        logger.info("recycling link: \(reason)")
+        dial(replacing: true)
     }
 
     private func scheduleReconnect() {
@@ -80,5 +236,7 @@ final class LinkSlot {
     func stop() {
         stopped = true
         reconnect?.cancel()
+        recycleTimer?.cancel()
+        probeTimer?.cancel()
     }
 }

@@ -1,6 +1,7 @@
 // The node runtime: everything below runs on one event loop (DESIGN.md §3 BYSTNode).
 //
 //   listeners (byst://) ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
+//   HTTP(S) listeners ─▶ [TLS] ▸ HTTPServerFrontEnd ─▶ LinkHandler(responder) (duplex, split, raw)
 //   peers with endpoints ─▶ LinkSlot × links ─▶ LinkHandler(initiator) ─▶ PeerRuntime.outgoing
 //   [[forward]] listeners ─▶ ForwardHandler(near) ─▶ SessionRuntime.openStream
 //   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardHandler(far) ─▶ target
@@ -9,6 +10,7 @@ import BYSTProto
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Tun
 
 final class Node {
@@ -26,6 +28,8 @@ final class Node {
     private var linkCounter = 0
     private(set) var tunPump: TunPump?
     let startedAt = Clocks.monotonic()
+    let splitRegistry: SplitRegistry
+    private let serverTLS: NIOSSLContext?
 
     enum StartError: Error, CustomStringConvertible {
         case missingKey(peer: String, key: String, store: String)
@@ -50,11 +54,13 @@ final class Node {
         session.linger = config.sessionLinger
         sessionConfig = session
         recordLimits = RecordLimits(maxPayload: config.maxRecordPayload)
+        splitRegistry = SplitRegistry(eventLoop: eventLoop, pairingTimeout: handshakeTimeout)
+        serverTLS = try TLSSetup.serverContext(config.http)
         for peerConfig in config.peers {
             guard let key = keys.entry(named: peerConfig.key)?.key else {
                 throw StartError.missingKey(peer: peerConfig.name, key: peerConfig.key, store: keys.path)
             }
-            let peer = PeerRuntime(config: peerConfig, key: key, node: self)
+            let peer = try PeerRuntime(config: peerConfig, key: key, node: self)
             if let other = peersByKeyID[key.id] { throw StartError.sharedKey(other.config.name, peerConfig.name) }
             peersByKeyID[key.id] = peer
             peers.append(peer)
@@ -64,6 +70,12 @@ final class Node {
     func nextLinkID() -> LinkID {
         linkCounter += 1
         return LinkID(linkCounter)
+    }
+
+    /// A link accepted by a listener; `binding` is the split-mode token it was paired by.
+    func makeResponderLink(binding: [UInt8]) -> LinkHandler {
+        LinkHandler(id: nextLinkID(), node: self,
+                    responder: LinkResponder(local: .init(nodeName: config.name, limits: recordLimits, transportBinding: binding)))
     }
 
     /// The configured PSK with this key id, for responders (PROTOCOL.md §3.4 step 3).
@@ -82,11 +94,16 @@ final class Node {
         var binds: [EventLoopFuture<Void>] = []
         for address in config.listen {
             binds.append(bind(address, what: "link listener") { [self] channel in
-                let handler = LinkHandler(
-                    id: nextLinkID(), node: self,
-                    responder: LinkResponder(local: .init(nodeName: config.name, limits: recordLimits)))
                 try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
-                try channel.pipeline.syncOperations.addHandler(handler)
+                try channel.pipeline.syncOperations.addHandler(makeResponderLink(binding: []))
+            })
+        }
+        for (address, tls) in config.http.listen.map({ ($0, false) }) + config.http.tlsListen.map({ ($0, true) }) {
+            let what = "\(tls ? "HTTPS" : "HTTP") link listener (path \(config.http.path))"
+            binds.append(bind(address, what: what) { [self] channel in
+                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
+                if tls, let serverTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS)) }
+                try channel.pipeline.syncOperations.addHandler(HTTPServerFrontEnd(node: self))
             })
         }
         for forward in config.forwards {

@@ -1,5 +1,6 @@
 import BYSTProto
 import NIOCore
+import NIOSSL
 
 /// One configured peer: its key, the session we dial (if it has an endpoint) and the
 /// sessions it dialed to us, keyed by session id.
@@ -11,23 +12,69 @@ final class PeerRuntime {
     private(set) var incoming: [[UInt8]: SessionRuntime] = [:]
     private(set) var slots: [LinkSlot] = []
     var reconnects = 0
+    /// Client TLS for an https:// endpoint.
+    let tlsContext: NIOSSLContext?
+    /// Auto mode: the HTTP mode that last worked, and what to try while none has.
+    private(set) var learnedHTTPMode: HTTPMode?
+    private var autoCandidate = HTTPMode.duplex
+    private var learnedModeFailures = 0
 
-    init(config: PeerConfig, key: PreSharedKey, node: Node) {
+    init(config: PeerConfig, key: PreSharedKey, node: Node) throws(TLSSetup.Failure) {
         self.config = config
         self.key = key
         self.node = node
+        if let endpoint = config.endpoint?.httpEndpoint, endpoint.tls {
+            tlsContext = try TLSSetup.clientContext(config.http, peer: config.name)
+        } else {
+            tlsContext = nil
+        }
+    }
+
+    // MARK: HTTP mode (auto: duplex first, split if that does not get through)
+
+    func httpModeForDial() -> HTTPMode {
+        config.http.mode == .auto ? learnedHTTPMode ?? autoCandidate : config.http.mode
+    }
+
+    /// Auto mode has not yet seen duplex work or fail.
+    var isProbingDuplex: Bool { config.http.mode == .auto && learnedHTTPMode == nil && autoCandidate == .duplex }
+
+    func httpModeWorked(_ mode: HTTPMode) {
+        guard config.http.mode == .auto else { return }
+        if learnedHTTPMode != mode { node.logger.info("peer '\(config.name)': HTTP \(mode) mode works; using it") }
+        learnedHTTPMode = mode
+        learnedModeFailures = 0
+    }
+
+    /// A link in `mode` closed before its handshake completed.
+    func httpModeFailed(_ mode: HTTPMode) {
+        guard config.http.mode == .auto else { return }
+        if learnedHTTPMode == nil {
+            // Several links fail together: the first failure of a candidate decides.
+            guard mode == autoCandidate else { return }
+            autoCandidate = mode == .duplex ? .split : .duplex
+            node.logger.info("peer '\(config.name)': HTTP \(mode) mode did not get through; trying \(autoCandidate)")
+        } else {
+            // The network may have changed: after repeated failures, probe again.
+            learnedModeFailures += 1
+            if learnedModeFailures >= 3 {
+                learnedHTTPMode = nil
+                autoCandidate = .duplex
+                learnedModeFailures = 0
+            }
+        }
     }
 
     var sessions: [SessionRuntime] { (outgoing.map { [$0] } ?? []) + incoming.values.sorted { $0.createdAt < $1.createdAt } }
 
     /// Starts dialing `links` links to the endpoint, each slot reconnecting on its own.
     func startDialing() {
-        guard case .byst(let address)? = config.endpoint else { return }
+        guard let endpoint = config.endpoint else { return }
         var sessionID = [UInt8](repeating: 0, count: LinkHello.sessionIDSize)
         for index in sessionID.indices { sessionID[index] = UInt8.random(in: 0...255) }
         let session = SessionRuntime(node: node, peer: self, sessionID: sessionID, role: .initiator)
         outgoing = session
-        slots = (0..<config.links).map { LinkSlot(peer: self, session: session, index: UInt16($0), address: address) }
+        slots = (0..<config.links).map { LinkSlot(peer: self, session: session, index: UInt16($0), endpoint: endpoint) }
         for slot in slots { slot.dial() }
     }
 

@@ -64,6 +64,7 @@ final class SessionRuntime {
         } catch {
             link.fail("session protocol error: \(error)")
         }
+        if machine.isRetired(link.id) { link.closeRetired() }
         schedulePump()
     }
 
@@ -81,7 +82,10 @@ final class SessionRuntime {
     /// Pumps every link right away (the TUN path: a batch of packets is already one task,
     /// so deferring would only add a loop iteration to each packet's latency).
     func pumpNow() {
-        for id in links.keys.sorted() { links[id]?.pump() }
+        for id in links.keys.sorted() {
+            links[id]?.pump()
+            if machine.isRetired(id) { links[id]?.closeRetired() }
+        }
         rearmTimer()
     }
 

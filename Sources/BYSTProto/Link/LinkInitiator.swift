@@ -24,20 +24,26 @@ public struct LinkInitiator {
     private let suite: AEADAlgorithm
     private let hello: LinkHello
     private let limits: RecordLimits
+    private let transportBinding: [UInt8]
     private let testingOnlyEphemeral: X25519.PrivateKey?
 
     /// `hello.timestamp` must be the current wall-clock time; `hello.maxRecordPayload`
-    /// should equal `limits.maxPayload`.
-    public init(psk: PreSharedKey, suite: AEADAlgorithm = .aes256gcm, hello: LinkHello, limits: RecordLimits = .init()) {
-        self.init(psk: psk, suite: suite, hello: hello, limits: limits, testingOnlyEphemeral: nil)
+    /// should equal `limits.maxPayload`. `transportBinding` ties the handshake to the
+    /// transport that carries it (the split-mode link token, PROTOCOL.md §6.3); the
+    /// responder must use the same bytes.
+    public init(psk: PreSharedKey, suite: AEADAlgorithm = .aes256gcm, hello: LinkHello, limits: RecordLimits = .init(),
+                transportBinding: [UInt8] = []) {
+        self.init(psk: psk, suite: suite, hello: hello, limits: limits, transportBinding: transportBinding,
+                  testingOnlyEphemeral: nil)
     }
 
-    init(psk: PreSharedKey, suite: AEADAlgorithm, hello: LinkHello, limits: RecordLimits,
+    init(psk: PreSharedKey, suite: AEADAlgorithm, hello: LinkHello, limits: RecordLimits, transportBinding: [UInt8] = [],
          testingOnlyEphemeral: X25519.PrivateKey?) {
         self.psk = psk
         self.suite = suite
         self.hello = hello
         self.limits = limits
+        self.transportBinding = transportBinding
         self.testingOnlyEphemeral = testingOnlyEphemeral
     }
 
@@ -50,7 +56,7 @@ public struct LinkInitiator {
         header += psk.id.bytes
         do throws(NoiseError) {
             var noise = try HandshakeState(
-                protocol: LinkWire.noiseProtocol(for: suite), initiator: true, prologue: LinkWire.prologue(header: header),
+                protocol: LinkWire.noiseProtocol(for: suite), initiator: true, prologue: LinkWire.prologue(header: header, binding: transportBinding),
                 localStatic: nil, remoteStatic: nil, psks: [psk.secret], testingOnlyEphemeral: testingOnlyEphemeral)
             let message = try noise.writeMessage(payload: hello.encoded())
             out.writeBytes(header)

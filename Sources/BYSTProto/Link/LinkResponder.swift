@@ -24,13 +24,16 @@ public struct LinkResponder {
         public var features: LinkFeatures
         public var limits: RecordLimits
         public var suites: Set<AEADAlgorithm>
+        /// The transport's binding (split-mode link token), mixed into the prologue.
+        public var transportBinding: [UInt8]
 
         public init(nodeName: String, features: LinkFeatures = [], limits: RecordLimits = .init(),
-                    suites: Set<AEADAlgorithm> = Set(AEADAlgorithm.allCases)) {
+                    suites: Set<AEADAlgorithm> = Set(AEADAlgorithm.allCases), transportBinding: [UInt8] = []) {
             self.nodeName = nodeName
             self.features = features
             self.limits = limits
             self.suites = suites
+            self.transportBinding = transportBinding
         }
     }
 
@@ -89,7 +92,7 @@ public struct LinkResponder {
 
         var noise = try mapNoiseError { () throws(NoiseError) in
             try HandshakeState(
-                protocol: LinkWire.noiseProtocol(for: suite), initiator: false, prologue: LinkWire.prologue(header: header),
+                protocol: LinkWire.noiseProtocol(for: suite), initiator: false, prologue: LinkWire.prologue(header: header, binding: local.transportBinding),
                 localStatic: nil, remoteStatic: nil, psks: [psk.secret], testingOnlyEphemeral: testingOnlyEphemeral)
         }
         let peer = try LinkHello(decoding: mapNoiseError { () throws(NoiseError) in try noise.readMessage(message) })

@@ -22,7 +22,7 @@ public enum LinkWire {
         return parsed
     }
 
-    static func prologue(header: [UInt8]) -> [UInt8] { prologueLabel + header }
+    static func prologue(header: [UInt8], binding: [UInt8] = []) -> [UInt8] { prologueLabel + header + binding }
 
     /// Reads a u16-length-prefixed message at `offset` if it is complete.
     static func lengthPrefixed(in buffer: ByteBuffer, at offset: Int) throws(HandshakeError) -> [UInt8]? {

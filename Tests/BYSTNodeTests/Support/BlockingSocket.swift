@@ -97,6 +97,16 @@ struct BlockingSocket: Sendable {
         return out
     }
 
+    /// Reads then fail with EAGAIN after `seconds` without data (bounds hostile-input tests).
+    func setReceiveTimeout(seconds: Int) {
+        var value = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func sendText(_ text: String) throws {
+        try Array(text.utf8).withUnsafeBytes { try sendAll($0) }
+    }
+
     func shutdownWrite() { _ = shutdown(fd, Int32(SHUT_WR)) }
     func close() { _ = Glibc.close(fd) }
     func shutdownBoth() { _ = shutdown(fd, Int32(SHUT_RDWR)) }

@@ -1,0 +1,101 @@
+import BYSTProto
+import NIOCore
+
+/// Client side of an HTTP-carried link, between the socket (or TLS) and the LinkHandler
+/// (PROTOCOL.md §6): sends the request head, then
+///
+///   duplex: the link's writes ─▶ one chunk per flush of the POST body
+///   split:  the link's writes ─▶ SplitUpstream (POSTs on other connections)
+///   both:   response head (must be 200) ▸ body (chunked, sized or to close) ─▶ the link
+///
+/// Chunk boundaries mean nothing to the link: it gets the body bytes as they come.
+final class HTTPClientFraming: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Upstream {
+        case chunkedBody
+        case split(SplitUpstream)
+    }
+
+    private let request: HTTPRequestHead
+    private let upstream: Upstream
+    private var parser = HTTPHeadParser()
+    private var decoder: HTTPBodyDecoder?
+    private var inbound = ByteBuffer()
+    private var outbound = ChunkedOutbound()
+    private var failed = false
+
+    init(request: HTTPRequestHead, upstream: Upstream) {
+        self.request = request
+        self.upstream = upstream
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var head = context.channel.allocator.buffer(capacity: 512)
+        request.write(into: &head)
+        context.writeAndFlush(wrapOutboundOut(head), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        var bytes = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
+        do throws(HTTPTransportError) { try process(context) } catch {
+            failed = true
+            context.fireErrorCaught(error)
+            context.close(promise: nil)
+        }
+    }
+
+    private func process(_ context: ChannelHandlerContext) throws(HTTPTransportError) {
+        if decoder == nil {
+            let head: HTTPResponseHead?
+            do throws(HTTPError) { head = try parser.parseResponse(&inbound) } catch { throw .malformed(error) }
+            guard let head else { return }
+            guard head.status == 200 else { throw .status(head.status, head.reason) }
+            do throws(HTTPError) {
+                decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(head, requestMethod: request.method))
+            } catch { throw .malformed(error) }
+        }
+        guard var body = decoder else { return }
+        defer { decoder = body }
+        while true {
+            let part: HTTPBodyDecoder.Part?
+            do throws(HTTPError) { part = try body.next(&inbound) } catch { throw .malformed(error) }
+            guard let part else { return }
+            guard case .data(let bytes) = part else { throw .bodyEnded }
+            context.fireChannelRead(wrapInboundOut(bytes))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if inbound.readableBytes == 0 { inbound.clear() } else if inbound.readerIndex > 64 * 1024 { inbound.discardReadBytes() }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .split(let split) = upstream { split.close() }
+        outbound.fail(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch upstream {
+        case .chunkedBody: outbound.add(unwrapOutboundIn(data), promise: promise)
+        case .split(let split):
+            split.enqueue(unwrapOutboundIn(data))
+            promise?.succeed()
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        switch upstream {
+        case .chunkedBody: outbound.flush(context: context, chunked: true)
+        case .split(let split): split.flush()
+        }
+    }
+}

@@ -1,0 +1,357 @@
+// The first handler of every connection on an HTTP(S) listener (PROTOCOL.md §6):
+//
+//   "BYST" first ─────────────▶ raw link (what arrives through a CONNECT tunnel)
+//   POST <path>  (no token) ──▶ duplex link: request body in, chunked 200 body out
+//   GET  <path>?t=TOKEN ──────▶ split downstream: the link lives here, its input comes
+//                               from the token's POSTs (SplitRegistry)
+//   POST <path>?t=TOKEN&s=N ──▶ one upstream part: body to the paired link, then 200;
+//                               the connection may carry the next request
+//   anything else ────────────▶ an HTTP error response, then close
+//
+// Parsing is BYSTProto's (HTTPHeadParser, HTTPBodyDecoder); this handler moves bytes and
+// bounds time: a request head must arrive within `headTimeout` (slowloris).
+import BYSTProto
+import Logging
+import NIOCore
+
+final class HTTPServerFrontEnd: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case awaitingHead
+        /// A link's body: a duplex POST's decoder, or nil for a split GET (no request body).
+        case link(HTTPBodyDecoder?)
+        case upstreamPart(token: String, decoder: HTTPBodyDecoder, keepAlive: Bool)
+        case raw
+        case done
+    }
+
+    static let headTimeout: TimeAmount = .seconds(10)
+    /// An idle keep-alive connection (between split POSTs) is closed after this.
+    static let idleTimeout: TimeAmount = .seconds(60)
+    /// How long input is still read (and dropped) after an error answer.
+    static let lingerTimeout: TimeAmount = .seconds(2)
+
+    private let node: Node
+    private var state = State.awaitingHead
+    private var parser = HTTPHeadParser()
+    private var inbound = ByteBuffer()
+    private var context: ChannelHandlerContext?
+    private var deadline: Scheduled<Void>?
+    private var splitToken: String?
+    /// Link response: head sent yet, and whether its body is chunked (HTTP/1.1) or runs to close.
+    private var responseStarted = false
+    private var chunkedResponse = true
+    private var outbound = ChunkedOutbound()
+
+    init(node: Node) {
+        self.node = node
+    }
+
+    private var remote: String { LinkHandler.describe(context?.channel.remoteAddress) }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        armDeadline(Self.headTimeout)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
+        // An upstream part's body must keep moving (a trickling body would hold the connection).
+        if case .upstreamPart = state { armDeadline(Self.idleTimeout) }
+        process(context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if inbound.readableBytes == 0 { inbound.clear() } else if inbound.readerIndex > 64 * 1024 { inbound.discardReadBytes() }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        if let splitToken { node.splitRegistry.downstreamClosed(splitToken, self) }
+        if case .upstreamPart(let token, _, _) = state {
+            node.logger.debug("split upstream part for \(token.prefix(6))… cut short by \(remote)")
+        }
+        outbound.fail(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
+    }
+
+    // MARK: Inbound
+
+    private func process(_ context: ChannelHandlerContext) {
+        while true {
+            switch state {
+            case .awaitingHead:
+                if inbound.readableBytes > 0, startsLikeRawLink() {
+                    guard inbound.readableBytes >= 4 else { return }
+                    return becomeRawLink(context)
+                }
+                let head: HTTPRequestHead?
+                do throws(HTTPError) { head = try parser.parseRequest(&inbound) } catch {
+                    return refuse(error.status, reason(for: error.status), detail: "\(error)")
+                }
+                guard let head else { return }
+                route(head, context)
+            case .link(var decoder?):
+                var delivered = false
+                defer { if delivered { context.fireChannelReadComplete() } }
+                do throws(HTTPError) {
+                    while let part = try decoder.next(&inbound) {
+                        guard case .data(let bytes) = part else {
+                            // The client ended its body: nothing more comes up this link.
+                            state = .link(nil)
+                            return
+                        }
+                        delivered = true
+                        context.fireChannelRead(wrapInboundOut(bytes))
+                    }
+                } catch {
+                    guard !responseStarted else {
+                        node.logger.info("HTTP link from \(remote): bad request body: \(error)")
+                        state = .done
+                        context.close(promise: nil)
+                        return
+                    }
+                    return refuse(error.status, reason(for: error.status), detail: "bad request body: \(error)")
+                }
+                state = .link(decoder)
+                return
+            case .link(nil), .done:
+                inbound.clear()
+                return
+            case .upstreamPart(let token, var decoder, let keepAlive):
+                do throws(HTTPError) {
+                    while let part = try decoder.next(&inbound) {
+                        guard case .data(let bytes) = part else {
+                            node.splitRegistry.finishUpstream(token)
+                            finishUpstreamPart(keepAlive: keepAlive, context)
+                            break
+                        }
+                        do throws(SplitRegistry.Refusal) { try node.splitRegistry.deliver(token, bytes) } catch {
+                            return refuse(error.status.0, error.status.1, detail: "\(error)")
+                        }
+                    }
+                } catch {
+                    return refuse(error.status, reason(for: error.status), detail: "\(error)")
+                }
+                if case .upstreamPart = state {
+                    state = .upstreamPart(token: token, decoder: decoder, keepAlive: keepAlive)
+                    return
+                }
+            case .raw:
+                if inbound.readableBytes > 0 {
+                    context.fireChannelRead(wrapInboundOut(inbound))
+                    inbound = ByteBuffer()
+                }
+                return
+            }
+        }
+    }
+
+    /// Whether the buffered bytes are (so far) the BYST magic rather than an HTTP method.
+    private func startsLikeRawLink() -> Bool {
+        let count = min(inbound.readableBytes, 4)
+        guard let first = inbound.getBytes(at: inbound.readerIndex, length: count) else { return false }
+        return first.elementsEqual(LinkWire.magic.prefix(count))
+    }
+
+    private func becomeRawLink(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        state = .raw
+        guard addLink(binding: [], context) else { return }
+        process(context)
+        context.fireChannelReadComplete()
+    }
+
+    private func route(_ head: HTTPRequestHead, _ context: ChannelHandlerContext) {
+        let target: HTTPRequestTarget
+        do throws(HTTPError) { target = try HTTPRequestTarget(parsing: head.target) } catch {
+            return refuse(400, "Bad Request", detail: "\(error)")
+        }
+        guard target.path == node.config.http.path else {
+            return refuse(404, "Not Found", detail: "\(head.method) \(target.path)")
+        }
+        let framing: HTTPBodyFraming
+        do throws(HTTPError) { framing = try HTTPBodyFraming.request(head) } catch {
+            return refuse(error.status, reason(for: error.status), detail: "\(error)")
+        }
+        let token = target.value("t")
+        if let token, !SplitRegistry.isValidToken(token) { return refuse(400, "Bad Request", detail: "malformed link token") }
+        switch (head.method, token) {
+        case ("POST", nil):
+            guard framing != .none else { return refuse(411, "Length Required", detail: "duplex POST without a body") }
+            sendContinueIfExpected(head, context)
+            startLink(version: head.version, body: HTTPBodyDecoder(framing: framing), binding: [], context)
+        case ("POST", let token?):
+            guard let sequence = target.value("s").flatMap({ UInt64($0) }) else {
+                return refuse(400, "Bad Request", detail: "split upstream part without a sequence number")
+            }
+            do throws(SplitRegistry.Refusal) { try node.splitRegistry.beginUpstream(token, sequence: sequence) } catch {
+                return refuse(error.status.0, error.status.1, detail: "\(error)")
+            }
+            sendContinueIfExpected(head, context)
+            armDeadline(Self.idleTimeout)
+            let keepAlive = head.version == .http11 && !head.headers.containsToken("close", in: "connection")
+            state = .upstreamPart(token: token, decoder: HTTPBodyDecoder(framing: framing), keepAlive: keepAlive)
+        case ("GET", let token?):
+            let pending: [ByteBuffer]
+            do throws(SplitRegistry.Refusal) { pending = try node.splitRegistry.attachDownstream(token, self) } catch {
+                return refuse(error.status.0, error.status.1, detail: "\(error)")
+            }
+            splitToken = token
+            startLink(version: head.version, body: nil, binding: Array(token.utf8), context)
+            for bytes in pending { deliverUpstream(bytes) }
+            if !pending.isEmpty { upstreamBatchDone() }
+        case ("GET", nil):
+            refuse(400, "Bad Request", detail: "GET without a link token")
+        default:
+            refuse(405, "Method Not Allowed", detail: "method \(head.method)", extraHeaders: [("Allow", "GET, POST")])
+        }
+    }
+
+    private func sendContinueIfExpected(_ head: HTTPRequestHead, _ context: ChannelHandlerContext) {
+        guard head.version == .http11, head.headers.containsToken("100-continue", in: "expect") else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 32)
+        HTTPResponseHead(status: 100, reason: "Continue").write(into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func startLink(version: HTTPVersion, body: HTTPBodyDecoder?, binding: [UInt8], _ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        chunkedResponse = version == .http11
+        state = .link(body)
+        _ = addLink(binding: binding, context)
+    }
+
+    private func addLink(binding: [UInt8], _ context: ChannelHandlerContext) -> Bool {
+        do {
+            try context.pipeline.syncOperations.addHandler(node.makeResponderLink(binding: binding), position: .after(self))
+            return true
+        } catch {
+            node.logger.warning("cannot start a link on \(remote): \(error)")
+            state = .done
+            context.close(promise: nil)
+            return false
+        }
+    }
+
+    private func finishUpstreamPart(keepAlive: Bool, _ context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 96)
+        var headers = HTTPHeaders([("Content-Length", "0"), ("Cache-Control", "no-store")])
+        if !keepAlive { headers.add("Connection", "close") }
+        HTTPResponseHead(status: 200, reason: "OK", headers: headers).write(into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        if keepAlive {
+            state = .awaitingHead
+            parser = HTTPHeadParser()
+            armDeadline(Self.idleTimeout)
+        } else {
+            state = .done
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Split downstream input (called by SplitRegistry on the same event loop)
+
+    func deliverUpstream(_ bytes: ByteBuffer) {
+        guard case .link = state, let context else { return }
+        context.fireChannelRead(wrapInboundOut(bytes))
+    }
+
+    func upstreamBatchDone() {
+        guard case .link = state, let context else { return }
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .link = state else { return context.write(data, promise: promise) }
+        outbound.add(unwrapOutboundIn(data), promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        guard case .link = state else { return context.flush() }
+        if !responseStarted {
+            responseStarted = true
+            var head = context.channel.allocator.buffer(capacity: 192)
+            var headers = HTTPHeaders([("Content-Type", "application/octet-stream"), ("Cache-Control", "no-store"),
+                                       ("X-Accel-Buffering", "no")])
+            headers.add(chunkedResponse ? "Transfer-Encoding" : "Connection", chunkedResponse ? "chunked" : "close")
+            HTTPResponseHead(status: 200, reason: "OK", version: chunkedResponse ? .http11 : .http10, headers: headers)
+                .write(into: &head)
+            context.write(wrapOutboundOut(head), promise: nil)
+        }
+        outbound.flush(context: context, chunked: chunkedResponse)
+    }
+
+    /// A link that closes before answering (bad key, handshake timeout) still gets an HTTP
+    /// answer, so proxies and people with curl see an ordinary error.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if case .link = state, !responseStarted, mode == .all {
+            responseStarted = true
+            state = .done
+            writeError(403, "Forbidden", body: "link refused\n", extraHeaders: [], context)
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
+    // MARK: Errors and timers
+
+    private func refuse(_ status: Int, _ reason: String, detail: String, extraHeaders: [(String, String)] = []) {
+        guard let context else { return }
+        node.logger.info("HTTP \(status) to \(remote): \(detail)")
+        state = .done
+        deadline?.cancel()
+        writeError(status, reason, body: "\(status) \(reason): \(detail)\n", extraHeaders: extraHeaders, context)
+        // Lingering close: a client still sending (an oversized head) would otherwise get a
+        // reset that can destroy our answer before it reads it. Send FIN, discard input a while.
+        context.close(mode: .output, promise: nil)
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTimeout) { context.close(promise: nil) }
+    }
+
+    private func writeError(_ status: Int, _ reason: String, body: String, extraHeaders: [(String, String)],
+                            _ context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        var headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "\(body.utf8.count)"),
+                                   ("Connection", "close")])
+        for (name, value) in extraHeaders { headers.add(name, value) }
+        HTTPResponseHead(status: status, reason: reason, headers: headers).write(into: &buffer)
+        buffer.writeString(body)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func reason(for status: Int) -> String {
+        switch status {
+        case 400: "Bad Request"
+        case 431: "Request Header Fields Too Large"
+        case 501: "Not Implemented"
+        case 505: "HTTP Version Not Supported"
+        default: "Error"
+        }
+    }
+
+    private func armDeadline(_ timeout: TimeAmount) {
+        deadline?.cancel()
+        deadline = context?.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            if case .upstreamPart = state {
+                node.logger.info("HTTP split upstream part from \(remote) stalled for \(timeout); closing")
+                state = .done
+                context?.close(promise: nil)
+                return
+            }
+            guard case .awaitingHead = state else { return }
+            if inbound.readableBytes > 0 {
+                refuse(408, "Request Timeout", detail: "request head not complete within \(Self.headTimeout)")
+            } else {
+                state = .done
+                context?.close(promise: nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import BYSTProto
+
+/// Why an HTTP-carried link failed, in the words the link's log line uses.
+enum HTTPTransportError: Error, CustomStringConvertible {
+    /// The server (or a proxy on the way) answered with something other than 200.
+    case status(Int, String)
+    /// A proxy refused our CONNECT.
+    case proxyRefused(Int, String)
+    /// The response was not HTTP we can read.
+    case malformed(HTTPError)
+    /// A split-mode upstream POST failed.
+    case upstream(String)
+    /// The response body ended, which a link's never does by itself.
+    case bodyEnded
+
+    var description: String {
+        switch self {
+        case .status(let code, let reason):
+            code == 407 ? "HTTP 407 \(reason): the proxy wants (other) credentials in http_proxy" : "HTTP \(code) \(reason)"
+        case .proxyRefused(let code, let reason):
+            "proxy refused CONNECT: HTTP \(code) \(reason)" + (code == 407 ? " (check the credentials in http_proxy)" : "")
+        case .malformed(let error): "malformed HTTP from the server or proxy: \(error)"
+        case .upstream(let reason): "split-mode upstream: \(reason)"
+        case .bodyEnded: "the server or a proxy ended the response body"
+        }
+    }
+}

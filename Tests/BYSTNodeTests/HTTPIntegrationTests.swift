@@ -1,0 +1,242 @@
+import BYSTProto
+import Foundation
+import Testing
+@testable import BYSTNode
+
+/// Two real nodes in this process linked over HTTP on loopback: duplex and split mode, link
+/// recycling, TLS with pinning, and hostile HTTP against the listener.
+@Suite(.serialized) struct HTTPIntegrationTests {
+    let capture = LogCapture()
+
+    func hubConfig(_ dir: String, httpPort: UInt16, target: UInt16, tls: (cert: String, key: String)? = nil) -> String {
+        """
+        [node]
+        name = "hub"
+        \(tls == nil ? "http_listen" : "https_listen") = ["127.0.0.1:\(httpPort)"]
+        \(tls.map { "tls_certificate = \"\($0.cert)\"\ntls_private_key = \"\($0.key)\"" } ?? "")
+        control_socket = "\(dir)/hub.sock"
+        key_store = "\(dir)/hub.keys"
+        keepalive_interval = "250ms"
+        dead_link_timeout = "3s"
+
+        [[peer]]
+        name = "branch"
+        key = "branch"
+        allow_targets = ["127.0.0.1:\(target)"]
+        """
+    }
+
+    func branchConfig(_ dir: String, endpoint: String, extra: String, forward: (UInt16, UInt16)) -> String {
+        """
+        [node]
+        name = "branch"
+        control_socket = "\(dir)/branch.sock"
+        key_store = "\(dir)/branch.keys"
+        keepalive_interval = "250ms"
+        dead_link_timeout = "3s"
+
+        [[peer]]
+        name = "hub"
+        key = "hub"
+        endpoint = "\(endpoint)"
+        links = 2
+        \(extra)
+
+        [[forward]]
+        listen = "127.0.0.1:\(forward.0)"
+        peer = "hub"
+        target = "127.0.0.1:\(forward.1)"
+        """
+    }
+
+    func links(of node: RunningNode) async throws -> Int {
+        try await node.status().peers.first?.sessions.first?.links.count ?? 0
+    }
+
+    /// Starts hub and branch, waits for 2 links, moves `streams` × `size` bytes through the
+    /// forward with SHA-256 checks, and returns the branch's log capture for assertions.
+    func transfer(endpointScheme: String = "http", branchExtra: String, streams: Int = 2, size: Int = 16 << 20,
+                  tls: ((cert: String, key: String), String)? = nil) async throws {
+        let dir = try TestCluster.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
+        let digest = try DigestServer()
+        defer { digest.stop() }
+        let httpPort = try BlockingSocket.freePort()
+        let forwardPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: digest.port, tls: tls?.0), directory: dir,
+                                              name: "hub", keys: hubKeys, capture: capture)
+        let endpoint = "\(endpointScheme)://127.0.0.1:\(httpPort)/byst"
+        let branch = try await TestCluster.start(
+            branchConfig(dir, endpoint: endpoint, extra: branchExtra + (tls?.1 ?? ""), forward: (forwardPort, digest.port)),
+            directory: dir, name: "branch", keys: branchKeys, capture: capture)
+        let up = try await TestCluster.waitUntil(seconds: 15) { try await links(of: branch.node) == 2 }
+        #expect(up, "links did not come up: \(capture.lines.withLock { $0.suffix(12).joined(separator: "\n") })")
+        let transfers = (0..<streams).map { index in
+            Task { try await onThread { try sendThroughForward(port: forwardPort, count: size, seed: UInt64(index + 7)) } }
+        }
+        for (index, task) in transfers.enumerated() {
+            let (sent, received) = try await task.value
+            #expect(sent == received, "stream \(index): SHA-256 differs")
+        }
+        try await branch.node.shutdown()
+        try await hub.node.shutdown()
+    }
+
+    @Test func duplexModeCarriesStreamsWhileLinksAreRecycled() async throws {
+        try await transfer(branchExtra: "http_mode = \"duplex\"\nrecycle_bytes = \"3MiB\"")
+        let recycled = capture.lines.withLock { $0.filter { $0.contains("recycling link") }.count }
+        let retired = capture.lines.withLock { $0.filter { $0.contains("link retiring") }.count }
+        print("HTTP duplex: \(recycled) links recycled, \(retired) retired, 2 × 16 MiB SHA-256-checked")
+        #expect(recycled >= 4)
+        #expect(retired >= 4)
+        #expect(!capture.contains("dead link"))
+    }
+
+    @Test func splitModeCarriesStreams() async throws {
+        try await transfer(branchExtra: "http_mode = \"split\"")
+        #expect(!capture.contains("split-mode upstream"), "an upstream POST failed")
+    }
+
+    @Test func autoModeUsesDuplexWhenItWorks() async throws {
+        try await transfer(branchExtra: "", size: 4 << 20)
+        #expect(capture.contains("HTTP duplex mode works"))
+    }
+
+    @Test func httpsWithAPinnedSelfSignedCertificate() async throws {
+        let dir = try TestCluster.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (cert, key, pin) = try selfSignedCertificate(in: dir)
+        try await transfer(endpointScheme: "https", branchExtra: "", size: 4 << 20,
+                           tls: ((cert, key), "tls_pin_sha256 = [\"sha256//\(pin)\"]"))
+        // A wrong pin: no link comes up, and the log says why.
+        let wrongPin = String(repeating: "A", count: 43) + "="
+        let wrong = LogCapture()
+        let keys = try TestCluster.pairedKeyStores(dir)
+        let httpPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: 9, tls: (cert, key)), directory: dir,
+                                              name: "hub", keys: keys.hub, capture: wrong)
+        let branch = try await TestCluster.start(
+            branchConfig(dir, endpoint: "https://127.0.0.1:\(httpPort)/byst", extra: "tls_pin_sha256 = [\"sha256//\(wrongPin)\"]",
+                         forward: (try BlockingSocket.freePort(), 9)),
+            directory: dir, name: "branch", keys: keys.branch, capture: wrong)
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await links(of: branch.node) == 0)
+        try await branch.node.shutdown()
+        try await hub.node.shutdown()
+    }
+
+    /// Every kind of hostile request gets an HTTP error or a close within bounded time, and a
+    /// branch keeps moving data through the same listener meanwhile.
+    @Test func hostileHTTPIsAnsweredAndOthersKeepWorking() async throws {
+        let dir = try TestCluster.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
+        let digest = try DigestServer()
+        defer { digest.stop() }
+        let httpPort = try BlockingSocket.freePort()
+        let forwardPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: digest.port), directory: dir,
+                                              name: "hub", keys: hubKeys, capture: capture)
+        let branch = try await TestCluster.start(
+            branchConfig(dir, endpoint: "http://127.0.0.1:\(httpPort)/byst", extra: "http_mode = \"duplex\"",
+                         forward: (forwardPort, digest.port)),
+            directory: dir, name: "branch", keys: branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 15) { try await links(of: branch.node) == 2 })
+        let legit = Task { try await onThread { try sendThroughForward(port: forwardPort, count: 32 << 20, seed: 99) } }
+
+        let chunked = "POST /byst HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let cases: [(name: String, request: String, expect: String)] = [
+            ("oversized head", "GET /byst?t=x HTTP/1.1\r\n" + String(repeating: "X-Junk: \(String(repeating: "a", count: 100))\r\n", count: 400),
+             "HTTP/1.1 431"),
+            ("too many headers", "GET /byst HTTP/1.1\r\n" + String(repeating: "A: b\r\n", count: 100) + "\r\n", "HTTP/1.1 431"),
+            ("invalid chunk size", chunked + "zz\r\n", "HTTP/1.1 400"),
+            ("negative chunk size", chunked + "-1\r\n", "HTTP/1.1 400"),
+            ("chunk size overflow", chunked + "fffffffffffffffffffffff\r\n", "HTTP/1.1 400"),
+            ("content-length and chunked", "POST /byst HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 400"),
+            ("GET /", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 404"),
+            ("GET without token", "GET /byst HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400"),
+            ("bad method", "DELETE /byst HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 405"),
+            ("HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 505"),
+            ("garbage", "\u{01}\u{02}\u{03} nonsense\r\n\r\n", "HTTP/1.1 400"),
+            ("no key: garbage link bytes", chunked + "20\r\nBYST\u{01}\u{01}AAAAAAAA\u{00}\u{10}0123456789abcdef\r\n", "HTTP/1.1 403"),
+            ("split POST for unknown token", "POST /byst?t=AAAAAAAAAAAAAAAAAAAAAA&s=3 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+             "HTTP/1.1 404"),
+        ]
+        for item in cases {
+            let started = Date()
+            let response = try await onThread { () throws -> String in
+                let socket = try BlockingSocket.connect(port: httpPort)
+                defer { socket.close() }
+                socket.setReceiveTimeout(seconds: 15)
+                try socket.sendText(item.request)
+                return String(decoding: (try? socket.readToEnd(limit: 64 * 1024)) ?? [], as: UTF8.self)
+            }
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(response.hasPrefix(item.expect), "\(item.name): got \(response.prefix(60).debugDescription)")
+            #expect(elapsed < 12, "\(item.name): took \(elapsed) s")
+        }
+        // Early EOF in the middle of a chunk, and a slowloris head: closed, the latter with 408.
+        let early = try await onThread { () throws -> [UInt8] in
+            let socket = try BlockingSocket.connect(port: httpPort)
+            defer { socket.close() }
+            socket.setReceiveTimeout(seconds: 15)
+            try socket.sendText(chunked + "100\r\nabc")
+            socket.shutdownWrite()
+            return (try? socket.readToEnd()) ?? []
+        }
+        #expect(early.count < 4096, "early EOF answered with \(early.count) bytes")
+        let slowStart = Date()
+        let slow = try await onThread { () throws -> String in
+            let socket = try BlockingSocket.connect(port: httpPort)
+            defer { socket.close() }
+            socket.setReceiveTimeout(seconds: 20)
+            // A head trickled in a few bytes at a time and never finished.
+            for piece in ["GET /by", "st?t=AAAA", "AAAAAAAAAAAAAAAAAA HTTP/1.1\r\n", "X-A: 1\r\n"] {
+                try socket.sendText(piece)
+                Thread.sleep(forTimeInterval: 2)
+            }
+            return String(decoding: (try? socket.readToEnd()) ?? [], as: UTF8.self)
+        }
+        let slowElapsed = Date().timeIntervalSince(slowStart)
+        #expect(slow.hasPrefix("HTTP/1.1 408"), "slowloris: \(slow.prefix(40).debugDescription)")
+        #expect(slowElapsed < 16, "slowloris held the connection \(slowElapsed) s")
+
+        let (sent, received) = try await legit.value
+        #expect(sent == received, "the legitimate stream was disturbed")
+        #expect(try await links(of: branch.node) == 2)
+        try await branch.node.shutdown()
+        try await hub.node.shutdown()
+    }
+
+    /// A self-signed certificate from the openssl CLI, and the pin of its public key.
+    func selfSignedCertificate(in dir: String) throws -> (cert: String, key: String, pin: String) {
+        let cert = dir + "/cert.pem"
+        let key = dir + "/key.pem"
+        try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                     "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=byst-test"])
+        let pin = try run("/bin/sh", ["-c", "openssl x509 -in '\(cert)' -pubkey -noout | openssl pkey -pubin -outform der"
+                                          + " | openssl dgst -sha256 -binary | base64"])
+        return (cert, key, pin.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    @discardableResult
+    func run(_ tool: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CLIRunFailure(tool: tool, status: process.terminationStatus) }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    struct CLIRunFailure: Error {
+        let tool: String
+        let status: Int32
+    }
+}

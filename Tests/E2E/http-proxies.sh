@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# BYST links over HTTP through real proxies, on loopback. Each case starts a branch daemon
+# whose 2 links reach the hub's HTTP listener in one way, then moves a 16 MiB file up and
+# another down through port forwards and compares SHA-256:
+#
+#   direct duplex        branch ══ POST/200 chunked ══▶ hub http_listen
+#   squid forward        branch ── absolute-URI requests (Basic auth) ──▶ squid ──▶ hub
+#   squid CONNECT        branch ── CONNECT, then raw BYST ──▶ squid ──▶ hub
+#   nginx reverse        branch ──▶ nginx (buffering off) ──▶ hub
+#   nginx buffering      branch ──▶ nginx (proxy_request_buffering on) ──▶ hub:
+#                        duplex cannot pass, auto falls back to split mode
+#   recycling            nginx reverse with recycle_bytes = 4 MiB: links replaced mid-transfer
+#   wrong credentials    squid answers 407: no link, a clear log line
+#
+# Loopback only; every process is stopped by PID; the work directory is removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+byst=${BYST_BINARY:-$PWD/.build/debug/byst}
+source Tests/E2E/lib/proxies.sh
+proxy_require
+for tool in socat sha256sum "$byst"; do command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }; done
+
+work=$(mktemp -d /tmp/byst-e2e-http.$$.XXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    proxies_cleanup
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -25 "$log" >&2; done; exit 1; }
+
+base=$((20000 + $$ % 20000))
+hub_http=$base squid=$((base + 1)) nginx=$((base + 2)) nginx_buffered=$((base + 3))
+up_target=$((base + 4)) down_target=$((base + 5)) up_forward=$((base + 6)) down_forward=$((base + 7))
+"$byst" key gen branch --store "$work/hub.keys" >/dev/null
+"$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
+
+cat >"$work/hub.toml" <<TOML
+[node]
+name = "hub"
+http_listen = ["127.0.0.1:$hub_http"]
+control_socket = "$work/hub.sock"
+key_store = "$work/hub.keys"
+
+[[peer]]
+name = "branch"
+key = "branch"
+allow_targets = ["127.0.0.1:$up_target", "127.0.0.1:$down_target"]
+TOML
+"$byst" up -c "$work/hub.toml" >"$work/hub.log" 2>&1 & pids+=($!)
+
+start_squid "$squid" byst:s3cret
+start_nginx_reverse "$nginx" "$hub_http"
+start_nginx_reverse "$nginx_buffered" "$hub_http" buffered
+
+head -c $((16 << 20)) /dev/urandom >"$work/payload"
+want=$(sha256sum <"$work/payload" | cut -d' ' -f1)
+
+links() { "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -c '"remote"' || true; }
+
+# run_case NAME ENDPOINT [TOML LINES…]: a branch daemon, both transfers, SHA-256 checks.
+run_case() {
+    local name=$1 endpoint=$2; shift 2
+    {
+        printf '[node]\nname = "branch"\ncontrol_socket = "%s"\nkey_store = "%s"\n\n' "$work/branch.sock" "$work/branch.keys"
+        printf '[[peer]]\nname = "hub"\nkey = "hub"\nendpoint = "%s"\nlinks = 2\n' "$endpoint"
+        for line in "$@"; do echo "$line"; done
+        printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$up_forward" "$up_target"
+        printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$down_forward" "$down_target"
+    } >"$work/branch.toml"
+    "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & local branch=$!; pids+=($branch)
+    local n=0
+    for _ in $(seq 1 200); do n=$(links); [ "$n" = 2 ] && break; sleep 0.1; done
+    [ "$n" = 2 ] || fail "$name: branch has $n links, expected 2"
+
+    local started=$SECONDS
+    rm -f "$work/up.received" "$work/down.received"
+    socat -u TCP-LISTEN:"$up_target",bind=127.0.0.1,reuseaddr OPEN:"$work/up.received",creat,trunc & local sink=$!; pids+=($sink)
+    socat -u FILE:"$work/payload" TCP-LISTEN:"$down_target",bind=127.0.0.1,reuseaddr & local source=$!; pids+=($source)
+    sleep 0.2
+    timeout 120 socat -u FILE:"$work/payload" TCP:127.0.0.1:"$up_forward" || fail "$name: upload through the forward failed"
+    timeout 120 socat -u TCP:127.0.0.1:"$down_forward" OPEN:"$work/down.received",creat,trunc || fail "$name: download failed"
+    for _ in $(seq 1 100); do kill -0 "$sink" 2>/dev/null || break; sleep 0.1; done
+    kill "$sink" "$source" 2>/dev/null || true
+    wait "$sink" "$source" 2>/dev/null || true
+    [ "$(sha256sum <"$work/up.received" | cut -d' ' -f1)" = "$want" ] || fail "$name: upload SHA-256 differs ($(stat -c %s "$work/up.received") bytes)"
+    [ "$(sha256sum <"$work/down.received" | cut -d' ' -f1)" = "$want" ] || fail "$name: download SHA-256 differs ($(stat -c %s "$work/down.received") bytes)"
+    [ "$(links)" = 2 ] || fail "$name: links dropped to $(links)"
+    echo "ok: $name: 16 MiB up and 16 MiB down, SHA-256 equal, 2 links ($((SECONDS - started)) s)"
+    kill -TERM "$branch"
+    wait "$branch" || fail "$name: branch exited with status $?"
+    cp "$work/branch.log" "$work/$name.case"
+}
+
+run_case direct "http://127.0.0.1:$hub_http/byst" 'http_mode = "duplex"'
+run_case squid-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\""
+grep -oE 'HTTP (duplex|split) mode works' "$work/squid-forward.case" | head -1 | sed 's/^/   squid forward: /'
+run_case squid-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\"" 'proxy_mode = "connect"'
+run_case nginx-reverse "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"'
+
+# nginx holding request bodies: duplex gets nowhere, auto learns split and data flows.
+run_case nginx-buffering "http://127.0.0.1:$nginx_buffered/byst"
+grep -q "HTTP duplex mode did not get through" "$work/nginx-buffering.case" || fail "nginx-buffering: duplex was not tried and refused"
+grep -q "HTTP split mode works" "$work/nginx-buffering.case" || fail "nginx-buffering: auto did not settle on split"
+echo "   nginx buffering: duplex refused, split used"
+
+run_case recycling "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"' 'recycle_bytes = "4MiB"'
+recycled=$(grep -c "recycling link" "$work/recycling.case" || true)
+[ "$recycled" -ge 4 ] || fail "recycling: only $recycled links recycled"
+echo "   recycling: $recycled links replaced during the transfers"
+
+# Wrong proxy credentials: no link, and the log names the cause.
+cat >"$work/branch.toml" <<TOML
+[node]
+name = "branch"
+control_socket = "$work/branch.sock"
+key_store = "$work/branch.keys"
+[[peer]]
+name = "hub"
+key = "hub"
+endpoint = "http://127.0.0.1:$hub_http/byst"
+http_proxy = "http://byst:wrong@127.0.0.1:$squid"
+http_mode = "duplex"
+TOML
+"$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & branch=$!; pids+=($branch)
+for _ in $(seq 1 50); do grep -q "407" "$work/branch.log" && break; sleep 0.1; done
+grep -q "HTTP 407" "$work/branch.log" || fail "wrong credentials: no 407 in the log"
+[ "$(links)" = 0 ] || fail "wrong credentials: links came up"
+kill -TERM "$branch"; wait "$branch" || true
+echo "ok: wrong proxy credentials: refused with 407, no link"

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Real HTTP/1.1 proxies for the end-to-end tests: a private squid (forward proxy, CONNECT,
+# optional Basic auth) and a private nginx (reverse proxy, streaming or request-buffering).
+#
+#   source Tests/E2E/lib/proxies.sh
+#   proxy_require
+#   trap 'proxies_cleanup; my_cleanup' EXIT INT TERM
+#   start_squid 41000 alice:secret        # PROXY_LAST_PID, PROXY_LAST_DIR are set
+#   start_nginx_reverse 41001 41002 buffered
+#
+# Sourcing defines functions and variables only. Call the start_* functions directly (not
+# in $(…)): they register their PID in this shell for proxies_cleanup. Each instance lives
+# in its own temp dir (config, pid file, logs: access.log, cache.log / error.log), binds to
+# 127.0.0.1 only and only forwards to 127.0.0.1. Processes are stopped by PID, never by name.
+#
+# Executed directly (`bash Tests/E2E/lib/proxies.sh`) it runs a short self-test of the
+# harness. It lives in lib/ so that scripts/test.sh (which runs every Tests/E2E/*.sh) skips it.
+
+BYST_PROXY_PIDS=()
+BYST_PROXY_DIRS=()
+PROXY_LAST_PID=
+PROXY_LAST_DIR=
+
+proxy_require() {
+    local tool
+    for tool in squid nginx htpasswd; do
+        command -v "$tool" >/dev/null 2>&1 || {
+            echo "FAIL: required tool '$tool' not found (Debian packages: squid nginx apache2-utils; see scripts/setup.sh)" >&2
+            exit 1
+        }
+    done
+    [ -x /usr/lib/squid/basic_ncsa_auth ] || { echo "FAIL: /usr/lib/squid/basic_ncsa_auth not found (package squid)" >&2; exit 1; }
+}
+
+# _proxy_listening PORT: something accepts TCP connections on 127.0.0.1:PORT.
+_proxy_listening() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+_proxy_fail() {
+    local log=$1; shift
+    echo "FAIL: $*" >&2
+    [ -f "$log" ] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
+    exit 1
+}
+
+# _proxy_wait PID PORT LOG NAME: up to 20 s for PID to accept connections on PORT.
+_proxy_wait() {
+    local pid=$1 port=$2 log=$3 name=$4
+    for _ in $(seq 1 200); do
+        kill -0 "$pid" 2>/dev/null || _proxy_fail "$log" "$name (pid $pid) exited before listening on 127.0.0.1:$port"
+        _proxy_listening "$port" && return 0
+        sleep 0.1
+    done
+    _proxy_fail "$log" "$name (pid $pid) not listening on 127.0.0.1:$port after 20 s"
+}
+
+_proxy_port_free() {
+    local port=$1 name=$2
+    [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -gt 0 ] && [ "$port" -lt 65536 ] || { echo "FAIL: $name: bad port '$port'" >&2; exit 1; }
+    if _proxy_listening "$port"; then
+        echo "FAIL: $name: 127.0.0.1:$port is already in use" >&2; exit 1
+    fi
+}
+
+# start_squid PORT [USER:PASSWORD]: squid on 127.0.0.1:PORT, a forward proxy (absolute-URI
+# requests and CONNECT to any port) for clients on 127.0.0.1 to destinations on 127.0.0.1
+# only. With USER:PASSWORD, Basic proxy auth is required (407 without it). No cache, no
+# body size limit, long timeouts.
+start_squid() {
+    local port=$1 credentials=${2:-} dir pid
+    _proxy_port_free "$port" start_squid
+    dir=$(mktemp -d "/tmp/byst-squid.$$.XXXX")
+    BYST_PROXY_DIRS+=("$dir")
+    local auth_lines="" access_lines="http_access allow byst_clients byst_targets"
+    if [ -n "$credentials" ]; then
+        [[ "$credentials" == *:* ]] || { echo "FAIL: start_squid: credentials must be USER:PASSWORD" >&2; exit 1; }
+        htpasswd -c -b -m "$dir/passwd" "${credentials%%:*}" "${credentials#*:}" 2>/dev/null \
+            || { echo "FAIL: start_squid: htpasswd failed" >&2; exit 1; }
+        auth_lines="auth_param basic program /usr/lib/squid/basic_ncsa_auth $dir/passwd
+auth_param basic children 2 startup=1 idle=1
+auth_param basic realm byst-test
+auth_param basic credentialsttl 1 hour
+acl byst_authenticated proxy_auth REQUIRED"
+        access_lines="http_access deny !byst_authenticated
+$access_lines"
+    fi
+    cat >"$dir/squid.conf" <<CONF
+# Private test instance (Tests/E2E/proxies.sh). Loopback only.
+http_port 127.0.0.1:$port
+visible_hostname byst-test-squid
+pid_filename $dir/squid.pid
+cache_log $dir/cache.log
+access_log stdio:$dir/access.log
+cache_store_log none
+coredump_dir $dir
+netdb_filename none
+logfile_rotate 0
+pinger_enable off
+icp_port 0
+htcp_port 0
+dns_nameservers 127.0.0.1
+cache deny all
+cache_mem 0 MB
+request_body_max_size 0
+reply_body_max_size none
+connect_timeout 10 seconds
+read_timeout 10 minutes
+write_timeout 10 minutes
+request_timeout 5 minutes
+client_lifetime 1 day
+client_idle_pconn_timeout 5 minutes
+server_idle_pconn_timeout 5 minutes
+shutdown_lifetime 0 seconds
+$auth_lines
+acl byst_clients src 127.0.0.1/32
+acl byst_targets dst 127.0.0.1/32
+http_access deny !byst_clients
+http_access deny !byst_targets
+$access_lines
+http_access deny all
+CONF
+    # Squid drops privileges to `proxy` when started as root: it must be able to use the dir.
+    if [ "$(id -u)" -eq 0 ] && id proxy >/dev/null 2>&1; then
+        printf 'cache_effective_user proxy\n' >>"$dir/squid.conf"
+        chown -R proxy: "$dir"
+    fi
+    chmod 755 "$dir"
+    squid -k parse -f "$dir/squid.conf" >"$dir/parse.log" 2>&1 \
+        || _proxy_fail "$dir/parse.log" "start_squid: squid rejected its config $dir/squid.conf"
+    # -N: no daemon, no kid processes: the PID started here is squid itself.
+    squid -N -f "$dir/squid.conf" >"$dir/stderr.log" 2>&1 &
+    pid=$!
+    BYST_PROXY_PIDS+=("$pid")
+    _proxy_wait "$pid" "$port" "$dir/cache.log" squid
+    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+}
+
+# start_nginx_reverse PORT UPSTREAM_PORT [buffered]: nginx on 127.0.0.1:PORT proxying every
+# request to http://127.0.0.1:UPSTREAM_PORT over HTTP/1.1, streaming both ways
+# (proxy_buffering off, proxy_request_buffering off). `buffered` turns request buffering on
+# (nginx then reads the whole request body before it sends anything upstream).
+start_nginx_reverse() {
+    local port=$1 upstream=$2 mode=${3:-} dir pid request_buffering=off user_line=""
+    case "$mode" in
+        "") ;;
+        buffered) request_buffering=on ;;
+        *) echo "FAIL: start_nginx_reverse: third argument must be 'buffered' or absent, not '$mode'" >&2; exit 1 ;;
+    esac
+    [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_nginx_reverse: bad upstream port '$upstream'" >&2; exit 1; }
+    _proxy_port_free "$port" start_nginx_reverse
+    dir=$(mktemp -d "/tmp/byst-nginx.$$.XXXX")
+    BYST_PROXY_DIRS+=("$dir")
+    # As root, workers run as www-data (they create files under the temp dir).
+    if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
+        user_line="user www-data www-data;"
+        chown www-data: "$dir"
+    fi
+    chmod 755 "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+# Private test instance (Tests/E2E/proxies.sh). Loopback only.
+$user_line
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log info;
+events { worker_connections 256; }
+http {
+    access_log $dir/access.log;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy_temp;
+    fastcgi_temp_path $dir/fastcgi_temp;
+    uwsgi_temp_path $dir/uwsgi_temp;
+    scgi_temp_path $dir/scgi_temp;
+    map \$http_upgrade \$connection_upgrade { default upgrade; '' close; }
+    server {
+        listen 127.0.0.1:$port;
+        client_max_body_size 0;
+        client_body_timeout 300s;
+        send_timeout 300s;
+        keepalive_timeout 300s;
+        location / {
+            proxy_pass http://127.0.0.1:$upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Host \$http_host;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \$connection_upgrade;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_buffering off;
+            proxy_request_buffering $request_buffering;
+            proxy_connect_timeout 10s;
+            proxy_read_timeout 300s;
+            proxy_send_timeout 300s;
+        }
+    }
+}
+CONF
+    nginx -t -p "$dir" -c "$dir/nginx.conf" >"$dir/test.log" 2>&1 \
+        || _proxy_fail "$dir/test.log" "start_nginx_reverse: nginx rejected its config $dir/nginx.conf"
+    # daemon off: the PID started here is nginx's master (SIGTERM stops it and its worker).
+    nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stderr.log" 2>&1 &
+    pid=$!
+    BYST_PROXY_PIDS+=("$pid")
+    _proxy_wait "$pid" "$port" "$dir/error.log" nginx
+    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+}
+
+# proxies_cleanup: SIGTERM to every process started here (and their children: squid's auth
+# helpers, nginx's worker), up to 5 s, then SIGKILL; removes the temp dirs. Safe to call twice.
+proxies_cleanup() {
+    local pid child all=() alive
+    for pid in "${BYST_PROXY_PIDS[@]}"; do
+        all+=("$pid")
+        for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do all+=("$child"); done
+    done
+    for pid in "${BYST_PROXY_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for _ in $(seq 1 50); do
+        alive=0
+        for pid in "${all[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${all[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for pid in "${BYST_PROXY_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    local dir
+    for dir in "${BYST_PROXY_DIRS[@]}"; do rm -rf "$dir"; done
+    BYST_PROXY_PIDS=()
+    BYST_PROXY_DIRS=()
+}
+
+# Self-test when executed rather than sourced: squid (with auth) in front of nginx in front
+# of a closed port, so every answer that comes back is nginx's 502, carried by squid.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    proxy_require
+    command -v curl >/dev/null || { echo "FAIL: curl not found" >&2; exit 1; }
+    trap proxies_cleanup EXIT INT TERM
+    base=$((30000 + $$ % 20000))
+    squid_port=$base nginx_port=$((base + 1)) dead_port=$((base + 2))
+    start_nginx_reverse "$nginx_port" "$dead_port"
+    nginx_pid=$PROXY_LAST_PID
+    start_squid "$squid_port" byst:test-secret
+    squid_pid=$PROXY_LAST_PID squid_dir=$PROXY_LAST_DIR
+    url=http://127.0.0.1:$nginx_port/selftest
+    code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" || true; }
+    [ "$(code "$url")" = 502 ] || { echo "FAIL: nginx does not answer 502 for a closed upstream" >&2; exit 1; }
+    [ "$(code -x "http://127.0.0.1:$squid_port" "$url")" = 407 ] || { echo "FAIL: squid did not ask for credentials" >&2; exit 1; }
+    [ "$(code -x "http://byst:test-secret@127.0.0.1:$squid_port" "$url")" = 502 ] || { echo "FAIL: forward request through squid" >&2; exit 1; }
+    [ "$(code -p -x "http://byst:test-secret@127.0.0.1:$squid_port" "$url")" = 502 ] || { echo "FAIL: CONNECT through squid" >&2; exit 1; }
+    [ "$(code -x "http://byst:wrong@127.0.0.1:$squid_port" "$url")" = 407 ] || { echo "FAIL: squid accepted a wrong password" >&2; exit 1; }
+    grep -q "CONNECT 127.0.0.1:$nginx_port" "$squid_dir/access.log" || { echo "FAIL: no CONNECT in squid's access.log" >&2; exit 1; }
+    proxies_cleanup
+    for pid in "$nginx_pid" "$squid_pid"; do
+        ! kill -0 "$pid" 2>/dev/null || { echo "FAIL: pid $pid still running after proxies_cleanup" >&2; exit 1; }
+    done
+    proxies_cleanup
+    echo "ok: squid (auth, forward, CONNECT) and nginx reverse proxy harness"
+fi

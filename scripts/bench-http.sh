@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# HTTP transport vs raw TCP links (release build), same run, on loopback:
+#   * throughput of one forwarded iperf3 stream over 1 link: raw byst://, HTTP duplex, HTTP split
+#     (runs interleaved, median of 3);
+#   * bytes on the wire per payload byte: iperf3 -n sends an exact byte count upstream; the
+#     branch's link sockets' bytes_sent (from `ss -ti`: TCP payload incl. HTTP heads, chunk
+#     framing, record headers, AEAD tags, frame headers, acks and pings) is compared with it.
+#
+#   bash scripts/bench-http.sh [seconds] [MiB]     (defaults: 5 s per throughput run, 1024 MiB)
+#
+# Loopback only; every process is started here and stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+mib=${2:-1024}
+for tool in iperf3 ss; do command -v "$tool" >/dev/null || { echo "bench-http: $tool missing" >&2; exit 1; }; done
+swift build -c release --product byst >/dev/null
+byst=$PWD/.build/release/byst
+
+work=$(mktemp -d /tmp/byst-bench-http.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+base=$((20000 + RANDOM % 20000))
+iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
+"$byst" key gen branch --store "$work/hub.keys" >/dev/null
+"$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
+cat >"$work/hub.toml" <<TOML
+[node]
+name = "hub"
+listen = ["127.0.0.1:$raw_port"]
+http_listen = ["127.0.0.1:$http_port"]
+control_socket = "$work/hub.sock"
+key_store = "$work/hub.keys"
+[[peer]]
+name = "branch"
+key = "branch"
+allow_targets = ["127.0.0.1:$iperf_port"]
+TOML
+iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
+"$byst" up -c "$work/hub.toml" --log-level warning & pids+=($!)
+sleep 1
+
+branch_pid=
+start_branch() {  # start_branch ENDPOINT PORT [TOML LINE]
+    cat >"$work/branch.toml" <<TOML
+[node]
+name = "branch"
+control_socket = "$work/branch.sock"
+key_store = "$work/branch.keys"
+[[peer]]
+name = "hub"
+key = "hub"
+endpoint = "$1"
+links = 1
+${3:-}
+[[forward]]
+listen = "127.0.0.1:$forward_port"
+peer = "hub"
+target = "127.0.0.1:$iperf_port"
+TOML
+    "$byst" up -c "$work/branch.toml" --log-level warning & branch_pid=$!
+    pids+=($branch_pid)
+    for _ in $(seq 1 50); do "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -q '"remote"' && break; sleep 0.1; done
+}
+stop_branch() { kill "$branch_pid"; wait "$branch_pid" 2>/dev/null || true; }
+
+# Sum of bytes_sent over the branch's sockets towards the hub port.
+wire_sent() { ss -tinH state established "( dport = :$1 )" | grep -oE 'bytes_sent:[0-9]+' | awk -F: '{ s += $2 } END { print s + 0 }'; }
+
+modes=(raw duplex split)
+endpoint() { case $1 in raw) echo "byst://127.0.0.1:$raw_port" ;; *) echo "http://127.0.0.1:$http_port/byst" ;; esac; }
+port_of() { case $1 in raw) echo "$raw_port" ;; *) echo "$http_port" ;; esac; }
+extra() { case $1 in raw) echo "" ;; *) echo "http_mode = \"$1\"" ;; esac; }
+
+declare -A runs overhead_pct wire_bytes payload_bytes
+for round in 1 2 3; do
+    for mode in "${modes[@]}"; do
+        start_branch "$(endpoint "$mode")" "$(port_of "$mode")" "$(extra "$mode")"
+        gbit=$(iperf3 -c 127.0.0.1 -p "$forward_port" -t "$seconds" -J |
+            awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%.2f", $2 / 1e9; exit }')
+        runs[$mode]="${runs[$mode]:-} $gbit"
+        if [ "$round" = 1 ]; then
+            before=$(wire_sent "$(port_of "$mode")")
+            payload=$(iperf3 -c 127.0.0.1 -p "$forward_port" -n "${mib}M" -J |
+                awk -F'[:,]' '/"sum_sent"/ { f = 1 } f && /"bytes"/ { gsub(/ /, "", $2); print $2; exit }')
+            sleep 0.5
+            after=$(wire_sent "$(port_of "$mode")")
+            wire=$((after - before))
+            overhead_pct[$mode]=$(awk -v w="$wire" -v p="$payload" 'BEGIN { printf "%.4f", (w - p) * 100 / p }')
+            wire_bytes[$mode]=$wire
+            payload_bytes[$mode]=$payload
+        fi
+        stop_branch
+    done
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | sed -n 2p; }
+
+echo "iperf3 through a forward, 1 link, loopback, release build; CPU: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores"
+echo
+echo "| link transport | throughput (median of 3 × ${seconds} s) | runs | vs raw | wire bytes for ${mib} MiB payload | overhead |"
+echo "|---|---:|---|---:|---:|---:|"
+raw_median=$(median "${runs[raw]}")
+for mode in "${modes[@]}"; do
+    m=$(median "${runs[$mode]}")
+    ratio=$(awk -v a="$m" -v b="$raw_median" 'BEGIN { printf "%.2f", a / b }')
+    echo "| $mode | $m Gbit/s | ${runs[$mode]# } | $ratio | ${wire_bytes[$mode]} | ${overhead_pct[$mode]} % |"
+done
+echo
+for mode in duplex split; do
+    awk -v h="${wire_bytes[$mode]}" -v r="${wire_bytes[raw]}" -v p="${payload_bytes[raw]}" -v m="$mode" \
+        'BEGIN { printf "HTTP %s framing over raw: %.4f %% of payload (%d bytes)\n", m, (h - r) * 100 / p, h - r }'
+done
