@@ -65,6 +65,28 @@ import Testing
         #expect(try atInitiator.opener.open(&down)?.payload == ByteBuffer(string: "pong"))
     }
 
+    /// Split-mode links bind their token into the prologue (PROTOCOL.md §3.2): the same
+    /// token on both sides works, a different one (a spliced pairing) fails message 1's tag.
+    @Test func transportBindingMustMatch() throws {
+        let token = Array("AAAAAAAAAAAAAAAAAAAAAA".utf8)
+        for (responderBinding, succeeds) in [(token, true), (Array("BAAAAAAAAAAAAAAAAAAAAA".utf8), false), ([], false)] {
+            var initiator = LinkInitiator(psk: psk, hello: hello(), transportBinding: token)
+            var wire1 = ByteBuffer()
+            try initiator.start(into: &wire1)
+            var resp = LinkResponder(local: .init(nodeName: "hub", transportBinding: responderBinding))
+            var filter = HandshakeReplayFilter()
+            var wire2 = ByteBuffer()
+            if succeeds {
+                _ = try #require(try resp.receive(&wire1, now: Self.now, keys: lookup([psk]), replayFilter: &filter, into: &wire2))
+                #expect(try initiator.receive(&wire2) != nil)
+            } else {
+                #expect(throws: HandshakeError.authenticationFailed) {
+                    try resp.receive(&wire1, now: Self.now, keys: lookup([psk]), replayFilter: &filter, into: &wire2)
+                }
+            }
+        }
+    }
+
     @Test func dripFedOneByteAtATime() throws {
         var (initiator, wire1) = try message1()
         var resp = responder()
