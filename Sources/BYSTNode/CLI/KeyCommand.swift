@@ -35,7 +35,7 @@ struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key",
         abstract: "Create, list, show, export, import and remove pre-shared keys.",
-        subcommands: [Gen.self, List.self, Show.self, Export.self, Import.self, Remove.self]
+        subcommands: [Gen.self, List.self, Show.self, Export.self, Import.self, Remove.self, Rotate.self]
     )
 
     struct Gen: ParsableCommand {
@@ -122,6 +122,58 @@ struct KeyCommand: AsyncParsableCommand {
             do { try keys.remove(name: name) } catch { throw CLIError(error.description) }
             try saving(keys)
             print("removed key '\(name)' from \(keys.path)")
+        }
+    }
+}
+
+extension KeyCommand {
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a key without downtime: a new key beside the old one, then --finish.",
+            discussion: """
+                Step 1 (here): byst key rotate NAME — stores a new key as NAME.next and prints it.
+                Both nodes accept the old and the new key while the rotation runs; links move to the
+                new key as soon as both ends have it (after byst reload), without dropping streams.
+                Step 2 (when both ends run on the new key): byst key rotate NAME --finish on each end,
+                then byst reload — the old key is gone.
+                """)
+        @Argument(help: "Name of the key to rotate.") var name: String
+        @Flag(help: "End the rotation: NAME takes the new key and NAME.next is removed.") var finish = false
+        @OptionGroup var store: KeyStoreOptions
+
+        func run() throws {
+            var keys = try store.load()
+            let nextName = KeyStore.nextName(for: name)
+            guard keys.entry(named: name) != nil else { throw CLIError("no key named '\(name)' in \(keys.path)") }
+            if finish {
+                do { try keys.promoteNext(of: name) } catch {
+                    throw CLIError("no rotation of '\(name)' in progress (\(nextName) is not in \(keys.path))")
+                }
+                try saving(keys)
+                print("key '\(name)' is now the new key (key id \(keys.entry(named: name)?.key.id.description ?? "?")); \(nextName) removed")
+                print("apply it with: byst reload   (links still on the old key are replaced)")
+                return
+            }
+            guard keys.entry(named: nextName) == nil else {
+                throw CLIError("a rotation of '\(name)' is in progress (\(nextName) exists): finish it with byst key rotate \(name) --finish")
+            }
+            guard KeyStore.isValidName(nextName) else { throw CLIError("key name '\(name)' is too long to rotate (max 58 characters)") }
+            let key: PreSharedKey
+            do { key = try .generate() } catch { throw CLIError("cannot generate a key: \(error)") }
+            do { try keys.add(name: nextName, key: key) } catch { throw CLIError(error.description) }
+            try saving(keys)
+            print("""
+                new key for '\(name)' stored as '\(nextName)' (key id \(key.id)) in \(keys.path)
+                export string for the peer:
+                \(KeyExport.encode(key))
+
+                next steps:
+                  1. here:         byst reload            (accept both keys)
+                  2. on the peer:  byst key import <its name for this key>.next   (paste the string), then byst reload
+                                   (its links re-handshake onto the new key; streams and packets keep flowing)
+                  3. on both, once byst status shows the new key id on the links:
+                                   byst key rotate <name> --finish && byst reload
+                """)
         }
     }
 }

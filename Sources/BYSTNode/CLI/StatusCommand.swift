@@ -39,7 +39,11 @@ enum StatusText {
                 out += "  session \(session.id.prefix(8)) \(session.role) \(session.state)  streams \(session.streams)\n"
                 for link in session.links {
                     let rtt = link.rtt_ms.map { String(format: "%.2f ms", $0) } ?? "-"
-                    out += "    link \(link.index) \(link.remote)  rtt \(rtt)  in \(link.bytes_in) B  out \(link.bytes_out) B\n"
+                    // "zstd 0.31 (512 records)": sent payload after/before compression (PROTOCOL.md §4.2).
+                    let zstd = link.compression_ratio.map { ratio in
+                        link.compression == "off" ? "" : "  zstd \(String(format: "%.2f", ratio)) (\(link.records_compressed ?? 0) records)"
+                    } ?? ""
+                    out += "    link \(link.index) \(link.remote)  rtt \(rtt)  in \(link.bytes_in) B  out \(link.bytes_out) B\(zstd)\n"
                 }
             }
         }

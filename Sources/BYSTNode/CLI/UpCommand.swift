@@ -9,6 +9,7 @@ struct UpCommand: AsyncParsableCommand {
 
     @Option(name: [.short, .customLong("config")], help: "Config file.") var config = "/etc/byst/byst.toml"
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Log format: text, or json (one JSON object per line).") var logFormat = LogFormat.text
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw CLIError("unknown log level '\(logLevel)'") }
@@ -16,21 +17,39 @@ struct UpCommand: AsyncParsableCommand {
         do { nodeConfig = try NodeConfig.load(path: config) } catch { throw CLIError(error.description) }
         let keys: KeyStore
         do { keys = try KeyStore.load(path: nodeConfig.keyStore) } catch { throw CLIError(error.description) }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let format = logFormat
+        LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
         let logger = Logger(label: "byst")
         let node: RunningNode
         do {
-            node = try await RunningNode.start(config: nodeConfig, keys: keys, logger: logger)
+            node = try await RunningNode.start(config: nodeConfig, keys: keys, logger: logger, configPath: config)
         } catch {
             throw CLIError("cannot start: \(error)")
+        }
+        ReloadSignal.install { [node, logger] in
+            Task {
+                switch try await node.reload() {
+                case .success: break  // the node logs what changed
+                case .failure(let error): logger.error("SIGHUP: reload refused: \(error)")
+                }
+            }
         }
         let signal = await TerminationSignal.wait()
         logger.info("received signal \(signal): stopping")
         try await node.shutdown()
+    }
+}
+
+/// SIGHUP reloads the config (docs/OPERATIONS.md, "Reload").
+enum ReloadSignal {
+    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+
+    static func install(_ handler: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "byst.sighup"))
+        source.setEventHandler(handler: handler)
+        source.resume()
+        self.source = source
     }
 }
 

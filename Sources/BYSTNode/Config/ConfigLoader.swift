@@ -144,7 +144,7 @@ private struct ConfigReader {
         let context = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
         let keys = ["name", "listen", "http_listen", "https_listen", "http_path", "tls_certificate", "tls_private_key",
                     "control_socket", "key_store", "session_linger", "keepalive_interval", "dead_link_timeout",
-                    "max_record_payload"]
+                    "max_record_payload", "compression_level", "metrics_listen"]
         try checkKeys(table, allowed: keys, context)
         let nameExpected = "a string of 1…\(LinkHello.maxNodeNameBytes) bytes"
         let name = try requiredString(table, "name", expected: nameExpected, context)
@@ -168,6 +168,7 @@ private struct ConfigReader {
         config.listen = try addresses("listen")
         config.http.listen = try addresses("http_listen")
         config.http.tlsListen = try addresses("https_listen")
+        config.metricsListen = try addresses("metrics_listen")
         let pathExpected = "a path like \"/byst\" (letters, digits, / . _ ~ -)"
         if let path = try optionalString(table, "http_path", expected: pathExpected, context) {
             guard isSafePath(path) else {
@@ -205,6 +206,11 @@ private struct ConfigReader {
         let range = NodeConfig.maxRecordPayloadRange
         if let size = try integer(table, "max_record_payload", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
             config.maxRecordPayload = size
+        }
+        let levels = Int(RecordCompressor.levelRange.lowerBound)...Int(RecordCompressor.levelRange.upperBound)
+        if let level = try integer(table, "compression_level", in: levels,
+                                   expected: "an integer \(levels.lowerBound)…\(levels.upperBound)", context) {
+            config.compressionLevel = level
         }
         return config
     }
@@ -247,7 +253,7 @@ private struct ConfigReader {
     private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
         try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets", "allowed_ips", "http_mode", "http_proxy",
                                        "proxy_mode", "tls_ca_file", "tls_pin_sha256", "tls_server_name", "recycle_after",
-                                       "recycle_bytes"], context)
+                                       "recycle_bytes", "compression"], context)
         let nameExpected = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
         let name = try requiredString(table, "name", expected: nameExpected, context)
         guard KeyStore.isValidName(name) else {
@@ -277,6 +283,14 @@ private struct ConfigReader {
                             key: "allowed_ips", context)
             }
             peer.allowedIPs.append(prefix)
+        }
+        let compressionExpected = "one of \(CompressionScope.allCases.map(\.rawValue.configQuoted).joined(separator: ", "))"
+        if let text = try optionalString(table, "compression", expected: compressionExpected, context) {
+            guard let scope = CompressionScope(rawValue: text) else {
+                throw error(.invalidValue(key: "compression", expected: compressionExpected, got: text.configQuoted),
+                            key: "compression", context)
+            }
+            peer.compression = scope
         }
         try readHTTPClient(table, into: &peer, context)
         return peer

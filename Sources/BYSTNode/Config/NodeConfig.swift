@@ -39,6 +39,11 @@ public struct NodeConfig: Sendable, Equatable {
     public var tun: TunConfig?
     /// HTTP(S) listeners for links (`http_listen`, `https_listen`, `http_path`, `tls_*`).
     public var http = HTTPServerConfig()
+    /// Where `GET /metrics` answers in the Prometheus text format (`metrics_listen`); none by default.
+    public var metricsListen: [HostPort] = []
+    /// zstd level of compressed records (`compression_level`, within
+    /// `RecordCompressor.levelRange`); which records are compressed is per peer.
+    public var compressionLevel = NodeConfig.defaultCompressionLevel
     public var peers: [PeerConfig]
     public var forwards: [ForwardConfig]
 
@@ -50,6 +55,8 @@ public struct NodeConfig: Sendable, Equatable {
     /// Five missed pings: long enough to ride out a short stall, far below TCP's own timeout.
     public static let defaultDeadLinkTimeout: Duration = .seconds(5)
     public static let defaultMaxRecordPayload = 64 * 1024
+    /// zstd's own default: about 3× faster than level 9 for a few % less ratio on text.
+    public static let defaultCompressionLevel = Int(RecordCompressor.defaultLevel)
     /// The range the hello can carry (PROTOCOL.md §3.3).
     public static let maxRecordPayloadRange = 1024...(1 << 20)
 
@@ -151,11 +158,17 @@ public struct PeerConfig: Sendable, Equatable {
     public var http = HTTPClientOptions()
     /// When dialed links are replaced by fresh ones.
     public var recycle = LinkRecycling.never
+    /// Which records we compress towards this peer (`compression`; PROTOCOL.md §4.2):
+    /// stream records by default, never TUN packets unless `.all`.
+    public var compression = PeerConfig.defaultCompression
 
     /// Four links spread load over several TCP connections while keeping per-link state
     /// small; 64 caps what one peer can make us hold.
     public static let defaultLinks = 4
     public static let linksRange = 1...64
+    /// Stream data (port forwards) is often text and its lengths leak less than packet sizes
+    /// do; TUN packets stay uncompressed unless asked for (docs/OPERATIONS.md, "Compression").
+    public static let defaultCompression = CompressionScope.streams
 
     public init(name: String, key: String, endpoint: Endpoint? = nil, links: Int = PeerConfig.defaultLinks,
                 allowTargets: [TargetRule] = [], allowedIPs: [IPPrefix] = []) {

@@ -1,5 +1,6 @@
 // The control socket (README "Status"): a Unix stream socket, mode 0600. A client writes
-// one command line ("status") and reads one JSON document until the server closes.
+// one command line and reads the answer until the server closes: "status" → one JSON
+// document; "reload" → "ok: <summary>" or "error: <why>" (docs/OPERATIONS.md, "Reload").
 import Foundation
 import NIOCore
 import NIOPosix
@@ -52,6 +53,13 @@ final class ControlHandler: ChannelInboundHandler {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             if let json = try? encoder.encode(node.status()) { reply.writeBytes(json) }
             reply.writeString("\n")
+        case "reload":
+            do throws(ReloadError) {
+                reply.writeString("ok: \(try node.reloadFromDisk())\n")
+            } catch {
+                node.logger.error("reload refused: \(error)")
+                reply.writeString("error: \(error)\n")
+            }
         default:
             reply.writeString("{\"error\": \"unknown command\"}\n")
         }

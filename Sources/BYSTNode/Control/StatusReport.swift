@@ -10,7 +10,20 @@ struct StatusReport: Codable, Sendable {
         var rtt_ms: Double?
         var bytes_in: UInt64
         var bytes_out: UInt64
+        /// The key the link authenticated with (changes during a key rotation).
+        var key_id: String?
         var streams: Int
+        /// What this side compresses on the link (PROTOCOL.md §4.2): "off", "streams", "all".
+        var compression: String? = nil
+        /// Records sent with a zstd payload, and as they were.
+        var records_compressed: UInt64? = nil
+        var records_uncompressed: UInt64? = nil
+        /// Compression runs (incompressible data backs off: most records are not tried).
+        var compression_attempts: UInt64? = nil
+        /// Sent record payload bytes after / before compression (1 = nothing saved).
+        var compression_ratio: Double? = nil
+        /// Compressed records received.
+        var records_decompressed: UInt64? = nil
     }
 
     struct Session: Codable, Sendable {
@@ -74,7 +87,13 @@ extension SessionRuntime {
             return StatusReport.Link(
                 id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, state: "up",
                 rtt_ms: state?.rtt.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 },
-                bytes_in: handler.wireBytesIn, bytes_out: handler.wireBytesOut, streams: state?.streams ?? 0)
+                bytes_in: handler.wireBytesIn, bytes_out: handler.wireBytesOut, key_id: handler.keyID?.description, streams: state?.streams ?? 0,
+                compression: handler.compressionScope.rawValue,
+                records_compressed: handler.compressionCounters.recordsCompressed,
+                records_uncompressed: handler.compressionCounters.recordsUncompressed,
+                compression_attempts: handler.compressionCounters.attempts,
+                compression_ratio: (handler.compressionCounters.ratio * 10_000).rounded() / 10_000,
+                records_decompressed: handler.compressionCounters.recordsDecompressed)
         }
         return StatusReport.Session(
             id: sessionID.hexString, role: machine.role == .initiator ? "initiator" : "responder",

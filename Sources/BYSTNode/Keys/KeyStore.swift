@@ -103,6 +103,25 @@ public struct KeyStore: Sendable {
 
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 
+    /// During a rotation the new key of `name` is stored as `name.next` (docs/OPERATIONS.md,
+    /// "Key rotation"): nodes accept both and dial with the new one.
+    public static func nextName(for name: String) -> String { name + ".next" }
+
+    /// The key `name` and, while it rotates, its successor.
+    public func keys(named name: String) -> (current: PreSharedKey, next: PreSharedKey?)? {
+        guard let current = entry(named: name)?.key else { return nil }
+        return (current, entry(named: Self.nextName(for: name))?.key)
+    }
+
+    /// Ends a rotation: `name` takes the key of `name.next`, which is removed.
+    public mutating func promoteNext(of name: String) throws(Failure) {
+        let nextName = Self.nextName(for: name)
+        guard let next = entries.firstIndex(where: { $0.name == nextName }) else { throw .notFound(name: nextName, path: path) }
+        guard let current = entries.firstIndex(where: { $0.name == name }) else { throw .notFound(name: name, path: path) }
+        entries[current] = Entry(name: name, key: entries[next].key)
+        entries.remove(at: next)
+    }
+
     public func key(for id: KeyID) -> PreSharedKey? { entries.first { $0.key.id == id }?.key }
 
     /// Writes the store atomically with mode 0600, creating its directory (0700) if needed.

@@ -1,7 +1,7 @@
 // One link: a TCP connection carrying a BYST handshake, then records (PROTOCOL.md §3, §4).
 //
-//   socket bytes ─▶ inbound ─▶ handshake machine ─▶ record opener ─▶ SessionRuntime.receive
-//   SessionRuntime.pump ─▶ pump() ─▶ beginRecord ▸ session frames ▸ finishRecord ─▶ one write
+//   socket bytes ─▶ inbound ─▶ handshake machine ─▶ record opener ─▶ [unzstd] ─▶ SessionRuntime.receive
+//   SessionRuntime.pump ─▶ pump() ─▶ beginRecord ▸ session frames ▸ [zstd] ▸ finishRecord ─▶ one write
 //
 // No protocol decisions here: the machines decide, this handler moves bytes and timers.
 import BYSTProto
@@ -40,9 +40,16 @@ final class LinkHandler: ChannelInboundHandler {
     private(set) var remoteDescription = "?"
     private(set) var wireBytesIn: UInt64 = 0
     private(set) var wireBytesOut: UInt64 = 0
+    /// Records sealed on this link so far (its send nonce), for `byst_peer_sent_records_total`.
+    var recordsSealed: UInt64 { sealer?.recordsSealed ?? 0 }
     private(set) var linkIndex: UInt16 = 0
     /// Largest record payload the peer accepts.
     private var peerMaxPayload = RecordLimits.defaultMaxPayload
+    /// zstd state and counters of this link (PROTOCOL.md §4.2); disabled until the peer is known.
+    private var compressor = RecordCompressor.disabled
+    var compressionCounters: RecordCompressor.Counters { compressor.counters }
+    /// What we compress on this link: the negotiated feature AND our setting for the peer.
+    var compressionScope: CompressionScope { compressor.scope }
     /// Records are batched into writes of about this size.
     private static let writeBatch = 256 * 1024
     /// Backpressure from elsewhere than this socket (split mode's POST queue).
@@ -50,8 +57,13 @@ final class LinkHandler: ChannelInboundHandler {
     private var begun = false
     private var closingAfterFlush = false
 
-    init(id: LinkID, node: Node, initiator: LinkInitiator, session: SessionRuntime, slot: LinkSlot, linkIndex: UInt16) {
+    /// The key this link handshakes with (initiator) or was authenticated by (responder).
+    private(set) var keyID: KeyID?
+
+    init(id: LinkID, node: Node, initiator: LinkInitiator, session: SessionRuntime, slot: LinkSlot, linkIndex: UInt16,
+         keyID: KeyID) {
         self.id = id
+        self.keyID = keyID
         self.node = node
         self.phase = .initiating(initiator)
         self.session = session
@@ -104,14 +116,14 @@ final class LinkHandler: ChannelInboundHandler {
         let timeout = node.handshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard !isEstablished else { return }
-            fail("handshake not completed within \(timeout)")
+            fail("handshake not completed within \(timeout)", cause: .timeout)
         }
         if case .initiating(var initiator) = phase {
             var out = context.channel.allocator.buffer(capacity: 256)
             do throws(HandshakeError) {
                 try initiator.start(into: &out)
             } catch {
-                return fail("handshake: \(error)")
+                return fail("handshake: \(error)", cause: .internal)
             }
             phase = .initiating(initiator)
             write(out, flush: true)
@@ -121,6 +133,7 @@ final class LinkHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         wireBytesIn += UInt64(bytes.readableBytes)
+        session?.metrics.bytesReceived.increment(by: bytes.readableBytes)
         if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
         process()
     }
@@ -139,8 +152,13 @@ final class LinkHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
         switch phase {
+        case .initiating where begun:
+            // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
+            logger.warning("link closed: the remote end closed the connection during the handshake (a key it does not have?)")
+            node.handshakeFailed(.closed)
         case .initiating, .responding, .awaitingFirstRecord: logger.debug("link closed during handshake")
-        case .established, .closed: break
+        case .established: logger.info("link down: connection closed by the remote end")
+        case .closed: break
         }
         phase = .closed
         session?.detach(self)
@@ -152,11 +170,12 @@ final class LinkHandler: ChannelInboundHandler {
         fail("socket error: \(error)")
     }
 
-    /// Closes the link with one log line (peer-caused problems affect this link only).
-    func fail(_ reason: String, level: Logger.Level = .warning) {
+    /// Closes the link with one log line (peer-caused problems affect this link only); before
+    /// the handshake completed, `cause` is counted as a handshake failure.
+    func fail(_ reason: String, level: Logger.Level = .warning, cause: HandshakeFailureReason = .transport) {
         if case .closed = phase { return }
         logger.log(level: level, "link closed: \(reason)")
-        if case .established = phase {} else { node.handshakeFailures += 1 }
+        if case .established = phase {} else { node.handshakeFailed(cause) }
         phase = .closed
         context?.close(promise: nil)
     }
@@ -191,9 +210,9 @@ final class LinkHandler: ChannelInboundHandler {
         do {
             try processPhases()
         } catch let error as HandshakeError {
-            fail("handshake failed: \(error)")
+            fail("handshake failed: \(error)", cause: HandshakeFailureReason(error))
         } catch let error as RecordError {
-            fail("record layer: \(error)")
+            fail("record layer: \(error)", cause: .malformed)
         } catch {
             fail("\(error)")
         }
@@ -209,6 +228,7 @@ final class LinkHandler: ChannelInboundHandler {
                 }
                 handshakeTimeout?.cancel()
                 becomeEstablished(established)
+                configureCompression(established.features)
                 // PROTOCOL.md §3.5: the initiator's first record goes out at once.
                 sendEmptyRecord()
                 session?.attach(self)
@@ -234,14 +254,15 @@ final class LinkHandler: ChannelInboundHandler {
                 handshakeTimeout?.cancel()
                 becomeEstablished(established)
                 guard let session = node.attachResponderLink(self, hello: established.peerHello, keyID: established.keyID) else {
-                    return fail("no session for key \(established.keyID)")
+                    return fail("no session for key \(established.keyID)", cause: .unknownKey)
                 }
                 self.session = session
-                session.receive(record.payload, from: self)
+                configureCompression(established.features)
+                session.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
             case .established:
                 while case .established = phase, var opener, let record = try opener.open(&inbound) {
                     self.opener = opener
-                    session?.receive(record.payload, from: self)
+                    session?.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
                 }
                 return
             case .closed:
@@ -256,10 +277,22 @@ final class LinkHandler: ChannelInboundHandler {
         opener = established.opener
         phase = .established
         wasEstablished = true
+        keyID = established.keyID
+        // `node` stays ours; an accepted link learns its peer from the key (its session comes next).
         logger.info("link up", metadata: [
-            "node": "\(established.peerHello.nodeName)", "suite": "\(established.suite)",
+            "peer_node": "\(established.peerHello.nodeName)", "suite": "\(established.suite)",
             "key": "\(established.keyID)", "index": "\(established.peerHello.linkIndex)",
+            "peer": "\(session?.peer.config.name ?? node.peersByKeyID[established.keyID]?.config.name ?? "?")",
         ])
+    }
+
+    /// PROTOCOL.md §4.2: records are compressed only when both hellos offered the feature,
+    /// and then only those our setting for this peer allows; compressed records are accepted
+    /// whenever it was negotiated (the responder offers it before it knows the peer).
+    private func configureCompression(_ features: LinkFeatures) {
+        guard let session else { return }
+        compressor = RecordCompressor(negotiated: features.contains(.compression), scope: session.peer.config.compression,
+                                      level: Int32(node.config.compressionLevel))
     }
 
     private func sendEmptyRecord() {
@@ -283,13 +316,17 @@ final class LinkHandler: ChannelInboundHandler {
             var out = context.channel.allocator.buffer(capacity: Self.writeBatch + peerMaxPayload + RecordFormat.overhead)
             while out.readableBytes < Self.writeBatch {
                 let mark = sealer.beginRecord(in: &out)
-                let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out)
+                var packetFrames = 0
+                let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out,
+                                                           packetFrames: &packetFrames)
                 if payload == 0 {
                     sealer.abandonRecord(mark, in: &out)
                     break
                 }
+                // Before encryption, in place (PROTOCOL.md §4.2).
+                let flags = compressor.compressPayload(in: &out, from: out.writerIndex - payload, carriesPackets: packetFrames > 0)
                 do {
-                    try sealer.finishRecord(mark, in: &out)
+                    try sealer.finishRecord(mark, flags: flags, in: &out)
                 } catch {
                     return fail("sealing: \(error)")
                 }
@@ -304,6 +341,7 @@ final class LinkHandler: ChannelInboundHandler {
     private func write(_ buffer: ByteBuffer, flush: Bool) {
         guard let context else { return }
         wireBytesOut += UInt64(buffer.readableBytes)
+        session?.metrics.bytesSent.increment(by: buffer.readableBytes)
         if flush {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         } else {

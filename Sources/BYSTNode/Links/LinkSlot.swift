@@ -119,11 +119,14 @@ final class LinkSlot {
     private func makeLink(binding: [UInt8], replacing: Bool) -> LinkHandler {
         let node = peer.node
         let hello = LinkHello(
-            timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index, features: [],
+            timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index,
+            // `compression = "off"`: not even offered, so neither side compresses (PROTOCOL.md §4.2).
+            features: peer.config.compression == .off ? [] : [.compression],
             maxRecordPayload: UInt32(node.recordLimits.maxPayload), nodeName: node.config.name)
-        let initiator = LinkInitiator(psk: peer.key, hello: hello, limits: node.recordLimits, transportBinding: binding)
+        let key = peer.dialKey
+        let initiator = LinkInitiator(psk: key, hello: hello, limits: node.recordLimits, transportBinding: binding)
         let link = LinkHandler(id: node.nextLinkID(), node: node, initiator: initiator, session: session, slot: self,
-                               linkIndex: index)
+                               linkIndex: index, keyID: key.id)
         if replacing { replacement = link } else { current = link }
         return link
     }
@@ -176,7 +179,10 @@ final class LinkSlot {
 
     func linkClosed(_ link: LinkHandler) {
         let mode = modes.removeValue(forKey: ObjectIdentifier(link))
-        if !link.wasEstablished, let mode { peer.httpModeFailed(mode) }
+        if !link.wasEstablished {
+            if let mode { peer.httpModeFailed(mode) }
+            peer.dialFailed(keyID: link.keyID)
+        }
         if link === current {
             current = nil
             recycleTimer?.cancel()
@@ -214,6 +220,14 @@ final class LinkSlot {
         }
     }
 
+    /// Keys changed: replace the link by one that handshakes with the current dial key.
+    func rekey() {
+        guard let current, current.keyID != peer.dialKey.id else { return }
+        if current.isEstablished {
+            startReplacement(reason: "key rotation")
+        }
+    }
+
     private func startReplacement(reason: String) {
         guard !stopped, replacement == nil, current?.isEstablished == true else { return }
         logger.info("recycling link: \(reason)")
@@ -223,6 +237,7 @@ final class LinkSlot {
     private func scheduleReconnect() {
         guard !stopped, reconnect == nil else { return }
         peer.reconnects += 1
+        session.metrics.reconnects.increment()
         let base = min(Self.initialBackoff << min(attempts, 20), Self.maximumBackoff)
         attempts += 1
         let jittered = Int64(Double(base) * Double.random(in: 0.8...1.2))

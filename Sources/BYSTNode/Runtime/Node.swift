@@ -6,6 +6,7 @@
 //   [[forward]] listeners ─▶ ForwardHandler(near) ─▶ SessionRuntime.openStream
 //   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardHandler(far) ─▶ target
 //   control socket ─▶ status JSON
+//   metrics_listen ─▶ MetricsHTTPHandler ─▶ metricsExposition (Prometheus text)
 import BYSTProto
 import Logging
 import NIOCore
@@ -14,7 +15,10 @@ import NIOSSL
 import Tun
 
 final class Node {
-    let config: NodeConfig
+    /// Replaced by a successful reload (Node+Reload.swift); node-level settings never change.
+    var config: NodeConfig
+    /// Where `config` came from, for reloads (nil for nodes built from a value in tests).
+    let configPath: String?
     let eventLoop: EventLoop
     let logger: Logger
     let sessionConfig: SessionConfig
@@ -22,9 +26,13 @@ final class Node {
     let handshakeTimeout: TimeAmount = .seconds(10)
     var replayFilter = HandshakeReplayFilter()
     var handshakeFailures = 0
-    private(set) var peers: [PeerRuntime] = []
-    private var peersByKeyID: [KeyID: PeerRuntime] = [:]
+    /// This node's own metric registry (Metrics/NodeMetrics.swift), served on `metrics_listen`.
+    let metrics = NodeMetrics()
+    var peers: [PeerRuntime] = []
+    var peersByKeyID: [KeyID: PeerRuntime] = [:]
     private var channels: [Channel] = []
+    /// Forward listeners by address, so a reload can close or add them one by one.
+    var forwardChannels: [HostPort: Channel] = [:]
     private var linkCounter = 0
     private(set) var tunPump: TunPump?
     let startedAt = Clocks.monotonic()
@@ -42,8 +50,9 @@ final class Node {
         }
     }
 
-    init(config: NodeConfig, keys: KeyStore, eventLoop: EventLoop, logger: Logger) throws {
+    init(config: NodeConfig, keys: KeyStore, eventLoop: EventLoop, logger: Logger, configPath: String? = nil) throws {
         self.config = config
+        self.configPath = configPath
         self.eventLoop = eventLoop
         var logger = logger
         logger[metadataKey: "node"] = "\(config.name)"
@@ -57,14 +66,28 @@ final class Node {
         splitRegistry = SplitRegistry(eventLoop: eventLoop, pairingTimeout: handshakeTimeout)
         serverTLS = try TLSSetup.serverContext(config.http)
         for peerConfig in config.peers {
-            guard let key = keys.entry(named: peerConfig.key)?.key else {
-                throw StartError.missingKey(peer: peerConfig.name, key: peerConfig.key, store: keys.path)
-            }
-            let peer = try PeerRuntime(config: peerConfig, key: key, node: self)
-            if let other = peersByKeyID[key.id] { throw StartError.sharedKey(other.config.name, peerConfig.name) }
-            peersByKeyID[key.id] = peer
-            peers.append(peer)
+            peers.append(try makePeer(peerConfig, keys: keys))
         }
+        peersByKeyID = try Self.index(peers)
+    }
+
+    func makePeer(_ peerConfig: PeerConfig, keys: KeyStore) throws -> PeerRuntime {
+        guard let (key, next) = keys.keys(named: peerConfig.key) else {
+            throw StartError.missingKey(peer: peerConfig.name, key: peerConfig.key, store: keys.path)
+        }
+        return try PeerRuntime(config: peerConfig, key: key, nextKey: next, node: self)
+    }
+
+    /// Every accepted key id (current and, during rotations, next) to its peer.
+    static func index(_ peers: [PeerRuntime]) throws(StartError) -> [KeyID: PeerRuntime] {
+        var index: [KeyID: PeerRuntime] = [:]
+        for peer in peers {
+            for id in peer.keyIDs {
+                if let other = index[id], other !== peer { throw StartError.sharedKey(other.config.name, peer.config.name) }
+                index[id] = peer
+            }
+        }
+        return index
     }
 
     func nextLinkID() -> LinkID {
@@ -74,12 +97,15 @@ final class Node {
 
     /// A link accepted by a listener; `binding` is the split-mode token it was paired by.
     func makeResponderLink(binding: [UInt8]) -> LinkHandler {
-        LinkHandler(id: nextLinkID(), node: self,
-                    responder: LinkResponder(local: .init(nodeName: config.name, limits: recordLimits, transportBinding: binding)))
+        // The peer is known only from message 1's key id: offer compression if any peer may
+        // use it; the link then applies that peer's `compression` (LinkHandler).
+        let features: LinkFeatures = peers.contains { $0.config.compression != .off } ? [.compression] : []
+        return LinkHandler(id: nextLinkID(), node: self, responder: LinkResponder(
+            local: .init(nodeName: config.name, features: features, limits: recordLimits, transportBinding: binding)))
     }
 
     /// The configured PSK with this key id, for responders (PROTOCOL.md §3.4 step 3).
-    func key(for id: KeyID) -> PreSharedKey? { peersByKeyID[id]?.key }
+    func key(for id: KeyID) -> PreSharedKey? { peersByKeyID[id]?.key(for: id) }
 
     func peer(named name: String) -> PeerRuntime? { peers.first { $0.config.name == name } }
 
@@ -106,14 +132,10 @@ final class Node {
                 try channel.pipeline.syncOperations.addHandler(HTTPServerFrontEnd(node: self))
             })
         }
-        for forward in config.forwards {
-            binds.append(bind(forward.listen, what: "forward \(forward.listen) → \(forward.peer):\(forward.target)", forward: true) { [self] channel in
-                guard let session = peer(named: forward.peer)?.sessionForNewStream() else {
-                    logger.warning("forward \(forward.listen): no session with peer '\(forward.peer)' yet; refusing connection")
-                    channel.close(promise: nil)
-                    return
-                }
-                try channel.pipeline.syncOperations.addHandler(ForwardHandler(session: session, target: forward.target.description))
+        for forward in config.forwards { binds.append(startForward(forward)) }
+        for address in config.metricsListen {
+            binds.append(bind(address, what: "metrics (GET \(MetricsHTTPHandler.path))") { [self] channel in
+                try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(node: self))
             })
         }
         binds.append(ControlServer.start(node: self).assumeIsolated().map { [self] channel in
@@ -121,6 +143,20 @@ final class Node {
         }.nonisolated())
         for peer in peers { peer.startDialing() }
         return EventLoopFuture.andAllSucceed(binds, on: eventLoop)
+    }
+
+    /// Binds a `[[forward]]` listener; its connections become streams to the peer.
+    func startForward(_ forward: ForwardConfig) -> EventLoopFuture<Void> {
+        bind(forward.listen, what: "forward \(forward.listen) → \(forward.peer):\(forward.target)", forward: true) { [self] channel in
+            guard let session = peer(named: forward.peer)?.sessionForNewStream() else {
+                logger.debug("forward \(forward.listen): no session with peer '\(forward.peer)' yet; refusing connection")
+                channel.close(promise: nil)
+                return
+            }
+            try channel.pipeline.syncOperations.addHandler(ForwardHandler(session: session, target: forward.target.description))
+        } registered: { [self] channel in
+            forwardChannels[forward.listen] = channel
+        }
     }
 
     /// Creates and configures the TUN interface: addresses, MTU, up, a route for every
@@ -143,7 +179,7 @@ final class Node {
 
     private func bind(
         _ address: HostPort, what: String, forward: Bool = false,
-        initialize: @escaping (Channel) throws -> Void
+        initialize: @escaping (Channel) throws -> Void, registered: ((Channel) -> Void)? = nil
     ) -> EventLoopFuture<Void> {
         let bound = NIOLoopBound(initialize, eventLoop: eventLoop)
         var bootstrap = ServerBootstrap(group: eventLoop)
@@ -159,7 +195,7 @@ final class Node {
             .assumeIsolated()
             .map { [self] channel in
                 logger.info("listening: \(what) on \(address)")
-                channels.append(channel)
+                if let registered { registered(channel) } else { channels.append(channel) }
             }
             .nonisolated()
     }
@@ -184,8 +220,9 @@ final class Node {
         logger.info("shutting down")
         tunPump?.stop()
         for peer in peers { peer.shutdown() }
-        let closes = channels.map { $0.close().recover { _ in } }
+        let closes = (channels + forwardChannels.values).map { $0.close().recover { _ in } }
         channels.removeAll()
+        forwardChannels.removeAll()
         // Give the go-away and resets a moment to reach the wire before links close.
         return EventLoopFuture.andAllComplete(closes, on: eventLoop).assumeIsolated().flatMap { [self] in
             eventLoop.scheduleTask(in: .milliseconds(200)) {}.futureResult
@@ -228,7 +265,7 @@ final class Node {
         AddressResolver.resolve(address, on: eventLoop).assumeIsolated()
             .flatMap { bootstrap.connect(to: $0) }
             .whenFailure { error in
-                logger.info("forward to \(target) for peer '\(peerName)' failed: \(error)")
+                logger.debug("forward to \(target) for peer '\(peerName)' failed: \(error)")
                 sessionBound.value.reset(id, code: .connectFailed)
             }
     }

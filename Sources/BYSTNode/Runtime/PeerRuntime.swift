@@ -6,7 +6,12 @@ import NIOSSL
 /// sessions it dialed to us, keyed by session id.
 final class PeerRuntime {
     let config: PeerConfig
-    let key: PreSharedKey
+    /// The peer's key and, during a rotation, its successor: links with either are accepted.
+    private(set) var key: PreSharedKey
+    private(set) var nextKey: PreSharedKey?
+    /// During a rotation we dial with the new key, and with the old one after the new one was
+    /// refused (the peer does not have it yet), alternating until one works.
+    private var dialWithNext = true
     unowned let node: Node
     private(set) var outgoing: SessionRuntime?
     private(set) var incoming: [[UInt8]: SessionRuntime] = [:]
@@ -19,15 +24,47 @@ final class PeerRuntime {
     private var autoCandidate = HTTPMode.duplex
     private var learnedModeFailures = 0
 
-    init(config: PeerConfig, key: PreSharedKey, node: Node) throws(TLSSetup.Failure) {
+    init(config: PeerConfig, key: PreSharedKey, nextKey: PreSharedKey? = nil, node: Node) throws(TLSSetup.Failure) {
         self.config = config
         self.key = key
+        self.nextKey = nextKey
         self.node = node
         if let endpoint = config.endpoint?.httpEndpoint, endpoint.tls {
             tlsContext = try TLSSetup.clientContext(config.http, peer: config.name)
         } else {
             tlsContext = nil
         }
+    }
+
+    // MARK: Keys
+
+    var keyIDs: [KeyID] { [key.id] + (nextKey.map { [$0.id] } ?? []) }
+
+    func key(for id: KeyID) -> PreSharedKey? {
+        if id == key.id { return key }
+        return nextKey?.id == id ? nextKey : nil
+    }
+
+    var dialKey: PreSharedKey { dialWithNext ? nextKey ?? key : key }
+
+    /// A dialed link with `keyID` closed before its handshake completed.
+    func dialFailed(keyID: KeyID?) {
+        guard nextKey != nil, keyID == dialKey.id else { return }
+        dialWithNext.toggle()
+    }
+
+    /// A reload brought other key material: links move to it by re-handshaking (recycling),
+    /// links on a key no longer configured are closed, the sessions stay.
+    func updateKeys(current: PreSharedKey, next: PreSharedKey?) {
+        key = current
+        nextKey = next
+        dialWithNext = true
+        for session in sessions {
+            for link in session.links.values where link.keyID.map({ self.key(for: $0) == nil }) ?? false {
+                link.fail("its key is no longer configured (rotated)", level: .info)
+            }
+        }
+        for slot in slots { slot.rekey() }
     }
 
     // MARK: HTTP mode (auto: duplex first, split if that does not get through)

@@ -16,13 +16,13 @@ public final class RunningNode: Sendable {
 
     /// Builds the node from its config and keys and binds its listeners; fails with the
     /// first listener or control socket that cannot be bound.
-    public static func start(config: NodeConfig, keys: KeyStore, logger: Logger) async throws -> RunningNode {
+    public static func start(config: NodeConfig, keys: KeyStore, logger: Logger, configPath: String? = nil) async throws -> RunningNode {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         do {
             let node = try await loop.flatSubmit {
                 do {
-                    let node = try Node(config: config, keys: keys, eventLoop: loop, logger: logger)
+                    let node = try Node(config: config, keys: keys, eventLoop: loop, logger: logger, configPath: configPath)
                     let bound = NIOLoopBound(node, eventLoop: loop)
                     return node.start().map { bound }
                 } catch {
@@ -46,6 +46,13 @@ public final class RunningNode: Sendable {
 
     func status() async throws -> StatusReport {
         try await withNode { $0.status() }
+    }
+
+    /// Re-reads the config file and key store (SIGHUP); the summary, or why nothing changed.
+    public func reload() async throws -> Result<String, ReloadError> {
+        try await withNode { node in
+            do throws(ReloadError) { return .success(try node.reloadFromDisk()) } catch { return .failure(error) }
+        }
     }
 
     /// Graceful stop: go-away to peers, open streams reset, listeners and links closed.

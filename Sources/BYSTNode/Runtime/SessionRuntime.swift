@@ -26,11 +26,14 @@ final class SessionRuntime {
     private var timer: Scheduled<Void>?
     private var pumpScheduled = false
     let createdAt = Clocks.monotonic()
+    /// The peer's counters (shared by its sessions): records, packets, RTT, and bytes for its links.
+    let metrics: PeerMetrics
 
     init(node: Node, peer: PeerRuntime, sessionID: [UInt8], role: SessionMachine.Role) {
         self.node = node
         self.peer = peer
         self.sessionID = sessionID
+        self.metrics = node.metrics.peer(named: peer.config.name)
         self.machine = SessionMachine(
             role: role, config: node.sessionConfig, now: Clocks.monotonic(), instance: UInt64.random(in: 1...UInt64.max))
         rearmTimer()
@@ -59,6 +62,7 @@ final class SessionRuntime {
     }
 
     func receive(_ payload: ByteBuffer, from link: LinkHandler) {
+        metrics.recordsReceived.increment()
         do throws(SessionError) {
             handle(try machine.receive(payload, from: link.id, now: Clocks.monotonic()))
         } catch {
@@ -83,7 +87,10 @@ final class SessionRuntime {
     /// so deferring would only add a loop iteration to each packet's latency).
     func pumpNow() {
         for id in links.keys.sorted() {
-            links[id]?.pump()
+            guard let link = links[id] else { continue }
+            let sealed = link.recordsSealed
+            link.pump()
+            if link.recordsSealed > sealed { metrics.recordsSent.increment(by: link.recordsSealed - sealed) }
             if machine.isRetired(id) { links[id]?.closeRetired() }
         }
         rearmTimer()
@@ -121,7 +128,10 @@ final class SessionRuntime {
             case .goAway:
                 logger.info("peer is shutting down the session")
             case .packet(let bytes):
+                metrics.packetsReceived.increment()
                 node.tunPump?.fromPeer(bytes, peer: peer)
+            case .rttMeasured(_, let rtt):
+                metrics.observeRTT(rtt)
             case .expired:
                 logger.info("session expired: no link came back within \(node.sessionConfig.linger)")
                 timer?.cancel()

@@ -35,10 +35,16 @@ final class TunPump {
         self.device = device
         self.mtu = mtu
         self.node = node
+        reader = TunReader(device: device)
+        rebuildRoutes()
+    }
+
+    /// The routing table from the node's peers (again after a reload changed them).
+    func rebuildRoutes() {
+        routes = AllowedIPs<Int>()
         for (index, peer) in node.peers.enumerated() {
             for prefix in peer.config.allowedIPs { routes.insert(prefix, peer: index) }
         }
-        reader = TunReader(device: device)
     }
 
     func start() {
@@ -62,19 +68,26 @@ final class TunPump {
             counters.packets_from_tun += 1
             guard let packet = IPPacket(bytes) else {
                 counters.dropped_malformed += 1
+                node.metrics.packetDropped(.malformed)
                 continue
             }
             guard let peerIndex = routes.lookup(packet.destination) else {
                 counters.dropped_no_route += 1
+                node.metrics.packetDropped(.noRoute)
                 continue
             }
             guard let session = node.peers[peerIndex].sessionForNewStream(), session.machine.hasLinks else {
                 counters.dropped_no_session += 1
+                node.metrics.packetDropped(.noSession)
                 continue
             }
             let hash = packet.flowHash(bytes)
             MSSClamp.clamp(&bytes, mtu: mtu)
-            session.machine.sendPacket(ByteBuffer(bytes: bytes), flowHash: hash)
+            if session.machine.sendPacket(ByteBuffer(bytes: bytes), flowHash: hash) {
+                session.metrics.packetsSent.increment()
+            } else {
+                node.metrics.packetDropped(.queueFull)
+            }
             touched[ObjectIdentifier(session)] = session
         }
         for session in touched.values { session.pumpNow() }
@@ -84,10 +97,12 @@ final class TunPump {
         var bytes = Array(packet.readableBytesView)
         guard let parsed = IPPacket(bytes) else {
             counters.dropped_malformed += 1
+            node.metrics.packetDropped(.malformed)
             return
         }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else {
             counters.dropped_spoofed_source += 1
+            node.metrics.packetDropped(.spoofedSource)
             return
         }
         MSSClamp.clamp(&bytes, mtu: mtu)
@@ -95,6 +110,7 @@ final class TunPump {
             counters.packets_to_tun += 1
         } else {
             counters.dropped_tun_write += 1
+            node.metrics.packetDropped(.tunWrite)
         }
     }
 }

@@ -8,8 +8,12 @@ public enum RecordError: Error, Equatable, Sendable {
     case tooLarge(length: Int, limit: Int)
     /// A payload handed to the sealer exceeds the limit the peer advertised.
     case payloadTooLarge(length: Int, limit: Int)
-    /// Unknown flag bits in a record header.
+    /// Unknown flag bits in a record header, or the compressed flag on a link that did not
+    /// negotiate compression (PROTOCOL.md §4.2).
     case unknownFlags(UInt8)
+    /// A compressed payload is not one valid zstd frame, or would decompress to more than
+    /// our max record payload (a decompression bomb).
+    case decompression(Zstd.Failure)
     /// The byte stream ended inside a record.
     case truncated
     /// The 64-bit nonce counter is exhausted; the link must be re-established.

@@ -22,4 +22,7 @@ public enum SessionEvent: Equatable, Sendable {
     case expired
     /// An IP packet from the peer's packet channel.
     case packet(ByteBuffer)
+    /// A keepalive ping on `link` was answered after `rtt` (one sample; the smoothed value
+    /// is in `linkStatus`).
+    case rttMeasured(link: LinkID, rtt: Duration)
 }

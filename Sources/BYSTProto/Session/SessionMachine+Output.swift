@@ -12,6 +12,16 @@ extension SessionMachine {
     /// returns how many bytes it wrote; 0 means nothing to send there. The runtime calls it
     /// right after `RecordSealer.beginRecord`, so frames are written where they are sealed.
     public mutating func writePayload(for link: LinkID, maxBytes: Int, into out: inout ByteBuffer) -> Int {
+        var packetFrames = 0
+        return writePayload(for: link, maxBytes: maxBytes, into: &out, packetFrames: &packetFrames)
+    }
+
+    /// `writePayload(for:maxBytes:into:)`, also counting the packet frames it wrote into
+    /// `packetFrames`: records carrying TUN packets are compressed only with
+    /// `compression = "all"` (PROTOCOL.md §4.2).
+    public mutating func writePayload(for link: LinkID, maxBytes: Int, into out: inout ByteBuffer,
+                                      packetFrames: inout Int) -> Int {
+        packetFrames = 0
         guard var state = links.removeValue(forKey: link) else { return 0 }
         defer { links[link] = state }
         // A retired link carries nothing after its `retire` frame.
@@ -54,6 +64,7 @@ extension SessionMachine {
             }
             guard out.writerIndex + size <= limit else { break }
             Frame.packet(packet).encode(into: &out)
+            packetFrames += 1
             state.packets.removeFirst()
             state.packetBytes -= packet.readableBytes
         }

@@ -58,6 +58,7 @@ extension SessionMachine {
         case .pong(let value):
             if let outstanding = links[link]?.outstandingPing, outstanding.value == value {
                 links[link]?.recordRTT(now - outstanding.sentAt)
+                events.append(.rttMeasured(link: link, rtt: .nanoseconds(Int64(clamping: now - outstanding.sentAt))))
                 links[link]?.outstandingPing = nil
             }
             // The peer answered ping `value` after reading everything sent before it.

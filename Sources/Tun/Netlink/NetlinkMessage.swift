@@ -10,6 +10,7 @@ public enum NetlinkMessage {
     static let rtmNewLink: UInt16 = 16
     static let rtmNewAddr: UInt16 = 20
     static let rtmNewRoute: UInt16 = 24
+    static let rtmDelRoute: UInt16 = 25
     static let nlmsgError: UInt16 = 2
     static let flagRequest: UInt16 = 0x1
     static let flagAck: UInt16 = 0x4
@@ -58,6 +59,15 @@ public enum NetlinkMessage {
     /// Exclusive: an existing route for the same prefix (say, a LAN's) is never taken over;
     /// the kernel answers EEXIST instead. Our own routes vanish with the TUN device.
     public static func addRoute(_ prefix: IPPrefix, interface index: UInt32, sequence: UInt32) -> [UInt8] {
+        route(type: rtmNewRoute, flags: flagCreate | flagExclusive, prefix, interface: index, sequence: sequence)
+    }
+
+    /// RTM_DELROUTE: remove our route for `prefix` out of interface `index` (a reload dropped it).
+    public static func deleteRoute(_ prefix: IPPrefix, interface index: UInt32, sequence: UInt32) -> [UInt8] {
+        route(type: rtmDelRoute, flags: 0, prefix, interface: index, sequence: sequence)
+    }
+
+    static func route(type: UInt16, flags: UInt16, _ prefix: IPPrefix, interface index: UInt32, sequence: UInt32) -> [UInt8] {
         let network = prefix.network
         var body: [UInt8] = [network.isIPv6 ? afInet6 : afInet, UInt8(network.length), 0, 0,
                              routeTableMain, routeProtocolStatic, routeScopeLink, routeTypeUnicast]
@@ -66,7 +76,7 @@ public enum NetlinkMessage {
         var oif: [UInt8] = []
         append(index, to: &oif)
         appendAttribute(rtaOutputInterface, oif, to: &body)
-        return message(type: rtmNewRoute, flags: flagCreate | flagExclusive, sequence: sequence, body: body)
+        return message(type: type, flags: flags, sequence: sequence, body: body)
     }
 
     static func message(type: UInt16, flags: UInt16, sequence: UInt32, body: [UInt8]) -> [UInt8] {

@@ -73,11 +73,28 @@ public enum InterfaceConfigurator {
                 NetlinkMessage.addAddress(address, interface: index, sequence: $0)
             }
         }
-        // The kernel already routes each address's own subnet to this interface.
+        try updateRoutes(interface: name, addresses: addresses, adding: routes, removing: [], socket: socket)
+    }
+
+    /// Adds and removes routes through the interface (config reload); the kernel already routes
+    /// each address's own subnet to it, so those are skipped.
+    public static func updateRoutes(
+        interface name: String, addresses: [IPPrefix], adding: [IPPrefix], removing: [IPPrefix], socket: NetlinkSocket? = nil
+    ) throws(NetlinkSocket.Failure) {
+        let index = if_nametoindex(name)
+        guard index != 0 else { throw NetlinkSocket.Failure(operation: "find interface \(name)", errno: errno) }
+        let netlink: NetlinkSocket
+        if let socket { netlink = socket } else { netlink = try NetlinkSocket() }
         let connected = Set(addresses.map(\.network))
-        var added = Set<IPPrefix>()
-        for route in routes where !connected.contains(route.network) && added.insert(route.network).inserted {
-            try socket.request("add route \(route.network) via \(name)") {
+        var done = Set<IPPrefix>()
+        for route in removing where !connected.contains(route.network) && done.insert(route.network).inserted {
+            try netlink.request("remove route \(route.network) via \(name)") {
+                NetlinkMessage.deleteRoute(route, interface: index, sequence: $0)
+            }
+        }
+        done.removeAll()
+        for route in adding where !connected.contains(route.network) && done.insert(route.network).inserted {
+            try netlink.request("add route \(route.network) via \(name)") {
                 NetlinkMessage.addRoute(route, interface: index, sequence: $0)
             }
         }

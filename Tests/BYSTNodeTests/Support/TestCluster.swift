@@ -60,7 +60,7 @@ enum TestCluster {
         let path = "\(directory)/\(name).toml"
         try toml.write(toFile: path, atomically: true, encoding: .utf8)
         let config = try NodeConfig.load(path: path)
-        let node = try await RunningNode.start(config: config, keys: keys, logger: capture.logger(name))
+        let node = try await RunningNode.start(config: config, keys: keys, logger: capture.logger(name), configPath: path)
         return TestNode(config: config, node: node)
     }
 

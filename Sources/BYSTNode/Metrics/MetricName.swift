@@ -1,0 +1,46 @@
+/// Every metric a node exports, with its HELP text (docs/OPERATIONS.md, "Metrics", lists the
+/// same). The exposition gets its `# HELP` lines from here: swift-metrics has no help text.
+///
+/// **Invariants**: names follow Prometheus conventions (`byst_` prefix, base units,
+/// `_total` on counters); renaming one breaks dashboards, so they are stable.
+enum MetricName: String, CaseIterable, Sendable {
+    case bytesReceived = "byst_peer_received_bytes_total"
+    case bytesSent = "byst_peer_sent_bytes_total"
+    case recordsReceived = "byst_peer_received_records_total"
+    case recordsSent = "byst_peer_sent_records_total"
+    case packetsReceived = "byst_peer_received_packets_total"
+    case packetsSent = "byst_peer_sent_packets_total"
+    case reconnects = "byst_peer_reconnects_total"
+    case rtt = "byst_peer_rtt_seconds"
+    case links = "byst_peer_links"
+    case configuredLinks = "byst_peer_configured_links"
+    case sessions = "byst_peer_sessions"
+    case streams = "byst_peer_streams"
+    case compressionRatio = "byst_peer_compression_ratio"
+    case handshakeFailures = "byst_handshake_failures_total"
+    case packetsDropped = "byst_packets_dropped_total"
+    case tunReaderBatchesDropped = "byst_tun_reader_dropped_batches_total"
+    case uptime = "byst_uptime_seconds"
+
+    var help: String {
+        switch self {
+        case .bytesReceived: "Bytes received on the peer's links (TCP payload: handshakes and records)."
+        case .bytesSent: "Bytes sent on the peer's links (TCP payload: handshakes and records)."
+        case .recordsReceived: "Records received from the peer."
+        case .recordsSent: "Records sent to the peer."
+        case .packetsReceived: "IP packets received from the peer (before the allowed_ips source check)."
+        case .packetsSent: "IP packets from the TUN interface queued for the peer."
+        case .reconnects: "Dial attempts after a failed or lost link."
+        case .rtt: "Keepalive round-trip time of the peer's links, one observation per answered ping."
+        case .links: "Links up with the peer (all its sessions)."
+        case .configuredLinks: "Links we keep up to the peer (its links setting; 0 when only the peer dials)."
+        case .sessions: "Sessions with the peer, including lingering ones without links."
+        case .streams: "Open streams (port-forward connections) with the peer."
+        case .compressionRatio: "Sent record payload bytes after compression divided by before, over the live links (1 = nothing saved)."
+        case .handshakeFailures: "Link handshakes that did not complete, by reason."
+        case .packetsDropped: "IP packets dropped, by reason."
+        case .tunReaderBatchesDropped: "Batches of up to 64 packets read from the TUN interface and dropped because the event loop fell behind."
+        case .uptime: "Seconds since the node started."
+        }
+    }
+}

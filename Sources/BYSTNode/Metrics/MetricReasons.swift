@@ -1,0 +1,74 @@
+import BYSTProto
+
+/// Why a link's handshake did not complete: the `reason` label of
+/// `byst_handshake_failures_total` (docs/OPERATIONS.md, "Metrics").
+///
+/// **Invariants**: raw values are Prometheus label values (lower case, `_`), stable across
+/// releases because dashboards and alerts name them.
+enum HandshakeFailureReason: String, CaseIterable, Sendable {
+    /// Responder: no configured key has the initiator's key id (PROTOCOL.md §3.4 step 3):
+    /// the two ends hold different keys, or the key is not configured here.
+    case unknownKey = "unknown_key"
+    /// The AEAD tag of a handshake message failed: a wrong key, or a tampered message.
+    case authenticationFailed = "authentication_failed"
+    /// The initiator's timestamp lies outside the window (clocks apart).
+    case clockSkew = "clock_skew"
+    /// A message 1 seen before (a replay, or a retransmission through a broken middlebox).
+    case replayed
+    /// Not a BYST handshake: bad magic, other version or suite, malformed message, or a
+    /// first record that does not open.
+    case malformed
+    /// Initiator: the other end closed the connection during the handshake, which is how the
+    /// dialing side sees its key refused.
+    case closed
+    /// The handshake did not complete within the handshake timeout.
+    case timeout
+    /// A socket, TLS, proxy or HTTP error before the handshake completed.
+    case transport
+    /// Our own failure (libcrypto), not the peer's doing.
+    case `internal`
+
+    init(_ error: HandshakeError) {
+        switch error {
+        case .unknownKeyID: self = .unknownKey
+        case .authenticationFailed: self = .authenticationFailed
+        case .timestampOutsideWindow: self = .clockSkew
+        case .replayed: self = .replayed
+        case .badMagic, .unsupportedVersion, .unsupportedSuite, .messageTooLarge, .malformedHello, .sessionMismatch,
+             .invalidPublicKey, .truncated, .unexpectedMessage:
+            self = .malformed
+        case .crypto: self = .internal
+        }
+    }
+}
+
+/// Why an IP packet was dropped: the `reason` label of `byst_packets_dropped_total`; the
+/// same reasons as the `dropped_*` counters of `byst status --json`.
+///
+/// **Invariants**: raw values index `NodeMetrics`'s counter array (0 ..< allCases.count),
+/// so counting a drop is an array access, not a lookup.
+enum PacketDropReason: Int, CaseIterable, Sendable {
+    /// From the TUN: no peer's `allowed_ips` holds the destination.
+    case noRoute
+    /// From the TUN: the peer has no session with a link up.
+    case noSession
+    /// From the TUN: the link's packet queue is full (the peer or the path is slower).
+    case queueFull
+    /// From a peer: the source address is outside that peer's `allowed_ips`.
+    case spoofedSource
+    /// Either way: not a parseable IPv4/IPv6 packet.
+    case malformed
+    /// To the TUN: write(2) failed.
+    case tunWrite
+
+    var label: String {
+        switch self {
+        case .noRoute: "no_route"
+        case .noSession: "no_session"
+        case .queueFull: "queue_full"
+        case .spoofedSource: "spoofed_source"
+        case .malformed: "malformed"
+        case .tunWrite: "tun_write"
+        }
+    }
+}

@@ -1,0 +1,99 @@
+// GET /metrics on the `metrics_listen` addresses (Prometheus text format 0.0.4):
+//
+//   socket bytes ─▶ HTTPHeadParser (BYSTProto) ─▶ GET or HEAD /metrics ─▶ 200, the exposition
+//                                              ├▶ another path ─▶ 404; another method ─▶ 405
+//                                              └▶ a bad or oversized head ─▶ 400 / 431 / 505
+//   every answer carries `Connection: close` and the connection closes after it: a scrape
+//   every few seconds does not need keep-alive, and one request per connection keeps this
+//   handler free of request pipelining.
+import BYSTProto
+import NIOCore
+
+final class MetricsHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    static let path = "/metrics"
+    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// A scraper sends its request at once; a connection without a whole head after this is
+    /// closed, so idle or trickling clients cannot hold sockets (slowloris).
+    static let headTimeout: TimeAmount = .seconds(10)
+
+    private let node: Node
+    /// Default limits: a 16 KiB head, 64 fields; a scrape request is a few hundred bytes.
+    private var parser = HTTPHeadParser()
+    private var inbound = ByteBuffer()
+    private var answered = false
+    private var deadline: Scheduled<Void>?
+
+    init(node: Node) {
+        self.node = node
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: Self.headTimeout) { [self] in
+            answered = true
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }  // input after the request is ignored until we close
+        var bytes = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
+        let head: HTTPRequestHead?
+        do throws(HTTPError) { head = try parser.parseRequest(&inbound) } catch {
+            return answer(error.status, Self.reason(error.status), body: "\(error)\n", headOnly: false, context)
+        }
+        guard let head else { return }
+        let headOnly = head.method == "HEAD"
+        guard head.method == "GET" || headOnly else {
+            return answer(405, "Method Not Allowed", body: "only GET\n", headOnly: false, extraHeaders: [("Allow", "GET, HEAD")], context)
+        }
+        let path = (try? HTTPRequestTarget(parsing: head.target))?.path
+        guard path == Self.path else {
+            return answer(404, "Not Found", body: "metrics are at \(Self.path)\n", headOnly: headOnly, context)
+        }
+        answer(200, "OK", body: node.metricsExposition(), contentType: Self.contentType, headOnly: headOnly, context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client finished sending without a whole request: nothing will come.
+        if let event = event as? ChannelEvent, event == .inputClosed, !answered {
+            answered = true
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        answered = true
+        context.close(promise: nil)
+    }
+
+    private func answer(_ status: Int, _ reason: String, body: String, contentType: String = "text/plain; charset=utf-8",
+                        headOnly: Bool, extraHeaders: [(String, String)] = [], _ context: ChannelHandlerContext) {
+        answered = true
+        deadline?.cancel()
+        var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", "\(body.utf8.count)"),
+                                   ("Connection", "close")])
+        for (name, value) in extraHeaders { headers.add(name, value) }
+        var buffer = context.channel.allocator.buffer(capacity: 256 + (headOnly ? 0 : body.utf8.count))
+        HTTPResponseHead(status: status, reason: reason, headers: headers).write(into: &buffer)
+        if !headOnly { buffer.writeString(body) }
+        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    private static func reason(_ status: Int) -> String {
+        switch status {
+        case 400: "Bad Request"
+        case 431: "Request Header Fields Too Large"
+        case 501: "Not Implemented"
+        case 505: "HTTP Version Not Supported"
+        default: "Error"
+        }
+    }
+}

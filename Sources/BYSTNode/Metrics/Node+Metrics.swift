@@ -1,0 +1,76 @@
+// Scrape time: the node's state ─▶ gauges ─▶ registry text ─▶ sorted families with # HELP.
+import BYSTProto
+
+extension Node {
+    /// A link whose handshake did not complete: counted in `byst status` (`handshake_failures`)
+    /// and in `byst_handshake_failures_total{reason}`.
+    func handshakeFailed(_ reason: HandshakeFailureReason) {
+        handshakeFailures += 1
+        metrics.handshakeFailed(reason)
+    }
+
+    /// The text exposition (format 0.0.4) of this node's metrics, gauges as of now. Runs on
+    /// the event loop, like everything that reads the node's state.
+    func metricsExposition() -> String {
+        let states = peers.map { peer -> (name: String, state: NodeMetrics.PeerState) in
+            let sessions = peer.sessions
+            var before: UInt64 = 0
+            var after: UInt64 = 0
+            var links = 0
+            for session in sessions {
+                links += session.links.count
+                for link in session.links.values where link.compressionScope != .off {
+                    before += link.compressionCounters.bytesBefore
+                    after += link.compressionCounters.bytesAfter
+                }
+            }
+            let state = NodeMetrics.PeerState(
+                links: links, configuredLinks: peer.config.endpoint == nil ? 0 : peer.config.links, sessions: sessions.count,
+                streams: sessions.reduce(0) { $0 + $1.machine.streamCount },
+                compressionRatio: before > 0 ? Double(after) / Double(before) : nil)
+            return (peer.config.name, state)
+        }
+        metrics.update(uptimeSeconds: Double(Clocks.monotonic() - startedAt) / 1e9,
+                       readerBatchesDropped: tunPump?.droppedByReader ?? 0, peers: states)
+        return MetricsExposition.addingHelp(to: metrics.registry.emitToString())
+    }
+}
+
+/// Post-processing of the registry's text: families sorted by name (the registry emits them
+/// in dictionary order), each opened by a `# HELP` line from `MetricName`.
+enum MetricsExposition {
+    static func addingHelp(to text: String) -> String {
+        var families: [(name: Substring, lines: [Substring])] = []
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# TYPE ") {
+                let name = line.dropFirst("# TYPE ".count).prefix { $0 != " " }
+                families.append((name, [line]))
+            } else if line.hasPrefix("# HELP ") {
+                continue  // ours replace any
+            } else if !families.isEmpty {
+                families[families.count - 1].lines.append(line)
+            }
+        }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + families.count * 100)
+        for family in families.sorted(by: { $0.name < $1.name }) {
+            if let help = MetricName(rawValue: String(family.name))?.help {
+                // Text format 0.0.4: in HELP, backslash and line feed are escaped.
+                var escaped = ""
+                for character in help {
+                    switch character {
+                    case "\\": escaped += "\\\\"
+                    case "\n": escaped += "\\n"
+                    default: escaped.append(character)
+                    }
+                }
+                out += "# HELP \(family.name) \(escaped)\n"
+            }
+            for line in family.lines {
+                out += line
+                out += "\n"
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,190 @@
+// The Prometheus metrics of one node (docs/OPERATIONS.md, "Metrics"):
+//
+//   per record / packet ─▶ PeerMetrics counters, made once per peer (an atomic add each)
+//   rare events (handshake failures, drops, reconnects) ─▶ counters made at start
+//   GET /metrics ─▶ MetricsHTTPHandler ─▶ Node.metricsExposition() on the event loop:
+//       gauges from the node's state (links, streams, sessions) ─▶ registry ─▶ text 0.0.4
+import CoreMetrics
+import Prometheus
+
+/// One node's metrics: its own `PrometheusCollectorRegistry` and a swift-metrics factory over
+/// it, passed explicitly to every metric made. The global `MetricsSystem` is never
+/// bootstrapped, so several nodes in one process (the tests) each export only their own.
+///
+/// **Invariants**
+/// - Used on the node's event loop only (the metric objects are thread-safe themselves).
+/// - A metric name always has the same type and label names (the registry traps otherwise).
+/// - Per-peer counters are made once per peer name and kept for the node's lifetime, so a
+///   peer removed and added again by a reload continues its series.
+final class NodeMetrics {
+    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    private let handshakeFailures: [HandshakeFailureReason: CoreMetrics.Counter]
+    /// Indexed by `PacketDropReason.rawValue`.
+    private let packetDrops: [CoreMetrics.Counter]
+    private let readerBatchesDropped: CoreMetrics.Counter
+    private var readerBatchesSeen: UInt64 = 0
+    private let uptime: CoreMetrics.Gauge
+    private var peers: [String: PeerMetrics] = [:]
+    private var peerGauges: [String: PeerGauges] = [:]
+
+    init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[MetricName.rtt.rawValue] = Self.rttBuckets
+        self.registry = registry
+        self.factory = factory
+        var failures: [HandshakeFailureReason: CoreMetrics.Counter] = [:]
+        for reason in HandshakeFailureReason.allCases {
+            failures[reason] = CoreMetrics.Counter(label: MetricName.handshakeFailures.rawValue,
+                                                   dimensions: [("reason", reason.rawValue)], factory: factory)
+        }
+        handshakeFailures = failures
+        packetDrops = PacketDropReason.allCases.map { reason in
+            CoreMetrics.Counter(label: MetricName.packetsDropped.rawValue, dimensions: [("reason", reason.label)], factory: factory)
+        }
+        readerBatchesDropped = CoreMetrics.Counter(label: MetricName.tunReaderBatchesDropped.rawValue, factory: factory)
+        uptime = CoreMetrics.Gauge(label: MetricName.uptime.rawValue, factory: factory)
+    }
+
+    /// Keepalive round trips: from loopback (well under 1 ms) to a congested satellite path;
+    /// beyond 5 s the link is declared dead anyway (default `dead_link_timeout`).
+    static let rttBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5),
+    ]
+
+    /// The counters of peer `name`, made on first use.
+    func peer(named name: String) -> PeerMetrics {
+        if let existing = peers[name] { return existing }
+        let made = PeerMetrics(peer: name, factory: factory)
+        peers[name] = made
+        return made
+    }
+
+    func handshakeFailed(_ reason: HandshakeFailureReason) {
+        handshakeFailures[reason]?.increment()
+    }
+
+    func packetDropped(_ reason: PacketDropReason) {
+        packetDrops[reason.rawValue].increment()
+    }
+
+    // MARK: Scrape time
+
+    /// Scrape-time values of one peer.
+    struct PeerState {
+        var links: Int
+        var configuredLinks: Int
+        var sessions: Int
+        var streams: Int
+        /// Sent record payload bytes after / before compression over the live links, when
+        /// any were compressed (nil: nothing to report).
+        var compressionRatio: Double?
+    }
+
+    /// Sets the gauges for this scrape; peers no longer configured lose theirs.
+    func update(uptimeSeconds: Double, readerBatchesDropped total: UInt64, peers states: [(name: String, state: PeerState)]) {
+        uptime.record(uptimeSeconds)
+        if total > readerBatchesSeen {
+            readerBatchesDropped.increment(by: total - readerBatchesSeen)
+            readerBatchesSeen = total
+        }
+        var current: Set<String> = []
+        for (name, state) in states {
+            current.insert(name)
+            let gauges = peerGauges[name] ?? PeerGauges(peer: name, factory: factory)
+            peerGauges[name] = gauges
+            gauges.set(state)
+        }
+        for (name, gauges) in peerGauges where !current.contains(name) {
+            gauges.destroy()
+            peerGauges[name] = nil
+        }
+    }
+}
+
+/// The counters of one peer, shared by its sessions and links: what the data path touches.
+///
+/// **Invariants**: made once per peer by `NodeMetrics.peer(named:)`; every field is a
+/// pre-made metric object, so counting costs one atomic add and no lookup.
+final class PeerMetrics: Sendable {
+    /// Wire bytes of the peer's links (handshakes and records, as TCP carried them).
+    let bytesReceived: CoreMetrics.Counter
+    let bytesSent: CoreMetrics.Counter
+    let recordsReceived: CoreMetrics.Counter
+    let recordsSent: CoreMetrics.Counter
+    /// IP packets from the peer (before the source check) and to it (queued on a link).
+    let packetsReceived: CoreMetrics.Counter
+    let packetsSent: CoreMetrics.Counter
+    let reconnects: CoreMetrics.Counter
+    /// Keepalive round trips, one observation per answered ping.
+    let rtt: CoreMetrics.Timer
+
+    init(peer: String, factory: PrometheusMetricsFactory) {
+        let labels = [("peer", peer)]
+        func counter(_ name: MetricName) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(label: name.rawValue, dimensions: labels, factory: factory)
+        }
+        bytesReceived = counter(.bytesReceived)
+        bytesSent = counter(.bytesSent)
+        recordsReceived = counter(.recordsReceived)
+        recordsSent = counter(.recordsSent)
+        packetsReceived = counter(.packetsReceived)
+        packetsSent = counter(.packetsSent)
+        reconnects = counter(.reconnects)
+        rtt = CoreMetrics.Timer(label: MetricName.rtt.rawValue, dimensions: labels, factory: factory)
+    }
+
+    func observeRTT(_ sample: Duration) {
+        // Capped at an hour (far beyond any bucket) so the nanoseconds cannot overflow.
+        let (seconds, attoseconds) = min(sample, .seconds(3600)).components
+        rtt.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// The scrape-time gauges of one peer.
+final class PeerGauges {
+    private let peer: String
+    private let factory: PrometheusMetricsFactory
+    private let links: CoreMetrics.Gauge
+    private let configuredLinks: CoreMetrics.Gauge
+    private let sessions: CoreMetrics.Gauge
+    private let streams: CoreMetrics.Gauge
+    /// Made once the peer's links report a ratio (no series before anything was compressed).
+    private var compressionRatio: CoreMetrics.Gauge?
+
+    init(peer: String, factory: PrometheusMetricsFactory) {
+        self.peer = peer
+        self.factory = factory
+        func gauge(_ name: MetricName) -> CoreMetrics.Gauge {
+            CoreMetrics.Gauge(label: name.rawValue, dimensions: [("peer", peer)], factory: factory)
+        }
+        links = gauge(.links)
+        configuredLinks = gauge(.configuredLinks)
+        sessions = gauge(.sessions)
+        streams = gauge(.streams)
+    }
+
+    func set(_ state: NodeMetrics.PeerState) {
+        links.record(state.links)
+        configuredLinks.record(state.configuredLinks)
+        sessions.record(state.sessions)
+        streams.record(state.streams)
+        if let ratio = state.compressionRatio {
+            let gauge = compressionRatio
+                ?? CoreMetrics.Gauge(label: MetricName.compressionRatio.rawValue, dimensions: [("peer", peer)], factory: factory)
+            compressionRatio = gauge
+            gauge.record(ratio)
+        }
+    }
+
+    func destroy() {
+        links.destroy()
+        configuredLinks.destroy()
+        sessions.destroy()
+        streams.destroy()
+        compressionRatio?.destroy()
+    }
+}

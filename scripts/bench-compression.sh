@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Record compression (issue 8), release build, same run, on loopback: one forwarded stream
+# over 1 link carries a file — compressible text (generated access-log lines) or random
+# bytes — with the branch's `compression = "off"` and `"streams"`:
+#   * throughput: socat sends the file through the forward to a socat sink; the time runs
+#     until the sink has read everything and closed (socat waits for the far end's EOF);
+#     rounds are interleaved, the median is reported;
+#   * bytes on the wire: the branch link's record bytes (byst status bytes_out: headers,
+#     tags, frames, compressed payloads) per file byte, and the link's compression counters.
+# A reference row sends the same file straight to the sink (no tunnel).
+#
+#   bash scripts/bench-compression.sh [MiB] [rounds]      (defaults: 512 MiB, 3 rounds)
+#   BYST=/path/to/byst bash scripts/bench-compression.sh  (skip the build, use that binary)
+#
+# Loopback only; every process is started here and stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mib=${1:-512}
+rounds=${2:-3}
+for tool in socat awk; do command -v "$tool" >/dev/null || { echo "bench-compression: $tool missing" >&2; exit 1; }; done
+if [ -z "${BYST:-}" ]; then
+    swift build -c release --scratch-path .build-compress --product byst >/dev/null
+    BYST=$PWD/.build-compress/release/byst
+fi
+byst=$BYST
+
+work=$(mktemp -d /tmp/byst-bench-compression.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# The data: realistic access-log lines (timestamps, addresses, paths, sizes, agents vary line
+# by line) and random bytes, $mib MiB each, generated once and read from the page cache.
+bytes=$((mib << 20))
+awk -v n="$bytes" 'BEGIN {
+    srand(8); split("GET GET GET POST PUT DELETE", m); split("200 200 200 200 304 404 500 201", s)
+    split("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0|curl/8.5.0|Go-http-client/2.0|python-requests/2.31|okhttp/4.12.0", ua, "|")
+    split("orders customers invoices products sessions metrics", r)
+    t = 1764237600; total = 0
+    while (total < n) {
+        t += int(rand() * 3)
+        line = sprintf("10.%d.%d.%d - - [%s] \"%s /api/v2/%s/%d?page=%d HTTP/1.1\" %s %d %.3f \"%s\" req=%08x\n",
+            int(rand() * 4), int(rand() * 256), int(rand() * 256), strftime("%d/%b/%Y:%H:%M:%S +0000", t, 1),
+            m[1 + int(rand() * 6)], r[1 + int(rand() * 6)], int(rand() * 100000), int(rand() * 20),
+            s[1 + int(rand() * 8)], int(rand() * 65536), rand() * 2, ua[1 + int(rand() * 5)], int(rand() * 4294967295))
+        printf "%s", line; total += length(line)
+    }
+}' | head -c "$bytes" >"$work/text.bin"
+head -c "$bytes" /dev/urandom >"$work/random.bin"
+
+base=$((20000 + RANDOM % 20000))
+sink_port=$base hub_port=$((base + 1)) forward_port=$((base + 2))
+"$byst" key gen branch --store "$work/hub.keys" >/dev/null
+"$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
+cat >"$work/hub.toml" <<TOML
+[node]
+name = "hub"
+listen = ["127.0.0.1:$hub_port"]
+control_socket = "$work/hub.sock"
+key_store = "$work/hub.keys"
+[[peer]]
+name = "branch"
+key = "branch"
+allow_targets = ["127.0.0.1:$sink_port"]
+TOML
+# The sink reads each connection to its end, then closes it.
+socat -u TCP-LISTEN:"$sink_port",bind=127.0.0.1,reuseaddr,fork OPEN:/dev/null & pids+=($!)
+"$byst" up -c "$work/hub.toml" --log-level warning & pids+=($!)
+sleep 1
+
+branch_pid=
+start_branch() {  # start_branch off|streams
+    cat >"$work/branch.toml" <<TOML
+[node]
+name = "branch"
+control_socket = "$work/branch.sock"
+key_store = "$work/branch.keys"
+[[peer]]
+name = "hub"
+key = "hub"
+endpoint = "byst://127.0.0.1:$hub_port"
+links = 1
+compression = "$1"
+[[forward]]
+listen = "127.0.0.1:$forward_port"
+peer = "hub"
+target = "127.0.0.1:$sink_port"
+TOML
+    "$byst" up -c "$work/branch.toml" --log-level warning & branch_pid=$!
+    pids+=($branch_pid)
+    for _ in $(seq 1 50); do "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -q '"remote"' && break; sleep 0.1; done
+}
+stop_branch() { kill "$branch_pid"; wait "$branch_pid" 2>/dev/null || true; }
+field() { "$byst" status --json --socket "$work/branch.sock" | grep -oE "\"$1\" *: *[0-9.]+" | grep -oE '[0-9.]+$' | head -1; }
+
+# send FILE PORT: seconds until the far end has read the whole file and closed.
+send() {
+    local start end
+    start=$(date +%s%N)
+    socat -t 600 -T 600 FILE:"$1" TCP:127.0.0.1:"$2" >/dev/null
+    end=$(date +%s%N)
+    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'
+}
+
+datas=(text random)
+modes=(direct off streams)
+declare -A runs wire_ratio compressed uncompressed attempts payload_ratio
+for round in $(seq 1 "$rounds"); do
+    for data in "${datas[@]}"; do
+        for mode in "${modes[@]}"; do
+            if [ "$mode" = direct ]; then
+                secs=$(send "$work/$data.bin" "$sink_port")
+            else
+                start_branch "$mode"
+                before=$(field bytes_out)
+                secs=$(send "$work/$data.bin" "$forward_port")
+                sleep 0.3
+                wire=$(( $(field bytes_out) - before ))
+                wire_ratio[$data-$mode]=$(awk -v w="$wire" -v p="$bytes" 'BEGIN { printf "%.4f", w / p }')
+                compressed[$data-$mode]=$(field records_compressed)
+                uncompressed[$data-$mode]=$(field records_uncompressed)
+                attempts[$data-$mode]=$(field compression_attempts)
+                payload_ratio[$data-$mode]=$(field compression_ratio)
+                stop_branch
+            fi
+            mbs=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.0f", b / s / 1e6 }')
+            runs[$data-$mode]="${runs[$data-$mode]:-} $mbs"
+        done
+    done
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "one forwarded stream, 1 link, ${mib} MiB file per run, loopback, release build, zstd level 3;"
+echo "CPU: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; $(zstd --version 2>/dev/null | grep -oE 'v[0-9.]+' | head -1 | sed 's/^/libzstd /')"
+echo "text: $(zstd -3 -c "$work/text.bin" 2>/dev/null | wc -c | awk -v p="$bytes" '{ printf "zstd -3 on the whole file: %.3f", $1 / p }')"
+echo
+echo "| data | compression | throughput (median of $rounds) | runs (MB/s) | vs off | wire bytes / file byte | records compressed / sent as is | attempts | payload ratio |"
+echo "|---|---|---:|---|---:|---:|---:|---:|---:|"
+for data in "${datas[@]}"; do
+    off=$(median "${runs[$data-off]}")
+    for mode in "${modes[@]}"; do
+        m=$(median "${runs[$data-$mode]}")
+        vs=$(awk -v a="$m" -v b="$off" 'BEGIN { printf "%.2f", a / b }')
+        if [ "$mode" = direct ]; then
+            echo "| $data | (no tunnel) | $m MB/s | ${runs[$data-$mode]# } | $vs | - | - | - | - |"
+        else
+            echo "| $data | $mode | $m MB/s | ${runs[$data-$mode]# } | $vs | ${wire_ratio[$data-$mode]} | ${compressed[$data-$mode]} / ${uncompressed[$data-$mode]} | ${attempts[$data-$mode]} | ${payload_ratio[$data-$mode]} |"
+        fi
+    done
+done
