@@ -109,6 +109,9 @@ import Testing
         let (cert, key, pin) = try selfSignedCertificate(in: dir)
         try await transfer(endpointScheme: "https", branchExtra: "", size: 4 << 20,
                            tls: ((cert, key), "tls_pin_sha256 = [\"sha256//\(pin)\"]"))
+        // The same certificate as the CA, checked for its name (no pin).
+        try await transfer(endpointScheme: "https", branchExtra: "", size: 1 << 20,
+                           tls: ((cert, key), "tls_ca_file = \"\(cert)\"\ntls_server_name = \"byst-test\""))
         // A wrong pin: no link comes up, and the log says why.
         let wrongPin = String(repeating: "A", count: 43) + "="
         let wrong = LogCapture()
@@ -122,6 +125,7 @@ import Testing
             directory: dir, name: "branch", keys: keys.branch, capture: wrong)
         try await Task.sleep(for: .seconds(2))
         #expect(try await links(of: branch.node) == 0)
+        #expect(wrong.contains("certificate") || wrong.contains("TLS") || wrong.contains("SSL"), "no TLS reason logged")
         try await branch.node.shutdown()
         try await hub.node.shutdown()
     }
@@ -214,7 +218,8 @@ import Testing
         let cert = dir + "/cert.pem"
         let key = dir + "/key.pem"
         try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                     "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=byst-test"])
+                                     "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=byst-test",
+                                     "-addext", "subjectAltName=DNS:byst-test"])
         let pin = try run("/bin/sh", ["-c", "openssl x509 -in '\(cert)' -pubkey -noout | openssl pkey -pubin -outform der"
                                           + " | openssl dgst -sha256 -binary | base64"])
         return (cert, key, pin.trimmingCharacters(in: .whitespacesAndNewlines))
