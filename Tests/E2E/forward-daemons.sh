@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two `byst up` daemons on loopback, a port forward between them, real iperf3 traffic,
-# `byst status --json`, graceful SIGTERM, and a bad config refused with its line number.
+# `byst status --json`, SIGHUP reload, graceful SIGTERM, and a bad config refused with its line number.
 #
 #   iperf3 -c ──▶ branch [[forward]] 127.0.0.1:F ══ 4 links ══▶ hub 127.0.0.1:H ──▶ iperf3 -s 127.0.0.1:T
 #
@@ -77,6 +77,12 @@ status=$("$byst" status --json --socket "$work/branch.sock")
 echo "$status" | grep -q '"rtt_ms"' || fail "status has no RTT: $status"
 "$byst" status --socket "$work/hub.sock" | grep -q "session" || fail "human status shows no session"
 
+# SIGHUP reloads: the hub re-reads its files and, with nothing changed, changes nothing.
+kill -HUP "$hub"
+for _ in $(seq 1 50); do grep -q "config reloaded: no changes" "$work/hub.log" && break; sleep 0.1; done
+grep -q "config reloaded: no changes" "$work/hub.log" || fail "SIGHUP did not reload the hub"
+[ "$("$byst" status --json --socket "$work/branch.sock" | grep -c '"remote"')" = 4 ] || fail "SIGHUP disturbed the links"
+
 # Graceful stop: both daemons exit 0 within 5 s of SIGTERM.
 kill -TERM "$branch" "$hub"
 for pid in "$branch" "$hub"; do
@@ -90,4 +96,4 @@ grep -q "shutting down" "$work/hub.log" || fail "hub did not log its shutdown"
 printf '[node]\nname = "x"\n\n[[peer]]\nname = "p"\nkey = "k"\nlinks = 0\n' >"$work/bad.toml"
 if "$byst" up -c "$work/bad.toml" 2>"$work/bad.err"; then fail "bad config accepted"; fi
 grep -q "bad.toml:7" "$work/bad.err" || fail "bad config error lacks the line: $(cat "$work/bad.err")"
-echo "ok: forward, status, graceful SIGTERM, config error"
+echo "ok: forward, status, SIGHUP reload, graceful SIGTERM, config error"
