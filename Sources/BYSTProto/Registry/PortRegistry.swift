@@ -1,0 +1,173 @@
+// BYPSS-style port registration (DESIGN.md §1, §5), sans-IO: the registry's whole state and
+// rules, fed requests and time; the embedded registry service and tests drive it.
+//
+//   register(port, info) ─▶ owned by the caller if free (else: who owns it)
+//   renew / any request ──▶ the caller's lease runs again
+//   lease runs out ───────▶ its ports are released ─▶ watchers are told (events)
+//   relet(ports) ─────────▶ a client that reconnects keeps what it owned (within its lease,
+//                           or during the grace period after a registry restart)
+//   send(port, message) ──▶ delivered to the port's owner (event)
+//
+// **Invariants**
+// - A port has at most one owner; the owner is a client with a live lease.
+// - Within `grace` of the registry's start, only relets can take ports: previous owners
+//   get theirs back before anyone else may register them (no flapping after a restart).
+
+/// A registry client: one node's session with the registry.
+public struct RegistryClientID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { rawValue }
+}
+
+public struct PortRegistry: Sendable {
+    public struct Configuration: Sendable {
+        /// How long a client's ports outlive its last request.
+        public var lease: Duration
+        /// After the registry (re)starts, how long only relets may take ports.
+        public var grace: Duration
+        public init(lease: Duration = .seconds(5), grace: Duration = .seconds(10)) {
+            self.lease = lease
+            self.grace = grace
+        }
+    }
+
+    public struct Owner: Sendable, Equatable {
+        public let client: RegistryClientID
+        /// What the owner published (a gateway's endpoints).
+        public let info: String
+    }
+
+    public enum RegisterResult: Sendable, Equatable {
+        case registered
+        case alreadyYours
+        case taken(by: Owner)
+        /// The registry just started: previous owners may relet until `until`.
+        case retryLater(until: Nanoseconds)
+    }
+
+    public enum Event: Sendable, Equatable {
+        /// `port` was released (unregistered, or its owner's lease ran out); sent to each watcher.
+        case released(port: String, previousOwner: RegistryClientID, watcher: RegistryClientID)
+        /// A client's lease ran out.
+        case expired(RegistryClientID)
+        /// A message for the owner of `port`.
+        case message(to: RegistryClientID, from: RegistryClientID, port: String, body: String)
+    }
+
+    private struct Client {
+        var deadline: Nanoseconds
+        var ports: Set<String> = []
+    }
+
+    public let configuration: Configuration
+    private let graceUntil: Nanoseconds
+    private var clients: [RegistryClientID: Client] = [:]
+    private var owners: [String: Owner] = [:]
+    private var watchers: [String: Set<RegistryClientID>] = [:]
+    private var events: [Event] = []
+
+    public init(configuration: Configuration = .init(), now: Nanoseconds) {
+        self.configuration = configuration
+        graceUntil = now + configuration.grace.nanoseconds
+    }
+
+    // MARK: Clients and leases
+
+    /// Any request from `client` (or an explicit keepalive) renews its lease.
+    public mutating func renew(_ client: RegistryClientID, now: Nanoseconds) {
+        clients[client, default: Client(deadline: 0)].deadline = now + configuration.lease.nanoseconds
+    }
+
+    /// A client reconnected and claims the ports it owned: it keeps those still its own and
+    /// takes back free ones it names (after a registry restart nobody owns anything, and
+    /// within the grace period nobody else may register). Returns the ports it now owns.
+    public mutating func relet(_ client: RegistryClientID, ports: [String: String], now: Nanoseconds) -> [String] {
+        renew(client, now: now)
+        for (port, info) in ports.sorted(by: { $0.key < $1.key }) where owners[port] == nil || owners[port]?.client == client {
+            take(port, for: client, info: info)
+        }
+        return clients[client]?.ports.sorted() ?? []
+    }
+
+    public mutating func register(_ port: String, info: String, by client: RegistryClientID, now: Nanoseconds) -> RegisterResult {
+        renew(client, now: now)
+        if let owner = owners[port] {
+            guard owner.client == client else { return .taken(by: owner) }
+            owners[port] = Owner(client: client, info: info)
+            return .alreadyYours
+        }
+        guard now >= graceUntil else { return .retryLater(until: graceUntil) }
+        take(port, for: client, info: info)
+        return .registered
+    }
+
+    public mutating func unregister(_ port: String, by client: RegistryClientID, now: Nanoseconds) {
+        renew(client, now: now)
+        guard owners[port]?.client == client else { return }
+        release(port)
+    }
+
+    /// The client says goodbye: its ports are released at once.
+    public mutating func disconnect(_ client: RegistryClientID) {
+        guard let state = clients.removeValue(forKey: client) else { return }
+        for port in state.ports.sorted() { release(port) }
+    }
+
+    // MARK: Queries, watches, messages
+
+    public func owner(of port: String) -> Owner? { owners[port] }
+
+    public func ports(of client: RegistryClientID) -> [String] { clients[client]?.ports.sorted() ?? [] }
+
+    /// `client` is told (an event) when `port` is released.
+    public mutating func watch(_ port: String, by client: RegistryClientID, now: Nanoseconds) {
+        renew(client, now: now)
+        watchers[port, default: []].insert(client)
+    }
+
+    public mutating func unwatch(_ port: String, by client: RegistryClientID) {
+        watchers[port]?.remove(client)
+    }
+
+    /// Queues `body` for the owner of `port`; false if the port has no owner.
+    public mutating func send(_ body: String, to port: String, from client: RegistryClientID, now: Nanoseconds) -> Bool {
+        renew(client, now: now)
+        guard let owner = owners[port] else { return false }
+        events.append(.message(to: owner.client, from: client, port: port, body: body))
+        return true
+    }
+
+    // MARK: Time
+
+    /// Expires clients whose lease ran out (their ports are released) and returns everything
+    /// that happened since the last call.
+    public mutating func poll(now: Nanoseconds) -> [Event] {
+        for client in clients.keys.sorted() where (clients[client]?.deadline ?? .max) <= now {
+            disconnect(client)
+            for port in watchers.keys { watchers[port]?.remove(client) }
+            events.append(.expired(client))
+        }
+        defer { events.removeAll() }
+        return events
+    }
+
+    /// When `poll` next has work: the earliest lease deadline.
+    public var nextDeadline: Nanoseconds? { clients.values.map(\.deadline).min() }
+
+    // MARK: Internals
+
+    private mutating func take(_ port: String, for client: RegistryClientID, info: String) {
+        owners[port] = Owner(client: client, info: info)
+        clients[client]?.ports.insert(port)
+    }
+
+    private mutating func release(_ port: String) {
+        guard let owner = owners.removeValue(forKey: port) else { return }
+        clients[owner.client]?.ports.remove(port)
+        for watcher in (watchers[port] ?? []).sorted() where watcher != owner.client {
+            events.append(.released(port: port, previousOwner: owner.client, watcher: watcher))
+        }
+    }
+}
