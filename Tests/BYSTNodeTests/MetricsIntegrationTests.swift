@@ -161,6 +161,20 @@ import Testing
         #expect(try await request(branchMetrics, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n").hasPrefix("HTTP/1.1 404"))
         #expect(try await request(branchMetrics, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").hasPrefix("HTTP/1.1 405"))
         #expect(try await request(branchMetrics, "GET /metrics?x=1 HTTP/1.0\r\n\r\n").hasPrefix("HTTP/1.1 200"))
+        let huge = "GET /metrics HTTP/1.1\r\n" + String(repeating: "X-Junk: \(String(repeating: "a", count: 100))\r\n", count: 400) + "\r\n"
+        #expect(try await request(branchMetrics, huge).hasPrefix("HTTP/1.1 431"))
+        // A request trickled in one byte at a time is answered all the same.
+        let dripped = try await onThread { () throws -> String in
+            let socket = try BlockingSocket.connect(port: branchMetrics)
+            defer { socket.close() }
+            socket.setReceiveTimeout(seconds: 10)
+            for byte in "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8 {
+                try [byte].withUnsafeBytes { try socket.sendAll($0) }
+            }
+            return String(decoding: try socket.readToEnd(), as: UTF8.self)
+        }
+        #expect(dripped.hasPrefix("HTTP/1.1 200"))
+        #expect(Exposition(parsing: String(dripped.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "")).problems.isEmpty)
 
         // A node with another key under the same name dials the hub: each side counts its failure.
         let rogueKeys = try TestCluster.keyStore(dir, "rogue", [("hub", try PreSharedKey.generate())])

@@ -24,8 +24,8 @@ enum MetricName: String, CaseIterable, Sendable {
 
     var help: String {
         switch self {
-        case .bytesReceived: "Bytes received on the peer's links (TCP payload: handshakes and records)."
-        case .bytesSent: "Bytes sent on the peer's links (TCP payload: handshakes and records)."
+        case .bytesReceived: "Bytes received on the peer's links (TCP payload; accepted links from their first record on)."
+        case .bytesSent: "Bytes sent on the peer's links (TCP payload; accepted links from their first record on)."
         case .recordsReceived: "Records received from the peer."
         case .recordsSent: "Records sent to the peer."
         case .packetsReceived: "IP packets received from the peer (before the allowed_ips source check)."

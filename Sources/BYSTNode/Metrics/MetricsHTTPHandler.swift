@@ -5,7 +5,8 @@
 //                                              └▶ a bad or oversized head ─▶ 400 / 431 / 505
 //   every answer carries `Connection: close` and the connection closes after it: a scrape
 //   every few seconds does not need keep-alive, and one request per connection keeps this
-//   handler free of request pipelining.
+//   handler free of request pipelining. The close lingers: FIN first, the rest once the
+//   client closes too (or after `lingerTimeout`), so a client still sending reads the answer.
 import BYSTProto
 import NIOCore
 
@@ -18,6 +19,8 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     /// A scraper sends its request at once; a connection without a whole head after this is
     /// closed, so idle or trickling clients cannot hold sockets (slowloris).
     static let headTimeout: TimeAmount = .seconds(10)
+    /// How long input is still read (and dropped) after the answer, as HTTPServerFrontEnd does.
+    static let lingerTimeout: TimeAmount = .seconds(2)
 
     private let node: Node
     /// Default limits: a 16 KiB head, 64 fields; a scrape request is a few hundred bytes.
@@ -62,8 +65,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // The client finished sending without a whole request: nothing will come.
-        if let event = event as? ChannelEvent, event == .inputClosed, !answered {
+        // The client closed its side: before a whole request nothing more will come; after
+        // our answer it has read it.
+        if let event = event as? ChannelEvent, event == .inputClosed {
             answered = true
             context.close(promise: nil)
         }
@@ -84,7 +88,10 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: 256 + (headOnly ? 0 : body.utf8.count))
         HTTPResponseHead(status: status, reason: reason, headers: headers).write(into: &buffer)
         if !headOnly { buffer.writeString(body) }
-        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+            context.close(mode: .output, promise: nil)
+            context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTimeout) { context.close(promise: nil) }
+        }
     }
 
     private static func reason(_ status: Int) -> String {

@@ -110,7 +110,7 @@ final class NodeMetrics {
 /// **Invariants**: made once per peer by `NodeMetrics.peer(named:)`; every field is a
 /// pre-made metric object, so counting costs one atomic add and no lookup.
 final class PeerMetrics: Sendable {
-    /// Wire bytes of the peer's links (handshakes and records, as TCP carried them).
+    /// Wire bytes of the peer's links as TCP carried them (accepted links: once the peer is known).
     let bytesReceived: CoreMetrics.Counter
     let bytesSent: CoreMetrics.Counter
     let recordsReceived: CoreMetrics.Counter
