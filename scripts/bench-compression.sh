@@ -11,12 +11,14 @@
 #
 #   bash scripts/bench-compression.sh [MiB] [rounds]      (defaults: 512 MiB, 3 rounds)
 #   BYST=/path/to/byst bash scripts/bench-compression.sh  (skip the build, use that binary)
+#   LEVEL=1 bash scripts/bench-compression.sh             (the branch's compression_level, default 3)
 #
 # Loopback only; every process is started here and stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-512}
 rounds=${2:-3}
+level=${LEVEL:-3}
 for tool in socat awk; do command -v "$tool" >/dev/null || { echo "bench-compression: $tool missing" >&2; exit 1; }; done
 if [ -z "${BYST:-}" ]; then
     swift build -c release --scratch-path .build-compress --product byst >/dev/null
@@ -47,9 +49,10 @@ awk -v n="$bytes" 'BEGIN {
             int(rand() * 4), int(rand() * 256), int(rand() * 256), strftime("%d/%b/%Y:%H:%M:%S +0000", t, 1),
             m[1 + int(rand() * 6)], r[1 + int(rand() * 6)], int(rand() * 100000), int(rand() * 20),
             s[1 + int(rand() * 8)], int(rand() * 65536), rand() * 2, ua[1 + int(rand() * 5)], int(rand() * 4294967295))
+        if (total + length(line) > n) line = substr(line, 1, n - total)
         printf "%s", line; total += length(line)
     }
-}' | head -c "$bytes" >"$work/text.bin"
+}' >"$work/text.bin"
 head -c "$bytes" /dev/urandom >"$work/random.bin"
 
 base=$((20000 + RANDOM % 20000))
@@ -68,7 +71,7 @@ key = "branch"
 allow_targets = ["127.0.0.1:$sink_port"]
 TOML
 # The sink reads each connection to its end, then closes it.
-socat -u TCP-LISTEN:"$sink_port",bind=127.0.0.1,reuseaddr,fork OPEN:/dev/null & pids+=($!)
+socat -u -b 262144 TCP-LISTEN:"$sink_port",bind=127.0.0.1,reuseaddr,fork OPEN:/dev/null & pids+=($!)
 "$byst" up -c "$work/hub.toml" --log-level warning & pids+=($!)
 sleep 1
 
@@ -79,6 +82,7 @@ start_branch() {  # start_branch off|streams
 name = "branch"
 control_socket = "$work/branch.sock"
 key_store = "$work/branch.keys"
+compression_level = $level
 [[peer]]
 name = "hub"
 key = "hub"
@@ -101,7 +105,7 @@ field() { "$byst" status --json --socket "$work/branch.sock" | grep -oE "\"$1\" 
 send() {
     local start end
     start=$(date +%s%N)
-    socat -t 600 -T 600 FILE:"$1" TCP:127.0.0.1:"$2" >/dev/null
+    socat -b 262144 -t 600 -T 600 FILE:"$1" TCP:127.0.0.1:"$2" >/dev/null
     end=$(date +%s%N)
     awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'
 }
@@ -134,7 +138,7 @@ for round in $(seq 1 "$rounds"); do
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-echo "one forwarded stream, 1 link, ${mib} MiB file per run, loopback, release build, zstd level 3;"
+echo "one forwarded stream, 1 link, ${mib} MiB file per run, loopback, release build, zstd level $level;"
 echo "CPU: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; $(zstd --version 2>/dev/null | grep -oE 'v[0-9.]+' | head -1 | sed 's/^/libzstd /')"
 echo "text: $(zstd -3 -c "$work/text.bin" 2>/dev/null | wc -c | awk -v p="$bytes" '{ printf "zstd -3 on the whole file: %.3f", $1 / p }')"
 echo

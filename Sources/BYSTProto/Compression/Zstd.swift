@@ -1,6 +1,8 @@
 import CZstd
 
-/// Bounded zstd (de)compression for record payloads (PROTOCOL.md §4.2).
+/// Bounded zstd (de)compression for record payloads (PROTOCOL.md §4.2): one-shot helpers
+/// that allocate per call, and the error type. Links use `RecordCompressor`, which reuses
+/// its zstd contexts and scratch.
 ///
 /// **Invariants**: decompression never produces more than `limit` bytes: a frame that
 /// would expand past it — a decompression bomb — is an error, not an allocation.
