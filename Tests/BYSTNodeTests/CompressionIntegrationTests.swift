@@ -60,11 +60,9 @@ import Testing
     /// forward with a SHA-256 check, and returns both ends' view of the link.
     func transfer(count: Int, hubCompression: String = "streams", branchCompression: String = "streams",
                   generate: @escaping @Sendable (Int, inout [UInt8]) -> Void) async throws -> Outcome {
-        let dir = try TestCluster.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
-        let digest = try DigestServer()
-        defer { digest.stop() }
+        let bed = try TestBed()
+        defer { bed.close() }
+        let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
         let hubPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
         let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, target: digest.port, compression: hubCompression),

@@ -57,11 +57,9 @@ import Testing
     /// forward with SHA-256 checks, and returns the branch's log capture for assertions.
     func transfer(endpointScheme: String = "http", branchExtra: String, streams: Int = 2, size: Int = 16 << 20,
                   tls: ((cert: String, key: String), String)? = nil) async throws {
-        let dir = try TestCluster.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
-        let digest = try DigestServer()
-        defer { digest.stop() }
+        let bed = try TestBed()
+        defer { bed.close() }
+        let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
         let httpPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
         let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: digest.port, tls: tls?.0), directory: dir,
@@ -133,11 +131,9 @@ import Testing
     /// Every kind of hostile request gets an HTTP error or a close within bounded time, and a
     /// branch keeps moving data through the same listener meanwhile.
     @Test func hostileHTTPIsAnsweredAndOthersKeepWorking() async throws {
-        let dir = try TestCluster.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
-        let digest = try DigestServer()
-        defer { digest.stop() }
+        let bed = try TestBed()
+        defer { bed.close() }
+        let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
         let httpPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
         let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: digest.port), directory: dir,

@@ -61,11 +61,9 @@ import Testing
     }
 
     @Test func eightStreamsSurviveLinkCutsEveryTwoHundredMilliseconds() async throws {
-        let dir = try TestCluster.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
-        let digest = try DigestServer()
-        defer { digest.stop() }
+        let bed = try TestBed()
+        defer { bed.close() }
+        let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
         let hubPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
         let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port]), directory: dir,

@@ -74,3 +74,24 @@ enum TestCluster {
         return try await condition()
     }
 }
+
+/// Where a two-node integration test starts: a temporary directory, hub and branch key
+/// stores sharing one key (`branch` at the hub, `hub` at the branch), and a digest server as
+/// the forward target. Call `close()` when done (`defer`).
+struct TestBed {
+    let dir: String
+    let hubKeys: KeyStore
+    let branchKeys: KeyStore
+    let digest: DigestServer
+
+    init() throws {
+        dir = try TestCluster.temporaryDirectory()
+        (hubKeys, branchKeys) = try TestCluster.pairedKeyStores(dir)
+        digest = try DigestServer()
+    }
+
+    func close() {
+        digest.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
