@@ -5,7 +5,9 @@ import NIOCore
 /// framing costs a few bytes per flush, not per record. Buffers go out as they are (one
 /// `writev`), only the chunk header and trailer are new.
 struct ChunkedOutbound {
-    private var pending: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
+    typealias Write = (buffer: ByteBuffer, promise: EventLoopPromise<Void>?)
+
+    private var pending: [Write] = []
     private var pendingBytes = 0
 
     mutating func add(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
@@ -13,24 +15,31 @@ struct ChunkedOutbound {
         pendingBytes += buffer.readableBytes
     }
 
-    /// Writes what was collected (as one chunk when `chunked`, else raw) and flushes.
-    mutating func flush(context: ChannelHandlerContext, chunked: Bool) {
+    /// What was collected since the last flush, taken out (the collector is empty after).
+    struct Batch {
+        fileprivate let writes: [Write]
+        fileprivate let size: Int
+    }
+
+    mutating func take() -> Batch {
         defer {
-            pending.removeAll(keepingCapacity: true)
+            pending = []
             pendingBytes = 0
         }
-        guard pendingBytes > 0 else {
-            for write in pending { context.write(NIOAny(write.buffer), promise: write.promise) }
-            context.flush()
-            return
-        }
-        if chunked {
+        return Batch(writes: pending, size: pendingBytes)
+    }
+
+    /// Writes `batch` (as one chunk when `chunked`, else raw) and flushes. Call it with
+    /// `take()`'s result, not while holding the collector: a failing write closes the
+    /// channel at once, and its handlers may come back to the collector (`fail`) meanwhile.
+    static func send(_ batch: Batch, context: ChannelHandlerContext, chunked: Bool) {
+        if chunked, batch.size > 0 {
             var header = context.channel.allocator.buffer(capacity: 20)
-            ChunkEncoding.writeHeader(size: pendingBytes, into: &header)
+            ChunkEncoding.writeHeader(size: batch.size, into: &header)
             context.write(NIOAny(header), promise: nil)
         }
-        for write in pending { context.write(NIOAny(write.buffer), promise: write.promise) }
-        if chunked {
+        for write in batch.writes { context.write(NIOAny(write.buffer), promise: write.promise) }
+        if chunked, batch.size > 0 {
             var trailer = context.channel.allocator.buffer(capacity: 2)
             ChunkEncoding.writeTrailer(into: &trailer)
             context.write(NIOAny(trailer), promise: nil)
@@ -40,8 +49,9 @@ struct ChunkedOutbound {
 
     /// Writes were dropped (the channel is closing): fail their promises.
     mutating func fail(_ error: Error) {
-        for write in pending { write.promise?.fail(error) }
-        pending.removeAll()
+        let writes = pending
+        pending = []
         pendingBytes = 0
+        for write in writes { write.promise?.fail(error) }
     }
 }

@@ -94,7 +94,7 @@ final class HTTPClientFraming: ChannelDuplexHandler {
 
     func flush(context: ChannelHandlerContext) {
         switch upstream {
-        case .chunkedBody: outbound.flush(context: context, chunked: true)
+        case .chunkedBody: ChunkedOutbound.send(outbound.take(), context: context, chunked: true)
         case .split(let split): split.flush()
         }
     }

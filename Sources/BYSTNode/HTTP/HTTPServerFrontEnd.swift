@@ -287,7 +287,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
                 .write(into: &head)
             context.write(wrapOutboundOut(head), promise: nil)
         }
-        outbound.flush(context: context, chunked: chunkedResponse)
+        ChunkedOutbound.send(outbound.take(), context: context, chunked: chunkedResponse)
     }
 
     /// A link that closes before answering (bad key, handshake timeout) still gets an HTTP

@@ -86,12 +86,14 @@ final class SessionRuntime {
     /// Pumps every link right away (the TUN path: a batch of packets is already one task,
     /// so deferring would only add a loop iteration to each packet's latency).
     func pumpNow() {
+        // Each link is taken out of the table before it runs: pumping can close it, and
+        // closing removes it from the table (no access to `links` may be open then).
         for id in links.keys.sorted() {
             guard let link = links[id] else { continue }
             let sealed = link.recordsSealed
             link.pump()
             if link.recordsSealed > sealed { metrics.recordsSent.increment(by: link.recordsSealed - sealed) }
-            if machine.isRetired(id) { links[id]?.closeRetired() }
+            if machine.isRetired(id) { link.closeRetired() }
         }
         rearmTimer()
     }
@@ -124,7 +126,8 @@ final class SessionRuntime {
             case .streamClosed(let id):
                 endpoints.removeValue(forKey: id)?.streamClosed()
             case .linkDead(let id):
-                links[id]?.fail("no traffic for \(node.sessionConfig.deadLinkTimeout): dead link")
+                let link = links[id]
+                link?.fail("no traffic for \(node.sessionConfig.deadLinkTimeout): dead link")
             case .goAway:
                 logger.info("peer is shutting down the session")
             case .packet(let bytes):
@@ -183,7 +186,7 @@ final class SessionRuntime {
         }
         endpoints.removeAll()
         machine.goAway()
-        for id in links.keys.sorted() { links[id]?.pump() }
+        for link in links.values.sorted(by: { $0.id < $1.id }) { link.pump() }
         timer?.cancel()
     }
 }
