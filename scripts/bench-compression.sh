@@ -20,20 +20,8 @@ mib=${1:-512}
 rounds=${2:-3}
 level=${LEVEL:-3}
 for tool in socat awk; do command -v "$tool" >/dev/null || { echo "bench-compression: $tool missing" >&2; exit 1; }; done
-if [ -z "${BYST:-}" ]; then
-    swift build -c release --scratch-path .build-compress --product byst >/dev/null
-    BYST=$PWD/.build-compress/release/byst
-fi
-byst=$BYST
-
-work=$(mktemp -d /tmp/byst-bench-compression.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+source scripts/lib/bench.sh
+bench_start compression
 
 # The data: realistic access-log lines (timestamps, addresses, paths, sizes, agents vary line
 # by line) and random bytes, $mib MiB each, generated once and read from the page cache.
@@ -57,48 +45,15 @@ head -c "$bytes" /dev/urandom >"$work/random.bin"
 
 base=$((20000 + RANDOM % 20000))
 sink_port=$base hub_port=$((base + 1)) forward_port=$((base + 2))
-"$byst" key gen branch --store "$work/hub.keys" >/dev/null
-"$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
-cat >"$work/hub.toml" <<TOML
-[node]
-name = "hub"
-listen = ["127.0.0.1:$hub_port"]
-control_socket = "$work/hub.sock"
-key_store = "$work/hub.keys"
-[[peer]]
-name = "branch"
-key = "branch"
-allow_targets = ["127.0.0.1:$sink_port"]
-TOML
 # The sink reads each connection to its end, then closes it.
 socat -u -b 262144 TCP-LISTEN:"$sink_port",bind=127.0.0.1,reuseaddr,fork OPEN:/dev/null & pids+=($!)
-"$byst" up -c "$work/hub.toml" --log-level warning & pids+=($!)
-sleep 1
+bench_hub "listen = [\"127.0.0.1:$hub_port\"]" "$sink_port"
 
-branch_pid=
-start_branch() {  # start_branch off|streams
-    cat >"$work/branch.toml" <<TOML
-[node]
-name = "branch"
-control_socket = "$work/branch.sock"
-key_store = "$work/branch.keys"
-compression_level = $level
-[[peer]]
-name = "hub"
-key = "hub"
-endpoint = "byst://127.0.0.1:$hub_port"
-links = 1
-compression = "$1"
-[[forward]]
-listen = "127.0.0.1:$forward_port"
-peer = "hub"
-target = "127.0.0.1:$sink_port"
-TOML
-    "$byst" up -c "$work/branch.toml" --log-level warning & branch_pid=$!
-    pids+=($branch_pid)
-    for _ in $(seq 1 50); do "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -q '"remote"' && break; sleep 0.1; done
+# start_branch off|streams
+start_branch() {
+    bench_branch "byst://127.0.0.1:$hub_port" "$forward_port" "$sink_port" "compression_level = $level" "links = 1
+compression = \"$1\""
 }
-stop_branch() { kill "$branch_pid"; wait "$branch_pid" 2>/dev/null || true; }
 field() { "$byst" status --json --socket "$work/branch.sock" | grep -oE "\"$1\" *: *[0-9.]+" | grep -oE '[0-9.]+$' | head -1; }
 
 # send FILE PORT: seconds until the far end has read the whole file and closed.
@@ -129,14 +84,13 @@ for round in $(seq 1 "$rounds"); do
                 uncompressed[$data-$mode]=$(field records_uncompressed)
                 attempts[$data-$mode]=$(field compression_attempts)
                 payload_ratio[$data-$mode]=$(field compression_ratio)
-                stop_branch
+                bench_branch_stop
             fi
             mbs=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.0f", b / s / 1e6 }')
             runs[$data-$mode]="${runs[$data-$mode]:-} $mbs"
         done
     done
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "one forwarded stream, 1 link, ${mib} MiB file per run, loopback, release build, zstd level $level;"
 echo "CPU: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; $(zstd --version 2>/dev/null | grep -oE 'v[0-9.]+' | head -1 | sed 's/^/libzstd /')"
@@ -145,9 +99,9 @@ echo
 echo "| data | compression | throughput (median of $rounds) | runs (MB/s) | vs off | wire bytes / file byte | records compressed / sent as is | attempts | payload ratio |"
 echo "|---|---|---:|---|---:|---:|---:|---:|---:|"
 for data in "${datas[@]}"; do
-    off=$(median "${runs[$data-off]}")
+    off=$(bench_median "${runs[$data-off]}")
     for mode in "${modes[@]}"; do
-        m=$(median "${runs[$data-$mode]}")
+        m=$(bench_median "${runs[$data-$mode]}")
         vs=$(awk -v a="$m" -v b="$off" 'BEGIN { printf "%.2f", a / b }')
         if [ "$mode" = direct ]; then
             echo "| $data | (no tunnel) | $m MB/s | ${runs[$data-$mode]# } | $vs | - | - | - | - |"

@@ -16,61 +16,17 @@ seconds=${1:-5}
 mib=${2:-1024}
 rounds=${3:-5}
 for tool in iperf3 ss; do command -v "$tool" >/dev/null || { echo "bench-http: $tool missing" >&2; exit 1; }; done
-swift build -c release --product byst >/dev/null
-byst=$PWD/.build/release/byst
-
-work=$(mktemp -d /tmp/byst-bench-http.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+source scripts/lib/bench.sh
+bench_start http
 
 base=$((20000 + RANDOM % 20000))
 iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
-"$byst" key gen branch --store "$work/hub.keys" >/dev/null
-"$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
-cat >"$work/hub.toml" <<TOML
-[node]
-name = "hub"
-listen = ["127.0.0.1:$raw_port"]
-http_listen = ["127.0.0.1:$http_port"]
-control_socket = "$work/hub.sock"
-key_store = "$work/hub.keys"
-[[peer]]
-name = "branch"
-key = "branch"
-allow_targets = ["127.0.0.1:$iperf_port"]
-TOML
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
-"$byst" up -c "$work/hub.toml" --log-level warning & pids+=($!)
-sleep 1
+bench_hub "listen = [\"127.0.0.1:$raw_port\"]
+http_listen = [\"127.0.0.1:$http_port\"]" "$iperf_port"
 
-branch_pid=
-start_branch() {  # start_branch ENDPOINT PORT [TOML LINE]
-    cat >"$work/branch.toml" <<TOML
-[node]
-name = "branch"
-control_socket = "$work/branch.sock"
-key_store = "$work/branch.keys"
-[[peer]]
-name = "hub"
-key = "hub"
-endpoint = "$1"
-links = 1
-${3:-}
-[[forward]]
-listen = "127.0.0.1:$forward_port"
-peer = "hub"
-target = "127.0.0.1:$iperf_port"
-TOML
-    "$byst" up -c "$work/branch.toml" --log-level warning & branch_pid=$!
-    pids+=($branch_pid)
-    for _ in $(seq 1 50); do "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -q '"remote"' && break; sleep 0.1; done
-}
-stop_branch() { kill "$branch_pid"; wait "$branch_pid" 2>/dev/null || true; }
+start_branch() { bench_branch "$1" "$forward_port" "$iperf_port" "" "links = 1
+${2:-}"; }
 
 # Record-layer bytes the branch's links wrote (byst status: before HTTP framing).
 record_sent() { "$byst" status --json --socket "$work/branch.sock" | grep -oE '"bytes_out" *: *[0-9]+' | grep -oE '[0-9]+$' | awk '{ s += $1 } END { printf "%.0f", s }'; }
@@ -87,17 +43,17 @@ extra() { case $1 in raw) echo "" ;; *) printf 'http_mode = "%s"\nrecycle_bytes 
 declare -A runs overhead_pct wire_bytes payload_bytes framing_bytes record_overhead
 for round in $(seq 1 "$rounds"); do
     for mode in "${modes[@]}"; do
-        start_branch "$(endpoint "$mode")" "$(port_of "$mode")" "$(extra "$mode")"
+        start_branch "$(endpoint "$mode")" "$(extra "$mode")"
         gbit=$(iperf3 -c 127.0.0.1 -p "$forward_port" -t "$seconds" -J |
             awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%.2f", $2 / 1e9; exit }')
         runs[$mode]="${runs[$mode]:-} $gbit"
-        stop_branch
+        bench_branch_stop
     done
 done
 
 # Bytes on the wire: a fresh branch per mode, nothing else flowing.
 for mode in "${modes[@]}"; do
-    start_branch "$(endpoint "$mode")" "$(port_of "$mode")" "$(extra "$mode")"
+    start_branch "$(endpoint "$mode")" "$(extra "$mode")"
     sleep 1
     before=$(wire_sent "$(port_of "$mode")")
     records_before=$(record_sent)
@@ -118,18 +74,17 @@ for mode in "${modes[@]}"; do
     overhead_pct[$mode]=$(awk -v w="$wire" -v p="$payload" 'BEGIN { printf "%.4f", (w - p) * 100 / p }')
     wire_bytes[$mode]=$wire
     payload_bytes[$mode]=$payload
-    stop_branch
+    bench_branch_stop
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "iperf3 through a forward, 1 link, loopback, release build; CPU: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores"
 echo
 echo "| link transport | throughput (median of $rounds × ${seconds} s) | runs | vs raw | wire bytes for ${mib} MiB payload | records + frames | HTTP framing | total overhead |"
 echo "|---|---:|---|---:|---:|---:|---:|---:|"
-raw_median=$(median "${runs[raw]}")
+raw_median=$(bench_median "${runs[raw]}")
 pct() { awk -v b="$1" -v p="$2" 'BEGIN { printf "%.4f %%", b * 100 / p }'; }
 for mode in "${modes[@]}"; do
-    m=$(median "${runs[$mode]}")
+    m=$(bench_median "${runs[$mode]}")
     ratio=$(awk -v a="$m" -v b="$raw_median" 'BEGIN { printf "%.2f", a / b }')
     p=${payload_bytes[$mode]}
     echo "| $mode | $m Gbit/s | ${runs[$mode]# } | $ratio | ${wire_bytes[$mode]} | $(pct "${record_overhead[$mode]}" "$p") | $(pct "${framing_bytes[$mode]}" "$p") | ${overhead_pct[$mode]} % |"

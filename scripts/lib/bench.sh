@@ -1,0 +1,73 @@
+# Shared start-up of the loopback benchmarks (bench-forward, bench-http, bench-compression),
+# sourced after `cd` to the checkout. Loopback only; every process started here is
+# remembered by PID and stopped on exit with the work directory.
+
+# bench_start NAME: the release `byst` in $byst ($BYST if set, else a fresh release build),
+# a work directory in $work, the exit trap, and a hub/branch key pair ("branch" at the hub,
+# "hub" at the branch).
+bench_start() {
+    if [ -z "${BYST:-}" ]; then
+        swift build -c release --product byst >/dev/null
+        BYST=$PWD/.build/release/byst
+    fi
+    byst=$BYST
+    work=$(mktemp -d "/tmp/byst-bench-$1.XXXXXX")
+    pids=()
+    trap bench_cleanup EXIT INT TERM
+    "$byst" key gen branch --store "$work/hub.keys" >/dev/null
+    "$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
+}
+
+bench_cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+
+# bench_hub LISTEN_LINES TARGET_PORT: starts the hub ([node] plus LISTEN_LINES, e.g.
+# 'listen = ["127.0.0.1:7000"]'); its branch may reach 127.0.0.1:TARGET_PORT.
+bench_hub() {
+    cat >"$work/hub.toml" <<TOML
+[node]
+name = "hub"
+$1
+control_socket = "$work/hub.sock"
+key_store = "$work/hub.keys"
+[[peer]]
+name = "branch"
+key = "branch"
+allow_targets = ["127.0.0.1:$2"]
+TOML
+    "$byst" up -c "$work/hub.toml" --log-level warning & pids+=($!)
+    sleep 1
+}
+
+# bench_branch ENDPOINT FORWARD_PORT TARGET_PORT [NODE_LINES] [PEER_LINES]: starts a branch
+# with 1 link unless PEER_LINES say otherwise, and a forward to the hub's target; waits for a
+# link. The PID is in $branch_pid.
+bench_branch() {
+    cat >"$work/branch.toml" <<TOML
+[node]
+name = "branch"
+control_socket = "$work/branch.sock"
+key_store = "$work/branch.keys"
+${4:-}
+[[peer]]
+name = "hub"
+key = "hub"
+endpoint = "$1"
+${5:-links = 1}
+[[forward]]
+listen = "127.0.0.1:$2"
+peer = "hub"
+target = "127.0.0.1:$3"
+TOML
+    "$byst" up -c "$work/branch.toml" --log-level warning & branch_pid=$!
+    pids+=($branch_pid)
+    for _ in $(seq 1 50); do "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -q '"remote"' && break; sleep 0.1; done
+}
+
+bench_branch_stop() { kill "$branch_pid"; wait "$branch_pid" 2>/dev/null || true; }
+
+# median "v1 v2 …": the middle value.
+bench_median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
