@@ -9,32 +9,15 @@ import Testing
         var pair = SessionPair(links: 2)
         let streamCount = 4
         let size = 600_000
-        var outgoing: [UInt32: ByteBuffer] = [:]
-        var expected: [UInt32: [UInt8]] = [:]
-        for index in 0..<streamCount {
-            let opened = pair.a.openStream(target: "echo:\(index)")
-            let id = try #require(opened)
-            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
-            outgoing[id] = ByteBuffer(bytes: bytes)
-            expected[id] = bytes
+        var transfer = try pair.openTransfer(streams: streamCount) { index in
+            (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
         }
-        var received: [UInt32: [UInt8]] = [:]
-        var finished: Set<UInt32> = []
         var packetsQueued = 0
         var packetsArrived = 0
         var retiring: Set<LinkID> = []
         var recycled = 0
         for round in 0..<20_000 {
-            for id in outgoing.keys.sorted() {
-                guard var rest = outgoing[id] else { continue }
-                pair.a.send(&rest, on: id)
-                if rest.readableBytes == 0 {
-                    pair.a.finish(id)
-                    outgoing[id] = nil
-                } else {
-                    outgoing[id] = rest
-                }
-            }
+            pair.feed(&transfer)
             // A few packets of different flows each round, in both directions.
             for flow in 0..<3 {
                 if pair.a.sendPacket(ByteBuffer(bytes: [0x45, UInt8(flow), UInt8(round & 0xFF)]), flowHash: UInt64(flow)) {
@@ -42,20 +25,13 @@ import Testing
                 }
             }
             try pair.step(records: 2, deliverFraction: 0.5)
-            for event in pair.eventsAtB {
+            for event in pair.collect(&transfer) {
                 switch event {
-                case .streamData(let id, let bytes):
-                    received[id, default: []] += Array(bytes.readableBytesView)
-                    pair.b.consumed(bytes.readableBytes, on: id)
-                case .streamFinished(let id):
-                    finished.insert(id)
-                    pair.b.finish(id)
                 case .packet: packetsArrived += 1
                 case .linkDead(let id): Issue.record("link \(id) declared dead while retiring")
                 default: break
                 }
             }
-            pair.eventsAtB.removeAll()
             // Every 40 rounds the initiator brings up a replacement and retires its oldest link.
             if round % 40 == 39, let oldest = pair.aToB.keys.filter({ !retiring.contains($0) }).min() {
                 pair.addLink()
@@ -69,15 +45,15 @@ import Testing
                 retiring.remove(id)
                 recycled += 1
             }
-            if finished.count == streamCount && pair.a.streamCount == 0 && pair.b.streamCount == 0 && round > 400 { break }
+            if transfer.finished.count == streamCount && pair.a.streamCount == 0 && pair.b.streamCount == 0 && round > 400 { break }
         }
         // Drain what is still queued.
         for _ in 0..<50 { try pair.step() }
         packetsArrived += pair.eventsAtB.filter { if case .packet = $0 { true } else { false } }.count
         print("link retire simulation: \(recycled) links recycled, \(packetsArrived)/\(packetsQueued) packets")
         #expect(recycled >= 8)
-        #expect(finished.count == streamCount)
-        for (id, bytes) in expected { #expect(received[id] == bytes, "stream \(id) differs") }
+        #expect(transfer.finished.count == streamCount)
+        for (id, bytes) in transfer.expected { #expect(transfer.received[id] == bytes, "stream \(id) differs") }
         #expect(packetsArrived == packetsQueued)
         #expect(pair.a.packetsDropped == 0 && pair.b.packetsDropped == 0)
     }

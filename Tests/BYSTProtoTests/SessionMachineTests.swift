@@ -30,6 +30,61 @@ struct SessionPair {
         bToA[id] = []
     }
 
+    /// Streams from `a` to `b` carrying a known payload each, and what `b` got of them.
+    struct Transfer {
+        var outgoing: [UInt32: ByteBuffer] = [:]
+        var expected: [UInt32: [UInt8]] = [:]
+        var received: [UInt32: [UInt8]] = [:]
+        var finished: Set<UInt32> = []
+    }
+
+    /// Opens `count` streams at `a`; stream `index` is to carry `payload(index)`.
+    mutating func openTransfer(streams count: Int, payload: (Int) -> [UInt8]) throws -> Transfer {
+        var transfer = Transfer()
+        for index in 0..<count {
+            let opened = a.openStream(target: "echo:\(index)")
+            let id = try #require(opened)
+            let bytes = payload(index)
+            transfer.outgoing[id] = ByteBuffer(bytes: bytes)
+            transfer.expected[id] = bytes
+        }
+        return transfer
+    }
+
+    /// Gives `a`'s streams what they still have to send (as much as each takes) and
+    /// finishes a stream once all of it was taken.
+    mutating func feed(_ transfer: inout Transfer) {
+        for id in transfer.outgoing.keys.sorted() {
+            guard var rest = transfer.outgoing[id] else { continue }
+            a.send(&rest, on: id)
+            if rest.readableBytes == 0 {
+                a.finish(id)
+                transfer.outgoing[id] = nil
+            } else {
+                transfer.outgoing[id] = rest
+            }
+        }
+    }
+
+    /// Takes `b`'s events: stream bytes are collected and consumed, FINs answered; the
+    /// other events are returned.
+    mutating func collect(_ transfer: inout Transfer) -> [SessionEvent] {
+        var others: [SessionEvent] = []
+        for event in eventsAtB {
+            switch event {
+            case .streamData(let id, let bytes):
+                transfer.received[id, default: []] += Array(bytes.readableBytesView)
+                b.consumed(bytes.readableBytes, on: id)
+            case .streamFinished(let id):
+                transfer.finished.insert(id)
+                b.finish(id)
+            default: others.append(event)
+            }
+        }
+        eventsAtB.removeAll()
+        return others
+    }
+
     /// Cuts a link: whatever was in flight on it is lost.
     mutating func cut(_ id: LinkID) {
         aToB[id] = nil
@@ -106,56 +161,26 @@ struct SessionPair {
         var pair = SessionPair(links: 4)
         let streamCount = 8
         let size = 1_000_000
-        var outgoing: [UInt32: ByteBuffer] = [:]
-        var expected: [UInt32: [UInt8]] = [:]
-        for index in 0..<streamCount {
-            let opened = pair.a.openStream(target: "echo:\(index)")
-            let id = try #require(opened)
-            let bytes = pattern(size, seed: UInt32(index + 1))
-            outgoing[id] = ByteBuffer(bytes: bytes)
-            expected[id] = bytes
-        }
-        var received: [UInt32: [UInt8]] = [:]
-        var finished: Set<UInt32> = []
+        var transfer = try pair.openTransfer(streams: streamCount) { pattern(size, seed: UInt32($0 + 1)) }
         var cuts = 0
         var generator = SystemRandomNumberGenerator()
         for round in 0..<20_000 {
-            for id in outgoing.keys.sorted() {
-                guard var rest = outgoing[id] else { continue }
-                pair.a.send(&rest, on: id)
-                if rest.readableBytes == 0 {
-                    pair.a.finish(id)
-                    outgoing[id] = nil
-                } else {
-                    outgoing[id] = rest
-                }
-            }
+            pair.feed(&transfer)
             try pair.step(records: 2, deliverFraction: 0.6)
-            for event in pair.eventsAtB {
-                switch event {
-                case .streamData(let id, let bytes):
-                    received[id, default: []] += Array(bytes.readableBytesView)
-                    pair.b.consumed(bytes.readableBytes, on: id)
-                case .streamFinished(let id):
-                    finished.insert(id)
-                    pair.b.finish(id)
-                default: break
-                }
-            }
-            pair.eventsAtB.removeAll()
+            _ = pair.collect(&transfer)
             if round % 3 == 1, let victim = pair.aToB.keys.randomElement(using: &generator) {
                 pair.cut(victim)
                 pair.addLink()
                 cuts += 1
             }
-            if finished.count == streamCount && pair.a.streamCount == 0 && pair.b.streamCount == 0 { break }
+            if transfer.finished.count == streamCount && pair.a.streamCount == 0 && pair.b.streamCount == 0 { break }
         }
         print("session simulation: \(cuts) link cuts survived")
         #expect(cuts > 20)
-        #expect(finished.count == streamCount)
-        for (id, bytes) in expected {
-            #expect(received[id]?.count == bytes.count, "stream \(id) length")
-            #expect(received[id] == bytes, "stream \(id) content differs")
+        #expect(transfer.finished.count == streamCount)
+        for (id, bytes) in transfer.expected {
+            #expect(transfer.received[id]?.count == bytes.count, "stream \(id) length")
+            #expect(transfer.received[id] == bytes, "stream \(id) content differs")
         }
         #expect(pair.a.streamCount == 0 && pair.b.streamCount == 0, "streams not closed")
     }
