@@ -14,10 +14,7 @@ import Testing
         [node]
         name = "hub"
         listen = ["127.0.0.1:\(port)"]
-        control_socket = "\(dir)/hub.sock"
-        key_store = "\(dir)/hub.keys"
-        keepalive_interval = "250ms"
-        dead_link_timeout = "3s"
+        \(TestCluster.nodeFiles("hub", dir: dir))
 
         [[peer]]
         name = "branch"
@@ -31,10 +28,7 @@ import Testing
         """
         [node]
         name = "branch"
-        control_socket = "\(dir)/branch.sock"
-        key_store = "\(dir)/branch.keys"
-        keepalive_interval = "250ms"
-        dead_link_timeout = "3s"
+        \(TestCluster.nodeFiles("branch", dir: dir))
         compression_level = 3
 
         [[peer]]

@@ -14,10 +14,7 @@ import Testing
         name = "hub"
         \(tls == nil ? "http_listen" : "https_listen") = ["127.0.0.1:\(httpPort)"]
         \(tls.map { "tls_certificate = \"\($0.cert)\"\ntls_private_key = \"\($0.key)\"" } ?? "")
-        control_socket = "\(dir)/hub.sock"
-        key_store = "\(dir)/hub.keys"
-        keepalive_interval = "250ms"
-        dead_link_timeout = "3s"
+        \(TestCluster.nodeFiles("hub", dir: dir))
 
         [[peer]]
         name = "branch"
@@ -30,10 +27,7 @@ import Testing
         """
         [node]
         name = "branch"
-        control_socket = "\(dir)/branch.sock"
-        key_store = "\(dir)/branch.keys"
-        keepalive_interval = "250ms"
-        dead_link_timeout = "3s"
+        \(TestCluster.nodeFiles("branch", dir: dir))
 
         [[peer]]
         name = "hub"

@@ -12,10 +12,7 @@ import Testing
         [node]
         name = "hub"
         listen = ["127.0.0.1:\(port)"]
-        control_socket = "\(dir)/hub.sock"
-        key_store = "\(dir)/hub.keys"
-        keepalive_interval = "250ms"
-        dead_link_timeout = "3s"
+        \(TestCluster.nodeFiles("hub", dir: dir))
 
         [[peer]]
         name = "branch"
@@ -30,10 +27,7 @@ import Testing
         var text = """
         [node]
         name = "\(name)"
-        control_socket = "\(dir)/\(name).sock"
-        key_store = "\(dir)/\(name).keys"
-        keepalive_interval = "250ms"
-        dead_link_timeout = "3s"
+        \(TestCluster.nodeFiles(name, dir: dir))
         session_linger = "60s"
 
         [[peer]]

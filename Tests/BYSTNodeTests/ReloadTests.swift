@@ -13,10 +13,7 @@ import Testing
             [node]
             name = "hub"
             listen = ["127.0.0.1:\(port)"]
-            control_socket = "\(dir)/hub.sock"
-            key_store = "\(dir)/hub.keys"
-            keepalive_interval = "250ms"
-            dead_link_timeout = "3s"
+            \(TestCluster.nodeFiles("hub", dir: dir))
 
             """
         for peer in peers {
@@ -29,10 +26,7 @@ import Testing
         """
         [node]
         name = "branch"
-        control_socket = "\(dir)/branch.sock"
-        key_store = "\(dir)/branch.keys"
-        keepalive_interval = "250ms"
-        dead_link_timeout = "3s"
+        \(TestCluster.nodeFiles("branch", dir: dir))
 
         [[peer]]
         name = "hub"

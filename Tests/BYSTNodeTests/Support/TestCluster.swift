@@ -64,6 +64,17 @@ enum TestCluster {
         return TestNode(config: config, node: node)
     }
 
+    /// The `[node]` lines the integration tests share: control socket and key store of node
+    /// `name` in `dir`, and fast keepalives (250 ms) with a 3 s dead-link timeout.
+    static func nodeFiles(_ name: String, dir: String) -> String {
+        """
+        control_socket = "\(dir)/\(name).sock"
+        key_store = "\(dir)/\(name).keys"
+        keepalive_interval = "250ms"
+        dead_link_timeout = "3s"
+        """
+    }
+
     /// Polls `condition` every 50 ms for at most `seconds`.
     static func waitUntil(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
