@@ -138,9 +138,9 @@ import BYSTProto
         let cases: [(String, String)] = [
             // Missing, unknown and mistyped keys and tables.
             ("# empty\n", "\(f): missing required table [node]"),
-            ("[nodes]\nname = \"hub\"\n", #"\#(f):1: unknown key "nodes" (expected one of: [node], [tun], [[peer]], [[forward]])"#),
+            ("[nodes]\nname = \"hub\"\n", #"\#(f):1: unknown key "nodes" (expected one of: [node], [tun], [ha], [[peer]], [[forward]])"#),
             (node + "listn = [\"0.0.0.0:7000\"]\n",
-             #"\#(f):3: [node]: unknown key "listn" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen)"#),
+             #"\#(f):3: [node]: unknown key "listn" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease)"#),
             (node + "\n" + peer + "linkz = 2\n",
              #"\#(f):7: [[peer]] "branch-1": unknown key "linkz" (expected one of: name, key, endpoint, links, allow_targets, allowed_ips, http_mode, http_proxy, proxy_mode, tls_ca_file, tls_pin_sha256, tls_server_name, recycle_after, recycle_bytes, compression)"#),
             ("[node]\nlisten = []\n", #"\#(f):1: [node]: missing required key "name""#),
@@ -182,11 +182,11 @@ import BYSTProto
              #"\#(f):13: [[forward]] #2: duplicate forward listen address "127.0.0.1:1" (first used on line 8)"#),
             (node + peer + "\n" + peer.replacingOccurrences(of: "key = \"branch-1\"", with: "key = \"other\""),
              #"\#(f):8: [[peer]] "branch-1": duplicate peer name "branch-1" (first used on line 4)"#),
-            // Endpoints and features not there yet.
+            // Endpoints: an HA port needs a registry to resolve it.
             (node + peer + "endpoint = \"port:hq\"\n",
-             #"\#(f):6: [[peer]] "branch-1": endpoint "port:hq": an HA port name (port:NAME) is not supported yet"#),
+             #"\#(f):6: [[peer]] "branch-1": endpoint "port:hq" needs a registry: [node] registry = "peer:NAME" or "etcd://host:port,…""#),
             (node + peer + "endpoint = \"tcp://192.0.2.1:7000\"\n",
-             #"\#(f):6: [[peer]] "branch-1": endpoint must be "byst://host:port", "http://host:port/path" or "https://host:port/path", got "tcp://192.0.2.1:7000""#),
+             #"\#(f):6: [[peer]] "branch-1": endpoint must be "byst://host:port", "http://host:port/path", "https://host:port/path" or "port:NAME", got "tcp://192.0.2.1:7000""#),
             (node + peer + "endpoint = \"byst://192.0.2.1\"\n",
              #"\#(f):6: [[peer]] "branch-1": endpoint must be "byst://host:port" with a port 1…65535, got "byst://192.0.2.1""#),
             // [tun].

@@ -83,9 +83,9 @@ import Testing
                 (["peer", "add", "branch-1", "--key", "k", "-c", path],
                  "byst: error: a peer named 'branch-1' already exists in \(path) (remove it first with: byst peer rm branch-1)\n"),
                 (["peer", "add", "b", "--key", "k", "--endpoint", "port:hq", "-c", path],
-                 "byst: error: --endpoint \"port:hq\": an HA port name (port:NAME) is not supported yet\n"),
+                 "byst: error: \(path): [[peer]] \"b\": endpoint \"port:hq\" needs a registry: [node] registry = \"peer:NAME\" or \"etcd://host:port,…\"\n"),
                 (["peer", "add", "b", "--key", "k", "--endpoint", "192.0.2.9:7000", "-c", path],
-                 "byst: error: --endpoint must be \"byst://host:port\", \"http://host:port/path\" or \"https://host:port/path\", got \"192.0.2.9:7000\"\n"),
+                 "byst: error: --endpoint must be \"byst://host:port\", \"http://host:port/path\", \"https://host:port/path\" or \"port:NAME\", got \"192.0.2.9:7000\"\n"),
                 (["peer", "add", "b", "--key", "k", "--links", "0", "-c", path],
                  "byst: error: \(path): [[peer]] \"b\": links must be an integer 1…64, got 0\n"),
                 (["peer", "add", "bad/name", "--key", "k", "-c", path],
@@ -95,9 +95,9 @@ import Testing
                  "byst: error: \(path): peer \"branch-1\" is used by the [[forward]] listening on 127.0.0.1:15432; remove that forward first\n"),
                 (["peer", "list", "-c", dir + "/missing.toml"], "byst: error: \(dir)/missing.toml: cannot open: No such file or directory\n"),
                 (["peer", "list", "-c", broken],
-                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen)\n"),
+                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease)\n"),
                 (["peer", "add", "b", "--key", "k", "-c", broken],
-                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen)\n"),
+                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease)\n"),
             ]
             for (arguments, expected) in cases {
                 let run = try byst(arguments)

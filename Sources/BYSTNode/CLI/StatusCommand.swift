@@ -32,6 +32,17 @@ struct StatusCommand: ParsableCommand {
 enum StatusText {
     static func render(_ report: StatusReport) -> String {
         var out = "node \(report.node)  up \(Int(report.uptime_seconds)) s  handshake failures \(report.handshake_failures)\n"
+        if let registry = report.registry {
+            let lease = registry.lease_valid_ms.map { "  lease valid \($0) ms" } ?? ""
+            out += "registry \(registry.service)  \(registry.connected ? "connected" : "NOT connected")\(lease)\n"
+        }
+        if let ha = report.ha {
+            out += "ha port \(ha.port)  \(ha.role)  owner \(ha.owner ?? "-")  transitions \(ha.transitions)\n"
+            for transition in ha.recent.suffix(3) { out += "  \(transition.at) \(transition.role): \(transition.reason)\n" }
+        }
+        if let server = report.registry_server {
+            out += "registry server  clients \(server.clients)  ports \(server.ports)  requests \(server.requests)\n"
+        }
         for peer in report.peers {
             out += "peer \(peer.name)  endpoint \(peer.endpoint ?? "(accepts only)")  reconnects \(peer.reconnects)\n"
             if peer.sessions.isEmpty { out += "  no session\n" }

@@ -12,32 +12,38 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Log format: text, or json (one JSON object per line).") var logFormat = LogFormat.text
 
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else { throw CLIError("unknown log level '\(logLevel)'") }
-        let nodeConfig: NodeConfig
-        do { nodeConfig = try NodeConfig.load(path: config) } catch { throw CLIError(error.description) }
-        let keys: KeyStore
-        do { keys = try KeyStore.load(path: nodeConfig.keyStore) } catch { throw CLIError(error.description) }
-        let format = logFormat
-        LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
-        let logger = Logger(label: "byst")
-        let node: RunningNode
-        do {
-            node = try await RunningNode.start(config: nodeConfig, keys: keys, logger: logger, configPath: config)
-        } catch {
-            throw CLIError("cannot start: \(error)")
-        }
-        ReloadSignal.install { [node, logger] in
-            Task {
-                switch try await node.reload() {
-                case .success: break  // the node logs what changed
-                case .failure(let error): logger.error("SIGHUP: reload refused: \(error)")
-                }
+        try await runDaemon(config: config, logLevel: logLevel, logFormat: logFormat, registryGrace: nil)
+    }
+}
+
+/// `byst up` and `byst registry serve`: load, start, reload on SIGHUP, stop on SIGTERM/SIGINT.
+func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryGrace: Duration?) async throws {
+    guard let level = Logger.Level(rawValue: logLevel) else { throw CLIError("unknown log level '\(logLevel)'") }
+    let nodeConfig: NodeConfig
+    do { nodeConfig = try NodeConfig.load(path: config) } catch { throw CLIError(error.description) }
+    let keys: KeyStore
+    do { keys = try KeyStore.load(path: nodeConfig.keyStore) } catch { throw CLIError(error.description) }
+    let format = logFormat
+    LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
+    let logger = Logger(label: "byst")
+    let node: RunningNode
+    do {
+        node = try await RunningNode.start(config: nodeConfig, keys: keys, logger: logger, configPath: config,
+                                           registryGrace: registryGrace)
+    } catch {
+        throw CLIError("cannot start: \(error)")
+    }
+    ReloadSignal.install { [node, logger] in
+        Task {
+            switch try await node.reload() {
+            case .success: break  // the node logs what changed
+            case .failure(let error): logger.error("SIGHUP: reload refused: \(error)")
             }
         }
-        let signal = await TerminationSignal.wait()
-        logger.info("received signal \(signal): stopping")
-        try await node.shutdown()
     }
+    let signal = await TerminationSignal.wait()
+    logger.info("received signal \(signal): stopping")
+    try await node.shutdown()
 }
 
 /// SIGHUP reloads the config (docs/OPERATIONS.md, "Reload").

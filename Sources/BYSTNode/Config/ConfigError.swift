@@ -42,6 +42,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         /// An `allowed_ips` prefix (network form) already in the `allowed_ips` of `peer`,
         /// on `firstLine`.
         case alreadyRouted(prefix: String, peer: String, firstLine: Int?)
+        /// `key` (with `value`) needs another setting that is absent, e.g. `[node] registry`.
+        case needs(key: String, value: String?, what: String)
         /// A recognised feature this version does not implement yet.
         case notSupportedYet(key: String, value: String?, feature: String)
         /// `byst peer rm` of a name no `[[peer]]` has.
@@ -90,6 +92,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         case .undefinedPeer(let name): "peer \(name.configQuoted) is not defined in any [[peer]]"
         case .alreadyRouted(let prefix, let peer, let firstLine):
             "allowed_ips \(prefix.configQuoted) is already routed to peer \(peer.configQuoted)" + (firstLine.map { " (line \($0))" } ?? "")
+        case .needs(let key, let value, let what):
+            key + (value.map { " \($0)" } ?? "") + " needs \(what)"
         case .notSupportedYet(let key, let value, let feature):
             key + (value.map { " \($0)" } ?? "") + ": \(feature) is not supported yet"
         case .peerNotFound(let name): "no [[peer]] named \(name.configQuoted)"

@@ -82,10 +82,10 @@ private struct ConfigReader {
         } catch {
             throw ConfigError(file: file, reason: .syntax("\(error)"))
         }
-        let topLevel = ["node", "tun", "peer", "forward"]
+        let topLevel = ["node", "tun", "ha", "peer", "forward"]
         if let unknown = firstUnknownKey(in: root, allowed: topLevel, context: nil) {
             throw ConfigError(file: file, line: source.line(ofTopLevel: unknown), section: nil,
-                              reason: .unknownKey(unknown, allowed: ["[node]", "[tun]", "[[peer]]", "[[forward]]"]))
+                              reason: .unknownKey(unknown, allowed: ["[node]", "[tun]", "[ha]", "[[peer]]", "[[forward]]"]))
         }
         guard let nodeValue = root["node"] else { throw ConfigError(file: file, reason: .missingTable("[node]")) }
         guard let nodeTable = nodeValue.table else {
@@ -135,7 +135,68 @@ private struct ConfigReader {
             guard config.peer(named: forward.peer) != nil else { throw error(.undefinedPeer(forward.peer), key: "peer", context) }
             config.forwards.append(forward)
         }
+        if let haValue = root["ha"] {
+            guard let haTable = haValue.table else {
+                throw ConfigError(file: file, line: source.line(ofTopLevel: "ha"),
+                                  reason: .wrongType(key: "ha", expected: "a table, written [ha]", got: describeType(haValue)))
+            }
+            config.ha = try readHA(haTable)
+        }
+        try checkRegistryUse(config)
         return config
+    }
+
+    /// `[ha]` and `port:` endpoints need a registry; `peer:NAME` must name a peer we dial.
+    private func checkRegistryUse(_ config: NodeConfig) throws(ConfigError) {
+        let nodeContext = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
+        if case .peer(let name)? = config.registry?.service {
+            guard let peer = config.peer(named: name) else { throw error(.undefinedPeer(name), key: "registry", nodeContext) }
+            guard let endpoint = peer.endpoint, endpoint.portName == nil else {
+                throw error(.invalidValue(key: "registry", expected: "a peer with a byst:// or http(s):// endpoint (we dial the registry)",
+                                          got: "peer \(name.configQuoted) with \(peer.endpoint.map { "endpoint \($0.description.configQuoted)" } ?? "no endpoint")"),
+                            key: "registry", nodeContext)
+            }
+        }
+        guard config.registry == nil else { return }
+        if config.ha != nil {
+            let context = Context(table: "ha", index: nil, section: "[ha]", headersMatch: true)
+            throw error(.needs(key: "port", value: config.ha?.port.configQuoted, what: Self.registryNeeded), key: "port", context)
+        }
+        let peerTables = source.blocks.filter { $0.name == "peer" && $0.isArray }.count
+        for (index, peer) in config.peers.enumerated() where peer.endpoint?.portName != nil {
+            let context = Context(table: "peer", index: index, section: "[[peer]] \(peer.name.configQuoted)",
+                                  headersMatch: peerTables == config.peers.count)
+            throw error(.needs(key: "endpoint", value: peer.endpoint?.description.configQuoted, what: Self.registryNeeded),
+                        key: "endpoint", context)
+        }
+    }
+
+    static let registryNeeded = "a registry: [node] registry = \"peer:NAME\" or \"etcd://host:port,…\""
+
+    private func readHA(_ table: TOMLTable) throws(ConfigError) -> HAConfig {
+        let context = Context(table: "ha", index: nil, section: "[ha]", headersMatch: true)
+        try checkKeys(table, allowed: ["port", "advertise"], context)
+        let portExpected = "a port name of 1…255 bytes without control characters"
+        let port = try requiredString(table, "port", expected: portExpected, context)
+        guard RegistryService.isValidName(port) else {
+            throw error(.invalidValue(key: "port", expected: portExpected, got: port.configQuoted), key: "port", context)
+        }
+        let advertiseExpected = "a non-empty array of the endpoints branches dial while this gateway is active (\"byst://…\", \"http(s)://…\")"
+        guard let texts = try stringArray(table, "advertise", expected: advertiseExpected, context) else {
+            throw error(.missingKey("advertise"), key: nil, context)
+        }
+        var advertise: [Endpoint] = []
+        for text in texts {
+            let endpoint = try parsed(Endpoint.parse(text), key: "advertise", value: text, context)
+            guard endpoint.portName == nil else {
+                throw error(.invalidValue(key: "advertise", expected: advertiseExpected, got: text.configQuoted), key: "advertise", context)
+            }
+            advertise.append(endpoint)
+        }
+        guard !advertise.isEmpty else {
+            throw error(.invalidValue(key: "advertise", expected: advertiseExpected, got: "an empty array"), key: "advertise", context)
+        }
+        return HAConfig(port: port, advertise: advertise)
     }
 
     // MARK: Tables
@@ -144,7 +205,7 @@ private struct ConfigReader {
         let context = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
         let keys = ["name", "listen", "http_listen", "https_listen", "http_path", "tls_certificate", "tls_private_key",
                     "control_socket", "key_store", "session_linger", "keepalive_interval", "dead_link_timeout",
-                    "max_record_payload", "compression_level", "metrics_listen"]
+                    "max_record_payload", "compression_level", "metrics_listen", "registry", "registry_lease"]
         try checkKeys(table, allowed: keys, context)
         let nameExpected = "a string of 1…\(LinkHello.maxNodeNameBytes) bytes"
         let name = try requiredString(table, "name", expected: nameExpected, context)
@@ -206,6 +267,20 @@ private struct ConfigReader {
         let range = NodeConfig.maxRecordPayloadRange
         if let size = try integer(table, "max_record_payload", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
             config.maxRecordPayload = size
+        }
+        if let text = try optionalString(table, "registry", expected: RegistryConfig.expected, context) {
+            config.registry = RegistryConfig(service: try parsed(RegistryConfig.parseService(text), key: "registry", value: text, context))
+        }
+        if let lease = try duration(table, "registry_lease", context) {
+            let range = RegistryConfig.leaseRange
+            guard config.registry != nil else {
+                throw error(.invalidValue(key: "registry_lease", expected: "set only with registry", got: lease.configText), key: "registry_lease", context)
+            }
+            guard range.contains(lease) else {
+                throw error(.invalidValue(key: "registry_lease", expected: "\(range.lowerBound.configText)…\(range.upperBound.configText)",
+                                          got: lease.configText), key: "registry_lease", context)
+            }
+            config.registry?.lease = lease
         }
         let levels = Int(RecordCompressor.levelRange.lowerBound)...Int(RecordCompressor.levelRange.upperBound)
         if let level = try integer(table, "compression_level", in: levels,
@@ -301,7 +376,9 @@ private struct ConfigReader {
     private func readHTTPClient(_ table: TOMLTable, into peer: inout PeerConfig, _ context: Context) throws(ConfigError) {
         let endpoint = peer.endpoint?.httpEndpoint
         let httpKeys = ["http_mode", "http_proxy", "proxy_mode", "tls_ca_file", "tls_pin_sha256", "tls_server_name"]
-        if endpoint == nil, let key = httpKeys.first(where: { table[$0] != nil }) {
+        // A port:NAME peer may be published with any endpoint: its HTTP keys apply when it is http(s).
+        let followsPort = peer.endpoint?.portName != nil
+        if endpoint == nil, !followsPort, let key = httpKeys.first(where: { table[$0] != nil }) {
             throw error(.invalidValue(key: key, expected: "set only with an http:// or https:// endpoint",
                                       got: peer.endpoint.map { "endpoint \($0.description.configQuoted)" } ?? "no endpoint"), key: key, context)
         }

@@ -33,10 +33,9 @@ extension TargetRule {
 }
 
 extension Endpoint {
-    static let expected = "\"byst://host:port\", \"http://host:port/path\" or \"https://host:port/path\""
+    static let expected = "\"byst://host:port\", \"http://host:port/path\", \"https://host:port/path\" or \"port:NAME\""
 
-    /// `byst://host:port`, or an HTTP(S) URL. HA port names are recognised so the operator
-    /// learns they are not there yet rather than that the value is wrong.
+    /// `byst://host:port`, an HTTP(S) URL, or an HA port name.
     static func parse(_ text: String) -> Result<Endpoint, ValueProblem> {
         let lower = text.lowercasedASCII()
         if lower.hasPrefix("byst://") {
@@ -45,7 +44,11 @@ extension Endpoint {
             return HostPort.parse(rest).map(Endpoint.byst).mapError { _ in .invalid(expected: "\"byst://host:port\" with a port 1…65535") }
         }
         if lower.hasPrefix("http://") || lower.hasPrefix("https://") { return HTTPEndpoint.parse(text).map(Endpoint.http) }
-        if lower.hasPrefix("port:") { return .failure(.notSupportedYet(feature: "an HA port name (port:NAME)")) }
+        if lower.hasPrefix("port:") {
+            let name = String(text.dropFirst("port:".count))
+            guard RegistryService.isValidName(name) else { return .failure(.invalid(expected: "\"port:NAME\" with a name of 1…255 bytes")) }
+            return .success(.port(name))
+        }
         return .failure(.invalid(expected: expected))
     }
 }

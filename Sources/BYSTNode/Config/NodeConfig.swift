@@ -44,6 +44,11 @@ public struct NodeConfig: Sendable, Equatable {
     /// zstd level of compressed records (`compression_level`, within
     /// `RecordCompressor.levelRange`); which records are compressed is per peer.
     public var compressionLevel = NodeConfig.defaultCompressionLevel
+    /// Where HA ports are registered (`registry`, `registry_lease`): needed by `[ha]` and by
+    /// `port:NAME` endpoints.
+    public var registry: RegistryConfig?
+    /// `[ha]`: this node is one of the gateways of an HA port.
+    public var ha: HAConfig?
     public var peers: [PeerConfig]
     public var forwards: [ForwardConfig]
 
@@ -203,8 +208,7 @@ public struct ForwardConfig: Sendable, Equatable {
     }
 }
 
-/// Where we dial a peer. HA port names (`port:NAME`) are recognised by the loader and
-/// refused as not supported yet.
+/// Where we dial a peer.
 ///
 /// **Invariants**: the address satisfies `HostPort`'s invariants.
 public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
@@ -212,13 +216,19 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     case byst(HostPort)
     /// `http://…` / `https://…`: records in HTTP/1.1 bodies (PROTOCOL.md §6).
     case http(HTTPEndpoint)
+    /// `port:NAME`: whichever gateway owns the HA port at the registry, at the endpoints it
+    /// published (followed as the owner changes).
+    case port(String)
 
     public var description: String {
         switch self {
         case .byst(let address): "byst://\(address)"
         case .http(let endpoint): endpoint.description
+        case .port(let name): "port:\(name)"
         }
     }
+
+    public var portName: String? { if case .port(let name) = self { name } else { nil } }
 
     public var httpEndpoint: HTTPEndpoint? { if case .http(let endpoint) = self { endpoint } else { nil } }
 }

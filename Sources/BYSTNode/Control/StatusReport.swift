@@ -49,11 +49,44 @@ struct StatusReport: Codable, Sendable {
         var dropped_reader_batches: UInt64
     }
 
+    /// `[node] registry`: the backend and whether we are connected to it.
+    struct Registry: Codable, Sendable {
+        var service: String
+        var connected: Bool
+        /// How long our ports stay surely ours without another renewal (nil before the first).
+        var lease_valid_ms: Int?
+    }
+
+    /// `[ha]`: our role for the port and how it got there.
+    struct HA: Codable, Sendable {
+        struct Transition: Codable, Sendable {
+            var role: String
+            /// RFC 3339 UTC with milliseconds.
+            var at: String
+            var reason: String
+        }
+        var port: String
+        var role: String
+        var owner: String?
+        var transitions: Int
+        var recent: [Transition]
+    }
+
+    /// `byst registry serve`: clients connected and ports registered.
+    struct RegistryServer: Codable, Sendable {
+        var clients: Int
+        var ports: Int
+        var requests: UInt64
+    }
+
     var node: String
     var uptime_seconds: Double
     var handshake_failures: Int
     var tun: Tun?
     var peers: [Peer]
+    var registry: Registry? = nil
+    var ha: HA? = nil
+    var registry_server: RegistryServer? = nil
 }
 
 extension Node {
@@ -74,6 +107,22 @@ extension Node {
                     name: peer.config.name, endpoint: peer.config.endpoint?.description,
                     configured_links: peer.config.links, reconnects: peer.reconnects,
                     sessions: peer.sessions.map { $0.status() })
+            },
+            registry: registryBackend.map { backend in
+                StatusReport.Registry(
+                    service: backend.description, connected: backend.isConnected,
+                    lease_valid_ms: backend.validUntil.map { Int((Int64($0) - Int64(now)) / 1_000_000) })
+            },
+            ha: haController.map { controller in
+                StatusReport.HA(
+                    port: controller.config.port, role: controller.state.rawValue, owner: controller.owner?.node,
+                    transitions: controller.transitionCount,
+                    recent: controller.transitions.suffix(8).map {
+                        .init(role: $0.role.rawValue, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64($0.at)), reason: $0.reason)
+                    })
+            },
+            registry_server: registryServer.map { server in
+                StatusReport.RegistryServer(clients: server.clientCount, ports: server.registry.portCount, requests: server.requests)
             })
     }
 }

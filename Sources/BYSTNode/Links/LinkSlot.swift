@@ -55,6 +55,9 @@ final class LinkSlot {
             connect(link, to: address) { channel in try channel.pipeline.syncOperations.addHandler(link) }
         case .http(let http):
             dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy), replacing: replacing)
+        case .port(let name):
+            // PeerRuntime resolves port:NAME to the owner's endpoint before making slots.
+            logger.error("cannot dial unresolved HA port \(name)")
         }
     }
 

@@ -21,6 +21,9 @@ enum MetricName: String, CaseIterable, Sendable {
     case packetsDropped = "byst_packets_dropped_total"
     case tunReaderBatchesDropped = "byst_tun_reader_dropped_batches_total"
     case uptime = "byst_uptime_seconds"
+    case haActive = "byst_ha_active"
+    case haTransitions = "byst_ha_transitions_total"
+    case registryConnected = "byst_registry_connected"
 
     var help: String {
         switch self {
@@ -41,6 +44,9 @@ enum MetricName: String, CaseIterable, Sendable {
         case .packetsDropped: "IP packets dropped, by reason."
         case .tunReaderBatchesDropped: "Batches of up to 64 packets read from the TUN interface and dropped because the event loop fell behind."
         case .uptime: "Seconds since the node started."
+        case .haActive: "1 while this gateway owns its HA port and serves it, else 0 (only with [ha])."
+        case .haTransitions: "HA role changes (standby or active), by the role entered."
+        case .registryConnected: "1 while the node is connected to its port registry, else 0 (only with registry)."
         }
     }
 }

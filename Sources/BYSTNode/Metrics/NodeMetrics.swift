@@ -25,6 +25,10 @@ final class NodeMetrics {
     private let readerBatchesDropped: CoreMetrics.Counter
     private var readerBatchesSeen: UInt64 = 0
     private let uptime: CoreMetrics.Gauge
+    /// HA role and registry connection: made on first use, so nodes without them export neither.
+    private var haActive: CoreMetrics.Gauge?
+    private var haTransitions: [Bool: CoreMetrics.Counter] = [:]
+    private var registryConnected: CoreMetrics.Gauge?
     private var peers: [String: PeerMetrics] = [:]
     private var peerGauges: [String: PeerGauges] = [:]
 
@@ -69,6 +73,22 @@ final class NodeMetrics {
 
     func packetDropped(_ reason: PacketDropReason) {
         packetDrops[reason.rawValue].increment()
+    }
+
+    func haTransition(active: Bool) {
+        let counter = haTransitions[active] ?? CoreMetrics.Counter(
+            label: MetricName.haTransitions.rawValue, dimensions: [("role", active ? "active" : "standby")], factory: factory)
+        haTransitions[active] = counter
+        counter.increment()
+        let gauge = haActive ?? CoreMetrics.Gauge(label: MetricName.haActive.rawValue, factory: factory)
+        haActive = gauge
+        gauge.record(active ? 1 : 0)
+    }
+
+    func registryConnection(up: Bool) {
+        let gauge = registryConnected ?? CoreMetrics.Gauge(label: MetricName.registryConnected.rawValue, factory: factory)
+        registryConnected = gauge
+        gauge.record(up ? 1 : 0)
     }
 
     // MARK: Scrape time

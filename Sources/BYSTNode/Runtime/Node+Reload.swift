@@ -106,6 +106,8 @@ extension Node {
             || old.deadLinkTimeout != new.deadLinkTimeout { return "[node] session timing" }
         if old.maxRecordPayload != new.maxRecordPayload { return "[node] max_record_payload" }
         if old.tun != new.tun { return "[tun]" }
+        if old.registry != new.registry { return "[node] registry or registry_lease" }
+        if old.ha != new.ha { return "[ha]" }
         return nil
     }
 
@@ -121,6 +123,8 @@ extension Node {
     private func updateTunRoutes(old: [IPPrefix]) {
         guard let pump = tunPump, let tun = config.tun else { return }
         pump.rebuildRoutes()
+        // A standby gateway has none in the kernel; it installs the new set when it becomes active.
+        guard routesInstalled else { return }
         let new = peers.flatMap(\.config.allowedIPs)
         let adding = new.filter { !old.contains($0) }
         let removing = old.filter { !new.contains($0) }

@@ -7,6 +7,8 @@
 //   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardHandler(far) ─▶ target
 //   control socket ─▶ status JSON
 //   metrics_listen ─▶ MetricsHTTPHandler ─▶ metricsExposition (Prometheus text)
+//   registry backend ─events─▶ HAController (active: listeners + routes) / port:NAME peers
+//   `@registry` streams ─▶ RegistryServer (`byst registry serve`)
 import BYSTProto
 import Logging
 import NIOCore
@@ -38,6 +40,15 @@ final class Node {
     let startedAt = Clocks.monotonic()
     let splitRegistry: SplitRegistry
     private let serverTLS: NIOSSLContext?
+    /// Link listeners (byst://, http(s)://): bound at start, or with `[ha]` while active.
+    var linkListeners: [Channel] = []
+    /// Whether the peers' allowed_ips routes are in the kernel (with `[ha]`: while active).
+    var routesInstalled = false
+    /// `registry` in the config: the backend, and the HA role it drives.
+    var registryBackend: RegistryBackend?
+    var haController: HAController?
+    /// Set by `byst registry serve`.
+    var registryServer: RegistryServer?
 
     enum StartError: Error, CustomStringConvertible {
         case missingKey(peer: String, key: String, store: String)
@@ -118,20 +129,8 @@ final class Node {
             return eventLoop.makeFailedFuture(error)
         }
         var binds: [EventLoopFuture<Void>] = []
-        for address in config.listen {
-            binds.append(bind(address, what: "link listener") { [self] channel in
-                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
-                try channel.pipeline.syncOperations.addHandler(makeResponderLink(binding: []))
-            })
-        }
-        for (address, tls) in config.http.listen.map({ ($0, false) }) + config.http.tlsListen.map({ ($0, true) }) {
-            let what = "\(tls ? "HTTPS" : "HTTP") link listener (path \(config.http.path))"
-            binds.append(bind(address, what: what) { [self] channel in
-                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
-                if tls, let serverTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS)) }
-                try channel.pipeline.syncOperations.addHandler(HTTPServerFrontEnd(node: self))
-            })
-        }
+        // An HA gateway accepts links only while it owns its port (Node+HA.swift).
+        if config.ha == nil { binds += bindLinkListeners() }
         for forward in config.forwards { binds.append(startForward(forward)) }
         for address in config.metricsListen {
             binds.append(bind(address, what: "metrics (GET \(MetricsHTTPHandler.path))") { [self] channel in
@@ -142,7 +141,28 @@ final class Node {
             channels.append(channel)
         }.nonisolated())
         for peer in peers { peer.startDialing() }
+        startRegistry()
         return EventLoopFuture.andAllSucceed(binds, on: eventLoop)
+    }
+
+    /// Binds `listen`, `http_listen` and `https_listen`; the channels go to `linkListeners`.
+    func bindLinkListeners() -> [EventLoopFuture<Void>] {
+        var binds: [EventLoopFuture<Void>] = []
+        for address in config.listen {
+            binds.append(bind(address, what: "link listener") { [self] channel in
+                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
+                try channel.pipeline.syncOperations.addHandler(makeResponderLink(binding: []))
+            } registered: { [self] channel in linkListeners.append(channel) })
+        }
+        for (address, tls) in config.http.listen.map({ ($0, false) }) + config.http.tlsListen.map({ ($0, true) }) {
+            let what = "\(tls ? "HTTPS" : "HTTP") link listener (path \(config.http.path))"
+            binds.append(bind(address, what: what) { [self] channel in
+                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
+                if tls, let serverTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS)) }
+                try channel.pipeline.syncOperations.addHandler(HTTPServerFrontEnd(node: self))
+            } registered: { [self] channel in linkListeners.append(channel) })
+        }
+        return binds
     }
 
     /// Binds a `[[forward]]` listener; its connections become streams to the peer.
@@ -164,7 +184,9 @@ final class Node {
     private func startTun() throws {
         guard let tun = config.tun else { return }
         let device = try TunDevice.open(name: tun.name)
-        let routes = peers.flatMap(\.config.allowedIPs)
+        // An HA gateway installs its routes only while active.
+        let routes = config.ha == nil ? peers.flatMap(\.config.allowedIPs) : []
+        routesInstalled = config.ha == nil
         do {
             try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
         } catch {
@@ -218,10 +240,22 @@ final class Node {
 
     func shutdown() -> EventLoopFuture<Void> {
         logger.info("shutting down")
+        // Ports are released first (a standby takes over in one round trip, not one lease);
+        // the release is written before the session goes away.
+        haController?.stop()
+        registryBackend?.stop()
+        registryServer?.stop()
+        guard registryBackend == nil else {
+            registryBackend = nil
+            return eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) {}.futureResult.assumeIsolated().flatMap { [self] in
+                shutdown()
+            }.nonisolated()
+        }
         tunPump?.stop()
         for peer in peers { peer.shutdown() }
-        let closes = (channels + forwardChannels.values).map { $0.close().recover { _ in } }
+        let closes = (channels + forwardChannels.values + linkListeners).map { $0.close().recover { _ in } }
         channels.removeAll()
+        linkListeners.removeAll()
         forwardChannels.removeAll()
         // Give the go-away and resets a moment to reach the wire before links close.
         return EventLoopFuture.andAllComplete(closes, on: eventLoop).assumeIsolated().flatMap { [self] in
@@ -245,6 +279,13 @@ final class Node {
     /// The peer opened a stream: connect to its target if this peer may reach it.
     func acceptStream(_ id: UInt32, target: String, in session: SessionRuntime) {
         let peer = session.peer
+        if target == RegistryStream.target {
+            guard let registryServer else {
+                logger.warning("peer '\(peer.config.name)' asked for the registry: this node does not serve one (byst registry serve)")
+                return session.reset(id, code: .targetNotAllowed)
+            }
+            return registryServer.accept(id, in: session)
+        }
         guard case .success(let address) = HostPort.parse(target), peer.config.allows(host: address.host, port: address.port) else {
             logger.warning("peer '\(peer.config.name)' asked for target \(target): not in its allow_targets; refused")
             session.reset(id, code: .targetNotAllowed)

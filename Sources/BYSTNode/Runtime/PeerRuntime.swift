@@ -29,7 +29,8 @@ final class PeerRuntime {
         self.key = key
         self.nextKey = nextKey
         self.node = node
-        if let endpoint = config.endpoint?.httpEndpoint, endpoint.tls {
+        // A port:NAME peer may be published with an https:// endpoint.
+        if config.endpoint?.httpEndpoint?.tls == true || config.endpoint?.portName != nil {
             tlsContext = try TLSSetup.clientContext(config.http, peer: config.name)
         } else {
             tlsContext = nil
@@ -104,15 +105,42 @@ final class PeerRuntime {
 
     var sessions: [SessionRuntime] { (outgoing.map { [$0] } ?? []) + incoming.values.sorted { $0.createdAt < $1.createdAt } }
 
-    /// Starts dialing `links` links to the endpoint, each slot reconnecting on its own.
+    /// Starts dialing `links` links to the endpoint, each slot reconnecting on its own. A
+    /// `port:NAME` peer dials once the registry names the port's owner (`follow`).
     func startDialing() {
         guard let endpoint = config.endpoint else { return }
         var sessionID = [UInt8](repeating: 0, count: LinkHello.sessionIDSize)
         for index in sessionID.indices { sessionID[index] = UInt8.random(in: 0...255) }
-        let session = SessionRuntime(node: node, peer: self, sessionID: sessionID, role: .initiator)
-        outgoing = session
+        outgoing = SessionRuntime(node: node, peer: self, sessionID: sessionID, role: .initiator)
+        if endpoint.portName == nil { dial(endpoint) }
+    }
+
+    /// Where our links go now: the configured endpoint, or the HA port owner's.
+    private(set) var dialTarget: Endpoint?
+
+    private func dial(_ endpoint: Endpoint) {
+        guard let session = outgoing else { return }
+        dialTarget = endpoint
         slots = (0..<config.links).map { LinkSlot(peer: self, session: session, index: UInt16($0), endpoint: endpoint) }
         for slot in slots { slot.dial() }
+    }
+
+    /// `port:NAME` peers: the port's owner changed. Links move to the first endpoint the new
+    /// owner published (the session stays: the new gateway starts a new instance of it, so
+    /// streams are reset and packets flow again); with no owner we wait.
+    func follow(_ owner: PortOwner?) {
+        guard config.endpoint?.portName != nil, outgoing != nil else { return }
+        let target = owner.flatMap { HAConfig.firstEndpoint(inInfo: $0.info) }
+        guard target != dialTarget else { return }
+        let what = owner.map { "'\($0.node)' at \(target?.description ?? "no endpoint we can dial (\($0.info))")" } ?? "nobody (waiting)"
+        node.logger.info("peer '\(config.name)': \(config.endpoint?.description ?? "") is now served by \(what)")
+        for slot in slots { slot.stop() }
+        slots.removeAll()
+        dialTarget = nil
+        for link in outgoing?.links.values.sorted(by: { $0.id < $1.id }) ?? [] {
+            link.fail("HA port moved to another gateway", level: .info)
+        }
+        if let target { dial(target) }
     }
 
     /// The session a new stream to this peer should use: ours if we dial, else the

@@ -16,13 +16,16 @@ public final class RunningNode: Sendable {
 
     /// Builds the node from its config and keys and binds its listeners; fails with the
     /// first listener or control socket that cannot be bound.
-    public static func start(config: NodeConfig, keys: KeyStore, logger: Logger, configPath: String? = nil) async throws -> RunningNode {
+    /// `registryGrace`: serve the embedded registry (`byst registry serve`) with this restart grace.
+    public static func start(config: NodeConfig, keys: KeyStore, logger: Logger, configPath: String? = nil,
+                             registryGrace: Duration? = nil) async throws -> RunningNode {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         do {
             let node = try await loop.flatSubmit {
                 do {
                     let node = try Node(config: config, keys: keys, eventLoop: loop, logger: logger, configPath: configPath)
+                    if let registryGrace { node.registryServer = RegistryServer(node: node, grace: registryGrace) }
                     let bound = NIOLoopBound(node, eventLoop: loop)
                     return node.start().map { bound }
                 } catch {
@@ -43,6 +46,9 @@ public final class RunningNode: Sendable {
         let node = self.node
         return try await node.eventLoop.submit { body(node.value) }.get()
     }
+
+    /// Runs `body` with the node; only from a task already on the node's loop.
+    func withNodeOnLoop(_ body: (Node) -> Void) { body(node.value) }
 
     func status() async throws -> StatusReport {
         try await withNode { $0.status() }

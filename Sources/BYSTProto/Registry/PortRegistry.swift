@@ -50,6 +50,11 @@ public struct PortRegistry: Sendable {
     public enum Event: Sendable, Equatable {
         /// `port` was released (unregistered, or its owner's lease ran out); sent to each watcher.
         case released(port: String, previousOwner: RegistryClientID, watcher: RegistryClientID)
+        /// `port` got an owner (registered or relet); sent to each watcher but the owner.
+        case claimed(port: String, owner: Owner, watcher: RegistryClientID)
+        /// The owner's lease ran out: `port` is no longer its own (sent to the old owner, who
+        /// may still be connected but too slow to renew).
+        case revoked(port: String, owner: RegistryClientID)
         /// A client's lease ran out.
         case expired(RegistryClientID)
         /// A message for the owner of `port`.
@@ -64,6 +69,8 @@ public struct PortRegistry: Sendable {
     public let configuration: Configuration
     private let graceUntil: Nanoseconds
     private var clients: [RegistryClientID: Client] = [:]
+    /// Leases clients asked for; kept after a lease runs out, for when the client renews again.
+    private var leases: [RegistryClientID: Duration] = [:]
     private var owners: [String: Owner] = [:]
     private var watchers: [String: Set<RegistryClientID>] = [:]
     private var events: [Event] = []
@@ -77,7 +84,14 @@ public struct PortRegistry: Sendable {
 
     /// Any request from `client` (or an explicit keepalive) renews its lease.
     public mutating func renew(_ client: RegistryClientID, now: Nanoseconds) {
-        clients[client, default: Client(deadline: 0)].deadline = now + configuration.lease.nanoseconds
+        let lease = leases[client] ?? configuration.lease
+        clients[client, default: Client(deadline: 0)].deadline = now + lease.nanoseconds
+    }
+
+    /// The lease `client` asked for (its hello), from now on.
+    public mutating func setLease(_ lease: Duration, for client: RegistryClientID, now: Nanoseconds) {
+        leases[client] = lease
+        renew(client, now: now)
     }
 
     /// A client reconnected and claims the ports it owned: it keeps those still its own and
@@ -95,7 +109,7 @@ public struct PortRegistry: Sendable {
         renew(client, now: now)
         if let owner = owners[port] {
             guard owner.client == client else { return .taken(by: owner) }
-            owners[port] = Owner(client: client, info: info)
+            take(port, for: client, info: info)
             return .alreadyYours
         }
         guard now >= graceUntil else { return .retryLater(until: graceUntil) }
@@ -121,7 +135,10 @@ public struct PortRegistry: Sendable {
 
     public func ports(of client: RegistryClientID) -> [String] { clients[client]?.ports.sorted() ?? [] }
 
-    /// `client` is told (an event) when `port` is released.
+    public var portCount: Int { owners.count }
+
+    /// `client` is told (an event) when `port` is released or claimed, until it unwatches
+    /// (the service ends a client's watches with its stream, not with its lease).
     public mutating func watch(_ port: String, by client: RegistryClientID, now: Nanoseconds) {
         renew(client, now: now)
         watchers[port, default: []].insert(client)
@@ -145,8 +162,8 @@ public struct PortRegistry: Sendable {
     /// that happened since the last call.
     public mutating func poll(now: Nanoseconds) -> [Event] {
         for client in clients.keys.sorted() where (clients[client]?.deadline ?? .max) <= now {
+            for port in ports(of: client) { events.append(.revoked(port: port, owner: client)) }
             disconnect(client)
-            for port in watchers.keys { watchers[port]?.remove(client) }
             events.append(.expired(client))
         }
         defer { events.removeAll() }
@@ -159,8 +176,13 @@ public struct PortRegistry: Sendable {
     // MARK: Internals
 
     private mutating func take(_ port: String, for client: RegistryClientID, info: String) {
-        owners[port] = Owner(client: client, info: info)
+        let owner = Owner(client: client, info: info)
+        guard owners[port] != owner else { return }
+        owners[port] = owner
         clients[client]?.ports.insert(port)
+        for watcher in (watchers[port] ?? []).sorted() where watcher != client {
+            events.append(.claimed(port: port, owner: owner, watcher: watcher))
+        }
     }
 
     private mutating func release(_ port: String) {

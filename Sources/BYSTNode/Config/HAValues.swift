@@ -1,0 +1,84 @@
+import BYSTProto
+
+/// `[node] registry` and `registry_lease`: where HA ports are registered (DESIGN.md §5,
+/// docs/OPERATIONS.md "High availability").
+///
+/// **Invariants** (from the loader): a `.peer` names a `[[peer]]` of the same config with a
+/// `byst://` or `http(s)://` endpoint; `.etcd` holds at least one address; `lease` is within
+/// `RegistryConfig.leaseRange`.
+public struct RegistryConfig: Sendable, Equatable {
+    public enum Service: Sendable, Equatable, CustomStringConvertible {
+        /// `peer:NAME`: the embedded registry, run by that peer with `byst registry serve`.
+        case peer(String)
+        /// `etcd://h1:2379,h2:2379,h3:2379`: an etcd cluster's v3 JSON gateways.
+        case etcd([HostPort])
+
+        public var description: String {
+            switch self {
+            case .peer(let name): "peer:\(name)"
+            case .etcd(let members): "etcd://" + members.map(\.description).joined(separator: ",")
+            }
+        }
+    }
+
+    public var service: Service
+    /// How long our ports outlive our last confirmed renewal at the registry; an active
+    /// gateway steps down a margin before that (failover takes about one lease).
+    public var lease: Duration
+
+    public static let defaultLease: Duration = .seconds(5)
+    /// etcd grants at least 2 s; a minute is the longest anyone should wait for a failover.
+    public static let leaseRange: ClosedRange<Duration> = .seconds(2)...(.seconds(60))
+
+    public init(service: Service, lease: Duration = RegistryConfig.defaultLease) {
+        self.service = service
+        self.lease = lease
+    }
+
+    static let expected = "\"peer:NAME\" (a [[peer]] running `byst registry serve`) or \"etcd://host:port,host:port,…\""
+
+    static func parseService(_ text: String) -> Result<Service, ValueProblem> {
+        let lower = text.lowercasedASCII()
+        if lower.hasPrefix("peer:") {
+            let name = String(text.dropFirst("peer:".count))
+            guard KeyStore.isValidName(name) else { return .failure(.invalid(expected: expected)) }
+            return .success(.peer(name))
+        }
+        guard lower.hasPrefix("etcd://") else { return .failure(.invalid(expected: expected)) }
+        var members: [HostPort] = []
+        for part in text.dropFirst("etcd://".count).split(separator: ",", omittingEmptySubsequences: false) {
+            guard case .success(let address) = HostPort.parse(String(part)), !members.contains(address) else {
+                return .failure(.invalid(expected: "\"etcd://host:port,host:port,…\" (distinct members, ports 1…65535)"))
+            }
+            members.append(address)
+        }
+        return .success(.etcd(members))
+    }
+}
+
+/// `[ha]`: this node is one of the gateways serving an HA port. The registry's owner of the
+/// port is active; the others stand by.
+///
+/// **Invariants** (from the loader): `port` satisfies `RegistryService.isValidName`;
+/// `advertise` is non-empty and holds no `port:` endpoint; the config has a `registry`.
+public struct HAConfig: Sendable, Equatable {
+    public var port: String
+    /// Endpoints branches dial while we are active (published as the port's info).
+    public var advertise: [Endpoint]
+
+    public init(port: String, advertise: [Endpoint]) {
+        self.port = port
+        self.advertise = advertise
+    }
+
+    /// The port's info at the registry: the endpoints, space-separated.
+    public var info: String { advertise.map(\.description).joined(separator: " ") }
+
+    /// The first endpoint of a published info that this version can dial.
+    static func firstEndpoint(inInfo info: String) -> Endpoint? {
+        for word in info.split(separator: " ") {
+            if case .success(let endpoint) = Endpoint.parse(String(word)), endpoint.portName == nil { return endpoint }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,81 @@
+import BYSTProto
+import Logging
+import NIOCore
+
+/// The embedded registry (`byst registry serve`): the node accepts `@registry` streams from
+/// its peers and answers them from one in-memory `RegistryService`. A client is its peer
+/// name here — proven by its PSK, so nobody can relet or release another node's ports.
+final class RegistryServer {
+    private unowned let node: Node
+    private var service: RegistryService
+    /// Each client's current stream (a reconnect replaces the old one).
+    private var streams: [RegistryClientID: RegistryStream] = [:]
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: Nanoseconds?
+    private(set) var requests: UInt64 = 0
+
+    init(node: Node, grace: Duration) {
+        self.node = node
+        service = RegistryService(configuration: .init(grace: grace), now: Clocks.monotonic())
+    }
+
+    var clientCount: Int { streams.count }
+    var registry: PortRegistry { service.registry }
+
+    /// A peer opened the registry stream.
+    func accept(_ id: UInt32, in session: SessionRuntime) {
+        let client = RegistryClientID(session.peer.config.name)
+        let stream = RegistryStream(session: session)
+        stream.id = id
+        session.register(stream, for: id)
+        if let old = streams[client] {
+            old.onClose = nil
+            old.close()
+            service.streamClosed(client)
+        }
+        streams[client] = stream
+        stream.onMessage = { [unowned self, unowned stream] message in
+            guard case .request(let requestID, let request) = message else {
+                return stream.send(.reply(id: 0, .error(.badRequest, "expected a request")))
+            }
+            requests += 1
+            stream.send(.reply(id: requestID, service.handle(request, from: client, now: Clocks.monotonic())))
+            deliverNotices()
+        }
+        stream.onClose = { [unowned self, unowned stream] reason in
+            guard streams[client] === stream else { return }
+            streams[client] = nil
+            service.streamClosed(client)
+            node.logger.debug("registry client '\(client)' stream ended: \(reason)")
+        }
+    }
+
+    private func deliverNotices() {
+        for (client, notice) in service.notices(now: Clocks.monotonic()) {
+            if case .lost(let port) = notice { node.logger.info("registry: '\(client)' lost port '\(port)' (lease ran out)") }
+            streams[client]?.send(.notice(notice))
+        }
+        rearm()
+    }
+
+    /// Renewals only push deadlines later: the timer moves only when one comes earlier, and
+    /// a timer that fires early finds nothing and re-arms (one timer, not one per request).
+    private func rearm() {
+        guard let deadline = service.nextDeadline else { return }
+        if timer != nil, let armed = timerDeadline, armed <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = node.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { [unowned self] in
+            timer = nil
+            timerDeadline = nil
+            deliverNotices()
+        }
+    }
+
+    func stop() {
+        timer?.cancel()
+        timer = nil
+        for stream in streams.values { stream.onClose = nil; stream.close() }
+        streams.removeAll()
+    }
+}

@@ -1,0 +1,79 @@
+// The node's side of HA (DESIGN.md §5, docs/OPERATIONS.md "High availability"):
+//
+//   registry backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] port)
+//                                                   └▶ PeerRuntime.follow (port:NAME peers)
+//   HAController ─activate─▶ bind link listeners, install routes
+//                ─step down─▶ close listeners and accepted links, remove routes
+import BYSTProto
+import NIOCore
+import Tun
+
+extension Node {
+    func startRegistry() {
+        guard let registry = config.registry else { return }
+        let backend: RegistryBackend
+        switch registry.service {
+        case .peer(let name):
+            backend = EmbeddedRegistryClient(node: self, peerName: name, lease: registry.lease)
+        case .etcd(let members):
+            backend = EtcdRegistryClient(endpoints: members, nodeName: config.name, lease: registry.lease,
+                                         eventLoop: eventLoop, logger: logger)
+        }
+        backend.onEvent = { [unowned self] event in registryEvent(event) }
+        registryBackend = backend
+        backend.start()
+        for port in Set(peers.compactMap(\.config.endpoint?.portName)).sorted() { backend.watch(port) }
+        if let ha = config.ha {
+            let controller = HAController(config: ha, lease: registry.lease, backend: backend, node: self)
+            haController = controller
+            controller.start()
+        }
+    }
+
+    private func registryEvent(_ event: RegistryEvent) {
+        switch event {
+        case .connected: metrics.registryConnection(up: true)
+        case .disconnected: metrics.registryConnection(up: false)
+        case .owner(let port, let owner):
+            for peer in peers where peer.config.endpoint?.portName == port { peer.follow(owner) }
+        case .renewed, .lost: break
+        }
+        haController?.handle(event)
+    }
+
+    /// We own our HA port: accept links and route the peers' prefixes here.
+    func activateGateway() {
+        let binds = bindLinkListeners()
+        EventLoopFuture.andAllSucceed(binds, on: eventLoop).whenFailure { [logger] error in
+            logger.error("HA: a link listener could not be bound: \(error)")
+        }
+        setRoutes(installed: true)
+    }
+
+    /// We no longer own our HA port (or are shutting down): another gateway may own it any
+    /// moment, so stop serving at once — no new links, accepted links closed, routes gone.
+    func stepDownGateway(reason: String) {
+        for channel in linkListeners { channel.close(promise: nil) }
+        linkListeners.removeAll()
+        for peer in peers {
+            for session in peer.incoming.values {
+                for link in session.links.values.sorted(by: { $0.id < $1.id }) {
+                    link.fail("this gateway stepped down (\(reason))", level: .info)
+                }
+            }
+        }
+        setRoutes(installed: false)
+    }
+
+    private func setRoutes(installed: Bool) {
+        guard installed != routesInstalled, let pump = tunPump, let tun = config.tun else { return }
+        let routes = peers.flatMap(\.config.allowedIPs)
+        do throws(NetlinkSocket.Failure) {
+            try InterfaceConfigurator.updateRoutes(interface: pump.device.name, addresses: tun.addresses,
+                                                   adding: installed ? routes : [], removing: installed ? [] : routes)
+            routesInstalled = installed
+        } catch {
+            logger.error("HA: routes through \(pump.device.name): \(error)")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+@testable import BYSTProto
+
+/// The embedded registry's request handling with an injected clock.
+@Suite struct RegistryServiceTests {
+    let a = RegistryClientID("hub-a")
+    let b = RegistryClientID("hub-b")
+    let branch = RegistryClientID("branch")
+    let ms: Nanoseconds = 1_000_000
+
+    func service() -> RegistryService { RegistryService(configuration: .init(grace: .zero), now: 0) }
+
+    @Test func helloComesFirstAndLeasesAreClamped() {
+        var registry = service()
+        #expect(registry.handle(.register(port: "hq", info: "x"), from: a, now: 0) == .error(.helloFirst, "say hello first"))
+        #expect(registry.handle(.hello(leaseMilliseconds: 10, relet: []), from: a, now: 0) == .welcome(leaseMilliseconds: 500, ports: []))
+        #expect(registry.handle(.hello(leaseMilliseconds: 999_999, relet: []), from: b, now: 0) == .welcome(leaseMilliseconds: 60_000, ports: []))
+    }
+
+    @Test func watchersHearReleaseAndNewOwnerAndTheOldOwnerHearsItLost() {
+        var registry = service()
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: b, now: 0)
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: branch, now: 0)
+        #expect(registry.handle(.register(port: "hq", info: "byst://a"), from: a, now: 0) == .registered)
+        #expect(registry.handle(.register(port: "hq", info: "byst://b"), from: b, now: 0) == .taken(owner: "hub-a", info: "byst://a"))
+        _ = registry.handle(.watch(port: "hq"), from: b, now: 0)
+        _ = registry.handle(.watch(port: "hq"), from: branch, now: 0)
+        #expect(registry.handle(.query(port: "hq"), from: branch, now: 0) == .owner(.init(node: "hub-a", info: "byst://a")))
+        // b and branch keep renewing; a falls silent: its lease ends at 3 s.
+        for t in stride(from: 500, through: 2500, by: 500) {
+            _ = registry.handle(.keepalive, from: b, now: Nanoseconds(t) * ms)
+            _ = registry.handle(.keepalive, from: branch, now: Nanoseconds(t) * ms)
+            #expect(registry.notices(now: Nanoseconds(t) * ms).isEmpty)
+        }
+        #expect(registry.nextDeadline == 3000 * ms)
+        let notices = registry.notices(now: 3000 * ms)
+        #expect(notices.contains { $0.0 == a && $0.1 == .lost(port: "hq") })
+        #expect(notices.contains { $0.0 == b && $0.1 == .ownerChanged(port: "hq", owner: nil) })
+        #expect(notices.contains { $0.0 == branch && $0.1 == .ownerChanged(port: "hq", owner: nil) })
+        #expect(registry.handle(.register(port: "hq", info: "byst://b"), from: b, now: 3001 * ms) == .registered)
+        let claimed = registry.notices(now: 3001 * ms)
+        #expect(claimed.count == 1)
+        #expect(claimed.first?.0 == branch)
+        #expect(claimed.first?.1 == .ownerChanged(port: "hq", owner: .init(node: "hub-b", info: "byst://b")))
+    }
+
+    @Test func aReconnectWithinTheLeaseReletsAndNobodyElseGetsThePort() {
+        var registry = service()
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+        _ = registry.handle(.register(port: "hq", info: "x"), from: a, now: 0)
+        registry.streamClosed(a)
+        #expect(registry.handle(.keepalive, from: a, now: 100 * ms) == .error(.helloFirst, "say hello first"))
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: b, now: 1000 * ms)
+        #expect(registry.handle(.register(port: "hq", info: "y"), from: b, now: 1000 * ms) == .taken(owner: "hub-a", info: "x"))
+        let relet = registry.handle(.hello(leaseMilliseconds: 3000, relet: [.init(port: "hq", info: "x")]), from: a, now: 2000 * ms)
+        #expect(relet == .welcome(leaseMilliseconds: 3000, ports: ["hq"]))
+        #expect(registry.notices(now: 4500 * ms).isEmpty)
+    }
+
+    @Test func limitsAndBadNames() {
+        var registry = service()
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+        #expect(registry.handle(.register(port: "", info: "x"), from: a, now: 0) == .error(.badRequest, "bad port name or info"))
+        #expect(registry.handle(.register(port: "a\nb", info: "x"), from: a, now: 0) == .error(.badRequest, "bad port name or info"))
+        let bigInfo = String(repeating: "x", count: RegistryService.maxInfoBytes + 1)
+        #expect(registry.handle(.register(port: "hq", info: bigInfo), from: a, now: 0) == .error(.badRequest, "bad port name or info"))
+        for index in 0..<RegistryService.maxPortsPerClient {
+            #expect(registry.handle(.register(port: "p\(index)", info: ""), from: a, now: 0) == .registered)
+        }
+        #expect(registry.handle(.register(port: "one-more", info: ""), from: a, now: 0)
+            == .error(.limit, "more than \(RegistryService.maxPortsPerClient) ports"))
+        #expect(registry.handle(.send(port: "nobody", body: "x"), from: a, now: 0) == .error(.noOwner, "port nobody has no owner"))
+    }
+}

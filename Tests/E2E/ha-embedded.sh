@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# HA failover with the embedded registry (`byst registry serve`): two hubs serve port "hq",
+# a branch follows it (topology: Tests/E2E/lib/ha.sh).
+#   1. hub A active, hub B standby; the branch LAN reaches the hub LAN through A.
+#   2. kill -9 hub A during a ping: traffic resumes through hub B within 2 × lease
+#      (the measured failover time is printed).
+#   3. hub A comes back as standby: no flap back.
+#   4. SIGTERM hub B: it releases the port and hub A takes over well within one lease.
+#   5. kill -9 the registry and restart it: hub A relets its port, nobody flaps.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
+source deploy/netns/lib.sh
+source Tests/E2E/lib/ha.sh
+netns_require ping python3
+trap netns_cleanup EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -12 "$log" >&2; done; exit 1; }
+lease_ms=3000
+
+ha_setup embedded 3s
+ha_start_registry
+a=$(ha_start ha)
+wait_for 10 ha_is ha active || fail "hub A did not become active"
+b=$(ha_start hb)
+wait_for 10 ha_is hb standby || fail "hub B did not settle as standby"
+ha_start br >/dev/null
+wait_for 15 ha_branch_reaches || fail "the branch does not reach the hub LAN"
+echo "ok: hub A active, hub B standby, branch LAN ↔ hub LAN through A"
+
+ms=$(ha_measure_failover "$a")
+[ -n "$ms" ] || fail "no traffic through hub B within 11 s of killing hub A"
+echo "failover after kill -9 of the active hub: ${ms} ms (lease ${lease_ms} ms)"
+[ "$ms" -le $((2 * lease_ms)) ] || fail "failover took ${ms} ms, more than 2 × lease"
+ha_is hb active || fail "hub B is not active after the failover"
+echo "ok: traffic resumed through hub B"
+
+transitions_b=$(ha_transitions hb)
+a=$(ha_start ha)
+wait_for 10 ha_is ha standby || fail "hub A did not come back as standby"
+sleep $((2 * lease_ms / 1000))
+ha_is hb active || fail "hub B lost the port after hub A came back"
+ha_is ha standby || fail "hub A took the port back (flap)"
+[ "$(ha_transitions hb)" = "$transitions_b" ] || fail "hub B changed role after hub A came back"
+ha_branch_reaches || fail "the branch lost the hub LAN after hub A came back"
+echo "ok: hub A came back as standby, no flap"
+
+start=$(date +%s%N)
+kill -TERM "$b"
+wait_for 5 ha_is ha active || fail "hub A did not take over after hub B stopped"
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+wait_for 10 ha_branch_reaches || fail "the branch does not reach the hub LAN through hub A"
+echo "ok: graceful stop of hub B released the port; hub A active after ${took} ms"
+[ "$took" -lt "$lease_ms" ] || fail "graceful handover took ${took} ms (≥ one lease: the port was not released)"
+
+# Hub B returns as standby; the registry restart must not move the port from hub A.
+b=$(ha_start hb)
+wait_for 10 ha_is hb standby || fail "hub B did not come back as standby"
+transitions_a=$(ha_transitions ha)
+
+kill -9 "$HA_REGISTRY_PID"
+ha_start_registry
+sleep $((2 * lease_ms / 1000 + 1))
+wait_for 10 ha_branch_reaches || fail "the branch lost the hub LAN after the registry restart"
+ha_is ha active || fail "hub A is not active after the registry restart"
+ha_is hb standby || fail "hub B is not standby after the registry restart"
+[ "$(ha_transitions ha)" = "$transitions_a" ] || fail "hub A flapped during the registry restart ($(ha_transitions ha) transitions, was $transitions_a)"
+echo "ok: registry restarted (kill -9): hub A relet its port, no role changed"
+

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# HA failover with a 3-member etcd cluster as the registry (Debian's etcd-server, in its own
+# namespace; topology: Tests/E2E/lib/ha.sh).
+#   1. hub A active, hub B standby; the branch reaches the hub LAN through A.
+#   2. kill -9 hub A during a ping: traffic resumes through hub B within 2 × lease.
+#   3. hub A comes back as standby (no flap back).
+#   4. kill -9 one etcd member: nothing changes (roles, transitions, traffic).
+#   5. cut hub B from etcd (not from the branch): B steps down *before* A becomes active
+#      (the two transition timestamps are compared; any overlap fails), and traffic
+#      resumes through A.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
+source deploy/netns/lib.sh
+source Tests/E2E/lib/ha.sh
+netns_require ping python3 curl etcd
+trap netns_cleanup EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -12 "$log" >&2; done; exit 1; }
+lease_ms=3000
+
+ha_setup etcd 3s
+a=$(ha_start ha)
+wait_for 10 ha_is ha active || fail "hub A did not become active"
+b=$(ha_start hb)
+wait_for 10 ha_is hb standby || fail "hub B did not settle as standby"
+ha_start br >/dev/null
+wait_for 15 ha_branch_reaches || fail "the branch does not reach the hub LAN"
+echo "ok: hub A active, hub B standby (etcd), branch LAN ↔ hub LAN through A"
+
+ms=$(ha_measure_failover "$a")
+[ -n "$ms" ] || fail "no traffic through hub B within 11 s of killing hub A"
+echo "failover after kill -9 of the active hub: ${ms} ms (lease ${lease_ms} ms)"
+[ "$ms" -le $((2 * lease_ms)) ] || fail "failover took ${ms} ms, more than 2 × lease"
+ha_is hb active || fail "hub B is not active after the failover"
+
+a=$(ha_start ha)
+wait_for 10 ha_is ha standby || fail "hub A did not come back as standby"
+transitions_a=$(ha_transitions ha) transitions_b=$(ha_transitions hb)
+sleep $((2 * lease_ms / 1000))
+ha_is hb active && ha_is ha standby || fail "roles changed after hub A came back"
+echo "ok: traffic resumed through hub B; hub A came back as standby"
+
+kill -9 "${HA_ETCD_PIDS[1]}"
+sleep $((3 * lease_ms / 1000))
+ha_is hb active && ha_is ha standby || fail "roles changed after losing one etcd member"
+[ "$(ha_transitions ha)/$(ha_transitions hb)" = "$transitions_a/$transitions_b" ] || fail "a hub changed role after losing one etcd member"
+ha_branch_reaches || fail "the branch lost the hub LAN after losing one etcd member"
+echo "ok: one etcd member killed: nothing changed"
+
+ip -n "$(ns hb)" link set v-hb-r down
+wait_for $((3 * lease_ms / 1000 + 5)) ha_is ha active || fail "hub A did not take over after hub B was cut from etcd"
+ha_is hb standby || fail "hub B is still active although cut from etcd"
+down=$(ha_transition_time hb standby) up=$(ha_transition_time ha active)
+python3 -c "import sys; d, u = float(sys.argv[1]), float(sys.argv[2]); print(f'hub B stepped down {int((u - d) * 1000)} ms before hub A became active'); sys.exit(0 if d < u else 1)" "$down" "$up" \
+    || fail "overlap: hub A became active at $up, before hub B stepped down at $down"
+wait_for 10 ha_branch_reaches || fail "the branch does not reach the hub LAN through hub A"
+echo "ok: hub B cut from etcd stepped down before hub A took over; traffic through hub A"

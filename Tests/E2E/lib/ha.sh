@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The HA topology shared by the failover tests and benchmark (sourced after deploy/netns/lib.sh):
+#
+#              ┌──────────── ns r: the registry ─────────────┐
+#              │ `byst registry serve`, or 3 etcd members     │
+#              │ 10.9.1.1        10.9.2.1        10.9.3.1     │
+#              └───┬──────────────────┬───────────────┬───────┘
+#   ┌──── ns ha ───┴──┐     ┌──── ns hb ───┴──┐    ┌──┴─ ns br (branch) ─┐
+#   │ hub-a 10.9.1.2   │     │ hub-b 10.9.2.2   │    │ 10.9.3.2             │
+#   │ byst0 10.0.0.1   │     │ byst0 10.0.0.1   │    │ byst0 10.0.0.2       │
+#   │ lan0 10.2.0.1    │     │ lan0 10.2.0.1    │    │ lan0 10.1.0.1        │
+#   │ 192.168.50.1 ════╪═════╪══════════════════╪════╪═ 192.168.50.2       │
+#   └──────────────────┘     │ 192.168.51.1 ════╪════╪═ 192.168.51.2       │
+#                            └──────────────────┘    └──────────────────────┘
+# Both hubs serve HA port "hq" with the same tunnel address and LAN; the branch's peer
+# "hq" has endpoint "port:hq" and follows whichever hub owns it.
+#
+# ha_setup BACKEND LEASE   BACKEND: embedded | etcd
+HA_ETCD_PIDS=()
+
+ha_setup() {
+    HA_BACKEND=$1 HA_LEASE=$2
+    netns_add r; netns_add ha; netns_add hb; netns_add br
+    netns_veth r 10.9.1.1/24 ha 10.9.1.2/24
+    netns_veth r 10.9.2.1/24 hb 10.9.2.2/24
+    netns_veth r 10.9.3.1/24 br 10.9.3.2/24
+    netns_veth ha 192.168.50.1/24 br 192.168.50.2/24
+    netns_veth hb 192.168.51.1/24 br 192.168.51.2/24
+    netns_lan ha 10.2.0.1/24
+    netns_lan hb 10.2.0.1/24
+    netns_lan br 10.1.0.1/24
+    # The branch's key for "hq" is shared by both hubs (they are one peer to the branch).
+    byst_keys ha br
+    "$BYST" key export br --store "$BYST_NS_WORK/ha.keys" | "$BYST" key import br --store "$BYST_NS_WORK/hb.keys" >/dev/null
+    local registry
+    if [ "$HA_BACKEND" = embedded ]; then
+        for n in ha hb br; do byst_keys r "$n"; done
+        ha_registry_config
+    else
+        ha_etcd_start
+    fi
+    for hub in ha hb; do
+        case $hub in ha) mine=10.9.1 side=192.168.50.1 ;; hb) mine=10.9.2 side=192.168.51.1 ;; esac
+        cat >"$BYST_NS_WORK/$hub.toml" <<TOML
+[node]
+name = "hub-$hub"
+listen = ["$side:7000"]
+control_socket = "$BYST_NS_WORK/$hub.sock"
+key_store = "$BYST_NS_WORK/$hub.keys"
+$(ha_registry_lines "$mine")
+[tun]
+address = ["10.0.0.1/24"]
+[ha]
+port = "hq"
+advertise = ["byst://$side:7000"]
+[[peer]]
+name = "branch"
+key = "br"
+allowed_ips = ["10.0.0.2/32", "10.1.0.0/24"]
+$(ha_registry_peer "$mine")
+TOML
+    done
+    cat >"$BYST_NS_WORK/br.toml" <<TOML
+[node]
+name = "branch"
+control_socket = "$BYST_NS_WORK/br.sock"
+key_store = "$BYST_NS_WORK/br.keys"
+$(ha_registry_lines 10.9.3)
+[tun]
+address = ["10.0.0.2/24"]
+[[peer]]
+name = "hq"
+key = "ha"
+endpoint = "port:hq"
+links = 2
+allowed_ips = ["10.0.0.0/24", "10.2.0.0/24"]
+$(ha_registry_peer 10.9.3)
+TOML
+}
+
+# [node] lines naming the registry as seen from a namespace whose registry-side subnet is $1.
+ha_registry_lines() {
+    if [ "$HA_BACKEND" = embedded ]; then
+        printf 'registry = "peer:registry"\nregistry_lease = "%s"\n' "$HA_LEASE"
+    else
+        printf 'registry = "etcd://%s.1:23791,%s.1:23792,%s.1:23793"\nregistry_lease = "%s"\n' "$1" "$1" "$1" "$HA_LEASE"
+    fi
+}
+
+ha_registry_peer() {
+    [ "$HA_BACKEND" = embedded ] || return 0
+    printf '[[peer]]\nname = "registry"\nkey = "r"\nendpoint = "byst://%s.1:7100"\nlinks = 1\n' "$1"
+}
+
+ha_registry_config() {
+    cat >"$BYST_NS_WORK/r.toml" <<TOML
+[node]
+name = "registry"
+listen = ["0.0.0.0:7100"]
+control_socket = "$BYST_NS_WORK/r.sock"
+key_store = "$BYST_NS_WORK/r.keys"
+[[peer]]
+name = "hub-a"
+key = "ha"
+[[peer]]
+name = "hub-b"
+key = "hb"
+[[peer]]
+name = "branch"
+key = "br"
+TOML
+}
+
+ha_start_registry() {
+    HA_REGISTRY_PID=$(netns_run r "$BYST_NS_WORK/r.log" "$BYST" registry serve -c "$BYST_NS_WORK/r.toml" --grace "${HA_GRACE:-10s}")
+}
+
+# ha_etcd_start: a 3-member cluster in ns r (clients on every r address, peers on loopback).
+ha_etcd_start() {
+    local cluster='e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803' i
+    for i in 1 2 3; do ha_etcd_member "$i" new "$cluster"; done
+    ha_etcd_healthy() { ip netns exec "$(ns r)" curl -sf -m 1 "http://127.0.0.1:2379$1/health" | grep -q true; }
+    for i in 1 2 3; do wait_for 20 ha_etcd_healthy "$i" || { echo "FAIL: etcd member $i not healthy" >&2; tail -20 "$BYST_NS_WORK/etcd$i.log" >&2; exit 1; }; done
+}
+
+ha_etcd_member() {
+    local i=$1 state=$2 cluster=${3:-e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803}
+    HA_ETCD_PIDS[$i]=$(netns_run r "$BYST_NS_WORK/etcd$i.log" etcd --name "e$i" --data-dir "$BYST_NS_WORK/etcd$i" \
+        --listen-client-urls "http://0.0.0.0:2379$i" --advertise-client-urls "http://10.9.1.1:2379$i" \
+        --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
+        --initial-cluster "$cluster" --initial-cluster-token "byst-ha-$$" --initial-cluster-state "$state" \
+        --logger=zap --log-outputs=stderr)
+}
+
+ha_start() {  # ha_start NODE → PID
+    netns_run "$1" "$BYST_NS_WORK/$1.log" "$BYST" up -c "$BYST_NS_WORK/$1.toml" --log-format json
+}
+
+ha_status() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" 2>/dev/null; }
+
+# ha_role NODE: active | standby | claiming | (nothing when down)
+ha_role() { ha_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ha"]["role"])' 2>/dev/null; }
+ha_is() { [ "$(ha_role "$1")" = "$2" ]; }
+ha_transitions() { ha_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ha"]["transitions"])'; }
+
+# ha_transition_time NODE ROLE: epoch seconds (ms precision) of NODE's last transition to ROLE.
+ha_transition_time() {
+    ha_status "$1" | python3 -c '
+import json, sys, datetime
+role = sys.argv[1]
+times = [t["at"] for t in json.load(sys.stdin)["ha"]["recent"] if t["role"] == role]
+print(datetime.datetime.strptime(times[-1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() if times else "")' "$2"
+}
+
+# ha_branch_reaches: the hub LAN answers through the tunnel.
+ha_branch_reaches() { ip netns exec "$(ns br)" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1; }
+
+# ha_measure_failover PID: pings every 50 ms from the branch LAN to the hub LAN, kills PID
+# with SIGKILL, and prints the ms from the kill to the first reply after it ("" if none
+# within 11 s).
+ha_measure_failover() {
+    local victim=$1 log="$BYST_NS_WORK/ping.$RANDOM" kill_at ping
+    ip netns exec "$(ns br)" ping -D -n -i 0.05 -W 1 -w 12 -I 10.1.0.1 10.2.0.1 >"$log" 2>&1 &
+    ping=$!
+    sleep 1
+    kill_at=$(date +%s.%N)
+    kill -9 "$victim"
+    wait "$ping" || true
+    python3 - "$log" "$kill_at" <<'PY'
+import re, sys
+kill = float(sys.argv[2])
+for line in open(sys.argv[1]):
+    m = re.match(r"\[(\d+\.\d+)\].*bytes from", line)
+    if m and float(m.group(1)) > kill + 0.001:
+        print(int((float(m.group(1)) - kill) * 1000)); break
+PY
+}
