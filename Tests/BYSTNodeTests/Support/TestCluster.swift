@@ -56,11 +56,14 @@ enum TestCluster {
         return (try keyStore(directory, "hub", [("branch", key)]), try keyStore(directory, "branch", [("hub", key)]))
     }
 
-    static func start(_ toml: String, directory: String, name: String, keys: KeyStore, capture: LogCapture) async throws -> TestNode {
+    /// `registryGrace`: the node also serves the embedded registry (`byst registry serve`).
+    static func start(_ toml: String, directory: String, name: String, keys: KeyStore, capture: LogCapture,
+                      registryGrace: Duration? = nil) async throws -> TestNode {
         let path = "\(directory)/\(name).toml"
         try toml.write(toFile: path, atomically: true, encoding: .utf8)
         let config = try NodeConfig.load(path: path)
-        let node = try await RunningNode.start(config: config, keys: keys, logger: capture.logger(name), configPath: path)
+        let node = try await RunningNode.start(config: config, keys: keys, logger: capture.logger(name), configPath: path,
+                                               registryGrace: registryGrace)
         return TestNode(config: config, node: node)
     }
 
