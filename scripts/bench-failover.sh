@@ -23,9 +23,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ha_setup "$backend" "$lease"
 [ "$backend" = embedded ] && ha_start_registry
 declare -A pid
-pid[ha]=$(ha_start ha); wait_for 10 ha_is ha active || fail "hub A not active"
-pid[hb]=$(ha_start hb); wait_for 10 ha_is hb standby || fail "hub B not standby"
-ha_start br >/dev/null; wait_for 15 ha_branch_reaches || fail "branch cannot reach the hub LAN"
+ha_start ha; pid[ha]=$HA_PID; wait_for 10 ha_is ha active || fail "hub A not active"
+ha_start hb; pid[hb]=$HA_PID; wait_for 10 ha_is hb standby || fail "hub B not standby"
+ha_start br; wait_for 15 ha_branch_reaches || fail "branch cannot reach the hub LAN"
 
 results=()
 active=ha standby=hb
@@ -34,7 +34,8 @@ for i in $(seq 1 "$kills"); do
     [ -n "$ms" ] || fail "kill $i: no failover within 11 s"
     results+=("$ms")
     echo "kill $i ($active): ${ms} ms"
-    pid[$active]=$(ha_start "$active")
+    wait "${pid[$active]}" 2>/dev/null || true
+    ha_start "$active"; pid[$active]=$HA_PID
     wait_for 10 ha_is "$active" standby || fail "kill $i: $active did not come back as standby"
     tmp=$active active=$standby standby=$tmp
 done

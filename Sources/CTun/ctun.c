@@ -17,6 +17,7 @@ int byst_tun_open(const char *name, int flags, char *actual_name, int *failed_st
     memset(&request, 0, sizeof request);
     request.ifr_flags = IFF_TUN | IFF_NO_PI;
     if (flags & BYST_TUN_MULTI_QUEUE) request.ifr_flags |= IFF_MULTI_QUEUE;
+    if (flags & BYST_TUN_VNET_HDR) request.ifr_flags |= IFF_VNET_HDR;
     strncpy(request.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &request) < 0) {
         int error = errno;
@@ -27,4 +28,9 @@ int byst_tun_open(const char *name, int flags, char *actual_name, int *failed_st
     memcpy(actual_name, request.ifr_name, IFNAMSIZ);
     actual_name[IFNAMSIZ - 1] = 0;
     return fd;
+}
+
+int byst_tun_set_offload(int fd, unsigned int flags) {
+    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0) return -errno;
+    return 0;
 }

@@ -1,4 +1,5 @@
-// A Linux TUN interface: one IP packet per read(2) and per write(2) (IFF_NO_PI).
+// A Linux TUN interface: one IP packet per read(2) and per write(2) (IFF_NO_PI), each after
+// a 10-byte virtio-net header when opened with `vnetHeader` (IFF_VNET_HDR: offloads).
 //
 //   kernel routes a packet to byst0 ─▶ read(fd) ─▶ packet channel ─▶ peer
 //   peer's packet ─▶ write(fd) ─▶ kernel delivers it as if it arrived on byst0
@@ -12,6 +13,8 @@ import Glibc
 public final class TunDevice: @unchecked Sendable {
     public let name: String
     public let fd: Int32
+    /// Packets carry a `VirtioNetHeader` first.
+    public let vnetHeader: Bool
     private var closed = false
 
     public static let maxNameBytes = 15
@@ -34,20 +37,22 @@ public final class TunDevice: @unchecked Sendable {
         }
     }
 
-    private init(name: String, fd: Int32) {
+    private init(name: String, fd: Int32, vnetHeader: Bool) {
         self.name = name
         self.fd = fd
+        self.vnetHeader = vnetHeader
     }
 
     /// Creates (or attaches to) TUN interface `name`.
-    public static func open(name: String, multiQueue: Bool = false) throws(Failure) -> TunDevice {
+    public static func open(name: String, multiQueue: Bool = false, vnetHeader: Bool = false) throws(Failure) -> TunDevice {
         let bytes = Array(name.utf8)
         guard !bytes.isEmpty, bytes.count <= maxNameBytes, !bytes.contains(0), !bytes.contains(UInt8(ascii: "/")) else {
             throw .invalidName(name)
         }
         var actual = [CChar](repeating: 0, count: 16)
         var failedStep: Int32 = 0
-        let result = byst_tun_open(name, multiQueue ? BYST_TUN_MULTI_QUEUE : 0, &actual, &failedStep)
+        let flags = (multiQueue ? BYST_TUN_MULTI_QUEUE : 0) | (vnetHeader ? BYST_TUN_VNET_HDR : 0)
+        let result = byst_tun_open(name, flags, &actual, &failedStep)
         if result < 0 {
             let code = -result
             switch (failedStep, code) {
@@ -58,7 +63,45 @@ public final class TunDevice: @unchecked Sendable {
             }
         }
         let actualName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return TunDevice(name: actualName, fd: result)
+        return TunDevice(name: actualName, fd: result, vnetHeader: vnetHeader)
+    }
+
+    /// Which offloaded packets the kernel hands us and takes from us.
+    public struct Offloads: OptionSet, Sendable, CustomStringConvertible {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// Partial checksums, TCP segmentation (IPv4, IPv6, with ECN).
+        public static let tcp = Offloads(rawValue: UInt32(BYST_TUN_F_CSUM | BYST_TUN_F_TSO4 | BYST_TUN_F_TSO6 | BYST_TUN_F_TSO_ECN))
+        /// UDP segmentation (Linux 6.2 and later).
+        public static let udp = Offloads(rawValue: UInt32(BYST_TUN_F_USO4 | BYST_TUN_F_USO6))
+        public var description: String {
+            [contains(.tcp) ? "csum+tso4+tso6" : nil, contains(.udp) ? "uso4+uso6" : nil].compactMap { $0 }.joined(separator: "+")
+        }
+    }
+
+    /// Enables TCP offloads and, where the kernel has it, UDP segmentation; returns what is on.
+    /// Only for a device opened with `vnetHeader`.
+    public func enableOffloads() throws(Failure) -> Offloads {
+        let all: Offloads = [.tcp, .udp]
+        if byst_tun_set_offload(fd, all.rawValue) == 0 { return all }
+        let result = byst_tun_set_offload(fd, Offloads.tcp.rawValue)
+        guard result == 0 else { throw .system(operation: "TUNSETOFFLOAD \(name)", errno: -result) }
+        return .tcp
+    }
+
+    /// Writes a virtio-net header and a packet as one packet (writev: no copy).
+    @discardableResult
+    public func write(header: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer) -> Bool {
+        var parts = [
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: header.baseAddress), iov_len: header.count),
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: packet.baseAddress), iov_len: packet.count),
+        ]
+        while true {
+            let n = writev(fd, &parts, 2)
+            if n == header.count + packet.count { return true }
+            if n < 0 && errno == EINTR { continue }
+            return false
+        }
     }
 
     /// Reads one packet; nil when none is waiting (EAGAIN).

@@ -19,11 +19,11 @@ lease_ms=3000
 
 ha_setup embedded 3s
 ha_start_registry
-a=$(ha_start ha)
+ha_start ha; a=$HA_PID
 wait_for 10 ha_is ha active || fail "hub A did not become active"
-b=$(ha_start hb)
+ha_start hb; b=$HA_PID
 wait_for 10 ha_is hb standby || fail "hub B did not settle as standby"
-ha_start br >/dev/null
+ha_start br
 wait_for 15 ha_branch_reaches || fail "the branch does not reach the hub LAN"
 echo "ok: hub A active, hub B standby, branch LAN ↔ hub LAN through A"
 
@@ -35,7 +35,8 @@ ha_is hb active || fail "hub B is not active after the failover"
 echo "ok: traffic resumed through hub B"
 
 transitions_b=$(ha_transitions hb)
-a=$(ha_start ha)
+wait "$a" 2>/dev/null || true
+ha_start ha; a=$HA_PID
 wait_for 10 ha_is ha standby || fail "hub A did not come back as standby"
 sleep $((2 * lease_ms / 1000))
 ha_is hb active || fail "hub B lost the port after hub A came back"
@@ -52,8 +53,10 @@ wait_for 10 ha_branch_reaches || fail "the branch does not reach the hub LAN thr
 echo "ok: graceful stop of hub B released the port; hub A active after ${took} ms"
 [ "$took" -lt "$lease_ms" ] || fail "graceful handover took ${took} ms (≥ one lease: the port was not released)"
 
-# Hub B returns as standby; the registry restart must not move the port from hub A.
-b=$(ha_start hb)
+# Hub B returns as standby (once the old process is gone with its TUN); the registry
+# restart must not move the port from hub A.
+wait "$b" 2>/dev/null || true
+ha_start hb; b=$HA_PID
 wait_for 10 ha_is hb standby || fail "hub B did not come back as standby"
 transitions_a=$(ha_transitions ha)
 

@@ -19,11 +19,11 @@ fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $lo
 lease_ms=3000
 
 ha_setup etcd 3s
-a=$(ha_start ha)
+ha_start ha; a=$HA_PID
 wait_for 10 ha_is ha active || fail "hub A did not become active"
-b=$(ha_start hb)
+ha_start hb; b=$HA_PID
 wait_for 10 ha_is hb standby || fail "hub B did not settle as standby"
-ha_start br >/dev/null
+ha_start br
 wait_for 15 ha_branch_reaches || fail "the branch does not reach the hub LAN"
 echo "ok: hub A active, hub B standby (etcd), branch LAN ↔ hub LAN through A"
 
@@ -33,7 +33,8 @@ echo "failover after kill -9 of the active hub: ${ms} ms (lease ${lease_ms} ms)"
 [ "$ms" -le $((2 * lease_ms)) ] || fail "failover took ${ms} ms, more than 2 × lease"
 ha_is hb active || fail "hub B is not active after the failover"
 
-a=$(ha_start ha)
+wait "$a" 2>/dev/null || true
+ha_start ha; a=$HA_PID
 wait_for 10 ha_is ha standby || fail "hub A did not come back as standby"
 transitions_a=$(ha_transitions ha) transitions_b=$(ha_transitions hb)
 sleep $((2 * lease_ms / 1000))

@@ -53,10 +53,13 @@ netns_lan() {
     ip -n "$n" link set lan0 up
 }
 
-# netns_run NAME LOGFILE COMMAND…: start a background process in a namespace.
+# netns_run NAME LOGFILE COMMAND…: start a background process in a namespace; its PID is in
+# $BYST_NS_LAST_PID (also printed). Call it directly, never as $(netns_run …): in a
+# subshell the PID would not be remembered for cleanup (nor could it be waited for).
 netns_run() {
     local n=$(ns "$1") log=$2; shift 2
     ip netns exec "$n" "$@" >"$log" 2>&1 &
+    BYST_NS_LAST_PID=$!
     BYST_NS_PIDS+=($!)
     echo $!
 }

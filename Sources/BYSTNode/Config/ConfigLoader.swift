@@ -292,7 +292,7 @@ private struct ConfigReader {
 
     private func readTun(_ table: TOMLTable) throws(ConfigError) -> TunConfig {
         let context = Context(table: "tun", index: nil, section: "[tun]", headersMatch: true)
-        try checkKeys(table, allowed: ["name", "address", "mtu"], context)
+        try checkKeys(table, allowed: ["name", "address", "mtu", "offload"], context)
         let nameExpected = "an interface name of 1-15 letters, digits, '.', '_' or '-' (not \".\" or \"..\")"
         let name = try optionalString(table, "name", expected: nameExpected, context) ?? TunConfig.defaultName
         guard TunConfig.isValidInterfaceName(name) else {
@@ -317,6 +317,12 @@ private struct ConfigReader {
         var tun = TunConfig(name: name, addresses: addresses)
         if let mtu = try integer(table, "mtu", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
             tun.mtu = mtu
+        }
+        if let value = table["offload"] {
+            guard let offload = value.bool else {
+                throw error(.wrongType(key: "offload", expected: "true or false", got: describeType(value)), key: "offload", context)
+            }
+            tun.offload = offload
         }
         if let ipv6 = addresses.first(where: \.isIPv6), tun.mtu < TunConfig.minimumIPv6MTU {
             let expected = "an integer \(TunConfig.minimumIPv6MTU)…\(range.upperBound) with an IPv6 address (\(ipv6))"

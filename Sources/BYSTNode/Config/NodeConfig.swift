@@ -111,6 +111,9 @@ public struct TunConfig: Sendable, Equatable {
     /// Addresses assigned to the interface, with their prefix lengths.
     public var addresses: [IPPrefix]
     public var mtu: Int
+    /// Kernel offloads on the TUN (`offload`): GSO super-packets cross the tunnel whole when
+    /// both ends have them (PROTOCOL.md §5.4); off = one wire-size packet at a time.
+    public var offload = true
 
     public static let defaultName = "byst0"
     public static let defaultMTU = 1500

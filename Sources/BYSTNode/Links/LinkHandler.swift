@@ -291,6 +291,9 @@ final class LinkHandler: ChannelInboundHandler {
     /// whenever it was negotiated (the responder offers it before it knows the peer).
     private func configureCompression(_ features: LinkFeatures) {
         guard let session else { return }
+        // Both ends offered offloaded packets: super-packets may go whole (PROTOCOL.md §5.4).
+        session.peerTakesOffloadPackets = features.contains(.gsoPackets)
+        session.peerMaxPayload = peerMaxPayload
         compressor = RecordCompressor(negotiated: features.contains(.compression), scope: session.peer.config.compression,
                                       level: Int32(node.config.compressionLevel))
     }

@@ -121,10 +121,11 @@ final class LinkSlot {
 
     private func makeLink(binding: [UInt8], replacing: Bool) -> LinkHandler {
         let node = peer.node
+        // `compression = "off"`: not even offered, so neither side compresses (PROTOCOL.md §4.2).
+        var features: LinkFeatures = peer.config.compression == .off ? [] : [.compression]
+        if node.tunOffloads != nil { features.insert(.gsoPackets) }
         let hello = LinkHello(
-            timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index,
-            // `compression = "off"`: not even offered, so neither side compresses (PROTOCOL.md §4.2).
-            features: peer.config.compression == .off ? [] : [.compression],
+            timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index, features: features,
             maxRecordPayload: UInt32(node.recordLimits.maxPayload), nodeName: node.config.name)
         let key = peer.dialKey
         let initiator = LinkInitiator(psk: key, hello: hello, limits: node.recordLimits, transportBinding: binding)

@@ -37,6 +37,9 @@ final class Node {
     var forwardChannels: [HostPort: Channel] = [:]
     private var linkCounter = 0
     private(set) var tunPump: TunPump?
+    /// The TUN's kernel offloads (nil: `[tun] offload = false`, no TUN, or not available):
+    /// with them we offer `gsoPackets` to peers.
+    private(set) var tunOffloads: TunDevice.Offloads?
     let startedAt = Clocks.monotonic()
     let splitRegistry: SplitRegistry
     private let serverTLS: NIOSSLContext?
@@ -110,7 +113,8 @@ final class Node {
     func makeResponderLink(binding: [UInt8]) -> LinkHandler {
         // The peer is known only from message 1's key id: offer compression if any peer may
         // use it; the link then applies that peer's `compression` (LinkHandler).
-        let features: LinkFeatures = peers.contains { $0.config.compression != .off } ? [.compression] : []
+        var features: LinkFeatures = peers.contains { $0.config.compression != .off } ? [.compression] : []
+        if tunOffloads != nil { features.insert(.gsoPackets) }
         return LinkHandler(id: nextLinkID(), node: self, responder: LinkResponder(
             local: .init(nodeName: config.name, features: features, limits: recordLimits, transportBinding: binding)))
     }
@@ -183,7 +187,14 @@ final class Node {
     /// peer's allowed_ips (all through rtnetlink).
     private func startTun() throws {
         guard let tun = config.tun else { return }
-        let device = try TunDevice.open(name: tun.name)
+        let device = try TunDevice.open(name: tun.name, vnetHeader: tun.offload)
+        if tun.offload {
+            do throws(TunDevice.Failure) {
+                tunOffloads = try device.enableOffloads()
+            } catch {
+                logger.warning("TUN \(tun.name): offloads not available (\(error)); packets go one at a time")
+            }
+        }
         // An HA gateway installs its routes only while active.
         let routes = config.ha == nil ? peers.flatMap(\.config.allowedIPs) : []
         routesInstalled = config.ha == nil
@@ -193,10 +204,19 @@ final class Node {
             device.close()
             throw error
         }
+        if tunOffloads != nil {
+            // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4).
+            let size = min(Frame.maxPacketSize, config.maxRecordPayload - Frame.packetHeaderSize - Frame.offloadHeaderSize)
+            do throws(NetlinkSocket.Failure) {
+                try InterfaceConfigurator.setGSOMaxSize(interface: device.name, size: size)
+            } catch {
+                logger.warning("TUN \(device.name): cannot cap GSO packets at \(size) bytes (\(error)); larger ones are segmented here")
+            }
+        }
         let pump = TunPump(device: device, mtu: tun.mtu, node: self)
         tunPump = pump
         pump.start()
-        logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(routes.count) routes")
+        logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
     }
 
     private func bind(

@@ -26,6 +26,10 @@ final class SessionRuntime {
     private var timer: Scheduled<Void>?
     private var pumpScheduled = false
     let createdAt = Clocks.monotonic()
+    /// The peer's TUN takes offloaded packets (negotiated `gsoPackets`), and the largest record
+    /// payload it accepts (from its hello): a super-packet that does not fit is segmented here.
+    var peerTakesOffloadPackets = false
+    var peerMaxPayload = 0
     /// The peer's counters (shared by its sessions): records, packets, RTT, and bytes for its links.
     let metrics: PeerMetrics
 
@@ -133,6 +137,9 @@ final class SessionRuntime {
             case .packet(let bytes):
                 metrics.packetsReceived.increment()
                 node.tunPump?.fromPeer(bytes, peer: peer)
+            case .offloadPacket(let bytes):
+                metrics.packetsReceived.increment()
+                node.tunPump?.offloadedFromPeer(bytes, peer: peer)
             case .rttMeasured(_, let rtt):
                 metrics.observeRTT(rtt)
             case .expired:

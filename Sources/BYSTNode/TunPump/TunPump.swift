@@ -3,8 +3,10 @@
 //   reader thread: poll + read(2) ≤ 64 packets ─▶ one hop to the event loop
 //   fromTun: parse ─▶ destination in a peer's allowed_ips (longest prefix) ─▶ MSS clamp
 //            ─▶ that peer's session ─▶ queue on the link its flow hashes to (bounded, drops)
+//            GSO super-packet (offloads): whole as one `offloadPacket` frame if the peer's TUN
+//            takes it, else cut into wire-size packets here (GSOSegmenter)
 //   fromPeer: parse ─▶ source inside the sending peer's allowed_ips? else drop (spoofed)
-//            ─▶ MSS clamp ─▶ write(2), one packet per call
+//            ─▶ MSS clamp ─▶ write(2), one packet per call (after a virtio-net header with offloads)
 import BYSTProto
 import Foundation
 import Glibc
@@ -28,6 +30,12 @@ final class TunPump {
         var dropped_spoofed_source: UInt64 = 0
         var dropped_malformed: UInt64 = 0
         var dropped_tun_write: UInt64 = 0
+        /// GSO super-packets from the TUN sent whole (`offloadPacket` frames), and those cut
+        /// into packets here because the peer's TUN cannot take them.
+        var super_packets_sent_whole: UInt64 = 0
+        var super_packets_segmented: UInt64 = 0
+        /// `offloadPacket` frames from peers written to the TUN whole.
+        var super_packets_received: UInt64 = 0
     }
     private(set) var counters = Counters()
 
@@ -61,58 +69,123 @@ final class TunPump {
 
     var droppedByReader: UInt64 { reader.droppedBatches }
 
-    func fromTun(_ batch: [[UInt8]]) {
+    func fromTun(_ batch: [TunRead]) {
         reader.batchDelivered()
         var touched: [ObjectIdentifier: SessionRuntime] = [:]
-        for var bytes in batch {
+        for read in batch {
             counters.packets_from_tun += 1
+            var bytes = read.packet
             guard let packet = IPPacket(bytes) else {
-                counters.dropped_malformed += 1
-                node.metrics.packetDropped(.malformed)
+                drop(.malformed)
                 continue
             }
             guard let peerIndex = routes.lookup(packet.destination) else {
-                counters.dropped_no_route += 1
-                node.metrics.packetDropped(.noRoute)
+                drop(.noRoute)
                 continue
             }
             guard let session = node.peers[peerIndex].sessionForNewStream(), session.machine.hasLinks else {
-                counters.dropped_no_session += 1
-                node.metrics.packetDropped(.noSession)
+                drop(.noSession)
                 continue
             }
             let hash = packet.flowHash(bytes)
-            MSSClamp.clamp(&bytes, mtu: mtu)
-            if session.machine.sendPacket(ByteBuffer(bytes: bytes), flowHash: hash) {
-                session.metrics.packetsSent.increment()
-            } else {
-                node.metrics.packetDropped(.queueFull)
-            }
             touched[ObjectIdentifier(session)] = session
+            let header = read.header
+            if header.isGSO {
+                // The peer's TUN takes it whole: one frame instead of up to 45 packets.
+                if session.peerTakesOffloadPackets,
+                   bytes.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= session.peerMaxPayload {
+                    var framed = ByteBuffer()
+                    framed.reserveCapacity(VirtioNetHeader.size + bytes.count)
+                    framed.writeBytes(header.bytes)
+                    framed.writeBytes(bytes)
+                    queue(framed, offload: true, hash: hash, on: session)
+                    counters.super_packets_sent_whole += 1
+                    continue
+                }
+                counters.super_packets_segmented += 1
+                do throws(GSOSegmenter.Failure) {
+                    for segment in try GSOSegmenter.segments(of: bytes, header: header) {
+                        queue(ByteBuffer(bytes: segment), offload: false, hash: hash, on: session)
+                    }
+                } catch {
+                    drop(.malformed)
+                }
+                continue
+            }
+            if header.needsChecksum {
+                do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&bytes, header: header) } catch {
+                    drop(.malformed)
+                    continue
+                }
+            }
+            MSSClamp.clamp(&bytes, mtu: mtu)
+            queue(ByteBuffer(bytes: bytes), offload: false, hash: hash, on: session)
         }
         for session in touched.values { session.pumpNow() }
     }
 
-    func fromPeer(_ packet: ByteBuffer, peer: PeerRuntime) {
-        var bytes = Array(packet.readableBytesView)
-        guard let parsed = IPPacket(bytes) else {
-            counters.dropped_malformed += 1
-            node.metrics.packetDropped(.malformed)
-            return
-        }
-        guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else {
-            counters.dropped_spoofed_source += 1
-            node.metrics.packetDropped(.spoofedSource)
-            return
-        }
-        MSSClamp.clamp(&bytes, mtu: mtu)
-        if bytes.withUnsafeBytes({ device.write($0) }) {
-            counters.packets_to_tun += 1
+    private func queue(_ bytes: ByteBuffer, offload: Bool, hash: UInt64, on session: SessionRuntime) {
+        if session.machine.sendPacket(bytes, flowHash: hash, offload: offload) {
+            session.metrics.packetsSent.increment()
         } else {
-            counters.dropped_tun_write += 1
-            node.metrics.packetDropped(.tunWrite)
+            node.metrics.packetDropped(.queueFull)
         }
     }
+
+    private func drop(_ reason: PacketDropReason) {
+        switch reason {
+        case .malformed: counters.dropped_malformed += 1
+        case .noRoute: counters.dropped_no_route += 1
+        case .noSession: counters.dropped_no_session += 1
+        case .spoofedSource: counters.dropped_spoofed_source += 1
+        case .tunWrite: counters.dropped_tun_write += 1
+        case .queueFull: break
+        }
+        node.metrics.packetDropped(reason)
+    }
+
+    func fromPeer(_ packet: ByteBuffer, peer: PeerRuntime) {
+        var bytes = Array(packet.readableBytesView)
+        guard let parsed = IPPacket(bytes) else { return drop(.malformed) }
+        guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
+        MSSClamp.clamp(&bytes, mtu: mtu)
+        let written = device.vnetHeader
+            ? Self.plainHeader.withUnsafeBytes { header in bytes.withUnsafeBytes { device.write(header: header, packet: $0) } }
+            : bytes.withUnsafeBytes { device.write($0) }
+        if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
+    }
+
+    /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
+    func offloadedFromPeer(_ frame: ByteBuffer, peer: PeerRuntime) {
+        guard let header = VirtioNetHeader(frame.readableBytesView.prefix(VirtioNetHeader.size)) else { return drop(.malformed) }
+        let bytes = Array(frame.readableBytesView.dropFirst(VirtioNetHeader.size))
+        guard let parsed = IPPacket(bytes) else { return drop(.malformed) }
+        guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
+        if device.vnetHeader, node.tunOffloads != nil {
+            let written = header.bytes.withUnsafeBytes { header in bytes.withUnsafeBytes { device.write(header: header, packet: $0) } }
+            if written { counters.super_packets_received += 1 } else { drop(.tunWrite) }
+            return
+        }
+        let segments: [[UInt8]]
+        do throws(GSOSegmenter.Failure) { segments = try GSOSegmenter.segments(of: bytes, header: header) } catch {
+            return drop(.malformed)
+        }
+        for segment in segments {
+            let written = device.vnetHeader
+                ? Self.plainHeader.withUnsafeBytes { header in segment.withUnsafeBytes { device.write(header: header, packet: $0) } }
+                : segment.withUnsafeBytes { device.write($0) }
+            if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
+        }
+    }
+
+    /// The header of a packet with complete checksums (the kernel checks them itself).
+    private static let plainHeader = VirtioNetHeader.plain.bytes
+}
+
+/// One read from the TUN: the packet and, with offloads, what its virtio-net header said.
+struct TunRead: Sendable {
+    var header: VirtioNetHeader
+    var packet: [UInt8]
 }
 
 /// Reads packets on its own thread and hands them to the event loop in batches; at most
@@ -129,7 +202,7 @@ final class TunReader: Sendable {
 
     var droppedBatches: UInt64 { dropped.load(ordering: .relaxed) }
 
-    func start(deliver: @escaping @Sendable ([[UInt8]]) -> Void) {
+    func start(deliver: @escaping @Sendable ([TunRead]) -> Void) {
         let thread = Thread { [self] in run(deliver) }
         thread.name = "byst-tun-reader"
         thread.start()
@@ -139,15 +212,18 @@ final class TunReader: Sendable {
 
     func batchDelivered() { pending.subtract(1, ordering: .relaxed) }
 
-    private func run(_ deliver: @Sendable ([[UInt8]]) -> Void) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
+    private func run(_ deliver: @Sendable ([TunRead]) -> Void) {
+        // A whole super-packet (up to 64 KiB) after its header.
+        var buffer = [UInt8](repeating: 0, count: VirtioNetHeader.size + 65536)
+        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
         while !stopped.load(ordering: .relaxed) {
             guard device.waitReadable(timeoutMilliseconds: 100) else { continue }
-            var batch: [[UInt8]] = []
+            var batch: [TunRead] = []
             while batch.count < Self.batchSize {
                 let length = (try? buffer.withUnsafeMutableBytes { try device.read(into: $0) }) ?? nil
-                guard let length, length > 0 else { break }
-                batch.append(Array(buffer[0..<length]))
+                guard let length, length > headerSize else { break }
+                let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(buffer) ?? .plain
+                batch.append(TunRead(header: header, packet: Array(buffer[headerSize..<length])))
             }
             guard !batch.isEmpty else { continue }
             if pending.load(ordering: .relaxed) >= Self.maxPendingBatches {

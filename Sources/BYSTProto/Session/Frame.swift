@@ -25,6 +25,9 @@ public enum Frame: Equatable, Sendable {
     case goAway(code: UInt32)
     /// One IP packet of the packet channel (TUN): unreliable, never resent.
     case packet(ByteBuffer)
+    /// An offloaded packet (PROTOCOL.md §5.4): its 10-byte virtio-net header, then the
+    /// packet — a GSO super-packet, written whole to a TUN that takes such headers.
+    case offloadPacket(ByteBuffer)
     /// The responder's session instance, first on each of its links: a different value
     /// than before means the responder lost the session's state (PROTOCOL.md §5.1).
     case instance(UInt64)
@@ -34,7 +37,7 @@ public enum Frame: Equatable, Sendable {
 
     public enum Kind: UInt8, Sendable {
         case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
-        case packet = 0x09, instance = 0x0A, retire = 0x0B
+        case packet = 0x09, instance = 0x0A, retire = 0x0B, offloadPacket = 0x0C
     }
 
     public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
@@ -63,7 +66,9 @@ public enum Frame: Equatable, Sendable {
     public static let dataHeaderSize = 1 + 4 + 8 + 4
     /// Bytes of a `packet` frame before the IP packet: kind, length.
     public static let packetHeaderSize = 1 + 2
-    /// The largest IP packet a `packet` frame carries.
+    /// The virtio-net header at the start of an `offloadPacket` frame's bytes.
+    public static let offloadHeaderSize = 10
+    /// The largest IP packet a `packet` (or `offloadPacket`) frame carries.
     public static let maxPacketSize = Int(UInt16.max)
     public static let maxTargetBytes = 255
 
@@ -109,6 +114,10 @@ public enum Frame: Equatable, Sendable {
         case .packet(var bytes):
             buffer.writeInteger(Kind.packet.rawValue)
             buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes))
+            buffer.writeBuffer(&bytes)
+        case .offloadPacket(var bytes):
+            buffer.writeInteger(Kind.offloadPacket.rawValue)
+            buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes - Self.offloadHeaderSize))
             buffer.writeBuffer(&bytes)
         }
     }
@@ -166,6 +175,11 @@ public enum Frame: Equatable, Sendable {
             guard let length = payload.readInteger(as: UInt16.self), let bytes = payload.readSlice(length: Int(length))
             else { throw .truncated(kind) }
             return .packet(bytes)
+        case .offloadPacket:
+            guard let length = payload.readInteger(as: UInt16.self),
+                  let bytes = payload.readSlice(length: Self.offloadHeaderSize + Int(length))
+            else { throw .truncated(kind) }
+            return .offloadPacket(bytes)
         }
     }
 }

@@ -22,6 +22,8 @@ public enum SessionEvent: Equatable, Sendable {
     case expired
     /// An IP packet from the peer's packet channel.
     case packet(ByteBuffer)
+    /// An offloaded packet: virtio-net header (10 bytes), then the packet (PROTOCOL.md §5.4).
+    case offloadPacket(ByteBuffer)
     /// A keepalive ping on `link` was answered after `rtt` (one sample; the smoothed value
     /// is in `linkStatus`).
     case rttMeasured(link: LinkID, rtt: Duration)

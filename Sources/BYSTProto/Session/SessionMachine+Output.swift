@@ -54,19 +54,19 @@ extension SessionMachine {
         }
         // Packets before stream data: they are latency-sensitive and their queue is small.
         while let packet = state.packets.first {
-            let size = Frame.packetHeaderSize + packet.readableBytes
+            let size = Frame.packetHeaderSize + packet.bytes.readableBytes
             if size > maxBytes {
                 // Larger than any record the peer accepts: it can never be sent.
                 state.packets.removeFirst()
-                state.packetBytes -= packet.readableBytes
+                state.packetBytes -= packet.bytes.readableBytes
                 packetsDropped += 1
                 continue
             }
             guard out.writerIndex + size <= limit else { break }
-            Frame.packet(packet).encode(into: &out)
+            (packet.offload ? Frame.offloadPacket(packet.bytes) : Frame.packet(packet.bytes)).encode(into: &out)
             packetFrames += 1
             state.packets.removeFirst()
-            state.packetBytes -= packet.readableBytes
+            state.packetBytes -= packet.bytes.readableBytes
         }
         writeStreams(&state, into: &out, limit: limit)
         if retiring, state.packets.isEmpty, state.control.isEmpty, out.writerIndex + 1 <= limit {

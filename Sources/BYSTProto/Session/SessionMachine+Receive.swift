@@ -67,6 +67,8 @@ extension SessionMachine {
             events.append(.goAway)
         case .packet(let bytes):
             events.append(.packet(bytes))
+        case .offloadPacket(let bytes):
+            events.append(.offloadPacket(bytes))
         case .retire:
             links[link]?.receivedRetire = true
             retireLink(link, now: now)

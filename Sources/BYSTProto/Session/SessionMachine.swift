@@ -202,10 +202,12 @@ public struct SessionMachine {
     }
 
     /// Queues an IP packet on the link its flow hashes to; false if it was dropped (no link,
-    /// or that link's queue is full).
+    /// or that link's queue is full). `offload`: `packet` is a virtio-net header and a
+    /// packet, sent as an `offloadPacket` frame (only when the peer offered `gsoPackets`).
     @discardableResult
-    public mutating func sendPacket(_ packet: ByteBuffer, flowHash: UInt64) -> Bool {
-        guard !linkOrder.isEmpty, packet.readableBytes <= Frame.maxPacketSize else {
+    public mutating func sendPacket(_ packet: ByteBuffer, flowHash: UInt64, offload: Bool = false) -> Bool {
+        let limit = Frame.maxPacketSize + (offload ? Frame.offloadHeaderSize : 0)
+        guard !linkOrder.isEmpty, packet.readableBytes <= limit else {
             packetsDropped += 1
             return false
         }
@@ -214,7 +216,7 @@ public struct SessionMachine {
             packetsDropped += 1
             return false
         }
-        links[link]?.packets.append(packet)
+        links[link]?.packets.append(QueuedPacket(bytes: packet, offload: offload))
         links[link]?.packetBytes += packet.readableBytes
         return true
     }
@@ -258,7 +260,7 @@ struct LinkState {
     /// confirmed (by answering a later ping): they are sent again elsewhere if this link dies.
     var unconfirmed: [(frame: Frame, beforePing: UInt64)] = []
     /// Packets of the flows hashed to this link, and their total size.
-    var packets: [ByteBuffer] = []
+    var packets: [QueuedPacket] = []
     var packetBytes = 0
     var rotation = 0
     var bytesIn: UInt64 = 0
@@ -278,4 +280,10 @@ struct LinkState {
         // RFC 6298 smoothing (alpha = 1/8).
         smoothedRTT = smoothedRTT.map { ($0 * 7 + sample) / 8 } ?? sample
     }
+}
+
+/// A packet waiting for its link: plain, or virtio-net header + packet (`offloadPacket`).
+struct QueuedPacket {
+    var bytes: ByteBuffer
+    var offload: Bool
 }

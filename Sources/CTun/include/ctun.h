@@ -7,11 +7,25 @@
 
 /// Flags for byst_tun_open.
 #define BYST_TUN_MULTI_QUEUE 1
+/// Each packet read and written starts with a 10-byte struct virtio_net_hdr (IFF_VNET_HDR).
+#define BYST_TUN_VNET_HDR 2
+
+/// Offloads for byst_tun_set_offload (linux/if_tun.h TUN_F_*).
+#define BYST_TUN_F_CSUM 0x01
+#define BYST_TUN_F_TSO4 0x02
+#define BYST_TUN_F_TSO6 0x04
+#define BYST_TUN_F_TSO_ECN 0x08
+#define BYST_TUN_F_USO4 0x20
+#define BYST_TUN_F_USO6 0x40
 
 /// Opens /dev/net/tun (non-blocking, close-on-exec) and attaches it to interface `name`
 /// (IFF_TUN | IFF_NO_PI, plus IFF_MULTI_QUEUE with BYST_TUN_MULTI_QUEUE). The kernel's
 /// chosen name is written to `actual_name` (16 bytes). Returns the fd, or -errno; the
 /// step that failed is written to `*failed_step` (1 = open, 2 = TUNSETIFF).
 int byst_tun_open(const char *name, int flags, char *actual_name, int *failed_step);
+
+/// TUNSETOFFLOAD: which offloaded packets the kernel may hand us (and we may write).
+/// Returns 0 or -errno (EINVAL for flags this kernel does not know).
+int byst_tun_set_offload(int fd, unsigned int flags);
 
 #endif

@@ -21,6 +21,7 @@ public enum NetlinkMessage {
     static let ifaAddress: UInt16 = 1
     static let ifaLocal: UInt16 = 2
     static let iflaMTU: UInt16 = 4
+    static let iflaGSOMaxSize: UInt16 = 41
     static let rtaDestination: UInt16 = 1
     static let rtaOutputInterface: UInt16 = 4
     // Address families and route constants.
@@ -52,6 +53,19 @@ public enum NetlinkMessage {
         var mtuBytes: [UInt8] = []
         append(mtu, to: &mtuBytes)
         appendAttribute(iflaMTU, mtuBytes, to: &body)
+        return message(type: rtmNewLink, flags: 0, sequence: sequence, body: body)
+    }
+
+    /// RTM_NEWLINK: the largest GSO super-packet the kernel builds for interface `index`
+    /// (IFLA_GSO_MAX_SIZE), so that one fits in a record.
+    public static func setGSOMaxSize(interface index: UInt32, size: UInt32, sequence: UInt32) -> [UInt8] {
+        var body: [UInt8] = [0, 0, 0, 0]
+        append(index, to: &body)
+        append(UInt32(0), to: &body)  // flags
+        append(UInt32(0), to: &body)  // change mask
+        var sizeBytes: [UInt8] = []
+        append(size, to: &sizeBytes)
+        appendAttribute(iflaGSOMaxSize, sizeBytes, to: &body)
         return message(type: rtmNewLink, flags: 0, sequence: sequence, body: body)
     }
 

@@ -76,6 +76,15 @@ public enum InterfaceConfigurator {
         try updateRoutes(interface: name, addresses: addresses, adding: routes, removing: [], socket: socket)
     }
 
+    /// Caps the GSO super-packets the kernel builds for the interface at `size` bytes.
+    public static func setGSOMaxSize(interface name: String, size: Int) throws(NetlinkSocket.Failure) {
+        let index = if_nametoindex(name)
+        guard index != 0 else { throw NetlinkSocket.Failure(operation: "find interface \(name)", errno: errno) }
+        try NetlinkSocket().request("set \(name) gso_max_size \(size)") {
+            NetlinkMessage.setGSOMaxSize(interface: index, size: UInt32(size), sequence: $0)
+        }
+    }
+
     /// Adds and removes routes through the interface (config reload); the kernel already routes
     /// each address's own subnet to it, so those are skipped.
     public static func updateRoutes(

@@ -112,7 +112,8 @@ TOML
 }
 
 ha_start_registry() {
-    HA_REGISTRY_PID=$(netns_run r "$BYST_NS_WORK/r.log" "$BYST" registry serve -c "$BYST_NS_WORK/r.toml" --grace "${HA_GRACE:-10s}")
+    netns_run r "$BYST_NS_WORK/r.log" "$BYST" registry serve -c "$BYST_NS_WORK/r.toml" --grace "${HA_GRACE:-10s}" >/dev/null
+    HA_REGISTRY_PID=$BYST_NS_LAST_PID
 }
 
 # ha_etcd_start: a 3-member cluster in ns r (clients on every r address, peers on loopback).
@@ -125,15 +126,17 @@ ha_etcd_start() {
 
 ha_etcd_member() {
     local i=$1 state=$2 cluster=${3:-e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803}
-    HA_ETCD_PIDS[$i]=$(netns_run r "$BYST_NS_WORK/etcd$i.log" etcd --name "e$i" --data-dir "$BYST_NS_WORK/etcd$i" \
+    netns_run r "$BYST_NS_WORK/etcd$i.log" etcd --name "e$i" --data-dir "$BYST_NS_WORK/etcd$i" \
         --listen-client-urls "http://0.0.0.0:2379$i" --advertise-client-urls "http://10.9.1.1:2379$i" \
         --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
         --initial-cluster "$cluster" --initial-cluster-token "byst-ha-$$" --initial-cluster-state "$state" \
-        --logger=zap --log-outputs=stderr)
+        --logger=zap --log-outputs=stderr >/dev/null
+    HA_ETCD_PIDS[$i]=$BYST_NS_LAST_PID
 }
 
-ha_start() {  # ha_start NODE → PID
-    netns_run "$1" "$BYST_NS_WORK/$1.log" "$BYST" up -c "$BYST_NS_WORK/$1.toml" --log-format json
+ha_start() {  # ha_start NODE: its PID in $HA_PID
+    netns_run "$1" "$BYST_NS_WORK/$1.log" "$BYST" up -c "$BYST_NS_WORK/$1.toml" --log-format json >/dev/null
+    HA_PID=$BYST_NS_LAST_PID
 }
 
 ha_status() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" 2>/dev/null; }

@@ -1,0 +1,172 @@
+/// What the kernel would have done to an offloaded packet, in user space: finish a partial
+/// transport checksum, or cut a GSO super-packet into wire-size segments with their own
+/// headers and checksums (TCP over IPv4/IPv6, UDP with `UDP_L4` segmentation). Used when
+/// the other end's TUN cannot take the packet whole (PROTOCOL.md §5.4).
+///
+/// Segments follow the kernel's rules (net/ipv4/tcp_offload.c, udp_offload.c): each carries
+/// the headers of the super-packet with the IP length (and IPv4 id, incremented per segment,
+/// and header checksum) fixed; TCP sequence numbers advance by the payload; FIN and PSH only
+/// on the last segment, CWR only on the first; UDP length per segment.
+public enum GSOSegmenter {
+    public enum Failure: Error, Equatable, Sendable {
+        case malformed(String)
+        case unsupported(String)
+    }
+
+    /// Completes the checksum a `NEEDS_CSUM` header says is partial: the 16-bit field at
+    /// `checksumStart + checksumOffset` holds the pseudo-header sum; the checksum covers
+    /// everything from `checksumStart` to the end.
+    public static func completeChecksum(_ packet: inout [UInt8], header: VirtioNetHeader) throws(Failure) {
+        let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
+        guard start < packet.count, field + 2 <= packet.count else { throw .malformed("checksum offsets outside the packet") }
+        var sum = InternetChecksum()
+        sum.add(packet[start...])
+        let checksum = sum.finish()
+        // A UDP checksum of 0 means "none": the sum's one's complement zero is sent as 0xFFFF.
+        let value = checksum == 0 ? 0xFFFF : checksum
+        packet[field] = UInt8(value >> 8)
+        packet[field + 1] = UInt8(value & 0xFF)
+    }
+
+    /// The packet as the wire would carry it: one packet with a complete checksum, or the
+    /// segments of a GSO super-packet.
+    public static func segments(of packet: [UInt8], header: VirtioNetHeader) throws(Failure) -> [[UInt8]] {
+        guard header.isGSO else {
+            guard header.needsChecksum else { return [packet] }
+            var whole = packet
+            try completeChecksum(&whole, header: header)
+            return [whole]
+        }
+        guard let ip = IPPacket(packet) else { throw .malformed("not an IPv4/IPv6 packet") }
+        let type = header.gsoType & ~VirtioNetHeader.gsoECN
+        let gsoSize = Int(header.gsoSize)
+        guard gsoSize > 0 else { throw .malformed("GSO size 0") }
+        let transport = ip.transportOffset
+        switch (type, ip.transport) {
+        case (VirtioNetHeader.gsoTCPv4, IPPacket.tcp) where ip.version == 4, (VirtioNetHeader.gsoTCPv6, IPPacket.tcp) where ip.version == 6:
+            guard packet.count >= transport + 20 else { throw .malformed("truncated TCP header") }
+            let tcpLength = Int(packet[transport + 12] >> 4) * 4
+            guard tcpLength >= 20, packet.count >= transport + tcpLength else { throw .malformed("bad TCP header length") }
+            return split(packet, ip: ip, headerEnd: transport + tcpLength, gsoSize: gsoSize) { segment, index, last, payload in
+                let seqAt = transport + 4
+                let sequence = (UInt32(segment[seqAt]) << 24 | UInt32(segment[seqAt + 1]) << 16
+                    | UInt32(segment[seqAt + 2]) << 8 | UInt32(segment[seqAt + 3])) &+ UInt32(truncatingIfNeeded: index * gsoSize)
+                for byte in 0..<4 { segment[seqAt + byte] = UInt8(truncatingIfNeeded: sequence >> (24 - 8 * UInt32(byte))) }
+                if !last { segment[transport + 13] &= ~UInt8(0x09) }  // FIN, PSH
+                if index > 0 { segment[transport + 13] &= ~UInt8(0x80) }  // CWR
+                setTransportChecksum(&segment, ip: ip, protocolNumber: IPPacket.tcp, field: transport + 16)
+            }
+        case (VirtioNetHeader.gsoUDPL4, IPPacket.udp):
+            guard packet.count >= transport + 8 else { throw .malformed("truncated UDP header") }
+            return split(packet, ip: ip, headerEnd: transport + 8, gsoSize: gsoSize) { segment, _, _, payload in
+                let length = 8 + payload
+                segment[transport + 4] = UInt8(length >> 8)
+                segment[transport + 5] = UInt8(length & 0xFF)
+                setTransportChecksum(&segment, ip: ip, protocolNumber: IPPacket.udp, field: transport + 6)
+            }
+        default:
+            throw .unsupported("GSO type \(type) for IP protocol \(ip.transport)")
+        }
+    }
+
+    /// Copies the headers before each `gsoSize` piece of the payload, fixes the IP header and
+    /// lets `fix` do the transport header (segment, index, is last, payload length).
+    private static func split(_ packet: [UInt8], ip: IPPacket, headerEnd: Int, gsoSize: Int,
+                              fix: (inout [UInt8], Int, Bool, Int) -> Void) -> [[UInt8]] {
+        let ipEnd = ip.version == 4 ? (Int(packet[2]) << 8 | Int(packet[3])) : 40 + (Int(packet[4]) << 8 | Int(packet[5]))
+        let end = min(ipEnd, packet.count)
+        let payloadLength = max(0, end - headerEnd)
+        let count = max(1, (payloadLength + gsoSize - 1) / gsoSize)
+        let ipID = Int(packet[4]) << 8 | Int(packet[5])
+        var segments: [[UInt8]] = []
+        segments.reserveCapacity(count)
+        for index in 0..<count {
+            let from = headerEnd + index * gsoSize
+            let piece = min(gsoSize, end - from)
+            var segment = [UInt8]()
+            segment.reserveCapacity(headerEnd + piece)
+            segment.append(contentsOf: packet[0..<headerEnd])
+            segment.append(contentsOf: packet[from..<(from + piece)])
+            let total = segment.count
+            if ip.version == 4 {
+                segment[2] = UInt8(total >> 8)
+                segment[3] = UInt8(total & 0xFF)
+                let id = (ipID + index) & 0xFFFF
+                segment[4] = UInt8(id >> 8)
+                segment[5] = UInt8(id & 0xFF)
+                let headerLength = ip.transportOffset
+                segment[10] = 0
+                segment[11] = 0
+                var sum = InternetChecksum()
+                sum.add(segment[0..<headerLength])
+                let checksum = sum.finish()
+                segment[10] = UInt8(checksum >> 8)
+                segment[11] = UInt8(checksum & 0xFF)
+            } else {
+                let payload = total - 40
+                segment[4] = UInt8(payload >> 8)
+                segment[5] = UInt8(payload & 0xFF)
+            }
+            fix(&segment, index, index == count - 1, piece)
+            segments.append(segment)
+        }
+        return segments
+    }
+
+    /// A full transport checksum over the pseudo-header and the segment (RFC 793, 768, 8200 §8.1).
+    static func setTransportChecksum(_ segment: inout [UInt8], ip: IPPacket, protocolNumber: UInt8, field: Int) {
+        let start = ip.transportOffset
+        let length = segment.count - start
+        segment[field] = 0
+        segment[field + 1] = 0
+        var sum = InternetChecksum()
+        if ip.version == 4 {
+            sum.add(segment[12..<20])
+        } else {
+            sum.add(segment[8..<40])
+        }
+        sum.add(word: UInt16(protocolNumber))
+        sum.add(word: UInt16(truncatingIfNeeded: length >> 16))
+        sum.add(word: UInt16(truncatingIfNeeded: length))
+        sum.add(segment[start...])
+        var checksum = sum.finish()
+        if protocolNumber == IPPacket.udp, checksum == 0 { checksum = 0xFFFF }
+        segment[field] = UInt8(checksum >> 8)
+        segment[field + 1] = UInt8(checksum & 0xFF)
+    }
+}
+
+/// The Internet checksum (RFC 1071): one's complement sum of 16-bit big-endian words.
+public struct InternetChecksum: Sendable {
+    private var sum: UInt64 = 0
+
+    public init() {}
+
+    public mutating func add(word: UInt16) { sum &+= UInt64(word) }
+
+    /// Adds `bytes` as if they started at an even offset (an odd last byte is padded with 0).
+    public mutating func add(_ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBytes { raw in
+            var index = 0
+            let count = raw.count
+            // 8 bytes at a time: four words summed in a 64-bit accumulator, folded at the end.
+            while index + 8 <= count {
+                let chunk = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                sum &+= (chunk >> 48) &+ ((chunk >> 32) & 0xFFFF) &+ ((chunk >> 16) & 0xFFFF) &+ (chunk & 0xFFFF)
+                index += 8
+            }
+            while index + 1 < count {
+                sum &+= UInt64(raw[index]) << 8 | UInt64(raw[index + 1])
+                index += 2
+            }
+            if index < count { sum &+= UInt64(raw[index]) << 8 }
+        }
+    }
+
+    /// The one's complement of the folded sum.
+    public func finish() -> UInt16 {
+        var folded = sum
+        while folded >> 16 != 0 { folded = (folded & 0xFFFF) &+ (folded >> 16) }
+        return ~UInt16(folded)
+    }
+}
