@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # BYST through TUN (release build) next to OpenVPN over TCP and UDP, wireguard-go and the
 # raw veth path, all measured in the same run by ../shared/bench/anchors.sh (iperf3 TCP
-# 1 and 4 streams, ping RTT). A benchmark, not a test: figures go to docs/PERFORMANCE.md.
+# 1 and 4 streams, ping RTT): BYST with 1 and 4 links, with TUN offloads on (the default)
+# and forced off. A benchmark, not a test: figures go to docs/PERFORMANCE.md.
 #
 #   bash scripts/bench-tun.sh [duration-seconds]     (default 10; as root)
 #
@@ -13,18 +14,20 @@ bench=${BYST_BENCH_DIR:-$PWD/../shared/bench}
 apt-get install -y -qq iperf3 jq openvpn wireguard-go wireguard-tools python3 >/dev/null
 swift build -c release --product byst >/dev/null
 byst=$PWD/.build/release/byst
-conf1=$(mktemp -d /tmp/byst-bench-1link.XXXX) conf4=$(mktemp -d /tmp/byst-bench-4links.XXXX)
-trap 'rm -rf "$conf1" "$conf4"' EXIT
-BYST_BIN=$byst deploy/bench-conf.sh "$conf1" 1
-BYST_BIN=$byst deploy/bench-conf.sh "$conf4" 4
+confs=$(mktemp -d /tmp/byst-bench-tun.XXXX)
+trap 'rm -rf "$confs"' EXIT
 out=${OUT:-/tmp/byst-bench-tun-$(date -u +%Y%m%dT%H%M%S).jsonl}
-export DURATION=${1:-10} OUT=$out PARTS="underlay peers"
+export DURATION=${1:-10} OUT=$out
 # The hook runs one BYST variant per call; the other tunnels run in the first call only.
-(cd "$bench" && BYST_BIN=$byst BYST_CONF=$conf1 BYST_NAME=byst-1link \
-    BYST_CMD_A="$byst up -c $conf1/a.conf" BYST_CMD_B="$byst up -c $conf1/b.conf" \
-    PEERS="openvpn-tcp openvpn-udp wireguard-go byst-1link" ./anchors.sh)
-(cd "$bench" && BYST_BIN=$byst BYST_CONF=$conf4 BYST_NAME=byst-4links \
-    BYST_CMD_A="$byst up -c $conf4/a.conf" BYST_CMD_B="$byst up -c $conf4/b.conf" \
-    PARTS=peers PEERS="byst-4links" ./anchors.sh)
+first=1
+for variant in "1 true 1link" "4 true 4links" "1 false 1link-nooffload" "4 false 4links-nooffload"; do
+    read -r links offload name <<<"$variant"
+    BYST_BIN=$byst deploy/bench-conf.sh "$confs/$name" "$links" "$offload"
+    if [ "$first" = 1 ]; then parts="underlay peers" peers="openvpn-tcp openvpn-udp wireguard-go byst-$name"; else parts=peers peers="byst-$name"; fi
+    (cd "$bench" && BYST_BIN=$byst BYST_CONF=$confs/$name BYST_NAME=byst-$name \
+        BYST_CMD_A="$byst up -c $confs/$name/a.conf" BYST_CMD_B="$byst up -c $confs/$name/b.conf" \
+        PARTS=$parts PEERS="$peers" ./anchors.sh)
+    first=0
+done
 python3 "$bench/table.py" "$out"
 echo "results: $out"
