@@ -55,7 +55,7 @@ let package = Package(
             dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/RecordBench"
         ),
-        .testTarget(name: "TunTests", dependencies: ["Tun", "BYSTProto"]),
+        .testTarget(name: "TunTests", dependencies: ["Tun", "CTun", "BYSTProto"]),
         .testTarget(
             name: "BYSTProtoTests",
             dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],

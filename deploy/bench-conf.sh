@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Writes DIR/a.conf and DIR/b.conf (plus key stores) for ../shared/bench's BYST hook:
 # A (10.98.0.1/24 on its TUN) dials B at 10.99.0.2:7000 (10.98.0.2/24) with LINKS links;
-# OFFLOAD (true/false) sets both TUNs' `offload`.
+# OFFLOAD (true/false) sets both TUNs' `offload`, QUEUES their `queues`.
 #
-#   deploy/bench-conf.sh DIR [LINKS] [OFFLOAD]        (BYST_BIN names the byst binary)
+#   deploy/bench-conf.sh DIR [LINKS] [OFFLOAD] [QUEUES]        (BYST_BIN names the byst binary)
 set -euo pipefail
-dir=$1 links=${2:-1} offload=${3:-true}
+dir=$1 links=${2:-1} offload=${3:-true} queues=${4:-1}
 byst=${BYST_BIN:?set BYST_BIN to the byst binary}
 mkdir -p "$dir"
 rm -f "$dir/a.keys" "$dir/b.keys"
@@ -22,6 +22,7 @@ name = "byst-b"
 address = ["10.98.0.2/24"]
 mtu = 1500
 offload = $offload
+queues = $queues
 [[peer]]
 name = "a"
 key = "a"
@@ -37,6 +38,7 @@ name = "byst-a"
 address = ["10.98.0.1/24"]
 mtu = 1500
 offload = $offload
+queues = $queues
 [[peer]]
 name = "b"
 key = "b"

@@ -2,7 +2,7 @@
 # BYST through TUN (release build) next to OpenVPN over TCP and UDP, wireguard-go and the
 # raw veth path, all measured in the same run by ../shared/bench/anchors.sh (iperf3 TCP
 # 1 and 4 streams, ping RTT): BYST with 1 and 4 links, with TUN offloads on (the default)
-# and forced off. A benchmark, not a test: figures go to docs/PERFORMANCE.md.
+# and forced off, and with two TUN queues. A benchmark, not a test: figures go to docs/PERFORMANCE.md.
 #
 #   bash scripts/bench-tun.sh [duration-seconds]     (default 10; as root)
 #
@@ -20,9 +20,9 @@ out=${OUT:-/tmp/byst-bench-tun-$(date -u +%Y%m%dT%H%M%S).jsonl}
 export DURATION=${1:-10} OUT=$out
 # The hook runs one BYST variant per call; the other tunnels run in the first call only.
 first=1
-for variant in "1 true 1link" "4 true 4links" "1 false 1link-nooffload" "4 false 4links-nooffload"; do
-    read -r links offload name <<<"$variant"
-    BYST_BIN=$byst deploy/bench-conf.sh "$confs/$name" "$links" "$offload"
+for variant in "1 true 1 1link" "4 true 1 4links" "1 false 1 1link-nooffload" "4 false 1 4links-nooffload" "4 true 2 4links-2queues"; do
+    read -r links offload queues name <<<"$variant"
+    BYST_BIN=$byst deploy/bench-conf.sh "$confs/$name" "$links" "$offload" "$queues"
     if [ "$first" = 1 ]; then parts="underlay peers" peers="openvpn-tcp openvpn-udp wireguard-go byst-$name"; else parts=peers peers="byst-$name"; fi
     (cd "$bench" && BYST_BIN=$byst BYST_CONF=$confs/$name BYST_NAME=byst-$name \
         BYST_CMD_A="$byst up -c $confs/$name/a.conf" BYST_CMD_B="$byst up -c $confs/$name/b.conf" \

@@ -192,7 +192,7 @@ import BYSTProto
             // [tun].
             (node + "[tun]\nname = \"byst1\"\n", #"\#(f):3: [tun]: missing required key "address""#),
             (node + "[tun]\naddress = [\"10.0.0.1/24\"]\naddresses = [\"fd00::1/64\"]\n",
-             #"\#(f):5: [tun]: unknown key "addresses" (expected one of: name, address, mtu, offload)"#),
+             #"\#(f):5: [tun]: unknown key "addresses" (expected one of: name, address, mtu, offload, queues)"#),
             (node + "[[tun]]\naddress = [\"10.0.0.1/24\"]\n", #"\#(f):3: tun must be a table, written [tun], got an array"#),
             (node + "[tun]\naddress = []\n",
              #"\#(f):4: [tun]: address must be a non-empty array of interface addresses like "10.0.1.1/24" or "fd00:1::1/64", got an empty array"#),

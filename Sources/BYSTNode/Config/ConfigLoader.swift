@@ -292,7 +292,7 @@ private struct ConfigReader {
 
     private func readTun(_ table: TOMLTable) throws(ConfigError) -> TunConfig {
         let context = Context(table: "tun", index: nil, section: "[tun]", headersMatch: true)
-        try checkKeys(table, allowed: ["name", "address", "mtu", "offload"], context)
+        try checkKeys(table, allowed: ["name", "address", "mtu", "offload", "queues"], context)
         let nameExpected = "an interface name of 1-15 letters, digits, '.', '_' or '-' (not \".\" or \"..\")"
         let name = try optionalString(table, "name", expected: nameExpected, context) ?? TunConfig.defaultName
         guard TunConfig.isValidInterfaceName(name) else {
@@ -317,6 +317,10 @@ private struct ConfigReader {
         var tun = TunConfig(name: name, addresses: addresses)
         if let mtu = try integer(table, "mtu", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
             tun.mtu = mtu
+        }
+        let queues = TunConfig.queuesRange
+        if let count = try integer(table, "queues", in: queues, expected: "an integer \(queues.lowerBound)…\(queues.upperBound)", context) {
+            tun.queues = count
         }
         if let value = table["offload"] {
             guard let offload = value.bool else {

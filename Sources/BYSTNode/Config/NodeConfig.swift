@@ -114,6 +114,9 @@ public struct TunConfig: Sendable, Equatable {
     /// Kernel offloads on the TUN (`offload`): GSO super-packets cross the tunnel whole when
     /// both ends have them (PROTOCOL.md §5.4); off = one wire-size packet at a time.
     public var offload = true
+    /// TUN queues (`queues`, IFF_MULTI_QUEUE), each read by its own thread.
+    public var queues = 1
+    public static let queuesRange = 1...16
 
     public static let defaultName = "byst0"
     public static let defaultMTU = 1500

@@ -187,7 +187,16 @@ final class Node {
     /// peer's allowed_ips (all through rtnetlink).
     private func startTun() throws {
         guard let tun = config.tun else { return }
-        let device = try TunDevice.open(name: tun.name, vnetHeader: tun.offload)
+        let multiQueue = tun.queues > 1
+        let device = try TunDevice.open(name: tun.name, multiQueue: multiQueue, vnetHeader: tun.offload)
+        var extraQueues: [TunDevice] = []
+        do {
+            for _ in 1..<tun.queues { extraQueues.append(try TunDevice.open(name: device.name, multiQueue: true, vnetHeader: tun.offload)) }
+        } catch {
+            device.close()
+            for queue in extraQueues { queue.close() }
+            throw error
+        }
         if tun.offload {
             do throws(TunDevice.Failure) {
                 tunOffloads = try device.enableOffloads()
@@ -202,6 +211,7 @@ final class Node {
             try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
         } catch {
             device.close()
+            for queue in extraQueues { queue.close() }
             throw error
         }
         if tunOffloads != nil {
@@ -213,10 +223,10 @@ final class Node {
                 logger.warning("TUN \(device.name): cannot cap GSO packets at \(size) bytes (\(error)); larger ones are segmented here")
             }
         }
-        let pump = TunPump(device: device, mtu: tun.mtu, node: self)
+        let pump = TunPump(device: device, extraQueues: extraQueues, mtu: tun.mtu, node: self)
         tunPump = pump
         pump.start()
-        logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
+        logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(tun.queues) queue\(tun.queues == 1 ? "" : "s"), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
     }
 
     private func bind(
@@ -282,7 +292,7 @@ final class Node {
             eventLoop.scheduleTask(in: .milliseconds(200)) {}.futureResult
         }.map { [self] in
             for peer in peers { for session in peer.sessions { for link in session.links.values { link.close() } } }
-            tunPump?.device.close()
+            tunPump?.closeDevices()
         }.nonisolated()
     }
 

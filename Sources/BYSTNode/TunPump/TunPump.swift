@@ -1,6 +1,6 @@
 // The packet channel between the TUN interface and peers (DESIGN.md §4 "TUN and routing"):
 //
-//   reader thread: poll + read(2) ≤ 64 packets ─▶ one hop to the event loop
+//   reader thread per TUN queue: poll + read(2) ≤ 64 packets ─▶ one hop to the event loop
 //   fromTun: parse ─▶ destination in a peer's allowed_ips (longest prefix) ─▶ MSS clamp
 //            ─▶ that peer's session ─▶ queue on the link its flow hashes to (bounded, drops)
 //            GSO super-packet (offloads): whole as one `offloadPacket` frame if the peer's TUN
@@ -20,7 +20,9 @@ final class TunPump {
     let mtu: Int
     unowned let node: Node
     private var routes = AllowedIPs<Int>()
-    private let reader: TunReader
+    /// One reader per queue (`[tun] queues`); the first queue's device also takes our writes.
+    private let readers: [TunReader]
+    private let extraQueues: [TunDevice]
 
     struct Counters: Codable, Sendable {
         var packets_from_tun: UInt64 = 0
@@ -39,11 +41,12 @@ final class TunPump {
     }
     private(set) var counters = Counters()
 
-    init(device: TunDevice, mtu: Int, node: Node) {
+    init(device: TunDevice, extraQueues: [TunDevice] = [], mtu: Int, node: Node) {
         self.device = device
+        self.extraQueues = extraQueues
         self.mtu = mtu
         self.node = node
-        reader = TunReader(device: device)
+        readers = ([device] + extraQueues).map { TunReader(device: $0) }
         rebuildRoutes()
     }
 
@@ -58,19 +61,29 @@ final class TunPump {
     func start() {
         let pump = NIOLoopBound(self, eventLoop: node.eventLoop)
         let loop = node.eventLoop
-        reader.start { batch in
-            loop.execute { pump.value.fromTun(batch) }
+        // Each queue's reader delivers its batches in order; the kernel keeps a flow on one
+        // queue, so flows stay in order.
+        for (index, reader) in readers.enumerated() {
+            reader.start { batch in
+                loop.execute { pump.value.fromTun(batch, reader: index) }
+            }
         }
     }
 
     func stop() {
-        reader.stop()
+        for reader in readers { reader.stop() }
     }
 
-    var droppedByReader: UInt64 { reader.droppedBatches }
+    func closeDevices() {
+        device.close()
+        for queue in extraQueues { queue.close() }
+    }
 
-    func fromTun(_ batch: [TunRead]) {
-        reader.batchDelivered()
+    var droppedByReader: UInt64 { readers.reduce(0) { $0 + $1.droppedBatches } }
+
+    /// `reader`: the index of the reader thread (queue) that read the batch.
+    func fromTun(_ batch: [TunRead], reader: Int) {
+        readers[reader].batchDelivered()
         var touched: [ObjectIdentifier: SessionRuntime] = [:]
         for read in batch {
             counters.packets_from_tun += 1
