@@ -187,16 +187,10 @@ final class Node {
     /// peer's allowed_ips (all through rtnetlink).
     private func startTun() throws {
         guard let tun = config.tun else { return }
-        let multiQueue = tun.queues > 1
-        let device = try TunDevice.open(name: tun.name, multiQueue: multiQueue, vnetHeader: tun.offload)
-        var extraQueues: [TunDevice] = []
-        do {
-            for _ in 1..<tun.queues { extraQueues.append(try TunDevice.open(name: device.name, multiQueue: true, vnetHeader: tun.offload)) }
-        } catch {
-            device.close()
-            for queue in extraQueues { queue.close() }
-            throw error
-        }
+        let queues = try Self.openTunQueues(tun)
+        var started = false
+        defer { if !started { for queue in queues { queue.close() } } }
+        let device = queues[0]
         if tun.offload {
             do throws(TunDevice.Failure) {
                 tunOffloads = try device.enableOffloads()
@@ -207,13 +201,7 @@ final class Node {
         // An HA gateway installs its routes only while active.
         let routes = config.ha == nil ? peers.flatMap(\.config.allowedIPs) : []
         routesInstalled = config.ha == nil
-        do {
-            try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
-        } catch {
-            device.close()
-            for queue in extraQueues { queue.close() }
-            throw error
-        }
+        try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
         if tunOffloads != nil {
             // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4).
             let size = min(Frame.maxPacketSize, config.maxRecordPayload - Frame.packetHeaderSize - Frame.offloadHeaderSize)
@@ -223,10 +211,26 @@ final class Node {
                 logger.warning("TUN \(device.name): cannot cap GSO packets at \(size) bytes (\(error)); larger ones are segmented here")
             }
         }
-        let pump = TunPump(device: device, extraQueues: extraQueues, mtu: tun.mtu, node: self)
+        let pump = TunPump(device: device, extraQueues: Array(queues.dropFirst()), mtu: tun.mtu, node: self)
         tunPump = pump
         pump.start()
+        started = true
         logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(tun.queues) queue\(tun.queues == 1 ? "" : "s"), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
+    }
+
+    /// The TUN's `queues` file descriptors (one without IFF_MULTI_QUEUE); none left open on failure.
+    private static func openTunQueues(_ tun: TunConfig) throws(TunDevice.Failure) -> [TunDevice] {
+        var queues: [TunDevice] = []
+        do throws(TunDevice.Failure) {
+            for _ in 0..<tun.queues {
+                let name = queues.first?.name ?? tun.name
+                queues.append(try TunDevice.open(name: name, multiQueue: tun.queues > 1, vnetHeader: tun.offload))
+            }
+        } catch {
+            for queue in queues { queue.close() }
+            throw error
+        }
+        return queues
     }
 
     private func bind(
