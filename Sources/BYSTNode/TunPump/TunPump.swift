@@ -7,6 +7,8 @@
 //            takes it, else cut into wire-size packets here (GSOSegmenter)
 //   fromPeer: parse ─▶ source inside the sending peer's allowed_ips? else drop (spoofed)
 //            ─▶ MSS clamp ─▶ write(2), one packet per call (after a virtio-net header with offloads)
+//            ─▶ then, in the same loop cycle, read what the kernel answered inside that write
+//               (if the reader thread has nothing in flight)
 import BYSTProto
 import Foundation
 import Glibc
@@ -84,6 +86,30 @@ final class TunPump {
     /// `reader`: the index of the reader thread (queue) that read the batch.
     func fromTun(_ batch: [TunRead], reader: Int) {
         readers[reader].batchDelivered()
+        route(batch)
+    }
+
+    /// A packet we write to the TUN is often answered inside that write (a local socket's
+    /// ACK, an ICMP echo reply). Reading it here, in the same event-loop cycle, saves waking
+    /// the reader thread and then this loop for it — two wake-ups on the reply's path. Only
+    /// while the reader has nothing in flight to us, so no flow is reordered.
+    private var readAfterWriteScheduled = false
+    private var loopReadBuffer: [UInt8] = []
+
+    private func scheduleReadAfterWrite() {
+        guard !readAfterWriteScheduled else { return }
+        readAfterWriteScheduled = true
+        node.eventLoop.assumeIsolated().execute { [self] in
+            readAfterWriteScheduled = false
+            if loopReadBuffer.isEmpty { loopReadBuffer = [UInt8](repeating: 0, count: TunReader.bufferSize) }
+            for reader in readers {
+                let batch = reader.readIfIdle(into: &loopReadBuffer)
+                if !batch.isEmpty { route(batch) }
+            }
+        }
+    }
+
+    private func route(_ batch: [TunRead]) {
         var touched: [ObjectIdentifier: SessionRuntime] = [:]
         for read in batch {
             counters.packets_from_tun += 1
@@ -166,6 +192,7 @@ final class TunPump {
             ? Self.plainHeader.withUnsafeBytes { header in bytes.withUnsafeBytes { device.write(header: header, packet: $0) } }
             : bytes.withUnsafeBytes { device.write($0) }
         if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
+        scheduleReadAfterWrite()
     }
 
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
@@ -177,6 +204,7 @@ final class TunPump {
         if device.vnetHeader, node.tunOffloads != nil {
             let written = header.bytes.withUnsafeBytes { header in bytes.withUnsafeBytes { device.write(header: header, packet: $0) } }
             if written { counters.super_packets_received += 1 } else { drop(.tunWrite) }
+            scheduleReadAfterWrite()
             return
         }
         let segments: [[UInt8]]
@@ -208,8 +236,13 @@ final class TunReader: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let pending = Atomic<Int>(0)
     private let dropped = Atomic<UInt64>(0)
+    /// Held while reading a batch and counting it as pending: the event loop's own reads
+    /// (`readIfIdle`) never overtake packets this thread has read.
+    private let reading = Mutex(())
     static let batchSize = 64
     static let maxPendingBatches = 64
+    /// A whole super-packet (up to 64 KiB) after its header.
+    static let bufferSize = VirtioNetHeader.size + 65536
 
     init(device: TunDevice) { self.device = device }
 
@@ -226,25 +259,40 @@ final class TunReader: Sendable {
     func batchDelivered() { pending.subtract(1, ordering: .relaxed) }
 
     private func run(_ deliver: @Sendable ([TunRead]) -> Void) {
-        // A whole super-packet (up to 64 KiB) after its header.
-        var buffer = [UInt8](repeating: 0, count: VirtioNetHeader.size + 65536)
-        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
+        var buffer = [UInt8](repeating: 0, count: Self.bufferSize)
         while !stopped.load(ordering: .relaxed) {
             guard device.waitReadable(timeoutMilliseconds: 100) else { continue }
-            var batch: [TunRead] = []
-            while batch.count < Self.batchSize {
-                let length = (try? buffer.withUnsafeMutableBytes { try device.read(into: $0) }) ?? nil
-                guard let length, length > headerSize else { break }
-                let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(buffer) ?? .plain
-                batch.append(TunRead(header: header, packet: Array(buffer[headerSize..<length])))
+            let batch: [TunRead]? = reading.withLock { _ in
+                let batch = readBatch(into: &buffer, limit: Self.batchSize)
+                guard !batch.isEmpty else { return nil }
+                if pending.load(ordering: .relaxed) >= Self.maxPendingBatches {
+                    dropped.add(1, ordering: .relaxed)
+                    return nil
+                }
+                pending.add(1, ordering: .relaxed)
+                return batch
             }
-            guard !batch.isEmpty else { continue }
-            if pending.load(ordering: .relaxed) >= Self.maxPendingBatches {
-                dropped.add(1, ordering: .relaxed)
-                continue
-            }
-            pending.add(1, ordering: .relaxed)
-            deliver(batch)
+            if let batch { deliver(batch) }
         }
+    }
+
+    /// On the event loop: what is waiting now, if this thread has nothing in flight and is
+    /// not reading (else nothing: it will deliver those packets in order).
+    func readIfIdle(into buffer: inout [UInt8]) -> [TunRead] {
+        reading.withLockIfAvailable { _ in
+            pending.load(ordering: .relaxed) == 0 ? readBatch(into: &buffer, limit: Self.batchSize) : []
+        } ?? []
+    }
+
+    private func readBatch(into buffer: inout [UInt8], limit: Int) -> [TunRead] {
+        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
+        var batch: [TunRead] = []
+        while batch.count < limit {
+            let length = (try? buffer.withUnsafeMutableBytes { try device.read(into: $0) }) ?? nil
+            guard let length, length > headerSize else { break }
+            let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(buffer) ?? .plain
+            batch.append(TunRead(header: header, packet: Array(buffer[headerSize..<length])))
+        }
+        return batch
     }
 }

@@ -134,6 +134,16 @@ ha_etcd_member() {
     HA_ETCD_PIDS[$i]=$BYST_NS_LAST_PID
 }
 
+# ha_etcd_leader: the number (1-3) of the member that is the raft leader now.
+ha_etcd_leader() {
+    local i status
+    for i in 1 2 3; do
+        status=$(ip netns exec "$(ns r)" curl -sf -m 2 -X POST -d '{}' "http://127.0.0.1:2379$i/v3/maintenance/status") || continue
+        python3 -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s.get("leader") == s["header"]["member_id"] else 1)' "$status" && { echo "$i"; return 0; }
+    done
+    return 1
+}
+
 ha_start() {  # ha_start NODE: its PID in $HA_PID
     netns_run "$1" "$BYST_NS_WORK/$1.log" "$BYST" up -c "$BYST_NS_WORK/$1.toml" --log-format json >/dev/null
     HA_PID=$BYST_NS_LAST_PID
