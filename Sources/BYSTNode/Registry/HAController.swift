@@ -21,6 +21,8 @@ final class HAController {
     private(set) var transitionCount = 0
     /// The port's owner as last heard (nil: free or unknown).
     private(set) var owner: PortOwner?
+    /// After `stop`, late answers (a claim in flight) change nothing.
+    private var stopped = false
 
     init(config: HAConfig, lease: Duration, backend: RegistryBackend, node: Node) {
         self.config = config
@@ -39,12 +41,14 @@ final class HAController {
     }
 
     func stop() {
+        stopped = true
         timer?.cancel()
         timer = nil
         if role.state == .active { node.stepDownGateway(reason: "shutting down") }
     }
 
     func handle(_ event: RegistryEvent) {
+        guard !stopped else { return }
         let now = Clocks.monotonic()
         switch event {
         case .connected:
@@ -65,6 +69,7 @@ final class HAController {
     }
 
     private func perform(_ actions: [GatewayRole.Action]) {
+        guard !stopped else { return }
         for action in actions {
             switch action {
             case .claim:
