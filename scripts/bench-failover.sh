@@ -23,9 +23,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ha_setup "$backend" "$lease"
 [ "$backend" = embedded ] && ha_start_registry
 declare -A pid
-ha_start ha; pid[ha]=$HA_PID; wait_for 10 ha_is ha active || fail "hub A not active"
-ha_start hb; pid[hb]=$HA_PID; wait_for 10 ha_is hb standby || fail "hub B not standby"
-ha_start br; wait_for 15 ha_branch_reaches || fail "branch cannot reach the hub LAN"
+ha_start_topology
+pid[ha]=$HA_PID_A pid[hb]=$HA_PID_B
 
 results=()
 active=ha standby=hb

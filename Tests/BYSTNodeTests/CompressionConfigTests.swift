@@ -11,14 +11,7 @@ import BYSTProto
 
     func parse(_ text: String) throws(ConfigError) -> NodeConfig { try NodeConfig.parse(text, file: Self.file) }
 
-    func error(_ text: String) -> String? {
-        do {
-            _ = try parse(text)
-            return nil
-        } catch {
-            return error.description
-        }
-    }
+    func error(_ text: String) -> String? { NodeConfig.parseError(text, file: Self.file) }
 
     @Test func defaultsCompressStreamsAtLevelThree() throws {
         let config = try parse(Self.node + Self.peer)

@@ -6,14 +6,7 @@ import Testing
 @Suite struct HAConfigTests {
     static let file = "/etc/byst/hub.toml"
 
-    func error(_ text: String) -> String? {
-        do throws(ConfigError) {
-            _ = try NodeConfig.parse(text, file: Self.file)
-            return nil
-        } catch {
-            return error.description
-        }
-    }
+    func error(_ text: String) -> String? { NodeConfig.parseError(text, file: Self.file) }
 
     @Test func readsAGatewayWithTheEmbeddedRegistry() throws {
         let config = try NodeConfig.parse("""

@@ -6,14 +6,7 @@ import Testing
 @Suite struct MetricsConfigTests {
     static let file = "/etc/byst/hub.toml"
 
-    func error(_ text: String) -> String? {
-        do throws(ConfigError) {
-            _ = try NodeConfig.parse(text, file: Self.file)
-            return nil
-        } catch {
-            return error.description
-        }
-    }
+    func error(_ text: String) -> String? { NodeConfig.parseError(text, file: Self.file) }
 
     @Test func defaultsToNoListener() throws {
         let config = try NodeConfig.parse("[node]\nname = \"hub\"\n", file: Self.file)

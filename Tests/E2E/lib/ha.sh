@@ -134,6 +134,29 @@ ha_etcd_member() {
     HA_ETCD_PIDS[$i]=$BYST_NS_LAST_PID
 }
 
+# ha_start_topology: hub A active, then hub B standby, then the branch reaching the hub LAN
+# (fails the test otherwise); the hubs' PIDs in $HA_PID_A and $HA_PID_B. Uses the caller's
+# `fail`.
+ha_start_topology() {
+    ha_start ha; HA_PID_A=$HA_PID
+    wait_for 10 ha_is ha active || fail "hub A did not become active"
+    ha_start hb; HA_PID_B=$HA_PID
+    wait_for 10 ha_is hb standby || fail "hub B did not settle as standby"
+    ha_start br
+    wait_for 15 ha_branch_reaches || fail "the branch does not reach the hub LAN"
+}
+
+# ha_expect_failover PID LEASE_MS: kill -9 PID (the active hub A) during a ping; traffic must
+# resume through hub B within 2 × lease (the measured time is printed).
+ha_expect_failover() {
+    local ms
+    ms=$(ha_measure_failover "$1")
+    [ -n "$ms" ] || fail "no traffic through hub B within 11 s of killing hub A"
+    echo "failover after kill -9 of the active hub: ${ms} ms (lease $2 ms)"
+    [ "$ms" -le $((2 * $2)) ] || fail "failover took ${ms} ms, more than 2 × lease"
+    ha_is hb active || fail "hub B is not active after the failover"
+}
+
 # ha_etcd_leader: the number (1-3) of the member that is the raft leader now.
 ha_etcd_leader() {
     local i status
