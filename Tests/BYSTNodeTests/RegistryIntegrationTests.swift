@@ -52,7 +52,11 @@ import Testing
         func roles() async throws -> [String] {
             [try await hubA.node.status().ha?.role ?? "-", try await hubB.node.status().ha?.role ?? "-"]
         }
-        let settled = try await TestCluster.waitUntil(seconds: 10) { try await roles().sorted() == ["active", "standby"] }
+        // Settled: one active, the other standby *after* its claim was answered (it starts standby).
+        let settled = try await TestCluster.waitUntil(seconds: 10) {
+            let a = try await hubA.node.status().ha, b = try await hubB.node.status().ha
+            return [a?.role ?? "-", b?.role ?? "-"].sorted() == ["active", "standby"] && (a?.transitions ?? 0) > 0 && (b?.transitions ?? 0) > 0
+        }
         let initialRoles = try await roles()
         #expect(settled, "roles: \(initialRoles)")
         let transitions = [try await hubA.node.status().ha?.transitions, try await hubB.node.status().ha?.transitions]

@@ -67,7 +67,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         // Remove "old", add "newcomer": the branch's stream goes on.
         try hubConfig(dir, port: port, target: digest.port, peers: [("branch", "branch"), ("newcomer", "new")])
-            .write(toFile: "\(dir)/hub.toml", atomically: true, encoding: .utf8)
+            .write(toFile: "\(dir)/hub.toml", atomically: false, encoding: .utf8)
         let result = try await hub.node.reload()
         guard case .success(let summary) = result else { Issue.record("reload failed: \(result)"); return }
         #expect(summary.contains("added newcomer") && summary.contains("removed old"), "\(summary)")
@@ -79,13 +79,13 @@ import Testing
         #expect(names == ["branch", "newcomer"])
 
         // A broken file changes nothing, and says where it is broken.
-        try (hubText + "links = 0\n").write(toFile: "\(dir)/hub.toml", atomically: true, encoding: .utf8)
+        try (hubText + "links = 0\n").write(toFile: "\(dir)/hub.toml", atomically: false, encoding: .utf8)
         guard case .failure(let error) = try await hub.node.reload() else { Issue.record("bad config accepted"); return }
         #expect(error.description.contains("hub.toml:"), "\(error)")
         #expect(try await hub.node.status().peers.map(\.name) == ["branch", "newcomer"])
         // Node-level settings need a restart.
         try hubText.replacingOccurrences(of: "name = \"hub\"", with: "name = \"hub2\"")
-            .write(toFile: "\(dir)/hub.toml", atomically: true, encoding: .utf8)
+            .write(toFile: "\(dir)/hub.toml", atomically: false, encoding: .utf8)
         guard case .failure(let restart) = try await hub.node.reload() else { Issue.record("name change accepted"); return }
         #expect(restart.description.contains("needs a restart"), "\(restart)")
         try await branch.node.shutdown()

@@ -60,7 +60,7 @@ enum TestCluster {
     static func start(_ toml: String, directory: String, name: String, keys: KeyStore, capture: LogCapture,
                       registryGrace: Duration? = nil) async throws -> TestNode {
         let path = "\(directory)/\(name).toml"
-        try toml.write(toFile: path, atomically: true, encoding: .utf8)
+        try toml.write(toFile: path, atomically: false, encoding: .utf8)
         let config = try NodeConfig.load(path: path)
         let node = try await RunningNode.start(config: config, keys: keys, logger: capture.logger(name), configPath: path,
                                                registryGrace: registryGrace)
