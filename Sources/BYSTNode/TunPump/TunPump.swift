@@ -135,7 +135,7 @@ final class TunPump {
                    bytes.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= session.peerMaxPayload {
                     var framed = ByteBuffer()
                     framed.reserveCapacity(VirtioNetHeader.size + bytes.count)
-                    framed.writeBytes(header.bytes)
+                    header.write(into: &framed)
                     framed.writeBytes(bytes)
                     queue(framed, offload: true, hash: hash, on: session)
                     counters.super_packets_sent_whole += 1
@@ -188,11 +188,17 @@ final class TunPump {
         guard let parsed = IPPacket(bytes) else { return drop(.malformed) }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
         MSSClamp.clamp(&bytes, mtu: mtu)
-        let written = device.vnetHeader
-            ? Self.plainHeader.withUnsafeBytes { header in bytes.withUnsafeBytes { device.write(header: header, packet: $0) } }
-            : bytes.withUnsafeBytes { device.write($0) }
-        if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
+        writePlain(bytes)
         scheduleReadAfterWrite()
+    }
+
+    /// A packet with complete checksums, after a plain virtio-net header when the TUN takes
+    /// headers (the kernel checks the checksums itself).
+    private func writePlain(_ packet: [UInt8]) {
+        let written = device.vnetHeader
+            ? Self.plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
+            : packet.withUnsafeBytes { device.write($0) }
+        if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
     }
 
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
@@ -202,7 +208,8 @@ final class TunPump {
         guard let parsed = IPPacket(bytes) else { return drop(.malformed) }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
         if device.vnetHeader, node.tunOffloads != nil {
-            let written = header.bytes.withUnsafeBytes { header in bytes.withUnsafeBytes { device.write(header: header, packet: $0) } }
+            // The frame is already header ‖ packet, as the TUN takes it.
+            let written = frame.withUnsafeReadableBytes { device.write($0) }
             if written { counters.super_packets_received += 1 } else { drop(.tunWrite) }
             scheduleReadAfterWrite()
             return
@@ -211,15 +218,10 @@ final class TunPump {
         do throws(GSOSegmenter.Failure) { segments = try GSOSegmenter.segments(of: bytes, header: header) } catch {
             return drop(.malformed)
         }
-        for segment in segments {
-            let written = device.vnetHeader
-                ? Self.plainHeader.withUnsafeBytes { header in segment.withUnsafeBytes { device.write(header: header, packet: $0) } }
-                : segment.withUnsafeBytes { device.write($0) }
-            if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
-        }
+        for segment in segments { writePlain(segment) }
+        scheduleReadAfterWrite()
     }
 
-    /// The header of a packet with complete checksums (the kernel checks them itself).
     private static let plainHeader = VirtioNetHeader.plain.bytes
 }
 

@@ -54,7 +54,7 @@ public enum GSOSegmenter {
                 for byte in 0..<4 { segment[seqAt + byte] = UInt8(truncatingIfNeeded: sequence >> (24 - 8 * UInt32(byte))) }
                 if !last { segment[transport + 13] &= ~UInt8(0x09) }  // FIN, PSH
                 if index > 0 { segment[transport + 13] &= ~UInt8(0x80) }  // CWR
-                setTransportChecksum(&segment, ip: ip, protocolNumber: IPPacket.tcp, field: transport + 16)
+                InternetChecksum.setTransport(&segment, ip: ip, protocolNumber: IPPacket.tcp, field: transport + 16, end: segment.count)
             }
         case (VirtioNetHeader.gsoUDPL4, IPPacket.udp):
             guard packet.count >= transport + 8 else { throw .malformed("truncated UDP header") }
@@ -62,7 +62,7 @@ public enum GSOSegmenter {
                 let length = 8 + payload
                 segment[transport + 4] = UInt8(length >> 8)
                 segment[transport + 5] = UInt8(length & 0xFF)
-                setTransportChecksum(&segment, ip: ip, protocolNumber: IPPacket.udp, field: transport + 6)
+                InternetChecksum.setTransport(&segment, ip: ip, protocolNumber: IPPacket.udp, field: transport + 6, end: segment.count)
             }
         default:
             throw .unsupported("GSO type \(type) for IP protocol \(ip.transport)")
@@ -111,62 +111,5 @@ public enum GSOSegmenter {
             segments.append(segment)
         }
         return segments
-    }
-
-    /// A full transport checksum over the pseudo-header and the segment (RFC 793, 768, 8200 §8.1).
-    static func setTransportChecksum(_ segment: inout [UInt8], ip: IPPacket, protocolNumber: UInt8, field: Int) {
-        let start = ip.transportOffset
-        let length = segment.count - start
-        segment[field] = 0
-        segment[field + 1] = 0
-        var sum = InternetChecksum()
-        if ip.version == 4 {
-            sum.add(segment[12..<20])
-        } else {
-            sum.add(segment[8..<40])
-        }
-        sum.add(word: UInt16(protocolNumber))
-        sum.add(word: UInt16(truncatingIfNeeded: length >> 16))
-        sum.add(word: UInt16(truncatingIfNeeded: length))
-        sum.add(segment[start...])
-        var checksum = sum.finish()
-        if protocolNumber == IPPacket.udp, checksum == 0 { checksum = 0xFFFF }
-        segment[field] = UInt8(checksum >> 8)
-        segment[field + 1] = UInt8(checksum & 0xFF)
-    }
-}
-
-/// The Internet checksum (RFC 1071): one's complement sum of 16-bit big-endian words.
-public struct InternetChecksum: Sendable {
-    private var sum: UInt64 = 0
-
-    public init() {}
-
-    public mutating func add(word: UInt16) { sum &+= UInt64(word) }
-
-    /// Adds `bytes` as if they started at an even offset (an odd last byte is padded with 0).
-    public mutating func add(_ bytes: ArraySlice<UInt8>) {
-        bytes.withUnsafeBytes { raw in
-            var index = 0
-            let count = raw.count
-            // 8 bytes at a time: four words summed in a 64-bit accumulator, folded at the end.
-            while index + 8 <= count {
-                let chunk = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-                sum &+= (chunk >> 48) &+ ((chunk >> 32) & 0xFFFF) &+ ((chunk >> 16) & 0xFFFF) &+ (chunk & 0xFFFF)
-                index += 8
-            }
-            while index + 1 < count {
-                sum &+= UInt64(raw[index]) << 8 | UInt64(raw[index + 1])
-                index += 2
-            }
-            if index < count { sum &+= UInt64(raw[index]) << 8 }
-        }
-    }
-
-    /// The one's complement of the folded sum.
-    public func finish() -> UInt16 {
-        var folded = sum
-        while folded >> 16 != 0 { folded = (folded & 0xFFFF) &+ (folded >> 16) }
-        return ~UInt16(folded)
     }
 }

@@ -37,38 +37,7 @@ public enum MSSClamp {
 
     /// Recomputes the TCP checksum over the pseudo-header and segment (RFC 793, RFC 8200 §8.1).
     static func setTransportChecksum(_ bytes: inout [UInt8], packet: IPPacket) {
-        let start = packet.transportOffset
-        let end: Int
-        if packet.version == 4 {
-            end = Int(bytes[2]) << 8 | Int(bytes[3])
-        } else {
-            end = 40 + (Int(bytes[4]) << 8 | Int(bytes[5]))
-        }
-        let segmentLength = end - start
-        bytes[start + 16] = 0
-        bytes[start + 17] = 0
-        var sum: UInt32 = 0
-        func add(_ data: ArraySlice<UInt8>) {
-            var index = data.startIndex
-            while index + 1 < data.endIndex {
-                sum &+= UInt32(data[index]) << 8 | UInt32(data[index + 1])
-                index += 2
-            }
-            if index < data.endIndex { sum &+= UInt32(data[index]) << 8 }
-        }
-        add(packet.source)
-        add(packet.destination)
-        if packet.version == 4 {
-            sum &+= UInt32(IPPacket.tcp)
-            sum &+= UInt32(segmentLength)
-        } else {
-            sum &+= UInt32(segmentLength >> 16) &+ UInt32(segmentLength & 0xFFFF)
-            sum &+= UInt32(IPPacket.tcp)
-        }
-        add(bytes[start..<end])
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) &+ (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        bytes[start + 16] = UInt8(checksum >> 8)
-        bytes[start + 17] = UInt8(checksum & 0xFF)
+        let end = packet.version == 4 ? Int(bytes[2]) << 8 | Int(bytes[3]) : 40 + (Int(bytes[4]) << 8 | Int(bytes[5]))
+        InternetChecksum.setTransport(&bytes, ip: packet, protocolNumber: IPPacket.tcp, field: packet.transportOffset + 16, end: end)
     }
 }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// `struct virtio_net_hdr` (10 bytes) that a TUN with `IFF_VNET_HDR` puts before each
 /// packet (linux/virtio_net.h): whether the transport checksum is still to be computed
 /// (`NEEDS_CSUM`, from `csumStart`, stored at `csumStart + csumOffset`) and whether the
@@ -49,6 +51,16 @@ public struct VirtioNetHeader: Sendable, Equatable {
         func u16(_ at: Int) -> UInt16 { UInt16(bytes[base + at]) | UInt16(bytes[base + at + 1]) << 8 }
         self.init(flags: bytes[base], gsoType: bytes[base + 1], headerLength: u16(2), gsoSize: u16(4),
                   checksumStart: u16(6), checksumOffset: u16(8))
+    }
+
+    /// Appends the 10 bytes, little-endian.
+    public func write(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(flags)
+        buffer.writeInteger(gsoType)
+        buffer.writeInteger(headerLength, endianness: .little)
+        buffer.writeInteger(gsoSize, endianness: .little)
+        buffer.writeInteger(checksumStart, endianness: .little)
+        buffer.writeInteger(checksumOffset, endianness: .little)
     }
 
     /// The 10 bytes, little-endian.

@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 @testable import BYSTProto
 
@@ -148,6 +149,9 @@ import Testing
         let header = VirtioNetHeader(flags: 1, gsoType: 0x84, headerLength: 0x0102, gsoSize: 1448, checksumStart: 40, checksumOffset: 16)
         #expect(header.bytes == [1, 0x84, 2, 1, 0xA8, 5, 40, 0, 16, 0])
         #expect(VirtioNetHeader(header.bytes) == header)
+        var buffer = ByteBuffer()
+        header.write(into: &buffer)
+        #expect(Array(buffer.readableBytesView) == header.bytes)
         #expect(header.isGSO)
         #expect(VirtioNetHeader([1, 2, 3]) == nil)
     }
