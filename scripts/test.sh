@@ -27,6 +27,9 @@ for script in Tests/E2E/*.sh; do
     echo "== e2e: $script"
     if bash "$script"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $script" >&2; fi
 done
+# Fuzzing smoke: every libFuzzer target for 30 s (scripts/fuzz.sh; docs/RELIABILITY.md).
+echo "== fuzz: scripts/fuzz.sh 30"
+if bash scripts/fuzz.sh 30; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: scripts/fuzz.sh" >&2; fi
 echo "e2e scripts: $passed ok, $failed failing"
 echo "all: $((unit + passed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

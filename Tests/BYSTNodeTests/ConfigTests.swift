@@ -138,7 +138,7 @@ import BYSTProto
         let cases: [(String, String)] = [
             // Missing, unknown and mistyped keys and tables.
             ("# empty\n", "\(f): missing required table [node]"),
-            ("[nodes]\nname = \"hub\"\n", #"\#(f):1: unknown key "nodes" (expected one of: [node], [tun], [ha], [[peer]], [[forward]])"#),
+            ("[nodes]\nname = \"hub\"\n", #"\#(f):1: unknown key "nodes" (expected one of: [node], [tun], [ha], [limits], [[peer]], [[forward]])"#),
             (node + "listn = [\"0.0.0.0:7000\"]\n",
              #"\#(f):3: [node]: unknown key "listn" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease)"#),
             (node + "\n" + peer + "linkz = 2\n",

@@ -240,16 +240,18 @@ import Testing
         let endpoint = HostPort(host: "127.0.0.1", port: server.port)
         let client = try await EtcdClientHarness(endpoints: [endpoint], node: "gw-a", lease: .seconds(3), capture: capture)
         defer { client.close() }
-        func failure(_ path: String) async throws -> EtcdCallError? { try await client.rawCall(path, to: endpoint) }
+        func failure(_ path: String, timeout: Duration = .milliseconds(800)) async throws -> EtcdCallError? {
+            try await client.rawCall(path, to: endpoint, timeout: timeout)
+        }
 
         #expect(try await failure("/ok") == nil)
         let junk = try await failure("/junk")
         #expect(junk?.description.contains("malformed HTTP") == true, "\(String(describing: junk))")
         let html = try await failure("/html")
         #expect(html?.description.contains("unreadable") == true, "\(String(describing: html))")
-        let huge = try await failure("/huge")
+        let huge = try await failure("/huge", timeout: .seconds(10))
         #expect(huge?.description.contains("exceeds 1048576 bytes") == true, "\(String(describing: huge))")
-        let chunky = try await failure("/chunky")
+        let chunky = try await failure("/chunky", timeout: .seconds(10))
         #expect(chunky?.description.contains("exceeds 1048576 bytes") == true, "\(String(describing: chunky))")
         let silent = try await failure("/silent")
         #expect(silent?.description.contains("no answer") == true, "\(String(describing: silent))")
@@ -349,12 +351,13 @@ final class EtcdClientHarness: Sendable {
     }
 
     /// A call through a fresh EtcdHTTPClient to `endpoint`: nil when it succeeded.
-    func rawCall(_ path: String, to endpoint: HostPort) async throws -> EtcdCallError? {
+    /// `timeout`: long enough for a megabyte on a loaded machine, short for the silent server.
+    func rawCall(_ path: String, to endpoint: HostPort, timeout: Duration = .milliseconds(800)) async throws -> EtcdCallError? {
         let loop = self.loop
         let promise = loop.makePromise(of: EtcdCallError?.self)
         loop.execute {
             let http = EtcdHTTPClient(endpoints: [endpoint], eventLoop: loop)
-            http.call(path, EtcdRangeRequest(key: "eA=="), as: EtcdResponseHeaderOnly.self, timeout: .milliseconds(800)) { result in
+            http.call(path, EtcdRangeRequest(key: "eA=="), as: EtcdResponseHeaderOnly.self, timeout: timeout) { result in
                 switch result {
                 case .success: promise.succeed(nil)
                 case .failure(let error): promise.succeed(error)

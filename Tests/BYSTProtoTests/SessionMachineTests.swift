@@ -138,13 +138,22 @@ struct SessionPair {
         let frames: [Frame] = [
             .open(id: 7, window: 1 << 20, target: "db.internal:5432"), .data(id: 7, offset: 99, bytes: ByteBuffer(string: "xyz")),
             .ack(id: 0, received: 5, limit: 9), .fin(id: 3, finalOffset: 12), .reset(id: 3, code: .connectFailed),
-            .ping(42), .pong(42), .goAway(code: 1),
+            .ping(42), .pong(42), .goAway(code: 1), .instance(9), .retire,
+            .packet(ByteBuffer(bytes: [0x45, 0, 0, 20])), .offloadPacket(ByteBuffer(bytes: [UInt8](repeating: 1, count: 10) + [0x45])),
+            .open(id: 9, window: 1, target: String(repeating: "x", count: 300)),
         ]
+        for frame in frames {
+            var encoded = ByteBuffer()
+            frame.encode(into: &encoded)
+            #expect(frame.encodedSize == encoded.readableBytes, "\(frame)")
+        }
         var buffer = ByteBuffer()
         for frame in frames { frame.encode(into: &buffer) }
         var decoded: [Frame] = []
         while let frame = try Frame.decode(from: &buffer) { decoded.append(frame) }
-        #expect(decoded == frames)
+        // The long target is cut to `maxTargetBytes` on the wire.
+        #expect(decoded.dropLast() == frames.dropLast())
+        #expect(decoded.last == .open(id: 9, window: 1, target: String(repeating: "x", count: Frame.maxTargetBytes)))
         var unknown = ByteBuffer(bytes: [0x7F])
         #expect(throws: FrameError.unknownKind(0x7F)) { try Frame.decode(from: &unknown) }
         var all = ByteBuffer()

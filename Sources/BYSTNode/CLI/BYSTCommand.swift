@@ -9,7 +9,8 @@ public struct BYSTCommand: AsyncParsableCommand {
         commandName: "byst",
         abstract: "BYST: a secure N:M tunnel / VPN for Linux gateways.",
         version: version,
-        subcommands: [UpCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self, PeerCommand.self, DemoCommand.self]
+        subcommands: [UpCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self, PeerCommand.self, DemoCommand.self,
+                      BenchCommand.self]
     )
 
     public init() {}

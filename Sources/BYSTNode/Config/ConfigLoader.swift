@@ -47,7 +47,7 @@ extension AtomicFile.Failure {
 }
 
 /// One pass over one document; every check throws the first problem it finds.
-private struct ConfigReader {
+struct ConfigReader {
     let text: String
     let file: String
     let source: ConfigSource
@@ -73,6 +73,10 @@ private struct ConfigReader {
         if let nul = source.lines.firstIndex(where: { $0.utf8.contains(0) }) {
             throw ConfigError(file: file, line: nul + 1, reason: .notText("contains a NUL byte"))
         }
+        // Bad TOML that would abort inside TOMLKit rather than throw (TOMLKitGuard).
+        if let problem = TOMLKitGuard.firstProblem(in: text) {
+            throw ConfigError(file: file, line: problem.line, column: problem.column, reason: .syntax(problem.message))
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -82,10 +86,10 @@ private struct ConfigReader {
         } catch {
             throw ConfigError(file: file, reason: .syntax("\(error)"))
         }
-        let topLevel = ["node", "tun", "ha", "peer", "forward"]
+        let topLevel = ["node", "tun", "ha", "limits", "peer", "forward"]
         if let unknown = firstUnknownKey(in: root, allowed: topLevel, context: nil) {
             throw ConfigError(file: file, line: source.line(ofTopLevel: unknown), section: nil,
-                              reason: .unknownKey(unknown, allowed: ["[node]", "[tun]", "[ha]", "[[peer]]", "[[forward]]"]))
+                              reason: .unknownKey(unknown, allowed: ["[node]", "[tun]", "[ha]", "[limits]", "[[peer]]", "[[forward]]"]))
         }
         guard let nodeValue = root["node"] else { throw ConfigError(file: file, reason: .missingTable("[node]")) }
         guard let nodeTable = nodeValue.table else {
@@ -134,6 +138,13 @@ private struct ConfigReader {
             forwardLines[forward.listen] = line(of: "listen", context)
             guard config.peer(named: forward.peer) != nil else { throw error(.undefinedPeer(forward.peer), key: "peer", context) }
             config.forwards.append(forward)
+        }
+        if let limitsValue = root["limits"] {
+            guard let limitsTable = limitsValue.table else {
+                throw ConfigError(file: file, line: source.line(ofTopLevel: "limits"),
+                                  reason: .wrongType(key: "limits", expected: "a table, written [limits]", got: describeType(limitsValue)))
+            }
+            config.limits = try readLimits(limitsTable)
         }
         if let haValue = root["ha"] {
             guard let haTable = haValue.table else {
@@ -452,7 +463,7 @@ private struct ConfigReader {
 
     // MARK: Values
 
-    private func checkKeys(_ table: TOMLTable, allowed: [String], _ context: Context) throws(ConfigError) {
+    func checkKeys(_ table: TOMLTable, allowed: [String], _ context: Context) throws(ConfigError) {
         if let unknown = firstUnknownKey(in: table, allowed: allowed, context: context) {
             throw error(.unknownKey(unknown, allowed: allowed), key: unknown, context)
         }
@@ -499,7 +510,7 @@ private struct ConfigReader {
         return strings
     }
 
-    private func integer(_ table: TOMLTable, _ key: String, in range: ClosedRange<Int>, expected: String,
+    func integer(_ table: TOMLTable, _ key: String, in range: ClosedRange<Int>, expected: String,
                          _ context: Context) throws(ConfigError) -> Int? {
         guard let value = table[key] else { return nil }
         guard let number = value.int else {
@@ -510,7 +521,7 @@ private struct ConfigReader {
     }
 
     /// A duration string, or an integer number of seconds.
-    private func duration(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Duration? {
+    func duration(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Duration? {
         guard let value = table[key] else { return nil }
         let expected = Duration.configExpected
         if let seconds = value.int {
@@ -529,7 +540,7 @@ private struct ConfigReader {
         return duration
     }
 
-    private func parsed<T>(_ result: Result<T, ValueProblem>, key: String, value: String, _ context: Context) throws(ConfigError) -> T {
+    func parsed<T>(_ result: Result<T, ValueProblem>, key: String, value: String, _ context: Context) throws(ConfigError) -> T {
         switch result {
         case .success(let parsed): return parsed
         case .failure(.invalid(let expected)):
@@ -571,13 +582,13 @@ private struct ConfigReader {
         return source.line(ofKey: key, inTable: context.table, index: context.index)
     }
 
-    private func error(_ reason: ConfigError.Reason, key: String?, _ context: Context) -> ConfigError {
+    func error(_ reason: ConfigError.Reason, key: String?, _ context: Context) -> ConfigError {
         ConfigError(file: file, line: line(of: key, context), section: context.section, reason: reason)
     }
 }
 
 /// `string "4"`, `integer 0`, `a table` …: how a wrong-typed value is shown.
-private func describeType(_ value: TOMLValueConvertible) -> String {
+func describeType(_ value: TOMLValueConvertible) -> String {
     switch value.type {
     case .string: "string \((value.string ?? "").configQuoted)"
     case .int: "integer \(value.int.map(String.init) ?? "")"

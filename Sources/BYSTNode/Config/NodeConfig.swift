@@ -4,6 +4,7 @@ import BYSTProto
 ///
 ///     [node]        → the fields of `NodeConfig` itself
 ///     [tun]         → `tun` (nil without the table: no TUN interface, no IP routing)
+///     [limits]      → `limits` (defaults without the table)
 ///     [[peer]]      → `peers`, in file order
 ///     [[forward]]   → `forwards`, in file order
 ///
@@ -49,6 +50,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var registry: RegistryConfig?
     /// `[ha]`: this node is one of the gateways of an HA port.
     public var ha: HAConfig?
+    /// `[limits]`: resource caps and handshake flood protection.
+    public var limits = LimitsConfig()
     public var peers: [PeerConfig]
     public var forwards: [ForwardConfig]
 

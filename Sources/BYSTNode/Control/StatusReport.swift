@@ -95,7 +95,7 @@ extension Node {
         return StatusReport(
             node: config.name,
             uptime_seconds: Double(now - startedAt) / 1e9,
-            handshake_failures: handshakeFailures,
+            handshake_failures: handshakeFailures + acceptGate.refused,
             tun: tunPump.map { pump in
                 StatusReport.Tun(
                     name: pump.device.name, counters: pump.counters,

@@ -57,7 +57,8 @@ final class ForwardHandler: ChannelInboundHandler, StreamEndpoint {
         if target == nil, streamID == nil { return resetConnection() }
         if let target {
             guard let id = session.openStream(target: target, endpoint: self) else {
-                session.node.logger.warning("forward: stream limit reached; refusing connection")
+                // Counted and logged (rate-limited) by the session: streams_per_session.
+                session.node.logger.debug("forward: no stream for this connection; refusing it")
                 return resetConnection()
             }
             streamID = id

@@ -9,7 +9,8 @@
 //   anything else ────────────▶ an HTTP error response, then close
 //
 // Parsing is BYSTProto's (HTTPHeadParser, HTTPBodyDecoder); this handler moves bytes and
-// bounds time: a request head must arrive within `headTimeout` (slowloris).
+// bounds time and size: a request head must arrive within the handshake timeout (slowloris)
+// and fit in `[limits] http_max_head`. Refusals are logged rate-limited: strangers cause them.
 import BYSTProto
 import Logging
 import NIOCore
@@ -29,7 +30,6 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
         case done
     }
 
-    static let headTimeout: TimeAmount = .seconds(10)
     /// An idle keep-alive connection (between split POSTs) is closed after this.
     static let idleTimeout: TimeAmount = .seconds(60)
     /// How long input is still read (and dropped) after an error answer.
@@ -37,7 +37,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
 
     private let node: Node
     private var state = State.awaitingHead
-    private var parser = HTTPHeadParser()
+    private var parser: HTTPHeadParser
     private var inbound = ByteBuffer()
     private var context: ChannelHandlerContext?
     private var deadline: Scheduled<Void>?
@@ -49,13 +49,17 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
 
     init(node: Node) {
         self.node = node
+        parser = HTTPHeadParser(limits: node.config.limits.httpLimits)
     }
+
+    /// A request head must be complete within this (the node's handshake timeout).
+    private var headTimeout: TimeAmount { node.handshakeTimeout }
 
     private var remote: String { LinkHandler.describe(context?.channel.remoteAddress) }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        armDeadline(Self.headTimeout)
+        armDeadline(headTimeout)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -93,6 +97,10 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
                 }
                 let head: HTTPRequestHead?
                 do throws(HTTPError) { head = try parser.parseRequest(&inbound) } catch {
+                    if error.status == 431 {
+                        node.limitHit(.httpHead, "HTTP request head from \(remote) over \(parser.limits.maxHeadBytes) bytes or \(parser.limits.maxHeaders) fields",
+                                      level: .info)
+                    }
                     return refuse(error.status, reason(for: error.status), detail: "\(error)")
                 }
                 guard let head else { return }
@@ -112,7 +120,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
                     }
                 } catch {
                     guard !responseStarted else {
-                        node.logger.info("HTTP link from \(remote): bad request body: \(error)")
+                        node.logLimiter.log(.http, level: .info, "HTTP link from \(remote): bad request body: \(error)", to: node.logger)
                         state = .done
                         context.close(promise: nil)
                         return
@@ -194,6 +202,8 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
             do throws(SplitRegistry.Refusal) { try node.splitRegistry.beginUpstream(token, sequence: sequence) } catch {
                 return refuse(error.status.0, error.status.1, detail: "\(error)")
             }
+            // Bound to a split link by its token: no longer a stranger's unfinished connection.
+            node.handshakeSettled(context.channel)
             sendContinueIfExpected(head, context)
             armDeadline(Self.idleTimeout)
             let keepAlive = head.version == .http11 && !head.headers.containsToken("close", in: "connection")
@@ -248,7 +258,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         if keepAlive {
             state = .awaitingHead
-            parser = HTTPHeadParser()
+            parser = HTTPHeadParser(limits: node.config.limits.httpLimits)
             armDeadline(Self.idleTimeout)
         } else {
             state = .done
@@ -305,7 +315,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
 
     private func refuse(_ status: Int, _ reason: String, detail: String, extraHeaders: [(String, String)] = []) {
         guard let context else { return }
-        node.logger.info("HTTP \(status) to \(remote): \(detail)")
+        node.logLimiter.log(.http, level: .info, "HTTP \(status) to \(remote): \(detail)", to: node.logger)
         state = .done
         deadline?.cancel()
         writeError(status, reason, body: "\(status) \(reason): \(detail)\n", extraHeaders: extraHeaders, context)
@@ -347,7 +357,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
             }
             guard case .awaitingHead = state else { return }
             if inbound.readableBytes > 0 {
-                refuse(408, "Request Timeout", detail: "request head not complete within \(Self.headTimeout)")
+                refuse(408, "Request Timeout", detail: "request head not complete within \(headTimeout)")
             } else {
                 state = .done
                 context?.close(promise: nil)

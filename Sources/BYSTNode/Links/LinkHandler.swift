@@ -28,6 +28,7 @@ final class LinkHandler: ChannelInboundHandler {
     let node: Node
     private var phase: Phase
     private var inbound = ByteBuffer()
+    private static let keptInboundCapacity = 256 * 1024
     private var context: ChannelHandlerContext?
     private(set) var session: SessionRuntime?
     /// The dialing slot that owns this link (initiator side), told when it closes.
@@ -52,6 +53,11 @@ final class LinkHandler: ChannelInboundHandler {
     var compressionScope: CompressionScope { compressor.scope }
     /// Records are batched into writes of about this size.
     private static let writeBatch = 256 * 1024
+    /// A small batch buffer, reused: once the socket has taken a batch nothing else holds
+    /// it, so light traffic (a ping, an ACK) allocates nothing per record. Bulk batches get
+    /// a fresh full-size buffer each; at most `spareCapacity` bytes stay with an idle link.
+    private var spareBuffer: ByteBuffer?
+    private static let spareCapacity = 32 * 1024
     /// Backpressure from elsewhere than this socket (split mode's POST queue).
     var writeGate: LinkWriteGate?
     private var begun = false
@@ -113,7 +119,7 @@ final class LinkHandler: ChannelInboundHandler {
         guard !begun else { return }
         begun = true
         remoteDescription = Self.describe(context.channel.remoteAddress)
-        let timeout = node.handshakeTimeout
+        let timeout = slot == nil ? node.handshakeTimeout : Node.dialHandshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard !isEstablished else { return }
             fail("handshake not completed within \(timeout)", cause: .timeout)
@@ -134,12 +140,20 @@ final class LinkHandler: ChannelInboundHandler {
         var bytes = unwrapInboundIn(data)
         wireBytesIn += UInt64(bytes.readableBytes)
         session?.metrics.bytesReceived.increment(by: bytes.readableBytes)
-        if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
+        // Copied into our own buffer: records are decrypted in place, and NIO keeps its read
+        // buffers for reuse, so decrypting in NIO's would copy the whole buffer each time.
+        if inbound.readableBytes == 0 { inbound.clear() }
+        inbound.writeBuffer(&bytes)
         process()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if inbound.readableBytes == 0 { inbound = ByteBuffer() } else if inbound.readerIndex > 1 << 20 { inbound.discardReadBytes() }
+        if inbound.readableBytes == 0 {
+            // Kept for the next read unless a large record made it big.
+            if inbound.capacity > Self.keptInboundCapacity { inbound = ByteBuffer() } else { inbound.clear() }
+        } else if inbound.readerIndex > 1 << 20 {
+            inbound.discardReadBytes()
+        }
         session?.schedulePump()
         slot?.checkRecycle(self)
     }
@@ -174,7 +188,12 @@ final class LinkHandler: ChannelInboundHandler {
     /// the handshake completed, `cause` is counted as a handshake failure.
     func fail(_ reason: String, level: Logger.Level = .warning, cause: HandshakeFailureReason = .transport) {
         if case .closed = phase { return }
-        logger.log(level: level, "link closed: \(reason)")
+        if slot == nil, !wasEstablished {
+            // Accepted and not authenticated: anyone can cause this line, so it is rate-limited.
+            node.logLimiter.log(.handshake, level: level, "link closed: \(reason)", to: logger)
+        } else {
+            logger.log(level: level, "link closed: \(reason)")
+        }
         if case .established = phase {} else { node.handshakeFailed(cause) }
         phase = .closed
         context?.close(promise: nil)
@@ -252,9 +271,11 @@ final class LinkHandler: ChannelInboundHandler {
                     return
                 }
                 handshakeTimeout?.cancel()
+                if let channel = context?.channel { node.handshakeSettled(channel, authenticated: true) }
                 becomeEstablished(established)
+                // Nil: refused (and closed) there, with its reason.
                 guard let session = node.attachResponderLink(self, hello: established.peerHello, keyID: established.keyID) else {
-                    return fail("no session for key \(established.keyID)", cause: .unknownKey)
+                    return
                 }
                 self.session = session
                 configureCompression(established.features)
@@ -316,7 +337,10 @@ final class LinkHandler: ChannelInboundHandler {
         defer { self.sealer = sealer }
         var wrote = false
         while context.channel.isWritable, writeGate?.acceptsWrites ?? true {
-            var out = context.channel.allocator.buffer(capacity: Self.writeBatch + peerMaxPayload + RecordFormat.overhead)
+            // The last batch's buffer, if the socket took all of it (else `clear` copies).
+            var out = spareBuffer ?? context.channel.allocator.buffer(capacity: Self.writeBatch + peerMaxPayload + RecordFormat.overhead)
+            spareBuffer = nil
+            out.clear()
             while out.readableBytes < Self.writeBatch {
                 let mark = sealer.beginRecord(in: &out)
                 var packetFrames = 0
@@ -334,11 +358,27 @@ final class LinkHandler: ChannelInboundHandler {
                     return fail("sealing: \(error)")
                 }
             }
-            guard out.readableBytes > 0 else { break }
+            guard out.readableBytes > 0 else {
+                keepSpare(out)
+                break
+            }
+            // A batch that is not full ran out of things to send: no need to look again.
+            let full = out.readableBytes >= Self.writeBatch
             write(out, flush: false)
+            keepSpare(out)
             wrote = true
+            if !full { break }
         }
         if wrote { context.flush() }
+    }
+
+    private func keepSpare(_ buffer: ByteBuffer) {
+        if buffer.capacity <= Self.spareCapacity {
+            spareBuffer = buffer
+        } else if buffer.readableBytes <= Self.spareCapacity / 4, let context {
+            // Light traffic on a full-size buffer: go small from the next batch on.
+            spareBuffer = context.channel.allocator.buffer(capacity: Self.spareCapacity)
+        }
     }
 
     private func write(_ buffer: ByteBuffer, flush: Bool) {

@@ -23,6 +23,13 @@ enum HandshakeFailureReason: String, CaseIterable, Sendable {
     case closed
     /// The handshake did not complete within the handshake timeout.
     case timeout
+    /// Accepting side: the source address opened connections faster than `handshake_rate`;
+    /// closed when accepted, before reading anything.
+    case rateLimited = "rate_limited"
+    /// Accepting side: closed unfinished to make room under `pending_handshakes` (the
+    /// oldest pending connection goes first), or refused as accepted because unknown sources
+    /// together were over `accept_rate` or the event loop was behind.
+    case overloaded
     /// A socket, TLS, proxy or HTTP error before the handshake completed.
     case transport
     /// Our own failure (libcrypto), not the peer's doing.
@@ -71,4 +78,36 @@ enum PacketDropReason: Int, CaseIterable, Sendable {
         case .tunWrite: "tun_write"
         }
     }
+}
+
+/// A resource cap of `[limits]` (docs/OPERATIONS.md, "Limits"): the `limit` label of
+/// `byst_limit_hits_total`.
+///
+/// **Invariants**: raw values are Prometheus label values, stable across releases; the
+/// config key of each cap is its raw value unless noted.
+enum ResourceLimit: String, CaseIterable, Sendable {
+    /// `links_per_peer`: an accepted link beyond it was closed.
+    case linksPerPeer = "links_per_peer"
+    /// `sessions_per_peer`: a lingering session was ended to make room, or a link refused.
+    case sessionsPerPeer = "sessions_per_peer"
+    /// `pending_handshakes`: the oldest unfinished connection was closed to make room.
+    case pendingHandshakes = "pending_handshakes"
+    /// `handshake_rate` / `handshake_burst`: a connection was closed as it was accepted.
+    case handshakeRate = "handshake_rate"
+    /// `accept_rate` / `accept_burst`: a connection from a source without a recent handshake
+    /// was closed as it was accepted (unknown sources together over their rate, or the event
+    /// loop behind on setting up connections).
+    case acceptRate = "accept_rate"
+    /// `streams_per_session`: a stream open was refused (either side's).
+    case streamsPerSession = "streams_per_session"
+    /// `stream_buffer`: the peer sent beyond a stream's window (its link was closed).
+    case streamBuffer = "stream_buffer"
+    /// `session_buffer`: the peer sent beyond the session window (its link was closed), or
+    /// our streams' send buffers together reached it (they wait).
+    case sessionBuffer = "session_buffer"
+    /// `http_max_head`: an HTTP request head too large or with too many fields (431).
+    case httpHead = "http_max_head"
+    /// `registry_ports` / `registry_watches`: a registry request beyond them was refused.
+    case registryPorts = "registry_ports"
+    case registryWatches = "registry_watches"
 }

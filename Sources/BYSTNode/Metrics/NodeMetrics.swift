@@ -20,6 +20,8 @@ final class NodeMetrics {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
     private let handshakeFailures: [HandshakeFailureReason: CoreMetrics.Counter]
+    private let limitHits: [ResourceLimit: CoreMetrics.Counter]
+    private let pendingHandshakes: CoreMetrics.Gauge
     /// Indexed by `PacketDropReason.rawValue`.
     private let packetDrops: [CoreMetrics.Counter]
     private let readerBatchesDropped: CoreMetrics.Counter
@@ -44,6 +46,13 @@ final class NodeMetrics {
                                                    dimensions: [("reason", reason.rawValue)], factory: factory)
         }
         handshakeFailures = failures
+        var hits: [ResourceLimit: CoreMetrics.Counter] = [:]
+        for limit in ResourceLimit.allCases {
+            hits[limit] = CoreMetrics.Counter(label: MetricName.limitHits.rawValue, dimensions: [("limit", limit.rawValue)],
+                                              factory: factory)
+        }
+        limitHits = hits
+        pendingHandshakes = CoreMetrics.Gauge(label: MetricName.pendingHandshakes.rawValue, factory: factory)
         packetDrops = PacketDropReason.allCases.map { reason in
             CoreMetrics.Counter(label: MetricName.packetsDropped.rawValue, dimensions: [("reason", reason.label)], factory: factory)
         }
@@ -69,6 +78,21 @@ final class NodeMetrics {
 
     func handshakeFailed(_ reason: HandshakeFailureReason) {
         handshakeFailures[reason]?.increment()
+    }
+
+    func limitHit(_ limit: ResourceLimit) {
+        limitHits[limit]?.increment()
+    }
+
+    /// For counting off the event loop (the accept threads): the counter objects are thread-safe.
+    func handshakeFailureCounter(_ reason: HandshakeFailureReason) -> CoreMetrics.Counter {
+        handshakeFailures[reason] ?? CoreMetrics.Counter(label: MetricName.handshakeFailures.rawValue,
+                                                         dimensions: [("reason", reason.rawValue)], factory: factory)
+    }
+
+    func limitHitCounter(_ limit: ResourceLimit) -> CoreMetrics.Counter {
+        limitHits[limit] ?? CoreMetrics.Counter(label: MetricName.limitHits.rawValue, dimensions: [("limit", limit.rawValue)],
+                                                factory: factory)
     }
 
     func packetDropped(_ reason: PacketDropReason) {
@@ -105,8 +129,10 @@ final class NodeMetrics {
     }
 
     /// Sets the gauges for this scrape; peers no longer configured lose theirs.
-    func update(uptimeSeconds: Double, readerBatchesDropped total: UInt64, peers states: [(name: String, state: PeerState)]) {
+    func update(uptimeSeconds: Double, readerBatchesDropped total: UInt64, pendingHandshakes pending: Int,
+                peers states: [(name: String, state: PeerState)]) {
         uptime.record(uptimeSeconds)
+        pendingHandshakes.record(pending)
         if total > readerBatchesSeen {
             readerBatchesDropped.increment(by: total - readerBatchesSeen)
             readerBatchesSeen = total

@@ -16,7 +16,7 @@ final class RegistryServer {
 
     init(node: Node, grace: Duration) {
         self.node = node
-        service = RegistryService(configuration: .init(grace: grace), now: Clocks.monotonic())
+        service = RegistryService(configuration: .init(grace: grace), now: Clocks.monotonic(), limits: node.config.limits.registry)
     }
 
     var clientCount: Int { streams.count }
@@ -39,7 +39,9 @@ final class RegistryServer {
                 return stream.send(.reply(id: 0, .error(.badRequest, "expected a request")))
             }
             requests += 1
-            stream.send(.reply(id: requestID, service.handle(request, from: client, now: Clocks.monotonic())))
+            let reply = service.handle(request, from: client, now: Clocks.monotonic())
+            if case .error(.limit, let detail) = reply { countLimit(request, detail: detail, client: client) }
+            stream.send(.reply(id: requestID, reply))
             deliverNotices()
         }
         stream.onClose = { [unowned self, unowned stream] reason in
@@ -48,6 +50,17 @@ final class RegistryServer {
             service.streamClosed(client)
             node.logger.debug("registry client '\(client)' stream ended: \(reason)")
         }
+    }
+
+    /// A request refused by `registry_ports` / `registry_watches` (or the message size cap).
+    private func countLimit(_ request: RegistryRequest, detail: String, client: RegistryClientID) {
+        let limit: ResourceLimit
+        switch request {
+        case .hello, .register: limit = .registryPorts
+        case .watch: limit = .registryWatches
+        default: return
+        }
+        node.limitHit(limit, "registry client '\(client)': \(detail)")
     }
 
     private func deliverNotices() {

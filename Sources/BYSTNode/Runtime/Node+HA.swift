@@ -53,7 +53,7 @@ extension Node {
     /// We no longer own our HA port (or are shutting down): another gateway may own it any
     /// moment, so stop serving at once — no new links, accepted links closed, routes gone.
     func stepDownGateway(reason: String) {
-        for channel in linkListeners { channel.close(promise: nil) }
+        for listener in linkListeners { listener.close() }
         linkListeners.removeAll()
         for peer in peers {
             for session in peer.incoming.values {

@@ -7,7 +7,7 @@
 //   [[forward]] added / removed / changed ─▶ listener bound / closed / rebound
 //   unchanged peers and their links ─▶ untouched
 //
-// Node-level settings ([node], [tun]) need a restart; a reload that changes them is refused.
+// Node-level settings ([node], [tun], [limits]) need a restart; a reload that changes them is refused.
 import BYSTProto
 import NIOCore
 import Tun
@@ -108,6 +108,7 @@ extension Node {
         if old.tun != new.tun { return "[tun]" }
         if old.registry != new.registry { return "[node] registry or registry_lease" }
         if old.ha != new.ha { return "[ha]" }
+        if old.limits != new.limits { return "[limits]" }
         return nil
     }
 

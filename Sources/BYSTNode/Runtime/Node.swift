@@ -1,7 +1,7 @@
 // The node runtime: everything below runs on one event loop (DESIGN.md §3 BYSTNode).
 //
-//   listeners (byst://) ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
-//   HTTP(S) listeners ─▶ [TLS] ▸ HTTPServerFrontEnd ─▶ LinkHandler(responder) (duplex, split, raw)
+//   listeners (byst://) ─▶ LinkAcceptor ▸ LinkAdmission ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
+//   HTTP(S) listeners ─▶ LinkAcceptor ▸ LinkAdmission ─▶ [TLS] ▸ HTTPServerFrontEnd ─▶ LinkHandler(responder) (duplex, split, raw)
 //   peers with endpoints ─▶ LinkSlot × links ─▶ LinkHandler(initiator) ─▶ PeerRuntime.outgoing
 //   [[forward]] listeners ─▶ ForwardHandler(near) ─▶ SessionRuntime.openStream
 //   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardHandler(far) ─▶ target
@@ -25,9 +25,21 @@ final class Node {
     let logger: Logger
     let sessionConfig: SessionConfig
     let recordLimits: RecordLimits
-    let handshakeTimeout: TimeAmount = .seconds(10)
+    /// `[limits] handshake_timeout`: for accepted links, and an HTTP request head.
+    let handshakeTimeout: TimeAmount
+    /// Links we dial: the time also covers a proxy's CONNECT and TLS, so it is not shortened
+    /// with `handshake_timeout` (which is about strangers' connections).
+    static let dialHandshakeTimeout: TimeAmount = .seconds(10)
     var replayFilter = HandshakeReplayFilter()
     var handshakeFailures = 0
+    /// Per-source rate limiting (on the accept threads) and the pending-handshake table of
+    /// the link listeners (Links/LinkAdmission.swift).
+    let acceptGate: AcceptGate
+    let admission: LinkAdmission
+    /// Measures how late the event loop runs, for the accept gate (while link listeners exist).
+    private var loopProbe: RepeatedTask?
+    /// Lines strangers can cause go through here (Support/LogLimiter.swift).
+    let logLimiter = LogLimiter()
     /// This node's own metric registry (Metrics/NodeMetrics.swift), served on `metrics_listen`.
     let metrics = NodeMetrics()
     var peers: [PeerRuntime] = []
@@ -44,7 +56,7 @@ final class Node {
     let splitRegistry: SplitRegistry
     private let serverTLS: NIOSSLContext?
     /// Link listeners (byst://, http(s)://): bound at start, or with `[ha]` while active.
-    var linkListeners: [Channel] = []
+    var linkListeners: [LinkAcceptor] = []
     /// Whether the peers' allowed_ips routes are in the kernel (with `[ha]`: while active).
     var routesInstalled = false
     /// `registry` in the config: the backend, and the HA role it drives.
@@ -75,9 +87,13 @@ final class Node {
         session.keepaliveInterval = config.keepaliveInterval
         session.deadLinkTimeout = config.deadLinkTimeout
         session.linger = config.sessionLinger
+        config.limits.apply(to: &session)
         sessionConfig = session
         recordLimits = RecordLimits(maxPayload: config.maxRecordPayload)
-        splitRegistry = SplitRegistry(eventLoop: eventLoop, pairingTimeout: handshakeTimeout)
+        handshakeTimeout = .nanoseconds(Int64(clamping: config.limits.handshakeTimeout.nanoseconds))
+        acceptGate = AcceptGate(limits: config.limits, metrics: metrics, logger: logger)
+        admission = LinkAdmission(limits: config.limits)
+        splitRegistry = SplitRegistry(eventLoop: eventLoop, pairingTimeout: Self.dialHandshakeTimeout)
         serverTLS = try TLSSetup.serverContext(config.http)
         for peerConfig in config.peers {
             peers.append(try makePeer(peerConfig, keys: keys))
@@ -149,24 +165,53 @@ final class Node {
         return EventLoopFuture.andAllSucceed(binds, on: eventLoop)
     }
 
-    /// Binds `listen`, `http_listen` and `https_listen`; the channels go to `linkListeners`.
+    /// Binds `listen`, `http_listen` and `https_listen`; the acceptors go to `linkListeners`.
     func bindLinkListeners() -> [EventLoopFuture<Void>] {
         var binds: [EventLoopFuture<Void>] = []
         for address in config.listen {
-            binds.append(bind(address, what: "link listener") { [self] channel in
-                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
+            binds.append(bindLinkListener(address, what: "link listener") { [self] channel in
                 try channel.pipeline.syncOperations.addHandler(makeResponderLink(binding: []))
-            } registered: { [self] channel in linkListeners.append(channel) })
+            })
         }
         for (address, tls) in config.http.listen.map({ ($0, false) }) + config.http.tlsListen.map({ ($0, true) }) {
             let what = "\(tls ? "HTTPS" : "HTTP") link listener (path \(config.http.path))"
-            binds.append(bind(address, what: what) { [self] channel in
-                try Self.configureLinkChannel(channel, timeout: config.deadLinkTimeout)
+            binds.append(bindLinkListener(address, what: what) { [self] channel in
                 if tls, let serverTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS)) }
                 try channel.pipeline.syncOperations.addHandler(HTTPServerFrontEnd(node: self))
-            } registered: { [self] channel in linkListeners.append(channel) })
+            })
         }
         return binds
+    }
+
+    /// A link listener: its own accept thread (LinkAcceptor) refuses sources over their rate;
+    /// the connections it admits become channels here, pending until their handshake completes.
+    private func bindLinkListener(_ address: HostPort, what: String, initialize: @escaping (Channel) throws -> Void)
+        -> EventLoopFuture<Void> {
+        let acceptor: LinkAcceptor
+        do { acceptor = try LinkAcceptor.bind(address) } catch { return eventLoop.makeFailedFuture(error) }
+        let node = NIOLoopBound(self, eventLoop: eventLoop)
+        let bound = NIOLoopBound(initialize, eventLoop: eventLoop)
+        let timeout = config.deadLinkTimeout
+        let loop = eventLoop
+        let gate = acceptGate
+        if loopProbe == nil { loopProbe = gate.probeLoop(eventLoop) }
+        acceptor.start(gate: gate) { fd in
+            // On the accept thread: the channel is made here, set up on the event loop.
+            ClientBootstrap(group: loop)
+                .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try Self.configureLinkChannel(channel, timeout: timeout)
+                        node.value.trackPendingHandshake(channel)
+                        try bound.value(channel)
+                    }
+                }
+                .withConnectedSocket(fd)
+                .whenComplete { _ in gate.setUp() }
+        }
+        linkListeners.append(acceptor)
+        logger.info("listening: \(what) on \(address)")
+        return eventLoop.makeSucceededFuture(())
     }
 
     /// Binds a `[[forward]]` listener; its connections become streams to the peer.
@@ -287,7 +332,10 @@ final class Node {
         }
         tunPump?.stop()
         for peer in peers { peer.shutdown() }
-        let closes = (channels + forwardChannels.values + linkListeners).map { $0.close().recover { _ in } }
+        for listener in linkListeners { listener.close() }
+        loopProbe?.cancel()
+        loopProbe = nil
+        let closes = (channels + forwardChannels.values).map { $0.close().recover { _ in } }
         channels.removeAll()
         linkListeners.removeAll()
         forwardChannels.removeAll()
@@ -302,9 +350,31 @@ final class Node {
 
     // MARK: Links and streams
 
-    /// A responder link passed its first record: join it to its peer's session.
+    /// A responder link passed its first record: join it to its peer's session, within the
+    /// peer's caps (`links_per_peer`, `sessions_per_peer`). Nil: the link was closed.
     func attachResponderLink(_ link: LinkHandler, hello: LinkHello, keyID: KeyID) -> SessionRuntime? {
-        guard let peer = peersByKeyID[keyID] else { return nil }
+        guard let peer = peersByKeyID[keyID] else {
+            link.fail("no peer has key \(keyID) any more (a reload removed it)")
+            return nil
+        }
+        let limits = config.limits
+        let links = peer.sessions.reduce(0) { $0 + $1.links.count }
+        guard links < limits.linksPerPeer else {
+            limitHit(.linksPerPeer, "peer '\(peer.config.name)' already has \(links) links up; closing a new one", logger: link.logger)
+            link.close()
+            return nil
+        }
+        if peer.incoming[hello.sessionID] == nil, peer.incoming.count >= limits.sessionsPerPeer {
+            // A restarted peer starts a new session while its old one lingers: the oldest
+            // without links makes room; if all have links, the new session is refused.
+            guard let idle = peer.incoming.values.filter({ $0.links.isEmpty }).min(by: { $0.createdAt < $1.createdAt }) else {
+                limitHit(.sessionsPerPeer, "peer '\(peer.config.name)' has \(peer.incoming.count) sessions with links; refusing a link for another", logger: link.logger)
+                link.close()
+                return nil
+            }
+            limitHit(.sessionsPerPeer, "peer '\(peer.config.name)' has \(peer.incoming.count) sessions; ending its oldest one without links", level: .info, logger: idle.logger)
+            peer.endSession(idle)
+        }
         let session = peer.incomingSession(id: hello.sessionID)
         session.attach(link)
         return session

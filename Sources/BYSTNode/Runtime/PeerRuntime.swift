@@ -159,6 +159,13 @@ final class PeerRuntime {
         return session
     }
 
+    /// Ends an incoming session at once (to make room under `sessions_per_peer`): its streams
+    /// are reset, the peer is told if a link is left.
+    func endSession(_ session: SessionRuntime) {
+        session.shutdown()
+        if incoming[session.sessionID] === session { incoming[session.sessionID] = nil }
+    }
+
     func sessionExpired(_ session: SessionRuntime) {
         if incoming[session.sessionID] === session { incoming[session.sessionID] = nil }
         // Our own session lives as long as we dial: its streams were reset; keep using it.

@@ -70,6 +70,10 @@ final class SessionRuntime {
         do throws(SessionError) {
             handle(try machine.receive(payload, from: link.id, now: Clocks.monotonic()))
         } catch {
+            // Data beyond the credit we gave: the peer broke the stream or session buffer cap.
+            if case .flowControlViolation(let stream) = error {
+                node.metrics.limitHit(stream == 0 ? .sessionBuffer : .streamBuffer)
+            }
             link.fail("session protocol error: \(error)")
         }
         if machine.isRetired(link.id) { link.closeRetired() }
@@ -87,12 +91,18 @@ final class SessionRuntime {
         }
     }
 
+    /// The links in id order for `pumpNow` (kept: no array per pump).
+    private var pumpOrder: [LinkID] = []
+
     /// Pumps every link right away (the TUN path: a batch of packets is already one task,
     /// so deferring would only add a loop iteration to each packet's latency).
     func pumpNow() {
         // Each link is taken out of the table before it runs: pumping can close it, and
         // closing removes it from the table (no access to `links` may be open then).
-        for id in links.keys.sorted() {
+        pumpOrder.removeAll(keepingCapacity: true)
+        pumpOrder.append(contentsOf: links.keys)
+        pumpOrder.sort()
+        for id in pumpOrder {
             guard let link = links[id] else { continue }
             let sealed = link.recordsSealed
             link.pump()
@@ -102,10 +112,16 @@ final class SessionRuntime {
         rearmTimer()
     }
 
+    /// When `timer` fires.
+    private var timerDeadline: Nanoseconds = 0
+
     private func rearmTimer() {
+        guard let deadline = machine.nextDeadline else { return cancelTimer() }
+        // A timer that fires no later is kept (it polls and re-arms): most pumps leave the
+        // deadline where it was, and re-scheduling costs more than the packet.
+        if timer != nil, timerDeadline <= deadline { return }
         timer?.cancel()
-        timer = nil
-        guard let deadline = machine.nextDeadline else { return }
+        timerDeadline = deadline
         timer = node.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { [self] in
             timer = nil
             handle(machine.poll(now: Clocks.monotonic()))
@@ -142,9 +158,14 @@ final class SessionRuntime {
                 node.tunPump?.offloadedFromPeer(bytes, peer: peer)
             case .rttMeasured(_, let rtt):
                 metrics.observeRTT(rtt)
+            case .limitReached(.streams):
+                node.limitHit(.streamsPerSession, "the peer opened more than \(node.sessionConfig.maxStreams) streams; refused", logger: logger)
+            case .limitReached(.sessionBuffer):
+                node.limitHit(.sessionBuffer, "streams hold \(node.sessionConfig.sessionSendBufferLimit) bytes unacknowledged; their writers wait",
+                              level: .info, logger: logger)
             case .expired:
                 logger.info("session expired: no link came back within \(node.sessionConfig.linger)")
-                timer?.cancel()
+                cancelTimer()
                 peer.sessionExpired(self)
             }
         }
@@ -153,7 +174,12 @@ final class SessionRuntime {
     // MARK: Streams (used by port forwards)
 
     func openStream(target: String, endpoint: StreamEndpoint) -> UInt32? {
-        guard let id = machine.openStream(target: target) else { return nil }
+        guard let id = machine.openStream(target: target) else {
+            if machine.streamCount >= node.sessionConfig.maxStreams {
+                node.limitHit(.streamsPerSession, "\(machine.streamCount) streams open; refusing another towards \(target)", logger: logger)
+            }
+            return nil
+        }
         endpoints[id] = endpoint
         schedulePump()
         return id
@@ -164,6 +190,7 @@ final class SessionRuntime {
     func send(_ data: inout ByteBuffer, on id: UInt32) -> Int {
         let taken = machine.send(&data, on: id)
         if taken > 0 { schedulePump() }
+        if data.readableBytes > 0 { handle(machine.pendingEvents()) }
         return taken
     }
 
@@ -177,6 +204,8 @@ final class SessionRuntime {
     func reset(_ id: UInt32, code: Frame.ResetCode) {
         endpoints[id] = nil
         machine.reset(id, code: code)
+        // Freed send buffer may wake writers the session buffer cap stopped.
+        handle(machine.pendingEvents())
         schedulePump()
     }
 
@@ -194,6 +223,11 @@ final class SessionRuntime {
         endpoints.removeAll()
         machine.goAway()
         for link in links.values.sorted(by: { $0.id < $1.id }) { link.pump() }
+        cancelTimer()
+    }
+
+    private func cancelTimer() {
         timer?.cancel()
+        timer = nil
     }
 }

@@ -1,8 +1,10 @@
 // The packet channel between the TUN interface and peers (DESIGN.md §4 "TUN and routing"):
 //
-//   reader thread per TUN queue: poll + read(2) ≤ 64 packets ─▶ one hop to the event loop
+//   reader thread per TUN queue: poll + read(2) ≤ 64 packets into one reused buffer (TunBatch)
+//            ─▶ one hop to the event loop
 //   fromTun: parse ─▶ destination in a peer's allowed_ips (longest prefix) ─▶ MSS clamp
-//            ─▶ that peer's session ─▶ queue on the link its flow hashes to (bounded, drops)
+//            ─▶ that peer's session ─▶ copied into the queue of the link its flow hashes to
+//               (PacketQueue: bounded, drops; nothing allocated per packet)
 //            GSO super-packet (offloads): whole as one `offloadPacket` frame if the peer's TUN
 //            takes it, else cut into wire-size packets here (GSOSegmenter)
 //   fromPeer: parse ─▶ source inside the sending peer's allowed_ips? else drop (spoofed)
@@ -84,9 +86,10 @@ final class TunPump {
     var droppedByReader: UInt64 { readers.reduce(0) { $0 + $1.droppedBatches } }
 
     /// `reader`: the index of the reader thread (queue) that read the batch.
-    func fromTun(_ batch: [TunRead], reader: Int) {
+    func fromTun(_ batch: TunBatch, reader: Int) {
         readers[reader].batchDelivered()
-        route(batch)
+        batch.forEach { route($0) }
+        pumpTouchedSessions()
     }
 
     /// A packet we write to the TUN is often answered inside that write (a local socket's
@@ -94,77 +97,75 @@ final class TunPump {
     /// the reader thread and then this loop for it — two wake-ups on the reply's path. Only
     /// while the reader has nothing in flight to us, so no flow is reordered.
     private var readAfterWriteScheduled = false
-    private var loopReadBuffer: [UInt8] = []
+    private var loopBatch = TunBatch()
 
     private func scheduleReadAfterWrite() {
         guard !readAfterWriteScheduled else { return }
         readAfterWriteScheduled = true
         node.eventLoop.assumeIsolated().execute { [self] in
             readAfterWriteScheduled = false
-            if loopReadBuffer.isEmpty { loopReadBuffer = [UInt8](repeating: 0, count: TunReader.bufferSize) }
-            for reader in readers {
-                let batch = reader.readIfIdle(into: &loopReadBuffer)
-                if !batch.isEmpty { route(batch) }
+            for reader in readers where reader.readIfIdle(into: &loopBatch) {
+                loopBatch.forEach { route($0) }
             }
+            pumpTouchedSessions()
         }
     }
 
-    private func route(_ batch: [TunRead]) {
-        var touched: [ObjectIdentifier: SessionRuntime] = [:]
-        for read in batch {
-            counters.packets_from_tun += 1
-            var bytes = read.packet
-            guard let packet = IPPacket(bytes) else {
+    /// Sessions that were given packets since the last pump (a handful: an array beats a set).
+    private var touchedSessions: [SessionRuntime] = []
+    /// The packet being routed, as an array (parsing, checksums and MSS clamping work on
+    /// arrays); reused, so routing allocates nothing per packet.
+    private var scratch: [UInt8] = []
+
+    /// One read from the TUN: the virtio-net header (with offloads), then the packet.
+    private func route(_ read: UnsafeRawBufferPointer) {
+        counters.packets_from_tun += 1
+        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
+        guard read.count > headerSize else { return drop(.malformed) }
+        let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
+        guard let packet = IPPacket(scratch) else { return drop(.malformed) }
+        guard let peerIndex = routes.lookup(packet.destination) else { return drop(.noRoute) }
+        guard let session = node.peers[peerIndex].sessionForNewStream(), session.machine.hasLinks else {
+            return drop(.noSession)
+        }
+        let hash = packet.flowHash(scratch)
+        if !touchedSessions.contains(where: { $0 === session }) { touchedSessions.append(session) }
+        if header.isGSO {
+            // The peer's TUN takes it whole: one frame instead of up to 45 packets.
+            if session.peerTakesOffloadPackets,
+               scratch.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= session.peerMaxPayload {
+                scratch.withUnsafeBytes { queue($0, offloadHeader: header, hash: hash, on: session) }
+                counters.super_packets_sent_whole += 1
+                return
+            }
+            counters.super_packets_segmented += 1
+            do throws(GSOSegmenter.Failure) {
+                for segment in try GSOSegmenter.segments(of: scratch, header: header) {
+                    segment.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
+                }
+            } catch {
                 drop(.malformed)
-                continue
             }
-            guard let peerIndex = routes.lookup(packet.destination) else {
-                drop(.noRoute)
-                continue
-            }
-            guard let session = node.peers[peerIndex].sessionForNewStream(), session.machine.hasLinks else {
-                drop(.noSession)
-                continue
-            }
-            let hash = packet.flowHash(bytes)
-            touched[ObjectIdentifier(session)] = session
-            let header = read.header
-            if header.isGSO {
-                // The peer's TUN takes it whole: one frame instead of up to 45 packets.
-                if session.peerTakesOffloadPackets,
-                   bytes.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= session.peerMaxPayload {
-                    var framed = ByteBuffer()
-                    framed.reserveCapacity(VirtioNetHeader.size + bytes.count)
-                    header.write(into: &framed)
-                    framed.writeBytes(bytes)
-                    queue(framed, offload: true, hash: hash, on: session)
-                    counters.super_packets_sent_whole += 1
-                    continue
-                }
-                counters.super_packets_segmented += 1
-                do throws(GSOSegmenter.Failure) {
-                    for segment in try GSOSegmenter.segments(of: bytes, header: header) {
-                        queue(ByteBuffer(bytes: segment), offload: false, hash: hash, on: session)
-                    }
-                } catch {
-                    drop(.malformed)
-                }
-                continue
-            }
-            if header.needsChecksum {
-                do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&bytes, header: header) } catch {
-                    drop(.malformed)
-                    continue
-                }
-            }
-            MSSClamp.clamp(&bytes, mtu: mtu)
-            queue(ByteBuffer(bytes: bytes), offload: false, hash: hash, on: session)
+            return
         }
-        for session in touched.values { session.pumpNow() }
+        if header.needsChecksum {
+            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
+                return drop(.malformed)
+            }
+        }
+        MSSClamp.clamp(&scratch, mtu: mtu)
+        scratch.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
     }
 
-    private func queue(_ bytes: ByteBuffer, offload: Bool, hash: UInt64, on session: SessionRuntime) {
-        if session.machine.sendPacket(bytes, flowHash: hash, offload: offload) {
+    private func pumpTouchedSessions() {
+        for session in touchedSessions { session.pumpNow() }
+        touchedSessions.removeAll(keepingCapacity: true)
+    }
+
+    private func queue(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, hash: UInt64, on session: SessionRuntime) {
+        if session.machine.sendPacket(packet, offloadHeader: offloadHeader, flowHash: hash) {
             session.metrics.packetsSent.increment()
         } else {
             node.metrics.packetDropped(.queueFull)
@@ -183,12 +184,16 @@ final class TunPump {
         node.metrics.packetDropped(reason)
     }
 
+    /// The packet being written, as an array (see `scratch`); reused.
+    private var receivedScratch: [UInt8] = []
+
     func fromPeer(_ packet: ByteBuffer, peer: PeerRuntime) {
-        var bytes = Array(packet.readableBytesView)
-        guard let parsed = IPPacket(bytes) else { return drop(.malformed) }
+        receivedScratch.removeAll(keepingCapacity: true)
+        receivedScratch.append(contentsOf: packet.readableBytesView)
+        guard let parsed = IPPacket(receivedScratch) else { return drop(.malformed) }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
-        MSSClamp.clamp(&bytes, mtu: mtu)
-        writePlain(bytes)
+        MSSClamp.clamp(&receivedScratch, mtu: mtu)
+        writePlain(receivedScratch)
         scheduleReadAfterWrite()
     }
 
@@ -203,9 +208,10 @@ final class TunPump {
 
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
     func offloadedFromPeer(_ frame: ByteBuffer, peer: PeerRuntime) {
-        guard let header = VirtioNetHeader(frame.readableBytesView.prefix(VirtioNetHeader.size)) else { return drop(.malformed) }
-        let bytes = Array(frame.readableBytesView.dropFirst(VirtioNetHeader.size))
-        guard let parsed = IPPacket(bytes) else { return drop(.malformed) }
+        guard let header = VirtioNetHeader(frame) else { return drop(.malformed) }
+        receivedScratch.removeAll(keepingCapacity: true)
+        receivedScratch.append(contentsOf: frame.readableBytesView.dropFirst(VirtioNetHeader.size))
+        guard let parsed = IPPacket(receivedScratch) else { return drop(.malformed) }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
         if device.vnetHeader, node.tunOffloads != nil {
             // The frame is already header ‖ packet, as the TUN takes it.
@@ -215,7 +221,7 @@ final class TunPump {
             return
         }
         let segments: [[UInt8]]
-        do throws(GSOSegmenter.Failure) { segments = try GSOSegmenter.segments(of: bytes, header: header) } catch {
+        do throws(GSOSegmenter.Failure) { segments = try GSOSegmenter.segments(of: receivedScratch, header: header) } catch {
             return drop(.malformed)
         }
         for segment in segments { writePlain(segment) }
@@ -223,78 +229,4 @@ final class TunPump {
     }
 
     private static let plainHeader = VirtioNetHeader.plain.bytes
-}
-
-/// One read from the TUN: the packet and, with offloads, what its virtio-net header said.
-struct TunRead: Sendable {
-    var header: VirtioNetHeader
-    var packet: [UInt8]
-}
-
-/// Reads packets on its own thread and hands them to the event loop in batches; at most
-/// `maxPendingBatches` batches wait for the loop, beyond that they are dropped (counted).
-final class TunReader: Sendable {
-    private let device: TunDevice
-    private let stopped = Atomic<Bool>(false)
-    private let pending = Atomic<Int>(0)
-    private let dropped = Atomic<UInt64>(0)
-    /// Held while reading a batch and counting it as pending: the event loop's own reads
-    /// (`readIfIdle`) never overtake packets this thread has read.
-    private let reading = Mutex(())
-    static let batchSize = 64
-    static let maxPendingBatches = 64
-    /// A whole super-packet (up to 64 KiB) after its header.
-    static let bufferSize = VirtioNetHeader.size + 65536
-
-    init(device: TunDevice) { self.device = device }
-
-    var droppedBatches: UInt64 { dropped.load(ordering: .relaxed) }
-
-    func start(deliver: @escaping @Sendable ([TunRead]) -> Void) {
-        let thread = Thread { [self] in run(deliver) }
-        thread.name = "byst-tun-reader"
-        thread.start()
-    }
-
-    func stop() { stopped.store(true, ordering: .relaxed) }
-
-    func batchDelivered() { pending.subtract(1, ordering: .relaxed) }
-
-    private func run(_ deliver: @Sendable ([TunRead]) -> Void) {
-        var buffer = [UInt8](repeating: 0, count: Self.bufferSize)
-        while !stopped.load(ordering: .relaxed) {
-            guard device.waitReadable(timeoutMilliseconds: 100) else { continue }
-            let batch: [TunRead]? = reading.withLock { _ in
-                let batch = readBatch(into: &buffer, limit: Self.batchSize)
-                guard !batch.isEmpty else { return nil }
-                if pending.load(ordering: .relaxed) >= Self.maxPendingBatches {
-                    dropped.add(1, ordering: .relaxed)
-                    return nil
-                }
-                pending.add(1, ordering: .relaxed)
-                return batch
-            }
-            if let batch { deliver(batch) }
-        }
-    }
-
-    /// On the event loop: what is waiting now, if this thread has nothing in flight and is
-    /// not reading (else nothing: it will deliver those packets in order).
-    func readIfIdle(into buffer: inout [UInt8]) -> [TunRead] {
-        reading.withLockIfAvailable { _ in
-            pending.load(ordering: .relaxed) == 0 ? readBatch(into: &buffer, limit: Self.batchSize) : []
-        } ?? []
-    }
-
-    private func readBatch(into buffer: inout [UInt8], limit: Int) -> [TunRead] {
-        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
-        var batch: [TunRead] = []
-        while batch.count < limit {
-            let length = (try? buffer.withUnsafeMutableBytes { try device.read(into: $0) }) ?? nil
-            guard let length, length > headerSize else { break }
-            let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(buffer) ?? .plain
-            batch.append(TunRead(header: header, packet: Array(buffer[headerSize..<length])))
-        }
-        return batch
-    }
 }

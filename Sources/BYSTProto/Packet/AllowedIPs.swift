@@ -15,7 +15,13 @@ public struct AllowedIPs<Peer: Sendable>: Sendable {
 
     /// The peer whose prefixes hold `address` most specifically.
     public func lookup(_ address: some Collection<UInt8>) -> Peer? {
-        entries.first { $0.prefix.contains(address) }?.peer
+        lookup(ArraySlice(address))
+    }
+
+    /// `lookup` for the address slices `IPPacket` gives (concrete: no generic dispatch per packet).
+    public func lookup(_ address: ArraySlice<UInt8>) -> Peer? {
+        for entry in entries where entry.prefix.contains(address) { return entry.peer }
+        return nil
     }
 
     public var count: Int { entries.count }

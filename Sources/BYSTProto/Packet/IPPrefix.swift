@@ -37,6 +37,12 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether `ip` (4 or 16 bytes) lies inside this prefix.
     public func contains(_ ip: some Collection<UInt8>) -> Bool {
+        contains(ArraySlice(ip))
+    }
+
+    /// `contains` for the address slices `IPPacket` gives: concrete, so the per-packet
+    /// check runs without generic dispatch (which allocates for each byte it reads).
+    public func contains(_ ip: ArraySlice<UInt8>) -> Bool {
         guard ip.count == address.count else { return false }
         var remaining = length
         var index = ip.startIndex
@@ -45,7 +51,7 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
             let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
             if (byte ^ ip[index]) & mask != 0 { return false }
             remaining -= 8
-            index = ip.index(after: index)
+            index += 1
         }
         return true
     }

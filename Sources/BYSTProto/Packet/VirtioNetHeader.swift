@@ -53,6 +53,21 @@ public struct VirtioNetHeader: Sendable, Equatable {
                   checksumStart: u16(6), checksumOffset: u16(8))
     }
 
+    /// Reads the header at the start of `bytes` (at least `size` bytes). Concrete, for the
+    /// per-packet paths: the generic initializer allocates for each byte it reads there.
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.size else { return nil }
+        func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+        self.init(flags: bytes[0], gsoType: bytes[1], headerLength: u16(2), gsoSize: u16(4),
+                  checksumStart: u16(6), checksumOffset: u16(8))
+    }
+
+    /// Reads the header at the start of `buffer`'s readable bytes.
+    public init?(_ buffer: ByteBuffer) {
+        guard let header = buffer.withUnsafeReadableBytes({ VirtioNetHeader($0) }) else { return nil }
+        self = header
+    }
+
     /// Appends the 10 bytes, little-endian.
     public func write(into buffer: inout ByteBuffer) {
         buffer.writeInteger(flags)

@@ -14,20 +14,36 @@ public struct RegistryService: Sendable {
     private var greeted: Set<RegistryClientID> = []
     private var watching: [RegistryClientID: Set<String>] = [:]
 
-    /// Per client: a port count and a watch count no honest gateway or branch comes near.
+    /// Per client: a port count and a watch count no honest gateway or branch comes near
+    /// (the defaults of `Limits`; `[limits] registry_ports` / `registry_watches` change them).
     public static let maxPortsPerClient = 256
     public static let maxWatchesPerClient = 256
     public static let maxInfoBytes = 4096
     public static let maxBodyBytes = 16 * 1024
 
-    public init(configuration: PortRegistry.Configuration, now: Nanoseconds) {
+    /// Per-client caps; a request beyond one is answered `.error(.limit, …)`.
+    public struct Limits: Sendable, Equatable {
+        public var portsPerClient: Int
+        public var watchesPerClient: Int
+
+        public init(portsPerClient: Int = RegistryService.maxPortsPerClient,
+                    watchesPerClient: Int = RegistryService.maxWatchesPerClient) {
+            self.portsPerClient = portsPerClient
+            self.watchesPerClient = watchesPerClient
+        }
+    }
+
+    public let limits: Limits
+
+    public init(configuration: PortRegistry.Configuration, now: Nanoseconds, limits: Limits = .init()) {
         registry = PortRegistry(configuration: configuration, now: now)
+        self.limits = limits
     }
 
     public mutating func handle(_ request: RegistryRequest, from client: RegistryClientID, now: Nanoseconds) -> RegistryReply {
         if case .hello(let lease, let relet) = request {
             let clamped = min(max(lease, RegistryRequest.leaseRange.lowerBound), RegistryRequest.leaseRange.upperBound)
-            guard relet.count <= Self.maxPortsPerClient else { return .error(.limit, "more than \(Self.maxPortsPerClient) ports") }
+            guard relet.count <= limits.portsPerClient else { return .error(.limit, "more than \(limits.portsPerClient) ports") }
             if let bad = relet.first(where: { !Self.isValidName($0.port) || $0.info.utf8.count > Self.maxInfoBytes }) {
                 return .error(.badRequest, "bad relet claim for \(bad.port.prefix(64))")
             }
@@ -43,8 +59,8 @@ public struct RegistryService: Sendable {
             return .error(.badRequest, "unreachable")
         case .register(let port, let info):
             guard Self.isValidName(port), info.utf8.count <= Self.maxInfoBytes else { return .error(.badRequest, "bad port name or info") }
-            guard registry.ports(of: client).count < Self.maxPortsPerClient || registry.owner(of: port)?.client == client else {
-                return .error(.limit, "more than \(Self.maxPortsPerClient) ports")
+            guard registry.ports(of: client).count < limits.portsPerClient || registry.owner(of: port)?.client == client else {
+                return .error(.limit, "more than \(limits.portsPerClient) ports")
             }
             switch registry.register(port, info: info, by: client, now: now) {
             case .registered, .alreadyYours: return .registered
@@ -63,8 +79,8 @@ public struct RegistryService: Sendable {
             return .ports(registry.ports(of: RegistryClientID(node)))
         case .watch(let port):
             guard Self.isValidName(port) else { return .error(.badRequest, "bad port name") }
-            guard watching[client, default: []].count < Self.maxWatchesPerClient else {
-                return .error(.limit, "more than \(Self.maxWatchesPerClient) watches")
+            guard watching[client, default: []].count < limits.watchesPerClient else {
+                return .error(.limit, "more than \(limits.watchesPerClient) watches")
             }
             watching[client, default: []].insert(port)
             registry.watch(port, by: client, now: now)

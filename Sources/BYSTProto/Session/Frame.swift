@@ -72,6 +72,22 @@ public enum Frame: Equatable, Sendable {
     public static let maxPacketSize = Int(UInt16.max)
     public static let maxTargetBytes = 255
 
+    /// The bytes `encode` writes.
+    public var encodedSize: Int {
+        switch self {
+        case .open(_, _, let target): 1 + 4 + 8 + 1 + min(target.utf8.count, Self.maxTargetBytes)
+        case .data(_, _, let bytes): Self.dataHeaderSize + bytes.readableBytes
+        case .ack: 1 + 4 + 8 + 8
+        case .fin: 1 + 4 + 8
+        case .reset: 1 + 4 + 4
+        case .ping, .pong, .instance: 1 + 8
+        case .goAway: 1 + 4
+        case .retire: 1
+        case .packet(let bytes): Self.packetHeaderSize + bytes.readableBytes
+        case .offloadPacket(let bytes): Self.packetHeaderSize + bytes.readableBytes
+        }
+    }
+
     public func encode(into buffer: inout ByteBuffer) {
         switch self {
         case .open(let id, let window, let target):

@@ -27,4 +27,15 @@ public enum SessionEvent: Equatable, Sendable {
     /// A keepalive ping on `link` was answered after `rtt` (one sample; the smoothed value
     /// is in `linkStatus`).
     case rttMeasured(link: LinkID, rtt: Duration)
+    /// A resource cap of `SessionConfig` refused something (counted and logged by the runtime).
+    case limitReached(SessionLimit)
+}
+
+/// The caps a `SessionMachine` enforces on behalf of its peer.
+public enum SessionLimit: Sendable, Equatable {
+    /// The peer opened a stream beyond `maxStreams`: it was reset (`tooManyStreams`).
+    case streams
+    /// `send` was cut short because all streams together hold `sessionSendBufferLimit`
+    /// (reported once per episode, not per call).
+    case sessionBuffer
 }

@@ -53,21 +53,10 @@ extension SessionMachine {
             acksDue.remove(id)
         }
         // Packets before stream data: they are latency-sensitive and their queue is small.
-        while let packet = state.packets.first {
-            let size = Frame.packetHeaderSize + packet.bytes.readableBytes
-            if size > maxBytes {
-                // Larger than any record the peer accepts: it can never be sent.
-                state.packets.removeFirst()
-                state.packetBytes -= packet.bytes.readableBytes
-                packetsDropped += 1
-                continue
-            }
-            guard out.writerIndex + size <= limit else { break }
-            (packet.offload ? Frame.offloadPacket(packet.bytes) : Frame.packet(packet.bytes)).encode(into: &out)
-            packetFrames += 1
-            state.packets.removeFirst()
-            state.packetBytes -= packet.bytes.readableBytes
-        }
+        let (moved, dropped) = state.packets.move(into: &out, limit: limit, maxFrame: maxBytes)
+        packetFrames += moved
+        // Larger than any record the peer accepts: they can never be sent.
+        packetsDropped += UInt64(dropped)
         writeStreams(&state, into: &out, limit: limit)
         if retiring, state.packets.isEmpty, state.control.isEmpty, out.writerIndex + 1 <= limit {
             Frame.retire.encode(into: &out)
@@ -82,9 +71,7 @@ extension SessionMachine {
     static let finFrameSize = 13
 
     private func fits(_ frame: Frame, in out: ByteBuffer, _ limit: Int) -> Bool {
-        var probe = ByteBuffer()
-        frame.encode(into: &probe)
-        return out.writerIndex + probe.readableBytes <= limit
+        out.writerIndex + frame.encodedSize <= limit
     }
 
     /// Round-robin over the link's streams, a quantum each, until the record is full.

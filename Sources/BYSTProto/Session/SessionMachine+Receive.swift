@@ -4,8 +4,13 @@ extension SessionMachine {
     /// Feeds one opened record payload that arrived on `link`.
     public mutating func receive(_ payload: ByteBuffer, from link: LinkID, now: Nanoseconds) throws(SessionError) -> [SessionEvent] {
         var payload = payload
-        links[link]?.lastReceived = now
-        links[link]?.bytesIn += UInt64(payload.readableBytes)
+        // Taken out and put back: `links[link]?.x = …` runs a modify coroutine whose frame
+        // (LinkState is large) is allocated on the heap, once per record.
+        if var state = links.removeValue(forKey: link) {
+            state.lastReceived = now
+            state.bytesIn += UInt64(payload.readableBytes)
+            links[link] = state
+        }
         while true {
             let frame: Frame?
             do throws(FrameError) { frame = try Frame.decode(from: &payload) } catch { throw .frame(error) }
@@ -30,6 +35,7 @@ extension SessionMachine {
             guard streams.count < config.maxStreams else {
                 rememberClosed(id, .reset(.tooManyStreams))
                 sharedControl.append(.reset(id: id, code: .tooManyStreams))
+                events.append(.limitReached(.streams))
                 return
             }
             streams[id] = StreamState(id: id, link: link, target: nil, sendLimit: window,
@@ -146,14 +152,26 @@ extension SessionMachine {
         guard var stream = streams.removeValue(forKey: id) else { return }
         stream.openAcknowledged = true
         stream.openPending = false
-        stream.send.acknowledge(upTo: received)
+        sessionBuffered -= stream.send.acknowledge(upTo: received)
         stream.sendLimit = max(stream.sendLimit, limit)
-        if stream.writerBlocked, stream.send.buffered < config.sendBufferLimit {
+        if stream.writerBlocked, stream.send.buffered < config.sendBufferLimit, sessionBuffered < config.sessionSendBufferLimit {
             stream.writerBlocked = false
             events.append(.streamWritable(id: id))
         }
         streams[id] = stream
+        wakeSessionBlockedWriters()
         completeIfDone(id)
+    }
+
+    /// Room came back under `sessionSendBufferLimit`: every writer it stopped may go on.
+    mutating func wakeSessionBlockedWriters() {
+        guard sessionSendBlocked, sessionBuffered < config.sessionSendBufferLimit else { return }
+        sessionSendBlocked = false
+        for id in streams.keys.sorted() {
+            guard let stream = streams[id], stream.writerBlocked, stream.send.buffered < config.sendBufferLimit else { continue }
+            streams[id]?.writerBlocked = false
+            events.append(.streamWritable(id: id))
+        }
     }
 
     mutating func completeIfDone(_ id: UInt32) {
@@ -174,7 +192,10 @@ extension SessionMachine {
             if sessionConsumed + config.sessionWindow >= sessionAdvertised + config.sessionWindow / 4 { sessionAckDue = true }
         }
         if let link = streams[id]?.link { links[link]?.streams.removeAll { $0 == id } }
-        streams[id] = nil
+        if let buffered = streams.removeValue(forKey: id)?.send.buffered {
+            sessionBuffered -= buffered
+            wakeSessionBlockedWriters()
+        }
         acksDue.remove(id)
         rememberClosed(id, state)
     }

@@ -22,16 +22,34 @@ extension SessionMachine {
         guard var stream = streams.removeValue(forKey: id) else { return 0 }
         defer { streams[id] = stream }
         guard !stream.send.finQueued else { return 0 }
-        let room = max(0, config.sendBufferLimit - stream.send.buffered)
-        let count = min(room, data.readableBytes)
-        if count < data.readableBytes { stream.writerBlocked = true }
-        if count > 0, var part = data.readSlice(length: count) { stream.send.append(&part) }
+        let streamRoom = max(0, config.sendBufferLimit - stream.send.buffered)
+        let sessionRoom = max(0, config.sessionSendBufferLimit - sessionBuffered)
+        let count = min(streamRoom, sessionRoom, data.readableBytes)
+        if count < data.readableBytes {
+            stream.writerBlocked = true
+            // The session cap, not the stream's own, is what stopped it: report once per episode.
+            if sessionRoom < streamRoom, !sessionSendBlocked {
+                sessionSendBlocked = true
+                events.append(.limitReached(.sessionBuffer))
+            }
+        }
+        if count > 0, var part = data.readSlice(length: count) {
+            stream.send.append(&part)
+            sessionBuffered += count
+        }
         return count
     }
 
     public func canSend(on id: UInt32) -> Bool {
         guard let stream = streams[id] else { return false }
         return !stream.send.finQueued && stream.send.buffered < config.sendBufferLimit
+            && sessionBuffered < config.sessionSendBufferLimit
+    }
+
+    /// Events raised outside `receive` and `poll` (a cap reached by `send`), for the runtime
+    /// to handle after calling `send`.
+    public mutating func pendingEvents() -> [SessionEvent] {
+        events.isEmpty ? [] : takeEvents()
     }
 
     public func isOpen(_ id: UInt32) -> Bool { streams[id] != nil }

@@ -15,8 +15,9 @@ import NIOCore
 /// - Stream ids are odd when opened by the initiator, even when opened by the responder.
 /// - No byte is delivered twice or out of order: a stream delivers only bytes at its
 ///   `received` offset.
-/// - Memory is bounded: each stream's unacknowledged send bytes by `sendBufferLimit`, what
-///   the peer may make us deliver by the stream and session windows.
+/// - Memory is bounded: each stream's unacknowledged send bytes by `sendBufferLimit`, all
+///   streams' together by `sessionSendBufferLimit` (`sessionBuffered` is their sum), what
+///   the peer may make us deliver by the stream and session windows, streams by `maxStreams`.
 public struct SessionMachine {
     public enum Role: Sendable { case initiator, responder }
 
@@ -47,6 +48,10 @@ public struct SessionMachine {
     var sessionReceivedNew: UInt64 = 0
     var sessionConsumed: UInt64 = 0
     var sessionAdvertised: UInt64
+    /// Send bytes buffered over all streams (queued or unacknowledged).
+    var sessionBuffered = 0
+    /// `send` was cut short by `sessionSendBufferLimit`: wake the blocked writers once room frees.
+    var sessionSendBlocked = false
     var lingerDeadline: Nanoseconds?
     var pingCounter: UInt64 = 0
     /// Links in id order: a flow hash picks its link by index here.
@@ -145,6 +150,7 @@ public struct SessionMachine {
     mutating func restartForPeerInstance(_ value: UInt64) {
         for id in streams.keys.sorted() { events.append(.streamReset(id: id, code: .sessionExpired)) }
         streams.removeAll()
+        sessionBuffered = 0
         closed.removeAll()
         closedOrder.removeAll()
         sharedControl.removeAll()
@@ -185,6 +191,7 @@ public struct SessionMachine {
         if links.isEmpty, let deadline = lingerDeadline, now >= deadline {
             for id in streams.keys.sorted() { events.append(.streamReset(id: id, code: .sessionExpired)) }
             streams.removeAll()
+            sessionBuffered = 0
             lingerDeadline = nil
             events.append(.expired)
         }
@@ -194,31 +201,43 @@ public struct SessionMachine {
     /// When `poll` next has work.
     public var nextDeadline: Nanoseconds? {
         let deadAfter = config.deadLinkTimeout.nanoseconds
-        var deadline = links.values.map { link in
-            min(link.nextPing, link.lastReceived + deadAfter, link.retireStarted.map { $0 + deadAfter } ?? .max)
-        }.min()
+        var deadline: Nanoseconds?
+        for link in links.values {
+            let due = min(link.nextPing, link.lastReceived + deadAfter, link.retireStarted.map { $0 + deadAfter } ?? .max)
+            deadline = min(deadline ?? due, due)
+        }
         if links.isEmpty, let linger = lingerDeadline { deadline = min(deadline ?? linger, linger) }
         return deadline
     }
 
     /// Queues an IP packet on the link its flow hashes to; false if it was dropped (no link,
-    /// or that link's queue is full). `offload`: `packet` is a virtio-net header and a
-    /// packet, sent as an `offloadPacket` frame (only when the peer offered `gsoPackets`).
+    /// or that link's queue is full). With `offloadHeader`, `packet` goes after that
+    /// virtio-net header as an `offloadPacket` frame (only when the peer offered `gsoPackets`).
+    /// The bytes are copied: the caller may reuse its buffer at once.
     @discardableResult
-    public mutating func sendPacket(_ packet: ByteBuffer, flowHash: UInt64, offload: Bool = false) -> Bool {
-        let limit = Frame.maxPacketSize + (offload ? Frame.offloadHeaderSize : 0)
-        guard !linkOrder.isEmpty, packet.readableBytes <= limit else {
+    public mutating func sendPacket(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader? = nil,
+                                    flowHash: UInt64) -> Bool {
+        guard !linkOrder.isEmpty, packet.count <= Frame.maxPacketSize else {
             packetsDropped += 1
             return false
         }
         let link = linkOrder[Int(flowHash % UInt64(linkOrder.count))]
-        guard let queued = links[link]?.packetBytes, queued + packet.readableBytes <= config.packetQueueBytes else {
+        let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil)
+        // Taken out and put back (see `receive`): no allocation per packet.
+        guard var state = links.removeValue(forKey: link) else { return false }
+        defer { links[link] = state }
+        guard state.packets.bytes + size <= config.packetQueueBytes else {
             packetsDropped += 1
             return false
         }
-        links[link]?.packets.append(QueuedPacket(bytes: packet, offload: offload))
-        links[link]?.packetBytes += packet.readableBytes
+        state.packets.append(packet, offloadHeader: offloadHeader)
         return true
+    }
+
+    /// `sendPacket` for a packet in a `ByteBuffer` (plain `packet` frame).
+    @discardableResult
+    public mutating func sendPacket(_ packet: ByteBuffer, flowHash: UInt64) -> Bool {
+        packet.withUnsafeReadableBytes { sendPacket($0, flowHash: flowHash) }
     }
 
     mutating func takeEvents() -> [SessionEvent] {
@@ -259,9 +278,8 @@ struct LinkState {
     /// Resets, final acks and go-aways written on this link that the peer has not yet
     /// confirmed (by answering a later ping): they are sent again elsewhere if this link dies.
     var unconfirmed: [(frame: Frame, beforePing: UInt64)] = []
-    /// Packets of the flows hashed to this link, and their total size.
-    var packets: [QueuedPacket] = []
-    var packetBytes = 0
+    /// Packets of the flows hashed to this link.
+    var packets = PacketQueue()
     var rotation = 0
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
@@ -280,10 +298,4 @@ struct LinkState {
         // RFC 6298 smoothing (alpha = 1/8).
         smoothedRTT = smoothedRTT.map { ($0 * 7 + sample) / 8 } ?? sample
     }
-}
-
-/// A packet waiting for its link: plain, or virtio-net header + packet (`offloadPacket`).
-struct QueuedPacket {
-    var bytes: ByteBuffer
-    var offload: Bool
 }

@@ -18,6 +18,9 @@ public struct SessionConfig: Sendable {
     public var sessionWindow: UInt64 = 16 << 20
     /// Bytes an application may queue on a stream before `send` accepts no more.
     public var sendBufferLimit: Int = 1 << 20
+    /// Bytes all streams together may hold queued or unacknowledged: without it a peer that
+    /// opens many streams and never acknowledges could make us hold `maxStreams` send buffers.
+    public var sessionSendBufferLimit: Int = 16 << 20
     public var keepaliveInterval: Duration = .seconds(1)
     /// A link that received nothing for this long is dead.
     public var deadLinkTimeout: Duration = .seconds(5)

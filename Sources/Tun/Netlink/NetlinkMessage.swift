@@ -126,6 +126,9 @@ public enum NetlinkMessage {
             if type == nlmsgError, seq == sequence {
                 guard length >= 20 else { return EPROTOValue }
                 let code = Int32(bitPattern: read(UInt32.self, reply, offset + 16))
+                // The kernel sends 0 or a negative errno; anything else (a positive code, or
+                // Int32.min, whose negation traps) is malformed.
+                guard code <= 0, code != .min else { return EPROTOValue }
                 return code == 0 ? nil : -code
             }
             offset += (length + 3) & ~3

@@ -10,9 +10,23 @@ struct BlockingSocket: Sendable {
         var description: String { "\(what): \(String(cString: strerror(code)))" }
     }
 
-    static func connect(port: UInt16) throws -> BlockingSocket {
+    /// Connects to 127.0.0.1:`port`, from `source` (another loopback address, e.g. 127.0.0.2,
+    /// to stand for another host) when given.
+    static func connect(port: UInt16, from source: UInt32? = nil) throws -> BlockingSocket {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(what: "socket", code: errno) }
+        if let source {
+            var local = loopback(port: 0)
+            local.sin_addr.s_addr = source.bigEndian
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                let code = errno
+                Glibc.close(fd)
+                throw Failure(what: "bind", code: code)
+            }
+        }
         var address = loopback(port: port)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }

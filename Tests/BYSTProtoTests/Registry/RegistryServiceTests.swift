@@ -72,4 +72,21 @@ import Testing
             == .error(.limit, "more than \(RegistryService.maxPortsPerClient) ports"))
         #expect(registry.handle(.send(port: "nobody", body: "x"), from: a, now: 0) == .error(.noOwner, "port nobody has no owner"))
     }
+
+    @Test func configuredLimitsApplyPerClient() {
+        var registry = RegistryService(configuration: .init(grace: .zero), now: 0, limits: .init(portsPerClient: 2, watchesPerClient: 1))
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: b, now: 0)
+        #expect(registry.handle(.register(port: "p1", info: ""), from: a, now: 0) == .registered)
+        #expect(registry.handle(.register(port: "p2", info: ""), from: a, now: 0) == .registered)
+        #expect(registry.handle(.register(port: "p3", info: ""), from: a, now: 0) == .error(.limit, "more than 2 ports"))
+        // Re-registering one's own port is not a new one; other clients have their own count.
+        #expect(registry.handle(.register(port: "p2", info: "again"), from: a, now: 0) == .registered)
+        #expect(registry.handle(.register(port: "p3", info: ""), from: b, now: 0) == .registered)
+        #expect(registry.handle(.watch(port: "p1"), from: b, now: 0) == .done)
+        #expect(registry.handle(.watch(port: "p2"), from: b, now: 0) == .error(.limit, "more than 1 watches"))
+        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: [.init(port: "x", info: ""), .init(port: "y", info: ""),
+                                                                        .init(port: "z", info: "")]), from: a, now: 0)
+            == .error(.limit, "more than 2 ports"))
+    }
 }

@@ -192,22 +192,29 @@ print(datetime.datetime.strptime(times[-1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzi
 ha_branch_reaches() { ip netns exec "$(ns br)" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1; }
 
 # ha_measure_failover PID: pings every 50 ms from the branch LAN to the hub LAN, kills PID
-# with SIGKILL, and prints the ms from the kill to the first reply after it ("" if none
-# within 11 s).
+# with SIGKILL, and prints the ms from the kill to the first reply through the survivor
+# ("" if none within 11 s). `kill` returns before the process is gone, and the dying hub
+# may still answer a ping in its last milliseconds (seen in the chaos soak: "5 ms"), so
+# only a reply to a request sent after the victim died (exited or zombie) counts.
 ha_measure_failover() {
-    local victim=$1 log="$BYST_NS_WORK/ping.$RANDOM" kill_at ping
+    local victim=$1 log="$BYST_NS_WORK/ping.$RANDOM" kill_at dead_at ping
     ip netns exec "$(ns br)" ping -D -n -i 0.05 -W 1 -w 12 -I 10.1.0.1 10.2.0.1 >"$log" 2>&1 &
     ping=$!
     sleep 1
     kill_at=$(date +%s.%N)
     kill -9 "$victim"
+    for _ in $(seq 1 500); do
+        [ -e "/proc/$victim" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$victim/status" 2>/dev/null || break
+        sleep 0.01
+    done
+    dead_at=$(date +%s.%N)
     wait "$ping" || true
-    python3 - "$log" "$kill_at" <<'PY'
+    python3 - "$log" "$kill_at" "$dead_at" <<'PY'
 import re, sys
-kill = float(sys.argv[2])
+kill, dead = float(sys.argv[2]), float(sys.argv[3])
 for line in open(sys.argv[1]):
-    m = re.match(r"\[(\d+\.\d+)\].*bytes from", line)
-    if m and float(m.group(1)) > kill + 0.001:
+    m = re.match(r"\[(\d+\.\d+)\].*bytes from.* time=([\d.]+) ms", line)
+    if m and float(m.group(1)) - float(m.group(2)) / 1000 > dead:
         print(int((float(m.group(1)) - kill) * 1000)); break
 PY
 }

@@ -12,6 +12,8 @@
 # in $(…)): they register their PID in this shell for proxies_cleanup. Each instance lives
 # in its own temp dir (config, pid file, logs: access.log, cache.log / error.log), binds to
 # 127.0.0.1 only and only forwards to 127.0.0.1. Processes are stopped by PID, never by name.
+# With PROXY_NETNS set to a network namespace's name, the start_* functions run the proxy in
+# that namespace (its loopback, e.g. beside BYST nodes the caller started there) instead.
 #
 # Executed directly (`bash Tests/E2E/lib/proxies.sh`) it runs a short self-test of the
 # harness. It lives in lib/ so that scripts/test.sh (which runs every Tests/E2E/*.sh) skips it.
@@ -20,6 +22,7 @@ BYST_PROXY_PIDS=()
 BYST_PROXY_DIRS=()
 PROXY_LAST_PID=
 PROXY_LAST_DIR=
+PROXY_NETNS=${PROXY_NETNS:-}
 
 proxy_require() {
     local tool
@@ -32,9 +35,25 @@ proxy_require() {
     [ -x /usr/lib/squid/basic_ncsa_auth ] || { echo "FAIL: /usr/lib/squid/basic_ncsa_auth not found (package squid)" >&2; exit 1; }
 }
 
-# _proxy_listening PORT: something accepts TCP connections on 127.0.0.1:PORT.
+# _proxy_listening PORT: something accepts TCP connections on 127.0.0.1:PORT (of $PROXY_NETNS
+# when set).
 _proxy_listening() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    if [ -n "$PROXY_NETNS" ]; then
+        ip netns exec "$PROXY_NETNS" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+
+# _proxy_spawn STDERR_LOG COMMAND…: COMMAND in the background, in $PROXY_NETNS when set; its
+# PID in $!. `ip netns exec` execs COMMAND, so that PID is the proxy's own either way.
+_proxy_spawn() {
+    local log=$1; shift
+    if [ -n "$PROXY_NETNS" ]; then
+        ip netns exec "$PROXY_NETNS" "$@" >"$log" 2>&1 &
+    else
+        "$@" >"$log" 2>&1 &
+    fi
 }
 
 _proxy_fail() {
@@ -129,7 +148,7 @@ CONF
     squid -k parse -f "$dir/squid.conf" >"$dir/parse.log" 2>&1 \
         || _proxy_fail "$dir/parse.log" "start_squid: squid rejected its config $dir/squid.conf"
     # -N: no daemon, no kid processes: the PID started here is squid itself.
-    squid -N -f "$dir/squid.conf" >"$dir/stderr.log" 2>&1 &
+    _proxy_spawn "$dir/stderr.log" squid -N -f "$dir/squid.conf"
     pid=$!
     BYST_PROXY_PIDS+=("$pid")
     _proxy_wait "$pid" "$port" "$dir/cache.log" squid
@@ -198,7 +217,7 @@ CONF
     nginx -t -p "$dir" -c "$dir/nginx.conf" >"$dir/test.log" 2>&1 \
         || _proxy_fail "$dir/test.log" "start_nginx_reverse: nginx rejected its config $dir/nginx.conf"
     # daemon off: the PID started here is nginx's master (SIGTERM stops it and its worker).
-    nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stderr.log" 2>&1 &
+    _proxy_spawn "$dir/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf"
     pid=$!
     BYST_PROXY_PIDS+=("$pid")
     _proxy_wait "$pid" "$port" "$dir/error.log" nginx
