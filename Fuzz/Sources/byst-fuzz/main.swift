@@ -21,11 +21,10 @@ case "seeds":
     }
     exit(SeedWriter.write(into: arguments[2]) ? 0 : 1)
 default:
-    guard let target = FuzzTargets.selected else {
+    guard FuzzTargets.selected != nil else {
         print("unknown target \(arguments[1]); targets: \(FuzzTargets.all.map(\.name).joined(separator: " "))")
         exit(2)
     }
-    _ = target
     // libFuzzer sees the program name and its own options, not the target name.
     var cArguments: [UnsafeMutablePointer<CChar>?] = ([arguments[0]] + arguments.dropFirst(2)).map { strdup($0) } + [nil]
     var argc = CInt(arguments.count - 1)
