@@ -111,7 +111,7 @@ kill_tree() {
 traffic_pids=()
 soak_cleanup() {
     local pid dir
-    for pid in "${traffic_pids[@]}"; do kill_tree "$pid"; done
+    for pid in "${traffic_pids[@]}" ${canary_pid:+"$canary_pid"}; do kill_tree "$pid"; done
     if [ -n "${SOAK_KEEP_LOGS:-}" ]; then
         mkdir -p "$SOAK_KEEP_LOGS"
         cp "$work"/*.log* "$work"/*.results "$work"/*.out "$SOAK_KEEP_LOGS"/ 2>/dev/null || true
@@ -278,6 +278,24 @@ start_traffic() {
     # The TUN ping through the HA pair, 5 per second; SIGINT at the end prints its summary.
     netns_run br "$work/ping.out" ping -D -n -i 0.2 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null
     ping_pid=$BYST_NS_LAST_PID
+}
+
+# The canary: a process that only sleeps 100 ms at a time, in no namespace. When it wakes
+# more than 0.5 s late the whole machine stalled (a loaded or paused VM), which also
+# explains BYST timers firing late around then. One line per stall: "EPOCH LATE_MS STEAL_MS".
+start_canary() {
+    python3 -c '
+import sys, time
+def steal(): return int(open("/proc/stat").readline().split()[8])  # in 10 ms ticks
+end = time.monotonic() + float(sys.argv[1])
+last, ticks = time.monotonic(), steal()
+while time.monotonic() < end:
+    time.sleep(0.1)
+    now, now_ticks = time.monotonic(), steal()
+    if now - last > 0.6:
+        print("%.3f %d %d" % (time.time(), (now - last - 0.1) * 1000, (now_ticks - ticks) * 10), flush=True)
+    last, ticks = now, now_ticks' $((soak_seconds + 2 * transfer_timeout)) >"$work/canary.out" &
+    canary_pid=$!
 }
 
 # ---------------------------------------------------------------------------------------
@@ -451,14 +469,19 @@ run_faults() {
 # branch's links although no fault touched the HA part.
 # (A warning, not a problem: the gateway did what it must when renewals go unconfirmed for
 # lease − margin; what delayed them — a starved machine or BYST — needs its logs.)
+# Each line says whether the canary saw the machine stall in the 5 s before it.
 unprompted_stepdowns() {
     cat "$work"/ha.log* "$work"/hb.log* 2>/dev/null | python3 -c '
-import json, sys
+import datetime, json, sys
+stalls = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 for line in sys.stdin:
     try: j = json.loads(line)
     except ValueError: continue
-    if j.get("message", "").startswith("HA port") and "stepped down" in j["message"]:
-        print(j["time"], j["metadata"].get("node", "?"), j["message"])' | sort
+    if not (j.get("message", "").startswith("HA port") and "stepped down" in j["message"]): continue
+    at = datetime.datetime.strptime(j["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    near = [s for s in stalls if at - 5 <= s[0] <= at + 1]
+    why = "; the machine stalled just before (canary %d ms late, steal %d ms)" % max(near, key=lambda s: s[1])[1:] if near else "; no machine stall seen by the canary"
+    print(j["time"], j["metadata"].get("node", "?"), j["message"] + why)' "$work/canary.out" | sort
 }
 
 stop_ping() {
@@ -519,7 +542,16 @@ report() {
     for ms in "${failover_ms[@]}"; do failover_list+=" ${ms}"; done
     local relink_max=0
     for ms in "${relink_ms[@]}"; do if [ "$ms" -gt "$relink_max" ]; then relink_max=$ms; fi; done
-    local ping_line ping_elsewhere sessions_now stepdowns
+    local ping_line ping_elsewhere sessions_now stepdowns stalls
+    kill "$canary_pid" 2>/dev/null || true; wait "$canary_pid" 2>/dev/null || true
+    stalls=$(python3 -c '
+import sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+if rows:
+    at, late, steal = max(rows, key=lambda r: r[1])
+    print("%d (canary woke > 0.5 s late); longest %d ms at %.1f s into the soak (steal %d ms)" % (len(rows), late, at - int(sys.argv[2]) / 1000, steal))
+else:
+    print("0 (canary never woke > 0.5 s late)")' "$work/canary.out" "$soak_start_ms")
     stepdowns=$(unprompted_stepdowns)
     while read -r line; do
         if [ -n "$line" ]; then warning "unprompted step-down (no fault on the HA part): $line"; fi
@@ -543,6 +575,7 @@ report() {
     echo "failovers          $failovers, ms from kill to traffic:${failover_list:- -} (bound $((2 * lease_ms)) ms)"
     echo "unprompted         $(grep -c . <<<"$stepdowns" || true) step-downs of an active gateway that no fault caused"
     echo "ping through TUN   $ping_line"
+    echo "machine stalls     $stalls"
     echo "stream sessions    $sessions_now (at start: $sessions_at_start)"
     echo "stream losses      $((bad + long_bad))"
     echo "warnings           ${#warnings[@]}"
@@ -565,6 +598,7 @@ sessions_at_start=$(stream_sessions)
 echo "ok: HA pair ($(active_hub) active) and stream pair (links $(stream_links)) up; sessions $sessions_at_start"
 
 soak_start_ms=$(ms_now)
+start_canary
 start_traffic
 run_faults
 for pid in "${traffic_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
