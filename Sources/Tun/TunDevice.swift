@@ -92,15 +92,19 @@ public final class TunDevice: @unchecked Sendable {
     /// Writes a virtio-net header and a packet as one packet (writev: no copy).
     @discardableResult
     public func write(header: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer) -> Bool {
-        var parts = [
+        // Two iovecs in a tuple on the stack (an array literal would be a heap allocation).
+        var parts = (
             iovec(iov_base: UnsafeMutableRawPointer(mutating: header.baseAddress), iov_len: header.count),
-            iovec(iov_base: UnsafeMutableRawPointer(mutating: packet.baseAddress), iov_len: packet.count),
-        ]
-        while true {
-            let n = writev(fd, &parts, 2)
-            if n == header.count + packet.count { return true }
-            if n < 0 && errno == EINTR { continue }
-            return false
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: packet.baseAddress), iov_len: packet.count)
+        )
+        return withUnsafeMutableBytes(of: &parts) { raw in
+            let vectors = raw.baseAddress?.assumingMemoryBound(to: iovec.self)
+            while true {
+                let n = writev(fd, vectors, 2)
+                if n == header.count + packet.count { return true }
+                if n < 0 && errno == EINTR { continue }
+                return false
+            }
         }
     }
 

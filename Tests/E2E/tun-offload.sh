@@ -4,7 +4,9 @@
 #   mixed: the branch has offloads, the hub runs `offload = false`: the branch cuts its
 #          super-packets into packets itself, the hub sends plain packets.
 # In each: iperf3 TCP both directions, a 64 MiB file over TCP whose SHA-256 must match,
-# and iperf3 UDP at 20 Mbit/s (datagrams larger than the MTU, so fragments too), ≤ 10 % lost.
+# and iperf3 UDP at 20 Mbit/s (datagrams larger than the MTU, so fragments too), ≤ 10 % lost;
+# the branch's TUN is read by its reader thread under that load and by the event loop again
+# once idle (`tun.reader_hand_overs`, `tun.queues_read_on_loop`).
 #
 #   ns a (branch) 192.168.244.1 ══ 2 links ══ ns h (hub) 192.168.244.2
 #   10.1.0.1 / fd01::1 ─────── tunnel ─────── 10.2.0.1 / fd02::1
@@ -26,6 +28,7 @@ head -c $((64 * 1024 * 1024)) /dev/urandom >"$BYST_NS_WORK/file"
 want=$(sha256sum <"$BYST_NS_WORK/file" | cut -d' ' -f1)
 
 counter() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tun"]["counters"][sys.argv[1]])' "$2"; }
+tun_status() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tun"][sys.argv[1]])' "$2"; }
 
 run_setup() {
     local setup=$1 hub_offload=$2 pids=()
@@ -91,6 +94,13 @@ TOML
         [ "$total" -gt 1000 ] && [ $((lost * 100)) -le $((total * 10)) ] || fail "$setup: UDP IPv$family lost $lost of $total datagrams"
         echo "ok: $setup: iperf3 UDP IPv$family, 4000-byte datagrams: $lost of $total lost"
     done
+
+    # Bulk traffic moved reading the branch's TUN to its reader thread; once idle, the event
+    # loop reads it again (light traffic then costs no thread hop).
+    sleep 0.3
+    hand_overs=$(tun_status a reader_hand_overs) on_loop=$(tun_status a queues_read_on_loop)
+    echo "$setup: branch TUN reading moved $hand_overs times between loop and thread; on the loop now: $on_loop queue(s)"
+    [ "$hand_overs" -ge 3 ] && [ "$on_loop" = 1 ] || fail "$setup: TUN reading did not go to the reader thread under load and back when idle"
 
     whole=$(counter a super_packets_sent_whole) cut=$(counter a super_packets_segmented) received=$(counter h super_packets_received)
     echo "$setup: branch sent $whole super-packets whole, segmented $cut; hub wrote $received whole"

@@ -47,6 +47,10 @@ struct StatusReport: Codable, Sendable {
         var counters: TunPump.Counters
         var dropped_queue_full: UInt64
         var dropped_reader_batches: UInt64
+        /// Times reading a TUN queue moved between its reader thread and the event loop.
+        var reader_hand_overs: UInt64
+        /// TUN queues the event loop reads now (the others: their reader threads).
+        var queues_read_on_loop: Int
     }
 
     /// `[node] registry`: the backend and whether we are connected to it.
@@ -100,7 +104,8 @@ extension Node {
                 StatusReport.Tun(
                     name: pump.device.name, counters: pump.counters,
                     dropped_queue_full: peers.flatMap(\.sessions).reduce(0) { $0 + $1.machine.packetsDropped },
-                    dropped_reader_batches: pump.droppedByReader)
+                    dropped_reader_batches: pump.droppedByReader, reader_hand_overs: pump.readerHandOvers,
+                    queues_read_on_loop: pump.queuesReadOnLoop)
             },
             peers: peers.map { peer in
                 StatusReport.Peer(

@@ -25,6 +25,9 @@ final class SessionRuntime {
     private var endpoints: [UInt32: StreamEndpoint] = [:]
     private var timer: Scheduled<Void>?
     private var pumpScheduled = false
+    /// Something changed since the last pump: the scheduled pump has work (it is skipped
+    /// when `pumpNow` ran in between, as on the TUN path).
+    private var pumpWanted = false
     let createdAt = Clocks.monotonic()
     /// The peer's TUN takes offloaded packets (negotiated `gsoPackets`), and the largest record
     /// payload it accepts (from its hello): a super-packet that does not fit is segmented here.
@@ -83,11 +86,12 @@ final class SessionRuntime {
     /// Runs every link's pump once, after the current event-loop task: many events in one
     /// read cycle cost one flush per link.
     func schedulePump() {
+        pumpWanted = true
         guard !pumpScheduled else { return }
         pumpScheduled = true
         node.eventLoop.assumeIsolated().execute { [self] in
             pumpScheduled = false
-            pumpNow()
+            if pumpWanted { pumpNow() }
         }
     }
 
@@ -97,6 +101,7 @@ final class SessionRuntime {
     /// Pumps every link right away (the TUN path: a batch of packets is already one task,
     /// so deferring would only add a loop iteration to each packet's latency).
     func pumpNow() {
+        pumpWanted = false
         // Each link is taken out of the table before it runs: pumping can close it, and
         // closing removes it from the table (no access to `links` may be open then).
         pumpOrder.removeAll(keepingCapacity: true)

@@ -1,7 +1,8 @@
 // The packet channel between the TUN interface and peers (DESIGN.md §4 "TUN and routing"):
 //
-//   reader thread per TUN queue: poll + read(2) ≤ 64 packets into one reused buffer (TunBatch)
-//            ─▶ one hop to the event loop
+//   per TUN queue, light traffic: read on the event loop (TunLoopReadHandler, no hop)
+//              bulk traffic: a reader thread, poll + read(2) ≤ 64 packets into one reused
+//              buffer (TunBatch) ─▶ one hop to the event loop       (TunReader, TunReadPolicy)
 //   fromTun: parse ─▶ destination in a peer's allowed_ips (longest prefix) ─▶ MSS clamp
 //            ─▶ that peer's session ─▶ copied into the queue of the link its flow hashes to
 //               (PacketQueue: bounded, drops; nothing allocated per packet)
@@ -16,6 +17,7 @@ import Foundation
 import Glibc
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 import Tun
 
@@ -51,6 +53,7 @@ final class TunPump {
         self.mtu = mtu
         self.node = node
         readers = ([device] + extraQueues).map { TunReader(device: $0) }
+        loopChannels = Array(repeating: nil, count: readers.count)
         rebuildRoutes()
     }
 
@@ -65,17 +68,77 @@ final class TunPump {
     func start() {
         let pump = NIOLoopBound(self, eventLoop: node.eventLoop)
         let loop = node.eventLoop
-        // Each queue's reader delivers its batches in order; the kernel keeps a flow on one
-        // queue, so flows stay in order.
+        // Each queue is read in order, by its thread or by the loop (TunReader); the kernel
+        // keeps a flow on one queue, so flows stay in order.
         for (index, reader) in readers.enumerated() {
-            reader.start { batch in
-                loop.execute { pump.value.fromTun(batch, reader: index) }
+            reader.start(
+                deliver: { batch in loop.execute { pump.value.fromTun(batch, reader: index) } },
+                handBack: { loop.execute { pump.value.loopTookOver(queue: index) } })
+            openLoopChannel(queue: index)
+        }
+    }
+
+    /// Each queue's channel for reading on the loop (on a duplicate descriptor, which the
+    /// channel owns). If it cannot be set up, that queue's thread reads all the time.
+    private var loopChannels: [Channel?] = []
+
+    private func openLoopChannel(queue: Int) {
+        let pump = NIOLoopBound(self, eventLoop: node.eventLoop)
+        let reader = readers[queue]
+        let descriptor = dup(reader.device.fd)
+        guard descriptor >= 0 else {
+            return node.logger.warning("tun: cannot read queue \(queue) on the event loop (dup: errno \(errno)); its thread reads")
+        }
+        let opened = NIOPipeBootstrap(group: node.eventLoop)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TunBatch.readSize))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TunLoopReadHandler(pump: pump.value, queue: queue))
+                }
+            }
+            .takingOwnershipOfDescriptor(input: descriptor)
+        opened.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                loopChannels[queue] = channel
+                reader.loopReadingAvailable(true)
+            case .failure(let error):
+                Glibc.close(descriptor)
+                node.logger.warning("tun: cannot read queue \(queue) on the event loop (\(error)); its thread reads")
             }
         }
     }
 
+    /// The reader thread of `queue` stopped reading (behind its last batch): the loop reads.
+    func loopTookOver(queue: Int) {
+        loopChannels[queue]?.read()
+    }
+
+    /// A read cycle on the loop ended: pumps what it routed, and tells whether the loop
+    /// keeps reading (false: it fell behind, and the reader thread takes over).
+    func finishLoopReadCycle(queue: Int, packets: Int, bytes: Int) -> Bool {
+        pumpTouchedSessions()
+        guard TunReadPolicy.loopCycleFellBehind(packets: packets, bytes: bytes) else { return true }
+        readers[queue].handToThread()
+        return false
+    }
+
+    func routeReadOnLoop(_ read: UnsafeRawBufferPointer) {
+        route(read)
+    }
+
+    func loopReadingFailed(queue: Int, error: any Error) {
+        node.logger.warning("tun: reading queue \(queue) on the event loop failed (\(error)); its thread reads from now on")
+        readers[queue].loopReadingAvailable(false)
+        loopChannels[queue] = nil
+        readers[queue].handToThread()
+    }
+
     func stop() {
         for reader in readers { reader.stop() }
+        for channel in loopChannels { channel?.close(promise: nil) }
+        loopChannels = Array(repeating: nil, count: readers.count)
     }
 
     func closeDevices() {
@@ -84,6 +147,8 @@ final class TunPump {
     }
 
     var droppedByReader: UInt64 { readers.reduce(0) { $0 + $1.droppedBatches } }
+    var readerHandOvers: UInt64 { readers.reduce(0) { $0 + $1.readerHandOvers } }
+    var queuesReadOnLoop: Int { readers.filter(\.readsOnLoop).count }
 
     /// `reader`: the index of the reader thread (queue) that read the batch.
     func fromTun(_ batch: TunBatch, reader: Int) {
@@ -93,9 +158,10 @@ final class TunPump {
     }
 
     /// A packet we write to the TUN is often answered inside that write (a local socket's
-    /// ACK, an ICMP echo reply). Reading it here, in the same event-loop cycle, saves waking
-    /// the reader thread and then this loop for it — two wake-ups on the reply's path. Only
-    /// while the reader has nothing in flight to us, so no flow is reordered.
+    /// ACK, an ICMP echo reply). Reading it here, in the same event-loop cycle, saves a
+    /// wake-up on the reply's path. Only while the reader thread has nothing in flight to us,
+    /// so no flow is reordered. (Reading it at once, before the rest of the record is
+    /// handled, measured no faster: docs/PERFORMANCE.md.)
     private var readAfterWriteScheduled = false
     private var loopBatch = TunBatch()
 

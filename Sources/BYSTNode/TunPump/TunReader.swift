@@ -1,4 +1,5 @@
 import BYSTProto
+import Dispatch
 import Foundation
 import NIOCore
 import Synchronization
@@ -36,6 +37,9 @@ struct TunBatch: Sendable {
         }
     }
 
+    /// The bytes read, without the length prefixes.
+    var packetBytes: Int { buffer.readableBytes - 4 * count }
+
     /// Calls `body` with each read, in order.
     func forEach(_ body: (UnsafeRawBufferPointer) -> Void) {
         buffer.withUnsafeReadableBytes { bytes in
@@ -49,15 +53,27 @@ struct TunBatch: Sendable {
     }
 }
 
-/// Reads packets on its own thread and hands them to the event loop in batches; at most
-/// `maxPendingBatches` batches wait for the loop, beyond that they are dropped (counted).
-/// The reads overlap with the loop's crypto and socket writes: reading the TUN on the event
-/// loop instead halved throughput here, offloads or not (docs/PERFORMANCE.md).
+/// Reads one TUN queue, on one of two sides (`TunReadPolicy` says when each):
+///
+/// - **on the event loop** (`onLoop`), while traffic is light: a NIO pipe channel on a
+///   duplicate of the descriptor wakes the loop, `TunLoopReadHandler` reads and routes;
+/// - **on its own thread**, under load: batches go to the loop (at most `maxPendingBatches`
+///   waiting; beyond that they are dropped and counted), overlapping the loop's crypto.
+///
+/// Only one side reads at a time, and each hand-over is ordered behind what the other side
+/// read, so a flow's packets stay in order: the thread hands back by a task queued after its
+/// last batch; the loop hands over by stopping its reads before it wakes the thread.
 final class TunReader: Sendable {
-    private let device: TunDevice
+    let device: TunDevice
     private let stopped = Atomic<Bool>(false)
     private let pending = Atomic<Int>(0)
     private let dropped = Atomic<UInt64>(0)
+    /// Who reads now; the thread sleeps on `wake` while the loop does.
+    private let onLoop = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    /// The loop's channel is up: until then (or if it failed) the thread keeps reading.
+    private let loopCanRead = Atomic<Bool>(false)
+    private let handOvers = Atomic<UInt64>(0)
     /// Held while reading a batch and counting it as pending: the event loop's own reads
     /// (`readIfIdle`) never overtake packets this thread has read.
     private let reading = Mutex(())
@@ -66,21 +82,55 @@ final class TunReader: Sendable {
     init(device: TunDevice) { self.device = device }
 
     var droppedBatches: UInt64 { dropped.load(ordering: .relaxed) }
+    /// The event loop reads this queue now (light traffic).
+    var readsOnLoop: Bool { onLoop.load(ordering: .relaxed) }
+    /// Times reading moved between the thread and the loop, either way.
+    var readerHandOvers: UInt64 { handOvers.load(ordering: .relaxed) }
 
-    func start(deliver: @escaping @Sendable (TunBatch) -> Void) {
-        let thread = Thread { [self] in run(deliver) }
+    /// `deliver` queues a batch on the loop; `handBack` queues, behind those, the loop's
+    /// taking over of reading (`loopTookOver` there).
+    func start(deliver: @escaping @Sendable (TunBatch) -> Void, handBack: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in run(deliver: deliver, handBack: handBack) }
         thread.name = "byst-tun-reader"
         thread.start()
     }
 
-    func stop() { stopped.store(true, ordering: .relaxed) }
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        wake.signal()
+    }
 
     func batchDelivered() { pending.subtract(1, ordering: .relaxed) }
 
-    private func run(_ deliver: @Sendable (TunBatch) -> Void) {
+    /// The loop's channel is ready: the thread may hand reading to it from now on.
+    func loopReadingAvailable(_ available: Bool) { loopCanRead.store(available, ordering: .relaxed) }
+
+    /// On the loop, which has stopped reading: the thread takes over.
+    func handToThread() {
+        onLoop.store(false, ordering: .relaxed)
+        handOvers.add(1, ordering: .relaxed)
+        wake.signal()
+    }
+
+    private func run(deliver: @Sendable (TunBatch) -> Void, handBack: @Sendable () -> Void) {
         var batch = TunBatch()
+        var policy = TunReadPolicy()
+        func giveBack() {
+            guard loopCanRead.load(ordering: .relaxed) else { return }
+            onLoop.store(true, ordering: .relaxed)
+            handOvers.add(1, ordering: .relaxed)
+            handBack()
+        }
         while !stopped.load(ordering: .relaxed) {
-            guard device.waitReadable(timeoutMilliseconds: 100) else { continue }
+            if onLoop.load(ordering: .relaxed) {
+                _ = wake.wait(timeout: .now() + .milliseconds(100))
+                continue
+            }
+            guard device.waitReadable(timeoutMilliseconds: TunReadPolicy.threadIdleMilliseconds) else {
+                policy.threadWasIdle()
+                giveBack()
+                continue
+            }
             let ready: Bool = reading.withLock { _ in
                 batch.read(from: device)
                 guard batch.count > 0 else { return false }
@@ -91,7 +141,9 @@ final class TunReader: Sendable {
                 pending.add(1, ordering: .relaxed)
                 return true
             }
-            if ready { deliver(batch) }
+            guard ready else { continue }
+            deliver(batch)
+            if policy.threadShouldHandBack(afterBatchOf: batch.count, bytes: batch.packetBytes) { giveBack() }
         }
     }
 

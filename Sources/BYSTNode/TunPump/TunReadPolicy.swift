@@ -1,0 +1,33 @@
+/// Who reads a TUN queue (DESIGN.md §4 "TUN and routing"). Light traffic is read on the event
+/// loop: a packet then costs no hop between threads, which is most of a ping's time in user
+/// space. Bulk traffic is read on the queue's reader thread: its reads overlap the loop's
+/// sealing and socket writes, which doubles throughput on two cores (docs/PERFORMANCE.md).
+struct TunReadPolicy {
+    /// A loop read cycle that found this many packets (or bytes) waiting has fallen behind:
+    /// reading moves to the thread.
+    static let loopBusyPackets = 4
+    static let loopBusyBytes = 32 * 1024
+    /// The thread gives reading back after this long without a packet…
+    static let threadIdleMilliseconds: Int32 = 10
+    /// …or after this many batches in a row of one small packet each (light traffic that
+    /// never pauses for `threadIdleMilliseconds`, such as a fast ping).
+    static let threadLightStreak = 64
+    static let smallPacketBytes = 2048
+
+    static func loopCycleFellBehind(packets: Int, bytes: Int) -> Bool {
+        packets >= loopBusyPackets || bytes >= loopBusyBytes
+    }
+
+    private var lightBatches = 0
+
+    /// The thread read a batch: whether traffic is light enough to give reading back.
+    mutating func threadShouldHandBack(afterBatchOf packets: Int, bytes: Int) -> Bool {
+        if packets == 1, bytes <= Self.smallPacketBytes { lightBatches += 1 } else { lightBatches = 0 }
+        guard lightBatches >= Self.threadLightStreak else { return false }
+        lightBatches = 0
+        return true
+    }
+
+    /// The thread found nothing for `threadIdleMilliseconds`.
+    mutating func threadWasIdle() { lightBatches = 0 }
+}
