@@ -385,12 +385,12 @@ fault_registry() {
     if [ "$ok" = 1 ]; then registry_restarts=$n; fi
     ping_windows+=("registry:$registry_restarted_ms:$(ms_now)")
     # The branch follows port:hq through the registry too. If it reconnects to the new
-    # registry before the active gateway has relet the port, it is told "served by nobody"
-    # and closes its links to a gateway that never stopped being active.
+    # registry before the active gateway has relet the port, it is told the port has no
+    # owner: it must keep its links to the gateway that never stopped being active.
     local dropped
     dropped=$(tail -n +$((branch_lines + 1)) "$work/br.log" | grep -c 'HA port moved to another gateway' || true)
     if [ "$dropped" -gt 0 ]; then
-        warning "registry restart $n: the branch closed its $dropped links to the still-active $active (the new registry said port:hq was served by nobody before $active relet it); TUN traffic stopped until it re-dialled (br.log)"
+        problem "registry restart $n: the branch closed its $dropped links to the still-active $active (br.log)"
     fi
 }
 

@@ -127,9 +127,15 @@ final class PeerRuntime {
 
     /// `port:NAME` peers: the port's owner changed. Links move to the first endpoint the new
     /// owner published (the session stays: the new gateway starts a new instance of it, so
-    /// streams are reset and packets flow again); with no owner we wait.
+    /// streams are reset and packets flow again). With no owner we keep what we have: a
+    /// restarted registry knows no owner until the gateway relets its port, and a gateway
+    /// that lost its port steps down and closes its links itself.
     func follow(_ owner: PortOwner?) {
         guard config.endpoint?.portName != nil, outgoing != nil else { return }
+        if owner == nil, let dialTarget {
+            node.logger.info("peer '\(config.name)': \(config.endpoint?.description ?? "") has no owner for now; links stay with \(dialTarget) until another gateway takes it")
+            return
+        }
         let target = owner.flatMap { HAConfig.firstEndpoint(inInfo: $0.info) }
         guard target != dialTarget else { return }
         let what = owner.map { "'\($0.node)' at \(target?.description ?? "no endpoint we can dial (\($0.info))")" } ?? "nobody (waiting)"
