@@ -29,6 +29,34 @@ struct SessionLimitTests {
         #expect(opened[3] == nil)
     }
 
+    /// A peer that keeps opening streams past the cap without reading our refusals cannot
+    /// make us queue resets without end: past the control-frame bound the session refuses
+    /// the link (a protocol error) instead.
+    @Test func refusalsOfStreamsBeyondTheCapAreBounded() throws {
+        var config = SessionConfig()
+        config.maxStreams = 1
+        var b = SessionMachine(role: .responder, config: config, now: 0)
+        b.linkUp(LinkID(0), now: 0)
+        var id: UInt32 = 1
+        var refused = 0
+        var failure: SessionError?
+        while failure == nil, refused <= SessionMachine.maxQueuedControlFrames + 1 {
+            var opens = ByteBuffer()
+            for _ in 0..<256 {
+                Frame.open(id: id, window: 1000, target: "t").encode(into: &opens)
+                id += 2
+            }
+            do {
+                let events = try b.receive(opens, from: LinkID(0), now: 0)
+                refused += events.filter { $0 == .limitReached(.streams) }.count
+            } catch {
+                failure = error
+            }
+        }
+        #expect(failure != nil)
+        #expect(refused <= SessionMachine.maxQueuedControlFrames)
+    }
+
     @Test func sendBuffersTogetherStopAtTheSessionCapAndWakeWhenAcknowledged() throws {
         var config = SessionConfig()
         config.sendBufferLimit = 1 << 20

@@ -33,6 +33,8 @@ extension SessionMachine {
             guard streams[id] == nil, closed[id] == nil else { return }
             highestPeerStreamID = max(highestPeerStreamID, id)
             guard streams.count < config.maxStreams else {
+                // Each refusal queues a reset: bounded like `answerClosed`'s replies.
+                guard sharedControl.count < Self.maxQueuedControlFrames else { throw .badStreamID(id) }
                 rememberClosed(id, .reset(.tooManyStreams))
                 sharedControl.append(.reset(id: id, code: .tooManyStreams))
                 events.append(.limitReached(.streams))

@@ -224,7 +224,10 @@ public struct SessionMachine {
         let link = linkOrder[Int(flowHash % UInt64(linkOrder.count))]
         let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil)
         // Taken out and put back (see `receive`): no allocation per packet.
-        guard var state = links.removeValue(forKey: link) else { return false }
+        guard var state = links.removeValue(forKey: link) else {
+            packetsDropped += 1 // `linkOrder` names only links we have: not expected
+            return false
+        }
         defer { links[link] = state }
         guard state.packets.bytes + size <= config.packetQueueBytes else {
             packetsDropped += 1
