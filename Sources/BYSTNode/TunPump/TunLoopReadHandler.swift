@@ -31,7 +31,13 @@ final class TunLoopReadHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        pump.loopReadingFailed(queue: queue, error: error)
+        pump.node.logger.warning("tun: reading queue \(queue) on the event loop failed (\(error)); its thread reads from now on")
         context.close(promise: nil)
+    }
+
+    /// Closed by an error or an end of file (not expected from a TUN), or at shutdown.
+    func channelInactive(context: ChannelHandlerContext) {
+        pump.loopReadingEnded(queue: queue)
+        context.fireChannelInactive()
     }
 }

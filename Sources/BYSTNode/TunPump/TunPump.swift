@@ -110,9 +110,11 @@ final class TunPump {
         }
     }
 
-    /// The reader thread of `queue` stopped reading (behind its last batch): the loop reads.
+    /// The reader thread of `queue` stopped reading (behind its last batch): the loop reads
+    /// (or, if its channel has gone meanwhile, gives reading straight back).
     func loopTookOver(queue: Int) {
-        loopChannels[queue]?.read()
+        guard let channel = loopChannels[queue] else { return readers[queue].handToThread() }
+        channel.read()
     }
 
     /// A read cycle on the loop ended: pumps what it routed, and tells whether the loop
@@ -128,11 +130,11 @@ final class TunPump {
         route(read)
     }
 
-    func loopReadingFailed(queue: Int, error: any Error) {
-        node.logger.warning("tun: reading queue \(queue) on the event loop failed (\(error)); its thread reads from now on")
+    /// The loop's channel for `queue` closed: its thread reads from now on.
+    func loopReadingEnded(queue: Int) {
         readers[queue].loopReadingAvailable(false)
         loopChannels[queue] = nil
-        readers[queue].handToThread()
+        if readers[queue].readsOnLoop { readers[queue].handToThread() }
     }
 
     func stop() {
