@@ -120,6 +120,14 @@ final class TunPump {
     /// A read cycle on the loop ended: pumps what it routed, and tells whether the loop
     /// keeps reading (false: it fell behind, and the reader thread takes over).
     func finishLoopReadCycle(queue: Int, packets: Int, bytes: Int) -> Bool {
+        // NIO reads one packet per wake-up; what else is waiting shows whether the loop
+        // keeps up (and is routed in this cycle, with the first).
+        var packets = packets, bytes = bytes
+        if readers[queue].readIfIdle(into: &loopBatch) {
+            packets += loopBatch.count
+            bytes += loopBatch.packetBytes
+            loopBatch.forEach { route($0) }
+        }
         pumpTouchedSessions()
         guard TunReadPolicy.loopCycleFellBehind(packets: packets, bytes: bytes) else { return true }
         readers[queue].handToThread()

@@ -57,8 +57,9 @@ struct TunBatch: Sendable {
 ///
 /// - **on the event loop** (`onLoop`), while traffic is light: a NIO pipe channel on a
 ///   duplicate of the descriptor wakes the loop, `TunLoopReadHandler` reads and routes;
-/// - **on its own thread**, under load: batches go to the loop (at most `maxPendingBatches`
-///   waiting; beyond that they are dropped and counted), overlapping the loop's crypto.
+/// - **on its own thread**, under load: batches go to the loop, overlapping the loop's
+///   crypto (with backpressure: `waitForLoop`; past `maxPendingBatches` they are dropped
+///   and counted).
 ///
 /// Only one side reads at a time, and each hand-over is ordered behind what the other side
 /// read, so a flow's packets stay in order: the thread hands back by a task queued after its
@@ -131,6 +132,7 @@ final class TunReader: Sendable {
                 giveBack()
                 continue
             }
+            waitForLoop()
             let ready: Bool = reading.withLock { _ in
                 batch.read(from: device)
                 guard batch.count > 0 else { return false }
@@ -144,6 +146,22 @@ final class TunReader: Sendable {
             guard ready else { continue }
             deliver(batch)
             if policy.threadShouldHandBack(afterBatchOf: batch.count, bytes: batch.packetBytes) { giveBack() }
+        }
+    }
+
+    /// Backpressure: while the loop has `backpressureBatches` batches to work through, the
+    /// TUN's own queue holds further packets (the next batch is then fuller) instead of this
+    /// thread reading them only to drop them. A loop that does not catch up within
+    /// `backpressureLimit` is stalled: reading goes on, and past `maxPendingBatches` drops.
+    static let backpressureBatches = maxPendingBatches / 4
+    static let backpressureLimit: Duration = .milliseconds(100)
+
+    private func waitForLoop() {
+        guard pending.load(ordering: .relaxed) >= Self.backpressureBatches else { return }
+        let clock = ContinuousClock()
+        let giveUp = clock.now + Self.backpressureLimit
+        while pending.load(ordering: .relaxed) >= Self.backpressureBatches, !stopped.load(ordering: .relaxed), clock.now < giveUp {
+            usleep(50)
         }
     }
 
