@@ -91,7 +91,7 @@ import Testing
 
     @Test func randomDataIsSentAsItIs() async throws {
         let outcome = try await transfer(count: 32 << 20) { offset, chunk in
-            var generator = SplitMix(seed: UInt64(offset) &+ 1)
+            var generator = SplitMix64(seed: UInt64(offset) &+ 1)
             for index in chunk.indices { chunk[index] = UInt8(truncatingIfNeeded: generator.next()) }
         }
         let link = outcome.branch

@@ -22,32 +22,11 @@ import Testing
         """
     }
 
+    /// The shared branch, with a long session linger (streams survive link losses here).
     func branchConfig(_ dir: String, name: String = "branch", hubHost: String = "127.0.0.1", hubPort: Int, links: Int,
                       forwards: [(UInt16, UInt16)]) -> String {
-        var text = """
-        [node]
-        name = "\(name)"
-        \(TestCluster.nodeFiles(name, dir: dir))
-        session_linger = "60s"
-
-        [[peer]]
-        name = "hub"
-        key = "hub"
-        endpoint = "byst://\(hubHost):\(hubPort)"
-        links = \(links)
-
-        """
-        for (listen, target) in forwards {
-            text += """
-
-            [[forward]]
-            listen = "127.0.0.1:\(listen)"
-            peer = "hub"
-            target = "127.0.0.1:\(target)"
-
-            """
-        }
-        return text
+        TestCluster.branchConfig(dir, name: name, hubHost: hubHost, hubPort: hubPort, links: links, forwards: forwards,
+                                 nodeExtra: "session_linger = \"60s\"")
     }
 
     func links(of node: RunningNode) async throws -> Int {

@@ -29,32 +29,6 @@ import Testing
         """
     }
 
-    func branchConfig(_ dir: String, name: String = "branch", hubPort: UInt16, links: Int, forwards: [(UInt16, UInt16)] = []) -> String {
-        var text = """
-            [node]
-            name = "\(name)"
-            \(TestCluster.nodeFiles(name, dir: dir))
-
-            [[peer]]
-            name = "hub"
-            key = "hub"
-            endpoint = "byst://127.0.0.1:\(hubPort)"
-            links = \(links)
-
-            """
-        for (listen, target) in forwards {
-            text += """
-
-                [[forward]]
-                listen = "127.0.0.1:\(listen)"
-                peer = "hub"
-                target = "127.0.0.1:\(target)"
-
-                """
-        }
-        return text
-    }
-
     func metrics(_ node: RunningNode) async throws -> Exposition {
         Exposition(parsing: try await node.withNode { $0.metricsExposition() })
     }
@@ -102,7 +76,7 @@ import Testing
             }
         }
         let branch = try await TestCluster.start(
-            branchConfig(bed.dir, hubPort: hubPort, links: 4, forwards: [(forwardPort, bed.digest.port)]),
+            TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 4, forwards: [(forwardPort, bed.digest.port)]),
             directory: bed.dir, name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 4 })
         let (sent, received) = try await onThread { try sendThroughForward(port: forwardPort, count: 1 << 20, seed: 5) }
@@ -125,7 +99,7 @@ import Testing
         let hub = try await TestCluster.start(
             hubConfig(bed.dir, port: hubPort, targets: [], limits: "handshake_rate = 0\naccept_rate = 1\naccept_burst = 1"),
             directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
-        let first = try await TestCluster.start(branchConfig(bed.dir, hubPort: hubPort, links: 2), directory: bed.dir,
+        let first = try await TestCluster.start(TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 2), directory: bed.dir,
                                                 name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: first.node) == 2 })
         let before = hits(try await metrics(hub.node), "accept_rate")
@@ -149,7 +123,7 @@ import Testing
         #expect(flooded.value("byst_handshake_failures_total", ["reason": "overloaded"]) ?? 0 >= 45)
         // The branch restarts: its address completed handshakes, so both links get in at once.
         try await first.node.shutdown()
-        let again = try await TestCluster.start(branchConfig(bed.dir, hubPort: hubPort, links: 2), directory: bed.dir,
+        let again = try await TestCluster.start(TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 2), directory: bed.dir,
                                                 name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: again.node) == 2 })
         #expect(hits(try await metrics(hub.node), "accept_rate") == hits(flooded, "accept_rate"))
@@ -176,7 +150,7 @@ import Testing
         #expect(try await TestCluster.waitUntil(seconds: 5) { try await hits(metrics(hub.node), "pending_handshakes") == 12 })
         #expect(try await metrics(hub.node).value("byst_handshake_failures_total", ["reason": "overloaded"]) == 12)
         // A real peer's links still get in (each makes room), and then no longer count as pending.
-        let branch = try await TestCluster.start(branchConfig(bed.dir, hubPort: hubPort, links: 2), directory: bed.dir,
+        let branch = try await TestCluster.start(TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 2), directory: bed.dir,
                                                  name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 2 })
         // Each admitted link connection pushed out a silent one, and left the table once up.
@@ -245,7 +219,7 @@ import Testing
             hubConfig(bed.dir, port: hubPort, targets: [], limits: "links_per_peer = 3\nsessions_per_peer = 1"),
             directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
         // One branch dials 4 links: the hub keeps 3.
-        let first = try await TestCluster.start(branchConfig(bed.dir, hubPort: hubPort, links: 4), directory: bed.dir,
+        let first = try await TestCluster.start(TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 4), directory: bed.dir,
                                                 name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await hits(metrics(hub.node), "links_per_peer") >= 1 })
         #expect(try await links(of: hub.node) == 3)
@@ -253,13 +227,13 @@ import Testing
         // node (a restart, as the hub sees it) ends that session to make room for its own.
         try await first.node.shutdown()
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: hub.node) == 0 })
-        let second = try await TestCluster.start(branchConfig(bed.dir, name: "branch2", hubPort: hubPort, links: 1),
+        let second = try await TestCluster.start(TestCluster.branchConfig(bed.dir, name: "branch2", hubPort: hubPort, links: 1),
                                                  directory: bed.dir, name: "branch2", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: second.node) == 1 })
         #expect(hits(try await metrics(hub.node), "sessions_per_peer") == 1)
         #expect(try await hub.node.status().peers.first?.sessions.count == 1)
         // A third session while that one has links: refused.
-        let third = try await TestCluster.start(branchConfig(bed.dir, name: "branch3", hubPort: hubPort, links: 1),
+        let third = try await TestCluster.start(TestCluster.branchConfig(bed.dir, name: "branch3", hubPort: hubPort, links: 1),
                                                 directory: bed.dir, name: "branch3", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await hits(metrics(hub.node), "sessions_per_peer") >= 2 })
         #expect(try await links(of: second.node) == 1)
@@ -278,7 +252,7 @@ import Testing
             hubConfig(bed.dir, port: hubPort, targets: [bed.digest.port], limits: "streams_per_session = 2"),
             directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
         let branch = try await TestCluster.start(
-            branchConfig(bed.dir, hubPort: hubPort, links: 1, forwards: [(forwardPort, bed.digest.port)]),
+            TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 1, forwards: [(forwardPort, bed.digest.port)]),
             directory: bed.dir, name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })
         // Two streams held open (the digest server waits for their end), a third refused by the hub.
@@ -320,7 +294,7 @@ import Testing
             name = "branch"
             key = "branch"
             """, directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture, registryGrace: .zero)
-        let client = try await TestCluster.start(branchConfig(bed.dir, hubPort: registryPort, links: 1), directory: bed.dir,
+        let client = try await TestCluster.start(TestCluster.branchConfig(bed.dir, hubPort: registryPort, links: 1), directory: bed.dir,
                                                  name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: client.node) == 1 })
         let replies = LockedBox<[RegistryMessage]>([])
@@ -353,7 +327,7 @@ import Testing
                                               directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
         // The branch may buffer 1 MiB per stream but only 4 MiB for all: 6 stalled streams hit it.
         let branch = try await TestCluster.start(
-            branchConfig(bed.dir, hubPort: hubPort, links: 1, forwards: [(forwardPort, stalled.port)])
+            TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 1, forwards: [(forwardPort, stalled.port)])
                 + "\n[limits]\nstream_buffer = \"1MiB\"\nsession_buffer = \"4MiB\"\n",
             directory: bed.dir, name: "branch", keys: bed.branchKeys, capture: capture)
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })

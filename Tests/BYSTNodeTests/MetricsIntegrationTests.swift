@@ -98,7 +98,7 @@ import Testing
 
         // Phase 1 of a stream through the forward; scrape while it is open.
         let size = 24 << 20
-        var generator = SplitMix(seed: 11)
+        var generator = SplitMix64(seed: 11)
         var data = [UInt8](repeating: 0, count: size)
         data.withUnsafeMutableBytes { raw in
             for offset in stride(from: 0, to: size, by: 8) { raw.storeBytes(of: generator.next(), toByteOffset: offset, as: UInt64.self) }

@@ -24,7 +24,7 @@ struct FloodWorker {
     /// Slots in start order (with the start time), for the hold deadline; stale entries skipped.
     private var starts: [(slot: Int, started: UInt64)] = []
     private var startsHead = 0
-    private var random: SplitMixRandom
+    private var random: SplitMix64
     private var result = FloodResult()
     private let target: sockaddr_storage
     private let targetLength: socklen_t
@@ -42,7 +42,7 @@ struct FloodWorker {
         slots = Array(repeating: Slot(), count: options.maxOpen)
         polled = Array(repeating: pollfd(fd: -1, events: 0, revents: 0), count: options.maxOpen)
         free = Array((0..<options.maxOpen).reversed())
-        random = SplitMixRandom(seed: seed ^ Self.now())
+        random = SplitMix64(seed: seed ^ Self.now())
         (target, targetLength) = Self.storage(options.target)
         family = options.target.protocol == .inet6 ? AF_INET6 : AF_INET
         sources = options.sources.map(Self.storage)
@@ -218,19 +218,5 @@ struct FloodWorker {
             }
         }
         return bytes
-    }
-}
-
-/// SplitMix64: fast, seeded, not cryptographic (the flood's bytes only need to look random).
-struct SplitMixRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

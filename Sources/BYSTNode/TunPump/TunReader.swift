@@ -127,7 +127,9 @@ final class TunReader: Sendable {
                 _ = wake.wait(timeout: .now() + .milliseconds(100))
                 continue
             }
-            guard device.waitReadable(timeoutMilliseconds: TunReadPolicy.threadIdleMilliseconds) else {
+            // Idling hands reading to the loop, once it can read (until then: the old 100 ms).
+            let idle = loopCanRead.load(ordering: .relaxed) ? TunReadPolicy.threadIdleMilliseconds : 100
+            guard device.waitReadable(timeoutMilliseconds: idle) else {
                 policy.threadWasIdle()
                 giveBack()
                 continue

@@ -71,7 +71,7 @@ func sendThroughForward(port: UInt16, count: Int, seed: UInt64) throws -> (sent:
     let socket = try BlockingSocket.connect(port: port)
     defer { socket.close() }
     let hash = try IncrementalHash()
-    var generator = SplitMix(seed: seed)
+    var generator = SplitMix64(seed: seed)
     var chunk = [UInt8](repeating: 0, count: 64 * 1024)
     var remaining = count
     while remaining > 0 {
@@ -93,14 +93,3 @@ func sendThroughForward(port: UInt16, count: Int, seed: UInt64) throws -> (sent:
     return (hash.finalize(), try socket.readToEnd(limit: 64))
 }
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

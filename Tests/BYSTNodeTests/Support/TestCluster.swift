@@ -78,6 +78,36 @@ enum TestCluster {
         """
     }
 
+    /// A branch that dials peer "hub" at `hubHost:hubPort` with `links` links and forwards
+    /// each local port to a target behind the hub; `nodeExtra` goes into `[node]`.
+    static func branchConfig(_ dir: String, name: String = "branch", hubHost: String = "127.0.0.1", hubPort: some BinaryInteger,
+                             links: Int, forwards: [(UInt16, UInt16)] = [], nodeExtra: String = "") -> String {
+        var text = """
+        [node]
+        name = "\(name)"
+        \(nodeFiles(name, dir: dir))
+        \(nodeExtra)
+
+        [[peer]]
+        name = "hub"
+        key = "hub"
+        endpoint = "byst://\(hubHost):\(hubPort)"
+        links = \(links)
+
+        """
+        for (listen, target) in forwards {
+            text += """
+
+            [[forward]]
+            listen = "127.0.0.1:\(listen)"
+            peer = "hub"
+            target = "127.0.0.1:\(target)"
+
+            """
+        }
+        return text
+    }
+
     /// Polls `condition` every 50 ms for at most `seconds`.
     static func waitUntil(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

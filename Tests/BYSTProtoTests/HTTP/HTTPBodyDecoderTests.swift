@@ -58,7 +58,7 @@ import Testing
     }
 
     @Test func bodyRechunkedAtRandomDecodesToTheSameBytes() {
-        var generator = SeededGenerator(seed: 42)
+        var generator = SplitMix64(seed: 42)
         let body = pattern(50_000, seed: 9)
         for _ in 0..<40 {
             let chunkSizes = (0..<16).map { _ in Int.random(in: 1...4000, using: &generator) }

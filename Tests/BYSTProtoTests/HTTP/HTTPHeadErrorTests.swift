@@ -100,7 +100,7 @@ import Testing
 
     /// Bytes from a fixed seed, in many sizes: the parser throws or waits, never traps.
     @Test func randomBytesNeverTrap() {
-        var generator = SeededGenerator(seed: 0xB757)
+        var generator = SplitMix64(seed: 0xB757)
         let alphabet = bytes("GET / HTTP/1.1\r\n:; \t\u{0}\u{7F}ÿaZ0")
         for _ in 0..<2000 {
             let count = Int.random(in: 0...200, using: &generator)

@@ -104,7 +104,7 @@ import Testing
     }
 
     @Test func randomSplits() throws {
-        var generator = SeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         let requests = Self.requestStream()
         let responses = Self.responseStream()
         for _ in 0..<50 {

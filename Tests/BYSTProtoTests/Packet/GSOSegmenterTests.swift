@@ -132,7 +132,7 @@ import Testing
         bad = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 60_000, checksumOffset: 16)
         #expect(throws: GSOSegmenter.Failure.self) { try GSOSegmenter.segments(of: packet, header: bad) }
         #expect(throws: GSOSegmenter.Failure.self) { try GSOSegmenter.segments(of: Array(packet.prefix(30)), header: header) }
-        var generator = SplitMix(seed: 11)
+        var generator = SplitMix64(seed: 11)
         for _ in 0..<3_000 {
             var mutated = packet
             for _ in 0..<4 { mutated[Int(generator.next() % UInt64(60))] = UInt8(truncatingIfNeeded: generator.next()) }

@@ -74,7 +74,7 @@ import Testing
         var registry = PortRegistry(configuration: .init(lease: .seconds(3), grace: .seconds(2)), now: 0)
         let clients = (0..<5).map { RegistryClientID("c\($0)") }
         let ports = ["p0", "p1", "p2"]
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         var now: Nanoseconds = 0
         var alive: [RegistryClientID: Nanoseconds] = [:]
         for _ in 0..<20_000 {
@@ -105,15 +105,3 @@ import Testing
     }
 }
 
-/// A small deterministic generator for the simulation.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

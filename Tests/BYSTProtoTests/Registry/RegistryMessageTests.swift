@@ -67,7 +67,7 @@ import Testing
         // keepalive followed by junk
         #expect(throws: RegistryWireError.trailingBytes) { try RegistryMessage.decode(body: body([0x09, 0, 0, 0, 1, 0xAA])) }
         // random garbage never traps
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         for _ in 0..<5_000 {
             let count = Int(generator.next() % 40)
             let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
