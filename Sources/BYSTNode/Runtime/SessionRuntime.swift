@@ -79,9 +79,13 @@ final class SessionRuntime {
             }
             link.fail("session protocol error: \(error)")
         }
-        if machine.isRetired(link.id) { link.closeRetired() }
+        if inspect({ $0.isRetired(link.id) }) { link.closeRetired() }
         schedulePump()
     }
+
+    /// Reads the machine where it lies: a method called on `machine` straight from this class
+    /// copies the whole struct first (a retain and a release per table), on every record.
+    func inspect<T>(_ read: (inout SessionMachine) -> T) -> T { read(&machine) }
 
     /// Runs every link's pump once, after the current event-loop task: many events in one
     /// read cycle cost one flush per link.
@@ -112,7 +116,7 @@ final class SessionRuntime {
             let sealed = link.recordsSealed
             link.pump()
             if link.recordsSealed > sealed { metrics.recordsSent.increment(by: link.recordsSealed - sealed) }
-            if machine.isRetired(id) { link.closeRetired() }
+            if inspect({ $0.isRetired(id) }) { link.closeRetired() }
         }
         rearmTimer()
     }
@@ -121,7 +125,7 @@ final class SessionRuntime {
     private var timerDeadline: Nanoseconds = 0
 
     private func rearmTimer() {
-        guard let deadline = machine.nextDeadline else { return cancelTimer() }
+        guard let deadline = inspect({ $0.nextDeadline }) else { return cancelTimer() }
         // A timer that fires no later is kept (it polls and re-arms): most pumps leave the
         // deadline where it was, and re-scheduling costs more than the packet.
         if timer != nil, timerDeadline <= deadline { return }

@@ -203,7 +203,7 @@ final class TunPump {
         scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
         guard let packet = IPPacket(scratch) else { return drop(.malformed) }
         guard let peerIndex = routes.lookup(packet.destination) else { return drop(.noRoute) }
-        guard let session = node.peers[peerIndex].sessionForNewStream(), session.machine.hasLinks else {
+        guard let session = node.peers[peerIndex].sessionForNewStream(), session.inspect({ $0.hasLinks }) else {
             return drop(.noSession)
         }
         let hash = packet.flowHash(scratch)

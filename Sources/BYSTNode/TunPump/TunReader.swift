@@ -124,7 +124,8 @@ final class TunReader: Sendable {
         }
         while !stopped.load(ordering: .relaxed) {
             if onLoop.load(ordering: .relaxed) {
-                _ = wake.wait(timeout: .now() + .milliseconds(100))
+                // Woken by `handToThread` or `stop`: no polling while the loop reads.
+                wake.wait()
                 continue
             }
             // Idling hands reading to the loop, once it can read (until then: the old 100 ms).
