@@ -96,35 +96,10 @@ final class AcceptGate: Sendable {
     /// The event loop has set up (or failed to set up) an admitted connection.
     func setUp() { inFlight.subtract(1, ordering: .relaxed) }
 
-    /// Runs a timer on `loop` every `probeInterval` and records how late each run is: a loop
+    /// Measures the event loop's lateness every `probeInterval` (`LoopLagProbe`): a loop
     /// saturated by strangers' connections shows here first, and the gate turns them away.
-    func probeLoop(_ loop: EventLoop) -> RepeatedTask {
-        let window = NIOLoopBound(LagWindow(now: Clocks.monotonic(), period: UInt64(Self.probeInterval.nanoseconds)), eventLoop: loop)
-        return loop.scheduleRepeatedTask(initialDelay: Self.probeInterval, delay: Self.probeInterval) { [self] _ in
-            loopLag.store(window.value.record(now: Clocks.monotonic()), ordering: .relaxed)
-        }
-    }
-
-    /// The probe's last three lateness samples (on the event loop only).
-    private final class LagWindow {
-        let period: UInt64
-        var last: UInt64
-        var samples: [UInt64] = [0, 0, 0]
-        var next = 0
-
-        init(now: UInt64, period: UInt64) {
-            last = now
-            self.period = period
-        }
-
-        /// Records a run at `now`; returns the least lateness of the last three runs.
-        func record(now: UInt64) -> UInt64 {
-            let elapsed = now - min(last, now)
-            last = now
-            samples[next] = elapsed > period ? elapsed - period : 0
-            next = (next + 1) % samples.count
-            return samples.min() ?? 0
-        }
+    func probeLoop(_ loop: EventLoop) -> LoopLagProbe {
+        LoopLagProbe(on: loop, period: Self.probeInterval) { [self] lag in loopLag.store(lag, ordering: .relaxed) }
     }
 
     /// A handshake from `source` completed: its later connections skip `accept_rate`.

@@ -37,7 +37,7 @@ final class Node {
     let acceptGate: AcceptGate
     let admission: LinkAdmission
     /// Measures how late the event loop runs, for the accept gate (while link listeners exist).
-    private var loopProbe: RepeatedTask?
+    private var loopProbe: LoopLagProbe?
     /// Lines strangers can cause go through here (Support/LogLimiter.swift).
     let logLimiter = LogLimiter()
     /// This node's own metric registry (Metrics/NodeMetrics.swift), served on `metrics_listen`.

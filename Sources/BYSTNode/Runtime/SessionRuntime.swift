@@ -71,7 +71,9 @@ final class SessionRuntime {
     func receive(_ payload: ByteBuffer, from link: LinkHandler) {
         metrics.recordsReceived.increment()
         do throws(SessionError) {
-            handle(try machine.receive(payload, from: link.id, now: Clocks.monotonic()))
+            let events = try machine.receive(payload, from: link.id, now: Clocks.monotonic())
+            handle(events)
+            machine.recycleEvents(consume events)
         } catch {
             // Data beyond the credit we gave: the peer broke the stream or session buffer cap.
             if case .flowControlViolation(let stream) = error {

@@ -57,6 +57,7 @@ public struct SessionMachine {
     /// Links in id order: a flow hash picks its link by index here.
     var linkOrder: [LinkID] = []
     public internal(set) var packetsDropped: UInt64 = 0
+    /// Events for the driver; after `recycleEvents` in the storage of the array it handed back.
     var events: [SessionEvent] = []
 
     /// Responder: this session state's random identity, announced on every link.
@@ -244,8 +245,17 @@ public struct SessionMachine {
     }
 
     mutating func takeEvents() -> [SessionEvent] {
-        defer { events.removeAll(keepingCapacity: true) }
-        return events
+        var taken: [SessionEvent] = []
+        swap(&taken, &events)
+        return taken
+    }
+
+    /// Hands back an event array the driver has finished with, so that its storage collects
+    /// the next events (optional: without it each batch of events allocates its own array).
+    public mutating func recycleEvents(_ handled: consuming [SessionEvent]) {
+        guard events.isEmpty, handled.capacity > events.capacity else { return }
+        handled.removeAll(keepingCapacity: true)
+        events = handled
     }
 
     // MARK: Status

@@ -1,0 +1,57 @@
+// How late the event loop runs (AcceptGate's overload signal):
+//
+//   every AcceptGate.probeInterval on the loop ─▶ lateness against the period
+//   ─▶ least of the last three runs ─▶ report (AcceptGate's loopLag, read by accept threads)
+import NIOCore
+
+/// A callback that re-arms itself on the event loop (NIO's scheduled callbacks allocate
+/// nothing per run, unlike a `RepeatedTask`'s promise and task per run, 20 times a second).
+/// Event loop only; `cancel` stops it.
+final class LoopLagProbe: NIOScheduledCallbackHandler {
+    private let loop: EventLoop
+    private let period: TimeAmount
+    private let report: (UInt64) -> Void
+    private var last: UInt64
+    private var samples: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var next = 0
+    private var scheduled: NIOScheduledCallback?
+
+    /// Starts at once; `report` gets the least lateness of the last three runs, in nanoseconds.
+    init(on loop: EventLoop, period: TimeAmount, report: @escaping (UInt64) -> Void) {
+        self.loop = loop
+        self.period = period
+        self.report = report
+        last = Clocks.monotonic()
+        arm()
+    }
+
+    func cancel() {
+        scheduled?.cancel()
+        scheduled = nil
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        report(record(now: Clocks.monotonic()))
+        arm()
+    }
+
+    private func arm() {
+        // Fails only when the loop shuts down: the probe ends with it.
+        scheduled = try? loop.assumeIsolated().scheduleCallback(in: period, handler: self)
+    }
+
+    /// Records a run at `now`; returns the least lateness of the last three runs.
+    private func record(now: UInt64) -> UInt64 {
+        let elapsed = now - min(last, now)
+        last = now
+        let periodNanoseconds = UInt64(period.nanoseconds)
+        let lateness = elapsed > periodNanoseconds ? elapsed - periodNanoseconds : 0
+        switch next {
+        case 0: samples.0 = lateness
+        case 1: samples.1 = lateness
+        default: samples.2 = lateness
+        }
+        next = (next + 1) % 3
+        return min(samples.0, samples.1, samples.2)
+    }
+}
