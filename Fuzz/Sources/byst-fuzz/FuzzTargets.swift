@@ -14,6 +14,7 @@ enum FuzzTargets {
         FuzzTarget(name: "keys", run: KeyImportFuzz.run),
         FuzzTarget(name: "registry", run: RegistryFuzz.run),
         FuzzTarget(name: "netlink", run: NetlinkFuzz.run),
+        FuzzTarget(name: "gso", run: GSOFuzz.run),
     ]
 
     /// The target named by the first argument (libFuzzer's callback cannot capture it).

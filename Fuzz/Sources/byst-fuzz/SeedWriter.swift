@@ -12,7 +12,8 @@ enum SeedWriter {
     static func write(into directory: String) -> Bool {
         var ok = true
         for (target, seeds) in [("link", link()), ("record", record()), ("session", session()), ("http", http()),
-                                ("keys", keys()), ("registry", registry()), ("netlink", netlink())] {
+                                ("keys", keys()), ("registry", registry()), ("netlink", netlink()),
+                                ("gso", gso())] {
             let folder = directory + "/" + target
             mkdir(folder, 0o755)
             for (name, bytes) in seeds {
@@ -240,6 +241,43 @@ enum SeedWriter {
     }
 
     // MARK: netlink
+
+    // MARK: gso
+
+    /// TCP over IPv4 and IPv6 and UDP super-packets (3,000 payload bytes, GSO size 1,000) after
+    /// their virtio-net headers, and one packet that only needs its checksum completed.
+    static func gso() -> [(String, [UInt8])] {
+        func superPacket(ipv6: Bool, udp: Bool, gso: Bool) -> [UInt8] {
+            let ipLength = ipv6 ? 40 : 20, transportLength = udp ? 8 : 20
+            let total = ipLength + transportLength + 3000
+            var packet = [UInt8](repeating: 0x61, count: total)
+            packet.replaceSubrange(0..<(ipLength + transportLength), with: [UInt8](repeating: 0, count: ipLength + transportLength))
+            if ipv6 {
+                packet[0] = 0x60
+                packet[4] = UInt8((total - 40) >> 8); packet[5] = UInt8((total - 40) & 0xFF)
+                packet[6] = udp ? 17 : 6; packet[7] = 64; packet[23] = 1; packet[39] = 2
+            } else {
+                packet[0] = 0x45
+                packet[2] = UInt8(total >> 8); packet[3] = UInt8(total & 0xFF)
+                packet[8] = 64; packet[9] = udp ? 17 : 6
+                packet[12] = 10; packet[15] = 1; packet[16] = 10; packet[19] = 2
+            }
+            let t = ipLength
+            packet[t] = 0xC3; packet[t + 2] = 0x14
+            if udp {
+                packet[t + 4] = UInt8((total - t) >> 8); packet[t + 5] = UInt8((total - t) & 0xFF)
+            } else {
+                packet[t + 12] = 0x50; packet[t + 13] = 0x18
+            }
+            let type = !gso ? VirtioNetHeader.gsoNone
+                : udp ? VirtioNetHeader.gsoUDPL4 : (ipv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4)
+            let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: type, headerLength: UInt16(t + transportLength),
+                                         gsoSize: 1000, checksumStart: UInt16(t), checksumOffset: udp ? 6 : 16)
+            return header.bytes + packet
+        }
+        return [("tcp4", superPacket(ipv6: false, udp: false, gso: true)), ("tcp6", superPacket(ipv6: true, udp: false, gso: true)),
+                ("udp4", superPacket(ipv6: false, udp: true, gso: true)), ("csum-only", superPacket(ipv6: true, udp: true, gso: false))]
+    }
 
     static func netlink() -> [(String, [UInt8])] {
         func header(length: UInt32, type: UInt16, sequence: UInt32) -> [UInt8] {

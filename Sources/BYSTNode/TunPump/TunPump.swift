@@ -218,7 +218,7 @@ final class TunPump {
             }
             counters.super_packets_segmented += 1
             do throws(GSOSegmenter.Failure) {
-                for segment in try GSOSegmenter.segments(of: scratch, header: header) {
+                try GSOSegmenter.forEachSegment(of: scratch, header: header, scratch: &segmentScratch) { segment in
                     segment.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
                 }
             } catch {
@@ -262,6 +262,8 @@ final class TunPump {
 
     /// The packet being written, as an array (see `scratch`); reused.
     private var receivedScratch: [UInt8] = []
+    /// Each segment of a super-packet cut here (`GSOSegmenter.forEachSegment`); reused.
+    private var segmentScratch: [UInt8] = []
 
     func fromPeer(_ packet: ByteBuffer, peer: PeerRuntime) {
         receivedScratch.removeAll(keepingCapacity: true)
@@ -296,11 +298,12 @@ final class TunPump {
             scheduleReadAfterWrite()
             return
         }
-        let segments: [[UInt8]]
-        do throws(GSOSegmenter.Failure) { segments = try GSOSegmenter.segments(of: receivedScratch, header: header) } catch {
+        // Refused packets throw before any segment is written.
+        do throws(GSOSegmenter.Failure) {
+            try GSOSegmenter.forEachSegment(of: receivedScratch, header: header, scratch: &segmentScratch) { writePlain($0) }
+        } catch {
             return drop(.malformed)
         }
-        for segment in segments { writePlain(segment) }
         scheduleReadAfterWrite()
     }
 

@@ -31,23 +31,39 @@ public enum GSOSegmenter {
     /// The packet as the wire would carry it: one packet with a complete checksum, or the
     /// segments of a GSO super-packet.
     public static func segments(of packet: [UInt8], header: VirtioNetHeader) throws(Failure) -> [[UInt8]] {
+        var segments: [[UInt8]] = []
+        var scratch: [UInt8] = []
+        try forEachSegment(of: packet, header: header, scratch: &scratch) { segments.append($0) }
+        return segments
+    }
+
+    /// The same, one segment at a time, each built in `scratch` (reused: no array per
+    /// segment) and handed to `body` in order. A packet that is refused throws before
+    /// `body` sees any segment of it.
+    public static func forEachSegment(
+        of packet: [UInt8], header: VirtioNetHeader, scratch: inout [UInt8], _ body: ([UInt8]) -> Void
+    ) throws(Failure) {
         guard header.isGSO else {
-            guard header.needsChecksum else { return [packet] }
-            var whole = packet
-            try completeChecksum(&whole, header: header)
-            return [whole]
+            guard header.needsChecksum else { return body(packet) }
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: packet)
+            try completeChecksum(&scratch, header: header)
+            return body(scratch)
         }
         guard let ip = IPPacket(packet) else { throw .malformed("not an IPv4/IPv6 packet") }
         let type = header.gsoType & ~VirtioNetHeader.gsoECN
         let gsoSize = Int(header.gsoSize)
         guard gsoSize > 0 else { throw .malformed("GSO size 0") }
         let transport = ip.transportOffset
+        // Where the IP length says the packet ends (IPPacket checked it is within the bytes).
+        let end = ip.version == 4 ? (Int(packet[2]) << 8 | Int(packet[3])) : 40 + (Int(packet[4]) << 8 | Int(packet[5]))
         switch (type, ip.transport) {
         case (VirtioNetHeader.gsoTCPv4, IPPacket.tcp) where ip.version == 4, (VirtioNetHeader.gsoTCPv6, IPPacket.tcp) where ip.version == 6:
             guard packet.count >= transport + 20 else { throw .malformed("truncated TCP header") }
             let tcpLength = Int(packet[transport + 12] >> 4) * 4
             guard tcpLength >= 20, packet.count >= transport + tcpLength else { throw .malformed("bad TCP header length") }
-            return split(packet, ip: ip, headerEnd: transport + tcpLength, gsoSize: gsoSize) { segment, index, last, payload in
+            guard transport + tcpLength <= end else { throw .malformed("transport header beyond the IP length") }
+            split(packet, ip: ip, headerEnd: transport + tcpLength, end: end, gsoSize: gsoSize, into: &scratch, body: body) { segment, index, last, _ in
                 let seqAt = transport + 4
                 let sequence = (UInt32(segment[seqAt]) << 24 | UInt32(segment[seqAt + 1]) << 16
                     | UInt32(segment[seqAt + 2]) << 8 | UInt32(segment[seqAt + 3])) &+ UInt32(truncatingIfNeeded: index * gsoSize)
@@ -58,7 +74,8 @@ public enum GSOSegmenter {
             }
         case (VirtioNetHeader.gsoUDPL4, IPPacket.udp):
             guard packet.count >= transport + 8 else { throw .malformed("truncated UDP header") }
-            return split(packet, ip: ip, headerEnd: transport + 8, gsoSize: gsoSize) { segment, _, _, payload in
+            guard transport + 8 <= end else { throw .malformed("transport header beyond the IP length") }
+            split(packet, ip: ip, headerEnd: transport + 8, end: end, gsoSize: gsoSize, into: &scratch, body: body) { segment, _, _, payload in
                 let length = 8 + payload
                 segment[transport + 4] = UInt8(length >> 8)
                 segment[transport + 5] = UInt8(length & 0xFF)
@@ -69,22 +86,18 @@ public enum GSOSegmenter {
         }
     }
 
-    /// Copies the headers before each `gsoSize` piece of the payload, fixes the IP header and
-    /// lets `fix` do the transport header (segment, index, is last, payload length).
-    private static func split(_ packet: [UInt8], ip: IPPacket, headerEnd: Int, gsoSize: Int,
-                              fix: (inout [UInt8], Int, Bool, Int) -> Void) -> [[UInt8]] {
-        let ipEnd = ip.version == 4 ? (Int(packet[2]) << 8 | Int(packet[3])) : 40 + (Int(packet[4]) << 8 | Int(packet[5]))
-        let end = min(ipEnd, packet.count)
-        let payloadLength = max(0, end - headerEnd)
+    /// Copies the headers before each `gsoSize` piece of the payload up to `end` (the IP
+    /// length; `headerEnd <= end`) into `segment`, fixes the IP header, lets `fix` do the
+    /// transport header (segment, index, is last, payload length) and hands it to `body`.
+    private static func split(_ packet: [UInt8], ip: IPPacket, headerEnd: Int, end: Int, gsoSize: Int, into segment: inout [UInt8],
+                              body: ([UInt8]) -> Void, fix: (inout [UInt8], Int, Bool, Int) -> Void) {
+        let payloadLength = end - headerEnd
         let count = max(1, (payloadLength + gsoSize - 1) / gsoSize)
         let ipID = Int(packet[4]) << 8 | Int(packet[5])
-        var segments: [[UInt8]] = []
-        segments.reserveCapacity(count)
         for index in 0..<count {
             let from = headerEnd + index * gsoSize
             let piece = min(gsoSize, end - from)
-            var segment = [UInt8]()
-            segment.reserveCapacity(headerEnd + piece)
+            segment.removeAll(keepingCapacity: true)
             segment.append(contentsOf: packet[0..<headerEnd])
             segment.append(contentsOf: packet[from..<(from + piece)])
             let total = segment.count
@@ -108,8 +121,7 @@ public enum GSOSegmenter {
                 segment[5] = UInt8(payload & 0xFF)
             }
             fix(&segment, index, index == count - 1, piece)
-            segments.append(segment)
+            body(segment)
         }
-        return segments
     }
 }

@@ -132,6 +132,17 @@ import Testing
         bad = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 60_000, checksumOffset: 16)
         #expect(throws: GSOSegmenter.Failure.self) { try GSOSegmenter.segments(of: packet, header: bad) }
         #expect(throws: GSOSegmenter.Failure.self) { try GSOSegmenter.segments(of: Array(packet.prefix(30)), header: header) }
+        // The IP length ends inside the transport header (the bytes after it are there): an
+        // error, not a segment cut from a negative length.
+        for (ipv6, udp) in [(false, false), (false, true), (true, false), (true, true)] {
+            var (short, shortHeader) = Self.superPacket(ipv6: ipv6, udp: udp, payload: Self.payload)
+            if ipv6 { short[4] = 0; short[5] = 4 } else { short[2] = 0; short[3] = 24 }
+            #expect(throws: GSOSegmenter.Failure.malformed("transport header beyond the IP length")) {
+                try GSOSegmenter.segments(of: short, header: shortHeader)
+            }
+            shortHeader.gsoType = VirtioNetHeader.gsoNone
+            #expect(throws: Never.self) { try GSOSegmenter.segments(of: short, header: shortHeader) }
+        }
         var generator = SplitMix64(seed: 11)
         for _ in 0..<3_000 {
             var mutated = packet
