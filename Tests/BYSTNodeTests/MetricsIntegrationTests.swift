@@ -27,34 +27,10 @@ import Testing
         """
     }
 
+    /// TestCluster's branch, with a metrics listener and the hub's 100 ms keepalives.
     func branchConfig(_ dir: String, name: String, hubPort: UInt16, metrics: UInt16, links: Int, forward: (UInt16, UInt16)?) -> String {
-        var text = """
-            [node]
-            name = "\(name)"
-            metrics_listen = ["127.0.0.1:\(metrics)"]
-            control_socket = "\(dir)/\(name).sock"
-            key_store = "\(dir)/\(name).keys"
-            keepalive_interval = "100ms"
-            dead_link_timeout = "3s"
-
-            [[peer]]
-            name = "hub"
-            key = "hub"
-            endpoint = "byst://127.0.0.1:\(hubPort)"
-            links = \(links)
-
-            """
-        if let (listen, target) = forward {
-            text += """
-
-                [[forward]]
-                listen = "127.0.0.1:\(listen)"
-                peer = "hub"
-                target = "127.0.0.1:\(target)"
-
-                """
-        }
-        return text
+        TestCluster.branchConfig(dir, name: name, hubPort: hubPort, links: links, forwards: forward.map { [$0] } ?? [],
+                                 nodeExtra: "metrics_listen = [\"127.0.0.1:\(metrics)\"]", keepalive: "100ms")
     }
 
     @Test func countersMoveGaugesMatchAndHandshakeFailuresHaveReasons() async throws {

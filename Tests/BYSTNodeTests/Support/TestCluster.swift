@@ -68,12 +68,12 @@ enum TestCluster {
     }
 
     /// The `[node]` lines the integration tests share: control socket and key store of node
-    /// `name` in `dir`, and fast keepalives (250 ms) with a 3 s dead-link timeout.
-    static func nodeFiles(_ name: String, dir: String) -> String {
+    /// `name` in `dir`, and fast keepalives (250 ms unless given) with a 3 s dead-link timeout.
+    static func nodeFiles(_ name: String, dir: String, keepalive: String = "250ms") -> String {
         """
         control_socket = "\(dir)/\(name).sock"
         key_store = "\(dir)/\(name).keys"
-        keepalive_interval = "250ms"
+        keepalive_interval = "\(keepalive)"
         dead_link_timeout = "3s"
         """
     }
@@ -81,11 +81,12 @@ enum TestCluster {
     /// A branch that dials peer "hub" at `hubHost:hubPort` with `links` links and forwards
     /// each local port to a target behind the hub; `nodeExtra` goes into `[node]`.
     static func branchConfig(_ dir: String, name: String = "branch", hubHost: String = "127.0.0.1", hubPort: some BinaryInteger,
-                             links: Int, forwards: [(UInt16, UInt16)] = [], nodeExtra: String = "") -> String {
+                             links: Int, forwards: [(UInt16, UInt16)] = [], nodeExtra: String = "",
+                             keepalive: String = "250ms") -> String {
         var text = """
         [node]
         name = "\(name)"
-        \(nodeFiles(name, dir: dir))
+        \(nodeFiles(name, dir: dir, keepalive: keepalive))
         \(nodeExtra)
 
         [[peer]]
