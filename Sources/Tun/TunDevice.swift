@@ -135,8 +135,24 @@ public final class TunDevice: @unchecked Sendable {
 
     /// Waits up to `timeoutMilliseconds` for a packet to read.
     public func waitReadable(timeoutMilliseconds: Int32) -> Bool {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, timeoutMilliseconds) > 0
+        Self.wait(fd: fd, for: Int16(POLLIN), timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// `poll(2)` on one descriptor for up to `timeoutMilliseconds` in all: a signal
+    /// (a child's SIGCHLD, a reload's SIGHUP) interrupts the call, not the wait.
+    public static func wait(fd: Int32, for events: Int16, timeoutMilliseconds: Int32) -> Bool {
+        func milliseconds() -> Int64 {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        }
+        let deadline = milliseconds() + Int64(max(timeoutMilliseconds, 0))
+        var descriptor = pollfd(fd: fd, events: events, revents: 0)
+        while true {
+            let left = Int32(clamping: max(deadline - milliseconds(), 0))
+            let ready = poll(&descriptor, 1, left)
+            if ready >= 0 || errno != EINTR { return ready > 0 }
+        }
     }
 
     public func close() {

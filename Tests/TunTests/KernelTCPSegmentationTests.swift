@@ -52,15 +52,20 @@ import CTun
             _ = try device.enableOffloads()
             try InterfaceConfigurator.configure(interface: "tso0", addresses: [IPPrefix("\(family.local)/\(family.prefixLength)")!],
                                                 mtu: 1500, routes: [])
+            if !family.isV4 { try Self.waitForLocalRoute(to: family.local) }
             let socket = try Self.connect(family)
             defer { close(socket) }
             // The kernel's SYN, our SYN-ACK (MSS only: no timestamps, SACK or window scaling).
+            // A lost SYN-ACK would not do: after a SYN retransmission the kernel starts with a
+            // congestion window of one segment, and sends no super-packet.
             let syn = try Self.readTCP(device, family) { $0.flags & 0x02 != 0 }.packet
             let clientPort = UInt16(syn[family.ipHeader + 0]) << 8 | UInt16(syn[family.ipHeader + 1])
             let clientISN = Self.sequence(of: syn, family)
             try Self.write(device, Self.tcp(family, to: clientPort, seq: Self.remoteISN, ack: clientISN &+ 1, flags: 0x12,
                                             options: [2, 4, UInt8(Self.mss >> 8), UInt8(Self.mss & 0xFF)]))
-            try Self.waitWritable(socket)
+            guard TunDevice.wait(fd: socket, for: Int16(POLLOUT), timeoutMilliseconds: 5000) else {
+                throw KernelSegmentationTests.CaptureError("the connection did not complete")
+            }
 
             try Self.send(payload, on: socket)
             let (header, superPacket) = try Self.readTCP(device, family) { $0.payloadLength > 0 }
@@ -141,9 +146,17 @@ import CTun
         return fd
     }
 
-    static func waitWritable(_ fd: Int32) throws {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&descriptor, 1, 2000) == 1 else { throw KernelSegmentationTests.CaptureError("the connection did not complete") }
+    /// Waits for the kernel to install the local route of a new IPv6 address. It does so from its
+    /// address work queue, after the netlink request has returned; until then, packets to the
+    /// address are dropped (seen on a loaded machine: the SYN-ACK lost, the test failing).
+    static func waitForLocalRoute(to address: String) throws {
+        let hex = Self.address(address, .v6).map { String(format: "%02x", $0) }.joined()
+        for _ in 0..<500 {
+            let routes = (try? String(contentsOfFile: "/proc/thread-self/net/ipv6_route", encoding: .utf8)) ?? ""
+            if routes.split(separator: "\n").contains(where: { $0.hasPrefix("\(hex) 80 ") }) { return }
+            usleep(10_000)
+        }
+        throw KernelSegmentationTests.CaptureError("no local route to \(address) after 5 s")
     }
 
     static func send(_ bytes: [UInt8], on fd: Int32) throws {
