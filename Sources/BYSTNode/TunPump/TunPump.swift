@@ -11,7 +11,8 @@
 //   fromPeer: parse ─▶ source inside the sending peer's allowed_ips? else drop (spoofed)
 //            ─▶ MSS clamp ─▶ write(2), one packet per call (after a virtio-net header with offloads)
 //            ─▶ then, in the same loop cycle, read what the kernel answered inside that write
-//               (if the reader thread has nothing in flight)
+//               (if the reader thread has nothing in flight; ReadAfterWritePolicy backs off
+//               while writes go unanswered, as replies to a local ping do)
 import BYSTProto
 import Foundation
 import Glibc
@@ -54,6 +55,7 @@ final class TunPump {
         self.node = node
         readers = ([device] + extraQueues).map { TunReader(device: $0) }
         loopChannels = Array(repeating: nil, count: readers.count)
+        previousLoopReadCycle = Array(repeating: 0, count: readers.count)
         rebuildRoutes()
     }
 
@@ -81,6 +83,8 @@ final class TunPump {
     /// Each queue's channel for reading on the loop (on a duplicate descriptor, which the
     /// channel owns). If it cannot be set up, that queue's thread reads all the time.
     private var loopChannels: [Channel?] = []
+    /// When each queue's last loop read cycle ended (`TunReadPolicy.loopCycleShouldLookForBacklog`).
+    private var previousLoopReadCycle: [UInt64] = []
 
     private func openLoopChannel(queue: Int) {
         let pump = NIOLoopBound(self, eventLoop: node.eventLoop)
@@ -123,7 +127,10 @@ final class TunPump {
         // NIO reads one packet per wake-up; what else is waiting shows whether the loop
         // keeps up (and is routed in this cycle, with the first).
         var packets = packets, bytes = bytes
-        if readers[queue].readIfIdle(into: &loopBatch) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        defer { previousLoopReadCycle[queue] = now }
+        if TunReadPolicy.loopCycleShouldLookForBacklog(sincePreviousCycle: now &- previousLoopReadCycle[queue]),
+           readers[queue].readIfIdle(into: &loopBatch) {
             packets += loopBatch.count
             bytes += loopBatch.packetBytes
             loopBatch.forEach { route($0) }
@@ -173,16 +180,23 @@ final class TunPump {
     /// so no flow is reordered. (Reading it at once, before the rest of the record is
     /// handled, measured no faster: docs/PERFORMANCE.md.)
     private var readAfterWriteScheduled = false
+    private var readAfterWrite = ReadAfterWritePolicy()
     private var loopBatch = TunBatch()
 
     private func scheduleReadAfterWrite() {
-        guard !readAfterWriteScheduled else { return }
+        guard !readAfterWriteScheduled, readAfterWrite.shouldRead() else { return }
         readAfterWriteScheduled = true
         node.eventLoop.assumeIsolated().execute { [self] in
             readAfterWriteScheduled = false
-            for reader in readers where reader.readIfIdle(into: &loopBatch) {
+            var found = false
+            // A small answer (an ACK, an echo reply) is usually the whole answer: looking for
+            // more would mostly find the queue empty. A big one (a local sender's data, let
+            // out by the ACK we wrote) is read on as a batch.
+            for reader in readers where reader.readIfIdle(into: &loopBatch, stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes) {
+                found = true
                 loopBatch.forEach { route($0) }
             }
+            readAfterWrite.record(found: found)
             pumpTouchedSessions()
         }
     }

@@ -18,6 +18,16 @@ struct TunReadPolicy {
         packets >= loopBusyPackets || bytes >= loopBusyBytes
     }
 
+    /// NIO reads one packet per wake-up, so a loop read cycle looks for a backlog with a read
+    /// of its own — but only when the previous cycle was this recent: sparse packets (a ping)
+    /// leave no backlog, and the read would only find the queue empty. A burst after a pause
+    /// is seen one cycle later, since epoll wakes the loop again at once.
+    static let backlogLookNanoseconds: UInt64 = 1_000_000
+
+    static func loopCycleShouldLookForBacklog(sincePreviousCycle elapsed: UInt64) -> Bool {
+        elapsed < backlogLookNanoseconds
+    }
+
     private var lightBatches = 0
 
     /// The thread read a batch: whether traffic is light enough to give reading back.

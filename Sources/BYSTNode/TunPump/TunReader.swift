@@ -19,7 +19,8 @@ struct TunBatch: Sendable {
     static let maxBytes = 256 * 1024
 
     /// Reads what is waiting (up to the limits); the batch's previous contents are dropped.
-    mutating func read(from device: TunDevice) {
+    /// `stopAfterSmall`: a first read of at most that many bytes ends the batch.
+    mutating func read(from device: TunDevice, stopAfterSmall: Int? = nil) {
         buffer.clear()
         count = 0
         while count < Self.maxPackets, buffer.readableBytes < Self.maxBytes {
@@ -34,6 +35,7 @@ struct TunBatch: Sendable {
             buffer.setInteger(UInt32(length), at: lengthIndex)
             buffer.moveWriterIndex(forwardBy: length)
             count += 1
+            if count == 1, let small = stopAfterSmall, length <= small { break }
         }
     }
 
@@ -169,11 +171,12 @@ final class TunReader: Sendable {
     }
 
     /// On the event loop: what is waiting now, if this thread has nothing in flight and is
-    /// not reading (else nothing: it will deliver those packets in order).
-    func readIfIdle(into batch: inout TunBatch) -> Bool {
+    /// not reading (else nothing: it will deliver those packets in order). `stopAfterSmall`
+    /// as in `TunBatch.read`: what is left waiting is read by whichever side reads.
+    func readIfIdle(into batch: inout TunBatch, stopAfterSmall: Int? = nil) -> Bool {
         reading.withLockIfAvailable { _ in
             guard pending.load(ordering: .relaxed) == 0 else { return false }
-            batch.read(from: device)
+            batch.read(from: device, stopAfterSmall: stopAfterSmall)
             return batch.count > 0
         } ?? false
     }
