@@ -9,6 +9,7 @@
 //                              otherwise ───────────────────────────────▶ admit ─▶ event loop
 //
 //   event loop, every 50 ms ─▶ how late was this timer? ─▶ loopLag (read by the accept threads)
+//   (only while connections arrive: woken by the first, asleep 10 s after the last)
 import BYSTProto
 import CoreMetrics
 import Glibc
@@ -44,8 +45,17 @@ final class AcceptGate: Sendable {
     private let loopLag = Atomic<UInt64>(0)
     /// The probe's period: lateness is measured against it.
     static let probeInterval: TimeAmount = .milliseconds(50)
+    /// The probe sleeps once no connection has arrived for this long (nanoseconds).
+    static let probeIdleAfter: UInt64 = 10_000_000_000
+    private let probeIdleAfter: UInt64
+    /// When a connection last arrived (monotonic nanoseconds), and whether the probe sleeps;
+    /// `wakeProbe` starts it on the loop (set by `probeLoop`).
+    private let lastArrival = Atomic<UInt64>(0)
+    private let probeAsleep = Atomic<Bool>(true)
+    private let wakeProbe = Mutex<(@Sendable () -> Void)?>(nil)
 
-    init(limits: LimitsConfig, metrics: NodeMetrics, logger: Logger) {
+    init(limits: LimitsConfig, metrics: NodeMetrics, logger: Logger, probeIdleAfter: UInt64 = AcceptGate.probeIdleAfter) {
+        self.probeIdleAfter = probeIdleAfter
         let now = Clocks.monotonic()
         state = Mutex(State(policy: AcceptPolicy(configuration: limits.acceptPolicy, now: now),
                             log: TokenBucket(rate: LogLimiter.perSecond, burst: LogLimiter.burst, now: now)))
@@ -63,6 +73,7 @@ final class AcceptGate: Sendable {
     func admit(_ source: HandshakeSource?) -> Bool {
         guard let source else { return true }
         let now = Clocks.monotonic()
+        noteArrival(now: now)
         let inFlight = inFlight.load(ordering: .relaxed)
         let lag = Duration.nanoseconds(Int64(clamping: loopLag.load(ordering: .relaxed)))
         let (verdict, logLine, suppressed) = state.withLock { state -> (AcceptPolicy.Verdict, Bool, Int) in
@@ -96,10 +107,40 @@ final class AcceptGate: Sendable {
     /// The event loop has set up (or failed to set up) an admitted connection.
     func setUp() { inFlight.subtract(1, ordering: .relaxed) }
 
-    /// Measures the event loop's lateness every `probeInterval` (`LoopLagProbe`): a loop
-    /// saturated by strangers' connections shows here first, and the gate turns them away.
+    /// Measures the event loop's lateness every `probeInterval` (`LoopLagProbe`) while
+    /// connections arrive: a loop saturated by strangers' connections shows here first, and
+    /// the gate turns them away.
     func probeLoop(_ loop: EventLoop) -> LoopLagProbe {
-        LoopLagProbe(on: loop, period: Self.probeInterval) { [self] lag in loopLag.store(lag, ordering: .relaxed) }
+        // Weak: the gate holds the probe (through `wakeProbe`).
+        let probe = LoopLagProbe(on: loop, period: Self.probeInterval, keepRunning: { [weak self] in self?.probeKeepsRunning() ?? false }) {
+            [weak self] lag in self?.loopLag.store(lag, ordering: .relaxed)
+        }
+        let bound = NIOLoopBound(probe, eventLoop: loop)
+        wakeProbe.withLock { $0 = { loop.execute { bound.value.start() } } }
+        if !probeAsleep.load(ordering: .sequentiallyConsistent) { loop.execute { bound.value.start() } }
+        return probe
+    }
+
+    /// On an accept thread: wakes the probe if it sleeps.
+    private func noteArrival(now: UInt64) {
+        lastArrival.store(now, ordering: .sequentiallyConsistent)
+        guard probeAsleep.load(ordering: .sequentiallyConsistent),
+              probeAsleep.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
+        else { return }
+        wakeProbe.withLock { $0 }?()
+    }
+
+    /// On the loop, after a probe run: false (the probe sleeps) once no connection has
+    /// arrived for `probeIdleAfter`. A connection arriving meanwhile either sees the probe
+    /// asleep and wakes it, or is seen here.
+    private func probeKeepsRunning() -> Bool {
+        let now = Clocks.monotonic()
+        guard now &- lastArrival.load(ordering: .sequentiallyConsistent) >= probeIdleAfter else { return true }
+        probeAsleep.store(true, ordering: .sequentiallyConsistent)
+        guard now &- lastArrival.load(ordering: .sequentiallyConsistent) < probeIdleAfter else { return false }
+        // An arrival raced the decision: run on, unless it already woke the probe (then its
+        // `start` re-arms, and returning true would too: either way one probe runs).
+        return probeAsleep.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
     }
 
     /// A handshake from `source` completed: its later connections skip `accept_rate`.
