@@ -7,7 +7,7 @@
 // instrumentation: the dependencies build as in a plain release, which keeps the cold build
 // short and libFuzzer's coverage feedback about our code. `-enable-testing` lets the
 // targets reach internal parsers (`@testable import`) in this release build.
-// The dependencies mirror ../Package.swift: keep the two in step.
+// The dependencies mirror ../Package.swift: keep the two in step (scripts/fuzz.sh checks).
 import PackageDescription
 
 let instrumented: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address", "-enable-testing"])]

@@ -17,6 +17,15 @@ byst_setup
 seconds=30
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
 
+# The fuzz package builds the main package's sources against its own copy of the
+# dependency list: a drift would fuzz other code than we ship.
+dependencies() { grep -oE '\.package\(url: "[^"]+", from: "[^"]+"\)' "$1" | sort; }
+if ! diff <(dependencies Package.swift) <(dependencies Fuzz/Package.swift) >&2; then
+    echo "fuzz: Fuzz/Package.swift's dependencies differ from Package.swift's (diff above): keep them in step" >&2
+    exit 1
+fi
+[ "$(dependencies Package.swift | wc -l)" -gt 0 ] || { echo "fuzz: no dependencies found in Package.swift" >&2; exit 1; }
+
 # The fuzz package pins what the main package resolved, when it has.
 [ -f Fuzz/Package.resolved ] || [ ! -f Package.resolved ] || cp Package.resolved Fuzz/Package.resolved
 log=$(mktemp)
