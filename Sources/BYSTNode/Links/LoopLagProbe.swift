@@ -32,6 +32,8 @@ final class LoopLagProbe: NIOScheduledCallbackHandler {
     }
 
     var isRunning: Bool { scheduled != nil }
+    /// Runs so far (tests).
+    private(set) var runs = 0
 
     /// Starts measuring afresh (the time asleep is no lateness); nothing if running.
     func start() {
@@ -49,6 +51,7 @@ final class LoopLagProbe: NIOScheduledCallbackHandler {
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         scheduled = nil
+        runs += 1
         report(record(now: Clocks.monotonic()))
         if keepRunning() { arm() } else { report(0) }
     }
