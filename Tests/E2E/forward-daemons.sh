@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two `byst up` daemons on loopback, a port forward between them, real iperf3 traffic,
-# `byst status --json`, SIGHUP reload, graceful SIGTERM, and a bad config refused with its line number.
+# `byst status --json`, SIGHUP reload, graceful SIGTERM, systemd's readiness notifications
+# (READY / RELOADING / STOPPING to $NOTIFY_SOCKET), and a bad config refused with its line number.
 #
 #   iperf3 -c ──▶ branch [[forward]] 127.0.0.1:F ══ 4 links ══▶ hub 127.0.0.1:H ──▶ iperf3 -s 127.0.0.1:T
 #
@@ -56,7 +57,18 @@ target = "127.0.0.1:$target"
 TOML
 
 iperf3 -s -B 127.0.0.1 -p "$target" >"$work/iperf-server.log" 2>&1 & pids+=($!)
-"$byst" up -c "$work/hub.toml" >"$work/hub.log" 2>&1 & hub=$!; pids+=($hub)
+# The hub reports its states as under systemd's Type=notify: to a socket that plays systemd's
+# part, one line per datagram (newlines inside a datagram shown as "|").
+python3 -u -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("listening", flush=True)
+while True:
+    print(s.recv(4096).decode().replace("\n", "|"), flush=True)
+' "$work/notify" >"$work/notify.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 50); do grep -q listening "$work/notify.log" && break; sleep 0.1; done
+NOTIFY_SOCKET=$work/notify "$byst" up -c "$work/hub.toml" >"$work/hub.log" 2>&1 & hub=$!; pids+=($hub)
 "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & branch=$!; pids+=($branch)
 
 # Up to 10 s for the 4 links.
@@ -66,6 +78,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ "$links" = 4 ] || fail "branch has $links links, expected 4"
+grep -qx "READY=1|STATUS=node hub up" "$work/notify.log" || fail "the hub did not report READY=1: $(cat "$work/notify.log")"
 
 # Real traffic through the forward.
 iperf3 -c 127.0.0.1 -p "$forward" -t 2 -J >"$work/iperf.json" || fail "iperf3 through the forward failed"
@@ -82,6 +95,9 @@ kill -HUP "$hub"
 for _ in $(seq 1 50); do grep -q "config reloaded: no changes" "$work/hub.log" && break; sleep 0.1; done
 grep -q "config reloaded: no changes" "$work/hub.log" || fail "SIGHUP did not reload the hub"
 [ "$("$byst" status --json --socket "$work/branch.sock" | grep -c '"remote"')" = 4 ] || fail "SIGHUP disturbed the links"
+for _ in $(seq 1 50); do grep -q "config reloaded" "$work/notify.log" && break; sleep 0.1; done
+grep -A1 "^RELOADING=1" "$work/notify.log" | tr '\n' ' ' | grep -qE "^RELOADING=1\|MONOTONIC_USEC=[0-9]+ READY=1\|STATUS=node hub up, config reloaded $" \
+    || fail "the reload was not reported as RELOADING=1 then READY=1: $(cat "$work/notify.log")"
 
 # Graceful stop: both daemons exit 0 within 5 s of SIGTERM.
 kill -TERM "$branch" "$hub"
@@ -91,9 +107,10 @@ for pid in "$branch" "$hub"; do
     wait "$pid" || fail "pid $pid exited with status $?"
 done
 grep -q "shutting down" "$work/hub.log" || fail "hub did not log its shutdown"
+grep -qx "STOPPING=1" "$work/notify.log" || fail "the hub did not report STOPPING=1: $(cat "$work/notify.log")"
 
 # A bad config is refused with the file and line, and a non-zero exit.
 printf '[node]\nname = "x"\n\n[[peer]]\nname = "p"\nkey = "k"\nlinks = 0\n' >"$work/bad.toml"
 if "$byst" up -c "$work/bad.toml" 2>"$work/bad.err"; then fail "bad config accepted"; fi
 grep -q "bad.toml:7" "$work/bad.err" || fail "bad config error lacks the line: $(cat "$work/bad.err")"
-echo "ok: forward, status, SIGHUP reload, graceful SIGTERM, config error"
+echo "ok: forward, status, SIGHUP reload, graceful SIGTERM, systemd notifications, config error"

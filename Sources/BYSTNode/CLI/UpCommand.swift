@@ -33,16 +33,30 @@ func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryG
     } catch {
         throw CLIError("cannot start: \(error)")
     }
+    let notifier = ServiceNotifier.fromEnvironment()
+    let name = nodeConfig.name
+    notifier.ready(status: "node \(name) up")
     ReloadSignal.install { [node, logger] in
         Task {
-            switch try await node.reload() {
-            case .success: break  // the node logs what changed
-            case .failure(let error): logger.error("SIGHUP: reload refused: \(error)")
+            notifier.reloading()
+            var status = "node \(name) up, config reloaded"
+            defer { notifier.ready(status: status) }
+            do {
+                switch try await node.reload() {
+                case .success: break  // the node logs what changed
+                case .failure(let error):
+                    logger.error("SIGHUP: reload refused: \(error)")
+                    status = "node \(name) up, reload refused: \(error)"
+                }
+            } catch {
+                logger.error("SIGHUP: reload failed: \(error)")
+                status = "node \(name) up, reload failed: \(error)"
             }
         }
     }
     let signal = await TerminationSignal.wait()
     logger.info("received signal \(signal): stopping")
+    notifier.stopping()
     try await node.shutdown()
 }
 
