@@ -35,12 +35,15 @@ func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryG
     }
     let notifier = ServiceNotifier.fromEnvironment()
     let name = nodeConfig.name
-    notifier.ready(status: "node \(name) up")
+    @Sendable func notify(_ failure: String?, _ state: String) {
+        if let failure { logger.warning("systemd: cannot send \(state) to NOTIFY_SOCKET: \(failure)") }
+    }
+    notify(notifier.ready(status: "node \(name) up"), "READY=1")
     ReloadSignal.install { [node, logger] in
         Task {
-            notifier.reloading()
+            notify(notifier.reloading(), "RELOADING=1")
             var status = "node \(name) up, config reloaded"
-            defer { notifier.ready(status: status) }
+            defer { notify(notifier.ready(status: status), "READY=1") }
             do {
                 switch try await node.reload() {
                 case .success: break  // the node logs what changed
@@ -56,7 +59,7 @@ func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryG
     }
     let signal = await TerminationSignal.wait()
     logger.info("received signal \(signal): stopping")
-    notifier.stopping()
+    notify(notifier.stopping(), "STOPPING=1")
     try await node.shutdown()
 }
 

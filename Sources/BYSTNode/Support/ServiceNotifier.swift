@@ -30,24 +30,24 @@ struct ServiceNotifier: Sendable {
 
     var isEnabled: Bool { address != nil }
 
-    func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
+    /// Each returns nil when sent (or when off), else why not.
+    func ready(status: String) -> String? { send("READY=1\nSTATUS=\(status)") }
 
     /// `MONOTONIC_USEC` lets systemd tell this reload from an earlier one.
-    func reloading() {
+    func reloading() -> String? {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        send("RELOADING=1\nMONOTONIC_USEC=\(UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000)")
+        return send("RELOADING=1\nMONOTONIC_USEC=\(UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000)")
     }
 
-    func stopping() { send("STOPPING=1") }
+    func stopping() -> String? { send("STOPPING=1") }
 
-    /// One datagram; false if it could not be sent (systemd then times the start out, which
-    /// is the failure it should see).
-    @discardableResult
-    func send(_ message: String) -> Bool {
-        guard let address else { return false }
+    /// One datagram; nil when sent or off, else the error (logged by the caller: systemd,
+    /// without READY=1, times the start out).
+    func send(_ message: String) -> String? {
+        guard let address else { return nil }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
         defer { close(fd) }
         var target = sockaddr_un()
         target.sun_family = sa_family_t(AF_UNIX)
@@ -62,6 +62,6 @@ struct ServiceNotifier: Sendable {
                 bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), socketAddress, length) }
             }
         }
-        return sent == bytes.count
+        return sent == bytes.count ? nil : String(cString: strerror(errno))
     }
 }
