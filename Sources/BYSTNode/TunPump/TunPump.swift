@@ -127,7 +127,7 @@ final class TunPump {
         // NIO reads one packet per wake-up; what else is waiting shows whether the loop
         // keeps up (and is routed in this cycle, with the first).
         var packets = packets, bytes = bytes
-        let now = NIODeadline.now().uptimeNanoseconds
+        let now = Clocks.monotonic()
         defer { previousLoopReadCycle[queue] = now }
         if TunReadPolicy.loopCycleShouldLookForBacklog(sincePreviousCycle: now &- previousLoopReadCycle[queue]),
            readers[queue].readIfIdle(into: &loopBatch) {
