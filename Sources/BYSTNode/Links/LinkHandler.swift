@@ -60,6 +60,13 @@ final class LinkHandler: ChannelInboundHandler {
     private static let spareCapacity = 32 * 1024
     /// Backpressure from elsewhere than this socket (split mode's POST queue).
     var writeGate: LinkWriteGate?
+    /// A plain link's socket, written directly while NIO holds nothing for it (LinkSocket.swift).
+    var directSocket: LinkSocket?
+    /// NIO writes not yet completed on a link with a `directSocket`: while any is, records go
+    /// through NIO too, behind it.
+    private var nioWritesInFlight = 0
+    /// Bytes the kernel took from `directSocket` (the rest of `wireBytesOut` went through NIO).
+    private(set) var directBytesOut: UInt64 = 0
     private var begun = false
     private var closingAfterFlush = false
 
@@ -95,6 +102,10 @@ final class LinkHandler: ChannelInboundHandler {
     var isEstablished: Bool { if case .established = phase { true } else { false } }
     /// Whether the handshake ever completed (also after the link closed).
     private(set) var wasEstablished = false
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        directSocket?.close()
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -175,6 +186,7 @@ final class LinkHandler: ChannelInboundHandler {
         case .closed: break
         }
         phase = .closed
+        directSocket?.close()
         session?.detach(self)
         slot?.linkClosed(self)
         context.fireChannelInactive()
@@ -335,7 +347,7 @@ final class LinkHandler: ChannelInboundHandler {
     func pump() {
         guard let context, let session, case .established = phase, var sealer else { return }
         defer { self.sealer = sealer }
-        var wrote = false
+        var wroteThroughNIO = false
         while context.channel.isWritable, writeGate?.acceptsWrites ?? true {
             // The last batch's buffer, if the socket took all of it (else `clear` copies).
             var out = spareBuffer ?? context.channel.allocator.buffer(capacity: Self.writeBatch + peerMaxPayload + RecordFormat.overhead)
@@ -364,12 +376,11 @@ final class LinkHandler: ChannelInboundHandler {
             }
             // A batch that is not full ran out of things to send: no need to look again.
             let full = out.readableBytes >= Self.writeBatch
-            write(out, flush: false)
+            if write(out, flush: false) { wroteThroughNIO = true }
             keepSpare(out)
-            wrote = true
             if !full { break }
         }
-        if wrote { context.flush() }
+        if wroteThroughNIO { context.flush() }
     }
 
     private func keepSpare(_ buffer: ByteBuffer) {
@@ -381,14 +392,32 @@ final class LinkHandler: ChannelInboundHandler {
         }
     }
 
-    private func write(_ buffer: ByteBuffer, flush: Bool) {
-        guard let context else { return }
+    /// Writes `buffer` straight to the socket where the kernel takes it now, the rest through
+    /// NIO; returns whether NIO got any of it (then it needs a flush, if `flush` is false).
+    @discardableResult
+    private func write(_ buffer: ByteBuffer, flush: Bool) -> Bool {
+        guard let context else { return false }
         wireBytesOut += UInt64(buffer.readableBytes)
         session?.metrics.bytesSent.increment(by: buffer.readableBytes)
-        if flush {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        } else {
+        guard let directSocket else {
             context.write(wrapOutboundOut(buffer), promise: nil)
+            if flush { context.flush() }
+            return true
         }
+        var rest = buffer
+        if nioWritesInFlight == 0 {
+            let sent = rest.withUnsafeReadableBytes { directSocket.sendNow($0) }
+            directBytesOut += UInt64(sent)
+            rest.moveReaderIndex(forwardBy: sent)
+            if rest.readableBytes == 0 { return false }
+        }
+        // The socket is full or failed: NIO waits for room (or reports the error), and later
+        // records queue behind these bytes until it has written them.
+        nioWritesInFlight += 1
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenComplete { [self] _ in nioWritesInFlight -= 1 }
+        context.write(wrapOutboundOut(rest), promise: written)
+        if flush { context.flush() }
+        return true
     }
 }

@@ -51,8 +51,7 @@ final class LinkSlot {
         guard !stopped else { return }
         switch endpoint {
         case .byst(let address):
-            let link = makeLink(binding: [], replacing: replacing)
-            connect(link, to: address) { channel in try channel.pipeline.syncOperations.addHandler(link) }
+            connectPlain(makeLink(binding: [], replacing: replacing), to: address)
         case .http(let http):
             dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy), replacing: replacing)
         case .port(let name):
@@ -141,6 +140,32 @@ final class LinkSlot {
             logger.debug("dial \(address) failed: \(error)")
             linkClosed(link)
         }
+    }
+
+    /// A plain link: we connect the socket (LinkConnector), so the link can write records to
+    /// it directly (LinkSocket); NIO takes it from there.
+    private func connectPlain(_ link: LinkHandler, to address: HostPort) {
+        let node = peer.node
+        let loop = node.eventLoop
+        let timeout = node.config.deadLinkTimeout
+        let bound = NIOLoopBound(link, eventLoop: loop)
+        AddressResolver.resolve(address, on: loop)
+            .flatMap { LinkConnector.connect(to: $0, timeout: Node.connectTimeout, on: loop) }
+            .flatMap { descriptor in
+                ClientBootstrap(group: loop)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try Node.configureLinkChannel(channel, timeout: timeout)
+                            bound.value.directSocket = LinkSocket(duplicating: descriptor)
+                            try channel.pipeline.syncOperations.addHandler(bound.value)
+                        }
+                    }
+                    .withConnectedSocket(descriptor)
+            }
+            .assumeIsolated().whenFailure { [self] error in
+                logger.debug("dial \(address) failed: \(error)")
+                linkClosed(link)
+            }
     }
 
     private func connectChannel(to address: HostPort, setUp: @escaping (Channel) throws -> Void) -> EventLoopFuture<Channel> {

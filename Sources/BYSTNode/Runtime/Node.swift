@@ -169,13 +169,16 @@ final class Node {
     func bindLinkListeners() -> [EventLoopFuture<Void>] {
         var binds: [EventLoopFuture<Void>] = []
         for address in config.listen {
-            binds.append(bindLinkListener(address, what: "link listener") { [self] channel in
-                try channel.pipeline.syncOperations.addHandler(makeResponderLink(binding: []))
+            binds.append(bindLinkListener(address, what: "link listener") { [self] channel, descriptor in
+                let link = makeResponderLink(binding: [])
+                // Nothing sits between the link and its socket: records may go to it directly.
+                link.directSocket = LinkSocket(duplicating: descriptor)
+                try channel.pipeline.syncOperations.addHandler(link)
             })
         }
         for (address, tls) in config.http.listen.map({ ($0, false) }) + config.http.tlsListen.map({ ($0, true) }) {
             let what = "\(tls ? "HTTPS" : "HTTP") link listener (path \(config.http.path))"
-            binds.append(bindLinkListener(address, what: what) { [self] channel in
+            binds.append(bindLinkListener(address, what: what) { [self] channel, _ in
                 if tls, let serverTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS)) }
                 try channel.pipeline.syncOperations.addHandler(HTTPServerFrontEnd(node: self))
             })
@@ -185,7 +188,8 @@ final class Node {
 
     /// A link listener: its own accept thread (LinkAcceptor) refuses sources over their rate;
     /// the connections it admits become channels here, pending until their handshake completes.
-    private func bindLinkListener(_ address: HostPort, what: String, initialize: @escaping (Channel) throws -> Void)
+    /// `initialize` gets the channel and its socket's descriptor (owned by the channel).
+    private func bindLinkListener(_ address: HostPort, what: String, initialize: @escaping (Channel, Int32) throws -> Void)
         -> EventLoopFuture<Void> {
         let acceptor: LinkAcceptor
         do { acceptor = try LinkAcceptor.bind(address) } catch { return eventLoop.makeFailedFuture(error) }
@@ -203,7 +207,7 @@ final class Node {
                     channel.eventLoop.makeCompletedFuture {
                         try Self.configureLinkChannel(channel, timeout: timeout)
                         node.value.trackPendingHandshake(channel)
-                        try bound.value(channel)
+                        try bound.value(channel, fd)
                     }
                 }
                 .withConnectedSocket(fd)
@@ -311,9 +315,12 @@ final class Node {
             ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
     }
 
+    /// How long a dial waits for TCP's answer.
+    static let connectTimeout: Duration = .seconds(5)
+
     func clientBootstrap() -> ClientBootstrap {
         ClientBootstrap(group: eventLoop)
-            .connectTimeout(.seconds(5))
+            .connectTimeout(TimeAmount(Self.connectTimeout))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
     }
 

@@ -9,11 +9,16 @@ final class ChaosRelay: Sendable {
     private let server: Channel
     private let pairs: LockedBox<[(Channel, Channel)]>
 
-    static func start(targetPort: Int) async throws -> ChaosRelay {
+    /// `receiveBuffer`: SO_RCVBUF of the connections it accepts (the kernel's default if nil);
+    /// a small one keeps the dialer's socket buffer small, so it fills.
+    static func start(targetPort: Int, receiveBuffer: Int? = nil) async throws -> ChaosRelay {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pairs = LockedBox<[(Channel, Channel)]>([])
-        let server = try await ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+        // Set on the listener, so accepted sockets have it from their SYN on (window scaling).
+        if let receiveBuffer { bootstrap = bootstrap.serverChannelOption(ChannelOptions.socketOption(.so_rcvbuf), value: receiveBuffer) }
+        let server = try await bootstrap
             .childChannelInitializer { inbound in
                 let (near, far) = GlueHandler.matchedPair()
                 return inbound.pipeline.addHandler(near).flatMap {
