@@ -44,6 +44,9 @@ import Testing
         #expect(UInt64(reloading.split(separator: "=").last ?? "") ?? 0 > 0)
         #expect(notifier.stopping() == nil)
         #expect(Self.receive(fd) == "STOPPING=1")
+        // A multi-line reason (a config error) stays inside STATUS: no line of its own.
+        #expect(notifier.ready(status: "reload refused: line 3\nREADY=0\r\n  key") == nil)
+        #expect(Self.receive(fd) == "READY=1\nSTATUS=reload refused: line 3; READY=0;   key")
     }
 
     @Test func statesReachAnAbstractSocket() throws {

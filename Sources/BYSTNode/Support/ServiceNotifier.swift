@@ -31,7 +31,12 @@ struct ServiceNotifier: Sendable {
     var isEnabled: Bool { address != nil }
 
     /// Each returns nil when sent (or when off), else why not.
-    func ready(status: String) -> String? { send("READY=1\nSTATUS=\(status)") }
+    /// `status` is one line for `systemctl status`: each line break becomes "; " (the message
+    /// is newline-separated assignments, so a multi-line error would otherwise add lines of its own).
+    func ready(status: String) -> String? {
+        let oneLine = status.split(whereSeparator: \.isNewline).joined(separator: "; ")
+        return send("READY=1\nSTATUS=\(oneLine)")
+    }
 
     /// `MONOTONIC_USEC` lets systemd tell this reload from an earlier one.
     func reloading() -> String? {
