@@ -1,7 +1,7 @@
 // Connects a plain link's TCP socket ourselves, then gives it to NIO:
 //
 //   socket + non-blocking connect ─▶ poll for the result (a dispatch thread, never the loop)
-//     ─▶ event loop: ClientBootstrap.withConnectedSocket(fd), plus a LinkSocket duplicate
+//     ─▶ event loop: ClientBootstrap.withConnectedSocket(fd); the link duplicates it once established
 //
 // Why not ClientBootstrap.connect: NIO does not show a channel's descriptor, and a plain link
 // writes records on it directly (LinkSocket). Accepted links have theirs from the accept thread.

@@ -60,8 +60,12 @@ final class LinkHandler: ChannelInboundHandler {
     private static let spareCapacity = 32 * 1024
     /// Backpressure from elsewhere than this socket (split mode's POST queue).
     var writeGate: LinkWriteGate?
-    /// A plain link's socket, written directly while NIO holds nothing for it (LinkSocket.swift).
-    var directSocket: LinkSocket?
+    /// A plain link's socket descriptor, as its channel owns it (set before the handler is
+    /// added); once the link is established it is duplicated into `directSocket` — not
+    /// before, so a flood of connections that never authenticate costs no extra descriptors.
+    var channelDescriptor: Int32?
+    /// Written directly while NIO holds nothing for the socket (LinkSocket.swift).
+    private var directSocket: LinkSocket?
     /// NIO writes not yet completed on a link with a `directSocket`: while any is, records go
     /// through NIO too, behind it.
     private var nioWritesInFlight = 0
@@ -305,6 +309,8 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     private func becomeEstablished(_ established: LinkEstablished) {
+        // While the channel is active its descriptor is open, so the number is still its socket.
+        if let channelDescriptor, context?.channel.isActive == true { directSocket = LinkSocket(duplicating: channelDescriptor) }
         peerMaxPayload = Int(established.peerHello.maxRecordPayload)
         sealer = established.sealer
         opener = established.opener

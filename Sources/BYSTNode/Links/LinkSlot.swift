@@ -156,7 +156,7 @@ final class LinkSlot {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try Node.configureLinkChannel(channel, timeout: timeout)
-                            bound.value.directSocket = LinkSocket(duplicating: descriptor)
+                            bound.value.channelDescriptor = descriptor
                             try channel.pipeline.syncOperations.addHandler(bound.value)
                         }
                     }

@@ -5,8 +5,8 @@
 //                                                          └ no, or the kernel took only part ─▶ NIO write (in order)
 //
 // Why: NIO's write and flush path costs about as much per small record as the seal does; an
-// idle echo crosses it twice. Only links with nothing between the handler and the socket
-// (no TLS, no HTTP framing) get one.
+// idle echo crosses it twice. Only established links with nothing between the handler and
+// the socket (no TLS, no HTTP framing) get one.
 import Glibc
 
 /// A duplicate of a link channel's descriptor, owned here: NIO closes its own when the channel

@@ -172,7 +172,7 @@ final class Node {
             binds.append(bindLinkListener(address, what: "link listener") { [self] channel, descriptor in
                 let link = makeResponderLink(binding: [])
                 // Nothing sits between the link and its socket: records may go to it directly.
-                link.directSocket = LinkSocket(duplicating: descriptor)
+                link.channelDescriptor = descriptor
                 try channel.pipeline.syncOperations.addHandler(link)
             })
         }
