@@ -14,8 +14,8 @@ enum LinkConnector {
         let description: String
     }
 
-    /// The connected descriptor (close-on-exec, non-blocking), or a
-    /// failure with its reason; completed on `eventLoop`.
+    /// The connected descriptor (close-on-exec, non-blocking), or a failure with its reason;
+    /// completed on `eventLoop`. Waits at most `timeout` for TCP's answer.
     static func connect(to address: SocketAddress, timeout: Duration, on eventLoop: EventLoop) -> EventLoopFuture<Int32> {
         let promise = eventLoop.makePromise(of: Int32.self)
         DispatchQueue.global().async {
