@@ -30,6 +30,17 @@ import Testing
         #expect(table.lookup([10, 9, 3, 4]) == "wide")
         #expect(table.lookup([192, 168, 0, 1]) == nil)
         #expect(table.lookup([0xfd, 0] + [UInt8](repeating: 1, count: 14)) == "v6")
+        // Whatever the order of insertion: the default route last, equal lengths first come first.
+        var reversed = AllowedIPs<String>()
+        for (prefix, peer) in [("0.0.0.0/0", "default"), ("10.1.0.0/16", "branch"), ("10.0.0.0/8", "wide"),
+                               ("10.1.2.0/24", "office"), ("10.1.0.0/16", "second")] {
+            reversed.insert(try #require(IPPrefix(prefix)), peer: peer)
+        }
+        #expect(reversed.count == 5)
+        #expect(reversed.lookup([10, 1, 2, 9]) == "office")
+        #expect(reversed.lookup([10, 1, 3, 4]) == "branch")
+        #expect(reversed.lookup([10, 9, 3, 4]) == "wide")
+        #expect(reversed.lookup([192, 168, 0, 1]) == "default")
     }
 
     /// An IPv4 TCP SYN from 10.1.0.1:40000 to 10.2.0.1:5201 with MSS 1460, as the kernel

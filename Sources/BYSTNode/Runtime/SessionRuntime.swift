@@ -57,12 +57,14 @@ final class SessionRuntime {
 
     func attach(_ link: LinkHandler) {
         links[link.id] = link
+        pumpOrder = links.keys.sorted()
         machine.linkUp(link.id, now: Clocks.monotonic())
         schedulePump()
     }
 
     func detach(_ link: LinkHandler) {
         guard links.removeValue(forKey: link.id) != nil else { return }
+        pumpOrder.removeAll { $0 == link.id }
         machine.linkDown(link.id, now: Clocks.monotonic())
         if links.isEmpty { logger.info("session has no links; streams wait \(node.sessionConfig.linger) for a reconnect") }
         schedulePump()
@@ -101,18 +103,15 @@ final class SessionRuntime {
         }
     }
 
-    /// The links in id order for `pumpNow` (kept: no array per pump).
+    /// The keys of `links` in id order, for `pumpNow` (kept with `links`: no sort per pump).
     private var pumpOrder: [LinkID] = []
 
     /// Pumps every link right away (the TUN path: a batch of packets is already one task,
     /// so deferring would only add a loop iteration to each packet's latency).
     func pumpNow() {
         pumpWanted = false
-        // Each link is taken out of the table before it runs: pumping can close it, and
-        // closing removes it from the table (no access to `links` may be open then).
-        pumpOrder.removeAll(keepingCapacity: true)
-        pumpOrder.append(contentsOf: links.keys)
-        pumpOrder.sort()
+        // Each link is looked up before it runs: pumping can close it, and closing removes
+        // it from `links` and `pumpOrder` (the loop walks the order as it was).
         for id in pumpOrder {
             guard let link = links[id] else { continue }
             let sealed = link.recordsSealed

@@ -293,7 +293,7 @@ final class TunPump {
     /// headers (the kernel checks the checksums itself).
     private func writePlain(_ packet: [UInt8]) {
         let written = device.vnetHeader
-            ? Self.plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
+            ? plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
             : packet.withUnsafeBytes { device.write($0) }
         if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
     }
@@ -321,5 +321,7 @@ final class TunPump {
         scheduleReadAfterWrite()
     }
 
-    private static let plainHeader = VirtioNetHeader.plain.bytes
+    /// Stored here, not as a static: a static is reached through a lazy initializer's check
+    /// on every packet.
+    private let plainHeader = VirtioNetHeader.plain.bytes
 }

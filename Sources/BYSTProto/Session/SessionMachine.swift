@@ -31,6 +31,9 @@ public struct SessionMachine {
 
     public let role: Role
     public let config: SessionConfig
+    /// `config.deadLinkTimeout` in nanoseconds, worked out once: `nextDeadline` runs after
+    /// every pump, and a `Duration`'s nanoseconds take 128-bit arithmetic.
+    private let deadLinkNanoseconds: Nanoseconds
 
     var links: [LinkID: LinkState] = [:]
     var streams: [UInt32: StreamState] = [:]
@@ -70,6 +73,7 @@ public struct SessionMachine {
     public init(role: Role, config: SessionConfig = .init(), now: Nanoseconds, instance: UInt64 = 0) {
         self.role = role
         self.config = config
+        deadLinkNanoseconds = config.deadLinkTimeout.nanoseconds
         self.instance = instance
         nextLocalStreamID = role == .initiator ? 1 : 2
         sessionAdvertised = Self.initialSessionCredit
@@ -201,7 +205,7 @@ public struct SessionMachine {
 
     /// When `poll` next has work.
     public var nextDeadline: Nanoseconds? {
-        let deadAfter = config.deadLinkTimeout.nanoseconds
+        let deadAfter = deadLinkNanoseconds
         var deadline: Nanoseconds?
         for link in links.values {
             let due = min(link.nextPing, link.lastReceived + deadAfter, link.retireStarted.map { $0 + deadAfter } ?? .max)
