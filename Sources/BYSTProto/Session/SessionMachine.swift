@@ -176,7 +176,7 @@ public struct SessionMachine {
 
     /// Queues keepalive pings, reports dead links and expires a session left without links.
     public mutating func poll(now: Nanoseconds) -> [SessionEvent] {
-        let deadAfter = config.deadLinkTimeout.nanoseconds
+        let deadAfter = deadLinkNanoseconds
         for id in links.keys.sorted() {
             guard var link = links[id] else { continue }
             if now >= link.lastReceived + deadAfter || link.retireStarted.map({ now >= $0 + deadAfter }) == true {
