@@ -75,18 +75,8 @@ import Testing
         defer { bed.close() }
         let hubPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(
-            """
-            [node]
-            name = "hub"
-            listen = ["127.0.0.1:\(hubPort)"]
-            \(TestCluster.nodeFiles("hub", dir: bed.dir))
-
-            [[peer]]
-            name = "branch"
-            key = "branch"
-            allow_targets = ["127.0.0.1:\(bed.digest.port)"]
-            """, directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
+        let hub = try await TestCluster.start(TestCluster.hubConfig(bed.dir, port: hubPort, targets: [bed.digest.port]),
+                                              directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
         let relay = try await ChaosRelay.start(targetPort: Int(hubPort), receiveBuffer: 32 * 1024)
         let branch = try await TestCluster.start(
             TestCluster.branchConfig(bed.dir, hubPort: relay.port, links: 1, forwards: [(forwardPort, bed.digest.port)]),

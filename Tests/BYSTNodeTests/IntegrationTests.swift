@@ -7,21 +7,6 @@ import Testing
 @Suite(.serialized) struct IntegrationTests {
     let capture = LogCapture()
 
-    func hubConfig(_ dir: String, port: UInt16, targets: [UInt16], extraPeers: String = "") -> String {
-        """
-        [node]
-        name = "hub"
-        listen = ["127.0.0.1:\(port)"]
-        \(TestCluster.nodeFiles("hub", dir: dir))
-
-        [[peer]]
-        name = "branch"
-        key = "branch"
-        allow_targets = [\(targets.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "))]
-        \(extraPeers)
-        """
-    }
-
     /// The shared branch, with a long session linger (streams survive link losses here).
     func branchConfig(_ dir: String, name: String = "branch", hubHost: String = "127.0.0.1", hubPort: Int, links: Int,
                       forwards: [(UInt16, UInt16)]) -> String {
@@ -39,7 +24,7 @@ import Testing
         let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
         let hubPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port]), directory: dir,
+        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: [digest.port]), directory: dir,
                                               name: "hub", keys: hubKeys, capture: capture)
         let relay = try await ChaosRelay.start(targetPort: Int(hubPort))
         let branch = try await TestCluster.start(
@@ -100,7 +85,7 @@ import Testing
         let hubPort = try BlockingSocket.freePort()
         let stalledForward = try BlockingSocket.freePort()
         let flowingForward = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port, stalled.port]),
+        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: [digest.port, stalled.port]),
                                               directory: dir, name: "hub", keys: hubKeys, capture: capture)
         let branch = try await TestCluster.start(
             // A host name, so the dial goes through the resolver.
@@ -140,7 +125,7 @@ import Testing
         defer { digest.stop() }
         let hubPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [digest.port]), directory: dir,
+        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: [digest.port]), directory: dir,
                                               name: "hub", keys: hubKeys, capture: capture)
         let rogue = try await TestCluster.start(
             branchConfig(dir, name: "rogue", hubPort: Int(hubPort), links: 2, forwards: []), directory: dir,
@@ -168,7 +153,7 @@ import Testing
         let deniedPort = try BlockingSocket.freePort()
         let toClosed = try BlockingSocket.freePort()
         let toDenied = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, targets: [closedPort]), directory: dir,
+        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: [closedPort]), directory: dir,
                                               name: "hub", keys: hubKeys, capture: capture)
         let branch = try await TestCluster.start(
             branchConfig(dir, hubPort: Int(hubPort), links: 2, forwards: [(toClosed, closedPort), (toDenied, deniedPort)]),

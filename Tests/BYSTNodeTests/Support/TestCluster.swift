@@ -78,6 +78,22 @@ enum TestCluster {
         """
     }
 
+    /// A hub listening for plain links on 127.0.0.1:`port`, with peer "branch" allowed to
+    /// open streams to `targets` on loopback.
+    static func hubConfig(_ dir: String, port: UInt16, targets: [UInt16]) -> String {
+        """
+        [node]
+        name = "hub"
+        listen = ["127.0.0.1:\(port)"]
+        \(nodeFiles("hub", dir: dir))
+
+        [[peer]]
+        name = "branch"
+        key = "branch"
+        allow_targets = [\(targets.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "))]
+        """
+    }
+
     /// A branch that dials peer "hub" at `hubHost:hubPort` with `links` links and forwards
     /// each local port to a target behind the hub; `nodeExtra` goes into `[node]`.
     static func branchConfig(_ dir: String, name: String = "branch", hubHost: String = "127.0.0.1", hubPort: some BinaryInteger,
