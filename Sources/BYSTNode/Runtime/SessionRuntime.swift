@@ -232,7 +232,7 @@ final class SessionRuntime {
         }
         endpoints.removeAll()
         machine.goAway()
-        for link in links.values.sorted(by: { $0.id < $1.id }) { link.pump() }
+        for id in pumpOrder { links[id]?.pump() }
         cancelTimer()
     }
 
