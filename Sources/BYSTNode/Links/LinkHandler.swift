@@ -154,7 +154,7 @@ final class LinkHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         wireBytesIn += UInt64(bytes.readableBytes)
-        session?.metrics.bytesReceived.increment(by: bytes.readableBytes)
+        session?.metrics.counts.bytesReceived += bytes.readableBytes
         // Copied into our own buffer: records are decrypted in place, and NIO keeps its read
         // buffers for reuse, so decrypting in NIO's would copy the whole buffer each time.
         if inbound.readableBytes == 0 { inbound.clear() }
@@ -404,7 +404,7 @@ final class LinkHandler: ChannelInboundHandler {
     private func write(_ buffer: ByteBuffer, flush: Bool) -> Bool {
         guard let context else { return false }
         wireBytesOut += UInt64(buffer.readableBytes)
-        session?.metrics.bytesSent.increment(by: buffer.readableBytes)
+        session?.metrics.counts.bytesSent += buffer.readableBytes
         guard let directSocket else {
             context.write(wrapOutboundOut(buffer), promise: nil)
             if flush { context.flush() }

@@ -1,6 +1,7 @@
 // The Prometheus metrics of one node (docs/OPERATIONS.md, "Metrics"):
 //
-//   per record / packet ─▶ PeerMetrics counters, made once per peer (an atomic add each)
+//   per record / packet ─▶ PeerMetrics.counts, plain integers (moved into the registry's
+//       counters at each scrape)
 //   rare events (handshake failures, drops, reconnects) ─▶ counters made at start
 //   GET /metrics ─▶ MetricsHTTPHandler ─▶ Node.metricsExposition() on the event loop:
 //       gauges from the node's state (links, streams, sessions) ─▶ registry ─▶ text 0.0.4
@@ -128,11 +129,13 @@ final class NodeMetrics {
         var compressionRatio: Double?
     }
 
-    /// Sets the gauges for this scrape; peers no longer configured lose theirs.
+    /// Sets the gauges for this scrape and moves what the data path counted into the peers'
+    /// counters; peers no longer configured lose their gauges.
     func update(uptimeSeconds: Double, readerBatchesDropped total: UInt64, pendingHandshakes pending: Int,
                 peers states: [(name: String, state: PeerState)]) {
         uptime.record(uptimeSeconds)
         pendingHandshakes.record(pending)
+        for peerMetrics in peers.values { peerMetrics.flush() }
         if total > readerBatchesSeen {
             readerBatchesDropped.increment(by: total - readerBatchesSeen)
             readerBatchesSeen = total
@@ -153,17 +156,30 @@ final class NodeMetrics {
 
 /// The counters of one peer, shared by its sessions and links: what the data path touches.
 ///
-/// **Invariants**: made once per peer by `NodeMetrics.peer(named:)`; every field is a
-/// pre-made metric object, so counting costs one atomic add and no lookup.
-final class PeerMetrics: Sendable {
-    /// Wire bytes of the peer's links as TCP carried them (accepted links: once the peer is known).
-    let bytesReceived: CoreMetrics.Counter
-    let bytesSent: CoreMetrics.Counter
-    let recordsReceived: CoreMetrics.Counter
-    let recordsSent: CoreMetrics.Counter
-    /// IP packets from the peer (before the source check) and to it (queued on a link).
-    let packetsReceived: CoreMetrics.Counter
-    let packetsSent: CoreMetrics.Counter
+/// **Invariants**: made once per peer by `NodeMetrics.peer(named:)`; used on the event loop
+/// only. The data path adds to `counts`, plain integers in this one object (no atomics, no
+/// metric objects to reach per packet); `flush` moves them into the Prometheus counters
+/// before the registry is read, so a scrape sees every packet counted before it.
+final class PeerMetrics {
+    struct Counts {
+        /// Wire bytes of the peer's links as TCP carried them (accepted links: once the peer is known).
+        var bytesReceived = 0
+        var bytesSent = 0
+        var recordsReceived = 0
+        var recordsSent = 0
+        /// IP packets from the peer (before the source check) and to it (queued on a link).
+        var packetsReceived = 0
+        var packetsSent = 0
+    }
+
+    /// Counted since the last `flush`.
+    var counts = Counts()
+    private let bytesReceived: CoreMetrics.Counter
+    private let bytesSent: CoreMetrics.Counter
+    private let recordsReceived: CoreMetrics.Counter
+    private let recordsSent: CoreMetrics.Counter
+    private let packetsReceived: CoreMetrics.Counter
+    private let packetsSent: CoreMetrics.Counter
     let reconnects: CoreMetrics.Counter
     /// Keepalive round trips, one observation per answered ping.
     let rtt: CoreMetrics.Timer
@@ -181,6 +197,18 @@ final class PeerMetrics: Sendable {
         packetsSent = counter(.packetsSent)
         reconnects = counter(.reconnects)
         rtt = CoreMetrics.Timer(label: MetricName.rtt.rawValue, dimensions: labels, factory: factory)
+    }
+
+    /// Moves `counts` into the Prometheus counters (at every scrape).
+    func flush() {
+        let pending = counts
+        counts = Counts()
+        for (counter, value) in [(bytesReceived, pending.bytesReceived), (bytesSent, pending.bytesSent),
+                                 (recordsReceived, pending.recordsReceived), (recordsSent, pending.recordsSent),
+                                 (packetsReceived, pending.packetsReceived), (packetsSent, pending.packetsSent)]
+        where value > 0 {
+            counter.increment(by: value)
+        }
     }
 
     func observeRTT(_ sample: Duration) {

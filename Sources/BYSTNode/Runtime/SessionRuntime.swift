@@ -71,7 +71,7 @@ final class SessionRuntime {
     }
 
     func receive(_ payload: ByteBuffer, from link: LinkHandler) {
-        metrics.recordsReceived.increment()
+        metrics.counts.recordsReceived += 1
         do throws(SessionError) {
             let events = try machine.receive(payload, from: link.id, now: Clocks.monotonic())
             handle(events)
@@ -116,7 +116,7 @@ final class SessionRuntime {
             guard let link = links[id] else { continue }
             let sealed = link.recordsSealed
             link.pump()
-            if link.recordsSealed > sealed { metrics.recordsSent.increment(by: link.recordsSealed - sealed) }
+            if link.recordsSealed > sealed { metrics.counts.recordsSent += Int(link.recordsSealed - sealed) }
             if inspect({ $0.isRetired(id) }) { link.closeRetired() }
         }
         rearmTimer()
@@ -161,10 +161,10 @@ final class SessionRuntime {
             case .goAway:
                 logger.info("peer is shutting down the session")
             case .packet(let bytes):
-                metrics.packetsReceived.increment()
+                metrics.counts.packetsReceived += 1
                 node.tunPump?.fromPeer(bytes, peer: peer)
             case .offloadPacket(let bytes):
-                metrics.packetsReceived.increment()
+                metrics.counts.packetsReceived += 1
                 node.tunPump?.offloadedFromPeer(bytes, peer: peer)
             case .rttMeasured(_, let rtt):
                 metrics.observeRTT(rtt)

@@ -256,7 +256,7 @@ final class TunPump {
 
     private func queue(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, hash: UInt64, on session: SessionRuntime) {
         if session.machine.sendPacket(packet, offloadHeader: offloadHeader, flowHash: hash) {
-            session.metrics.packetsSent.increment()
+            session.metrics.counts.packetsSent += 1
         } else {
             node.metrics.packetDropped(.queueFull)
         }
