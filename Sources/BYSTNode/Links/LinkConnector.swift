@@ -1,6 +1,7 @@
 // Connects a plain link's TCP socket ourselves, then gives it to NIO:
 //
-//   socket + non-blocking connect ─▶ poll for the result (a dispatch thread, never the loop)
+//   socket + non-blocking connect (on the loop: it returns at once)
+//     ─▶ a dispatch write source waits for TCP's answer, a deadline for its absence (no thread blocks)
 //     ─▶ event loop: ClientBootstrap.withConnectedSocket(fd); the link duplicates it once established
 //
 // Why not ClientBootstrap.connect: NIO does not show a channel's descriptor, and a plain link
@@ -8,45 +9,82 @@
 import Dispatch
 import Glibc
 import NIOCore
+import Synchronization
 
 enum LinkConnector {
     struct Failure: Error, CustomStringConvertible {
         let description: String
+
+        init(_ what: String, _ code: Int32) {
+            description = "\(what): \(String(cString: strerror(code)))"
+        }
     }
+
+    /// Where connects in progress are watched and decided; serial, so a socket's answer and
+    /// its deadline never race.
+    private static let queue = DispatchQueue(label: "byst.link-connector")
 
     /// The connected descriptor (close-on-exec, non-blocking), or a failure with its reason;
     /// completed on `eventLoop`. Waits at most `timeout` for TCP's answer.
     static func connect(to address: SocketAddress, timeout: Duration, on eventLoop: EventLoop) -> EventLoopFuture<Int32> {
-        let promise = eventLoop.makePromise(of: Int32.self)
-        DispatchQueue.global().async {
-            switch connectBlocking(to: address, timeoutMilliseconds: Int32(clamping: timeout.nanoseconds / 1_000_000)) {
-            case .success(let fd): promise.succeed(fd)
-            case .failure(let failure): promise.fail(failure)
-            }
+        let family = address.protocol == .inet6 ? AF_INET6 : AF_INET
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return eventLoop.makeFailedFuture(Failure("socket", errno)) }
+        let started = address.withSockAddr { Glibc.connect(fd, $0, socklen_t($1)) }
+        if started == 0 { return eventLoop.makeSucceededFuture(fd) }
+        let code = errno
+        guard code == EINPROGRESS else {
+            Glibc.close(fd)
+            return eventLoop.makeFailedFuture(Failure("connect", code))
         }
+        let promise = eventLoop.makePromise(of: Int32.self)
+        Pending(fd: fd, promise: promise).watch(timeout: timeout)
         return promise.futureResult
     }
 
-    private static func connectBlocking(to address: SocketAddress, timeoutMilliseconds: Int32) -> Result<Int32, Failure> {
-        let family = address.protocol == .inet6 ? AF_INET6 : AF_INET
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return .failure(Failure(description: "socket: \(String(cString: strerror(errno)))")) }
-        func failed(_ what: String, _ code: Int32) -> Result<Int32, Failure> {
-            Glibc.close(fd)
-            return .failure(Failure(description: "\(what): \(String(cString: strerror(code)))"))
+    /// One connect in progress: decided once, by the socket turning writable or by the deadline.
+    /// Unchecked: `source` is a dispatch object, safe to use from any thread, which Dispatch
+    /// does not mark `Sendable` on Linux; the mutable state is `outcome`, under its mutex.
+    private final class Pending: @unchecked Sendable {
+        let fd: Int32
+        let promise: EventLoopPromise<Int32>
+        private let source: any DispatchSourceWrite
+        /// The descriptor goes to the caller (true) or is closed once the source has let go of it.
+        private let outcome = Mutex<Bool?>(nil)
+
+        init(fd: Int32, promise: EventLoopPromise<Int32>) {
+            self.fd = fd
+            self.promise = promise
+            source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: LinkConnector.queue)
         }
-        let started = address.withSockAddr { Glibc.connect(fd, $0, socklen_t($1)) }
-        if started != 0 {
-            guard errno == EINPROGRESS else { return failed("connect", errno) }
-            var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            var ready: Int32
-            repeat { ready = poll(&entry, 1, timeoutMilliseconds) } while ready < 0 && errno == EINTR
-            guard ready > 0 else { return failed("connect", ready == 0 ? ETIMEDOUT : errno) }
-            var code: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) == 0 else { return failed("connect", errno) }
-            guard code == 0 else { return failed("connect", code) }
+
+        func watch(timeout: Duration) {
+            source.setEventHandler { [self] in
+                var code: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                if getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) != 0 { code = errno }
+                decide(code == 0 ? nil : Failure("connect", code))
+            }
+            // Closed only here: a descriptor must outlive the dispatch source watching it.
+            source.setCancelHandler { [self] in
+                if outcome.withLock({ $0 }) == false { Glibc.close(fd) }
+            }
+            LinkConnector.queue.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: timeout.nanoseconds))) { [self] in
+                decide(Failure("connect", ETIMEDOUT))
+            }
+            source.resume()
         }
-        return .success(fd)
+
+        /// On `LinkConnector.queue`: the first answer wins.
+        private func decide(_ failure: Failure?) {
+            let first = outcome.withLock { outcome -> Bool in
+                guard outcome == nil else { return false }
+                outcome = failure == nil
+                return true
+            }
+            guard first else { return }
+            source.cancel()
+            if let failure { promise.fail(failure) } else { promise.succeed(fd) }
+        }
     }
 }

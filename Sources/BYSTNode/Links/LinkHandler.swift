@@ -133,6 +133,8 @@ final class LinkHandler: ChannelInboundHandler {
     private func begin(_ context: ChannelHandlerContext) {
         guard !begun else { return }
         begun = true
+        // Closed before its connection came up (the slot stopped, the node shut down).
+        if case .closed = phase { return context.close(promise: nil) }
         remoteDescription = Self.describe(context.channel.remoteAddress)
         let timeout = slot == nil ? node.handshakeTimeout : Node.dialHandshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in

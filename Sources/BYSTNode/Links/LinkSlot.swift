@@ -1,4 +1,5 @@
 import BYSTProto
+import Glibc
 import Logging
 import NIOCore
 import NIOPosix
@@ -151,8 +152,13 @@ final class LinkSlot {
         let bound = NIOLoopBound(link, eventLoop: loop)
         AddressResolver.resolve(address, on: loop)
             .flatMap { LinkConnector.connect(to: $0, timeout: Node.connectTimeout, on: loop) }
-            .flatMap { descriptor in
-                ClientBootstrap(group: loop)
+            .assumeIsolated().flatMap { [self] descriptor -> EventLoopFuture<Channel> in
+                // Stopped while the connect was under way (a reload removed the peer, or shutdown).
+                guard !stopped else {
+                    Glibc.close(descriptor)
+                    return loop.makeFailedFuture(LinkConnector.Failure("dial", ECANCELED))
+                }
+                return ClientBootstrap(group: loop)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try Node.configureLinkChannel(channel, timeout: timeout)
@@ -162,7 +168,7 @@ final class LinkSlot {
                     }
                     .withConnectedSocket(descriptor)
             }
-            .assumeIsolated().whenFailure { [self] error in
+            .whenFailure { [self] error in
                 logger.debug("dial \(address) failed: \(error)")
                 linkClosed(link)
             }
