@@ -55,6 +55,12 @@ let package = Package(
             dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/RecordBench"
         ),
+        // Benchmark reference, not a VPN: `scripts/bench-rtt.sh` pings through it (docs/PERFORMANCE.md).
+        .executableTarget(
+            name: "byst-lean-relay",
+            dependencies: ["CTun", "CCrypto", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/LeanRelay"
+        ),
         .testTarget(name: "TunTests", dependencies: ["Tun", "CTun", "BYSTProto"]),
         .testTarget(
             name: "BYSTProtoTests",

@@ -4,9 +4,13 @@
 # settle a difference of a few tens of microseconds. Each run brings one tunnel up with the
 # harness's peer functions, warms it with 5 pings, then pings at each rate in RATES
 # ("hertz:count", default 50 Hz × 300, 500 Hz × 1000, 5 Hz × 20), and tears it down.
+# TUNNELS may add the two reference relays of Benchmarks/LeanRelay (a TUN ⇄ TCP relay with
+# BYST's AEAD calls and nothing else): `lean` (its own epoll loop) and `lean-nio` (NIO
+# channels read the TUN and the socket, as in BYST).
 # A benchmark, not a test: figures go to docs/PERFORMANCE.md.
 #
 #   bash scripts/bench-rtt.sh [pairs]      (default 3; as root)
+#   TUNNELS="openvpn-tcp byst lean lean-nio" bash scripts/bench-rtt.sh 5
 #
 # Traffic stays between the harness's own namespaces (10.99.0.0/24, 10.98.0.0/24).
 set -euo pipefail
@@ -15,9 +19,12 @@ bench=${BYST_BENCH_DIR:-$PWD/../shared/bench}
 [ -f "$bench/peers.sh" ] || { echo "bench-rtt: $bench/peers.sh not found (set BYST_BENCH_DIR)" >&2; exit 1; }
 pairs=${1:-3}
 rates=${RATES:-50:300 500:1000 5:20}
+tunnels=${TUNNELS:-openvpn-tcp byst}
 apt-get install -y -qq jq openvpn python3 >/dev/null
 swift build -c release --product byst >/dev/null
 byst=$PWD/.build/release/byst
+case " $tunnels " in *" lean"*) swift build -c release --product byst-lean-relay >/dev/null ;; esac
+relay=$PWD/.build/release/byst-lean-relay
 
 # shellcheck source=/dev/null
 . "$bench/lib.sh"
@@ -43,6 +50,21 @@ BYST_BIN=$byst deploy/bench-conf.sh "$WORK/byst-conf" 1 true 1 >/dev/null
 export BYST_BIN=$byst BYST_CONF=$WORK/byst-conf BYST_NAME=byst
 export BYST_CMD_A="$byst up -c $WORK/byst-conf/a.conf" BYST_CMD_B="$byst up -c $WORK/byst-conf/b.conf"
 
+# peer_lean [--nio] : the reference relay, B listening on its underlay address, A dialing.
+peer_lean() {
+    head -c 32 /dev/urandom >"$PDIR/key"
+    spawn "$NS_B" "$PDIR/b.log" "$relay" listen lean0 "$UNDER_B" 7100 "$PDIR/key" "$@"
+    spawn "$NS_A" "$PDIR/a.log" "$relay" dial lean0 "$UNDER_B" 7100 "$PDIR/key" "$@"
+    local ns inner
+    for ns in "$NS_A" "$NS_B"; do
+        for _ in $(seq 50); do ip -n "$ns" link show lean0 >/dev/null 2>&1 && break; sleep 0.1; done
+        inner=$INNER_A
+        [ "$ns" = "$NS_A" ] || inner=$INNER_B
+        ip -n "$ns" addr add "$inner/24" dev lean0
+        ip -n "$ns" link set lean0 up
+    done
+}
+
 # one_run TUNNEL : "TUNNEL HZ MIN AVG" per rate, in a subshell that tears the tunnel down.
 one_run() {
     local tunnel=$1
@@ -51,7 +73,13 @@ one_run() {
     (
         trap stop_spawned EXIT
         trap 'exit 130' INT TERM
-        if [ "$tunnel" = byst ]; then peer_byst; else peer_openvpn_tcp; fi
+        case $tunnel in
+            byst) peer_byst ;;
+            openvpn-tcp) peer_openvpn_tcp ;;
+            lean) peer_lean ;;
+            lean-nio) peer_lean --nio ;;
+            *) echo "bench-rtt: unknown tunnel $tunnel" >&2; exit 1 ;;
+        esac
         wait_ping "$INNER_B" "$UP_TIMEOUT" || { echo "bench-rtt: no ping through $tunnel" >&2; exit 1; }
         ip netns exec "$NS_A" ping -q -c 5 -i 0.05 -W 1 "$INNER_B" >/dev/null
         for rate in $rates; do
@@ -70,7 +98,7 @@ one_run() {
 
 results=$WORK/results
 for pair in $(seq 1 "$pairs"); do
-    for tunnel in openvpn-tcp byst; do
+    for tunnel in $tunnels; do
         one_run "$tunnel" | tee -a "$results" | sed "s/^/pair $pair: /"
     done
 done

@@ -2,6 +2,7 @@
 #define BYST_CTUN_H
 // Linux TUN: the ioctl plumbing Swift cannot spell (variadic ioctl, ifreq unions, _IOW).
 
+#include <sys/epoll.h>   // for Benchmarks/LeanRelay (Glibc does not export epoll)
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
