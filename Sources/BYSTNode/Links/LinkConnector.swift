@@ -49,8 +49,8 @@ enum LinkConnector {
         let fd: Int32
         let promise: EventLoopPromise<Int32>
         private let source: any DispatchSourceWrite
-        /// The descriptor goes to the caller (true) or is closed once the source has let go of it.
-        private let outcome = Mutex<Bool?>(nil)
+        /// Nil until decided; then nil failure: connected.
+        private let outcome = Mutex<Failure??>(nil)
 
         init(fd: Int32, promise: EventLoopPromise<Int32>) {
             self.fd = fd
@@ -65,9 +65,15 @@ enum LinkConnector {
                 if getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) != 0 { code = errno }
                 decide(code == 0 ? nil : Failure("connect", code))
             }
-            // Closed only here: a descriptor must outlive the dispatch source watching it.
+            // The descriptor is handed on (or closed) only here, once the source has let go of it.
             source.setCancelHandler { [self] in
-                if outcome.withLock({ $0 }) == false { Glibc.close(fd) }
+                guard case .some(let failure) = outcome.withLock({ $0 }) else { return }
+                if let failure {
+                    Glibc.close(fd)
+                    promise.fail(failure)
+                } else {
+                    promise.succeed(fd)
+                }
             }
             LinkConnector.queue.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: timeout.nanoseconds))) { [self] in
                 decide(Failure("connect", ETIMEDOUT))
@@ -79,12 +85,10 @@ enum LinkConnector {
         private func decide(_ failure: Failure?) {
             let first = outcome.withLock { outcome -> Bool in
                 guard outcome == nil else { return false }
-                outcome = failure == nil
+                outcome = .some(failure)
                 return true
             }
-            guard first else { return }
-            source.cancel()
-            if let failure { promise.fail(failure) } else { promise.succeed(fd) }
+            if first { source.cancel() }
         }
     }
 }
