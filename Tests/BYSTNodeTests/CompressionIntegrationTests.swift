@@ -9,21 +9,6 @@ import Testing
 @Suite(.serialized) struct CompressionIntegrationTests {
     let capture = LogCapture()
 
-    func hubConfig(_ dir: String, port: UInt16, target: UInt16, compression: String) -> String {
-        """
-        [node]
-        name = "hub"
-        listen = ["127.0.0.1:\(port)"]
-        \(TestCluster.nodeFiles("hub", dir: dir))
-
-        [[peer]]
-        name = "branch"
-        key = "branch"
-        allow_targets = ["127.0.0.1:\(target)"]
-        compression = "\(compression)"
-        """
-    }
-
     func branchConfig(_ dir: String, hubPort: UInt16, forward: (UInt16, UInt16), compression: String) -> String {
         """
         [node]
@@ -59,8 +44,8 @@ import Testing
         let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
         let hubPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, target: digest.port, compression: hubCompression),
-                                              directory: dir, name: "hub", keys: hubKeys, capture: capture)
+        let hubText = TestCluster.hubConfig(dir, port: hubPort, targets: [digest.port], peerExtra: "compression = \"\(hubCompression)\"")
+        let hub = try await TestCluster.start(hubText, directory: dir, name: "hub", keys: hubKeys, capture: capture)
         let branch = try await TestCluster.start(
             branchConfig(dir, hubPort: hubPort, forward: (forwardPort, digest.port), compression: branchCompression),
             directory: dir, name: "branch", keys: branchKeys, capture: capture)

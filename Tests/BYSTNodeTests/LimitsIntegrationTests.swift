@@ -12,21 +12,8 @@ import Testing
     static let stranger: UInt32 = 0x7F00_0002
 
     func hubConfig(_ dir: String, port: UInt16, targets: [UInt16], limits: String, httpPort: UInt16? = nil) -> String {
-        """
-        [node]
-        name = "hub"
-        listen = ["127.0.0.1:\(port)"]
-        \(httpPort.map { "http_listen = [\"127.0.0.1:\($0)\"]" } ?? "")
-        \(TestCluster.nodeFiles("hub", dir: dir))
-
-        [limits]
-        \(limits)
-
-        [[peer]]
-        name = "branch"
-        key = "branch"
-        allow_targets = [\(targets.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "))]
-        """
+        TestCluster.hubConfig(dir, port: port, targets: targets, nodeExtra: httpPort.map { "http_listen = [\"127.0.0.1:\($0)\"]" } ?? "",
+                              sections: "[limits]\n\(limits)")
     }
 
     func metrics(_ node: RunningNode) async throws -> Exposition {

@@ -9,24 +9,6 @@ import Testing
 @Suite(.serialized) struct MetricsIntegrationTests {
     let capture = LogCapture()
 
-    func hubConfig(_ dir: String, port: UInt16, metrics: UInt16, target: UInt16) -> String {
-        """
-        [node]
-        name = "hub"
-        listen = ["127.0.0.1:\(port)"]
-        metrics_listen = ["127.0.0.1:\(metrics)"]
-        control_socket = "\(dir)/hub.sock"
-        key_store = "\(dir)/hub.keys"
-        keepalive_interval = "100ms"
-        dead_link_timeout = "3s"
-
-        [[peer]]
-        name = "branch"
-        key = "branch"
-        allow_targets = ["127.0.0.1:\(target)"]
-        """
-    }
-
     /// TestCluster's branch, with a metrics listener and the hub's 100 ms keepalives.
     func branchConfig(_ dir: String, name: String, hubPort: UInt16, metrics: UInt16, links: Int, forward: (UInt16, UInt16)?) -> String {
         TestCluster.branchConfig(dir, name: name, hubPort: hubPort, links: links, forwards: forward.map { [$0] } ?? [],
@@ -42,8 +24,9 @@ import Testing
         let branchMetrics = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
         let links = 3
-        let hub = try await TestCluster.start(hubConfig(dir, port: hubPort, metrics: hubMetrics, target: digest.port),
-                                              directory: dir, name: "hub", keys: hubKeys, capture: capture)
+        let hubText = TestCluster.hubConfig(dir, port: hubPort, targets: [digest.port],
+                                            nodeExtra: "metrics_listen = [\"127.0.0.1:\(hubMetrics)\"]", keepalive: "100ms")
+        let hub = try await TestCluster.start(hubText, directory: dir, name: "hub", keys: hubKeys, capture: capture)
         let branch = try await TestCluster.start(
             branchConfig(dir, name: "branch", hubPort: hubPort, metrics: branchMetrics, links: links,
                          forward: (forwardPort, digest.port)),

@@ -79,18 +79,24 @@ enum TestCluster {
     }
 
     /// A hub listening for plain links on 127.0.0.1:`port`, with peer "branch" allowed to
-    /// open streams to `targets` on loopback.
-    static func hubConfig(_ dir: String, port: UInt16, targets: [UInt16]) -> String {
+    /// open streams to `targets` on loopback; `nodeExtra` goes into `[node]`, `sections`
+    /// (such as `[limits]`) before the peer, `peerExtra` into the peer.
+    static func hubConfig(_ dir: String, port: UInt16, targets: [UInt16], nodeExtra: String = "", keepalive: String = "250ms",
+                          sections: String = "", peerExtra: String = "") -> String {
         """
         [node]
         name = "hub"
         listen = ["127.0.0.1:\(port)"]
-        \(nodeFiles("hub", dir: dir))
+        \(nodeFiles("hub", dir: dir, keepalive: keepalive))
+        \(nodeExtra)
+
+        \(sections)
 
         [[peer]]
         name = "branch"
         key = "branch"
         allow_targets = [\(targets.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "))]
+        \(peerExtra)
         """
     }
 
