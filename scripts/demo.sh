@@ -9,5 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 byst_setup
-byst_build debug
-exec .build/debug/byst demo
+# Release: the demo's ping and iperf3 figures are what a deployment gets (a debug build's
+# are several times worse).
+byst_build release --product byst
+exec .build/release/byst demo

@@ -40,8 +40,8 @@ byst_build() {
     local configuration=${1:-debug} log
     shift || true
     log=$(mktemp)
-    if ! swift build -c "$configuration" "$@" 2>&1 | tee "$log" | grep -E "error:|Compiling BYST|Build complete" ; then :; fi
-    if grep -q "error:" "$log" || ! grep -q "Build complete" "$log"; then
+    if ! swift build -c "$configuration" "$@" 2>&1 | tee "$log" | grep -E "error:|Compiling BYST|Build (of product .* )?complete" ; then :; fi
+    if grep -q "error:" "$log" || ! grep -qE "Build (of product .* )?complete" "$log"; then
         echo "build failed" >&2; rm -f "$log"; return 1
     fi
     if grep -E "^$PWD/(Sources|Tests|Benchmarks)/.*warning:" "$log"; then
