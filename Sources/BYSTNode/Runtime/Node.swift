@@ -49,6 +49,8 @@ final class Node {
     var forwardChannels: [HostPort: Channel] = [:]
     private var linkCounter = 0
     private(set) var tunPump: TunPump?
+    /// Reads after TUN writes and session pumps, at the end of each loop tick (EndOfTick.swift).
+    private(set) lazy var endOfTick = EndOfTick(node: self)
     /// The TUN's kernel offloads (nil: `[tun] offload = false`, no TUN, or not available):
     /// with them we offer `gsoPackets` to peers.
     private(set) var tunOffloads: TunDevice.Offloads?

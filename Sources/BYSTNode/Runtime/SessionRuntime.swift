@@ -91,16 +91,19 @@ final class SessionRuntime {
     /// copies the whole struct first (a retain and a release per table), on every record.
     func inspect<T>(_ read: (inout SessionMachine) -> T) -> T { read(&machine) }
 
-    /// Runs every link's pump once, after the current event-loop task: many events in one
-    /// read cycle cost one flush per link.
+    /// Runs every link's pump once, at the end of the current event-loop tick: many events
+    /// in one read cycle cost one flush per link.
     func schedulePump() {
         pumpWanted = true
         guard !pumpScheduled else { return }
         pumpScheduled = true
-        node.eventLoop.assumeIsolated().execute { [self] in
-            pumpScheduled = false
-            if pumpWanted { pumpNow() }
-        }
+        node.endOfTick.wantPump(self)
+    }
+
+    /// Called by `EndOfTick` for `schedulePump`.
+    func runScheduledPump() {
+        pumpScheduled = false
+        if pumpWanted { pumpNow() }
     }
 
     /// The keys of `links` in id order, for `pumpNow` (kept with `links`: no sort per pump).

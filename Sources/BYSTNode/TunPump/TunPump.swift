@@ -180,25 +180,29 @@ final class TunPump {
     /// so no flow is reordered. (Reading it at once, before the rest of the record is
     /// handled, measured no faster: docs/PERFORMANCE.md.)
     private var readAfterWriteScheduled = false
-    private var readAfterWrite = ReadAfterWritePolicy()
+    private var readAfterWritePolicy = ReadAfterWritePolicy()
     private var loopBatch = TunBatch()
 
     private func scheduleReadAfterWrite() {
-        guard !readAfterWriteScheduled, readAfterWrite.shouldRead() else { return }
+        guard !readAfterWriteScheduled, readAfterWritePolicy.shouldRead() else { return }
         readAfterWriteScheduled = true
-        node.eventLoop.assumeIsolated().execute { [self] in
-            readAfterWriteScheduled = false
-            var found = false
-            // A small answer (an ACK, an echo reply) is usually the whole answer: looking for
-            // more would mostly find the queue empty. A big one (a local sender's data, let
-            // out by the ACK we wrote) is read on as a batch.
-            for reader in readers where reader.readIfIdle(into: &loopBatch, stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes) {
-                found = true
-                loopBatch.forEach { route($0) }
-            }
-            readAfterWrite.record(found: found)
-            pumpTouchedSessions()
+        node.endOfTick.wantReadAfterWrite()
+    }
+
+    /// At the end of the tick that wrote to the TUN (`EndOfTick`).
+    func readAfterWrite() {
+        guard readAfterWriteScheduled else { return }
+        readAfterWriteScheduled = false
+        var found = false
+        // A small answer (an ACK, an echo reply) is usually the whole answer: looking for
+        // more would mostly find the queue empty. A big one (a local sender's data, let
+        // out by the ACK we wrote) is read on as a batch.
+        for reader in readers where reader.readIfIdle(into: &loopBatch, stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes) {
+            found = true
+            loopBatch.forEach { route($0) }
         }
+        readAfterWritePolicy.record(found: found)
+        pumpTouchedSessions()
     }
 
     /// Sessions that were given packets since the last pump (a handful: an array beats a set).
