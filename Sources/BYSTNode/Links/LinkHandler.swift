@@ -299,8 +299,10 @@ final class LinkHandler: ChannelInboundHandler {
                 configureCompression(established.features)
                 session.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
             case .established:
-                while case .established = phase, var opener, let record = try opener.open(&inbound) {
-                    self.opener = opener
+                // Moved out and back, not copied: a copy retains what the opener holds, per record.
+                guard var opener = opener.take() else { return }
+                defer { self.opener = opener }
+                while case .established = phase, let record = try opener.open(&inbound) {
                     session?.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
                 }
                 return
@@ -353,7 +355,8 @@ final class LinkHandler: ChannelInboundHandler {
 
     /// Seals and writes whatever the session has for this link while the socket is writable.
     func pump() {
-        guard let context, let session, case .established = phase, var sealer else { return }
+        // Moved out and back (as the opener in `processPhases`); `recordsSealed` is read between pumps.
+        guard let context, let session, case .established = phase, var sealer = sealer.take() else { return }
         defer { self.sealer = sealer }
         var wroteThroughNIO = false
         while context.channel.isWritable, writeGate?.acceptsWrites ?? true {

@@ -19,6 +19,13 @@ struct PacketQueue {
         Frame.packetHeaderSize + packetBytes + (offload ? Frame.offloadHeaderSize : 0)
     }
 
+    /// `append` if the queue stays within `limit` bytes with it; false (nothing queued) if not.
+    mutating func append(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, ifWithin limit: Int) -> Bool {
+        guard bytes + Self.frameSize(packetBytes: packet.count, offload: offloadHeader != nil) <= limit else { return false }
+        append(packet, offloadHeader: offloadHeader)
+        return true
+    }
+
     /// Appends `packet` as a `packet` frame, or after `offloadHeader` as an `offloadPacket`
     /// frame. The caller checked the size (at most `Frame.maxPacketSize`).
     mutating func append(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?) {

@@ -22,23 +22,24 @@ extension SessionMachine {
     public mutating func writePayload(for link: LinkID, maxBytes: Int, into out: inout ByteBuffer,
                                       packetFrames: inout Int) -> Int {
         packetFrames = 0
-        guard var state = links.removeValue(forKey: link) else { return 0 }
-        defer { links[link] = state }
+        guard let index = links.index(forKey: link) else { return 0 }
+        swap(&linkAtWork, &links.values[index])
+        defer { swap(&linkAtWork, &links.values[index]) }
         // A retired link carries nothing after its `retire` frame.
-        guard !state.sentRetire else { return 0 }
-        let retiring = state.retireStarted != nil
+        guard !linkAtWork.sentRetire else { return 0 }
+        let retiring = linkAtWork.retireStarted != nil
         let start = out.writerIndex
         let limit = start + maxBytes
         // Control first: link-local, then shared, then acknowledgements.
-        while let frame = state.control.first, fits(frame, in: out, limit) {
+        while let frame = linkAtWork.control.first, fits(frame, in: out, limit) {
             frame.encode(into: &out)
-            state.control.removeFirst()
+            linkAtWork.control.removeFirst()
         }
         while !retiring, let frame = sharedControl.first, fits(frame, in: out, limit) {
             frame.encode(into: &out)
             sharedControl.removeFirst()
             // Confirmed once the peer answers a ping sent after it (`pingCounter` grows).
-            state.unconfirmed.append((frame, pingCounter))
+            linkAtWork.unconfirmed.append((frame, pingCounter))
         }
         if sessionAckDue, out.writerIndex + Self.ackFrameSize <= limit {
             sessionAdvertised = max(sessionAdvertised, sessionConsumed + config.sessionWindow)
@@ -53,17 +54,17 @@ extension SessionMachine {
             acksDue.remove(id)
         }
         // Packets before stream data: they are latency-sensitive and their queue is small.
-        let (moved, dropped) = state.packets.move(into: &out, limit: limit, maxFrame: maxBytes)
+        let (moved, dropped) = linkAtWork.packets.move(into: &out, limit: limit, maxFrame: maxBytes)
         packetFrames += moved
         // Larger than any record the peer accepts: they can never be sent.
         packetsDropped += UInt64(dropped)
-        writeStreams(&state, into: &out, limit: limit)
-        if retiring, state.packets.isEmpty, state.control.isEmpty, out.writerIndex + 1 <= limit {
+        writeStreams(into: &out, limit: limit)
+        if retiring, linkAtWork.packets.isEmpty, linkAtWork.control.isEmpty, out.writerIndex + 1 <= limit {
             Frame.retire.encode(into: &out)
-            state.sentRetire = true
+            linkAtWork.sentRetire = true
         }
         let written = out.writerIndex - start
-        state.bytesOut += UInt64(written)
+        linkAtWork.bytesOut += UInt64(written)
         return written
     }
 
@@ -74,17 +75,17 @@ extension SessionMachine {
         out.writerIndex + frame.encodedSize <= limit
     }
 
-    /// Round-robin over the link's streams, a quantum each, until the record is full.
-    private mutating func writeStreams(_ state: inout LinkState, into out: inout ByteBuffer, limit: Int) {
+    /// Round-robin over `linkAtWork`'s streams, a quantum each, until the record is full.
+    private mutating func writeStreams(into out: inout ByteBuffer, limit: Int) {
         // One 64 KiB frame per turn: fair between streams at record granularity, and a single
         // bulk stream costs one 17-byte frame header per record rather than one per 16 KiB.
         let quantum = 64 * 1024
         var idleStreams = 0
-        while !state.streams.isEmpty, idleStreams < state.streams.count,
+        while !linkAtWork.streams.isEmpty, idleStreams < linkAtWork.streams.count,
               out.writerIndex + Frame.dataHeaderSize < limit {
-            state.rotation %= state.streams.count
-            let id = state.streams[state.rotation]
-            state.rotation += 1
+            linkAtWork.rotation %= linkAtWork.streams.count
+            let id = linkAtWork.streams[linkAtWork.rotation]
+            linkAtWork.rotation += 1
             let before = out.writerIndex
             writeStream(id, into: &out, limit: min(limit, out.writerIndex + quantum + Frame.dataHeaderSize))
             idleStreams = out.writerIndex == before ? idleStreams + 1 : 0

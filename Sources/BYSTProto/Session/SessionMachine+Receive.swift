@@ -4,12 +4,11 @@ extension SessionMachine {
     /// Feeds one opened record payload that arrived on `link`.
     public mutating func receive(_ payload: ByteBuffer, from link: LinkID, now: Nanoseconds) throws(SessionError) -> [SessionEvent] {
         var payload = payload
-        // Taken out and put back: `links[link]?.x = …` runs a modify coroutine whose frame
-        // (LinkState is large) is allocated on the heap, once per record.
-        if var state = links.removeValue(forKey: link) {
-            state.lastReceived = now
-            state.bytesIn += UInt64(payload.readableBytes)
-            links[link] = state
+        // In place through the index: `links[link]?.x = …` runs a modify coroutine whose
+        // frame (LinkState is large) is allocated on the heap, once per record.
+        if let index = links.index(forKey: link) {
+            links.values[index].lastReceived = now
+            links.values[index].bytesIn += UInt64(payload.readableBytes)
         }
         while true {
             let frame: Frame?

@@ -36,6 +36,10 @@ public struct SessionMachine {
     private let deadLinkNanoseconds: Nanoseconds
 
     var links: [LinkID: LinkState] = [:]
+    /// The state of the link `writePayload` fills a record for, swapped with its entry in
+    /// `links` meanwhile (a vacant state stands in there the rest of the time). Swapping
+    /// copies nothing — a copy would retain every array in it — and finds the link once.
+    var linkAtWork = LinkState(now: 0, keepalive: 0)
     var streams: [UInt32: StreamState] = [:]
     var closed: [UInt32: ClosedStream] = [:]
     var closedOrder: [UInt32] = []
@@ -227,18 +231,16 @@ public struct SessionMachine {
             return false
         }
         let link = linkOrder[Int(flowHash % UInt64(linkOrder.count))]
-        let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil)
-        // Taken out and put back (see `receive`): no allocation per packet.
-        guard var state = links.removeValue(forKey: link) else {
+        // In place: no copy of the link's state, one hash lookup.
+        guard let index = links.index(forKey: link) else {
             packetsDropped += 1 // `linkOrder` names only links we have: not expected
             return false
         }
-        defer { links[link] = state }
-        guard state.packets.bytes + size <= config.packetQueueBytes else {
+        // One mutating call: reading an entry through `links.values[index]` copies it.
+        guard links.values[index].packets.append(packet, offloadHeader: offloadHeader, ifWithin: config.packetQueueBytes) else {
             packetsDropped += 1
             return false
         }
-        state.packets.append(packet, offloadHeader: offloadHeader)
         return true
     }
 
