@@ -23,6 +23,7 @@ probes=(swift_retain swift_release swift_beginAccess)
 . "$bench/lib.sh"
 # shellcheck source=/dev/null
 . "$bench/peers.sh"
+. scripts/lib/lean-relay.sh
 WORK=$(mktemp -d /tmp/byst-bench-arc.XXXX)
 OUT=$WORK/unused.jsonl
 cleanup() {
@@ -47,18 +48,7 @@ echo "|---|---|---:|---:|---:|"
 for tunnel in byst lean-nio; do
     PDIR=$WORK/$tunnel
     mkdir -p "$PDIR"
-    if [ "$tunnel" = byst ]; then
-        peer_byst
-    else
-        head -c 32 /dev/urandom >"$PDIR/key"
-        spawn "$NS_B" "$PDIR/b.log" "$relay" listen lean0 "$UNDER_B" 7100 "$PDIR/key" --nio
-        spawn "$NS_A" "$PDIR/a.log" "$relay" dial lean0 "$UNDER_B" 7100 "$PDIR/key" --nio
-        for ns in "$NS_A" "$NS_B"; do
-            for _ in $(seq 50); do ip -n "$ns" link show lean0 >/dev/null 2>&1 && break; sleep 0.1; done
-        done
-        ip -n "$NS_A" addr add "$INNER_A/24" dev lean0 && ip -n "$NS_A" link set lean0 up
-        ip -n "$NS_B" addr add "$INNER_B/24" dev lean0 && ip -n "$NS_B" link set lean0 up
-    fi
+    if [ "$tunnel" = byst ]; then peer_byst; else peer_lean --nio; fi
     wait_ping "$INNER_B" "$UP_TIMEOUT" || { echo "bench-arc: no ping through $tunnel" >&2; exit 1; }
     ip netns exec "$NS_A" ping -q -c 20 -i 0.01 "$INNER_B" >/dev/null
     for side in A B; do

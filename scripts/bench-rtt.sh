@@ -30,6 +30,7 @@ relay=$PWD/.build/release/byst-lean-relay
 . "$bench/lib.sh"
 # shellcheck source=/dev/null
 . "$bench/peers.sh"
+. scripts/lib/lean-relay.sh
 WORK=$(mktemp -d /tmp/byst-bench-rtt.XXXX)
 OUT=$WORK/unused.jsonl   # the harness's record() is not used here
 made_ns=0
@@ -49,21 +50,6 @@ NS_A=$NS_A NS_B=$NS_B "$bench/netns.sh" up
 BYST_BIN=$byst deploy/bench-conf.sh "$WORK/byst-conf" 1 true 1 >/dev/null
 export BYST_BIN=$byst BYST_CONF=$WORK/byst-conf BYST_NAME=byst
 export BYST_CMD_A="$byst up -c $WORK/byst-conf/a.conf" BYST_CMD_B="$byst up -c $WORK/byst-conf/b.conf"
-
-# peer_lean [--nio] : the reference relay, B listening on its underlay address, A dialing.
-peer_lean() {
-    head -c 32 /dev/urandom >"$PDIR/key"
-    spawn "$NS_B" "$PDIR/b.log" "$relay" listen lean0 "$UNDER_B" 7100 "$PDIR/key" "$@"
-    spawn "$NS_A" "$PDIR/a.log" "$relay" dial lean0 "$UNDER_B" 7100 "$PDIR/key" "$@"
-    local ns inner
-    for ns in "$NS_A" "$NS_B"; do
-        for _ in $(seq 50); do ip -n "$ns" link show lean0 >/dev/null 2>&1 && break; sleep 0.1; done
-        inner=$INNER_A
-        [ "$ns" = "$NS_A" ] || inner=$INNER_B
-        ip -n "$ns" addr add "$inner/24" dev lean0
-        ip -n "$ns" link set lean0 up
-    done
-}
 
 # one_run TUNNEL : "TUNNEL HZ MIN AVG" per rate, in a subshell that tears the tunnel down.
 one_run() {

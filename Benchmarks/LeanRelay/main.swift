@@ -17,15 +17,9 @@ import NIOCore
 import NIOPosix
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError(message)
+    let line = "byst-lean-relay: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
     exit(1)
-}
-
-enum FileHandle {
-    static func standardError(_ message: String) {
-        let line = "byst-lean-relay: \(message)\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
-    }
 }
 
 let arguments = CommandLine.arguments
