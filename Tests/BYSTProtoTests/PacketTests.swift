@@ -91,6 +91,31 @@ import Testing
         #expect(tcpChecksumValid(packet))
     }
 
+    /// A received super-packet's source is checked on its header alone (TunPump.offloadedFromPeer).
+    @Test func aHeaderIsParsedAgainstTheWholePacketsLength() throws {
+        // IPv4, total length 40,000: the first 60 bytes stand for the super-packet.
+        var v4 = [UInt8](repeating: 0, count: 60)
+        v4[0] = 0x45
+        v4[2] = UInt8(40_000 >> 8)
+        v4[3] = UInt8(40_000 & 0xFF)
+        v4[9] = IPPacket.tcp
+        v4.replaceSubrange(12..<16, with: [10, 1, 2, 3])
+        let parsed = try #require(IPPacket(v4, length: 40_000))
+        #expect(Array(parsed.source) == [10, 1, 2, 3])
+        #expect(IPPacket(v4) == nil, "as a whole packet, its length runs past the bytes")
+        #expect(IPPacket(v4, length: 39_999) == nil, "the frame is shorter than the header says")
+        #expect(IPPacket(Array(v4.prefix(19)), length: 40_000) == nil, "no complete header")
+        // IPv6, payload length 30,000.
+        var v6 = [UInt8](repeating: 0, count: 60)
+        v6[0] = 0x60
+        v6[4] = UInt8(30_000 >> 8)
+        v6[5] = UInt8(30_000 & 0xFF)
+        v6[8] = 0xFD
+        #expect(try #require(IPPacket(v6, length: 30_040)).source.first == 0xFD)
+        #expect(IPPacket(v6, length: 30_039) == nil)
+        #expect(IPPacket(v6, length: 59) == nil, "more bytes than the packet has")
+    }
+
     @Test func flowsHashStablyAndMalformedPacketsAreRejected() throws {
         let syn = ipv4SYN()
         let parsed = try #require(IPPacket(syn))

@@ -305,12 +305,15 @@ final class TunPump {
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
     func offloadedFromPeer(_ frame: ByteBuffer, peer: PeerRuntime) {
         guard let header = VirtioNetHeader(frame) else { return drop(.malformed) }
+        let packet = frame.readableBytesView.dropFirst(VirtioNetHeader.size)
+        // Whole: the frame is already header ‖ packet, as the TUN takes it, so only the IP
+        // header is copied for the source check, not up to 64 KiB behind it.
+        let whole = device.vnetHeader && node.tunOffloads != nil
         receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: frame.readableBytesView.dropFirst(VirtioNetHeader.size))
-        guard let parsed = IPPacket(receivedScratch) else { return drop(.malformed) }
+        receivedScratch.append(contentsOf: whole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
+        guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return drop(.malformed) }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
-        if device.vnetHeader, node.tunOffloads != nil {
-            // The frame is already header ‖ packet, as the TUN takes it.
+        if whole {
             let written = frame.withUnsafeReadableBytes { device.write($0) }
             if written { counters.super_packets_received += 1 } else { drop(.tunWrite) }
             scheduleReadAfterWrite()

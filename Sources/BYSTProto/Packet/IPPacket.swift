@@ -16,15 +16,24 @@ public struct IPPacket {
     public static let tcp: UInt8 = 6
     public static let udp: UInt8 = 17
 
+    /// The most bytes an IPv4 header (with options) or IPv6 fixed header takes.
+    public static let maxHeaderBytes = 60
+
     /// Parses `bytes` (a whole packet from the TUN); nil if it is not a well-formed IPv4/IPv6 packet.
     public init?(_ bytes: [UInt8]) {
-        guard let first = bytes.first else { return nil }
+        self.init(bytes, length: bytes.count)
+    }
+
+    /// Parses the header in `bytes`, the first bytes of a packet of `length` bytes (at least
+    /// `maxHeaderBytes` of them, or all): for a super-packet whose rest is not needed here.
+    public init?(_ bytes: [UInt8], length: Int) {
+        guard let first = bytes.first, bytes.count <= length else { return nil }
         switch first >> 4 {
         case 4:
             let headerLength = Int(first & 0x0F) * 4
             guard headerLength >= 20, bytes.count >= headerLength else { return nil }
             let total = Int(bytes[2]) << 8 | Int(bytes[3])
-            guard total >= headerLength, total <= bytes.count else { return nil }
+            guard total >= headerLength, total <= length else { return nil }
             version = 4
             source = bytes[12..<16]
             destination = bytes[16..<20]
@@ -34,7 +43,7 @@ public struct IPPacket {
         case 6:
             guard bytes.count >= 40 else { return nil }
             let payload = Int(bytes[4]) << 8 | Int(bytes[5])
-            guard 40 + payload <= bytes.count else { return nil }
+            guard 40 + payload <= length else { return nil }
             version = 6
             source = bytes[8..<24]
             destination = bytes[24..<40]
