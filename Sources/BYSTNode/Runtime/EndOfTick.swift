@@ -9,7 +9,6 @@
 final class EndOfTick {
     private unowned let node: Node
     private var scheduled = false
-    private var readAfterWrite = false
     private var pumps: [SessionRuntime] = []
     /// `pumps` as taken by a run (kept, so a run allocates nothing).
     private var running: [SessionRuntime] = []
@@ -18,9 +17,8 @@ final class EndOfTick {
         self.node = node
     }
 
-    /// The TUN pump reads its queues at the end of this tick.
+    /// The TUN pump reads its queues at the end of this tick (it keeps its own flag).
     func wantReadAfterWrite() {
-        readAfterWrite = true
         schedule()
     }
 
@@ -40,10 +38,7 @@ final class EndOfTick {
     /// for while it runs waits for the next task.
     private func run() {
         scheduled = false
-        if readAfterWrite {
-            readAfterWrite = false
-            node.tunPump?.readAfterWrite()
-        }
+        node.tunPump?.readAfterWrite()
         swap(&pumps, &running)
         for session in running { session.runScheduledPump() }
         running.removeAll(keepingCapacity: true)

@@ -189,7 +189,7 @@ final class TunPump {
         node.endOfTick.wantReadAfterWrite()
     }
 
-    /// At the end of the tick that wrote to the TUN (`EndOfTick`).
+    /// At the end of every tick (`EndOfTick`): reads if a TUN write asked for it.
     func readAfterWrite() {
         guard readAfterWriteScheduled else { return }
         readAfterWriteScheduled = false
