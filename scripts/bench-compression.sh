@@ -43,7 +43,7 @@ awk -v n="$bytes" 'BEGIN {
 }' >"$work/text.bin"
 head -c "$bytes" /dev/urandom >"$work/random.bin"
 
-base=$((20000 + RANDOM % 20000))
+base=$(loopback_port_base 3)
 sink_port=$base hub_port=$((base + 1)) forward_port=$((base + 2))
 # The sink reads each connection to its end, then closes it.
 socat -u -b 262144 TCP-LISTEN:"$sink_port",bind=127.0.0.1,reuseaddr,fork OPEN:/dev/null & pids+=($!)

@@ -12,7 +12,7 @@ command -v iperf3 >/dev/null || { echo "bench-forward: iperf3 missing (apt-get i
 source scripts/lib/bench.sh
 bench_start forward
 
-port_base=$((20000 + RANDOM % 20000))
+port_base=$(loopback_port_base 20)
 iperf_port=$port_base hub_port=$((port_base + 1))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$hub_port\"]" "$iperf_port"

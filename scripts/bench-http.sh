@@ -19,7 +19,7 @@ for tool in iperf3 ss; do command -v "$tool" >/dev/null || { echo "bench-http: $
 source scripts/lib/bench.sh
 bench_start http
 
-base=$((20000 + RANDOM % 20000))
+base=$(loopback_port_base 4)
 iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$raw_port\"]

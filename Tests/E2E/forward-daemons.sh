@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 byst=${BYST_BINARY:-$PWD/.build/debug/byst}
+source scripts/lib/ports.sh
 for tool in iperf3 "$byst"; do command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }; done
 
 work=$(mktemp -d /tmp/byst-e2e-fwd.$$.XXXX)
@@ -21,7 +22,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -20 "$log" >&2; done; exit 1; }
 
-base=$((30000 + $$ % 20000))
+base=$(loopback_port_base 3)
 target=$base hub_port=$((base + 1)) forward=$((base + 2))
 "$byst" key gen branch --store "$work/hub.keys" >/dev/null
 "$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null

@@ -17,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 byst=${BYST_BINARY:-$PWD/.build/debug/byst}
 source Tests/E2E/lib/proxies.sh
+source scripts/lib/ports.sh
 proxy_require
 for tool in socat sha256sum "$byst"; do command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }; done
 
@@ -32,7 +33,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -25 "$log" >&2; done; exit 1; }
 
-base=$((20000 + $$ % 20000))
+base=$(loopback_port_base 8)
 hub_http=$base squid=$((base + 1)) nginx=$((base + 2)) nginx_buffered=$((base + 3))
 up_target=$((base + 4)) down_target=$((base + 5)) up_forward=$((base + 6)) down_forward=$((base + 7))
 "$byst" key gen branch --store "$work/hub.keys" >/dev/null

@@ -2,6 +2,8 @@
 # sourced after `cd` to the checkout. Loopback only; every process started here is
 # remembered by PID and stopped on exit with the work directory.
 
+source scripts/lib/ports.sh
+
 # bench_start NAME: the release `byst` in $byst ($BYST if set, else a fresh release build),
 # a work directory in $work, the exit trap, and a hub/branch key pair ("branch" at the hub,
 # "hub" at the branch).

@@ -57,11 +57,33 @@ struct BlockingSocket: Sendable {
         return BlockingSocket(fd: fd)
     }
 
-    /// A port that was free a moment ago (for configs that need one up front).
+    /// A port that was free a moment ago (for configs that need one up front). It is picked
+    /// below the kernel's ephemeral range: a port from inside it, which binding port 0 gives,
+    /// can be handed to some connect() as its source port before the config's listener binds it.
     static func freePort() throws -> UInt16 {
-        let socket = try listen()
-        defer { socket.close() }
-        return socket.localPort
+        let ephemeralStart = ephemeralRangeStart()
+        for _ in 0..<200 {
+            let candidate = UInt16.random(in: 10_000..<ephemeralStart)
+            if let socket = try? listen(port: candidate) {
+                socket.close()
+                return candidate
+            }
+        }
+        throw Failure(what: "no free port between 10000 and \(ephemeralStart)", code: EADDRINUSE)
+    }
+
+    /// The first port of net.ipv4.ip_local_port_range (Linux's default when unreadable).
+    private static func ephemeralRangeStart() -> UInt16 {
+        let defaultStart: UInt16 = 32768
+        let fd = Glibc.open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY)
+        guard fd >= 0 else { return defaultStart }
+        defer { Glibc.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let count = Glibc.read(fd, &bytes, bytes.count)
+        guard count > 0,
+              let first = String(decoding: bytes.prefix(count), as: UTF8.self).split(whereSeparator: \.isWhitespace).first,
+              let start = UInt16(first), start > 10_100 else { return defaultStart }
+        return start
     }
 
     var localPort: UInt16 {

@@ -254,7 +254,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     proxy_require
     command -v curl >/dev/null || { echo "FAIL: curl not found" >&2; exit 1; }
     trap proxies_cleanup EXIT INT TERM
-    base=$((30000 + $$ % 20000))
+    source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/lib/ports.sh"
+    base=$(loopback_port_base 3)
     squid_port=$base nginx_port=$((base + 1)) dead_port=$((base + 2))
     start_nginx_reverse "$nginx_port" "$dead_port"
     nginx_pid=$PROXY_LAST_PID
