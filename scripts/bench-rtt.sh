@@ -6,11 +6,13 @@
 # ("hertz:count", default 50 Hz × 300, 500 Hz × 1000, 5 Hz × 20), and tears it down.
 # TUNNELS may add the two reference relays of Benchmarks/LeanRelay (a TUN ⇄ TCP relay with
 # BYST's AEAD calls and nothing else): `lean` (its own epoll loop) and `lean-nio` (NIO
-# channels read the TUN and the socket, as in BYST).
+# channels read the TUN and the socket, as in BYST). `byst-alt` runs the binary in ALT_BYST
+# with the same configuration, for A/B runs of two builds in one alternation.
 # A benchmark, not a test: figures go to docs/PERFORMANCE.md.
 #
 #   bash scripts/bench-rtt.sh [pairs]      (default 3; as root)
 #   TUNNELS="openvpn-tcp byst lean lean-nio" bash scripts/bench-rtt.sh 5
+#   TUNNELS="byst byst-alt" ALT_BYST=/tmp/other/release/byst bash scripts/bench-rtt.sh 5
 #
 # Traffic stays between the harness's own namespaces (10.99.0.0/24, 10.98.0.0/24).
 set -euo pipefail
@@ -61,6 +63,8 @@ one_run() {
         trap 'exit 130' INT TERM
         case $tunnel in
             byst) peer_byst ;;
+            byst-alt) [ -x "${ALT_BYST:-}" ] || { echo "bench-rtt: byst-alt needs ALT_BYST (a byst binary)" >&2; exit 1; }
+                      export BYST_CMD_A="$ALT_BYST up -c $WORK/byst-conf/a.conf" BYST_CMD_B="$ALT_BYST up -c $WORK/byst-conf/b.conf"; peer_byst ;;
             openvpn-tcp) peer_openvpn_tcp ;;
             lean) peer_lean ;;
             lean-nio) peer_lean --nio ;;
