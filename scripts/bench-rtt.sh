@@ -49,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 NS_A=$NS_A NS_B=$NS_B "$bench/netns.sh" up
-BYST_BIN=$byst deploy/bench-conf.sh "$WORK/byst-conf" 1 true 1 >/dev/null
+BYST_BIN=$byst deploy/bench-conf.sh "$WORK/byst-conf" 1 "${BYST_OFFLOAD:-true}" 1 >/dev/null
 export BYST_BIN=$byst BYST_CONF=$WORK/byst-conf BYST_NAME=byst
 export BYST_CMD_A="$byst up -c $WORK/byst-conf/a.conf" BYST_CMD_B="$byst up -c $WORK/byst-conf/b.conf"
 

@@ -168,6 +168,7 @@ enum SeedWriter {
             ops += [10, 0, 4, 0] + Array("ping".utf8) + [0]  // send on it
             ops += [11, 0, 0]                                // finish it
             ops += [8, 0, 0x00, 0x10]                        // write a record for link 0
+            ops += receive(1, [.packet(packet), .offloadPacket(offload)])   // packets only: `PacketRecord`
             ops += receive(1, [.packet(packet), .offloadPacket(offload), .pong(1), .ack(id: ourStream, received: 4, limit: 1 << 20)])
             ops += receive(1, [.reset(id: id + 2, code: .cancelled), .retire, .goAway(code: 0)])
             ops += [14, 0, 20, 0] + Array(packet.readableBytesView) + [3] // queue a packet

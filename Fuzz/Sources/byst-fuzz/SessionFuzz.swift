@@ -88,6 +88,7 @@ enum SessionFuzz {
 
     /// Frame.decode over a payload: each frame re-encodes to one that decodes equal.
     static func checkFrames(_ payload: [UInt8], mustDecode: Bool = false) {
+        checkPacketRecord(payload)
         var buffer = ByteBuffer(bytes: payload)
         while true {
             let frame: Frame
@@ -103,6 +104,36 @@ enum SessionFuzz {
             let again = try? Frame.decode(from: &encoded)
             invariant(again == frame, "frame \(frame) re-encodes to \(String(describing: again))")
             invariant(encoded.readableBytes == 0, "re-encoded \(frame) has trailing bytes")
+        }
+    }
+
+    /// The runtime's fast path (`PacketRecord`) takes a payload exactly when it decodes to
+    /// packet frames only, and hands out the same bytes `Frame.decode` does.
+    static func checkPacketRecord(_ payload: [UInt8]) {
+        var buffer = ByteBuffer(bytes: payload)
+        var decoded: [(bytes: [UInt8], offloaded: Bool)] = []
+        var onlyPackets = true
+        while onlyPackets {
+            do throws(FrameError) {
+                guard let frame = try Frame.decode(from: &buffer) else { break }
+                switch frame {
+                case .packet(let bytes): decoded.append((Array(bytes.readableBytesView), false))
+                case .offloadPacket(let bytes): decoded.append((Array(bytes.readableBytesView), true))
+                default: onlyPackets = false
+                }
+            } catch {
+                onlyPackets = false
+            }
+        }
+        if decoded.isEmpty { onlyPackets = false }
+        payload.withUnsafeBytes { bytes in
+            let count = PacketRecord.packetCount(bytes)
+            invariant((count != nil) == onlyPackets, "PacketRecord took \(String(describing: count)) frames; decode says only packets: \(onlyPackets)")
+            guard count != nil else { return }
+            var seen: [(bytes: [UInt8], offloaded: Bool)] = []
+            PacketRecord.forEachPacket(bytes) { seen.append((Array($0), $1)) }
+            invariant(seen.count == count && seen.elementsEqual(decoded, by: { $0.bytes == $1.bytes && $0.offloaded == $1.offloaded }),
+                      "PacketRecord's packets differ from the decoded frames")
         }
     }
 

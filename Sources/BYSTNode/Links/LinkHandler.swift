@@ -41,8 +41,9 @@ final class LinkHandler: ChannelInboundHandler {
     private(set) var remoteDescription = "?"
     private(set) var wireBytesIn: UInt64 = 0
     private(set) var wireBytesOut: UInt64 = 0
-    /// Records sealed on this link so far (its send nonce), for `byst_peer_sent_records_total`.
-    var recordsSealed: UInt64 { sealer?.recordsSealed ?? 0 }
+    /// Records sealed on this link so far (its send nonce), for `byst_peer_sent_records_total`;
+    /// kept apart from `sealer` so reading it copies no sealer.
+    private(set) var recordsSealed: UInt64 = 0
     private(set) var linkIndex: UInt16 = 0
     /// Largest record payload the peer accepts.
     private var peerMaxPayload = RecordLimits.defaultMaxPayload
@@ -171,7 +172,8 @@ final class LinkHandler: ChannelInboundHandler {
         } else if inbound.readerIndex > 1 << 20 {
             inbound.discardReadBytes()
         }
-        session?.schedulePump()
+        // No pump here: a record that leaves the session something to send asks for one
+        // (`SessionRuntime.receive`); a record of packets only leaves nothing.
         slot?.checkRecycle(self)
     }
 
@@ -350,6 +352,7 @@ final class LinkHandler: ChannelInboundHandler {
             return fail("sealing first record: \(error)")
         }
         self.sealer = sealer
+        recordsSealed = sealer.recordsSealed
         write(out, flush: true)
     }
 
@@ -357,7 +360,10 @@ final class LinkHandler: ChannelInboundHandler {
     func pump() {
         // Moved out and back (as the opener in `processPhases`); `recordsSealed` is read between pumps.
         guard let context, let session, case .established = phase, var sealer = sealer.take() else { return }
-        defer { self.sealer = sealer }
+        defer {
+            recordsSealed = sealer.recordsSealed
+            self.sealer = sealer
+        }
         var wroteThroughNIO = false
         while context.channel.isWritable, writeGate?.acceptsWrites ?? true {
             // The last batch's buffer, if the socket took all of it (else `clear` copies).

@@ -249,7 +249,7 @@ final class TunPump {
                 return drop(.malformed)
             }
         }
-        MSSClamp.clamp(&scratch, mtu: mtu)
+        MSSClamp.clamp(&scratch, packet: packet, mtu: mtu)
         scratch.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
     }
 
@@ -283,12 +283,12 @@ final class TunPump {
     /// Each segment of a super-packet cut here (`GSOSegmenter.forEachSegment`); reused.
     private var segmentScratch: [UInt8] = []
 
-    func fromPeer(_ packet: ByteBuffer, peer: PeerRuntime) {
+    func fromPeer(_ packet: UnsafeRawBufferPointer, peer: PeerRuntime) {
         receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: packet.readableBytesView)
+        receivedScratch.append(contentsOf: packet)
         guard let parsed = IPPacket(receivedScratch) else { return drop(.malformed) }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
-        MSSClamp.clamp(&receivedScratch, mtu: mtu)
+        MSSClamp.clamp(&receivedScratch, packet: parsed, mtu: mtu)
         writePlain(receivedScratch)
         scheduleReadAfterWrite()
     }
@@ -303,9 +303,9 @@ final class TunPump {
     }
 
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
-    func offloadedFromPeer(_ frame: ByteBuffer, peer: PeerRuntime) {
+    func offloadedFromPeer(_ frame: UnsafeRawBufferPointer, peer: PeerRuntime) {
         guard let header = VirtioNetHeader(frame) else { return drop(.malformed) }
-        let packet = frame.readableBytesView.dropFirst(VirtioNetHeader.size)
+        let packet = UnsafeRawBufferPointer(rebasing: frame[VirtioNetHeader.size...])
         // Whole: the frame is already header ‖ packet, as the TUN takes it, so only the IP
         // header is copied for the source check, not up to 64 KiB behind it.
         let whole = device.vnetHeader && node.tunOffloads != nil
@@ -314,7 +314,7 @@ final class TunPump {
         guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return drop(.malformed) }
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
         if whole {
-            let written = frame.withUnsafeReadableBytes { device.write($0) }
+            let written = device.write(frame)
             if written { counters.super_packets_received += 1 } else { drop(.tunWrite) }
             scheduleReadAfterWrite()
             return

@@ -7,7 +7,14 @@ public enum MSSClamp {
     /// Clamps in place; returns true if the packet was changed.
     @discardableResult
     public static func clamp(_ bytes: inout [UInt8], mtu: Int) -> Bool {
-        guard let packet = IPPacket(bytes), packet.transport == IPPacket.tcp, !packet.isLaterFragment else { return false }
+        guard let packet = IPPacket(bytes) else { return false }
+        return clamp(&bytes, packet: packet, mtu: mtu)
+    }
+
+    /// `clamp(_:mtu:)` for a packet already parsed as `packet` (the per-packet paths).
+    @discardableResult
+    public static func clamp(_ bytes: inout [UInt8], packet: IPPacket, mtu: Int) -> Bool {
+        guard packet.transport == IPPacket.tcp, !packet.isLaterFragment else { return false }
         let tcp = packet.transportOffset
         guard bytes.count >= tcp + 20, bytes[tcp + 13] & 0x02 != 0 else { return false }  // SYN
         let headerLength = Int(bytes[tcp + 12] >> 4) * 4

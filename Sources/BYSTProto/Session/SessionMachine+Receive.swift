@@ -4,12 +4,7 @@ extension SessionMachine {
     /// Feeds one opened record payload that arrived on `link`.
     public mutating func receive(_ payload: ByteBuffer, from link: LinkID, now: Nanoseconds) throws(SessionError) -> [SessionEvent] {
         var payload = payload
-        // In place through the index: `links[link]?.x = …` runs a modify coroutine whose
-        // frame (LinkState is large) is allocated on the heap, once per record.
-        if let index = links.index(forKey: link) {
-            links.values[index].lastReceived = now
-            links.values[index].bytesIn += UInt64(payload.readableBytes)
-        }
+        noteReceived(payloadBytes: payload.readableBytes, on: link, now: now)
         while true {
             let frame: Frame?
             do throws(FrameError) { frame = try Frame.decode(from: &payload) } catch { throw .frame(error) }
@@ -17,6 +12,16 @@ extension SessionMachine {
             try handle(frame, from: link, now: now)
         }
         return takeEvents()
+    }
+
+    /// A record payload of `payloadBytes` arrived on `link`: the link is alive. `receive`
+    /// does this itself; the runtime calls it for records it reads as a `PacketRecord`.
+    public mutating func noteReceived(payloadBytes: Int, on link: LinkID, now: Nanoseconds) {
+        // In place through the index: `links[link]?.x = …` runs a modify coroutine whose
+        // frame (LinkState is large) is allocated on the heap, once per record.
+        guard let index = links.index(forKey: link) else { return }
+        links.values[index].lastReceived = now
+        links.values[index].bytesIn += UInt64(payloadBytes)
     }
 
     private func isPeerStreamID(_ id: UInt32) -> Bool {
