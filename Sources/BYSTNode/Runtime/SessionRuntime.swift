@@ -1,6 +1,7 @@
 // Drives one SessionMachine on the node's event loop:
 //
 //   LinkHandler ─receive─▶ machine ─events─▶ stream endpoints (port forwards)
+//                        └ packets only (PacketRecord) ─▶ TunPump, no events or pump
 //   endpoints ─send/finish/consumed─▶ machine ─▶ schedulePump ─▶ every link's pump()
 //   one timer, re-armed from machine.nextDeadline ─▶ poll ─▶ pings, dead links, expiry
 import BYSTProto

@@ -9,6 +9,7 @@
 //            GSO super-packet (offloads): whole as one `offloadPacket` frame if the peer's TUN
 //            takes it, else cut into wire-size packets here (GSOSegmenter)
 //   fromPeer: parse ─▶ source inside the sending peer's allowed_ips? else drop (spoofed)
+//            (records of packets only come here straight from the link: PacketRecord)
 //            ─▶ MSS clamp ─▶ write(2), one packet per call (after a virtio-net header with offloads)
 //            ─▶ then, in the same loop cycle, read what the kernel answered inside that write
 //               (if the reader thread has nothing in flight; ReadAfterWritePolicy backs off
