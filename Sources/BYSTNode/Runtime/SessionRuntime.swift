@@ -96,11 +96,12 @@ final class SessionRuntime {
         guard let tunPump = node.tunPump else { return false }
         return payload.withUnsafeReadableBytes { bytes in
             guard let count = PacketRecord.packetCount(bytes) else { return false }
-            machine.noteReceived(payloadBytes: bytes.count, on: link.id, now: Clocks.monotonic())
-            metrics.counts.packetsReceived += count
             PacketRecord.forEachPacket(bytes) { frame, offloaded in
                 if offloaded { tunPump.offloadedFromPeer(frame, peer: peer) } else { tunPump.fromPeer(frame, peer: peer) }
             }
+            // After the writes: bookkeeping is off the packets' path.
+            machine.noteReceived(payloadBytes: bytes.count, on: link.id, now: Clocks.monotonic())
+            metrics.counts.packetsReceived += count
             return true
         }
     }
