@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Work per echo on each node over a 2,000-ping flood: Swift runtime calls (retains,
-# releases and dynamic exclusivity checks, uprobes on libswiftCore), system calls, and user
-# and system CPU time (from /proc/PID/stat). Through BYST (1 link, offloads on; release
+# Work per echo on each node: Swift runtime calls (retains, releases and dynamic
+# exclusivity checks, uprobes on libswiftCore) and system calls over a 2,000-ping flood,
+# then user and system CPU time (from /proc/PID/stat) and the RTT over a 20,000-ping flood
+# without probes. Through BYST (1 link, offloads on unless BYST_OFFLOAD=false; release
 # build) and through the reference relay of Benchmarks/LeanRelay with NIO reads — what
 # NIO's read path costs by itself. TUNNELS chooses (default "byst lean-nio"); `byst-alt`
 # runs the binary in ALT_BYST, for A/B runs of two builds. A benchmark, not a test: figures

@@ -8,6 +8,7 @@
 # BYST's AEAD calls and nothing else): `lean` (its own epoll loop) and `lean-nio` (NIO
 # channels read the TUN and the socket, as in BYST). `byst-alt` runs the binary in ALT_BYST
 # with the same configuration, for A/B runs of two builds in one alternation.
+# BYST_OFFLOAD=false turns BYST's TUN offloads off.
 # A benchmark, not a test: figures go to docs/PERFORMANCE.md.
 #
 #   bash scripts/bench-rtt.sh [pairs]      (default 3; as root)
