@@ -40,8 +40,10 @@ import Testing
 
     @Test func truncatedOrTrailingBytesAreLeftToTheSessionToReject() {
         let whole = encoded([.packet(plain), .offloadPacket(offloaded)])
+        let firstFrameEnd = Frame.packetHeaderSize + plain.readableBytes
         for cut in 1..<whole.count {
-            #expect(packets(in: Array(whole.prefix(cut))).count == nil || cut == Frame.packetHeaderSize + plain.readableBytes)
+            // Cut right after the first frame, what is left is a whole record of one packet.
+            #expect(packets(in: Array(whole.prefix(cut))).count == (cut == firstFrameEnd ? 1 : nil))
         }
         #expect(packets(in: whole + [Frame.Kind.packet.rawValue]).count == nil)
         #expect(packets(in: whole + [0xFF, 0, 0]).count == nil)

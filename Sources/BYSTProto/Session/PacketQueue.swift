@@ -1,7 +1,7 @@
 import NIOCore
 
 /// The packets waiting for one link, already encoded as `packet` / `offloadPacket` frames
-/// (PROTOCOL.md §5.3, §5.4) back to back in one buffer. Queueing copies the packet in; the
+/// (PROTOCOL.md §5.2, §5.4) back to back in one buffer. Queueing copies the packet in; the
 /// storage is kept and reused once the queue drains, so the steady state allocates nothing
 /// per packet, and a record takes all the packets that fit in one copy.
 struct PacketQueue {

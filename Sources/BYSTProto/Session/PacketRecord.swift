@@ -1,5 +1,5 @@
 /// A record payload that carries nothing but packet-channel frames (`packet` and
-/// `offloadPacket`, PROTOCOL.md §5.3, §5.4) — what a TUN link carries almost all the
+/// `offloadPacket`, PROTOCOL.md §5.2, §5.4) — what a TUN link carries almost all the
 /// time. Read here without building `Frame` values or session events: the runtime hands
 /// each packet straight to its TUN. Anything else (an empty payload, any other frame, a
 /// truncated frame) is left to `SessionMachine.receive`, which decodes and judges it.
