@@ -192,7 +192,7 @@ import BYSTProto
             // [tun].
             (node + "[tun]\nname = \"byst1\"\n", #"\#(f):3: [tun]: missing required key "address""#),
             (node + "[tun]\naddress = [\"10.0.0.1/24\"]\naddresses = [\"fd00::1/64\"]\n",
-             #"\#(f):5: [tun]: unknown key "addresses" (expected one of: name, address, mtu, offload, queues)"#),
+             #"\#(f):5: [tun]: unknown key "addresses" (expected one of: name, address, mtu, offload, queues, data_plane)"#),
             (node + "[[tun]]\naddress = [\"10.0.0.1/24\"]\n", #"\#(f):3: tun must be a table, written [tun], got an array"#),
             (node + "[tun]\naddress = []\n",
              #"\#(f):4: [tun]: address must be a non-empty array of interface addresses like "10.0.1.1/24" or "fd00:1::1/64", got an empty array"#),
@@ -375,6 +375,14 @@ extension ConfigTests {
         #expect(throws: ConfigError.self) {
             try NodeConfig.parse("[node]\nname = \"b\"\n[tun]\naddress = [\"10.0.0.2/24\"]\noffload = \"no\"\n", file: Self.file)
         }
+        // Likewise the data plane, with the key named in the error.
+        #expect(small.tun?.dataPlane == true)
+        let loopOnly = try NodeConfig.parse("[node]\nname = \"b\"\n[tun]\naddress = [\"10.0.0.2/24\"]\ndata_plane = false\n", file: Self.file)
+        #expect(loopOnly.tun?.dataPlane == false)
+        let wrongType = #expect(throws: ConfigError.self) {
+            try NodeConfig.parse("[node]\nname = \"b\"\n[tun]\naddress = [\"10.0.0.2/24\"]\ndata_plane = 1\n", file: Self.file)
+        }
+        #expect(wrongType?.description.contains("data_plane") == true)
 
         // Written in network form by the editor, read back equal, removed byte for byte.
         let branch2 = PeerConfig(name: "branch-2", key: "branch-2", allowedIPs: Self.prefixes("10.2.0.0/16", "fd00:2::/64"))

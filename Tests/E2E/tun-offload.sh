@@ -5,8 +5,10 @@
 #          super-packets into packets itself, the hub sends plain packets.
 # In each: iperf3 TCP both directions, a 64 MiB file over TCP whose SHA-256 must match,
 # and iperf3 UDP at 20 Mbit/s (datagrams larger than the MTU, so fragments too), ≤ 10 % lost;
-# the branch's TUN is read by its reader thread under that load and by the event loop again
-# once idle (`tun.reader_hand_overs`, `tun.queues_read_on_loop`).
+# in `both`, each node's data plane carries the TUN packets over its links
+# (`tun.data_plane_links`); in `mixed`, the branch runs `data_plane = false`, and its TUN is
+# read by its reader thread under that load and by the event loop again once idle
+# (`tun.reader_hand_overs`, `tun.queues_read_on_loop`).
 #
 #   ns a (branch) 192.168.244.1 ══ 2 links ══ ns h (hub) 192.168.244.2
 #   10.1.0.1 / fd01::1 ─────── tunnel ─────── 10.2.0.1 / fd02::1
@@ -31,7 +33,7 @@ counter() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | python3 -c 
 tun_status() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tun"][sys.argv[1]])' "$2"; }
 
 run_setup() {
-    local setup=$1 hub_offload=$2 pids=()
+    local setup=$1 hub_offload=$2 branch_plane=$3 pids=()
     cat >"$BYST_NS_WORK/h.toml" <<TOML
 [node]
 name = "hub"
@@ -53,6 +55,7 @@ control_socket = "$BYST_NS_WORK/a.sock"
 key_store = "$BYST_NS_WORK/a.keys"
 [tun]
 address = ["10.0.0.2/24", "fd00::2/64"]
+data_plane = $branch_plane
 [[peer]]
 name = "hub"
 key = "h"
@@ -95,12 +98,20 @@ TOML
         echo "ok: $setup: iperf3 UDP IPv$family, 4000-byte datagrams: $lost of $total lost"
     done
 
-    # Bulk traffic moved reading the branch's TUN to its reader thread; once idle, the event
-    # loop reads it again (light traffic then costs no thread hop).
-    sleep 0.3
-    hand_overs=$(tun_status a reader_hand_overs) on_loop=$(tun_status a queues_read_on_loop)
-    echo "$setup: branch TUN reading moved $hand_overs times between loop and thread; on the loop now: $on_loop queue(s)"
-    [ "$hand_overs" -ge 3 ] && [ "$on_loop" = 1 ] || fail "$setup: TUN reading did not go to the reader thread under load and back when idle"
+    # The hub's data plane owns both links; the branch's too unless it runs without one.
+    [ "$(tun_status h data_plane_links)" = 2 ] || fail "$setup: the hub's data plane owns $(tun_status h data_plane_links) links, not 2"
+    if [ "$branch_plane" = true ]; then
+        [ "$(tun_status a data_plane_links)" = 2 ] || fail "$setup: the branch's data plane owns $(tun_status a data_plane_links) links, not 2"
+        echo "ok: $setup: both data planes own both links"
+    else
+        [ "$(tun_status a data_plane)" = False ] && [ "$(tun_status a data_plane_links)" = 0 ] || fail "$setup: the branch has a data plane"
+        # Bulk traffic moved reading the branch's TUN to its reader thread; once idle, the event
+        # loop reads it again (light traffic then costs no thread hop).
+        sleep 0.3
+        hand_overs=$(tun_status a reader_hand_overs) on_loop=$(tun_status a queues_read_on_loop)
+        echo "$setup: branch TUN reading moved $hand_overs times between loop and thread; on the loop now: $on_loop queue(s)"
+        [ "$hand_overs" -ge 3 ] && [ "$on_loop" = 1 ] || fail "$setup: TUN reading did not go to the reader thread under load and back when idle"
+    fi
 
     whole=$(counter a super_packets_sent_whole) cut=$(counter a super_packets_segmented) received=$(counter h super_packets_received)
     echo "$setup: branch sent $whole super-packets whole, segmented $cut; hub wrote $received whole"
@@ -113,5 +124,5 @@ TOML
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 
-run_setup both true
-run_setup mixed false
+run_setup both true true
+run_setup mixed false false

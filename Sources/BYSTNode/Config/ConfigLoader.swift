@@ -303,7 +303,7 @@ struct ConfigReader {
 
     private func readTun(_ table: TOMLTable) throws(ConfigError) -> TunConfig {
         let context = Context(table: "tun", index: nil, section: "[tun]", headersMatch: true)
-        try checkKeys(table, allowed: ["name", "address", "mtu", "offload", "queues"], context)
+        try checkKeys(table, allowed: ["name", "address", "mtu", "offload", "queues", "data_plane"], context)
         let nameExpected = "an interface name of 1-15 letters, digits, '.', '_' or '-' (not \".\" or \"..\")"
         let name = try optionalString(table, "name", expected: nameExpected, context) ?? TunConfig.defaultName
         guard TunConfig.isValidInterfaceName(name) else {
@@ -333,11 +333,12 @@ struct ConfigReader {
         if let count = try integer(table, "queues", in: queues, expected: "an integer \(queues.lowerBound)…\(queues.upperBound)", context) {
             tun.queues = count
         }
-        if let value = table["offload"] {
-            guard let offload = value.bool else {
-                throw error(.wrongType(key: "offload", expected: "true or false", got: describeType(value)), key: "offload", context)
+        for (key, setting) in [("offload", \TunConfig.offload), ("data_plane", \TunConfig.dataPlane)] {
+            guard let value = table[key] else { continue }
+            guard let flag = value.bool else {
+                throw error(.wrongType(key: key, expected: "true or false", got: describeType(value)), key: key, context)
             }
-            tun.offload = offload
+            tun[keyPath: setting] = flag
         }
         if let ipv6 = addresses.first(where: \.isIPv6), tun.mtu < TunConfig.minimumIPv6MTU {
             let expected = "an integer \(TunConfig.minimumIPv6MTU)…\(range.upperBound) with an IPv6 address (\(ipv6))"

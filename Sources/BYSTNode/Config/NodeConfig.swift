@@ -119,6 +119,9 @@ public struct TunConfig: Sendable, Equatable {
     public var offload = true
     /// TUN queues (`queues`, IFF_MULTI_QUEUE), each read by its own thread.
     public var queues = 1
+    /// With one queue: a thread of its own with its own epoll carries TUN packets over
+    /// established plain links (`data_plane`; docs/PERFORMANCE.md). Off: the event loop does.
+    public var dataPlane = true
     public static let queuesRange = 1...16
 
     public static let defaultName = "byst0"

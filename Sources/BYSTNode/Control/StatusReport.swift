@@ -51,6 +51,9 @@ struct StatusReport: Codable, Sendable {
         var reader_hand_overs: UInt64
         /// TUN queues the event loop reads now (the others: their reader threads).
         var queues_read_on_loop: Int
+        /// A data plane reads the TUN (`[tun] data_plane`), and the links it owns now.
+        var data_plane: Bool
+        var data_plane_links: Int
     }
 
     /// `[node] registry`: the backend and whether we are connected to it.
@@ -105,7 +108,8 @@ extension Node {
                     name: pump.device.name, counters: pump.counters,
                     dropped_queue_full: peers.flatMap(\.sessions).reduce(0) { $0 + $1.machine.packetsDropped },
                     dropped_reader_batches: pump.droppedByReader, reader_hand_overs: pump.readerHandOvers,
-                    queues_read_on_loop: pump.queuesReadOnLoop)
+                    queues_read_on_loop: pump.queuesReadOnLoop, data_plane: dataPlane != nil,
+                    data_plane_links: peers.flatMap(\.sessions).flatMap(\.links.values).filter { $0.plane != nil && $0.isEstablished }.count)
             },
             peers: peers.map { peer in
                 StatusReport.Peer(

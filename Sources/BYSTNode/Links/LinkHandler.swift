@@ -26,29 +26,34 @@ final class LinkHandler: ChannelInboundHandler {
 
     let id: LinkID
     let node: Node
-    private var phase: Phase
-    private var inbound = ByteBuffer()
+    var phase: Phase
+    var inbound = ByteBuffer()
     private static let keptInboundCapacity = 256 * 1024
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private(set) var session: SessionRuntime?
     /// The dialing slot that owns this link (initiator side), told when it closes.
     let slot: LinkSlot?
     private var handshakeTimeout: Scheduled<Void>?
     /// The record layer once established; kept apart from `phase` so sending and receiving
     /// never work on stale copies of each other's nonce counters.
-    private var sealer: RecordSealer?
-    private var opener: RecordOpener?
+    var sealer: RecordSealer?
+    var opener: RecordOpener?
     private(set) var remoteDescription = "?"
-    private(set) var wireBytesIn: UInt64 = 0
-    private(set) var wireBytesOut: UInt64 = 0
+    /// Wire bytes through this handler's channel, and through the data plane once it owns the link.
+    var wireBytesIn: UInt64 { loopBytesIn + (plane?.shared.bytesIn.load(ordering: .relaxed) ?? 0) }
+    var wireBytesOut: UInt64 { loopBytesOut + (plane?.shared.bytesOut.load(ordering: .relaxed) ?? 0) }
+    private var loopBytesIn: UInt64 = 0
+    private var loopBytesOut: UInt64 = 0
+    /// Set once the data plane owns the socket and the record layer (LinkHandler+DataPlane.swift).
+    var plane: PlaneLinkState?
     /// Records sealed on this link so far (its send nonce), for `byst_peer_sent_records_total`;
     /// kept apart from `sealer` so reading it copies no sealer.
     private(set) var recordsSealed: UInt64 = 0
     private(set) var linkIndex: UInt16 = 0
     /// Largest record payload the peer accepts.
-    private var peerMaxPayload = RecordLimits.defaultMaxPayload
+    var peerMaxPayload = RecordLimits.defaultMaxPayload
     /// zstd state and counters of this link (PROTOCOL.md §4.2); disabled until the peer is known.
-    private var compressor = RecordCompressor.disabled
+    var compressor = RecordCompressor.disabled
     var compressionCounters: RecordCompressor.Counters { compressor.counters }
     /// What we compress on this link: the negotiated feature AND our setting for the peer.
     var compressionScope: CompressionScope { compressor.scope }
@@ -66,14 +71,14 @@ final class LinkHandler: ChannelInboundHandler {
     /// before, so a flood of connections that never authenticate costs no extra descriptors.
     var channelDescriptor: Int32?
     /// Written directly while NIO holds nothing for the socket (LinkSocket.swift).
-    private var directSocket: LinkSocket?
+    var directSocket: LinkSocket?
     /// NIO writes not yet completed on a link with a `directSocket`: while any is, records go
     /// through NIO too, behind it.
-    private var nioWritesInFlight = 0
+    var nioWritesInFlight = 0
     /// Bytes the kernel took from `directSocket` (the rest of `wireBytesOut` went through NIO).
     private(set) var directBytesOut: UInt64 = 0
     private var begun = false
-    private var closingAfterFlush = false
+    var closingAfterFlush = false
 
     /// The key this link handshakes with (initiator) or was authenticated by (responder).
     private(set) var keyID: KeyID?
@@ -156,7 +161,7 @@ final class LinkHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        wireBytesIn += UInt64(bytes.readableBytes)
+        loopBytesIn += UInt64(bytes.readableBytes)
         session?.metrics.counts.bytesReceived += bytes.readableBytes
         // Copied into our own buffer: records are decrypted in place, and NIO keeps its read
         // buffers for reuse, so decrypting in NIO's would copy the whole buffer each time.
@@ -175,6 +180,7 @@ final class LinkHandler: ChannelInboundHandler {
         // No pump here: a record that leaves the session something to send asks for one
         // (`SessionRuntime.receive`); a record of packets only leaves nothing.
         slot?.checkRecycle(self)
+        handOffToDataPlaneIfReady(context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -184,6 +190,11 @@ final class LinkHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
+        // The data plane owns the socket now (a duplicate descriptor): this was NIO's closing.
+        if plane != nil {
+            self.context = nil
+            return context.fireChannelInactive()
+        }
         switch phase {
         case .initiating where begun:
             // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
@@ -216,12 +227,17 @@ final class LinkHandler: ChannelInboundHandler {
         }
         if case .established = phase {} else { node.handshakeFailed(cause) }
         phase = .closed
-        context?.close(promise: nil)
+        closeChannelOrPlane()
     }
 
     func close() {
         if case .closed = phase { return }
         phase = .closed
+        closeChannelOrPlane()
+    }
+
+    private func closeChannelOrPlane() {
+        if let plane { return node.dataPlane?.post(.close(key: plane.key, afterFlush: false)) ?? planeClosed(reason: nil) }
         context?.close(promise: nil)
     }
 
@@ -235,6 +251,10 @@ final class LinkHandler: ChannelInboundHandler {
 
     /// Both retire frames crossed: close once what we wrote has reached the socket.
     func closeRetired() {
+        if !closingAfterFlush, case .established = phase, let plane, let dataPlane = node.dataPlane {
+            closingAfterFlush = true
+            return dataPlane.post(.close(key: plane.key, afterFlush: true))
+        }
         guard !closingAfterFlush, case .established = phase, let context else { return }
         closingAfterFlush = true
         let done = context.eventLoop.makePromise(of: Void.self)
@@ -358,6 +378,7 @@ final class LinkHandler: ChannelInboundHandler {
 
     /// Seals and writes whatever the session has for this link while the socket is writable.
     func pump() {
+        if plane != nil { return pumpToPlane() }
         // Moved out and back (as the opener in `processPhases`); `recordsSealed` is read between pumps.
         guard let context, let session, case .established = phase, var sealer = sealer.take() else { return }
         defer {
@@ -414,7 +435,7 @@ final class LinkHandler: ChannelInboundHandler {
     @discardableResult
     private func write(_ buffer: ByteBuffer, flush: Bool) -> Bool {
         guard let context else { return false }
-        wireBytesOut += UInt64(buffer.readableBytes)
+        loopBytesOut += UInt64(buffer.readableBytes)
         session?.metrics.counts.bytesSent += buffer.readableBytes
         guard let directSocket else {
             context.write(wrapOutboundOut(buffer), promise: nil)

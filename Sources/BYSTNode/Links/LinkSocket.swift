@@ -30,6 +30,13 @@ final class LinkSocket {
 
     var isOpen: Bool { descriptor >= 0 }
 
+    /// Gives the descriptor to a new owner (the data plane); nil if already closed.
+    func takeDescriptor() -> Int32? {
+        guard descriptor >= 0 else { return nil }
+        defer { descriptor = -1 }
+        return descriptor
+    }
+
     /// Sends what the kernel takes now without waiting; returns how many bytes it took.
     /// Zero when the socket buffer is full or the send failed: the caller hands the rest to
     /// NIO, which then waits for room or reports the error through the channel as usual.

@@ -12,6 +12,8 @@ extension Node {
     /// The text exposition (format 0.0.4) of this node's metrics, gauges as of now. Runs on
     /// the event loop, like everything that reads the node's state.
     func metricsExposition() -> String {
+        foldDataPlaneDrops()
+        for peer in peers { for session in peer.sessions { for link in session.links.values { link.foldPlaneCounters() } } }
         let states = peers.map { peer -> (name: String, state: NodeMetrics.PeerState) in
             let sessions = peer.sessions
             var before: UInt64 = 0

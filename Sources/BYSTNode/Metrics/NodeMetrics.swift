@@ -96,8 +96,8 @@ final class NodeMetrics {
                                                 factory: factory)
     }
 
-    func packetDropped(_ reason: PacketDropReason) {
-        packetDrops[reason.rawValue].increment()
+    func packetDropped(_ reason: PacketDropReason, count: Int = 1) {
+        packetDrops[reason.rawValue].increment(by: count)
     }
 
     func haTransition(active: Bool) {

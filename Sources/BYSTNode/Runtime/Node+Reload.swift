@@ -124,6 +124,7 @@ extension Node {
     private func updateTunRoutes(old: [IPPrefix]) {
         guard let pump = tunPump, let tun = config.tun else { return }
         pump.rebuildRoutes()
+        publishDataPlaneRoutes()
         // A standby gateway has none in the kernel; it installs the new set when it becomes active.
         guard routesInstalled else { return }
         let new = peers.flatMap(\.config.allowedIPs)

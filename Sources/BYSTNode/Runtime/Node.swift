@@ -49,6 +49,12 @@ final class Node {
     var forwardChannels: [HostPort: Channel] = [:]
     private var linkCounter = 0
     private(set) var tunPump: TunPump?
+    /// Carries TUN packets over established plain links outside the event loop (`[tun] data_plane`).
+    private(set) var dataPlane: DataPlane?
+    /// The last key given to a link the data plane owns (Node+DataPlane.swift).
+    var dataPlaneKeys: UInt64 = 1
+    /// The plane's drop counters as last folded into the metrics.
+    var dataPlaneDropsFolded = TunPump.Counters()
     /// Reads after TUN writes and session pumps, at the end of each loop tick (EndOfTick.swift).
     private(set) lazy var endOfTick = EndOfTick(node: self)
     /// The TUN's kernel offloads (nil: `[tun] offload = false`, no TUN, or not available):
@@ -264,7 +270,13 @@ final class Node {
         }
         let pump = TunPump(device: device, extraQueues: Array(queues.dropFirst()), mtu: tun.mtu, node: self)
         tunPump = pump
-        pump.start()
+        if tun.dataPlane, queues.count == 1 {
+            let plane = try DataPlane(device: device, mtu: tun.mtu, writesWhole: device.vnetHeader && tunOffloads != nil,
+                                      loop: eventLoop, pump: pump, logger: logger)
+            dataPlane = plane
+            plane.start()
+        }
+        pump.start(readingTun: dataPlane == nil)
         started = true
         logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(tun.queues) queue\(tun.queues == 1 ? "" : "s"), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
     }
@@ -353,6 +365,8 @@ final class Node {
             eventLoop.scheduleTask(in: .milliseconds(200)) {}.futureResult
         }.map { [self] in
             for peer in peers { for session in peer.sessions { for link in session.links.values { link.close() } } }
+            // After the links' closes (queued ahead of it): the plane writes what they have sealed.
+            dataPlane?.stop()
             tunPump?.closeDevices()
         }.nonisolated()
     }

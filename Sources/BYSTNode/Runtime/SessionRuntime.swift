@@ -61,6 +61,7 @@ final class SessionRuntime {
         pumpOrder = links.keys.sorted()
         machine.linkUp(link.id, now: Clocks.monotonic())
         schedulePump()
+        node.publishDataPlaneRoutes()
     }
 
     func detach(_ link: LinkHandler) {
@@ -69,6 +70,7 @@ final class SessionRuntime {
         machine.linkDown(link.id, now: Clocks.monotonic())
         if links.isEmpty { logger.info("session has no links; streams wait \(node.sessionConfig.linger) for a reconnect") }
         schedulePump()
+        node.publishDataPlaneRoutes()
     }
 
     func receive(_ payload: ByteBuffer, from link: LinkHandler) {
@@ -156,6 +158,8 @@ final class SessionRuntime {
         timerDeadline = deadline
         timer = node.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(deadline)) { [self] in
             timer = nil
+            // What the data plane saw arrive keeps its links alive.
+            for link in links.values { link.foldPlaneCounters() }
             handle(machine.poll(now: Clocks.monotonic()))
             schedulePump()
             rearmTimer()

@@ -46,8 +46,26 @@ final class TunPump {
         var super_packets_segmented: UInt64 = 0
         /// `offloadPacket` frames from peers written to the TUN whole.
         var super_packets_received: UInt64 = 0
+
+        func adding(_ other: Counters) -> Counters {
+            Counters(
+                packets_from_tun: packets_from_tun + other.packets_from_tun, packets_to_tun: packets_to_tun + other.packets_to_tun,
+                dropped_no_route: dropped_no_route + other.dropped_no_route,
+                dropped_no_session: dropped_no_session + other.dropped_no_session,
+                dropped_spoofed_source: dropped_spoofed_source + other.dropped_spoofed_source,
+                dropped_malformed: dropped_malformed + other.dropped_malformed,
+                dropped_tun_write: dropped_tun_write + other.dropped_tun_write,
+                super_packets_sent_whole: super_packets_sent_whole + other.super_packets_sent_whole,
+                super_packets_segmented: super_packets_segmented + other.super_packets_segmented,
+                super_packets_received: super_packets_received + other.super_packets_received)
+        }
     }
-    private(set) var counters = Counters()
+    private var ownCounters = Counters()
+    /// This pump's counters and the data plane's (`byst status`).
+    var counters: Counters {
+        guard let plane = node.dataPlane?.tunCounters else { return ownCounters }
+        return ownCounters.adding(plane)
+    }
 
     init(device: TunDevice, extraQueues: [TunDevice] = [], mtu: Int, node: Node) {
         self.device = device
@@ -68,7 +86,13 @@ final class TunPump {
         }
     }
 
-    func start() {
+    /// `readingTun` false: the data plane reads the TUN (and writes what it carries), so
+    /// neither the reader threads nor the loop read it here.
+    private var readsTun = true
+
+    func start(readingTun: Bool) {
+        readsTun = readingTun
+        guard readingTun else { return }
         let pump = NIOLoopBound(self, eventLoop: node.eventLoop)
         let loop = node.eventLoop
         // Each queue is read in order, by its thread or by the loop (TunReader); the kernel
@@ -146,6 +170,12 @@ final class TunPump {
         route(read)
     }
 
+    /// A packet the data plane read but does not carry (its peer has no plane links now).
+    func routeFromPlane(_ read: UnsafeRawBufferPointer) {
+        route(read)
+        pumpTouchedSessions()
+    }
+
     /// The loop's channel for `queue` closed: its thread reads from now on.
     func loopReadingEnded(queue: Int) {
         readers[queue].loopReadingAvailable(false)
@@ -185,7 +215,7 @@ final class TunPump {
     private var loopBatch = TunBatch()
 
     private func scheduleReadAfterWrite() {
-        guard !readAfterWriteScheduled, readAfterWritePolicy.shouldRead() else { return }
+        guard readsTun, !readAfterWriteScheduled, readAfterWritePolicy.shouldRead() else { return }
         readAfterWriteScheduled = true
         node.endOfTick.wantReadAfterWrite()
     }
@@ -214,7 +244,7 @@ final class TunPump {
 
     /// One read from the TUN: the virtio-net header (with offloads), then the packet.
     private func route(_ read: UnsafeRawBufferPointer) {
-        counters.packets_from_tun += 1
+        ownCounters.packets_from_tun += 1
         let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
         guard read.count > headerSize else { return drop(.malformed) }
         let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
@@ -232,10 +262,10 @@ final class TunPump {
             if session.peerTakesOffloadPackets,
                scratch.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= session.peerMaxPayload {
                 scratch.withUnsafeBytes { queue($0, offloadHeader: header, hash: hash, on: session) }
-                counters.super_packets_sent_whole += 1
+                ownCounters.super_packets_sent_whole += 1
                 return
             }
-            counters.super_packets_segmented += 1
+            ownCounters.super_packets_segmented += 1
             do throws(GSOSegmenter.Failure) {
                 try GSOSegmenter.forEachSegment(of: scratch, header: header, scratch: &segmentScratch) { segment in
                     segment.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
@@ -269,11 +299,11 @@ final class TunPump {
 
     private func drop(_ reason: PacketDropReason) {
         switch reason {
-        case .malformed: counters.dropped_malformed += 1
-        case .noRoute: counters.dropped_no_route += 1
-        case .noSession: counters.dropped_no_session += 1
-        case .spoofedSource: counters.dropped_spoofed_source += 1
-        case .tunWrite: counters.dropped_tun_write += 1
+        case .malformed: ownCounters.dropped_malformed += 1
+        case .noRoute: ownCounters.dropped_no_route += 1
+        case .noSession: ownCounters.dropped_no_session += 1
+        case .spoofedSource: ownCounters.dropped_spoofed_source += 1
+        case .tunWrite: ownCounters.dropped_tun_write += 1
         case .queueFull: break
         }
         node.metrics.packetDropped(reason)
@@ -300,7 +330,7 @@ final class TunPump {
         let written = device.vnetHeader
             ? plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
             : packet.withUnsafeBytes { device.write($0) }
-        if written { counters.packets_to_tun += 1 } else { drop(.tunWrite) }
+        if written { ownCounters.packets_to_tun += 1 } else { drop(.tunWrite) }
     }
 
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
@@ -316,7 +346,7 @@ final class TunPump {
         guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
         if whole {
             let written = device.write(frame)
-            if written { counters.super_packets_received += 1 } else { drop(.tunWrite) }
+            if written { ownCounters.super_packets_received += 1 } else { drop(.tunWrite) }
             scheduleReadAfterWrite()
             return
         }

@@ -16,7 +16,7 @@ import NIOCore
 public struct RecordOpener {
     private var cipher: RecordCipher
 
-    public struct Opened {
+    public struct Opened: Sendable {
         public let flags: UInt8
         /// The plaintext: a slice of the inbound buffer (no copy).
         public var payload: ByteBuffer

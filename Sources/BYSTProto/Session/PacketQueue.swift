@@ -4,7 +4,7 @@ import NIOCore
 /// (PROTOCOL.md §5.2, §5.4) back to back in one buffer. Queueing copies the packet in; the
 /// storage is kept and reused once the queue drains, so the steady state allocates nothing
 /// per packet, and a record takes all the packets that fit in one copy.
-struct PacketQueue {
+public struct PacketQueue {
     private var frames = ByteBuffer()
     private(set) var count = 0
 
@@ -15,7 +15,7 @@ struct PacketQueue {
     var storageCapacity: Int { frames.capacity }
 
     /// The frame size a packet of `packetBytes` bytes takes in the queue and on the wire.
-    static func frameSize(packetBytes: Int, offload: Bool) -> Int {
+    public static func frameSize(packetBytes: Int, offload: Bool) -> Int {
         Frame.packetHeaderSize + packetBytes + (offload ? Frame.offloadHeaderSize : 0)
     }
 
@@ -33,16 +33,22 @@ struct PacketQueue {
             // Drained: start again at the beginning of the storage we already have.
             frames.clear()
         }
-        if let offloadHeader {
-            frames.writeInteger(Frame.Kind.offloadPacket.rawValue)
-            frames.writeInteger(UInt16(truncatingIfNeeded: packet.count))
-            offloadHeader.write(into: &frames)
-        } else {
-            frames.writeInteger(Frame.Kind.packet.rawValue)
-            frames.writeInteger(UInt16(truncatingIfNeeded: packet.count))
-        }
-        frames.writeBytes(packet)
+        Self.writeFrame(packet, offloadHeader: offloadHeader, into: &frames)
         count += 1
+    }
+
+    /// Writes `packet` as a `packet` frame, or after `offloadHeader` as an `offloadPacket`
+    /// frame (PROTOCOL.md §5.2, §5.4). The caller checked the size.
+    public static func writeFrame(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, into out: inout ByteBuffer) {
+        if let offloadHeader {
+            out.writeInteger(Frame.Kind.offloadPacket.rawValue)
+            out.writeInteger(UInt16(truncatingIfNeeded: packet.count))
+            offloadHeader.write(into: &out)
+        } else {
+            out.writeInteger(Frame.Kind.packet.rawValue)
+            out.writeInteger(UInt16(truncatingIfNeeded: packet.count))
+        }
+        out.writeBytes(packet)
     }
 
     /// Moves whole frames, oldest first, into `out` while `out` stays within `limit` (a

@@ -131,6 +131,12 @@ public struct SessionMachine {
         }
     }
 
+    /// `retireLink` ran for this link (or the peer's `retire` frame made it run): it takes no
+    /// new packets or streams.
+    public func isRetiring(_ id: LinkID) -> Bool {
+        links[id]?.retireStarted != nil
+    }
+
     /// Both sides have sent `retire` on this link: everything either sent on it has arrived,
     /// so it can be closed without losing anything.
     public func isRetired(_ id: LinkID) -> Bool {

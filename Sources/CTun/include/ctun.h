@@ -2,7 +2,8 @@
 #define BYST_CTUN_H
 // Linux TUN: the ioctl plumbing Swift cannot spell (variadic ioctl, ifreq unions, _IOW).
 
-#include <sys/epoll.h>   // for Benchmarks/LeanRelay (Glibc does not export epoll)
+#include <sys/epoll.h>   // for DataPlane and Benchmarks/LeanRelay (Glibc does not export epoll)
+#include <sys/eventfd.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 

@@ -1,0 +1,131 @@
+import BYSTProto
+import Glibc
+import NIOCore
+
+/// One established plain link as the data plane owns it: the socket (a duplicate of the
+/// channel's descriptor, which NIO no longer has), the record opener and sealer, and the
+/// bytes on their way in and out. Used on the plane's thread only, after `adopt`.
+final class DataPlaneLink {
+    let key: UInt64
+    let fd: Int32
+    var opener: RecordOpener
+    var sealer: RecordSealer
+    /// The largest record payload the peer accepts.
+    let peerMaxPayload: Int
+    /// Socket bytes not yet opened (records are opened in place).
+    var inbound: ByteBuffer
+    /// Sealed bytes the kernel has not taken yet.
+    var outbound = ByteBuffer()
+    /// A record being filled with packets from the TUN, sealed at the next flush.
+    var openRecord: RecordSealer.Mark?
+    let shared: DataPlaneLinkShared
+    /// The peer (index into the plane's routes) whose allowed_ips the link's packets must come from.
+    var peerIndex: Int
+    /// Waiting for EPOLLOUT: the kernel took only part of `outbound`.
+    var waitingForRoom = false
+    /// Above the high-water mark (`shared.backlogged` says so to the loop).
+    var backlogged = false
+    /// Close once `outbound` is written (a retired link).
+    var closeWhenFlushed = false
+
+    init(key: UInt64, fd: Int32, opener: RecordOpener, sealer: RecordSealer, peerMaxPayload: Int, inbound: ByteBuffer,
+         shared: DataPlaneLinkShared, peerIndex: Int) {
+        self.key = key
+        self.fd = fd
+        self.opener = opener
+        self.sealer = sealer
+        self.peerMaxPayload = peerMaxPayload
+        self.inbound = inbound
+        self.shared = shared
+        self.peerIndex = peerIndex
+    }
+
+    deinit { close(fd) }
+
+    enum ReadResult {
+        case more, drained, closed(String)
+    }
+
+    /// Reads what the socket has, up to `limit` bytes, appending to `inbound`.
+    func readSocket(limit: Int) -> ReadResult {
+        var total = 0
+        while total < limit {
+            if inbound.readableBytes == 0 { inbound.clear() }
+            inbound.reserveCapacity(minimumWritableBytes: 64 * 1024)
+            let count = inbound.withUnsafeMutableWritableBytes { space in
+                recv(fd, space.baseAddress, space.count, Int32(MSG_DONTWAIT))
+            }
+            if count > 0 {
+                inbound.moveWriterIndex(forwardBy: count)
+                total += count
+                shared.bytesIn.add(UInt64(count), ordering: .relaxed)
+                continue
+            }
+            if count == 0 { return .closed("connection closed by the remote end") }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .drained
+            default: return .closed("socket error: \(String(cString: strerror(errno)))")
+            }
+        }
+        return .more
+    }
+
+    /// Why sealing failed (the plane then closes the link).
+    var sealFailure: RecordError?
+
+    /// Adds `packet` to the record being filled (a new one when it would not fit). False if
+    /// the frame can never fit a record the peer accepts, or sealing failed (`sealFailure`).
+    func appendPacket(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?) -> Bool {
+        let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil)
+        guard size <= peerMaxPayload, sealFailure == nil else { return false }
+        if let mark = openRecord, sealer.payloadLength(since: mark, in: outbound) + size > peerMaxPayload {
+            do throws(RecordError) { try sealOpenRecord() } catch {
+                sealFailure = error
+                return false
+            }
+        }
+        if openRecord == nil { openRecord = sealer.beginRecord(in: &outbound) }
+        PacketQueue.writeFrame(packet, offloadHeader: offloadHeader, into: &outbound)
+        return true
+    }
+
+    func sealOpenRecord() throws(RecordError) {
+        guard let mark = openRecord else { return }
+        openRecord = nil
+        try sealer.finishRecord(mark, in: &outbound)
+        shared.recordsSealed.add(1, ordering: .relaxed)
+    }
+
+    /// A payload the session made on the loop (already compressed if `flags` says so).
+    func seal(_ payload: ByteBuffer, flags: UInt8) throws(RecordError) {
+        try sealOpenRecord()
+        try sealer.seal(payload, flags: flags, into: &outbound)
+        shared.recordsSealed.add(1, ordering: .relaxed)
+    }
+
+    enum WriteResult {
+        case done, waiting, failed(String)
+    }
+
+    /// Seals the open record and gives the kernel what it takes of `outbound`.
+    func flush() -> WriteResult {
+        do throws(RecordError) { try sealOpenRecord() } catch { return .failed("sealing: \(error)") }
+        while outbound.readableBytes > 0 {
+            let sent = outbound.withUnsafeReadableBytes { bytes in
+                send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+            }
+            if sent > 0 {
+                outbound.moveReaderIndex(forwardBy: sent)
+                shared.bytesOut.add(UInt64(sent), ordering: .relaxed)
+                continue
+            }
+            if sent < 0, errno == EINTR { continue }
+            if sent < 0, errno == EAGAIN || errno == EWOULDBLOCK { return .waiting }
+            return .failed("socket error: \(String(cString: strerror(errno)))")
+        }
+        // Drained: start again at the front of the storage, and let a big one go.
+        if outbound.capacity > 1 << 20 { outbound = ByteBuffer() } else { outbound.clear() }
+        return .done
+    }
+}

@@ -1,0 +1,137 @@
+// A plain link handed to the data plane (DataPlane.swift) once established:
+//
+//   handOff: socket (our duplicate), opener, sealer, unread bytes ─▶ plane; NIO's channel closes
+//   pump ─▶ session payloads (compressed as configured) ─▶ plane seals and writes, in order
+//   plane ─▶ planeReceived (records not of packets only) ─▶ session.receive
+//         ─▶ planeWritable (room again) ─▶ session pump;  planeClosed ─▶ link down
+//   session timer, scrape ─▶ foldPlaneCounters: the plane's counters into metrics and machine
+import BYSTProto
+import NIOCore
+
+/// What the loop keeps of a link the data plane owns.
+struct PlaneLinkState {
+    let key: UInt64
+    let shared: DataPlaneLinkShared
+    /// The shared counters as last folded into the session and metrics.
+    var folded = Counts()
+    /// The routes the plane has say the link is retiring (no more packets on it).
+    var retirePublished = false
+
+    struct Counts {
+        var bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, recordsSealed: UInt64 = 0, packetRecords: UInt64 = 0
+        var packetsIn: UInt64 = 0, payloadBytesIn: UInt64 = 0, packetsOut: UInt64 = 0, lastReceived: UInt64 = 0
+
+        init() {}
+
+        init(_ shared: DataPlaneLinkShared) {
+            bytesIn = shared.bytesIn.load(ordering: .relaxed)
+            bytesOut = shared.bytesOut.load(ordering: .relaxed)
+            recordsSealed = shared.recordsSealed.load(ordering: .relaxed)
+            packetRecords = shared.packetRecordsOpened.load(ordering: .relaxed)
+            packetsIn = shared.packetsIn.load(ordering: .relaxed)
+            payloadBytesIn = shared.payloadBytesIn.load(ordering: .relaxed)
+            packetsOut = shared.packetsOut.load(ordering: .relaxed)
+            lastReceived = shared.lastReceived.load(ordering: .relaxed)
+        }
+    }
+}
+
+extension LinkHandler {
+    /// At the end of a read cycle: an established plain link with nothing in flight through
+    /// NIO moves to the data plane (TUN nodes only). Links that compress TUN packets stay:
+    /// the plane sends packets as they are.
+    func handOffToDataPlaneIfReady(_ context: ChannelHandlerContext) {
+        guard plane == nil, let dataPlane = node.dataPlane, case .established = phase, let session,
+              writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, compressor.scope != .all,
+              !session.inspect({ $0.isRetiring(id) }),
+              let opener, let sealer, let socket = directSocket, let descriptor = socket.takeDescriptor()
+        else { return }
+        self.opener = nil
+        self.sealer = nil
+        directSocket = nil
+        let key = node.nextDataPlaneKey()
+        let shared = DataPlaneLinkShared(now: Clocks.monotonic())
+        let unread = inbound
+        inbound = ByteBuffer()
+        let link = DataPlaneLink(
+            key: key, fd: descriptor, opener: opener, sealer: sealer, peerMaxPayload: peerMaxPayload, inbound: unread,
+            shared: shared, peerIndex: node.peers.firstIndex { $0 === session.peer } ?? -1)
+        plane = PlaneLinkState(key: key, shared: shared)
+        dataPlane.post(.adopt(link, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
+        node.publishDataPlaneRoutes()
+        logger.debug("link handed to the data plane")
+        // NIO's descriptor only: the plane's duplicate keeps the connection (no shutdown(2)).
+        context.close(promise: nil)
+    }
+
+    /// `pump` for a link the plane owns: the session's payloads go to the plane to be sealed.
+    func pumpToPlane() {
+        guard let plane, let session, case .established = phase, let dataPlane = node.dataPlane else { return }
+        checkPlaneRetiring()
+        var payloads: [(ByteBuffer, UInt8)] = []
+        while !plane.shared.backlogged.load(ordering: .relaxed) {
+            var out = ByteBuffer()
+            var packetFrames = 0
+            let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out, packetFrames: &packetFrames)
+            if payload == 0 { break }
+            // Before encryption, as on the loop's own links (PROTOCOL.md §4.2).
+            let flags = compressor.compressPayload(in: &out, from: 0, carriesPackets: packetFrames > 0)
+            payloads.append((out, flags))
+        }
+        if !payloads.isEmpty { dataPlane.post(.send(key: plane.key, payloads: payloads)) }
+    }
+
+    /// Once the session retires this link, the plane must stop putting packets on it before
+    /// the `retire` frame goes out (PROTOCOL.md §5.6): new routes go ahead of that payload.
+    func checkPlaneRetiring() {
+        guard var plane, !plane.retirePublished, let session, session.inspect({ $0.isRetiring(id) }) else { return }
+        plane.retirePublished = true
+        self.plane = plane
+        node.publishDataPlaneRoutes()
+    }
+
+    /// A record the plane opened that is not packets only (or came behind one that was not).
+    func planeReceived(_ record: RecordOpener.Opened) {
+        guard case .established = phase, let session else { return }
+        do throws(RecordError) {
+            session.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
+        } catch {
+            fail("record layer: \(error)")
+        }
+    }
+
+    func planeWritable() { session?.schedulePump() }
+
+    /// The plane closed the socket: on its own (`reason`) or because we asked.
+    func planeClosed(reason: String?) {
+        foldPlaneCounters()
+        if let reason, case .established = phase {
+            if reason.hasPrefix("connection closed") { logger.info("link down: \(reason)") } else { logger.warning("link closed: \(reason)") }
+        }
+        phase = .closed
+        session?.detach(self)
+        slot?.linkClosed(self)
+        node.publishDataPlaneRoutes()
+    }
+
+    /// The plane's counters since the last fold: into the peer's metrics, the link's receive
+    /// time and bytes into the session machine (for dead-link detection), and the recycle check.
+    func foldPlaneCounters() {
+        guard var plane, let session else { return }
+        let now = PlaneLinkState.Counts(plane.shared)
+        let was = plane.folded
+        plane.folded = now
+        self.plane = plane
+        session.metrics.counts.bytesReceived += Int(now.bytesIn &- was.bytesIn)
+        session.metrics.counts.bytesSent += Int(now.bytesOut &- was.bytesOut)
+        session.metrics.counts.recordsSent += Int(now.recordsSealed &- was.recordsSealed)
+        session.metrics.counts.recordsReceived += Int(now.packetRecords &- was.packetRecords)
+        session.metrics.counts.packetsReceived += Int(now.packetsIn &- was.packetsIn)
+        session.metrics.counts.packetsSent += Int(now.packetsOut &- was.packetsOut)
+        if now.lastReceived != was.lastReceived, case .established = phase {
+            let bytes = Int(now.payloadBytesIn &- was.payloadBytesIn)
+            session.inspect { $0.noteReceived(payloadBytes: bytes, on: id, now: now.lastReceived) }
+        }
+        slot?.checkRecycle(self)
+    }
+}

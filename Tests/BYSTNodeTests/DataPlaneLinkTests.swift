@@ -1,0 +1,152 @@
+import BYSTProto
+import Foundation
+import Glibc
+import NIOCore
+import Testing
+@testable import BYSTNode
+
+/// A data plane link's socket and record I/O (DataPlaneLink.swift) over a real socket pair:
+/// what it seals arrives whole and in order, a full socket keeps the rest for later, and
+/// what the peer sends (or its closing) is read without blocking.
+@Suite struct DataPlaneLinkTests {
+    let key: SecretBytes
+    /// Seals what the link opens, and opens what it seals (one key both ways is enough here).
+    var peerSealer: RecordSealer
+    var peerOpener: RecordOpener
+
+    init() throws {
+        key = try SecretBytes.random(count: 32)
+        peerSealer = try RecordSealer(algorithm: .aes256gcm, key: key)
+        peerOpener = try RecordOpener(algorithm: .aes256gcm, key: key)
+    }
+
+    /// Our end as a plane link (non-blocking, as NIO's sockets are), and the peer's end.
+    private func makeLink(peerMaxPayload: Int = RecordLimits.defaultMaxPayload) throws -> (DataPlaneLink, Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
+            throw BlockingSocket.Failure(what: "socketpair", code: errno)
+        }
+        _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+        let link = DataPlaneLink(
+            key: 2, fd: fds[0], opener: try RecordOpener(algorithm: .aes256gcm, key: key),
+            sealer: try RecordSealer(algorithm: .aes256gcm, key: key, peerMaxPayload: peerMaxPayload), peerMaxPayload: peerMaxPayload,
+            inbound: ByteBuffer(), shared: DataPlaneLinkShared(now: 0), peerIndex: 0)
+        return (link, fds[1])
+    }
+
+    /// An IPv4 packet of `size` bytes whose bytes say which one it is.
+    private func packet(_ number: UInt8, size: Int = 100) -> [UInt8] {
+        var bytes = [UInt8](repeating: number, count: size)
+        bytes[0] = 0x45
+        return bytes
+    }
+
+    /// Reads what the peer end has (until `count` bytes, or nothing more comes within a second).
+    private func readPeer(_ fd: Int32, atLeast count: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while buffer.readableBytes < count {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 1000) == 1 else { break }
+            let n = recv(fd, &chunk, chunk.count, 0)
+            guard n > 0 else { break }
+            buffer.writeBytes(chunk[0..<n])
+        }
+        return buffer
+    }
+
+    /// Opens every record in `wire`: each payload's packets (empty for a payload of other frames).
+    private mutating func openAll(_ wire: inout ByteBuffer) throws -> [(flags: UInt8, packets: [[UInt8]], payload: [UInt8])] {
+        var records: [(UInt8, [[UInt8]], [UInt8])] = []
+        while let record = try peerOpener.open(&wire) {
+            let payload = Array(record.payload.readableBytesView)
+            var packets: [[UInt8]] = []
+            payload.withUnsafeBytes { bytes in
+                if PacketRecord.packetCount(bytes) != nil { PacketRecord.forEachPacket(bytes) { frame, _ in packets.append(Array(frame)) } }
+            }
+            records.append((record.flags, packets, payload))
+        }
+        #expect(wire.readableBytes == 0, "a record was cut short")
+        return records
+    }
+
+    @Test mutating func packetsShareRecordsInOrderAndAPayloadFromTheLoopFollowsThem() throws {
+        let (link, peer) = try makeLink(peerMaxPayload: 1000)
+        defer { Glibc.close(peer) }
+        for number in 1...25 as ClosedRange<UInt8> {
+            #expect(packet(number).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
+        }
+        var control = ByteBuffer()
+        Frame.ping(7).encode(into: &control)
+        try link.seal(control, flags: 0)
+        guard case .done = link.flush() else { Issue.record("the flush did not complete"); return }
+        #expect(link.shared.recordsSealed.load(ordering: .relaxed) == 4)
+
+        var wire = readPeer(peer, atLeast: Int(link.shared.bytesOut.load(ordering: .relaxed)))
+        #expect(wire.readableBytes == Int(link.shared.bytesOut.load(ordering: .relaxed)))
+        let records = try openAll(&wire)
+        // 103 bytes per packet frame: nine fit in a payload of 1000 bytes.
+        #expect(records.map(\.packets.count) == [9, 9, 7, 0])
+        #expect(records.flatMap(\.packets) == (1...25).map { packet($0) })
+        #expect(records.last?.payload == Array(control.readableBytesView))
+    }
+
+    @Test func aFrameLargerThanThePeerAcceptsIsRefused() throws {
+        let (link, peer) = try makeLink(peerMaxPayload: 1000)
+        defer { Glibc.close(peer) }
+        #expect(!packet(1, size: 998).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
+        #expect(packet(1, size: 997).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
+    }
+
+    @Test mutating func aFullSocketKeepsTheRestUntilThereIsRoomAndNothingIsLost() throws {
+        let (link, peer) = try makeLink()
+        defer { Glibc.close(peer) }
+        // The peer reads nothing: the socket fills within a few MiB.
+        var sent = 0
+        var waiting = false
+        while !waiting, sent < 4096 {
+            sent += 1
+            #expect(packet(UInt8(truncatingIfNeeded: sent), size: 1400).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
+            if sent % 16 == 0, case .waiting = link.flush() { waiting = true }
+        }
+        #expect(waiting, "the socket never filled")
+        #expect(link.outbound.readableBytes > 0)
+        var wire = ByteBuffer()
+        var flushed = false
+        for _ in 0..<1000 where !flushed {
+            var chunk = readPeer(peer, atLeast: 1)
+            wire.writeBuffer(&chunk)
+            if case .done = link.flush() { flushed = true }
+        }
+        #expect(flushed)
+        var rest = readPeer(peer, atLeast: Int(link.shared.bytesOut.load(ordering: .relaxed)) - wire.readableBytes)
+        wire.writeBuffer(&rest)
+        let packets = try openAll(&wire).flatMap(\.packets)
+        #expect(packets.count == sent)
+        #expect(packets.map { $0[1] } == (1...sent).map { UInt8(truncatingIfNeeded: $0) })
+    }
+
+    @Test mutating func readsWhatThePeerSendsWithoutBlockingThenSeesItClose() throws {
+        let (link, peer) = try makeLink()
+        var wire = ByteBuffer()
+        for number in 1...3 as ClosedRange<UInt8> {
+            var payload = ByteBuffer()
+            packet(number).withUnsafeBytes { PacketQueue.writeFrame($0, offloadHeader: nil, into: &payload) }
+            try peerSealer.seal(payload, into: &wire)
+        }
+        let bytes = Array(wire.readableBytesView)
+        #expect(send(peer, bytes, bytes.count, 0) == bytes.count)
+        guard case .drained = link.readSocket(limit: 1 << 20) else { Issue.record("expected the socket drained"); return }
+        #expect(link.inbound.readableBytes == bytes.count)
+        #expect(link.shared.bytesIn.load(ordering: .relaxed) == UInt64(bytes.count))
+        var opened = 0
+        while let record = try link.opener.open(&link.inbound) {
+            opened += 1
+            record.payload.withUnsafeReadableBytes { #expect(PacketRecord.packetCount($0) == 1) }
+        }
+        #expect(opened == 3)
+        Glibc.close(peer)
+        guard case .closed(let reason) = link.readSocket(limit: 1 << 20) else { Issue.record("the close went unseen"); return }
+        #expect(reason.contains("closed by the remote end"))
+    }
+}
