@@ -55,8 +55,9 @@ final class DataPlane: @unchecked Sendable {
     static let lowWater = 256 * 1024
     /// Socket bytes read from one link per event, so one busy link cannot starve the rest.
     static let readBudget = 512 * 1024
-    /// TUN packets read per event.
+    /// TUN packets (and bytes) read per event.
     static let tunBudget = 64
+    static let tunByteBudget = 256 * 1024
 
     private var links: [UInt64: DataPlaneLink] = [:]
     /// Each link's handler on the event loop, for what the plane hands back.
@@ -68,10 +69,13 @@ final class DataPlane: @unchecked Sendable {
     private var backloggedLinks = 0
     private var tunPaused = false
     private var stopping = false
+    /// The commands being run; swapped with the inbox, so neither allocates in the steady state.
+    private var taken: [Command] = []
     private let tunBuffer: UnsafeMutableRawBufferPointer
-    /// The packet being routed or written, as an array (parsing, checksums and clamping work
-    /// on arrays); reused.
+    /// The packet being routed, and the one being written, as arrays (parsing, checksums and
+    /// clamping work on arrays); reused. Two, so neither's capacity follows the other's sizes.
     private var scratch: [UInt8] = []
+    private var receivedScratch: [UInt8] = []
     private var segmentScratch: [UInt8] = []
     private let plainHeader = VirtioNetHeader.plain.bytes
 
@@ -174,11 +178,9 @@ final class DataPlane: @unchecked Sendable {
     private func takeCommands() {
         var value: UInt64 = 0
         _ = Glibc.read(wakeFD, &value, 8)
-        let commands = inbox.withLock { queue in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
-        }
-        for command in commands { run(command) }
+        inbox.withLock { swap(&$0, &taken) }
+        for command in taken { run(command) }
+        taken.removeAll(keepingCapacity: true)
     }
 
     private func run(_ command: Command) {
@@ -258,9 +260,10 @@ final class DataPlane: @unchecked Sendable {
 
     private func flushDirty() {
         guard !dirty.isEmpty else { return }
-        let links = dirty
+        // Flushing adds nothing to `dirty`; emptied after the loop, when the iteration's
+        // copy is gone, so the storage is kept (emptying a shared copy would allocate anew).
+        for link in dirty where links[link.key] === link { flush(link) }
         dirty.removeAll(keepingCapacity: true)
-        for link in links where self.links[link.key] === link { flush(link) }
     }
 
     private func flush(_ link: DataPlaneLink) {
@@ -315,8 +318,8 @@ final class DataPlane: @unchecked Sendable {
     // MARK: The TUN
 
     private func readTun() {
-        var count = 0
-        while count < Self.tunBudget, !tunPaused {
+        var count = 0, bytes = 0
+        while count < Self.tunBudget, bytes < Self.tunByteBudget, !tunPaused {
             let length: Int?
             do throws(TunDevice.Failure) { length = try device.read(into: tunBuffer) } catch {
                 logger.warning("data plane: \(error)")
@@ -325,6 +328,7 @@ final class DataPlane: @unchecked Sendable {
             guard let length, length > 0 else { break }
             route(UnsafeRawBufferPointer(rebasing: tunBuffer[0..<length]))
             count += 1
+            bytes += length
         }
     }
 
@@ -337,6 +341,13 @@ final class DataPlane: @unchecked Sendable {
         let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
+        // Before parsing: an `IPPacket` holds slices of `scratch`, and writing to the array
+        // while one is alive would copy it.
+        if header.needsChecksum, !header.isGSO {
+            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
+                return counters.dropped_malformed += 1
+            }
+        }
         guard let packet = IPPacket(scratch),
               let peerIndex = routes.routes.lookup(packet.destination), peerIndex < routes.peers.count
         else { return toLoop(read) }
@@ -360,11 +371,6 @@ final class DataPlane: @unchecked Sendable {
                 }
             }
         } else {
-            if header.needsChecksum {
-                do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
-                    return counters.dropped_malformed += 1
-                }
-            }
             MSSClamp.clamp(&scratch, packet: packet, mtu: mtu)
             if scratch.withUnsafeBytes({ link.appendPacket($0, offloadHeader: nil) }) { sent += 1 }
         }
@@ -404,12 +410,12 @@ final class DataPlane: @unchecked Sendable {
 
     /// As `TunPump.fromPeer`.
     private func writePlain(_ packet: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: packet)
-        guard let parsed = IPPacket(scratch) else { return counters.dropped_malformed += 1 }
+        receivedScratch.removeAll(keepingCapacity: true)
+        receivedScratch.append(contentsOf: packet)
+        guard let parsed = IPPacket(receivedScratch) else { return counters.dropped_malformed += 1 }
         guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
-        MSSClamp.clamp(&scratch, packet: parsed, mtu: mtu)
-        writeToTun(scratch)
+        MSSClamp.clamp(&receivedScratch, packet: parsed, mtu: mtu)
+        writeToTun(receivedScratch)
     }
 
     private func writeToTun(_ packet: [UInt8]) {
@@ -423,16 +429,16 @@ final class DataPlane: @unchecked Sendable {
     private func writeOffloaded(_ frame: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
         guard let header = VirtioNetHeader(frame) else { return counters.dropped_malformed += 1 }
         let packet = UnsafeRawBufferPointer(rebasing: frame[VirtioNetHeader.size...])
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: writesWhole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
-        guard let parsed = IPPacket(scratch, length: packet.count) else { return counters.dropped_malformed += 1 }
+        receivedScratch.removeAll(keepingCapacity: true)
+        receivedScratch.append(contentsOf: writesWhole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
+        guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return counters.dropped_malformed += 1 }
         guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
         if writesWhole {
             if device.write(frame) { counters.super_packets_received += 1 } else { counters.dropped_tun_write += 1 }
             return
         }
         do throws(GSOSegmenter.Failure) {
-            try GSOSegmenter.forEachSegment(of: scratch, header: header, scratch: &segmentScratch) { writeToTun($0) }
+            try GSOSegmenter.forEachSegment(of: receivedScratch, header: header, scratch: &segmentScratch) { writeToTun($0) }
         } catch {
             counters.dropped_malformed += 1
         }

@@ -50,7 +50,13 @@ final class DataPlaneLink {
     func readSocket(limit: Int) -> ReadResult {
         var total = 0
         while total < limit {
-            if inbound.readableBytes == 0 { inbound.clear() }
+            // Room at the front before more at the back: a part record left from the last
+            // read moves down (a copy of less than one record) instead of the buffer growing.
+            if inbound.readableBytes == 0 {
+                inbound.clear()
+            } else if inbound.writableBytes < 64 * 1024, inbound.readerIndex > 0 {
+                inbound.discardReadBytes()
+            }
             inbound.reserveCapacity(minimumWritableBytes: 64 * 1024)
             let count = inbound.withUnsafeMutableWritableBytes { space in
                 recv(fd, space.baseAddress, space.count, Int32(MSG_DONTWAIT))
@@ -124,8 +130,10 @@ final class DataPlaneLink {
             if sent < 0, errno == EAGAIN || errno == EWOULDBLOCK { return .waiting }
             return .failed("socket error: \(String(cString: strerror(errno)))")
         }
-        // Drained: start again at the front of the storage, and let a big one go.
-        if outbound.capacity > 1 << 20 { outbound = ByteBuffer() } else { outbound.clear() }
+        // Drained: start again at the front of the storage. Bulk traffic fills it to about
+        // the high-water mark and a read of the TUN beyond (DataPlane.tunByteBudget); only a
+        // buffer larger than that is let go.
+        if outbound.capacity > 2 << 20 { outbound = ByteBuffer() } else { outbound.clear() }
         return .done
     }
 }

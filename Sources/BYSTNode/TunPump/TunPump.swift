@@ -250,6 +250,13 @@ final class TunPump {
         let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
+        // Before parsing: an `IPPacket` holds slices of `scratch`, and writing to the array
+        // while one is alive would copy it.
+        if header.needsChecksum, !header.isGSO {
+            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
+                return drop(.malformed)
+            }
+        }
         guard let packet = IPPacket(scratch) else { return drop(.malformed) }
         guard let peerIndex = routes.lookup(packet.destination) else { return drop(.noRoute) }
         guard let session = node.peers[peerIndex].sessionForNewStream(), session.inspect({ $0.hasLinks }) else {
@@ -274,11 +281,6 @@ final class TunPump {
                 drop(.malformed)
             }
             return
-        }
-        if header.needsChecksum {
-            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
-                return drop(.malformed)
-            }
         }
         MSSClamp.clamp(&scratch, packet: packet, mtu: mtu)
         scratch.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
