@@ -69,6 +69,9 @@ final class DataPlane: @unchecked Sendable {
     private var backloggedLinks = 0
     private var tunPaused = false
     private var stopping = false
+    /// A packet was written to the TUN since the last read after a write (see `read`).
+    private var wroteToTun = false
+    private var readAfterWrite = ReadAfterWritePolicy()
     /// The commands being run; swapped with the inbox, so neither allocates in the steady state.
     private var taken: [Command] = []
     private let tunBuffer: UnsafeMutableRawBufferPointer
@@ -227,6 +230,15 @@ final class DataPlane: @unchecked Sendable {
         let result = link.readSocket(limit: Self.readBudget)
         openRecords(link)
         if case .closed(let reason) = result, links[link.key] != nil { close(link, reason: reason) }
+        // A packet written to the TUN is often answered inside the write (an echo reply, a
+        // local socket's ACK): read it now, and it leaves in this round, without a trip
+        // through epoll_wait. The policy backs off while such reads find nothing.
+        if wroteToTun {
+            wroteToTun = false
+            if readAfterWrite.shouldRead() {
+                readAfterWrite.record(found: readTun(stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes))
+            }
+        }
     }
 
     private func openRecords(_ link: DataPlaneLink) {
@@ -317,8 +329,12 @@ final class DataPlane: @unchecked Sendable {
 
     // MARK: The TUN
 
-    private func readTun() {
+    /// Reads and routes what the TUN has (up to the budgets); whether it found anything.
+    /// `stopAfterSmall`: a first read of at most that many bytes is taken as all there is.
+    @discardableResult
+    private func readTun(stopAfterSmall: Int? = nil) -> Bool {
         var count = 0, bytes = 0
+        defer { if count > 0 { countersChanged = true } }
         while count < Self.tunBudget, bytes < Self.tunByteBudget, !tunPaused {
             let length: Int?
             do throws(TunDevice.Failure) { length = try device.read(into: tunBuffer) } catch {
@@ -329,7 +345,9 @@ final class DataPlane: @unchecked Sendable {
             route(UnsafeRawBufferPointer(rebasing: tunBuffer[0..<length]))
             count += 1
             bytes += length
+            if count == 1, let small = stopAfterSmall, length <= small { break }
         }
+        return count > 0
     }
 
     /// One read from the TUN (as `TunPump.route`, for peers with plane links).
@@ -422,7 +440,12 @@ final class DataPlane: @unchecked Sendable {
         let written = device.vnetHeader
             ? plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
             : packet.withUnsafeBytes { device.write($0) }
-        if written { counters.packets_to_tun += 1 } else { counters.dropped_tun_write += 1 }
+        if written {
+            counters.packets_to_tun += 1
+            wroteToTun = true
+        } else {
+            counters.dropped_tun_write += 1
+        }
     }
 
     /// As `TunPump.offloadedFromPeer`.
@@ -434,7 +457,12 @@ final class DataPlane: @unchecked Sendable {
         guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return counters.dropped_malformed += 1 }
         guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
         if writesWhole {
-            if device.write(frame) { counters.super_packets_received += 1 } else { counters.dropped_tun_write += 1 }
+            if device.write(frame) {
+                counters.super_packets_received += 1
+                wroteToTun = true
+            } else {
+                counters.dropped_tun_write += 1
+            }
             return
         }
         do throws(GSOSegmenter.Failure) {

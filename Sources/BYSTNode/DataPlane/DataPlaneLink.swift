@@ -58,6 +58,7 @@ final class DataPlaneLink {
                 inbound.discardReadBytes()
             }
             inbound.reserveCapacity(minimumWritableBytes: 64 * 1024)
+            let space = inbound.writableBytes
             let count = inbound.withUnsafeMutableWritableBytes { space in
                 recv(fd, space.baseAddress, space.count, Int32(MSG_DONTWAIT))
             }
@@ -65,6 +66,10 @@ final class DataPlaneLink {
                 inbound.moveWriterIndex(forwardBy: count)
                 total += count
                 shared.bytesIn.add(UInt64(count), ordering: .relaxed)
+                // Less than there was room for: the socket had no more (epoll is level-
+                // triggered, so anything that arrives meanwhile wakes the plane again). Saves
+                // a read that would only say EAGAIN, on every light-traffic packet.
+                if count < space { return .drained }
                 continue
             }
             if count == 0 { return .closed("connection closed by the remote end") }

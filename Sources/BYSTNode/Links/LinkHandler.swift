@@ -26,10 +26,12 @@ final class LinkHandler: ChannelInboundHandler {
 
     let id: LinkID
     let node: Node
+    // Not private: phase, inbound, sealer, opener, peerMaxPayload, compressor, directSocket,
+    // nioWritesInFlight and closingAfterFlush are also used by LinkHandler+DataPlane.swift.
     var phase: Phase
     var inbound = ByteBuffer()
     private static let keptInboundCapacity = 256 * 1024
-    var context: ChannelHandlerContext?
+    private var context: ChannelHandlerContext?
     private(set) var session: SessionRuntime?
     /// The dialing slot that owns this link (initiator side), told when it closes.
     let slot: LinkSlot?
