@@ -21,7 +21,9 @@ import Synchronization
 import Tun
 
 final class DataPlane: @unchecked Sendable {
-    // @unchecked: everything below `inbox` is used on the plane's thread only (after `start`).
+    // @unchecked: the mutable state is used on the plane's thread only (after `start`); the
+    // loop reaches the plane through `post` and `tunCounters` (locked). Not private where
+    // DataPlane+Links.swift and DataPlane+Tun.swift use it.
 
     enum Command: @unchecked Sendable {
         // @unchecked: a link's opener and sealer move to the plane with it and are not used
@@ -34,21 +36,21 @@ final class DataPlane: @unchecked Sendable {
     }
 
     let device: TunDevice
-    private let mtu: Int
+    let mtu: Int
     /// Super-packets from peers go to the TUN whole (it takes virtio-net headers and offloads).
-    private let writesWhole: Bool
-    private let loop: any EventLoop
-    private let pump: NIOLoopBound<TunPump>
-    private let logger: Logger
+    let writesWhole: Bool
+    let loop: any EventLoop
+    let pump: NIOLoopBound<TunPump>
+    let logger: Logger
     private let inbox = Mutex<[Command]>([])
-    private let epollFD: Int32
+    let epollFD: Int32
     private let wakeFD: Int32
     private let exited = DispatchSemaphore(value: 0)
     /// The plane's TUN counters, published after each round of events.
     private let publishedCounters = Mutex(TunPump.Counters())
 
     private static let wakeKey: UInt64 = 0
-    private static let tunKey: UInt64 = 1
+    static let tunKey: UInt64 = 1
     /// Unsent bytes on one link above which the plane stops reading the TUN (and the loop
     /// stops producing for it), and below which both resume.
     static let highWater = 1 << 20
@@ -59,28 +61,28 @@ final class DataPlane: @unchecked Sendable {
     static let tunBudget = 64
     static let tunByteBudget = 256 * 1024
 
-    private var links: [UInt64: DataPlaneLink] = [:]
+    var links: [UInt64: DataPlaneLink] = [:]
     /// Each link's handler on the event loop, for what the plane hands back.
-    private var handlers: [UInt64: NIOLoopBound<LinkHandler>] = [:]
-    private var routes = DataPlaneRoutes()
-    private var counters = TunPump.Counters()
-    private var countersChanged = false
-    private var dirty: [DataPlaneLink] = []
-    private var backloggedLinks = 0
-    private var tunPaused = false
+    var handlers: [UInt64: NIOLoopBound<LinkHandler>] = [:]
+    var routes = DataPlaneRoutes()
+    var counters = TunPump.Counters()
+    var countersChanged = false
+    var dirty: [DataPlaneLink] = []
+    var backloggedLinks = 0
+    var tunPaused = false
     private var stopping = false
     /// A packet was written to the TUN since the last read after a write (see `read`).
-    private var wroteToTun = false
-    private var readAfterWrite = ReadAfterWritePolicy()
+    var wroteToTun = false
+    var readAfterWrite = ReadAfterWritePolicy()
     /// The commands being run; swapped with the inbox, so neither allocates in the steady state.
     private var taken: [Command] = []
-    private let tunBuffer: UnsafeMutableRawBufferPointer
+    let tunBuffer: UnsafeMutableRawBufferPointer
     /// The packet being routed, and the one being written, as arrays (parsing, checksums and
     /// clamping work on arrays); reused. Two, so neither's capacity follows the other's sizes.
-    private var scratch: [UInt8] = []
-    private var receivedScratch: [UInt8] = []
-    private var segmentScratch: [UInt8] = []
-    private let plainHeader = VirtioNetHeader.plain.bytes
+    var scratch: [UInt8] = []
+    var receivedScratch: [UInt8] = []
+    var segmentScratch: [UInt8] = []
+    let plainHeader = VirtioNetHeader.plain.bytes
 
     init(device: TunDevice, mtu: Int, writesWhole: Bool, loop: any EventLoop, pump: TunPump, logger: Logger) throws(TunDevice.Failure) {
         self.device = device
@@ -171,7 +173,7 @@ final class DataPlane: @unchecked Sendable {
         exited.signal()
     }
 
-    private func watch(_ fd: Int32, key: UInt64, events: UInt32, operation: Int32 = EPOLL_CTL_ADD) -> Bool {
+    func watch(_ fd: Int32, key: UInt64, events: UInt32, operation: Int32 = EPOLL_CTL_ADD) -> Bool {
         var event = epoll_event()
         event.events = events
         event.data.u64 = key
@@ -221,254 +223,6 @@ final class DataPlane: @unchecked Sendable {
             }
         case .stop:
             stopping = true
-        }
-    }
-
-    // MARK: Links
-
-    private func read(_ link: DataPlaneLink) {
-        let result = link.readSocket(limit: Self.readBudget)
-        openRecords(link)
-        if case .closed(let reason) = result, links[link.key] != nil { close(link, reason: reason) }
-        // A packet written to the TUN is often answered inside the write (an echo reply, a
-        // local socket's ACK): read it now, and it leaves in this round, without a trip
-        // through epoll_wait. The policy backs off while such reads find nothing.
-        if wroteToTun {
-            wroteToTun = false
-            if readAfterWrite.shouldRead() {
-                readAfterWrite.record(found: readTun(stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes))
-            }
-        }
-    }
-
-    private func openRecords(_ link: DataPlaneLink) {
-        var opened = false
-        do throws(RecordError) {
-            while let record = try link.opener.open(&link.inbound) {
-                opened = true
-                if record.flags == 0, link.shared.recordsAtLoop.load(ordering: .relaxed) == 0, writePackets(record.payload, from: link) {
-                    continue
-                }
-                // Copied out: the next record is opened in place in the same storage.
-                var copy = record
-                copy.payload = ByteBuffer()
-                copy.payload.reserveCapacity(record.payload.readableBytes)
-                copy.payload.writeImmutableBuffer(record.payload)
-                link.shared.recordsAtLoop.add(1, ordering: .relaxed)
-                guard let handler = handlers[link.key] else { continue }
-                let shared = link.shared, forward = copy
-                loop.execute {
-                    handler.value.planeReceived(forward)
-                    shared.recordsAtLoop.subtract(1, ordering: .relaxed)
-                }
-            }
-        } catch {
-            if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
-            return close(link, reason: "record layer: \(error)")
-        }
-        if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
-        if link.inbound.readableBytes == 0, link.inbound.capacity > 1 << 20 { link.inbound = ByteBuffer() }
-    }
-
-    private func flushDirty() {
-        guard !dirty.isEmpty else { return }
-        // Flushing adds nothing to `dirty`; emptied after the loop, when the iteration's
-        // copy is gone, so the storage is kept (emptying a shared copy would allocate anew).
-        for link in dirty where links[link.key] === link { flush(link) }
-        dirty.removeAll(keepingCapacity: true)
-    }
-
-    private func flush(_ link: DataPlaneLink) {
-        switch link.flush() {
-        case .failed(let reason):
-            return close(link, reason: reason)
-        case .done:
-            if link.closeWhenFlushed { return close(link, reason: nil) }
-            if link.waitingForRoom {
-                link.waitingForRoom = false
-                _ = watch(link.fd, key: link.key, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, operation: EPOLL_CTL_MOD)
-            }
-        case .waiting:
-            if !link.waitingForRoom {
-                link.waitingForRoom = true
-                _ = watch(link.fd, key: link.key, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue, operation: EPOLL_CTL_MOD)
-            }
-        }
-        setBacklogged(link, link.outbound.readableBytes > (link.backlogged ? Self.lowWater : Self.highWater))
-    }
-
-    private func setBacklogged(_ link: DataPlaneLink, _ backlogged: Bool) {
-        guard link.backlogged != backlogged else { return }
-        link.backlogged = backlogged
-        link.shared.backlogged.store(backlogged, ordering: .relaxed)
-        backloggedLinks += backlogged ? 1 : -1
-        if !backlogged, let handler = handlers[link.key] {
-            loop.execute { handler.value.planeWritable() }
-        }
-        pauseTun(backloggedLinks > 0)
-    }
-
-    private func pauseTun(_ pause: Bool) {
-        guard pause != tunPaused else { return }
-        tunPaused = pause
-        _ = watch(device.fd, key: Self.tunKey, events: pause ? 0 : EPOLLIN.rawValue, operation: EPOLL_CTL_MOD)
-    }
-
-    /// Closes `link` here and tells its handler; `reason` nil: the loop asked for it.
-    private func close(_ link: DataPlaneLink, reason: String?) {
-        guard links.removeValue(forKey: link.key) != nil else { return }
-        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, link.fd, nil)
-        if link.backlogged { setBacklogged(link, false) }
-        handBack(link, closed: reason)
-    }
-
-    private func handBack(_ link: DataPlaneLink, closed reason: String?) {
-        guard let handler = handlers.removeValue(forKey: link.key) else { return }
-        loop.execute { handler.value.planeClosed(reason: reason) }
-    }
-
-    // MARK: The TUN
-
-    /// Reads and routes what the TUN has (up to the budgets); whether it found anything.
-    /// `stopAfterSmall`: a first read of at most that many bytes is taken as all there is.
-    @discardableResult
-    private func readTun(stopAfterSmall: Int? = nil) -> Bool {
-        var count = 0, bytes = 0
-        defer { if count > 0 { countersChanged = true } }
-        while count < Self.tunBudget, bytes < Self.tunByteBudget, !tunPaused {
-            let length: Int?
-            do throws(TunDevice.Failure) { length = try device.read(into: tunBuffer) } catch {
-                logger.warning("data plane: \(error)")
-                break
-            }
-            guard let length, length > 0 else { break }
-            route(UnsafeRawBufferPointer(rebasing: tunBuffer[0..<length]))
-            count += 1
-            bytes += length
-            if count == 1, let small = stopAfterSmall, length <= small { break }
-        }
-        return count > 0
-    }
-
-    /// One read from the TUN (as `TunPump.route`, for peers with plane links).
-    private func route(_ read: UnsafeRawBufferPointer) {
-        countersChanged = true
-        counters.packets_from_tun += 1
-        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
-        guard read.count > headerSize else { return counters.dropped_malformed += 1 }
-        let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
-        // Before parsing: an `IPPacket` holds slices of `scratch`, and writing to the array
-        // while one is alive would copy it.
-        if header.needsChecksum, !header.isGSO {
-            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
-                return counters.dropped_malformed += 1
-            }
-        }
-        guard let packet = IPPacket(scratch),
-              let peerIndex = routes.routes.lookup(packet.destination), peerIndex < routes.peers.count
-        else { return toLoop(read) }
-        let peer = routes.peers[peerIndex]
-        guard !peer.sendLinks.isEmpty else { return toLoop(read) }
-        let hash = packet.flowHash(scratch)
-        guard let link = links[peer.sendLinks[Int(hash % UInt64(peer.sendLinks.count))]] else { return toLoop(read) }
-        var sent = 0
-        if header.isGSO {
-            if peer.takesOffloadPackets, scratch.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= link.peerMaxPayload {
-                if scratch.withUnsafeBytes({ link.appendPacket($0, offloadHeader: header) }) { sent += 1 }
-                counters.super_packets_sent_whole += 1
-            } else {
-                counters.super_packets_segmented += 1
-                do throws(GSOSegmenter.Failure) {
-                    try GSOSegmenter.forEachSegment(of: scratch, header: header, scratch: &segmentScratch) { segment in
-                        if segment.withUnsafeBytes({ link.appendPacket($0, offloadHeader: nil) }) { sent += 1 }
-                    }
-                } catch {
-                    counters.dropped_malformed += 1
-                }
-            }
-        } else {
-            MSSClamp.clamp(&scratch, packet: packet, mtu: mtu)
-            if scratch.withUnsafeBytes({ link.appendPacket($0, offloadHeader: nil) }) { sent += 1 }
-        }
-        if let failure = link.sealFailure { return close(link, reason: "sealing: \(failure)") }
-        if sent > 0 {
-            link.shared.packetsOut.add(UInt64(sent), ordering: .relaxed)
-            if link.openRecord != nil || link.outbound.readableBytes > 0, dirty.last !== link { dirty.append(link) }
-        }
-    }
-
-    /// A packet the plane does not carry (no route, or its peer has no plane links now): the
-    /// loop routes it as it would have read it (and counts its drops).
-    private func toLoop(_ read: UnsafeRawBufferPointer) {
-        counters.packets_from_tun -= 1
-        var bytes = ByteBuffer()
-        bytes.writeBytes(read)
-        let pump = self.pump, copy = bytes
-        loop.execute { copy.withUnsafeReadableBytes { pump.value.routeFromPlane($0) } }
-    }
-
-    /// A record of packet frames only, from `link`: each packet to the TUN. False (nothing
-    /// done) for any other payload.
-    private func writePackets(_ payload: ByteBuffer, from link: DataPlaneLink) -> Bool {
-        payload.withUnsafeReadableBytes { bytes in
-            guard let count = PacketRecord.packetCount(bytes) else { return false }
-            let allowed = link.peerIndex < routes.peers.count ? routes.peers[link.peerIndex].allowedIPs : []
-            PacketRecord.forEachPacket(bytes) { frame, offloaded in
-                if offloaded { writeOffloaded(frame, allowed: allowed) } else { writePlain(frame, allowed: allowed) }
-            }
-            link.shared.packetRecordsOpened.add(1, ordering: .relaxed)
-            link.shared.packetsIn.add(UInt64(count), ordering: .relaxed)
-            link.shared.payloadBytesIn.add(UInt64(bytes.count), ordering: .relaxed)
-            countersChanged = true
-            return true
-        }
-    }
-
-    /// As `TunPump.fromPeer`.
-    private func writePlain(_ packet: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
-        receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: packet)
-        guard let parsed = IPPacket(receivedScratch) else { return counters.dropped_malformed += 1 }
-        guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
-        MSSClamp.clamp(&receivedScratch, packet: parsed, mtu: mtu)
-        writeToTun(receivedScratch)
-    }
-
-    private func writeToTun(_ packet: [UInt8]) {
-        let written = device.vnetHeader
-            ? plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
-            : packet.withUnsafeBytes { device.write($0) }
-        if written {
-            counters.packets_to_tun += 1
-            wroteToTun = true
-        } else {
-            counters.dropped_tun_write += 1
-        }
-    }
-
-    /// As `TunPump.offloadedFromPeer`.
-    private func writeOffloaded(_ frame: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
-        guard let header = VirtioNetHeader(frame) else { return counters.dropped_malformed += 1 }
-        let packet = UnsafeRawBufferPointer(rebasing: frame[VirtioNetHeader.size...])
-        receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: writesWhole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
-        guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return counters.dropped_malformed += 1 }
-        guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
-        if writesWhole {
-            if device.write(frame) {
-                counters.super_packets_received += 1
-                wroteToTun = true
-            } else {
-                counters.dropped_tun_write += 1
-            }
-            return
-        }
-        do throws(GSOSegmenter.Failure) {
-            try GSOSegmenter.forEachSegment(of: receivedScratch, header: header, scratch: &segmentScratch) { writeToTun($0) }
-        } catch {
-            counters.dropped_malformed += 1
         }
     }
 }

@@ -1,0 +1,109 @@
+// The data plane's links: reading and opening records, flushing sealed bytes, backpressure,
+// closing (DataPlane.swift). Plane thread only.
+import BYSTProto
+import CTun
+import Glibc
+import NIOCore
+
+extension DataPlane {
+    func read(_ link: DataPlaneLink) {
+        let result = link.readSocket(limit: Self.readBudget)
+        openRecords(link)
+        if case .closed(let reason) = result, links[link.key] != nil { close(link, reason: reason) }
+        // A packet written to the TUN is often answered inside the write (an echo reply, a
+        // local socket's ACK): read it now, and it leaves in this round, without a trip
+        // through epoll_wait. The policy backs off while such reads find nothing.
+        if wroteToTun {
+            wroteToTun = false
+            if readAfterWrite.shouldRead() {
+                readAfterWrite.record(found: readTun(stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes))
+            }
+        }
+    }
+
+    func openRecords(_ link: DataPlaneLink) {
+        var opened = false
+        do throws(RecordError) {
+            while let record = try link.opener.open(&link.inbound) {
+                opened = true
+                if record.flags == 0, link.shared.recordsAtLoop.load(ordering: .relaxed) == 0, writePackets(record.payload, from: link) {
+                    continue
+                }
+                // Copied out: the next record is opened in place in the same storage.
+                var copy = record
+                copy.payload = ByteBuffer()
+                copy.payload.reserveCapacity(record.payload.readableBytes)
+                copy.payload.writeImmutableBuffer(record.payload)
+                link.shared.recordsAtLoop.add(1, ordering: .relaxed)
+                guard let handler = handlers[link.key] else { continue }
+                let shared = link.shared, forward = copy
+                loop.execute {
+                    handler.value.planeReceived(forward)
+                    shared.recordsAtLoop.subtract(1, ordering: .relaxed)
+                }
+            }
+        } catch {
+            if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
+            return close(link, reason: "record layer: \(error)")
+        }
+        if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
+        if link.inbound.readableBytes == 0, link.inbound.capacity > 1 << 20 { link.inbound = ByteBuffer() }
+    }
+
+    func flushDirty() {
+        guard !dirty.isEmpty else { return }
+        // Flushing adds nothing to `dirty`; emptied after the loop, when the iteration's
+        // copy is gone, so the storage is kept (emptying a shared copy would allocate anew).
+        for link in dirty where links[link.key] === link { flush(link) }
+        dirty.removeAll(keepingCapacity: true)
+    }
+
+    func flush(_ link: DataPlaneLink) {
+        switch link.flush() {
+        case .failed(let reason):
+            return close(link, reason: reason)
+        case .done:
+            if link.closeWhenFlushed { return close(link, reason: nil) }
+            if link.waitingForRoom {
+                link.waitingForRoom = false
+                _ = watch(link.fd, key: link.key, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, operation: EPOLL_CTL_MOD)
+            }
+        case .waiting:
+            if !link.waitingForRoom {
+                link.waitingForRoom = true
+                _ = watch(link.fd, key: link.key, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue, operation: EPOLL_CTL_MOD)
+            }
+        }
+        setBacklogged(link, link.outbound.readableBytes > (link.backlogged ? Self.lowWater : Self.highWater))
+    }
+
+    func setBacklogged(_ link: DataPlaneLink, _ backlogged: Bool) {
+        guard link.backlogged != backlogged else { return }
+        link.backlogged = backlogged
+        link.shared.backlogged.store(backlogged, ordering: .relaxed)
+        backloggedLinks += backlogged ? 1 : -1
+        if !backlogged, let handler = handlers[link.key] {
+            loop.execute { handler.value.planeWritable() }
+        }
+        pauseTun(backloggedLinks > 0)
+    }
+
+    func pauseTun(_ pause: Bool) {
+        guard pause != tunPaused else { return }
+        tunPaused = pause
+        _ = watch(device.fd, key: Self.tunKey, events: pause ? 0 : EPOLLIN.rawValue, operation: EPOLL_CTL_MOD)
+    }
+
+    /// Closes `link` here and tells its handler; `reason` nil: the loop asked for it.
+    func close(_ link: DataPlaneLink, reason: String?) {
+        guard links.removeValue(forKey: link.key) != nil else { return }
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, link.fd, nil)
+        if link.backlogged { setBacklogged(link, false) }
+        handBack(link, closed: reason)
+    }
+
+    func handBack(_ link: DataPlaneLink, closed reason: String?) {
+        guard let handler = handlers.removeValue(forKey: link.key) else { return }
+        loop.execute { handler.value.planeClosed(reason: reason) }
+    }
+}

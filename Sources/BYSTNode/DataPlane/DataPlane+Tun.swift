@@ -1,0 +1,150 @@
+// The data plane's TUN side: reading and routing packets to links, writing received packets
+// (as TunPump does on the loop, for the links the plane owns). Plane thread only.
+import BYSTProto
+import NIOCore
+import Tun
+
+extension DataPlane {
+    /// Reads and routes what the TUN has (up to the budgets); whether it found anything.
+    /// `stopAfterSmall`: a first read of at most that many bytes is taken as all there is.
+    @discardableResult
+    func readTun(stopAfterSmall: Int? = nil) -> Bool {
+        var count = 0, bytes = 0
+        defer { if count > 0 { countersChanged = true } }
+        while count < Self.tunBudget, bytes < Self.tunByteBudget, !tunPaused {
+            let length: Int?
+            do throws(TunDevice.Failure) { length = try device.read(into: tunBuffer) } catch {
+                logger.warning("data plane: \(error)")
+                break
+            }
+            guard let length, length > 0 else { break }
+            route(UnsafeRawBufferPointer(rebasing: tunBuffer[0..<length]))
+            count += 1
+            bytes += length
+            if count == 1, let small = stopAfterSmall, length <= small { break }
+        }
+        return count > 0
+    }
+
+    /// One read from the TUN (as `TunPump.route`, for peers with plane links).
+    func route(_ read: UnsafeRawBufferPointer) {
+        countersChanged = true
+        counters.packets_from_tun += 1
+        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
+        guard read.count > headerSize else { return counters.dropped_malformed += 1 }
+        let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
+        // Before parsing: an `IPPacket` holds slices of `scratch`, and writing to the array
+        // while one is alive would copy it.
+        if header.needsChecksum, !header.isGSO {
+            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
+                return counters.dropped_malformed += 1
+            }
+        }
+        guard let packet = IPPacket(scratch),
+              let peerIndex = routes.routes.lookup(packet.destination), peerIndex < routes.peers.count
+        else { return toLoop(read) }
+        let peer = routes.peers[peerIndex]
+        guard !peer.sendLinks.isEmpty else { return toLoop(read) }
+        let hash = packet.flowHash(scratch)
+        guard let link = links[peer.sendLinks[Int(hash % UInt64(peer.sendLinks.count))]] else { return toLoop(read) }
+        var sent = 0
+        if header.isGSO {
+            if peer.takesOffloadPackets, scratch.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= link.peerMaxPayload {
+                if scratch.withUnsafeBytes({ link.appendPacket($0, offloadHeader: header) }) { sent += 1 }
+                counters.super_packets_sent_whole += 1
+            } else {
+                counters.super_packets_segmented += 1
+                do throws(GSOSegmenter.Failure) {
+                    try GSOSegmenter.forEachSegment(of: scratch, header: header, scratch: &segmentScratch) { segment in
+                        if segment.withUnsafeBytes({ link.appendPacket($0, offloadHeader: nil) }) { sent += 1 }
+                    }
+                } catch {
+                    counters.dropped_malformed += 1
+                }
+            }
+        } else {
+            MSSClamp.clamp(&scratch, packet: packet, mtu: mtu)
+            if scratch.withUnsafeBytes({ link.appendPacket($0, offloadHeader: nil) }) { sent += 1 }
+        }
+        if let failure = link.sealFailure { return close(link, reason: "sealing: \(failure)") }
+        if sent > 0 {
+            link.shared.packetsOut.add(UInt64(sent), ordering: .relaxed)
+            if link.openRecord != nil || link.outbound.readableBytes > 0, dirty.last !== link { dirty.append(link) }
+        }
+    }
+
+    /// A packet the plane does not carry (no route, or its peer has no plane links now): the
+    /// loop routes it as it would have read it (and counts its drops).
+    func toLoop(_ read: UnsafeRawBufferPointer) {
+        counters.packets_from_tun -= 1
+        var bytes = ByteBuffer()
+        bytes.writeBytes(read)
+        let pump = self.pump, copy = bytes
+        loop.execute { copy.withUnsafeReadableBytes { pump.value.routeFromPlane($0) } }
+    }
+
+    /// A record of packet frames only, from `link`: each packet to the TUN. False (nothing
+    /// done) for any other payload.
+    func writePackets(_ payload: ByteBuffer, from link: DataPlaneLink) -> Bool {
+        payload.withUnsafeReadableBytes { bytes in
+            guard let count = PacketRecord.packetCount(bytes) else { return false }
+            let allowed = link.peerIndex < routes.peers.count ? routes.peers[link.peerIndex].allowedIPs : []
+            PacketRecord.forEachPacket(bytes) { frame, offloaded in
+                if offloaded { writeOffloaded(frame, allowed: allowed) } else { writePlain(frame, allowed: allowed) }
+            }
+            link.shared.packetRecordsOpened.add(1, ordering: .relaxed)
+            link.shared.packetsIn.add(UInt64(count), ordering: .relaxed)
+            link.shared.payloadBytesIn.add(UInt64(bytes.count), ordering: .relaxed)
+            countersChanged = true
+            return true
+        }
+    }
+
+    /// As `TunPump.fromPeer`.
+    func writePlain(_ packet: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
+        receivedScratch.removeAll(keepingCapacity: true)
+        receivedScratch.append(contentsOf: packet)
+        guard let parsed = IPPacket(receivedScratch) else { return counters.dropped_malformed += 1 }
+        guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
+        MSSClamp.clamp(&receivedScratch, packet: parsed, mtu: mtu)
+        writeToTun(receivedScratch)
+    }
+
+    func writeToTun(_ packet: [UInt8]) {
+        let written = device.vnetHeader
+            ? plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
+            : packet.withUnsafeBytes { device.write($0) }
+        if written {
+            counters.packets_to_tun += 1
+            wroteToTun = true
+        } else {
+            counters.dropped_tun_write += 1
+        }
+    }
+
+    /// As `TunPump.offloadedFromPeer`.
+    func writeOffloaded(_ frame: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
+        guard let header = VirtioNetHeader(frame) else { return counters.dropped_malformed += 1 }
+        let packet = UnsafeRawBufferPointer(rebasing: frame[VirtioNetHeader.size...])
+        receivedScratch.removeAll(keepingCapacity: true)
+        receivedScratch.append(contentsOf: writesWhole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
+        guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return counters.dropped_malformed += 1 }
+        guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
+        if writesWhole {
+            if device.write(frame) {
+                counters.super_packets_received += 1
+                wroteToTun = true
+            } else {
+                counters.dropped_tun_write += 1
+            }
+            return
+        }
+        do throws(GSOSegmenter.Failure) {
+            try GSOSegmenter.forEachSegment(of: receivedScratch, header: header, scratch: &segmentScratch) { writeToTun($0) }
+        } catch {
+            counters.dropped_malformed += 1
+        }
+    }
+}
