@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Two sites joined by BYST over 4 links; each pings the other's LAN subnet, IPv4 and IPv6;
-# `iperf3 -t 5` through the tunnel completes while one link is cut.
+# a 32 MiB file crosses a port forward (a stream) on the same links while pings flow through
+# the TUN, SHA-256 checked; `iperf3 -t 5` through the tunnel completes while one link is cut.
+# Over byst:// links each node's data plane owns all 4 links (tun.data_plane_links), so the
+# stream's frames go between the event loop and the plane; over HTTP it owns none.
 #
 #   ┌──────── ns a (branch) ────────┐            ┌──────── ns h (hub) ─────────┐
 #   │ lan0 10.1.0.1/24 fd01::1/64   │            │ lan0 10.2.0.1/24 fd02::1/64 │
@@ -13,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
 source deploy/netns/lib.sh
-netns_require ping iperf3 ss
+netns_require ping iperf3 ss socat sha256sum
 trap netns_cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -15 "$log" >&2; done; exit 1; }
 
@@ -43,6 +46,7 @@ address = ["10.0.0.1/24", "fd00::1/64"]
 name = "a"
 key = "a"
 allowed_ips = ["10.0.0.2/32", "fd00::2/128", "10.1.0.0/24", "fd01::/64"]
+allow_targets = ["127.0.0.1:9101"]
 TOML
 cat >"$BYST_NS_WORK/a.toml" <<TOML
 [node]
@@ -59,6 +63,10 @@ key = "h"
 endpoint = "$endpoint"
 links = 4
 allowed_ips = ["10.0.0.1/32", "fd00::1/128", "10.2.0.0/24", "fd02::/64"]
+[[forward]]
+listen = "127.0.0.1:9100"
+peer = "hub"
+target = "127.0.0.1:9101"
 TOML
 
 netns_run h "$BYST_NS_WORK/h.log" "$BYST" up -c "$BYST_NS_WORK/h.toml" >/dev/null
@@ -73,6 +81,27 @@ ip netns exec "$(ns h)" ping -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null ||
 ip netns exec "$(ns a)" ping -6 -c 3 -i 0.2 -W 2 -I fd01::1 fd02::1 >/dev/null || fail "IPv6 a→h subnet ping"
 ip netns exec "$(ns h)" ping -6 -c 3 -i 0.2 -W 2 -I fd02::1 fd01::1 >/dev/null || fail "IPv6 h→a subnet ping"
 echo "ok: subnet pings IPv4 and IPv6 both ways over 4 $transport links"
+
+plane_links() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tun"]["data_plane_links"])'; }
+want_plane=4
+[ "$transport" = http ] && want_plane=0
+[ "$(plane_links a)" = "$want_plane" ] && [ "$(plane_links h)" = "$want_plane" ] ||
+    fail "data planes own $(plane_links a) / $(plane_links h) links, not $want_plane"
+echo "ok: each data plane owns $want_plane links"
+
+# A stream through a port forward while TUN packets share its links.
+head -c $((32 * 1024 * 1024)) /dev/urandom >"$BYST_NS_WORK/file"
+want=$(sha256sum <"$BYST_NS_WORK/file" | cut -d' ' -f1)
+netns_run h "$BYST_NS_WORK/socat.log" socat -u TCP4-LISTEN:9101,bind=127.0.0.1,reuseaddr "OPEN:$BYST_NS_WORK/received,creat,trunc" >/dev/null
+sleep 0.5
+ip netns exec "$(ns a)" ping -q -i 0.01 -c 300 -I 10.1.0.1 10.2.0.1 >"$BYST_NS_WORK/ping-during.txt" 2>&1 &
+pinger=$!
+ip netns exec "$(ns a)" timeout 60 socat -u "OPEN:$BYST_NS_WORK/file" TCP4:127.0.0.1:9100 || fail "file transfer through the forward"
+complete() { [ "$(stat -c %s "$BYST_NS_WORK/received" 2>/dev/null)" = $((32 * 1024 * 1024)) ]; }
+wait_for 15 complete || fail "forwarded file incomplete: $(stat -c %s "$BYST_NS_WORK/received" 2>/dev/null) bytes"
+[ "$(sha256sum <"$BYST_NS_WORK/received" | cut -d' ' -f1)" = "$want" ] || fail "forwarded file SHA-256 differs"
+wait "$pinger" || fail "pings during the transfer failed: $(tail -2 "$BYST_NS_WORK/ping-during.txt")"
+echo "ok: 32 MiB through a port forward, SHA-256 equal, with $(awk '/received/ { print $4 }' "$BYST_NS_WORK/ping-during.txt") of 300 pings answered meanwhile"
 
 reconnects() { "$BYST" status --json --socket "$BYST_NS_WORK/a.sock" | awk -F'[:,]' '/"reconnects"/ { gsub(/ /, "", $2); print $2; exit }'; }
 before=$(reconnects)
