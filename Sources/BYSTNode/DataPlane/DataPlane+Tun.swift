@@ -5,6 +5,16 @@ import NIOCore
 import Tun
 
 extension DataPlane {
+    /// epoll says the TUN has packets. Sparse traffic (a ping) leaves no backlog: a first
+    /// packet that is small is all there is, and a second read would only say EAGAIN. A wake
+    /// soon after the last one reads on to the budgets (TunReadPolicy's backlog rule).
+    func tunReadable() {
+        let now = Clocks.monotonic()
+        let sparse = !TunReadPolicy.loopCycleShouldLookForBacklog(sincePreviousCycle: now &- previousTunWake)
+        previousTunWake = now
+        readTun(stopAfterSmall: sparse ? ReadAfterWritePolicy.smallAnswerBytes : nil)
+    }
+
     /// Reads and routes what the TUN has (up to the budgets); whether it found anything.
     /// `stopAfterSmall`: a first read of at most that many bytes is taken as all there is.
     @discardableResult

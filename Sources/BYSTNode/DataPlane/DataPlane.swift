@@ -74,6 +74,8 @@ final class DataPlane: @unchecked Sendable {
     /// A packet was written to the TUN since the last read after a write (see `read`).
     var wroteToTun = false
     var readAfterWrite = ReadAfterWritePolicy()
+    /// When epoll last said the TUN was readable (for `TunReadPolicy`'s backlog rule).
+    var previousTunWake: UInt64 = 0
     /// The commands being run; swapped with the inbox, so neither allocates in the steady state.
     private var taken: [Command] = []
     let tunBuffer: UnsafeMutableRawBufferPointer
@@ -151,7 +153,7 @@ final class DataPlane: @unchecked Sendable {
                 let flags = events[index].events
                 switch key {
                 case Self.wakeKey: takeCommands()
-                case Self.tunKey: readTun()
+                case Self.tunKey: tunReadable()
                 default:
                     guard let link = links[key] else { continue }
                     if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { read(link) }
