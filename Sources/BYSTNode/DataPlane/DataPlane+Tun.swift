@@ -102,7 +102,11 @@ extension DataPlane {
             guard let count = PacketRecord.packetCount(bytes) else { return false }
             let allowed = link.peerIndex < routes.peers.count ? routes.peers[link.peerIndex].allowedIPs : []
             PacketRecord.forEachPacket(bytes) { frame, offloaded in
-                if offloaded { writeOffloaded(frame, allowed: allowed) } else { writePlain(frame, allowed: allowed) }
+                if offloaded {
+                    writer.writeOffloaded(frame, allowed: allowed) { countWrite($0) }
+                } else {
+                    writer.write(frame, allowed: allowed) { countWrite($0) }
+                }
             }
             link.shared.packetRecordsOpened.add(1, ordering: .relaxed)
             link.shared.packetsIn.add(UInt64(count), ordering: .relaxed)
@@ -112,49 +116,15 @@ extension DataPlane {
         }
     }
 
-    /// As `TunPump.fromPeer`.
-    func writePlain(_ packet: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
-        receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: packet)
-        guard let parsed = IPPacket(receivedScratch) else { return counters.dropped_malformed += 1 }
-        guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
-        MSSClamp.clamp(&receivedScratch, packet: parsed, mtu: mtu)
-        writeToTun(receivedScratch)
-    }
-
-    func writeToTun(_ packet: [UInt8]) {
-        let written = device.vnetHeader
-            ? plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
-            : packet.withUnsafeBytes { device.write($0) }
-        if written {
-            counters.packets_to_tun += 1
-            wroteToTun = true
-        } else {
-            counters.dropped_tun_write += 1
+    /// Counts a write's outcome (as `TunPump` does for its own).
+    func countWrite(_ outcome: TunPacketWriter.Outcome) {
+        switch outcome {
+        case .written: counters.packets_to_tun += 1
+        case .writtenWhole: counters.super_packets_received += 1
+        case .malformed: return counters.dropped_malformed += 1
+        case .spoofedSource: return counters.dropped_spoofed_source += 1
+        case .writeFailed: return counters.dropped_tun_write += 1
         }
-    }
-
-    /// As `TunPump.offloadedFromPeer`.
-    func writeOffloaded(_ frame: UnsafeRawBufferPointer, allowed: [IPPrefix]) {
-        guard let header = VirtioNetHeader(frame) else { return counters.dropped_malformed += 1 }
-        let packet = UnsafeRawBufferPointer(rebasing: frame[VirtioNetHeader.size...])
-        receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: writesWhole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
-        guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return counters.dropped_malformed += 1 }
-        guard allowed.contains(where: { $0.contains(parsed.source) }) else { return counters.dropped_spoofed_source += 1 }
-        if writesWhole {
-            if device.write(frame) {
-                counters.super_packets_received += 1
-                wroteToTun = true
-            } else {
-                counters.dropped_tun_write += 1
-            }
-            return
-        }
-        do throws(GSOSegmenter.Failure) {
-            try GSOSegmenter.forEachSegment(of: receivedScratch, header: header, scratch: &segmentScratch) { writeToTun($0) }
-        } catch {
-            counters.dropped_malformed += 1
-        }
+        wroteToTun = true
     }
 }

@@ -37,8 +37,6 @@ final class DataPlane: @unchecked Sendable {
 
     let device: TunDevice
     let mtu: Int
-    /// Super-packets from peers go to the TUN whole (it takes virtio-net headers and offloads).
-    let writesWhole: Bool
     let loop: any EventLoop
     let pump: NIOLoopBound<TunPump>
     let logger: Logger
@@ -79,17 +77,18 @@ final class DataPlane: @unchecked Sendable {
     /// The commands being run; swapped with the inbox, so neither allocates in the steady state.
     private var taken: [Command] = []
     let tunBuffer: UnsafeMutableRawBufferPointer
-    /// The packet being routed, and the one being written, as arrays (parsing, checksums and
-    /// clamping work on arrays); reused. Two, so neither's capacity follows the other's sizes.
+    /// The packet being routed, as an array (parsing, checksums and clamping work on arrays),
+    /// and each segment of a super-packet cut for a peer without offloads; both reused.
     var scratch: [UInt8] = []
-    var receivedScratch: [UInt8] = []
     var segmentScratch: [UInt8] = []
-    let plainHeader = VirtioNetHeader.plain.bytes
+    /// Checks and writes what peers send (as `TunPump` does on the loop, with its own
+    /// scratch arrays, so neither's capacity follows the other's sizes).
+    var writer: TunPacketWriter
 
     init(device: TunDevice, mtu: Int, writesWhole: Bool, loop: any EventLoop, pump: TunPump, logger: Logger) throws(TunDevice.Failure) {
         self.device = device
         self.mtu = mtu
-        self.writesWhole = writesWhole
+        writer = TunPacketWriter(device: device, mtu: mtu, writesWhole: writesWhole)
         self.loop = loop
         self.pump = NIOLoopBound(pump, eventLoop: loop)
         self.logger = logger

@@ -72,6 +72,7 @@ final class TunPump {
         self.extraQueues = extraQueues
         self.mtu = mtu
         self.node = node
+        writer = TunPacketWriter(device: device, mtu: mtu, writesWhole: device.vnetHeader && node.tunOffloads != nil)
         readers = ([device] + extraQueues).map { TunReader(device: $0) }
         loopChannels = Array(repeating: nil, count: readers.count)
         previousLoopReadCycle = Array(repeating: 0, count: readers.count)
@@ -311,57 +312,29 @@ final class TunPump {
         node.metrics.packetDropped(reason)
     }
 
-    /// The packet being written, as an array (see `scratch`); reused.
-    private var receivedScratch: [UInt8] = []
     /// Each segment of a super-packet cut here (`GSOSegmenter.forEachSegment`); reused.
     private var segmentScratch: [UInt8] = []
+    /// Checks and writes what peers send (shared with the data plane's path).
+    private var writer: TunPacketWriter
 
     func fromPeer(_ packet: UnsafeRawBufferPointer, peer: PeerRuntime) {
-        receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: packet)
-        guard let parsed = IPPacket(receivedScratch) else { return drop(.malformed) }
-        guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
-        MSSClamp.clamp(&receivedScratch, packet: parsed, mtu: mtu)
-        writePlain(receivedScratch)
-        scheduleReadAfterWrite()
-    }
-
-    /// A packet with complete checksums, after a plain virtio-net header when the TUN takes
-    /// headers (the kernel checks the checksums itself).
-    private func writePlain(_ packet: [UInt8]) {
-        let written = device.vnetHeader
-            ? plainHeader.withUnsafeBytes { header in packet.withUnsafeBytes { device.write(header: header, packet: $0) } }
-            : packet.withUnsafeBytes { device.write($0) }
-        if written { ownCounters.packets_to_tun += 1 } else { drop(.tunWrite) }
+        writer.write(packet, allowed: peer.config.allowedIPs) { countWrite($0) }
     }
 
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
     func offloadedFromPeer(_ frame: UnsafeRawBufferPointer, peer: PeerRuntime) {
-        guard let header = VirtioNetHeader(frame) else { return drop(.malformed) }
-        let packet = UnsafeRawBufferPointer(rebasing: frame[VirtioNetHeader.size...])
-        // Whole: the frame is already header ‖ packet, as the TUN takes it, so only the IP
-        // header is copied for the source check, not up to 64 KiB behind it.
-        let whole = device.vnetHeader && node.tunOffloads != nil
-        receivedScratch.removeAll(keepingCapacity: true)
-        receivedScratch.append(contentsOf: whole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
-        guard let parsed = IPPacket(receivedScratch, length: packet.count) else { return drop(.malformed) }
-        guard peer.config.allowedIPs.contains(where: { $0.contains(parsed.source) }) else { return drop(.spoofedSource) }
-        if whole {
-            let written = device.write(frame)
-            if written { ownCounters.super_packets_received += 1 } else { drop(.tunWrite) }
-            scheduleReadAfterWrite()
-            return
-        }
-        // Refused packets throw before any segment is written.
-        do throws(GSOSegmenter.Failure) {
-            try GSOSegmenter.forEachSegment(of: receivedScratch, header: header, scratch: &segmentScratch) { writePlain($0) }
-        } catch {
-            return drop(.malformed)
+        writer.writeOffloaded(frame, allowed: peer.config.allowedIPs) { countWrite($0) }
+    }
+
+    /// Counts a write's outcome; a write (made or failed) asks for the read after it.
+    private func countWrite(_ outcome: TunPacketWriter.Outcome) {
+        switch outcome {
+        case .written: ownCounters.packets_to_tun += 1
+        case .writtenWhole: ownCounters.super_packets_received += 1
+        case .malformed: return drop(.malformed)
+        case .spoofedSource: return drop(.spoofedSource)
+        case .writeFailed: drop(.tunWrite)
         }
         scheduleReadAfterWrite()
     }
-
-    /// Stored here, not as a static: a static is reached through a lazy initializer's check
-    /// on every packet.
-    private let plainHeader = VirtioNetHeader.plain.bytes
 }
