@@ -44,6 +44,7 @@ final class DataPlane: @unchecked Sendable {
     let epollFD: Int32
     private let wakeFD: Int32
     private let exited = DispatchSemaphore(value: 0)
+    private let running = Atomic<Bool>(true)
     /// The plane's TUN counters, published after each round of events.
     private let publishedCounters = Mutex(TunPump.Counters())
 
@@ -116,8 +117,12 @@ final class DataPlane: @unchecked Sendable {
         thread.start()
     }
 
+    /// The thread runs (false once it has ended: links are no longer handed to it).
+    var isRunning: Bool { running.load(ordering: .relaxed) }
+
     /// From the loop: queued in order, run on the plane's thread.
     func post(_ command: Command) {
+        guard isRunning else { return }
         let wasEmpty = inbox.withLock { queue in
             queue.append(command)
             return queue.count == 1
@@ -165,6 +170,14 @@ final class DataPlane: @unchecked Sendable {
                 let snapshot = counters
                 publishedCounters.withLock { $0 = snapshot }
             }
+        }
+        running.store(false, ordering: .relaxed)
+        if !stopping {
+            // Not asked to stop (epoll failed): the links go down and redial, and stay on the
+            // event loop, which reads the TUN from now on.
+            for link in links.values { handBack(link, closed: "the data plane stopped") }
+            let pump = self.pump
+            loop.execute { pump.value.start(readingTun: true) }
         }
         links.removeAll()
         handlers.removeAll()

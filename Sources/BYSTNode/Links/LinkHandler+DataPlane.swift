@@ -41,7 +41,7 @@ extension LinkHandler {
     /// NIO moves to the data plane (TUN nodes only). Links that compress TUN packets stay:
     /// the plane sends packets as they are.
     func handOffToDataPlaneIfReady(_ context: ChannelHandlerContext) {
-        guard plane == nil, let dataPlane = node.dataPlane, case .established = phase, let session,
+        guard plane == nil, let dataPlane = node.dataPlane, dataPlane.isRunning, case .established = phase, let session,
               writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, compressor.scope != .all,
               !session.inspect({ $0.isRetiring(id) }),
               let opener, let sealer, let socket = directSocket, let descriptor = socket.takeDescriptor()
