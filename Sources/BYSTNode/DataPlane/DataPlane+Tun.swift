@@ -40,44 +40,23 @@ extension DataPlane {
     func route(_ read: UnsafeRawBufferPointer) {
         countersChanged = true
         counters.packets_from_tun += 1
-        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
-        guard read.count > headerSize else { return counters.dropped_malformed += 1 }
-        let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
-        // Before parsing: an `IPPacket` holds slices of `scratch`, and writing to the array
-        // while one is alive would copy it.
-        if header.needsChecksum, !header.isGSO {
-            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
-                return counters.dropped_malformed += 1
-            }
-        }
-        guard let packet = IPPacket(scratch),
+        guard let (header, packet) = packetReader.parse(read, vnetHeader: device.vnetHeader),
               let peerIndex = routes.routes.lookup(packet.destination), peerIndex < routes.peers.count
         else { return toLoop(read) }
         let peer = routes.peers[peerIndex]
         guard !peer.sendLinks.isEmpty else { return toLoop(read) }
-        let hash = packet.flowHash(scratch)
+        let hash = packet.flowHash(packetReader.scratch)
         guard let link = links[peer.sendLinks[Int(hash % UInt64(peer.sendLinks.count))]] else { return toLoop(read) }
-        var sent = 0
+        let whole = packetReader.fitsWhole(header: header, peerTakesOffloadPackets: peer.takesOffloadPackets,
+                                           maxPayload: link.peerMaxPayload)
         if header.isGSO {
-            if peer.takesOffloadPackets, scratch.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= link.peerMaxPayload {
-                if scratch.withUnsafeBytes({ link.appendPacket($0, offloadHeader: header) }) { sent += 1 }
-                counters.super_packets_sent_whole += 1
-            } else {
-                counters.super_packets_segmented += 1
-                do throws(GSOSegmenter.Failure) {
-                    try GSOSegmenter.forEachSegment(of: scratch, header: header, scratch: &segmentScratch) { segment in
-                        if segment.withUnsafeBytes({ link.appendPacket($0, offloadHeader: nil) }) { sent += 1 }
-                    }
-                } catch {
-                    counters.dropped_malformed += 1
-                }
-            }
-        } else {
-            MSSClamp.clamp(&scratch, packet: packet, mtu: mtu)
-            if scratch.withUnsafeBytes({ link.appendPacket($0, offloadHeader: nil) }) { sent += 1 }
+            if whole { counters.super_packets_sent_whole += 1 } else { counters.super_packets_segmented += 1 }
         }
+        var sent = 0
+        let framed = packetReader.forEachFrame(header: header, packet: packet, whole: whole, mtu: mtu) { frame, offloadHeader in
+            if link.appendPacket(frame, offloadHeader: offloadHeader) { sent += 1 }
+        }
+        if !framed { counters.dropped_malformed += 1 }
         if let failure = link.sealFailure { return close(link, reason: "sealing: \(failure)") }
         if sent > 0 {
             link.shared.packetsOut.add(UInt64(sent), ordering: .relaxed)

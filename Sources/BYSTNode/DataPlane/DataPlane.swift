@@ -78,12 +78,10 @@ final class DataPlane: @unchecked Sendable {
     /// The commands being run; swapped with the inbox, so neither allocates in the steady state.
     private var taken: [Command] = []
     let tunBuffer: UnsafeMutableRawBufferPointer
-    /// The packet being routed, as an array (parsing, checksums and clamping work on arrays),
-    /// and each segment of a super-packet cut for a peer without offloads; both reused.
-    var scratch: [UInt8] = []
-    var segmentScratch: [UInt8] = []
-    /// Checks and writes what peers send (as `TunPump` does on the loop, with its own
-    /// scratch arrays, so neither's capacity follows the other's sizes).
+    /// Parses and frames what is read from the TUN, and checks and writes what peers send
+    /// (as `TunPump` does on the loop; each with scratch arrays of its own, so neither's
+    /// capacity follows the other's sizes).
+    var packetReader = TunPacketReader()
     var writer: TunPacketWriter
 
     init(device: TunDevice, mtu: Int, writesWhole: Bool, loop: any EventLoop, pump: TunPump, logger: Logger) throws(TunDevice.Failure) {

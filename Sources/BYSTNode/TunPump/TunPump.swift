@@ -239,52 +239,28 @@ final class TunPump {
 
     /// Sessions that were given packets since the last pump (a handful: an array beats a set).
     private var touchedSessions: [SessionRuntime] = []
-    /// The packet being routed, as an array (parsing, checksums and MSS clamping work on
-    /// arrays); reused, so routing allocates nothing per packet.
-    private var scratch: [UInt8] = []
+    /// Parses and frames what is read (shared with the data plane's path).
+    private var packetReader = TunPacketReader()
 
     /// One read from the TUN: the virtio-net header (with offloads), then the packet.
     private func route(_ read: UnsafeRawBufferPointer) {
         ownCounters.packets_from_tun += 1
-        let headerSize = device.vnetHeader ? VirtioNetHeader.size : 0
-        guard read.count > headerSize else { return drop(.malformed) }
-        let header = headerSize == 0 ? VirtioNetHeader.plain : VirtioNetHeader(read) ?? .plain
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[headerSize...]))
-        // Before parsing: an `IPPacket` holds slices of `scratch`, and writing to the array
-        // while one is alive would copy it.
-        if header.needsChecksum, !header.isGSO {
-            do throws(GSOSegmenter.Failure) { try GSOSegmenter.completeChecksum(&scratch, header: header) } catch {
-                return drop(.malformed)
-            }
-        }
-        guard let packet = IPPacket(scratch) else { return drop(.malformed) }
+        guard let (header, packet) = packetReader.parse(read, vnetHeader: device.vnetHeader) else { return drop(.malformed) }
         guard let peerIndex = routes.lookup(packet.destination) else { return drop(.noRoute) }
         guard let session = node.peers[peerIndex].sessionForNewStream(), session.inspect({ $0.hasLinks }) else {
             return drop(.noSession)
         }
-        let hash = packet.flowHash(scratch)
+        let hash = packet.flowHash(packetReader.scratch)
         if !touchedSessions.contains(where: { $0 === session }) { touchedSessions.append(session) }
+        let whole = packetReader.fitsWhole(header: header, peerTakesOffloadPackets: session.peerTakesOffloadPackets,
+                                     maxPayload: session.peerMaxPayload)
         if header.isGSO {
-            // The peer's TUN takes it whole: one frame instead of up to 45 packets.
-            if session.peerTakesOffloadPackets,
-               scratch.count + Frame.packetHeaderSize + Frame.offloadHeaderSize <= session.peerMaxPayload {
-                scratch.withUnsafeBytes { queue($0, offloadHeader: header, hash: hash, on: session) }
-                ownCounters.super_packets_sent_whole += 1
-                return
-            }
-            ownCounters.super_packets_segmented += 1
-            do throws(GSOSegmenter.Failure) {
-                try GSOSegmenter.forEachSegment(of: scratch, header: header, scratch: &segmentScratch) { segment in
-                    segment.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
-                }
-            } catch {
-                drop(.malformed)
-            }
-            return
+            if whole { ownCounters.super_packets_sent_whole += 1 } else { ownCounters.super_packets_segmented += 1 }
         }
-        MSSClamp.clamp(&scratch, packet: packet, mtu: mtu)
-        scratch.withUnsafeBytes { queue($0, offloadHeader: nil, hash: hash, on: session) }
+        let framed = packetReader.forEachFrame(header: header, packet: packet, whole: whole, mtu: mtu) { frame, offloadHeader in
+            queue(frame, offloadHeader: offloadHeader, hash: hash, on: session)
+        }
+        if !framed { drop(.malformed) }
     }
 
     private func pumpTouchedSessions() {
@@ -312,8 +288,6 @@ final class TunPump {
         node.metrics.packetDropped(reason)
     }
 
-    /// Each segment of a super-packet cut here (`GSOSegmenter.forEachSegment`); reused.
-    private var segmentScratch: [UInt8] = []
     /// Checks and writes what peers send (shared with the data plane's path).
     private var writer: TunPacketWriter
 
