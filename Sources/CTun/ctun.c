@@ -5,6 +5,7 @@
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 int byst_tun_open(const char *name, int flags, char *actual_name, int *failed_step) {
@@ -33,4 +34,14 @@ int byst_tun_open(const char *name, int flags, char *actual_name, int *failed_st
 int byst_tun_set_offload(int fd, unsigned int flags) {
     if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0) return -errno;
     return 0;
+}
+
+int byst_set_dumpable(int dumpable) {
+    if (prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL) < 0) return -errno;
+    return 0;
+}
+
+int byst_get_dumpable(void) {
+    int result = prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+    return result < 0 ? -errno : result;
 }

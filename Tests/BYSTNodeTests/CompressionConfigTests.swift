@@ -13,12 +13,13 @@ import BYSTProto
 
     func error(_ text: String) -> String? { NodeConfig.parseError(text, file: Self.file) }
 
-    @Test func defaultsCompressStreamsAtLevelThree() throws {
+    /// Off by default: compressing next to secrets leaks them through lengths (CRIME/BREACH).
+    @Test func defaultsCompressNothingAtLevelThree() throws {
         let config = try parse(Self.node + Self.peer)
         #expect(config.compressionLevel == 3)
-        #expect(config.peers.first?.compression == .streams)
+        #expect(config.peers.first?.compression == .off)
         #expect(NodeConfig(name: "x").compressionLevel == NodeConfig.defaultCompressionLevel)
-        #expect(PeerConfig(name: "p", key: "k").compression == .streams)
+        #expect(PeerConfig(name: "p", key: "k").compression == .off)
     }
 
     @Test func keysAreRead() throws {

@@ -37,8 +37,10 @@ import Testing
             name = "hq"
             key = "hq"
             endpoint = "port:hq"
+            gateways = ["hub-a", "hub-b"]
             http_proxy = "http://proxy.corp:3128"
             """, file: Self.file)
+        #expect(config.peers.first?.gateways == ["hub-a", "hub-b"])
         #expect(config.registry?.service == .etcd([
             HostPort(host: "10.0.0.1", port: 2379), HostPort(host: "10.0.0.2", port: 2379), HostPort(host: "fd00::3", port: 2379),
         ]))
@@ -72,6 +74,16 @@ import Testing
             (node + "registry = \"peer:registry\"\n[ha]\nport = \"\"\nadvertise = [\"byst://10.0.0.1:7000\"]\n" + registryPeer,
              #"\#(f):5: [ha]: port must be a port name of 1…255 bytes without control characters, got """#),
             (node + "[ha]\nport = \"hq\"\nadvertise = []\nextra = 1\n", #"\#(f):6: [ha]: unknown key "extra""#),
+            // Deny by default: a port:NAME peer names the gateways that may serve it.
+            (node + "registry = \"peer:registry\"\n" + registryPeer + "[[peer]]\nname = \"hq\"\nkey = \"hq\"\nendpoint = \"port:hq\"\n",
+             #"\#(f):8: [[peer]] "hq": endpoint "port:hq" needs gateways = ["…"]: the gateways that may serve it"#),
+            (node + "registry = \"peer:registry\"\n" + registryPeer + "[[peer]]\nname = \"hq\"\nkey = \"hq\"\nendpoint = \"port:hq\"\ngateways = []\n",
+             #"\#(f):12: [[peer]] "hq": endpoint "port:hq" needs gateways"#),
+            (node + "registry = \"peer:registry\"\n" + registryPeer + "[[peer]]\nname = \"b\"\nkey = \"b\"\ngateways = [\"hub-a\"]\n",
+             #"\#(f):11: [[peer]] "b": gateways must be set only with a port:NAME endpoint, got no endpoint"#),
+            (node + "[[peer]]\nname = \"b\"\nkey = \"b\"\nports = [\"hq\", \"hq\"]\n", #"\#(f):6: [[peer]] "b": duplicate port "hq""#),
+            (node + "[[peer]]\nname = \"b\"\nkey = \"b\"\nports = [\"\"]\n",
+             #"\#(f):6: [[peer]] "b": ports must be an array of names of 1…255 bytes without control characters, got """#),
         ]
         for (text, expected) in cases {
             let message = error(text)

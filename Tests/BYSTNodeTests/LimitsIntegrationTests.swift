@@ -287,6 +287,7 @@ import Testing
             [[peer]]
             name = "branch"
             key = "branch"
+            ports = ["one", "two"]
             """, directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture, registryGrace: .zero)
         let client = try await TestCluster.start(TestCluster.branchConfig(bed.dir, hubPort: registryPort, links: 1), directory: bed.dir,
                                                  name: "branch", keys: bed.branchKeys, capture: capture)

@@ -26,7 +26,7 @@ import Testing
             name = "registry"
             listen = ["127.0.0.1:\(registryPort)"]
             \(TestCluster.nodeFiles("registry", dir: dir))
-            \(names.map { "[[peer]]\nname = \"\($0)\"\nkey = \"\($0)\"\n" }.joined())
+            \(names.map { "[[peer]]\nname = \"\($0)\"\nkey = \"\($0)\"\n" + ($0 == "prober" ? "" : "ports = [\"hq\"]\n") }.joined())
             """, directory: dir, name: "registry", keys: registryKeys, capture: capture, registryGrace: .zero)
         var nodes: [String: TestNode] = [:]
         for name in names {

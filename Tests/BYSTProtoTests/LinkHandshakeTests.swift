@@ -129,6 +129,46 @@ import Testing
         #expect(filter.count == 0)
     }
 
+    /// Key-id oracle: a prober must not learn which key ids we hold from when we close. An
+    /// unknown id is read as far as a known one (to the end of message 1) before the refusal.
+    @Test func anUnknownKeyIDIsRefusedOnlyWhenMessage1IsComplete() throws {
+        for key in [other, psk] {  // unknown id; known id with a wrong secret behind it
+            let (_, wire1) = try message1(key: key)
+            let keys: (KeyID) -> PreSharedKey? = key.id == psk.id ? { _ in self.other } : lookup([psk])
+            for cut in [14, 15, 16, 40, wire1.readableBytes - 1] {
+                var partial = try #require(wire1.getSlice(at: 0, length: cut))
+                var resp = responder()
+                var filter = HandshakeReplayFilter()
+                var out = ByteBuffer()
+                #expect(try resp.receive(&partial, now: Self.now, keys: keys, replayFilter: &filter, into: &out) == nil,
+                        "refused after \(cut) of \(wire1.readableBytes) bytes")
+            }
+            var whole = wire1
+            var resp = responder()
+            var filter = HandshakeReplayFilter()
+            var out = ByteBuffer()
+            #expect(throws: (any Error).self) { try resp.receive(&whole, now: Self.now, keys: keys, replayFilter: &filter, into: &out) }
+            #expect(out.readableBytes == 0)
+        }
+    }
+
+    /// Reflection: a node that dials and accepts with one PSK gets its own message 1 back
+    /// (an on-path attacker turned the connection around). It must not answer it.
+    @Test func aReflectedMessage1IsRefused() throws {
+        var initiator = LinkInitiator(psk: psk, hello: LinkHello(
+            timestamp: Self.now, sessionID: Array(repeating: 0xAB, count: 16), linkIndex: 0, features: [],
+            maxRecordPayload: 65536, nodeName: "hub"))
+        var wire1 = ByteBuffer()
+        try initiator.start(into: &wire1)
+        var resp = responder()  // also "hub"
+        var filter = HandshakeReplayFilter()
+        var out = ByteBuffer()
+        #expect(throws: HandshakeError.reflected) {
+            try resp.receive(&wire1, now: Self.now, keys: lookup([psk]), replayFilter: &filter, into: &out)
+        }
+        #expect(out.readableBytes == 0)
+    }
+
     @Test func everyFlippedBitOfMessage1IsATypedError() throws {
         let (_, wire1) = try message1()
         let bytes = Array(wire1.readableBytesView)

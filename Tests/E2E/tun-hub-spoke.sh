@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Hub and spoke: branch A reaches branch B's subnet through the hub; a packet whose
-# source is outside the sending peer's allowed_ips is dropped and counted at the hub.
+# source is outside the sending peer's allowed_ips is dropped and counted at the hub, and
+# so is one whose source lies in A's wide prefix (10.0.0.0/8) but in B's narrower one
+# (10.3.0.0/24): the longest-prefix owner of a source must be the sender. Both TUN paths
+# (the data plane, then the event loop with data_plane = false) are checked.
 #
 #            ┌──────────── ns h (hub) ────────────┐
 #            │ byst0 10.0.0.1/24   lan0 10.2.0.1  │
@@ -25,12 +28,13 @@ netns_add b
 netns_veth h 192.168.242.1/24 a 192.168.242.2/24
 netns_veth h 192.168.243.1/24 b 192.168.243.2/24
 netns_lan h 10.2.0.1/24
-netns_lan a 10.1.0.1/24 10.9.9.9/32
+netns_lan a 10.1.0.1/24 172.31.9.9/32 10.3.0.99/32
 netns_lan b 10.3.0.1/24
 byst_keys h a
 byst_keys h b
 
-cat >"$BYST_NS_WORK/h.toml" <<TOML
+hub_config() {
+    cat >"$BYST_NS_WORK/h.toml" <<TOML
 [node]
 name = "hub"
 listen = ["192.168.242.1:7000", "192.168.243.1:7000"]
@@ -38,15 +42,18 @@ control_socket = "$BYST_NS_WORK/h.sock"
 key_store = "$BYST_NS_WORK/h.keys"
 [tun]
 address = ["10.0.0.1/24"]
+data_plane = $1
 [[peer]]
 name = "a"
 key = "a"
-allowed_ips = ["10.0.0.2/32", "10.1.0.0/24"]
+allowed_ips = ["10.0.0.2/32", "10.1.0.0/24", "10.0.0.0/8"]
 [[peer]]
 name = "b"
 key = "b"
 allowed_ips = ["10.0.0.3/32", "10.3.0.0/24"]
 TOML
+}
+hub_config true
 for site in a b; do
     # Each branch routes the hub's subnets and the *other* branch's LAN into the tunnel.
     case $site in
@@ -70,6 +77,7 @@ TOML
 done
 
 netns_run h "$BYST_NS_WORK/h.log" "$BYST" up -c "$BYST_NS_WORK/h.toml" >/dev/null
+hub_pid=$BYST_NS_LAST_PID
 netns_run a "$BYST_NS_WORK/a.log" "$BYST" up -c "$BYST_NS_WORK/a.toml" >/dev/null
 netns_run b "$BYST_NS_WORK/b.log" "$BYST" up -c "$BYST_NS_WORK/b.toml" >/dev/null
 hub_links() { [ "$("$BYST" status --json --socket "$BYST_NS_WORK/h.sock" 2>/dev/null | grep -c '"remote"')" = 4 ]; }
@@ -80,13 +88,29 @@ ip netns exec "$(ns b)" ping -c 3 -i 0.2 -W 2 -I 10.3.0.1 10.1.0.1 >/dev/null ||
 ip netns exec "$(ns a)" ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "A → hub subnet"
 echo "ok: branch A and branch B reach each other's subnets through the hub"
 
-# 10.9.9.9 is A's but not in A's allowed_ips at the hub: A's node sends it (its route
-# covers the destination), the hub must drop it.
+# A's node sends whatever its routes cover (the hub's subnets, B's LAN); the hub must drop
+# packets whose source is not A's:
+# - 172.31.9.9 lies in none of A's prefixes at the hub;
+# - 10.3.0.99 lies in A's 10.0.0.0/8 but in B's 10.3.0.0/24, and the longest prefix wins.
 spoofed() { "$BYST" status --json --socket "$BYST_NS_WORK/h.sock" | awk -F'[:,]' '/"dropped_spoofed_source"/ { gsub(/ /, "", $2); print $2; exit }'; }
-before=$(spoofed)
-if ip netns exec "$(ns a)" ping -c 3 -i 0.2 -W 1 -I 10.9.9.9 10.2.0.1 >/dev/null 2>&1; then
-    fail "a spoofed source got through the hub"
-fi
-after=$(spoofed)
-[ "${after:-0}" -ge $((before + 3)) ] || fail "spoofed packets not counted (before $before, after $after)"
-echo "ok: spoofed source dropped and counted ($((after - before)) packets)"
+check_spoofing() {
+    local path=$1 source before after
+    for source in 172.31.9.9 10.3.0.99; do
+        before=$(spoofed)
+        if ip netns exec "$(ns a)" ping -c 3 -i 0.2 -W 1 -I "$source" 10.2.0.1 >/dev/null 2>&1; then
+            fail "$path: a spoofed source $source got through the hub"
+        fi
+        after=$(spoofed)
+        [ "${after:-0}" -ge $((before + 3)) ] || fail "$path: packets from $source not dropped as spoofed (before $before, after $after)"
+        echo "ok ($path): spoofed source $source dropped and counted ($((after - before)) packets)"
+    done
+}
+check_spoofing "data plane"
+
+# The same on the event loop's path.
+kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true
+hub_config false
+netns_run h "$BYST_NS_WORK/h2.log" "$BYST" up -c "$BYST_NS_WORK/h.toml" >/dev/null
+wait_for 15 hub_links || fail "the restarted hub (data_plane = false) did not get its links back"
+ip netns exec "$(ns a)" ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "A → hub subnet without the data plane"
+check_spoofing "event loop"

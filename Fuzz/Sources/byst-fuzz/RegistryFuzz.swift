@@ -5,9 +5,11 @@ import NIOCore
 /// service, as `byst registry serve` runs them for one client.
 ///
 /// Input: `mode ‖ split ‖ stream bytes`. Mode bit 0 picks a registry in its restart grace
-/// period; bits 1–2 which of three client names the stream is authenticated as.
+/// period; bits 1–2 which of three client names the stream is authenticated as; the third
+/// may own no port (`RegistryPermissions`), the others any.
 /// Invariants: every message re-encodes to itself; every reply encodes and decodes; per
-/// client caps hold; once every lease has run out nobody owns anything.
+/// client caps hold; a client without permissions never owns a port; once every lease has
+/// run out nobody owns anything.
 enum RegistryFuzz {
     static let limits = RegistryService.Limits(portsPerClient: 4, watchesPerClient: 4)
 
@@ -17,7 +19,9 @@ enum RegistryFuzz {
         let split = input.byte()
         var now: Nanoseconds = 1_000_000_000
         let grace: Duration = mode & 1 == 0 ? .zero : .seconds(10)
-        var service = RegistryService(configuration: .init(lease: .seconds(5), grace: grace), now: now, limits: limits)
+        let permissions = RegistryPermissions.unrestricted([RegistryClientID("branch-0"), RegistryClientID("branch-1")])
+        var service = RegistryService(configuration: .init(lease: .seconds(5), grace: grace), now: now, limits: limits,
+                                      permissions: permissions)
         let client = RegistryClientID("branch-\(Int(mode >> 1) % 3)")
         var decoder = RegistryMessageDecoder()
         var ports: Set<String> = []
@@ -39,6 +43,8 @@ enum RegistryFuzz {
                 checkRoundTrip(.reply(id: id, reply))
                 invariant(service.registry.ports(of: client).count <= limits.portsPerClient,
                           "\(service.registry.ports(of: client).count) ports for one client")
+                invariant(permissions.mayOwn("any", client: client) || service.registry.ports(of: client).isEmpty,
+                          "a client without permissions owns \(service.registry.ports(of: client))")
                 for (_, notice) in service.notices(now: now) { checkRoundTrip(.notice(notice)) }
             }
         }

@@ -18,6 +18,7 @@ public struct BYSTCommand: AsyncParsableCommand {
     /// Parses and runs `arguments`; returns the process exit code. Errors print one line
     /// (`byst: error: …`) to stderr; help and version print in full.
     public static func run(_ arguments: [String]) async -> Int32 {
+        ProcessHardening.protectSecrets()
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {

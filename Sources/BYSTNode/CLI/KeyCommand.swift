@@ -100,6 +100,10 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var store: KeyStoreOptions
 
         func run() throws {
+            if exported != nil {
+                // Other local users see a process's arguments (/proc/PID/cmdline, ps) while it runs.
+                writeStandardError("warning: a key on the command line is visible to other local users (ps) and stays in shell history; prefer: byst key import \(name) < file, or paste it on standard input\n")
+            }
             guard let text = exported ?? readLine(strippingNewline: true), !text.isEmpty else {
                 throw CLIError("no key given: pass the bystk1_… string or pipe it on standard input")
             }

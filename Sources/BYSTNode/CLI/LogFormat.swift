@@ -3,7 +3,8 @@ import Logging
 
 /// `byst up --log-format`: how log events are written to standard error.
 enum LogFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
-    /// swift-log's stream format: `2025-03-01T12:00:00+0000 info byst: node=hub … link up`.
+    /// swift-log's stream format: `2025-03-01T12:00:00+0000 info byst: node=hub … link up`,
+    /// control characters escaped (`TextLogHandler`).
     case text
     /// One JSON object per line (`JSONLogHandler`), for log shippers.
     case json
@@ -11,7 +12,7 @@ enum LogFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
     func makeHandler(label: String, level: Logger.Level) -> any LogHandler {
         switch self {
         case .text:
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = TextLogHandler(label: label)
             handler.logLevel = level
             return handler
         case .json:

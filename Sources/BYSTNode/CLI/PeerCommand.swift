@@ -31,8 +31,12 @@ struct PeerCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a [[peer]] to the config file.")
         @Argument(help: "Name of the peer: 1-63 letters, digits, '.', '_' or '-'.") var name: String
         @Option(help: "Name of the peer's key in the key store (see: byst key gen / import).") var key: String
-        @Option(help: "Where to dial the peer: byst://host:port. Leave out for a peer that only dials us.")
+        @Option(help: "Where to dial the peer: byst://host:port, http(s)://…, or port:NAME. Leave out for a peer that only dials us.")
         var endpoint: String?
+        @Option(help: "With --endpoint port:NAME: the gateways that may serve it, comma-separated (their names at the registry).")
+        var gateways: String?
+        @Option(help: "On a node running `byst registry serve`: the HA ports this peer may own, comma-separated.")
+        var ports: String?
         @Option(help: "Parallel links to open to the peer, 1…64 (default \(PeerConfig.defaultLinks)).") var links: Int?
         @Option(name: .customLong("allowed-ips"),
                 help: "IP prefixes routed to the peer through TUN, comma-separated: 10.0.2.0/24,fd00:2::/64.")
@@ -53,6 +57,9 @@ struct PeerCommand: ParsableCommand {
             if let allowedIPs {
                 peer.allowedIPs = try Self.parseAllowedIPs(allowedIPs)
             }
+            // The loader checks the names when the edited file is read back.
+            peer.gateways = gateways.map(Self.names) ?? []
+            peer.ports = ports.map(Self.names) ?? []
             let path = config.path
             let updated: NodeConfig
             do throws(ConfigError) {
@@ -76,6 +83,10 @@ struct PeerCommand: ParsableCommand {
 
         /// `10.0.2.0/24,fd00:2::/64` → the prefixes in network form, as the loader stores them
         /// (duplicates and prefixes routed to another peer are left to the loader).
+        static func names(_ list: String) -> [String] {
+            list.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }
+        }
+
         static func parseAllowedIPs(_ list: String) throws -> [IPPrefix] {
             var prefixes: [IPPrefix] = []
             for item in list.split(separator: ",", omittingEmptySubsequences: false) {

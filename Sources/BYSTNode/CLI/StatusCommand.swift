@@ -41,7 +41,7 @@ enum StatusText {
             for transition in ha.recent.suffix(3) { out += "  \(transition.at) \(transition.role): \(transition.reason)\n" }
         }
         if let server = report.registry_server {
-            out += "registry server  clients \(server.clients)  ports \(server.ports)  requests \(server.requests)\n"
+            out += "registry server  clients \(server.clients)  ports \(server.ports)  requests \(server.requests)  denied \(server.denied)\n"
         }
         for peer in report.peers {
             out += "peer \(peer.name)  endpoint \(peer.endpoint ?? "(accepts only)")  reconnects \(peer.reconnects)\n"

@@ -115,6 +115,9 @@ public enum ConfigEditor {
         if !peer.allowedIPs.isEmpty {
             lines.append("allowed_ips = [\(peer.allowedIPs.map(\.description.tomlQuoted).joined(separator: ", "))]")
         }
+        for (key, names) in [("gateways", peer.gateways), ("ports", peer.ports)] where !names.isEmpty {
+            lines.append("\(key) = [\(names.map(\.tomlQuoted).joined(separator: ", "))]")
+        }
         return lines
     }
 

@@ -50,6 +50,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         case peerNotFound(String)
         /// The file is valid but cannot be edited textually (e.g. peers as inline tables).
         case notEditable(String)
+        /// The file holds a secret (`what`) but others may read it (`detail` says how to fix it).
+        case exposedSecret(what: String, detail: String)
     }
 
     public init(file: String, line: Int? = nil, column: Int? = nil, section: String? = nil, reason: Reason) {
@@ -98,6 +100,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
             key + (value.map { " \($0)" } ?? "") + ": \(feature) is not supported yet"
         case .peerNotFound(let name): "no [[peer]] named \(name.configQuoted)"
         case .notEditable(let detail): detail
+        case .exposedSecret(let what, let detail): "\(what), but \(detail)"
         }
     }
 }

@@ -13,7 +13,22 @@ import TOMLKit
 extension NodeConfig {
     /// Reads and validates the config file at `path`.
     public static func load(path: String) throws(ConfigError) -> NodeConfig {
-        try parse(readConfigText(path: path), file: path)
+        let config = try parse(readConfigText(path: path), file: path)
+        try checkSecretsProtected(config, path: path)
+        return config
+    }
+
+    /// A config that holds passwords (`http_proxy` user info) must be as private as the key
+    /// store: not readable or writable by group or others.
+    static func checkSecretsProtected(_ config: NodeConfig, path: String) throws(ConfigError) {
+        guard let peer = config.peers.first(where: { $0.http.proxy?.password != nil }) else { return }
+        let mode: mode_t?
+        do throws(AtomicFile.Failure) { mode = try AtomicFile.mode(path) } catch {
+            throw ConfigError(file: path, reason: .unreadable(operation: error.operation, detail: error.reason))
+        }
+        guard let mode, mode & 0o077 != 0 else { return }
+        throw ConfigError(file: path, section: "[[peer]] \(peer.name.configQuoted)", reason: .exposedSecret(
+            what: "http_proxy holds a password", detail: "the file is readable or writable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)"))
     }
 
     /// Validates `text`; `file` only names the source in errors.
@@ -154,6 +169,7 @@ struct ConfigReader {
             config.ha = try readHA(haTable)
         }
         try checkRegistryUse(config)
+        try checkPortGateways(config)
         return config
     }
 
@@ -179,6 +195,19 @@ struct ConfigReader {
                                   headersMatch: peerTables == config.peers.count)
             throw error(.needs(key: "endpoint", value: peer.endpoint?.description.configQuoted, what: Self.registryNeeded),
                         key: "endpoint", context)
+        }
+    }
+
+    /// A `port:NAME` peer names the gateways that may serve it (deny by default): whoever
+    /// else takes the port at the registry is ignored.
+    private func checkPortGateways(_ config: NodeConfig) throws(ConfigError) {
+        let peerTables = source.blocks.filter { $0.name == "peer" && $0.isArray }.count
+        for (index, peer) in config.peers.enumerated() where peer.endpoint?.portName != nil && peer.gateways.isEmpty {
+            let context = Context(table: "peer", index: index, section: "[[peer]] \(peer.name.configQuoted)",
+                                  headersMatch: peerTables == config.peers.count)
+            throw error(.needs(key: "endpoint", value: peer.endpoint?.description.configQuoted,
+                               what: "gateways = [\"…\"]: the gateways that may serve it, by their names at the registry ([[peer]] names at `byst registry serve`, [node] names with etcd); any other owner of the port is ignored"),
+                        key: "gateways", context)
         }
     }
 
@@ -350,7 +379,7 @@ struct ConfigReader {
     private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
         try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets", "allowed_ips", "http_mode", "http_proxy",
                                        "proxy_mode", "tls_ca_file", "tls_pin_sha256", "tls_server_name", "recycle_after",
-                                       "recycle_bytes", "compression"], context)
+                                       "recycle_bytes", "compression", "ports", "gateways"], context)
         let nameExpected = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
         let name = try requiredString(table, "name", expected: nameExpected, context)
         guard KeyStore.isValidName(name) else {
@@ -390,7 +419,29 @@ struct ConfigReader {
             peer.compression = scope
         }
         try readHTTPClient(table, into: &peer, context)
+        try readRegistryRights(table, into: &peer, context)
         return peer
+    }
+
+    /// `ports` (what the peer may own at our embedded registry) and `gateways` (who may serve
+    /// our `port:NAME` endpoint): both deny by default, so a `port:NAME` peer must list its gateways.
+    private func readRegistryRights(_ table: TOMLTable, into peer: inout PeerConfig, _ context: Context) throws(ConfigError) {
+        let namesExpected = "an array of names of 1…255 bytes without control characters"
+        for (key, path) in [("ports", \PeerConfig.ports), ("gateways", \PeerConfig.gateways)] {
+            for name in try stringArray(table, key, expected: namesExpected, context) ?? [] {
+                guard RegistryService.isValidName(name) else {
+                    throw error(.invalidValue(key: key, expected: namesExpected, got: name.configQuoted), key: key, context)
+                }
+                guard !peer[keyPath: path].contains(name) else {
+                    throw error(.duplicate(what: key == "ports" ? "port" : "gateway", value: name.configQuoted, firstLine: nil), key: key, context)
+                }
+                peer[keyPath: path].append(name)
+            }
+        }
+        if peer.endpoint?.portName == nil, table["gateways"] != nil {
+            throw error(.invalidValue(key: "gateways", expected: "set only with a port:NAME endpoint",
+                                      got: peer.endpoint.map { "endpoint \($0.description.configQuoted)" } ?? "no endpoint"), key: "gateways", context)
+        }
     }
 
     /// The HTTP transport keys of a `[[peer]]`: only with an http(s) endpoint, TLS keys only

@@ -178,14 +178,21 @@ public struct PeerConfig: Sendable, Equatable {
     /// Which records we compress towards this peer (`compression`; PROTOCOL.md §4.2):
     /// stream records by default, never TUN packets unless `.all`.
     public var compression = PeerConfig.defaultCompression
+    /// `byst registry serve`: the HA ports this peer may own at our registry (`ports`); none
+    /// means it may only query, watch and send (deny by default).
+    public var ports: [String] = []
+    /// A `port:NAME` endpoint: the gateways that may serve it (`gateways`), by their name at
+    /// the registry; an owner not listed is ignored. Required with `port:NAME`.
+    public var gateways: [String] = []
 
     /// Four links spread load over several TCP connections while keeping per-link state
     /// small; 64 caps what one peer can make us hold.
     public static let defaultLinks = 4
     public static let linksRange = 1...64
-    /// Stream data (port forwards) is often text and its lengths leak less than packet sizes
-    /// do; TUN packets stay uncompressed unless asked for (docs/OPERATIONS.md, "Compression").
-    public static let defaultCompression = CompressionScope.streams
+    /// Off: compressing attacker-influenced bytes next to secrets leaks them through record
+    /// sizes (CRIME/BREACH); an operator who knows the traffic may turn it on
+    /// (docs/OPERATIONS.md, "Compression").
+    public static let defaultCompression = CompressionScope.off
 
     public init(name: String, key: String, endpoint: Endpoint? = nil, links: Int = PeerConfig.defaultLinks,
                 allowTargets: [TargetRule] = [], allowedIPs: [IPPrefix] = []) {

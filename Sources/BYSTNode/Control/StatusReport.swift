@@ -84,6 +84,8 @@ struct StatusReport: Codable, Sendable {
         var clients: Int
         var ports: Int
         var requests: UInt64
+        /// Port claims refused because the client may not own the port (`[[peer]] ports`).
+        var denied: UInt64
     }
 
     var node: String
@@ -131,7 +133,8 @@ extension Node {
                     })
             },
             registry_server: registryServer.map { server in
-                StatusReport.RegistryServer(clients: server.clientCount, ports: server.registry.portCount, requests: server.requests)
+                StatusReport.RegistryServer(clients: server.clientCount, ports: server.registry.portCount, requests: server.requests,
+                                            denied: server.denied)
             })
     }
 }

@@ -40,9 +40,9 @@ extension DataPlane {
     func route(_ read: UnsafeRawBufferPointer) {
         countersChanged = true
         counters.packets_from_tun += 1
-        guard let (header, packet) = packetReader.parse(read, vnetHeader: device.vnetHeader),
-              let peerIndex = routes.routes.lookup(packet.destination), peerIndex < routes.peers.count
-        else { return toLoop(read) }
+        guard let (header, packet) = packetReader.parse(read, vnetHeader: device.vnetHeader) else { return toLoop(read) }
+        guard !packet.isLinkScoped(packetReader.scratch) else { return counters.dropped_link_scoped += 1 }
+        guard let peerIndex = routes.routes.lookup(packet.destination), peerIndex < routes.peers.count else { return toLoop(read) }
         let peer = routes.peers[peerIndex]
         guard !peer.sendLinks.isEmpty else { return toLoop(read) }
         let hash = packet.flowHash(packetReader.scratch)
@@ -79,12 +79,13 @@ extension DataPlane {
     func writePackets(_ payload: ByteBuffer, from link: DataPlaneLink) -> Bool {
         payload.withUnsafeReadableBytes { bytes in
             guard let count = PacketRecord.packetCount(bytes) else { return false }
-            let allowed = link.peerIndex < routes.peers.count ? routes.peers[link.peerIndex].allowedIPs : []
+            // A link whose peer is gone (`noPeer`) owns no source: its packets are dropped.
+            let sender = link.peerIndex, table = routes.routes
             PacketRecord.forEachPacket(bytes) { frame, offloaded in
                 if offloaded {
-                    writer.writeOffloaded(frame, allowed: allowed) { countWrite($0) }
+                    writer.writeOffloaded(frame, from: sender, routes: table) { countWrite($0) }
                 } else {
-                    writer.write(frame, allowed: allowed) { countWrite($0) }
+                    writer.write(frame, from: sender, routes: table) { countWrite($0) }
                 }
             }
             link.shared.packetRecordsOpened.add(1, ordering: .relaxed)

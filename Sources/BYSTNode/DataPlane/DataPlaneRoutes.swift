@@ -5,13 +5,11 @@ import BYSTProto
 /// owns. A value: the plane keeps its own copy, so nothing here is shared.
 struct DataPlaneRoutes: Sendable {
     struct Peer: Sendable {
-        /// Sources the peer's packets may carry (the check against spoofing).
-        var allowedIPs: [IPPrefix]
         /// The plane's links of the peer's current session, for packets from the TUN, in
         /// link order (a flow's hash picks one). Empty: the event loop routes the peer's packets.
         var sendLinks: [UInt64]
-        /// Every plane link of the peer (retiring ones too), whose packets are checked
-        /// against this peer's `allowedIPs`.
+        /// Every plane link of the peer (retiring ones too), whose packets' sources must be
+        /// this peer's in `routes` (longest prefix).
         var allLinks: [UInt64]
         /// The peer's TUN takes super-packets whole.
         var takesOffloadPackets: Bool

@@ -24,24 +24,37 @@ public enum KeyExport {
         }
     }
 
+    /// The export string. (The returned `String` itself cannot be wiped; the byte copies
+    /// made on the way are.)
     public static func encode(_ key: PreSharedKey) -> String {
-        let bytes = key.secret.revealedBytes
-        return prefix + Base64URL.encode(bytes + checksum(bytes))
+        var bytes = key.secret.revealedBytes
+        bytes += checksum(bytes)
+        var text = Array(prefix.utf8)
+        defer {
+            SecretBytes.wipe(&bytes)
+            SecretBytes.wipe(&text)
+        }
+        bytes.withUnsafeBytes { Base64URL.encode($0, into: &text) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     public static func decode(_ text: String) throws(Problem) -> PreSharedKey {
         let trimmed = text.trimmingASCIIWhitespace()
         guard trimmed.hasPrefix(prefix) else { throw .missingPrefix }
-        guard let raw = Base64URL.decode(String(trimmed.dropFirst(prefix.count))) else { throw .notBase64 }
+        guard var raw = Base64URL.decode(bytes: trimmed.utf8.dropFirst(prefix.utf8.count)) else { throw .notBase64 }
+        defer { SecretBytes.wipe(&raw) }
         guard raw.count == PreSharedKey.size + 4 else { throw .wrongLength(raw.count) }
-        let secret = Array(raw.prefix(PreSharedKey.size))
+        var secret = Array(raw.prefix(PreSharedKey.size))
+        defer { SecretBytes.wipe(&secret) }
         guard checksum(secret) == Array(raw.suffix(4)) else { throw .checksumMismatch }
         do { return try PreSharedKey(secret: SecretBytes(secret)) } catch { throw .weakKey }
     }
 
     static func checksum(_ secret: [UInt8]) -> [UInt8] {
+        var input = checksumLabel + secret
+        defer { SecretBytes.wipe(&input) }
         // SHA-256 of a fixed-size input cannot fail short of a broken libcrypto.
-        let digest = (try? HashFunction.sha256.hash(checksumLabel + secret)) ?? []
+        let digest = (try? HashFunction.sha256.hash(input)) ?? []
         return Array(digest.prefix(4))
     }
 }

@@ -7,7 +7,9 @@ import Glibc
 ///     <name> <base64 of the 32-byte key>
 ///
 /// **Invariants**
-/// - The file is never used if group or others can read it (mode & 077 ≠ 0).
+/// - The file is never used if group or others can read or write it (mode & 077 ≠ 0), if it
+///   is a symbolic link, or if neither we nor root own it (checked on the open descriptor).
+/// - Transient copies of the keys (the file's bytes, decoded keys) are wiped after use.
 /// - Writes replace the file atomically with mode 0600 (`AtomicFile`).
 /// - Names are unique and match `KeyStore.isValidName`; key ids are unique, so a responder
 ///   always finds at most one key for an id.
@@ -22,6 +24,7 @@ public struct KeyStore: Sendable {
 
     public enum Failure: Error, CustomStringConvertible {
         case insecurePermissions(path: String, mode: mode_t)
+        case unsafeFile(AtomicFile.SecretFileFailure)
         case malformed(path: String, line: Int, reason: String)
         case duplicateName(String)
         case duplicateKey(name: String, existing: String)
@@ -33,6 +36,7 @@ public struct KeyStore: Sendable {
             switch self {
             case .insecurePermissions(let path, let mode):
                 "key store \(path) is readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)"
+            case .unsafeFile(let failure): "key store: \(failure)"
             case .malformed(let path, let line, let reason): "\(path):\(line): \(reason)"
             case .duplicateName(let name): "a key named '\(name)' already exists (remove it first with: byst key rm \(name))"
             case .duplicateKey(let name, let existing): "key '\(name)' is the same key as '\(existing)'"
@@ -57,25 +61,33 @@ public struct KeyStore: Sendable {
 
     /// Loads the store; a missing file is an empty store (created on first `save`).
     public static func load(path: String) throws(Failure) -> KeyStore {
-        let mode: mode_t?
-        do throws(AtomicFile.Failure) { mode = try AtomicFile.mode(path) } catch { throw .io(error) }
-        if let mode, mode & 0o077 != 0 { throw .insecurePermissions(path: path, mode: mode) }
-        let contents: [UInt8]?
-        do throws(AtomicFile.Failure) { contents = try AtomicFile.read(path) } catch { throw .io(error) }
-        var store = KeyStore(path: path, entries: [])
-        guard let contents else { return store }
-        guard let text = String(validating: contents, as: UTF8.self) else {
-            throw .malformed(path: path, line: 1, reason: "not UTF-8 text")
+        var contents: [UInt8]
+        do throws(AtomicFile.SecretFileFailure) {
+            guard let bytes = try AtomicFile.readSecret(path) else { return KeyStore(path: path, entries: []) }
+            contents = bytes
+        } catch {
+            if case .insecurePermissions(let path, let mode) = error { throw .insecurePermissions(path: path, mode: mode) }
+            throw .unsafeFile(error)
         }
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = String(rawLine).trimmingASCIIWhitespace()
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard fields.count == 2 else {
+        defer { SecretBytes.wipe(&contents) }
+        return try parse(contents, path: path)
+    }
+
+    /// The store's lines, parsed from the bytes (no `String` copy of the keys is made).
+    private static func parse(_ contents: [UInt8], path: String) throws(Failure) -> KeyStore {
+        var store = KeyStore(path: path, entries: [])
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") }
+        for (index, rawLine) in contents.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            guard let first = rawLine.firstIndex(where: { !isSpace($0) }), rawLine[first] != UInt8(ascii: "#") else { continue }
+            let fields = rawLine[first...].split(whereSeparator: isSpace)
+            guard fields.count == 2, let name = String(validating: fields[0], as: UTF8.self) else {
                 throw .malformed(path: path, line: index + 1, reason: "expected '<name> <base64 key>'")
             }
-            let name = String(fields[0])
-            guard let raw = Base64URL.decode(String(fields[1])), raw.count == PreSharedKey.size else {
+            guard var raw = Base64URL.decode(bytes: fields[1]) else {
+                throw .malformed(path: path, line: index + 1, reason: "key of '\(name)' is not 32 bytes of base64")
+            }
+            defer { SecretBytes.wipe(&raw) }
+            guard raw.count == PreSharedKey.size else {
                 throw .malformed(path: path, line: index + 1, reason: "key of '\(name)' is not 32 bytes of base64")
             }
             let key: PreSharedKey
@@ -126,13 +138,18 @@ public struct KeyStore: Sendable {
 
     /// Writes the store atomically with mode 0600, creating its directory (0700) if needed.
     public func save() throws(Failure) {
-        var text = "# BYST key store: keep it secret (mode 0600). Format: <name> <base64 key>\n"
+        var bytes = Array("# BYST key store: keep it secret (mode 0600). Format: <name> <base64 key>\n".utf8)
+        bytes.reserveCapacity(bytes.count + entries.count * 120)
+        defer { SecretBytes.wipe(&bytes) }
         for entry in entries {
-            text += "\(entry.name) \(Base64URL.encode(entry.key.secret.revealedBytes, urlSafe: false, padded: true))\n"
+            bytes += entry.name.utf8
+            bytes.append(UInt8(ascii: " "))
+            entry.key.secret.withUnsafeBytes { Base64URL.encode($0, urlSafe: false, padded: true, into: &bytes) }
+            bytes.append(UInt8(ascii: "\n"))
         }
         do throws(AtomicFile.Failure) {
             try AtomicFile.makeDirectories(AtomicFile.directory(of: path))
-            try AtomicFile.write(Array(text.utf8), to: path, mode: 0o600)
+            try AtomicFile.write(bytes, to: path, mode: 0o600)
         } catch { throw .io(error) }
     }
 }

@@ -55,7 +55,7 @@ extension LinkHandler {
         inbound = ByteBuffer()
         let link = DataPlaneLink(
             key: key, fd: descriptor, opener: opener, sealer: sealer, peerMaxPayload: peerMaxPayload, inbound: unread,
-            shared: shared, peerIndex: node.peers.firstIndex { $0 === session.peer } ?? -1)
+            shared: shared, peerIndex: node.peers.firstIndex { $0 === session.peer } ?? DataPlaneLink.noPeer)
         plane = PlaneLinkState(key: key, shared: shared)
         dataPlane.post(.adopt(link, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
         node.publishDataPlaneRoutes()
@@ -72,7 +72,8 @@ extension LinkHandler {
         while !plane.shared.backlogged.load(ordering: .relaxed) {
             var out = ByteBuffer()
             var packetFrames = 0
-            let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out, packetFrames: &packetFrames)
+            let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out, packetFrames: &packetFrames,
+                                                       oneStream: compressor.scope != .off)
             if payload == 0 { break }
             // Before encryption, as on the loop's own links (PROTOCOL.md §4.2).
             let flags = compressor.compressPayload(in: &out, from: 0, carriesPackets: packetFrames > 0)

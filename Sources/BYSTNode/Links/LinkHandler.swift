@@ -397,7 +397,7 @@ final class LinkHandler: ChannelInboundHandler {
                 let mark = sealer.beginRecord(in: &out)
                 var packetFrames = 0
                 let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out,
-                                                           packetFrames: &packetFrames)
+                                                           packetFrames: &packetFrames, oneStream: compressor.scope != .off)
                 if payload == 0 {
                     sealer.abandonRecord(mark, in: &out)
                     break

@@ -26,6 +26,7 @@ enum MetricName: String, CaseIterable, Sendable {
     case haActive = "byst_ha_active"
     case haTransitions = "byst_ha_transitions_total"
     case registryConnected = "byst_registry_connected"
+    case registryDenied = "byst_registry_denied_total"
 
     var help: String {
         switch self {
@@ -51,6 +52,7 @@ enum MetricName: String, CaseIterable, Sendable {
         case .haActive: "1 while this gateway owns its HA port and serves it, else 0 (only with [ha])."
         case .haTransitions: "HA role changes (standby or active), by the role entered."
         case .registryConnected: "1 while the node is connected to its port registry, else 0 (only with registry)."
+        case .registryDenied: "Port claims (register, relet) the embedded registry refused because the client may not own the port ([[peer]] ports)."
         }
     }
 }

@@ -6,7 +6,7 @@ import BYSTProto
 /// **Invariants**: raw values are Prometheus label values (lower case, `_`), stable across
 /// releases because dashboards and alerts name them.
 enum HandshakeFailureReason: String, CaseIterable, Sendable {
-    /// Responder: no configured key has the initiator's key id (PROTOCOL.md §3.4 step 3):
+    /// Responder: no configured key has the initiator's key id (PROTOCOL.md §3.4 step 4):
     /// the two ends hold different keys, or the key is not configured here.
     case unknownKey = "unknown_key"
     /// The AEAD tag of a handshake message failed: a wrong key, or a tampered message.
@@ -15,6 +15,8 @@ enum HandshakeFailureReason: String, CaseIterable, Sendable {
     case clockSkew = "clock_skew"
     /// A message 1 seen before (a replay, or a retransmission through a broken middlebox).
     case replayed
+    /// The other side's hello carries our own node name: our own link turned back to us.
+    case reflected
     /// Not a BYST handshake: bad magic, other version or suite, malformed message, or a
     /// first record that does not open.
     case malformed
@@ -41,6 +43,7 @@ enum HandshakeFailureReason: String, CaseIterable, Sendable {
         case .authenticationFailed: self = .authenticationFailed
         case .timestampOutsideWindow: self = .clockSkew
         case .replayed: self = .replayed
+        case .reflected: self = .reflected
         case .badMagic, .unsupportedVersion, .unsupportedSuite, .messageTooLarge, .malformedHello, .sessionMismatch,
              .invalidPublicKey, .truncated, .unexpectedMessage:
             self = .malformed
@@ -67,6 +70,10 @@ enum PacketDropReason: Int, CaseIterable, Sendable {
     case malformed
     /// To the TUN: write(2) failed.
     case tunWrite
+    /// From the TUN: traffic that only means something on its own link (ICMP redirects,
+    /// link-scoped multicast, IPv6 link-local sources), which the kernel sends into the TUN
+    /// as into any interface; never carried to a peer (`IPPacket.isLinkScoped`).
+    case linkScoped
 
     var label: String {
         switch self {
@@ -76,6 +83,7 @@ enum PacketDropReason: Int, CaseIterable, Sendable {
         case .spoofedSource: "spoofed_source"
         case .malformed: "malformed"
         case .tunWrite: "tun_write"
+        case .linkScoped: "link_scoped"
         }
     }
 }

@@ -32,6 +32,7 @@ final class NodeMetrics {
     private var haActive: CoreMetrics.Gauge?
     private var haTransitions: [Bool: CoreMetrics.Counter] = [:]
     private var registryConnected: CoreMetrics.Gauge?
+    private var registryDenials: CoreMetrics.Counter?
     private var peers: [String: PeerMetrics] = [:]
     private var peerGauges: [String: PeerGauges] = [:]
 
@@ -114,6 +115,12 @@ final class NodeMetrics {
         let gauge = registryConnected ?? CoreMetrics.Gauge(label: MetricName.registryConnected.rawValue, factory: factory)
         registryConnected = gauge
         gauge.record(up ? 1 : 0)
+    }
+
+    func registryDenied() {
+        let counter = registryDenials ?? CoreMetrics.Counter(label: MetricName.registryDenied.rawValue, factory: factory)
+        registryDenials = counter
+        counter.increment()
     }
 
     // MARK: Scrape time

@@ -73,8 +73,8 @@ final class EmbeddedRegistryClient: RegistryBackend {
                 completion(.success(.taken(PortOwner(node: owner, info: info))))
             case .retryLater(let milliseconds):
                 completion(.failure(RegistryFailure("the registry restarted; previous owners may relet for \(milliseconds) ms")))
-            case .error(_, let text):
-                completion(.failure(RegistryFailure("registry refused: \(text)")))
+            case .error(let code, let text):
+                completion(.failure(RegistryFailure("registry refused: \(text)", denied: code == .notAllowed)))
             case nil:
                 completion(.failure(RegistryFailure("registry connection lost")))
             default:

@@ -83,6 +83,10 @@ final class HAController {
                         self.owner = owner
                         if transitions.isEmpty { record(.standby, "port owned by '\(owner.node)'") }
                         perform(role.claimResult(owned: false, now: now))
+                    case .failure(let failure) where failure.denied:
+                        node.logLimiter.log(.registryDenial, level: .error,
+                                            "HA port '\(config.port)': the registry does not let us own it: \(failure)", to: node.logger)
+                        perform(role.claimFailed(now: now))
                     case .failure(let failure):
                         node.logger.debug("HA port '\(config.port)': claim failed: \(failure)")
                         perform(role.claimFailed(now: now))

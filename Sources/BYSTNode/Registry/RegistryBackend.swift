@@ -63,7 +63,12 @@ protocol RegistryBackend: AnyObject {
 
 struct RegistryFailure: Error, Sendable, Equatable, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// The registry refused because we may not own the port (not a transient failure).
+    var denied = false
+    init(_ description: String, denied: Bool = false) {
+        self.description = description
+        self.denied = denied
+    }
 }
 
 /// How far before the registry's lease runs out an owner gives up its ports: a fifth of

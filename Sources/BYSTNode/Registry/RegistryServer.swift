@@ -4,7 +4,8 @@ import NIOCore
 
 /// The embedded registry (`byst registry serve`): the node accepts `@registry` streams from
 /// its peers and answers them from one in-memory `RegistryService`. A client is its peer
-/// name here — proven by its PSK, so nobody can relet or release another node's ports.
+/// name here — proven by its PSK, so nobody can relet or release another node's ports — and
+/// may own only the ports its `[[peer]] ports` list (deny by default).
 final class RegistryServer {
     private unowned let node: Node
     private var service: RegistryService
@@ -13,10 +14,23 @@ final class RegistryServer {
     private var timer: Scheduled<Void>?
     private var timerDeadline: Nanoseconds?
     private(set) var requests: UInt64 = 0
+    /// Port claims refused because the client may not own the port.
+    private(set) var denied: UInt64 = 0
 
     init(node: Node, grace: Duration) {
         self.node = node
-        service = RegistryService(configuration: .init(grace: grace), now: Clocks.monotonic(), limits: node.config.limits.registry)
+        service = RegistryService(configuration: .init(grace: grace), now: Clocks.monotonic(), limits: node.config.limits.registry,
+                                  permissions: Self.permissions(node.config))
+    }
+
+    static func permissions(_ config: NodeConfig) -> RegistryPermissions {
+        RegistryPermissions(Dictionary(config.peers.map { (RegistryClientID($0.name), Set($0.ports)) }, uniquingKeysWith: { $0.union($1) }))
+    }
+
+    /// The config was reloaded: ports a client may no longer own are taken from it now.
+    func configChanged() {
+        service.updatePermissions(Self.permissions(node.config))
+        deliverNotices()
     }
 
     var clientCount: Int { streams.count }
@@ -41,6 +55,7 @@ final class RegistryServer {
             requests += 1
             let reply = service.handle(request, from: client, now: Clocks.monotonic())
             if case .error(.limit, let detail) = reply { countLimit(request, detail: detail, client: client) }
+            reportDenials()
             stream.send(.reply(id: requestID, reply))
             deliverNotices()
         }
@@ -61,6 +76,16 @@ final class RegistryServer {
         default: return
         }
         node.limitHit(limit, "registry client '\(client)': \(detail)")
+    }
+
+    private func reportDenials() {
+        for (client, port) in service.takeDenials() {
+            denied += 1
+            node.metrics.registryDenied()
+            node.logLimiter.log(.registryDenial, level: .warning,
+                                "registry: refused port '\(port)' to client '\(client)': not in its [[peer]] ports",
+                                to: node.logger)
+        }
     }
 
     private func deliverNotices() {

@@ -14,7 +14,7 @@ extension Node {
         for (index, peer) in peers.enumerated() {
             for prefix in peer.config.allowedIPs { table.routes.insert(prefix, peer: index) }
             let current = peer.sessionForNewStream()
-            var entry = DataPlaneRoutes.Peer(allowedIPs: peer.config.allowedIPs, sendLinks: [], allLinks: [],
+            var entry = DataPlaneRoutes.Peer(sendLinks: [], allLinks: [],
                                              takesOffloadPackets: current?.peerTakesOffloadPackets ?? false)
             for session in peer.sessions {
                 for id in session.links.keys.sorted() {
@@ -36,7 +36,8 @@ extension Node {
         dataPlaneDropsFolded = now
         for (reason, count) in [(PacketDropReason.malformed, now.dropped_malformed &- was.dropped_malformed),
                                 (.spoofedSource, now.dropped_spoofed_source &- was.dropped_spoofed_source),
-                                (.tunWrite, now.dropped_tun_write &- was.dropped_tun_write)] where count > 0 {
+                                (.tunWrite, now.dropped_tun_write &- was.dropped_tun_write),
+                                (.linkScoped, now.dropped_link_scoped &- was.dropped_link_scoped)] where count > 0 {
             metrics.packetDropped(reason, count: Int(count))
         }
     }

@@ -30,7 +30,7 @@ extension Node {
         }
     }
 
-    private func registryEvent(_ event: RegistryEvent) {
+    func registryEvent(_ event: RegistryEvent) {
         switch event {
         case .connected: metrics.registryConnection(up: true)
         case .disconnected: metrics.registryConnection(up: false)

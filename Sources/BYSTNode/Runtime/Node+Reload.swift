@@ -78,6 +78,7 @@ extension Node {
         do { peersByKeyID = try Self.index(peers) } catch { logger.error("reload: \(error)") }
         for peer in created { peer.startDialing() }
         updateTunRoutes(old: oldRoutes)
+        registryServer?.configChanged()
         let forwards = reloadForwards(old: oldForwards, new: newConfig.forwards)
 
         var summary: [String] = []

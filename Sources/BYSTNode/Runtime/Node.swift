@@ -143,7 +143,7 @@ final class Node {
             local: .init(nodeName: config.name, features: features, limits: recordLimits, transportBinding: binding)))
     }
 
-    /// The configured PSK with this key id, for responders (PROTOCOL.md §3.4 step 3).
+    /// The configured PSK with this key id, for responders (PROTOCOL.md §3.4 step 4).
     func key(for id: KeyID) -> PreSharedKey? { peersByKeyID[id]?.key(for: id) }
 
     func peer(named name: String) -> PeerRuntime? { peers.first { $0.config.name == name } }

@@ -115,6 +115,9 @@ final class PeerRuntime {
         if endpoint.portName == nil { dial(endpoint) }
     }
 
+    /// Our index in the TUN's routing table (`TunPump.rebuildRoutes`), -1 before the first.
+    var routeIndex = -1
+
     /// Where our links go now: the configured endpoint, or the HA port owner's.
     private(set) var dialTarget: Endpoint?
 
@@ -129,9 +132,15 @@ final class PeerRuntime {
     /// owner published (the session stays: the new gateway starts a new instance of it, so
     /// streams are reset and packets flow again). With no owner we keep what we have: a
     /// restarted registry knows no owner until the gateway relets its port, and a gateway
-    /// that lost its port steps down and closes its links itself.
+    /// that lost its port steps down and closes its links itself. An owner that is not one of
+    /// our `gateways` is ignored the same way: whoever took the port at the registry, our
+    /// links stay where they are (and wherever we dial, the gateway must prove our PSK).
     func follow(_ owner: PortOwner?) {
         guard config.endpoint?.portName != nil, outgoing != nil else { return }
+        if let owner, !config.gateways.contains(owner.node) {
+            node.logger.warning("peer '\(config.name)': \(config.endpoint?.description ?? "") is owned by '\(owner.node)', which is not among its gateways (\(config.gateways.joined(separator: ", "))): ignored; links stay \(dialTarget.map { "with \($0)" } ?? "down")")
+            return
+        }
         if owner == nil, let dialTarget {
             node.logger.info("peer '\(config.name)': \(config.endpoint?.description ?? "") has no owner for now; links stay with \(dialTarget) until another gateway takes it")
             return

@@ -1,3 +1,4 @@
+import BYSTProto
 import Glibc
 
 /// Whole-file reads and crash-safe replacement of small files (key store, config).
@@ -21,8 +22,16 @@ public enum AtomicFile {
             throw Failure(path: path, operation: "open", errno: errno)
         }
         defer { close(fd) }
+        return try readAll(fd, path: path, limit: limit)
+    }
+
+    private static func readAll(_ fd: Int32, path: String, limit: Int) throws(Failure) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        // The chunk may hold secrets (the key store): wiped, like the caller's copy, which
+        // starts large enough for a key store not to leave unwiped copies as it grows.
+        defer { SecretBytes.wipe(&chunk) }
+        bytes.reserveCapacity(64 * 1024)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
@@ -34,6 +43,47 @@ public enum AtomicFile {
             guard bytes.count <= limit else { throw Failure(path: path, operation: "read (file too large)", errno: EFBIG) }
         }
         return bytes
+    }
+
+    /// A file that holds secrets, or nil if it does not exist: opened without following a
+    /// symbolic link, then checked *on the open descriptor* (no check-then-open race): a
+    /// regular file, owned by us or root, with none of the mode bits in `forbiddenMode`.
+    /// The caller wipes the bytes when done (`SecretBytes.wipe`).
+    public static func readSecret(_ path: String, forbiddenMode: mode_t = 0o077) throws(SecretFileFailure) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            if errno == ELOOP { throw .symbolicLink(path: path) }
+            throw .io(Failure(path: path, operation: "open", errno: errno))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(Failure(path: path, operation: "fstat", errno: errno)) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegular(path: path) }
+        guard info.st_uid == geteuid() || info.st_uid == 0 else { throw .foreignOwner(path: path, uid: info.st_uid) }
+        let mode = info.st_mode & 0o7777
+        guard mode & forbiddenMode == 0 else { throw .insecurePermissions(path: path, mode: mode) }
+        do throws(Failure) { return try readAll(fd, path: path, limit: 16 << 20) } catch { throw .io(error) }
+    }
+
+    /// Why a secret file was not read.
+    public enum SecretFileFailure: Error, CustomStringConvertible, Sendable {
+        case symbolicLink(path: String)
+        case notRegular(path: String)
+        case foreignOwner(path: String, uid: uid_t)
+        case insecurePermissions(path: String, mode: mode_t)
+        case io(Failure)
+
+        public var description: String {
+            switch self {
+            case .symbolicLink(let path): "\(path) is a symbolic link; secrets are read only from the file itself"
+            case .notRegular(let path): "\(path) is not a regular file"
+            case .foreignOwner(let path, let uid): "\(path) is owned by uid \(uid), not by us (uid \(geteuid())) or root; run: chown \(geteuid()) \(path)"
+            case .insecurePermissions(let path, let mode):
+                "\(path) is readable or writable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)"
+            case .io(let failure): failure.description
+            }
+        }
     }
 
     /// The permission bits of `path`, or nil if it does not exist.

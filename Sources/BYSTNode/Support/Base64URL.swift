@@ -1,12 +1,22 @@
+import BYSTProto
+
 /// RFC 4648 §5 base64url without padding (export strings), and standard base64 (key store).
+/// The byte-level forms let key material be encoded and decoded without a `String` copy
+/// (strings cannot be wiped); their scratch is wiped.
 public enum Base64URL {
     private static let standard = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     private static let urlSafe = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     public static func encode(_ bytes: [UInt8], urlSafe: Bool = true, padded: Bool = false) -> String {
-        let alphabet = urlSafe ? Self.urlSafe : Self.standard
         var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        bytes.withUnsafeBytes { encode($0, urlSafe: urlSafe, padded: padded, into: &out) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the encoding of `bytes` to `out`.
+    public static func encode(_ bytes: UnsafeRawBufferPointer, urlSafe: Bool = true, padded: Bool = false, into out: inout [UInt8]) {
+        let alphabet = urlSafe ? Self.urlSafe : Self.standard
+        out.reserveCapacity(out.count + (bytes.count + 2) / 3 * 4)
         var index = 0
         while index < bytes.count {
             let b0 = bytes[index]
@@ -18,13 +28,17 @@ public enum Base64URL {
             if index + 2 < bytes.count { out.append(alphabet[Int(b2 & 0x3F)]) } else if padded { out.append(UInt8(ascii: "=")) }
             index += 3
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes either alphabet, with or without padding; nil on any invalid character.
-    public static func decode(_ text: String) -> [UInt8]? {
+    public static func decode(_ text: String) -> [UInt8]? { decode(bytes: text.utf8) }
+
+    /// `decode` of the text's bytes.
+    public static func decode(bytes text: some Collection<UInt8>) -> [UInt8]? {
         var values: [UInt8] = []
-        for c in text.utf8 {
+        values.reserveCapacity(text.count)
+        defer { SecretBytes.wipe(&values) }
+        for c in text {
             switch c {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(c - UInt8(ascii: "A"))
             case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(c - UInt8(ascii: "a") + 26)
@@ -37,12 +51,13 @@ public enum Base64URL {
         }
         guard values.count % 4 != 1 else { return nil }
         var out: [UInt8] = []
+        out.reserveCapacity(values.count * 3 / 4)
         var index = 0
         while index < values.count {
-            let chunk = values[index..<min(index + 4, values.count)].map { $0 } + [0, 0, 0, 0]
-            out.append(chunk[0] << 2 | chunk[1] >> 4)
-            if index + 2 < values.count { out.append(chunk[1] << 4 | chunk[2] >> 2) }
-            if index + 3 < values.count { out.append(chunk[2] << 6 | chunk[3]) }
+            func value(_ offset: Int) -> UInt8 { index + offset < values.count ? values[index + offset] : 0 }
+            out.append(value(0) << 2 | value(1) >> 4)
+            if index + 2 < values.count { out.append(value(1) << 4 | value(2) >> 2) }
+            if index + 3 < values.count { out.append(value(2) << 6 | value(3)) }
             index += 4
         }
         return out

@@ -15,6 +15,8 @@ final class LogLimiter {
         case http
         /// A cap of `[limits]`.
         case limit(ResourceLimit)
+        /// Port claims the embedded registry refused (`[[peer]] ports`).
+        case registryDenial
     }
 
     /// Ten lines show what is going on; after that one a second keeps it visible.

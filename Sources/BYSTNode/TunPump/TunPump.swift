@@ -8,7 +8,7 @@
 //               (PacketQueue: bounded, drops; nothing allocated per packet)
 //            GSO super-packet (offloads): whole as one `offloadPacket` frame if the peer's TUN
 //            takes it, else cut into wire-size packets here (GSOSegmenter)
-//   fromPeer: parse ─▶ source inside the sending peer's allowed_ips? else drop (spoofed)
+//   fromPeer: parse ─▶ source's longest-prefix owner is the sending peer? else drop (spoofed)
 //            (records of packets only come here straight from the link: PacketRecord)
 //            ─▶ MSS clamp ─▶ write(2), one packet per call (after a virtio-net header with offloads)
 //            ─▶ then, in the same loop cycle, read what the kernel answered inside that write
@@ -40,6 +40,9 @@ final class TunPump {
         var dropped_spoofed_source: UInt64 = 0
         var dropped_malformed: UInt64 = 0
         var dropped_tun_write: UInt64 = 0
+        /// Packets the kernel sent into the TUN that only mean something on one link
+        /// (ICMP redirects, link-scoped multicast): not for any peer.
+        var dropped_link_scoped: UInt64 = 0
         /// GSO super-packets from the TUN sent whole (`offloadPacket` frames), and those cut
         /// into packets here because the peer's TUN cannot take them.
         var super_packets_sent_whole: UInt64 = 0
@@ -55,6 +58,7 @@ final class TunPump {
                 dropped_spoofed_source: dropped_spoofed_source + other.dropped_spoofed_source,
                 dropped_malformed: dropped_malformed + other.dropped_malformed,
                 dropped_tun_write: dropped_tun_write + other.dropped_tun_write,
+                dropped_link_scoped: dropped_link_scoped + other.dropped_link_scoped,
                 super_packets_sent_whole: super_packets_sent_whole + other.super_packets_sent_whole,
                 super_packets_segmented: super_packets_segmented + other.super_packets_segmented,
                 super_packets_received: super_packets_received + other.super_packets_received)
@@ -82,9 +86,21 @@ final class TunPump {
     /// The routing table from the node's peers (again after a reload changed them).
     func rebuildRoutes() {
         routes = AllowedIPs<Int>()
+        routedPeers = node.peers
         for (index, peer) in node.peers.enumerated() {
+            peer.routeIndex = index
             for prefix in peer.config.allowedIPs { routes.insert(prefix, peer: index) }
         }
+    }
+
+    /// The peers `routes` indexes, as of the last rebuild: a peer removed since (its links
+    /// may still deliver a last packet) is no longer at its index, so nobody's sources are its.
+    private var routedPeers: [PeerRuntime] = []
+
+    /// `peer`'s index in `routes`, or -1 (owns no source) if a reload removed it.
+    private func routeIndex(of peer: PeerRuntime) -> Int {
+        let index = peer.routeIndex
+        return index >= 0 && index < routedPeers.count && routedPeers[index] === peer ? index : -1
     }
 
     /// `readingTun` false: the data plane reads the TUN (and writes what it carries), so
@@ -246,6 +262,7 @@ final class TunPump {
     private func route(_ read: UnsafeRawBufferPointer) {
         ownCounters.packets_from_tun += 1
         guard let (header, packet) = packetReader.parse(read, vnetHeader: device.vnetHeader) else { return drop(.malformed) }
+        guard !packet.isLinkScoped(packetReader.scratch) else { return drop(.linkScoped) }
         guard let peerIndex = routes.lookup(packet.destination) else { return drop(.noRoute) }
         guard let session = node.peers[peerIndex].sessionForNewStream(), session.inspect({ $0.hasLinks }) else {
             return drop(.noSession)
@@ -283,6 +300,7 @@ final class TunPump {
         case .noSession: ownCounters.dropped_no_session += 1
         case .spoofedSource: ownCounters.dropped_spoofed_source += 1
         case .tunWrite: ownCounters.dropped_tun_write += 1
+        case .linkScoped: ownCounters.dropped_link_scoped += 1
         case .queueFull: break
         }
         node.metrics.packetDropped(reason)
@@ -292,12 +310,12 @@ final class TunPump {
     private var writer: TunPacketWriter
 
     func fromPeer(_ packet: UnsafeRawBufferPointer, peer: PeerRuntime) {
-        writer.write(packet, allowed: peer.config.allowedIPs) { countWrite($0) }
+        writer.write(packet, from: routeIndex(of: peer), routes: routes) { countWrite($0) }
     }
 
     /// An `offloadPacket` frame: the kernel segments it, or — without offloads here — we do.
     func offloadedFromPeer(_ frame: UnsafeRawBufferPointer, peer: PeerRuntime) {
-        writer.writeOffloaded(frame, allowed: peer.config.allowedIPs) { countWrite($0) }
+        writer.writeOffloaded(frame, from: routeIndex(of: peer), routes: routes) { countWrite($0) }
     }
 
     /// Counts a write's outcome; a write (made or failed) asks for the read after it.

@@ -66,4 +66,11 @@ public final class SecretBytes: @unchecked Sendable {
     private static func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
         OPENSSL_cleanse(buffer.baseAddress, buffer.count)
     }
+
+    /// Overwrites a transient copy of secret bytes (a file's contents, a decoded key) with
+    /// zeros in a way the optimizer keeps, then empties it.
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { wipe($0) }
+        bytes.removeAll()
+    }
 }

@@ -19,6 +19,9 @@ public enum HandshakeError: Error, Equatable, Sendable {
     case replayed
     /// The responder's hello does not echo our session id and link index.
     case sessionMismatch
+    /// The other side's hello carries our own node name: the link was reflected back to us
+    /// (a node that dials and accepts with the same PSK would otherwise serve itself).
+    case reflected
     /// The peer's ephemeral key was rejected by X25519 (low-order point).
     case invalidPublicKey
     /// The stream ended inside a handshake message.

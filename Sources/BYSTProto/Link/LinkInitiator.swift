@@ -81,6 +81,8 @@ public struct LinkInitiator {
             let payload = try mapNoiseError { () throws(NoiseError) in try noise.readMessage(message) }
             let peer = try LinkHello(decoding: payload)
             guard peer.sessionID == hello.sessionID, peer.linkIndex == hello.linkIndex else { throw .sessionMismatch }
+            // Our own listener answered (the connection was turned back to us).
+            guard peer.nodeName != hello.nodeName else { throw .reflected }
             let established = try LinkEstablished(
                 isInitiator: true, state: noise, suite: suite, keyID: psk.id, local: hello, peer: peer, limits: limits)
             buffer.moveReaderIndex(forwardBy: LinkWire.lengthSize + message.count)

@@ -7,7 +7,9 @@ import NIOCore
 ///               ─▶ message 2 appended to `out`                        state: established
 ///
 /// Cheap rejections come first: nothing but a table lookup happens before the key id
-/// matches a configured PSK, and the only DH is spent writing message 2.
+/// matches a configured PSK, and the only DH is spent writing message 2. An unknown key id
+/// is refused only once message 1 is complete, as a wrong PSK is: the reads, the deadline
+/// and the close look the same, so a prober cannot tell which key ids we hold.
 public struct LinkResponder {
     enum State {
         /// Waiting for (the rest of) message 1.
@@ -85,10 +87,10 @@ public struct LinkResponder {
             throw .unsupportedSuite(header[5])
         }
         guard let keyID = KeyID(bytes: Array(header[6..<14])) else { throw .unexpectedMessage }
-        guard let psk = keys(keyID) else { throw .unknownKeyID(keyID) }
         guard let message = try LinkWire.lengthPrefixed(in: buffer, at: LinkWire.initiationHeaderSize) else {
             return nil
         }
+        guard let psk = keys(keyID) else { throw .unknownKeyID(keyID) }
 
         var noise = try mapNoiseError { () throws(NoiseError) in
             try HandshakeState(
@@ -96,6 +98,8 @@ public struct LinkResponder {
                 localStatic: nil, remoteStatic: nil, psks: [psk.secret], testingOnlyEphemeral: testingOnlyEphemeral)
         }
         let peer = try LinkHello(decoding: mapNoiseError { () throws(NoiseError) in try noise.readMessage(message) })
+        // Our own message 1, reflected back to us (we dial and accept with this PSK).
+        guard peer.nodeName != local.nodeName else { throw .reflected }
         try replayFilter.admit(keyID: keyID, timestamp: peer.timestamp, ephemeral: Array(message.prefix(X25519.keySize)), now: now)
         let hello = LinkHello(
             timestamp: now, sessionID: peer.sessionID, linkIndex: peer.linkIndex, features: local.features,

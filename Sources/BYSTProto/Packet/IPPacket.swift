@@ -55,6 +55,19 @@ public struct IPPacket {
         }
     }
 
+    /// Traffic that means something only on the link it was sent on, which a tunnel must not
+    /// carry to a peer: ICMP redirects (IPv4 type 5, ICMPv6 type 137: a hub's kernel sends
+    /// them when a branch's packet leaves through the interface it came in by), IPv6 packets
+    /// from a link-local source (fe80::/10) and link-scoped multicast (224.0.0.0/24, ff02::/16).
+    public func isLinkScoped(_ bytes: [UInt8]) -> Bool {
+        let icmp: UInt8 = version == 4 ? 1 : 58, redirect: UInt8 = version == 4 ? 5 : 137
+        if transport == icmp, !isLaterFragment, bytes.count > transportOffset, bytes[transportOffset] == redirect { return true }
+        let d0 = destination[destination.startIndex], d1 = destination[destination.startIndex + 1]
+        if version == 4 { return d0 == 224 && d1 == 0 && destination[destination.startIndex + 2] == 0 }
+        let s0 = source[source.startIndex], s1 = source[source.startIndex + 1]
+        return (s0 == 0xFE && s1 & 0xC0 == 0x80) || (d0 == 0xFF && d1 & 0x0F == 0x02)
+    }
+
     /// A hash of the flow (addresses, protocol, ports): packets of one flow keep one link.
     public func flowHash(_ bytes: [UInt8]) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a

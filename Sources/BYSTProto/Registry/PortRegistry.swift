@@ -71,7 +71,7 @@ public struct PortRegistry: Sendable {
     private var clients: [RegistryClientID: Client] = [:]
     /// Leases clients asked for; kept after a lease runs out, for when the client renews again.
     private var leases: [RegistryClientID: Duration] = [:]
-    private var owners: [String: Owner] = [:]
+    public private(set) var owners: [String: Owner] = [:]
     private var watchers: [String: Set<RegistryClientID>] = [:]
     private var events: [Event] = []
 
@@ -120,6 +120,14 @@ public struct PortRegistry: Sendable {
     public mutating func unregister(_ port: String, by client: RegistryClientID, now: Nanoseconds) {
         renew(client, now: now)
         guard owners[port]?.client == client else { return }
+        release(port)
+    }
+
+    /// The registry no longer lets the owner hold `port` (its permission was withdrawn): the
+    /// port is released and the owner told, as when its lease runs out.
+    public mutating func revoke(_ port: String) {
+        guard let owner = owners[port] else { return }
+        events.append(.revoked(port: port, owner: owner.client))
         release(port)
     }
 

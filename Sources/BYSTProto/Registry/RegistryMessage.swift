@@ -65,6 +65,8 @@ public enum RegistryErrorCode: UInt8, Sendable {
     case helloFirst = 2
     case noOwner = 3
     case limit = 4
+    /// The client may not own this port (the registry's `[[peer]] ports` do not list it).
+    case notAllowed = 5
 }
 
 public enum RegistryNotice: Sendable, Equatable {

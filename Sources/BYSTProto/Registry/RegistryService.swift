@@ -7,12 +7,19 @@
 //                └──────▶ PortRegistry events ─▶ notices(now:) ─▶ (client, notice) pairs
 //
 // A client must say hello first on each stream: its lease, and its relet claims.
+// **Authorization** (deny by default): a client may register or relet only the ports its
+// `RegistryPermissions` list; other claims are refused (`notAllowed`, or left out of the
+// welcome) and reported by `takeDenials()` for the log and the counters.
 
 public struct RegistryService: Sendable {
     public private(set) var registry: PortRegistry
     /// Clients that said hello since their stream opened.
     private var greeted: Set<RegistryClientID> = []
     private var watching: [RegistryClientID: Set<String>] = [:]
+    /// Which ports each client may own; `updatePermissions` changes it (config reload).
+    public private(set) var permissions: RegistryPermissions
+    /// Claims refused since the last `takeDenials()`: (client, port).
+    private var denials: [(RegistryClientID, String)] = []
 
     /// Per client: a port count and a watch count no honest gateway or branch comes near
     /// (the defaults of `Limits`; `[limits] registry_ports` / `registry_watches` change them).
@@ -35,9 +42,26 @@ public struct RegistryService: Sendable {
 
     public let limits: Limits
 
-    public init(configuration: PortRegistry.Configuration, now: Nanoseconds, limits: Limits = .init()) {
+    public init(configuration: PortRegistry.Configuration, now: Nanoseconds, limits: Limits = .init(),
+                permissions: RegistryPermissions = .init()) {
         registry = PortRegistry(configuration: configuration, now: now)
         self.limits = limits
+        self.permissions = permissions
+    }
+
+    /// New permissions (config reload): ports whose owner may no longer own them are
+    /// released at once, their owners told (`lost`) and watchers notified.
+    public mutating func updatePermissions(_ permissions: RegistryPermissions) {
+        self.permissions = permissions
+        for (port, owner) in registry.owners.sorted(by: { $0.key < $1.key }) where !permissions.mayOwn(port, client: owner.client) {
+            registry.revoke(port)
+        }
+    }
+
+    /// The claims refused since the last call, oldest first: (client, port).
+    public mutating func takeDenials() -> [(RegistryClientID, String)] {
+        defer { denials.removeAll() }
+        return denials
     }
 
     public mutating func handle(_ request: RegistryRequest, from client: RegistryClientID, now: Nanoseconds) -> RegistryReply {
@@ -56,7 +80,13 @@ public struct RegistryService: Sendable {
             greeted.insert(client)
             registry.setLease(.milliseconds(Int64(clamped)), for: client, now: now)
             var claims: [String: String] = [:]
-            for claim in relet { claims[claim.port] = claim.info }
+            for claim in relet {
+                guard permissions.mayOwn(claim.port, client: client) else {
+                    denials.append((client, claim.port))
+                    continue
+                }
+                claims[claim.port] = claim.info
+            }
             return .welcome(leaseMilliseconds: clamped, ports: registry.relet(client, ports: claims, now: now))
         }
         guard greeted.contains(client) else { return .error(.helloFirst, "say hello first") }
@@ -65,6 +95,11 @@ public struct RegistryService: Sendable {
             return .error(.badRequest, "unreachable")
         case .register(let port, let info):
             guard Self.isValidName(port), info.utf8.count <= Self.maxInfoBytes else { return .error(.badRequest, "bad port name or info") }
+            guard permissions.mayOwn(port, client: client) else {
+                registry.renew(client, now: now)
+                denials.append((client, port))
+                return .error(.notAllowed, "port \(port.prefix(64)) is not among the ports this registry lets '\(client)' own")
+            }
             guard registry.ports(of: client).count < limits.portsPerClient || registry.owner(of: port)?.client == client else {
                 return .error(.limit, "more than \(limits.portsPerClient) ports")
             }

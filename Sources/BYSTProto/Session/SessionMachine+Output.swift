@@ -18,9 +18,11 @@ extension SessionMachine {
 
     /// `writePayload(for:maxBytes:into:)`, also counting the packet frames it wrote into
     /// `packetFrames`: records carrying TUN packets are compressed only with
-    /// `compression = "all"` (PROTOCOL.md §4.2).
+    /// `compression = "all"` (PROTOCOL.md §4.2). With `oneStream` (the link compresses), the
+    /// record carries data of at most one stream: bytes an attacker influences on one stream
+    /// never share a compression window with another stream's secrets (CRIME/BREACH).
     public mutating func writePayload(for link: LinkID, maxBytes: Int, into out: inout ByteBuffer,
-                                      packetFrames: inout Int) -> Int {
+                                      packetFrames: inout Int, oneStream: Bool = false) -> Int {
         packetFrames = 0
         guard let index = links.index(forKey: link) else { return 0 }
         swap(&linkAtWork, &links.values[index])
@@ -58,7 +60,7 @@ extension SessionMachine {
         packetFrames += moved
         // Larger than any record the peer accepts: they can never be sent.
         packetsDropped += UInt64(dropped)
-        writeStreams(into: &out, limit: limit)
+        writeStreams(into: &out, limit: limit, oneStream: oneStream)
         if retiring, linkAtWork.packets.isEmpty, linkAtWork.control.isEmpty, out.writerIndex + 1 <= limit {
             Frame.retire.encode(into: &out)
             linkAtWork.sentRetire = true
@@ -75,8 +77,9 @@ extension SessionMachine {
         out.writerIndex + frame.encodedSize <= limit
     }
 
-    /// Round-robin over `linkAtWork`'s streams, a quantum each, until the record is full.
-    private mutating func writeStreams(into out: inout ByteBuffer, limit: Int) {
+    /// Round-robin over `linkAtWork`'s streams, a quantum each, until the record is full —
+    /// or, with `oneStream`, the next stream that has something to send, as much as fits.
+    private mutating func writeStreams(into out: inout ByteBuffer, limit: Int, oneStream: Bool) {
         // One 64 KiB frame per turn: fair between streams at record granularity, and a single
         // bulk stream costs one 17-byte frame header per record rather than one per 16 KiB.
         let quantum = 64 * 1024
@@ -87,7 +90,8 @@ extension SessionMachine {
             let id = linkAtWork.streams[linkAtWork.rotation]
             linkAtWork.rotation += 1
             let before = out.writerIndex
-            writeStream(id, into: &out, limit: min(limit, out.writerIndex + quantum + Frame.dataHeaderSize))
+            writeStream(id, into: &out, limit: oneStream ? limit : min(limit, out.writerIndex + quantum + Frame.dataHeaderSize))
+            if oneStream, out.writerIndex != before { return }
             idleStreams = out.writerIndex == before ? idleStreams + 1 : 0
         }
     }

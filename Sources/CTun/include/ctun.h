@@ -1,6 +1,7 @@
 #ifndef BYST_CTUN_H
 #define BYST_CTUN_H
-// Linux TUN: the ioctl plumbing Swift cannot spell (variadic ioctl, ifreq unions, _IOW).
+// Linux TUN: the ioctl plumbing Swift cannot spell (variadic ioctl, ifreq unions, _IOW),
+// and the one other variadic call the node needs (prctl).
 
 #include <sys/epoll.h>   // for DataPlane and Benchmarks/LeanRelay (Glibc does not export epoll)
 #include <sys/eventfd.h>
@@ -29,5 +30,12 @@ int byst_tun_open(const char *name, int flags, char *actual_name, int *failed_st
 /// TUNSETOFFLOAD: which offloaded packets the kernel may hand us (and we may write).
 /// Returns 0 or -errno (EINVAL for flags this kernel does not know).
 int byst_tun_set_offload(int fd, unsigned int flags);
+
+/// prctl(PR_SET_DUMPABLE, dumpable): 0 = no core dumps, no ptrace or /proc/PID/mem by
+/// other processes of our user. Returns 0 or -errno.
+int byst_set_dumpable(int dumpable);
+
+/// prctl(PR_GET_DUMPABLE): 1 dumpable, 0 not, or -errno.
+int byst_get_dumpable(void);
 
 #endif

@@ -67,6 +67,7 @@ public enum InterfaceConfigurator {
         let index = if_nametoindex(name)
         guard index != 0 else { throw NetlinkSocket.Failure(operation: "find interface \(name)", errno: errno) }
         let socket = try NetlinkSocket()
+        quietLinkLocal(interface: name)
         try socket.request("set \(name) mtu \(mtu) up") { NetlinkMessage.setLinkUp(interface: index, mtu: UInt32(mtu), sequence: $0) }
         for address in addresses {
             try socket.request("add address \(address) to \(name)") {
@@ -74,6 +75,21 @@ public enum InterfaceConfigurator {
             }
         }
         try updateRoutes(interface: name, addresses: addresses, adding: routes, removing: [], socket: socket)
+    }
+
+    /// Before the interface goes up: no IPv6 link-local address (`addr_gen_mode` 1, none) —
+    /// a tunnel has no neighbours to discover, and the kernel would otherwise send router
+    /// solicitations, MLD reports and redirects from fe80:: into it, which peers drop as
+    /// spoofed — and no IPv4 redirects from it (effective where `all/send_redirects` is 0
+    /// too; the node drops the others, `IPPacket.isLinkScoped`). Best effort: a missing file
+    /// (IPv6 disabled) or a refused write changes nothing else.
+    static func quietLinkLocal(interface name: String) {
+        for (path, value) in [("/proc/sys/net/ipv6/conf/\(name)/addr_gen_mode", "1"), ("/proc/sys/net/ipv4/conf/\(name)/send_redirects", "0")] {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            _ = value.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+            close(fd)
+        }
     }
 
     /// Caps the GSO super-packets the kernel builds for the interface at `size` bytes.

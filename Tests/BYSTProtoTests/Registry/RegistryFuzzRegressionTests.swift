@@ -22,7 +22,8 @@ import Testing
         #expect(bytes.count == 305)
         let limits = RegistryService.Limits(portsPerClient: 4, watchesPerClient: 4)
         var now: Nanoseconds = 1_000_000_000
-        var service = RegistryService(configuration: .init(lease: .seconds(5), grace: .zero), now: now, limits: limits)
+        var service = RegistryService(configuration: .init(lease: .seconds(5), grace: .zero), now: now, limits: limits,
+                                      permissions: .unrestricted([RegistryClientID("branch-0")]))
         let client = RegistryClientID("branch-0")
         var decoder = RegistryMessageDecoder()
         decoder.feed(ByteBuffer(bytes: bytes.dropFirst(2)))
@@ -43,7 +44,8 @@ import Testing
     /// A reconnecting client that relets what it owns (the normal case) is not refused.
     @Test func reletOfOwnedPortsStaysWithinTheCap() {
         let limits = RegistryService.Limits(portsPerClient: 2, watchesPerClient: 2)
-        var service = RegistryService(configuration: .init(lease: .seconds(5), grace: .zero), now: 0, limits: limits)
+        var service = RegistryService(configuration: .init(lease: .seconds(5), grace: .zero), now: 0, limits: limits,
+                                      permissions: .unrestricted([RegistryClientID("gw")]))
         let client = RegistryClientID("gw")
         let claims = [RegistryPortClaim(port: "a", info: "1"), RegistryPortClaim(port: "b", info: "2")]
         #expect(service.handle(.hello(leaseMilliseconds: 5000, relet: claims), from: client, now: 1) == .welcome(leaseMilliseconds: 5000, ports: ["a", "b"]))

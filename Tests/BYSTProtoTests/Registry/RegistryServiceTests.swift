@@ -8,7 +8,10 @@ import Testing
     let branch = RegistryClientID("branch")
     let ms: Nanoseconds = 1_000_000
 
-    func service() -> RegistryService { RegistryService(configuration: .init(grace: .zero), now: 0) }
+    /// The gateways may own any port; the branch none.
+    func service() -> RegistryService {
+        RegistryService(configuration: .init(grace: .zero), now: 0, permissions: .unrestricted([a, b]))
+    }
 
     @Test func helloComesFirstAndLeasesAreClamped() {
         var registry = service()
@@ -74,7 +77,8 @@ import Testing
     }
 
     @Test func configuredLimitsApplyPerClient() {
-        var registry = RegistryService(configuration: .init(grace: .zero), now: 0, limits: .init(portsPerClient: 2, watchesPerClient: 1))
+        var registry = RegistryService(configuration: .init(grace: .zero), now: 0, limits: .init(portsPerClient: 2, watchesPerClient: 1),
+                                       permissions: .unrestricted([a, b]))
         _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
         _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: b, now: 0)
         #expect(registry.handle(.register(port: "p1", info: ""), from: a, now: 0) == .registered)
@@ -88,5 +92,52 @@ import Testing
         #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: [.init(port: "x", info: ""), .init(port: "y", info: ""),
                                                                         .init(port: "z", info: "")]), from: a, now: 0)
             == .error(.limit, "more than 2 ports"))
+    }
+
+    // MARK: Authorization (deny by default)
+
+    /// A branch's key asking for a gateway's port while it is free: refused, recorded, and
+    /// the port stays free; its own queries and watches still work.
+    @Test func aClientWithoutThePortCannotRegisterItEvenWhenFree() {
+        var registry = RegistryService(configuration: .init(grace: .zero), now: 0,
+                                       permissions: RegistryPermissions([a: ["hq"]]))
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: branch, now: 0)
+        #expect(registry.handle(.register(port: "hq", info: "byst://evil"), from: branch, now: 0)
+            == .error(.notAllowed, "port hq is not among the ports this registry lets 'branch' own"))
+        #expect(registry.registry.owner(of: "hq") == nil)
+        #expect(registry.takeDenials().map { "\($0.0):\($0.1)" } == ["branch:hq"])
+        #expect(registry.takeDenials().isEmpty)
+        #expect(registry.handle(.watch(port: "hq"), from: branch, now: 0) == .done)
+        #expect(registry.handle(.query(port: "hq"), from: branch, now: 0) == .owner(nil))
+        // A gateway may own only what its list says.
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+        #expect(registry.handle(.register(port: "other", info: "x"), from: a, now: 0) == .error(.notAllowed, "port other is not among the ports this registry lets 'hub-a' own"))
+        #expect(registry.handle(.register(port: "hq", info: "byst://a"), from: a, now: 0) == .registered)
+    }
+
+    /// After a registry restart every port is free: a relet claim is the other way in.
+    @Test func aReletOfAPortTheClientMayNotOwnIsLeftOut() {
+        var registry = RegistryService(configuration: .init(grace: .seconds(10)), now: 0,
+                                       permissions: RegistryPermissions([a: ["hq"]]))
+        let claims = [RegistryPortClaim(port: "hq", info: "byst://evil"), RegistryPortClaim(port: "x", info: "y")]
+        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: claims), from: branch, now: 0) == .welcome(leaseMilliseconds: 3000, ports: []))
+        #expect(registry.registry.owner(of: "hq") == nil)
+        #expect(registry.takeDenials().map(\.1) == ["hq", "x"])
+        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: claims), from: a, now: 0) == .welcome(leaseMilliseconds: 3000, ports: ["hq"]))
+    }
+
+    /// A reload that withdraws a permission takes the port away at once.
+    @Test func withdrawnPermissionReleasesThePortAndTellsEveryone() {
+        var registry = RegistryService(configuration: .init(grace: .zero), now: 0, permissions: RegistryPermissions([a: ["hq"]]))
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: branch, now: 0)
+        _ = registry.handle(.watch(port: "hq"), from: branch, now: 0)
+        #expect(registry.handle(.register(port: "hq", info: "byst://a"), from: a, now: 0) == .registered)
+        _ = registry.notices(now: 0)
+        registry.updatePermissions(RegistryPermissions([b: ["hq"]]))
+        #expect(registry.registry.owner(of: "hq") == nil)
+        let notices = registry.notices(now: 1)
+        #expect(notices.contains { $0.0 == a && $0.1 == .lost(port: "hq") })
+        #expect(notices.contains { $0.0 == branch && $0.1 == .ownerChanged(port: "hq", owner: nil) })
     }
 }

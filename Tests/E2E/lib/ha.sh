@@ -72,6 +72,7 @@ address = ["10.0.0.2/24"]
 name = "hq"
 key = "ha"
 endpoint = "port:hq"
+gateways = ["hub-ha", "hub-hb"]
 links = 2
 allowed_ips = ["10.0.0.0/24", "10.2.0.0/24"]
 $(ha_registry_peer 10.9.3)
@@ -99,12 +100,16 @@ name = "registry"
 listen = ["0.0.0.0:7100"]
 control_socket = "$BYST_NS_WORK/r.sock"
 key_store = "$BYST_NS_WORK/r.keys"
+# Client names are the hubs' node names, which the branch lists in its gateways
+# (with etcd the owner is the node name too). Only the hubs may own port hq.
 [[peer]]
-name = "hub-a"
+name = "hub-ha"
 key = "ha"
+ports = ["hq"]
 [[peer]]
-name = "hub-b"
+name = "hub-hb"
 key = "hb"
+ports = ["hq"]
 [[peer]]
 name = "branch"
 key = "br"
