@@ -88,11 +88,26 @@ ip netns exec "$(ns b)" ping -c 3 -i 0.2 -W 2 -I 10.3.0.1 10.1.0.1 >/dev/null ||
 ip netns exec "$(ns a)" ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "A → hub subnet"
 echo "ok: branch A and branch B reach each other's subnets through the hub"
 
+# TUN noise: A → B leaves the hub through the interface it came in by, so the hub's kernel
+# sends ICMP redirects into the tunnel; with IPv6 it also sent router solicitations and
+# MLD reports from the TUN's link-local address, which branches counted as spoofed. None
+# may reach a branch: the TUN has no link-local address, and link-scoped traffic is
+# dropped as such (not as a routing miss) before it is sent.
+counter() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | awk -F'[:,]' -v key="\"$2\"" '$0 ~ key { gsub(/ /, "", $2); print $2; exit }'; }
+for n in h a b; do
+    [ -z "$(ip -n "$(ns "$n")" -6 addr show dev byst0 scope link)" ] || fail "byst0 in ns $n has an IPv6 link-local address"
+done
+for site in a b; do
+    [ "$(counter "$site" dropped_spoofed_source)" = 0 ] || fail "branch $site counted $(counter "$site" dropped_spoofed_source) spoofed packets (noise from the hub's TUN)"
+done
+[ "$(counter h dropped_link_scoped)" -gt 0 ] || fail "the hub's redirects for A → B were not dropped as link-scoped"
+echo "ok: no link-local address on the TUNs; the hub's $(counter h dropped_link_scoped) redirects stayed out of the tunnel; branches counted no spoofed packet"
+
 # A's node sends whatever its routes cover (the hub's subnets, B's LAN); the hub must drop
 # packets whose source is not A's:
 # - 172.31.9.9 lies in none of A's prefixes at the hub;
 # - 10.3.0.99 lies in A's 10.0.0.0/8 but in B's 10.3.0.0/24, and the longest prefix wins.
-spoofed() { "$BYST" status --json --socket "$BYST_NS_WORK/h.sock" | awk -F'[:,]' '/"dropped_spoofed_source"/ { gsub(/ /, "", $2); print $2; exit }'; }
+spoofed() { counter h dropped_spoofed_source; }
 check_spoofing() {
     local path=$1 source before after
     for source in 172.31.9.9 10.3.0.99; do
