@@ -230,12 +230,7 @@ final class DataPlane: @unchecked Sendable {
             close(link, reason: nil)
         case .routes(let routes):
             self.routes = routes
-            // A link no peer lists any more (a reload removed its peer) must not keep an
-            // index that another peer may now have.
-            for link in links.values { link.peerIndex = DataPlaneLink.noPeer }
-            for (index, peer) in routes.peers.enumerated() {
-                for key in peer.allLinks { links[key]?.peerIndex = index }
-            }
+            for (key, link) in links { link.peerIndex = routes.owner(ofLink: key) }
         case .stop:
             stopping = true
         }

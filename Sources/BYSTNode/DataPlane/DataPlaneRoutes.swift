@@ -16,5 +16,16 @@ struct DataPlaneRoutes: Sendable {
     }
 
     var routes = AllowedIPs<Int>()
-    var peers: [Peer] = []
+    private(set) var peers: [Peer] = []
+    /// Each plane link's peer (index in `peers`), from their `allLinks`.
+    private var linkOwners: [UInt64: Int] = [:]
+
+    mutating func append(_ peer: Peer) {
+        for key in peer.allLinks { linkOwners[key] = peers.count }
+        peers.append(peer)
+    }
+
+    /// The peer whose sources `link`'s packets must come from; `DataPlaneLink.noPeer` for a
+    /// link no peer lists (a reload removed its peer, and another may have its index now).
+    func owner(ofLink key: UInt64) -> Int { linkOwners[key] ?? DataPlaneLink.noPeer }
 }

@@ -23,7 +23,7 @@ extension Node {
                     if session === current, !session.inspect({ $0.isRetiring(id) }) { entry.sendLinks.append(plane.key) }
                 }
             }
-            table.peers.append(entry)
+            table.append(entry)
         }
         dataPlane.post(.routes(table))
     }
