@@ -90,7 +90,7 @@ final class RegistryServer {
 
     private func deliverNotices() {
         for (client, notice) in service.notices(now: Clocks.monotonic()) {
-            if case .lost(let port) = notice { node.logger.info("registry: '\(client)' lost port '\(port)' (lease ran out)") }
+            if case .lost(let port) = notice { node.logger.info("registry: '\(client)' lost port '\(port)' (lease ran out, or its permission was withdrawn)") }
             streams[client]?.send(.notice(notice))
         }
         rearm()

@@ -71,14 +71,6 @@ public struct RegistryService: Sendable {
             if let bad = relet.first(where: { !Self.isValidName($0.port) || $0.info.utf8.count > Self.maxInfoBytes }) {
                 return .error(.badRequest, "bad relet claim for \(bad.port.prefix(64))")
             }
-            // The cap counts what the client owns already: a second hello must not add past it.
-            let owned = Set(registry.ports(of: client))
-            let gained = Set(relet.map(\.port)).filter { !owned.contains($0) && registry.owner(of: $0) == nil }
-            guard owned.count + gained.count <= limits.portsPerClient else {
-                return .error(.limit, "more than \(limits.portsPerClient) ports")
-            }
-            greeted.insert(client)
-            registry.setLease(.milliseconds(Int64(clamped)), for: client, now: now)
             var claims: [String: String] = [:]
             for claim in relet {
                 guard permissions.mayOwn(claim.port, client: client) else {
@@ -87,6 +79,14 @@ public struct RegistryService: Sendable {
                 }
                 claims[claim.port] = claim.info
             }
+            // The cap counts what the client owns already: a second hello must not add past it.
+            let owned = Set(registry.ports(of: client))
+            let gained = Set(claims.keys).filter { !owned.contains($0) && registry.owner(of: $0) == nil }
+            guard owned.count + gained.count <= limits.portsPerClient else {
+                return .error(.limit, "more than \(limits.portsPerClient) ports")
+            }
+            greeted.insert(client)
+            registry.setLease(.milliseconds(Int64(clamped)), for: client, now: now)
             return .welcome(leaseMilliseconds: clamped, ports: registry.relet(client, ports: claims, now: now))
         }
         guard greeted.contains(client) else { return .error(.helloFirst, "say hello first") }
