@@ -45,3 +45,8 @@ int byst_get_dumpable(void) {
     int result = prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
     return result < 0 ? -errno : result;
 }
+
+int byst_set_thread_name(const char *name) {
+    if (prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL) < 0) return -errno;
+    return 0;
+}

@@ -110,8 +110,12 @@ final class DataPlane: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "byst-data-plane"
+        let thread = Thread { [self] in
+            // Foundation's `Thread.name` does not reach the kernel: set it here, on the thread,
+            // so `top -H` and /proc/PID/task/*/comm show it (15 bytes at most).
+            _ = byst_set_thread_name("byst-data-plane")
+            run()
+        }
         thread.start()
     }
 

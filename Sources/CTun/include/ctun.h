@@ -38,4 +38,8 @@ int byst_set_dumpable(int dumpable);
 /// prctl(PR_GET_DUMPABLE): 1 dumpable, 0 not, or -errno.
 int byst_get_dumpable(void);
 
+/// prctl(PR_SET_NAME): the calling thread's name as the kernel shows it (comm, 15 bytes
+/// kept). Returns 0 or -errno.
+int byst_set_thread_name(const char *name);
+
 #endif
