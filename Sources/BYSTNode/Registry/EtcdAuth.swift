@@ -92,7 +92,7 @@ final class EtcdAuthenticator {
         case .failure(.refused(let status, let message)):
             refusals += 1
             let delay = Self.retryDelay(refusals)
-            let error = EtcdCallError.refused(status: status, message: "authentication as user \(credentials.user.configQuoted) refused: \(message)")
+            let error = EtcdCallError.refused(status: status, message: "authenticating as user \(credentials.user.configQuoted): \(message)")
             refusal = error
             retryAt = Clocks.monotonic() + delay.nanoseconds
             let text = "etcd: \(error); check registry_user and registry_password_file (next attempt in \(delay.configText))"
