@@ -54,7 +54,9 @@ final class EtcdAuthenticator {
 
     fileprivate func rejected(_ token: String?) {
         switch state {
-        case .token(let current) where current == token: state = .none
+        case .token(let current) where current == token:
+            logger.debug("etcd: token of user \(credentials.user.configQuoted) expired or revoked; authenticating again")
+            state = .none
         case .disabled where token == nil: state = .none
         default: break  // a newer token (or none yet): nothing to forget
         }
