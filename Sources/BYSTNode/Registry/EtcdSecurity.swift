@@ -52,10 +52,12 @@ struct EtcdSecurity: Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         configuration.certificateVerification = .fullVerification
-        var lastKey = ("registry", "etcds://")
+        // What a failure to build the context is blamed on: the last file added (a key that
+        // does not match its certificate fails only there).
+        var blamed = (key: "registry", path: "etcds://")
         if let file = tls.caFile {
             configuration.trustRoots = .certificates(try certificates("registry_tls_ca_file", file))
-            lastKey = ("registry_tls_ca_file", file)
+            blamed = ("registry_tls_ca_file", file)
         }
         if let file = tls.certificate, let keyFile = tls.privateKey {
             configuration.certificateChain = try certificates("registry_tls_certificate", file).map { .certificate($0) }
@@ -65,12 +67,12 @@ struct EtcdSecurity: Sendable {
             } catch {
                 throw Failure(key: "registry_tls_private_key", path: keyFile, detail: "not a PEM private key (\(error))")
             }
-            lastKey = ("registry_tls_private_key", keyFile)
+            blamed = ("registry_tls_private_key", keyFile)
         }
         do {
             return try NIOSSLContext(configuration: configuration)
         } catch {
-            throw Failure(key: lastKey.0, path: lastKey.1, detail: "TLS setup failed: \(error)")
+            throw Failure(key: blamed.key, path: blamed.path, detail: "TLS setup failed: \(error)")
         }
     }
 
