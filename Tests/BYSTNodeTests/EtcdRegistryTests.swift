@@ -1,5 +1,6 @@
 import BYSTProto
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 import Testing
@@ -319,13 +320,19 @@ final class EtcdClientHarness: Sendable {
     private let loop: EventLoop
     private let client: NIOLoopBound<EtcdRegistryClient>
 
-    init(endpoints: [HostPort], node: String, lease: Duration, capture: LogCapture) async throws {
+    init(endpoints: [HostPort], node: String, lease: Duration, security: EtcdSecurity = EtcdSecurity(), capture: LogCapture,
+         logLevel: Logger.Level = .info) async throws {
         let loop = group.next()
         let events = self.events
-        let logger = capture.logger(node)
+        let logger = {
+            var logger = capture.logger(node)
+            logger.logLevel = logLevel
+            return logger
+        }()
         self.loop = loop
         client = try await loop.submit {
-            let client = EtcdRegistryClient(endpoints: endpoints, nodeName: node, lease: lease, eventLoop: loop, logger: logger)
+            let client = EtcdRegistryClient(endpoints: endpoints, nodeName: node, lease: lease, security: security, eventLoop: loop,
+                                            logger: logger)
             client.onEvent = { event in events.withLock { $0.append(event) } }
             return NIOLoopBound(client, eventLoop: loop)
         }.get()

@@ -56,7 +56,7 @@ import Testing
         let registryPeer = "[[peer]]\nname = \"registry\"\nkey = \"r\"\nendpoint = \"byst://10.0.0.9:7100\"\n"
         let cases: [(String, String)] = [
             (node + "registry = \"zookeeper://x:1\"\n",
-             #"\#(f):3: [node]: registry must be "peer:NAME" (a [[peer]] running `byst registry serve`) or "etcd://host:port,host:port,…", got "zookeeper://x:1""#),
+             #"\#(f):3: [node]: registry must be "peer:NAME" (a [[peer]] running `byst registry serve`) or "etcd://host:port,host:port,…" (etcds:// for TLS), got "zookeeper://x:1""#),
             (node + "registry = \"etcd://10.0.0.1:2379,10.0.0.1:2379\"\n",
              #"\#(f):3: [node]: registry must be "etcd://host:port,host:port,…" (distinct members, ports 1…65535)"#),
             (node + "registry = \"peer:nobody\"\n", #"\#(f):3: [node]: peer "nobody" is not defined in any [[peer]]"#),

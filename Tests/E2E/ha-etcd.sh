@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # HA failover with a 3-member etcd cluster as the registry (Debian's etcd-server, in its own
-# namespace; topology: Tests/E2E/lib/ha.sh).
+# namespace; topology: Tests/E2E/lib/ha.sh), secured as docs/OPERATIONS.md "etcd security"
+# advises: TLS with client certificates (etcds://) and a user per node.
 #   1. hub A active, hub B standby; the branch reaches the hub LAN through A.
+#   1b. etcd refuses the branch's user writing or deleting the port key, and a client without
+#      a token or without a certificate; the key still names hub A.
 #   2. kill -9 hub A during a ping: traffic resumes through hub B within 2 × lease.
 #   3. hub A comes back as standby (no flap back).
 #   4. kill -9 the etcd *leader* (the hard case: writes stop until a new leader is elected,
@@ -16,15 +19,37 @@ cd "$(dirname "$0")/../.."
 BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
 source deploy/netns/lib.sh
 source Tests/E2E/lib/ha.sh
-netns_require ping python3 curl etcd
+netns_require ping python3 curl etcd etcdctl openssl
 trap netns_cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -12 "$log" >&2; done; exit 1; }
 lease_ms=6000
 
-ha_setup etcd 6s
+ha_setup etcds 6s
 ha_start_topology
 a=$HA_PID_A b=$HA_PID_B
-echo "ok: hub A active, hub B standby (etcd), branch LAN ↔ hub LAN through A"
+echo "ok: hub A active, hub B standby (etcd over TLS, with users), branch LAN ↔ hub LAN through A"
+
+# From the branch's namespace, as an attacker holding the branch's credentials would be.
+key=$(printf /byst/ports/hq | base64) forged=$(printf 'branch\nbyst://10.9.3.2:7000' | base64 -w0)
+url=$(ha_etcd_url 10.9.3.1 1)
+branch_token=$(ha_etcd_token br branch) || fail "the branch's user cannot authenticate"
+refusal() {  # refusal TOKEN PATH BODY: "<HTTP status> <etcd's message>"
+    local auth=(); [ -z "$1" ] || auth=(-H "Authorization: $1")
+    ha_etcd_curl br branch -m 5 -X POST "${auth[@]}" -w ' %{http_code}' "$url$2" -d "$3" |
+        python3 -c 'import json,sys; body, _, status = sys.stdin.read().rpartition(" "); print(status, json.loads(body).get("message", body))'
+}
+put="{\"key\":\"$key\",\"value\":\"$forged\"}"
+for attempt in "/v3/kv/put $put" "/v3/kv/deleterange {\"key\":\"$key\"}"; do
+    answer=$(refusal "$branch_token" ${attempt%% *} "${attempt#* }")
+    [ "$answer" = "403 etcdserver: permission denied" ] || fail "the branch's user was not refused ${attempt%% *}: $answer"
+done
+answer=$(refusal "" /v3/kv/put "$put")
+[ "$answer" = "400 etcdserver: user name is empty" ] || fail "a write without a token was not refused: $answer"
+ha_etcd_curl br "" -m 5 -X POST "$url/v3/kv/put" -d "$put" >/dev/null && fail "a client without a certificate was let in"
+owner=$(ha_etcd_curl r root -m 5 -X POST -H "Authorization: $(ha_etcd_token r root)" "$(ha_etcd_url 127.0.0.1 1)/v3/kv/range" -d "{\"key\":\"$key\"}" |
+    python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(sys.stdin)["kvs"][0]["value"]).decode().split("\n")[0])')
+[ "$owner" = hub-ha ] || fail "the port key names '$owner', not hub-ha"
+echo "ok: etcd refused the branch's user (put, delete: 403), no token (400), no certificate; hq still names hub-ha"
 
 ha_expect_failover "$a" "$lease_ms"
 

@@ -44,6 +44,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
         case alreadyRouted(prefix: String, peer: String, firstLine: Int?)
         /// `key` (with `value`) needs another setting that is absent, e.g. `[node] registry`.
         case needs(key: String, value: String?, what: String)
+        /// The file `key` names (`path`) cannot be used: missing, unreadable, malformed, unsafe.
+        case unusableFile(key: String, path: String, detail: String)
         /// A recognised feature this version does not implement yet.
         case notSupportedYet(key: String, value: String?, feature: String)
         /// `byst peer rm` of a name no `[[peer]]` has.
@@ -96,6 +98,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
             "allowed_ips \(prefix.configQuoted) is already routed to peer \(peer.configQuoted)" + (firstLine.map { " (line \($0))" } ?? "")
         case .needs(let key, let value, let what):
             key + (value.map { " \($0)" } ?? "") + " needs \(what)"
+        case .unusableFile(let key, let path, let detail): "\(key) \(path.configQuoted): \(detail)"
         case .notSupportedYet(let key, let value, let feature):
             key + (value.map { " \($0)" } ?? "") + ": \(feature) is not supported yet"
         case .peerNotFound(let name): "no [[peer]] named \(name.configQuoted)"

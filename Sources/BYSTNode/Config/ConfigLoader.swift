@@ -245,7 +245,7 @@ struct ConfigReader {
         let context = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
         let keys = ["name", "listen", "http_listen", "https_listen", "http_path", "tls_certificate", "tls_private_key",
                     "control_socket", "key_store", "session_linger", "keepalive_interval", "dead_link_timeout",
-                    "max_record_payload", "compression_level", "metrics_listen", "registry", "registry_lease"]
+                    "max_record_payload", "compression_level", "metrics_listen"] + Self.registryKeys
         try checkKeys(table, allowed: keys, context)
         let nameExpected = "a string of 1…\(LinkHello.maxNodeNameBytes) bytes"
         let name = try requiredString(table, "name", expected: nameExpected, context)
@@ -308,20 +308,7 @@ struct ConfigReader {
         if let size = try integer(table, "max_record_payload", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
             config.maxRecordPayload = size
         }
-        if let text = try optionalString(table, "registry", expected: RegistryConfig.expected, context) {
-            config.registry = RegistryConfig(service: try parsed(RegistryConfig.parseService(text), key: "registry", value: text, context))
-        }
-        if let lease = try duration(table, "registry_lease", context) {
-            let range = RegistryConfig.leaseRange
-            guard config.registry != nil else {
-                throw error(.invalidValue(key: "registry_lease", expected: "set only with registry", got: lease.configText), key: "registry_lease", context)
-            }
-            guard range.contains(lease) else {
-                throw error(.invalidValue(key: "registry_lease", expected: "\(range.lowerBound.configText)…\(range.upperBound.configText)",
-                                          got: lease.configText), key: "registry_lease", context)
-            }
-            config.registry?.lease = lease
-        }
+        config.registry = try readRegistry(table, context)
         let levels = Int(RecordCompressor.levelRange.lowerBound)...Int(RecordCompressor.levelRange.upperBound)
         if let level = try integer(table, "compression_level", in: levels,
                                    expected: "an integer \(levels.lowerBound)…\(levels.upperBound)", context) {
@@ -538,7 +525,7 @@ struct ConfigReader {
         return value
     }
 
-    private func optionalString(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> String? {
+    func optionalString(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> String? {
         guard let value = table[key] else { return nil }
         guard let string = value.string else {
             throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)

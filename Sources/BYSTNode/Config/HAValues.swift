@@ -1,22 +1,24 @@
 import BYSTProto
 
-/// `[node] registry` and `registry_lease`: where HA ports are registered (DESIGN.md §5,
-/// docs/OPERATIONS.md "High availability").
+/// `[node] registry`, `registry_lease` and the etcd security keys: where HA ports are
+/// registered (DESIGN.md §5, docs/OPERATIONS.md "High availability").
 ///
 /// **Invariants** (from the loader): a `.peer` names a `[[peer]]` of the same config with a
 /// `byst://` or `http(s)://` endpoint; `.etcd` holds at least one address; `lease` is within
-/// `RegistryConfig.leaseRange`.
+/// `RegistryConfig.leaseRange`; `etcdTLS` is set only with `.etcd(_, tls: true)` and `etcdAuth`
+/// only with `.etcd`, and the files they name were usable when the config was loaded.
 public struct RegistryConfig: Sendable, Equatable {
     public enum Service: Sendable, Equatable, CustomStringConvertible {
         /// `peer:NAME`: the embedded registry, run by that peer with `byst registry serve`.
         case peer(String)
-        /// `etcd://h1:2379,h2:2379,h3:2379`: an etcd cluster's v3 JSON gateways.
-        case etcd([HostPort])
+        /// `etcd://h1:2379,h2:2379,h3:2379`: an etcd cluster's v3 JSON gateways;
+        /// `etcds://…`: the same over TLS (`tls`).
+        case etcd([HostPort], tls: Bool = false)
 
         public var description: String {
             switch self {
             case .peer(let name): "peer:\(name)"
-            case .etcd(let members): "etcd://" + members.map(\.description).joined(separator: ",")
+            case .etcd(let members, let tls): (tls ? "etcds://" : "etcd://") + members.map(\.description).joined(separator: ",")
             }
         }
     }
@@ -25,6 +27,10 @@ public struct RegistryConfig: Sendable, Equatable {
     /// How long our ports outlive our last confirmed renewal at the registry; an active
     /// gateway steps down a margin before that (failover takes about one lease).
     public var lease: Duration
+    /// `registry_tls_*` (with `etcds://`).
+    public var etcdTLS: EtcdTLSConfig?
+    /// `registry_user` and `registry_password_file` (with `etcd://` or `etcds://`).
+    public var etcdAuth: EtcdAuthConfig?
 
     public static let defaultLease: Duration = .seconds(5)
     /// etcd grants at least 2 s; a minute is the longest anyone should wait for a failover.
@@ -35,7 +41,7 @@ public struct RegistryConfig: Sendable, Equatable {
         self.lease = lease
     }
 
-    static let expected = "\"peer:NAME\" (a [[peer]] running `byst registry serve`) or \"etcd://host:port,host:port,…\""
+    static let expected = "\"peer:NAME\" (a [[peer]] running `byst registry serve`) or \"etcd://host:port,host:port,…\" (etcds:// for TLS)"
 
     static func parseService(_ text: String) -> Result<Service, ValueProblem> {
         let lower = text.lowercasedASCII()
@@ -44,15 +50,15 @@ public struct RegistryConfig: Sendable, Equatable {
             guard KeyStore.isValidName(name) else { return .failure(.invalid(expected: expected)) }
             return .success(.peer(name))
         }
-        guard lower.hasPrefix("etcd://") else { return .failure(.invalid(expected: expected)) }
+        guard let scheme = ["etcd://", "etcds://"].first(where: { lower.hasPrefix($0) }) else { return .failure(.invalid(expected: expected)) }
         var members: [HostPort] = []
-        for part in text.dropFirst("etcd://".count).split(separator: ",", omittingEmptySubsequences: false) {
+        for part in text.dropFirst(scheme.count).split(separator: ",", omittingEmptySubsequences: false) {
             guard case .success(let address) = HostPort.parse(String(part)), !members.contains(address) else {
-                return .failure(.invalid(expected: "\"etcd://host:port,host:port,…\" (distinct members, ports 1…65535)"))
+                return .failure(.invalid(expected: "\"\(scheme)host:port,host:port,…\" (distinct members, ports 1…65535)"))
             }
             members.append(address)
         }
-        return .success(.etcd(members))
+        return .success(.etcd(members, tls: scheme == "etcds://"))
     }
 }
 

@@ -45,14 +45,18 @@ enum TLSSetup {
     /// The client handler for one connection. With pins, the server's key must match one
     /// (and that is enough: self-signed servers are common for VPN hubs).
     static func clientHandler(context: NIOSSLContext, options: HTTPClientOptions, host: String) throws -> NIOSSLClientHandler {
-        let serverName = options.tlsServerName ?? host
-        // SNI carries names, not addresses.
-        let sni = serverName.contains(":") || serverName.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : serverName
+        let sni = sniName(options.tlsServerName ?? host)
         guard !options.tlsPins.isEmpty else { return try NIOSSLClientHandler(context: context, serverHostname: sni) }
         let pins = options.tlsPins
         return try NIOSSLClientHandler(context: context, serverHostname: sni) { certificates, promise in
             promise.succeed(matchesPin(certificates.first, pins: pins) ? .certificateVerified : .failed)
         }
+    }
+
+    /// The name to send as SNI and verify: nil for an IP address (SNI carries names; NIOSSL
+    /// then checks the certificate's IP SANs against the address connected to).
+    static func sniName(_ serverName: String) -> String? {
+        serverName.contains(":") || serverName.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : serverName
     }
 
     static func matchesPin(_ certificate: NIOSSLCertificate?, pins: [[UInt8]]) -> Bool {

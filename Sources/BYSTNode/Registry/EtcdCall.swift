@@ -1,7 +1,9 @@
-// One JSON RPC through the gateway, typed: encode the request, POST it, sort the answer.
+// One JSON RPC through the gateway, typed: encode the request, POST it (with the auth token,
+// EtcdAuth.swift), sort the answer.
 //
 //   2xx ─▶ decode (a streaming RPC's answer: its first line's "result") ─▶ .success
 //   no answer, 5xx, garbage ─▶ .unavailable (the member is rotated away from)
+//   token rejected ─▶ authenticate again, retry once
 //   other status ─▶ .refused(status, etcd's message)
 import NIOCore
 
@@ -28,9 +30,30 @@ enum EtcdCallError: Error, Sendable, CustomStringConvertible {
 extension EtcdHTTPClient {
     /// POSTs `request` to `path` on the current member and decodes its answer as `Response`
     /// (for a streaming RPC such as keepalive, `streamed`: the `result` of its first line).
-    /// `completion` runs on the event loop, once.
+    /// With credentials, the call carries a token, and a rejected token is renewed and the
+    /// call retried once. `completion` runs on the event loop, once.
     func call<Request: Encodable, Response: Decodable>(
         _ path: String, _ request: Request, as: Response.Type, streamed: Bool = false, timeout: Duration,
+        retried: Bool = false, completion: @escaping (Result<Response, EtcdCallError>) -> Void
+    ) {
+        withToken(timeout: TimeAmount(timeout)) { [self] token in
+            switch token {
+            case .failure(let error):
+                completion(.failure(error))
+            case .success(let token):
+                send(path, request, token: token, as: Response.self, streamed: streamed, timeout: TimeAmount(timeout)) { [self] result in
+                    guard case .failure(let error) = result, error.isTokenRejection, !retried else { return completion(result) }
+                    guard auth != nil else { return completion(.failure(error.askingForCredentials)) }
+                    tokenRejected(token)
+                    call(path, request, as: Response.self, streamed: streamed, timeout: timeout, retried: true, completion: completion)
+                }
+            }
+        }
+    }
+
+    /// One attempt of `call`, with `token` (nil: none) in its `Authorization` header.
+    func send<Request: Encodable, Response: Decodable>(
+        _ path: String, _ request: Request, token: String?, as: Response.Type, streamed: Bool, timeout: TimeAmount,
         completion: @escaping (Result<Response, EtcdCallError>) -> Void
     ) {
         let json: ByteBuffer
@@ -38,7 +61,7 @@ extension EtcdHTTPClient {
             return completion(.failure(.refused(status: 0, message: error.description)))
         }
         let member = current
-        post(path, json: json, timeout: TimeAmount(timeout)).assumeIsolated().whenComplete { [self] result in
+        post(path, json: json, token: token, timeout: timeout).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .failure(let error):
                 completion(.failure(.unavailable("\(error)")))

@@ -1,6 +1,6 @@
-// HTTP/1.1 to the etcd members' JSON gateways: one connection per call (a renewal every
-// TTL/3 is cheap, and a fresh connection never inherits a stalled one), a deadline on every
-// call, and a rotation through the members when one fails.
+// HTTP/1.1 to the etcd members' JSON gateways, over TLS with `etcds://`: one connection per
+// call (a renewal every TTL/3 is cheap, and a fresh connection never inherits a stalled one),
+// a deadline on every call, and a rotation through the members when one fails.
 //
 //   post(path, json, timeout) ─▶ current member ─▶ EtcdUnaryReader ─▶ EtcdHTTPResponse
 //                                  transport error or 5xx ─▶ next member for the next call
@@ -8,6 +8,7 @@
 import BYSTProto
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 final class EtcdHTTPClient {
     /// A unary answer larger than this is refused (ours are a few hundred bytes).
@@ -17,6 +18,10 @@ final class EtcdHTTPClient {
 
     let endpoints: [HostPort]
     let eventLoop: EventLoop
+    /// Set with `etcds://`: every connection is TLS, verified against it.
+    let tls: EtcdSecurity.TLS?
+    /// Set with `registry_user`: calls and streams carry its token (EtcdAuth.swift).
+    let auth: EtcdAuthenticator?
     /// Index of the member calls go to until it fails.
     private(set) var current = 0
     /// Called with a member's index when calls move away from it (watch streams on it are
@@ -24,10 +29,12 @@ final class EtcdHTTPClient {
     var onMemberFailed: ((Int) -> Void)?
 
     /// `endpoints` must not be empty.
-    init(endpoints: [HostPort], eventLoop: EventLoop) {
+    init(endpoints: [HostPort], eventLoop: EventLoop, tls: EtcdSecurity.TLS? = nil, auth: EtcdAuthenticator? = nil) {
         precondition(!endpoints.isEmpty, "etcd needs at least one endpoint")
         self.endpoints = endpoints
         self.eventLoop = eventLoop
+        self.tls = tls
+        self.auth = auth
     }
 
     /// Member `index` failed a call: later calls go to the next one. Several calls failing
@@ -38,15 +45,15 @@ final class EtcdHTTPClient {
         onMemberFailed?(index)
     }
 
-    /// POSTs `json` to `path` on the current member. Fails with `EtcdTransportError` when no
-    /// whole answer came within `timeout` (the member is then rotated away from); any
-    /// HTTP status is a success here.
-    func post(_ path: String, json: ByteBuffer, timeout: TimeAmount) -> EventLoopFuture<EtcdHTTPResponse> {
+    /// POSTs `json` to `path` on the current member, with `token` (if any) as its
+    /// `Authorization`. Fails with `EtcdTransportError` when no whole answer came within
+    /// `timeout` (the member is then rotated away from); any HTTP status is a success here.
+    func post(_ path: String, json: ByteBuffer, token: String?, timeout: TimeAmount) -> EventLoopFuture<EtcdHTTPResponse> {
         let index = current
         let endpoint = endpoints[index]
         let promise = eventLoop.makePromise(of: EtcdHTTPResponse.self)
-        let reader = EtcdUnaryReader(request: request(path, json: json, to: endpoint, streaming: false), promise: promise,
-                                     limit: Self.maxResponseBytes)
+        let reader = EtcdUnaryReader(request: request(path, json: json, to: endpoint, token: token, streaming: false),
+                                     promise: promise, limit: Self.maxResponseBytes)
         let connected = connect(to: endpoint, timeout: timeout, handler: reader)
         let deadline = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
             promise.fail(EtcdTransportError("no answer from etcd \(endpoint) within \(timeout.nanoseconds / 1_000_000) ms"))
@@ -72,28 +79,38 @@ final class EtcdHTTPClient {
         return promise.futureResult
     }
 
-    /// Opens a streaming RPC on the current member; `onLine` gets each NDJSON line and
-    /// `onEnd` is called once if the stream ends other than by the reader's `close()`.
-    /// Returns the reader (to close it) and the member's index (for `failed`).
+    /// Opens a streaming RPC on the current member (with the auth token, once known);
+    /// `onLine` gets each NDJSON line and `onEnd` is called once if the stream ends other
+    /// than by the reader's `close()`. Returns the reader (to close it) and the member's
+    /// index (for `failed`).
     func stream(_ path: String, json: ByteBuffer, connectTimeout: TimeAmount,
                 onLine: @escaping (ByteBuffer) -> Void, onEnd: @escaping (String) -> Void) -> (EtcdStreamReader, Int) {
         let index = current
         let endpoint = endpoints[index]
-        let reader = EtcdStreamReader(request: request(path, json: json, to: endpoint, streaming: true),
-                                      maxLine: Self.maxLineBytes, onLine: onLine, onEnd: onEnd)
-        connect(to: endpoint, timeout: connectTimeout, handler: reader).assumeIsolated().whenFailure { error in
-            reader.connectFailed("cannot connect to etcd \(endpoint): \(error)")
+        let reader = EtcdStreamReader(maxLine: Self.maxLineBytes, onLine: onLine, onEnd: onEnd)
+        withToken(timeout: connectTimeout) { [self] token in
+            guard !reader.isClosed else { return }
+            switch token {
+            case .failure(let error):
+                reader.connectFailed("\(error)")
+            case .success(let token):
+                reader.request = request(path, json: json, to: endpoint, token: token, streaming: true)
+                connect(to: endpoint, timeout: connectTimeout, handler: reader).assumeIsolated().whenFailure { error in
+                    reader.connectFailed("cannot connect to etcd \(endpoint): \(error)")
+                }
+            }
         }
         return (reader, index)
     }
 
     var description: String {
-        "etcd " + endpoints.map { "http://\($0)" }.joined(separator: ",")
+        "etcd " + endpoints.map { "\(tls == nil ? "http" : "https")://\($0)" }.joined(separator: ",")
     }
 
-    private func request(_ path: String, json: ByteBuffer, to endpoint: HostPort, streaming: Bool) -> ByteBuffer {
+    private func request(_ path: String, json: ByteBuffer, to endpoint: HostPort, token: String?, streaming: Bool) -> ByteBuffer {
         var headers = HTTPHeaders([("Host", endpoint.description), ("Content-Type", "application/json"),
                                    ("Content-Length", "\(json.readableBytes)")])
+        if let token { headers.add("Authorization", token) }
         // A streaming answer outlives the request body; a unary one is the connection's last.
         if !streaming { headers.add("Connection", "close") }
         var bytes = ByteBuffer()
@@ -106,11 +123,20 @@ final class EtcdHTTPClient {
 
     private func connect(to endpoint: HostPort, timeout: TimeAmount, handler: some ChannelHandler) -> EventLoopFuture<Channel> {
         let bound = NIOLoopBound(handler, eventLoop: eventLoop)
+        let tls = self.tls
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(bound.value) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // Without a configured name, an IP member is checked against the certificate's IP SANs.
+                        let handler = try NIOSSLClientHandler(context: tls.context,
+                                                              serverHostname: TLSSetup.sniName(tls.serverName ?? endpoint.host))
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(bound.value)
+                }
             }
         return AddressResolver.resolve(endpoint, on: eventLoop).assumeIsolated()
             .flatMap { bootstrap.connect(to: $0) }.nonisolated()

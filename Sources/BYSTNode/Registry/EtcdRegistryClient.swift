@@ -1,4 +1,5 @@
-// The etcd backend of the port registry, over etcd's v3 JSON gateway (etcd ≥ 3.4):
+// The etcd backend of the port registry, over etcd's v3 JSON gateway (etcd ≥ 3.4), plain or
+// TLS, with or without a user (EtcdHTTPClient, EtcdAuth.swift):
 //
 //   start ─▶ lease/grant (retried, rotating members) ─▶ .connected, .renewed
 //   every TTL/3: lease/keepalive (deadline TTL/6) ─ TTL ─▶ .renewed(send time + TTL − margin)
@@ -49,12 +50,15 @@ final class EtcdRegistryClient: RegistryBackend {
     static let maximumBackoff: Duration = .seconds(2)
     static let revokeTimeout: Duration = .seconds(1)
 
-    init(endpoints: [HostPort], nodeName: String, lease: Duration, eventLoop: EventLoop, logger: Logger) {
+    /// `security`: TLS for `etcds://`, credentials for `registry_user` (loaded at start).
+    init(endpoints: [HostPort], nodeName: String, lease: Duration, security: EtcdSecurity = EtcdSecurity(), eventLoop: EventLoop,
+         logger: Logger) {
         self.nodeName = nodeName
         self.requestedLease = lease
         self.eventLoop = eventLoop
         self.logger = logger
-        self.http = EtcdHTTPClient(endpoints: endpoints, eventLoop: eventLoop)
+        self.http = EtcdHTTPClient(endpoints: endpoints, eventLoop: eventLoop, tls: security.tls,
+                                   auth: security.credentials.map { EtcdAuthenticator(credentials: $0, logger: logger) })
         http.onMemberFailed = { [weak self] index in
             guard let self else { return }
             for watch in watches.values { watch.memberFailed(index) }

@@ -118,7 +118,8 @@ final class EtcdStreamReader: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let request: ByteBuffer
+    /// Written when the connection comes up: set before it is made (once the token is known).
+    var request = ByteBuffer()
     private let maxLine: Int
     /// One complete line (without LF), never empty.
     private let onLine: (ByteBuffer) -> Void
@@ -131,12 +132,14 @@ final class EtcdStreamReader: ChannelInboundHandler {
     private var line = ByteBuffer()
     private var ended = false
 
-    init(request: ByteBuffer, maxLine: Int, onLine: @escaping (ByteBuffer) -> Void, onEnd: @escaping (String) -> Void) {
-        self.request = request
+    init(maxLine: Int, onLine: @escaping (ByteBuffer) -> Void, onEnd: @escaping (String) -> Void) {
         self.maxLine = maxLine
         self.onLine = onLine
         self.onEnd = onEnd
     }
+
+    /// Closed, or ended by itself.
+    var isClosed: Bool { ended }
 
     /// Stops the stream without reporting its end.
     func close() {

@@ -9,18 +9,22 @@ import NIOCore
 import Tun
 
 extension Node {
-    func startRegistry() {
+    /// The backend of `registry`, not started yet: etcd's TLS context and password are loaded
+    /// here, so a file gone bad since the config was checked stops the start.
+    func makeRegistryBackend() throws(EtcdSecurity.Failure) {
         guard let registry = config.registry else { return }
-        let backend: RegistryBackend
         switch registry.service {
         case .peer(let name):
-            backend = EmbeddedRegistryClient(node: self, peerName: name, lease: registry.lease)
-        case .etcd(let members):
-            backend = EtcdRegistryClient(endpoints: members, nodeName: config.name, lease: registry.lease,
-                                         eventLoop: eventLoop, logger: logger)
+            registryBackend = EmbeddedRegistryClient(node: self, peerName: name, lease: registry.lease)
+        case .etcd(let members, _):
+            registryBackend = EtcdRegistryClient(endpoints: members, nodeName: config.name, lease: registry.lease,
+                                                 security: try EtcdSecurity(registry), eventLoop: eventLoop, logger: logger)
         }
+    }
+
+    func startRegistry() {
+        guard let registry = config.registry, let backend = registryBackend else { return }
         backend.onEvent = { [unowned self] event in registryEvent(event) }
-        registryBackend = backend
         backend.start()
         for port in Set(peers.compactMap(\.config.endpoint?.portName)).sorted() { backend.watch(port) }
         if let ha = config.ha {

@@ -107,7 +107,7 @@ extension Node {
             || old.deadLinkTimeout != new.deadLinkTimeout { return "[node] session timing" }
         if old.maxRecordPayload != new.maxRecordPayload { return "[node] max_record_payload" }
         if old.tun != new.tun { return "[tun]" }
-        if old.registry != new.registry { return "[node] registry or registry_lease" }
+        if old.registry != new.registry { return "[node] registry or its registry_* keys" }
         if old.ha != new.ha { return "[ha]" }
         if old.limits != new.limits { return "[limits]" }
         return nil

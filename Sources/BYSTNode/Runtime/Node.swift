@@ -152,6 +152,7 @@ final class Node {
 
     func start() -> EventLoopFuture<Void> {
         do {
+            try makeRegistryBackend()
             try startTun()
         } catch {
             return eventLoop.makeFailedFuture(error)

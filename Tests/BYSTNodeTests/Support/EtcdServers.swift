@@ -8,6 +8,8 @@ final class EtcdProcess {
     let clientPort: UInt16
     let peerPort: UInt16
     let directory: String
+    /// More etcd flags (e.g. `--auth-token-ttl`).
+    var extraArguments: [String] = []
     private var process: Process?
 
     struct Missing: Error, CustomStringConvertible {
@@ -35,7 +37,7 @@ final class EtcdProcess {
             "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "byst-test=\(peer)", "--logger=zap", "--log-outputs=stderr",
-        ]
+        ] + extraArguments
         let log = "\(directory)/etcd.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

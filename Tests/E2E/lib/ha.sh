@@ -15,8 +15,12 @@
 # Both hubs serve HA port "hq" with the same tunnel address and LAN; the branch's peer
 # "hq" has endpoint "port:hq" and follows whichever hub owns it.
 #
-# ha_setup BACKEND LEASE   BACKEND: embedded | etcd
+# ha_setup BACKEND LEASE   BACKEND: embedded | etcd | etcds
+#   etcds: TLS to the members (which require client certificates) and etcd authentication:
+#   users hub-ha and hub-hb may read and write the key /byst/ports/hq, user branch may only
+#   read it (certificates, keys and passwords in $BYST_NS_WORK/pki).
 HA_ETCD_PIDS=()
+HA_PKI=${BYST_NS_WORK:?source deploy/netns/lib.sh first}/pki
 
 ha_setup() {
     HA_BACKEND=$1 HA_LEASE=$2
@@ -32,12 +36,13 @@ ha_setup() {
     # The branch's key for "hq" is shared by both hubs (they are one peer to the branch).
     byst_keys ha br
     "$BYST" key export br --store "$BYST_NS_WORK/ha.keys" | "$BYST" key import br --store "$BYST_NS_WORK/hb.keys" >/dev/null
-    local registry
     if [ "$HA_BACKEND" = embedded ]; then
         for n in ha hb br; do byst_keys r "$n"; done
         ha_registry_config
     else
+        [ "$HA_BACKEND" = etcd ] || ha_etcd_pki
         ha_etcd_start
+        [ "$HA_BACKEND" = etcd ] || ha_etcd_secure
     fi
     for hub in ha hb; do
         case $hub in ha) mine=10.9.1 side=192.168.50.1 ;; hb) mine=10.9.2 side=192.168.51.1 ;; esac
@@ -47,7 +52,7 @@ name = "hub-$hub"
 listen = ["$side:7000"]
 control_socket = "$BYST_NS_WORK/$hub.sock"
 key_store = "$BYST_NS_WORK/$hub.keys"
-$(ha_registry_lines "$mine")
+$(ha_registry_lines "$mine" "hub-$hub")
 [tun]
 address = ["10.0.0.1/24"]
 [ha]
@@ -65,7 +70,7 @@ TOML
 name = "branch"
 control_socket = "$BYST_NS_WORK/br.sock"
 key_store = "$BYST_NS_WORK/br.keys"
-$(ha_registry_lines 10.9.3)
+$(ha_registry_lines 10.9.3 branch)
 [tun]
 address = ["10.0.0.2/24"]
 [[peer]]
@@ -79,13 +84,23 @@ $(ha_registry_peer 10.9.3)
 TOML
 }
 
-# [node] lines naming the registry as seen from a namespace whose registry-side subnet is $1.
+# [node] lines naming the registry as seen from a namespace whose registry-side subnet is
+# $1, for etcd user $2 (etcds).
 ha_registry_lines() {
-    if [ "$HA_BACKEND" = embedded ]; then
-        printf 'registry = "peer:registry"\nregistry_lease = "%s"\n' "$HA_LEASE"
-    else
-        printf 'registry = "etcd://%s.1:23791,%s.1:23792,%s.1:23793"\nregistry_lease = "%s"\n' "$1" "$1" "$1" "$HA_LEASE"
-    fi
+    case $HA_BACKEND in
+        embedded) printf 'registry = "peer:registry"\nregistry_lease = "%s"\n' "$HA_LEASE" ;;
+        etcd) printf 'registry = "etcd://%s.1:23791,%s.1:23792,%s.1:23793"\nregistry_lease = "%s"\n' "$1" "$1" "$1" "$HA_LEASE" ;;
+        etcds) cat <<TOML
+registry = "etcds://$1.1:23791,$1.1:23792,$1.1:23793"
+registry_lease = "$HA_LEASE"
+registry_tls_ca_file = "$HA_PKI/ca.pem"
+registry_tls_certificate = "$HA_PKI/$2.pem"
+registry_tls_private_key = "$HA_PKI/$2.key"
+registry_user = "$2"
+registry_password_file = "$HA_PKI/$2.password"
+TOML
+        ;;
+    esac
 }
 
 ha_registry_peer() {
@@ -125,19 +140,89 @@ ha_start_registry() {
 ha_etcd_start() {
     local cluster='e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803' i
     for i in 1 2 3; do ha_etcd_member "$i" new "$cluster"; done
-    ha_etcd_healthy() { ip netns exec "$(ns r)" curl -sf -m 1 "http://127.0.0.1:2379$1/health" | grep -q true; }
+    ha_etcd_healthy() { ha_etcd_curl r root -f -m 1 "$(ha_etcd_url 127.0.0.1 "$1")/health" | grep -q true; }
     for i in 1 2 3; do wait_for 20 ha_etcd_healthy "$i" || { echo "FAIL: etcd member $i not healthy" >&2; tail -20 "$BYST_NS_WORK/etcd$i.log" >&2; exit 1; }; done
 }
 
 ha_etcd_member() {
-    local i=$1 state=$2 cluster=${3:-e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803}
+    local i=$1 state=$2 cluster=${3:-e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803} tls=()
+    [ "$HA_BACKEND" = etcd ] || tls=(--cert-file "$HA_PKI/member.pem" --key-file "$HA_PKI/member.key"
+                                     --trusted-ca-file "$HA_PKI/ca.pem" --client-cert-auth)
     netns_run r "$BYST_NS_WORK/etcd$i.log" etcd --name "e$i" --data-dir "$BYST_NS_WORK/etcd$i" \
-        --listen-client-urls "http://0.0.0.0:2379$i" --advertise-client-urls "http://10.9.1.1:2379$i" \
+        --listen-client-urls "$(ha_etcd_url 0.0.0.0 "$i")" --advertise-client-urls "$(ha_etcd_url 10.9.1.1 "$i")" "${tls[@]}" \
         --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
         --initial-cluster "$cluster" --initial-cluster-token "byst-ha-$$" --initial-cluster-state "$state" \
         --logger=zap --log-outputs=stderr >/dev/null
     HA_ETCD_PIDS[$i]=$BYST_NS_LAST_PID
 }
+
+# ha_etcd_url ADDRESS MEMBER: the member's client URL at ADDRESS.
+ha_etcd_url() { if [ "$HA_BACKEND" = etcd ]; then echo "http://$1:2379$2"; else echo "https://$1:2379$2"; fi; }
+
+# ha_etcd_curl NS USER CURL-ARGS…: curl from namespace NS, with USER's client certificate
+# (etcds; USER "" for none).
+ha_etcd_curl() {
+    local n=$1 user=$2 tls=(); shift 2
+    [ "$HA_BACKEND" = etcd ] || tls=(--cacert "$HA_PKI/ca.pem")
+    [ "$HA_BACKEND" = etcd ] || [ -z "$user" ] || tls+=(--cert "$HA_PKI/$user.pem" --key "$HA_PKI/$user.key")
+    ip netns exec "$(ns "$n")" curl -s "${tls[@]}" "$@"
+}
+
+# ha_etcd_pki: a CA; one certificate for the members (their client addresses in
+# subjectAltName); a client certificate and password per etcd user. No certificate has a
+# CommonName: etcd ≥ 3.4.10 refuses gateway requests from a client certificate with one
+# (HTTP 400), and over gRPC it would name a user.
+ha_etcd_pki() {
+    local name
+    mkdir -p "$HA_PKI"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=byst-test-ca \
+        -keyout "$HA_PKI/ca.key" -out "$HA_PKI/ca.pem" 2>/dev/null
+    ha_etcd_certificate member "subjectAltName=IP:10.9.1.1,IP:10.9.2.1,IP:10.9.3.1,IP:127.0.0.1"
+    for name in root hub-ha hub-hb branch; do
+        ha_etcd_certificate "$name" "extendedKeyUsage=clientAuth"
+        (umask 077; head -c 18 /dev/urandom | base64 >"$HA_PKI/$name.password")
+    done
+}
+
+# ha_etcd_certificate NAME EXTENSION: $HA_PKI/NAME.pem and .key, signed by the CA.
+ha_etcd_certificate() {
+    echo "$2" >"$HA_PKI/$1.ext"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=byst-test/OU=$1" \
+        -keyout "$HA_PKI/$1.key" -out "$HA_PKI/$1.csr" 2>/dev/null
+    openssl x509 -req -in "$HA_PKI/$1.csr" -CA "$HA_PKI/ca.pem" -CAkey "$HA_PKI/ca.key" -CAcreateserial -days 1 \
+        -extfile "$HA_PKI/$1.ext" -out "$HA_PKI/$1.pem" 2>/dev/null
+}
+
+# ha_etcdctl ARGS…: etcdctl in ns r over TLS as root (with its password once auth is enabled).
+ha_etcdctl() {
+    local user=()
+    [ -z "${HA_ETCD_AUTH:-}" ] || user=(--user "root:$(cat "$HA_PKI/root.password")")
+    ip netns exec "$(ns r)" etcdctl --endpoints "https://127.0.0.1:23791" --cacert "$HA_PKI/ca.pem" \
+        --cert "$HA_PKI/root.pem" --key "$HA_PKI/root.key" "${user[@]}" "$@" >/dev/null
+}
+
+# ha_etcd_secure: the users, their roles on the port key of "hq", then authentication on.
+ha_etcd_secure() {
+    local name
+    for name in root hub-ha hub-hb branch; do ha_etcdctl user add "$name" --new-user-password "$(cat "$HA_PKI/$name.password")"; done
+    ha_etcdctl user grant-role root root
+    ha_etcdctl role add hq-gateway
+    ha_etcdctl role grant-permission hq-gateway readwrite /byst/ports/hq
+    ha_etcdctl role add hq-branch
+    ha_etcdctl role grant-permission hq-branch read /byst/ports/hq
+    for name in hub-ha hub-hb; do ha_etcdctl user grant-role "$name" hq-gateway; done
+    ha_etcdctl user grant-role branch hq-branch
+    ha_etcdctl auth enable
+    HA_ETCD_AUTH=1
+}
+
+# ha_etcd_token NS USER: a token for USER (with its certificate and password), from NS.
+ha_etcd_token() {
+    ha_etcd_curl "$1" "$2" -X POST "$(ha_etcd_url "${HA_ETCD_HOST[$1]}" 1)/v3/auth/authenticate" \
+        -d "{\"name\":\"$2\",\"password\":\"$(cat "$HA_PKI/$2.password")\"}" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+declare -A HA_ETCD_HOST=([r]=127.0.0.1 [ha]=10.9.1.1 [hb]=10.9.2.1 [br]=10.9.3.1)
 
 # ha_start_topology: hub A active, then hub B standby, then the branch reaching the hub LAN
 # (fails the test otherwise); the hubs' PIDs in $HA_PID_A and $HA_PID_B. Uses the caller's
@@ -166,7 +251,7 @@ ha_expect_failover() {
 ha_etcd_leader() {
     local i status
     for i in 1 2 3; do
-        status=$(ip netns exec "$(ns r)" curl -sf -m 2 -X POST -d '{}' "http://127.0.0.1:2379$i/v3/maintenance/status") || continue
+        status=$(ha_etcd_curl r root -f -m 2 -X POST -d '{}' "$(ha_etcd_url 127.0.0.1 "$i")/v3/maintenance/status") || continue
         python3 -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s.get("leader") == s["header"]["member_id"] else 1)' "$status" && { echo "$i"; return 0; }
     done
     return 1
