@@ -95,9 +95,9 @@ import Testing
                  "byst: error: \(path): peer \"branch-1\" is used by the [[forward]] listening on 127.0.0.1:15432; remove that forward first\n"),
                 (["peer", "list", "-c", dir + "/missing.toml"], "byst: error: \(dir)/missing.toml: cannot open: No such file or directory\n"),
                 (["peer", "list", "-c", broken],
-                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease)\n"),
+                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease, registry_tls_ca_file, registry_tls_certificate, registry_tls_private_key, registry_tls_server_name, registry_user, registry_password_file)\n"),
                 (["peer", "add", "b", "--key", "k", "-c", broken],
-                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease)\n"),
+                 "byst: error: \(broken):3: [node]: unknown key \"links\" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, registry, registry_lease, registry_tls_ca_file, registry_tls_certificate, registry_tls_private_key, registry_tls_server_name, registry_user, registry_password_file)\n"),
             ]
             for (arguments, expected) in cases {
                 let run = try byst(arguments)
