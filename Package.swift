@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "BYSTNode", "BYSTProto",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

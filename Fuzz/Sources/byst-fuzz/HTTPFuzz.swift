@@ -11,7 +11,8 @@ import NIOEmbedded
 /// as a client reads it, to the method in bits 4–5; 2 a bare chunked body. Bit 2 picks
 /// small limits, so that they are reachable.
 /// Invariants: the same bytes parse to the same heads, body and error however they are
-/// cut; body parts are never empty; a finished body consumes nothing more.
+/// cut; body parts are never empty; a finished body consumes nothing more; one connection
+/// holds at most one unpaired split token, with at most its share of waiting bytes.
 enum HTTPFuzz {
     static func run(_ data: [UInt8]) {
         var input = FuzzInput(data)
@@ -40,6 +41,7 @@ enum HTTPFuzz {
         let loop = EmbeddedEventLoop()
         defer { try? loop.syncShutdownGracefully() }
         let registry = SplitRegistry(eventLoop: loop, pairingTimeout: .seconds(1))
+        let connection = registry.newOrigin(source: nil)
         var rest = bytes
         // Requests follow each other on a keep-alive connection (split upstream POSTs).
         for _ in 0..<8 {
@@ -53,18 +55,22 @@ enum HTTPFuzz {
             guard case .head(let head, let after) = whole else { break }
             invariant(head.headers.count <= limits.maxHeaders, "\(head.headers.count) header fields")
             invariant(rest.count - after.count <= limits.maxHeadBytes, "a head of \(rest.count - after.count) bytes")
-            guard let next = route(head, body: after, registry: registry, limits: limits, split: split) else { break }
-            rest = next
+            let following = route(head, body: after, registry: registry, from: connection, limits: limits, split: split)
+            invariant(registry.unpairedCount <= 1, "one connection holds \(registry.unpairedCount) unpaired split tokens")
+            invariant(registry.pendingBytes <= SplitRegistry.Limits().pendingBytesPerToken, "\(registry.pendingBytes) bytes wait")
+            guard let following else { break }
+            rest = following
         }
         // Tokens that never got a downstream are forgotten after the pairing timeout.
         loop.advanceTime(by: .seconds(2))
         invariant(registry.count == 0, "\(registry.count) split tokens outlived the pairing timeout")
+        invariant(registry.pendingBytes == 0, "\(registry.pendingBytes) bytes outlived their tokens")
     }
 
     /// What HTTPServerFrontEnd does with one head; the bytes after the request if the
     /// connection would carry another one.
-    static func route(_ head: HTTPRequestHead, body: [UInt8], registry: SplitRegistry, limits: HTTPLimits,
-                      split: UInt8) -> [UInt8]? {
+    static func route(_ head: HTTPRequestHead, body: [UInt8], registry: SplitRegistry, from connection: SplitOrigin,
+                      limits: HTTPLimits, split: UInt8) -> [UInt8]? {
         guard let target = try? HTTPRequestTarget(parsing: head.target), target.path == path else { return nil }
         invariant(target.path.hasPrefix("/"), "path \(target.path)")
         guard let framing = try? HTTPBodyFraming.request(head) else { return nil }
@@ -79,7 +85,7 @@ enum HTTPFuzz {
         guard SplitRegistry.isValidToken(token) else { return nil }
         invariant(Base64URL.decode(token)?.count == 16, "token \(token) accepted")
         guard head.method == "POST", let sequence = target.value("s").flatMap({ UInt64($0) }) else { return nil }
-        do throws(SplitRegistry.Refusal) { try registry.beginUpstream(token, sequence: sequence) } catch { return nil }
+        do throws(SplitRegistry.Refusal) { try registry.beginUpstream(token, sequence: sequence, from: connection) } catch { return nil }
         let decoded = decodeBody(body, framing: framing, limits: limits, split: split)
         for part in decoded.parts {
             do throws(SplitRegistry.Refusal) { try registry.deliver(token, part) } catch { return nil }

@@ -5,7 +5,9 @@
 //   GET  <path>?t=TOKEN ──────▶ split downstream: the link lives here, its input comes
 //                               from the token's POSTs (SplitRegistry)
 //   POST <path>?t=TOKEN&s=N ──▶ one upstream part: body to the paired link, then 200;
-//                               the connection may carry the next request
+//                               the connection may carry the next request. It stays an
+//                               unfinished handshake (pending_handshakes, closed at the
+//                               handshake deadline) until a link it fed authenticates
 //   anything else ────────────▶ an HTTP error response, then close
 //
 // Parsing is BYSTProto's (HTTPHeadParser, HTTPBodyDecoder); this handler moves bytes and
@@ -15,7 +17,7 @@ import BYSTProto
 import Logging
 import NIOCore
 
-final class HTTPServerFrontEnd: ChannelDuplexHandler {
+final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -42,6 +44,15 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var deadline: Scheduled<Void>?
     private var splitToken: String?
+    /// The link started on this connection (for split mode: the GET's).
+    private weak var link: LinkHandler?
+    /// This connection in the split registry's bounds (made at its first upstream POST).
+    private var splitOrigin: SplitOrigin?
+    /// Upstream POSTs: the connection is pending until a link it fed authenticates, and is
+    /// closed if none has by the handshake deadline, counted from its accept.
+    private var upstreamSettlement = SplitUpstreamSettlement()
+    private var acceptedAt = NIODeadline.now()
+    private var handshakeDeadline: Scheduled<Void>?
     /// Link response: head sent yet, and whether its body is chunked (HTTP/1.1) or runs to close.
     private var responseStarted = false
     private var chunkedResponse = true
@@ -59,6 +70,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        acceptedAt = .now()
         armDeadline(headTimeout)
     }
 
@@ -77,6 +89,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
+        handshakeDeadline?.cancel()
         if let splitToken { node.splitRegistry.downstreamClosed(splitToken, self) }
         if case .upstreamPart(let token, _, _) = state {
             node.logger.debug("split upstream part for \(token.prefix(6))… cut short by \(remote)")
@@ -137,11 +150,12 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
                     while let part = try decoder.next(&inbound) {
                         guard case .data(let bytes) = part else {
                             node.splitRegistry.finishUpstream(token)
+                            settleUpstreamIfAuthenticated()
                             finishUpstreamPart(keepAlive: keepAlive, context)
                             break
                         }
                         do throws(SplitRegistry.Refusal) { try node.splitRegistry.deliver(token, bytes) } catch {
-                            return refuse(error.status.0, error.status.1, detail: "\(error)")
+                            return refuse(error)
                         }
                     }
                 } catch {
@@ -199,24 +213,27 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
             guard let sequence = target.value("s").flatMap({ UInt64($0) }) else {
                 return refuse(400, "Bad Request", detail: "split upstream part without a sequence number")
             }
-            do throws(SplitRegistry.Refusal) { try node.splitRegistry.beginUpstream(token, sequence: sequence) } catch {
-                return refuse(error.status.0, error.status.1, detail: "\(error)")
+            let origin = splitOrigin ?? node.splitRegistry.newOrigin(source: HandshakeSource(context.channel.remoteAddress))
+            splitOrigin = origin
+            do throws(SplitRegistry.Refusal) { try node.splitRegistry.beginUpstream(token, sequence: sequence, from: origin) } catch {
+                return refuse(error)
             }
-            // Bound to a split link by its token: no longer a stranger's unfinished connection.
-            node.handshakeSettled(context.channel)
+            upstreamFed(token, context)
             sendContinueIfExpected(head, context)
             armDeadline(Self.idleTimeout)
             let keepAlive = head.version == .http11 && !head.headers.containsToken("close", in: "connection")
             state = .upstreamPart(token: token, decoder: HTTPBodyDecoder(framing: framing), keepAlive: keepAlive)
         case ("GET", let token?):
-            let pending: [ByteBuffer]
+            let pending: ByteBuffer?
             do throws(SplitRegistry.Refusal) { pending = try node.splitRegistry.attachDownstream(token, self) } catch {
-                return refuse(error.status.0, error.status.1, detail: "\(error)")
+                return refuse(error)
             }
             splitToken = token
             startLink(version: head.version, body: nil, binding: Array(token.utf8), context)
-            for bytes in pending { deliverUpstream(bytes) }
-            if !pending.isEmpty { upstreamBatchDone() }
+            if let pending {
+                deliverUpstream(pending)
+                upstreamBatchDone()
+            }
         case ("GET", nil):
             refuse(400, "Bad Request", detail: "GET without a link token")
         default:
@@ -239,8 +256,12 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
     }
 
     private func addLink(binding: [UInt8], _ context: ChannelHandlerContext) -> Bool {
+        // The link's own handshake timeout and settlement take over.
+        handshakeDeadline?.cancel()
+        let link = node.makeResponderLink(binding: binding)
+        self.link = link
         do {
-            try context.pipeline.syncOperations.addHandler(node.makeResponderLink(binding: binding), position: .after(self))
+            try context.pipeline.syncOperations.addHandler(link, position: .after(self))
             return true
         } catch {
             node.logger.warning("cannot start a link on \(remote): \(error)")
@@ -278,6 +299,37 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
+    var linkAuthenticated: Bool { link?.wasEstablished ?? false }
+
+    // MARK: Split upstream connections: settled once a link they fed authenticates
+
+    private func upstreamFed(_ token: String, _ context: ChannelHandlerContext) {
+        upstreamSettlement.fed(token)
+        guard !upstreamSettlement.isSettled, handshakeDeadline == nil else { return }
+        handshakeDeadline = context.eventLoop.assumeIsolated().scheduleTask(deadline: acceptedAt + headTimeout) { [self] in
+            upstreamHandshakeDeadlineReached()
+        }
+    }
+
+    private func settleUpstreamIfAuthenticated() {
+        guard upstreamSettlement.settle(authenticated: node.splitRegistry.isAuthenticated), let context else { return }
+        handshakeDeadline?.cancel()
+        node.handshakeSettled(context.channel)
+    }
+
+    private func upstreamHandshakeDeadlineReached() {
+        settleUpstreamIfAuthenticated()
+        guard !upstreamSettlement.isSettled, let context else { return }
+        if case .done = state { return }
+        node.handshakeFailed(.timeout)
+        node.logLimiter.log(.http, level: .info,
+                            "HTTP split upstream connection from \(remote): no link it fed authenticated within \(headTimeout); closing",
+                            to: node.logger)
+        state = .done
+        deadline?.cancel()
+        context.close(promise: nil)
+    }
+
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -312,6 +364,13 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler {
     }
 
     // MARK: Errors and timers
+
+    private func refuse(_ refusal: SplitRegistry.Refusal) {
+        if let limit = refusal.limit {
+            node.limitHit(limit, "\(refusal): \(refusal.status.code) to \(remote)", level: .info)
+        }
+        refuse(refusal.status.code, refusal.status.reason, detail: "\(refusal)")
+    }
 
     private func refuse(_ status: Int, _ reason: String, detail: String, extraHeaders: [(String, String)] = []) {
         guard let context else { return }

@@ -1,60 +1,52 @@
 import BYSTProto
 import NIOCore
 
+/// Where a split link lives: its GET's connection (HTTPServerFrontEnd), fed by its POSTs.
+protocol SplitDownstream: AnyObject {
+    func deliverUpstream(_ bytes: ByteBuffer)
+    func upstreamBatchDone()
+    /// Whether the link has completed its handshake (the client holds one of our keys).
+    var linkAuthenticated: Bool { get }
+}
+
 /// Server side of split mode (PROTOCOL.md §6.3): pairs a link's downstream GET with its
 /// upstream POSTs by link token, on the node's event loop.
 ///
 ///   GET  ?t=TOKEN        ─▶ attachDownstream ─▶ the link lives on the GET's connection
 ///   POST ?t=TOKEN&s=N    ─▶ beginUpstream(N) ▸ deliver(body bytes) ▸ finishUpstream
 ///
-/// Either may come first: upstream bytes wait (bounded) until the downstream is there.
-/// **Bounds**: at most `maxEntries` tokens, `maxPendingBytes` waiting per token; a token
-/// without a downstream is forgotten after `pairingTimeout`.
+/// Either may come first: a POST's token is *unpaired* until its GET arrives, and its
+/// bytes wait (copied) until then. **Bounds** (`Limits`, counted by `UnpairedTokens`): a
+/// connection, a source and the node may hold only so many unpaired tokens, and only so
+/// many bytes may wait, per token and in all; an unpaired token is forgotten after
+/// `pairingTimeout`. A paired token lives as long as its GET's connection.
 final class SplitRegistry {
-    enum Refusal: Error, CustomStringConvertible {
-        case unknownToken
-        case outOfOrder(expected: UInt64, got: UInt64)
-        case downstreamTaken
-        case full
-        case tooMuchPending
-
-        var status: (Int, String) {
-            switch self {
-            case .unknownToken: (404, "Not Found")
-            case .outOfOrder, .downstreamTaken: (409, "Conflict")
-            case .full: (503, "Service Unavailable")
-            case .tooMuchPending: (413, "Content Too Large")
-            }
-        }
-
-        var description: String {
-            switch self {
-            case .unknownToken: "no split link with this token (expired or closed)"
-            case .outOfOrder(let expected, let got): "upstream part \(got) out of order (expected \(expected))"
-            case .downstreamTaken: "this link token already has a downstream"
-            case .full: "too many split links waiting to pair"
-            case .tooMuchPending: "too many upstream bytes before the downstream arrived"
-            }
-        }
-    }
-
-    private struct Entry {
-        var downstream: HTTPServerFrontEnd?
-        var pending: [ByteBuffer] = []
-        var pendingBytes = 0
+    private final class Entry {
+        var downstream: SplitDownstream?
+        /// Who created it with a POST, while it is unpaired (nil once paired).
+        var unpairedOrigin: SplitOrigin?
+        /// Upstream bytes that came before the GET: a copy, so that small slices do not keep
+        /// whole read buffers alive.
+        var pending = ByteBuffer()
         var nextSequence: UInt64 = 0
         var expiry: Scheduled<Void>?
+
+        init(downstream: SplitDownstream?, unpairedOrigin: SplitOrigin?) {
+            self.downstream = downstream
+            self.unpairedOrigin = unpairedOrigin
+        }
     }
 
-    static let maxEntries = 4096
-    static let maxPendingBytes = 1 << 20
     private var entries: [String: Entry] = [:]
+    private var unpaired: UnpairedTokens
+    private var connectionsNumbered: UInt64 = 0
     private let eventLoop: EventLoop
     private let pairingTimeout: TimeAmount
 
-    init(eventLoop: EventLoop, pairingTimeout: TimeAmount) {
+    init(eventLoop: EventLoop, pairingTimeout: TimeAmount, limits: Limits = Limits()) {
         self.eventLoop = eventLoop
         self.pairingTimeout = pairingTimeout
+        unpaired = UnpairedTokens(limits: limits)
     }
 
     /// A link token: 22 characters of base64url (16 random bytes), as our clients make them.
@@ -62,42 +54,48 @@ final class SplitRegistry {
         token.utf8.count == 22 && Base64URL.decode(token)?.count == 16
     }
 
-    /// The GET arrived; returns upstream bytes that were waiting for it.
-    func attachDownstream(_ token: String, _ frontEnd: HTTPServerFrontEnd) throws(Refusal) -> [ByteBuffer] {
-        var entry = try existingOrNew(token)
-        guard entry.downstream == nil else { throw .downstreamTaken }
-        entry.expiry?.cancel()
-        entry.expiry = nil
-        entry.downstream = frontEnd
-        let pending = entry.pending
-        entry.pending = []
-        entry.pendingBytes = 0
-        entries[token] = entry
-        return pending
+    /// Identifies a connection's POSTs for the bounds; one per connection.
+    func newOrigin(source: HandshakeSource?) -> SplitOrigin {
+        connectionsNumbered += 1
+        return SplitOrigin(connection: connectionsNumbered, source: source)
     }
 
-    /// POST number `sequence` starts; parts must come in order, the first may create the entry.
-    func beginUpstream(_ token: String, sequence: UInt64) throws(Refusal) {
-        var entry: Entry
-        if sequence == 0 { entry = try existingOrNew(token) } else {
-            guard let existing = entries[token] else { throw .unknownToken }
+    /// The GET arrived; returns the upstream bytes that waited for it.
+    func attachDownstream(_ token: String, _ downstream: SplitDownstream) throws(Refusal) -> ByteBuffer? {
+        guard let entry = entries[token] else {
+            entries[token] = Entry(downstream: downstream, unpairedOrigin: nil)
+            return nil
+        }
+        guard entry.downstream == nil else { throw .downstreamTaken }
+        entry.downstream = downstream
+        let pending = entry.pending
+        release(entry)
+        return pending.readableBytes > 0 ? pending : nil
+    }
+
+    /// POST number `sequence` from `origin` starts; parts must come in order, the first may
+    /// create the entry (an unpaired token).
+    func beginUpstream(_ token: String, sequence: UInt64, from origin: SplitOrigin) throws(Refusal) {
+        let entry: Entry
+        if let existing = entries[token] {
             entry = existing
+        } else {
+            guard sequence == 0 else { throw .unknownToken }
+            entry = try addUnpaired(token, origin)
         }
         guard entry.nextSequence == sequence else { throw .outOfOrder(expected: entry.nextSequence, got: sequence) }
         entry.nextSequence += 1
-        entries[token] = entry
     }
 
     func deliver(_ token: String, _ bytes: ByteBuffer) throws(Refusal) {
-        guard var entry = entries[token] else { throw .unknownToken }
+        guard let entry = entries[token] else { throw .unknownToken }
         if let downstream = entry.downstream {
             downstream.deliverUpstream(bytes)
             return
         }
-        guard entry.pendingBytes + bytes.readableBytes <= Self.maxPendingBytes else { throw .tooMuchPending }
-        entry.pending.append(bytes)
-        entry.pendingBytes += bytes.readableBytes
-        entries[token] = entry
+        if let refusal = unpaired.refusal(toBuffer: bytes.readableBytes, held: entry.pending.readableBytes) { throw refusal }
+        entry.pending.writeImmutableBuffer(bytes)
+        unpaired.buffered(bytes.readableBytes)
     }
 
     /// A POST body ended: let the link process what it got as one read cycle.
@@ -105,21 +103,43 @@ final class SplitRegistry {
         entries[token]?.downstream?.upstreamBatchDone()
     }
 
+    /// Whether the token's link has completed its handshake.
+    func isAuthenticated(_ token: String) -> Bool {
+        entries[token]?.downstream?.linkAuthenticated ?? false
+    }
+
     /// The downstream connection closed: the link is over, later POSTs get 404.
-    func downstreamClosed(_ token: String, _ frontEnd: HTTPServerFrontEnd) {
-        guard let entry = entries[token], entry.downstream === frontEnd else { return }
+    func downstreamClosed(_ token: String, _ downstream: SplitDownstream) {
+        guard let entry = entries[token], entry.downstream === downstream else { return }
         entries[token] = nil
     }
 
+    /// Tokens known (paired or not).
     var count: Int { entries.count }
+    var unpairedCount: Int { unpaired.count }
+    /// Upstream bytes waiting for their GETs.
+    var pendingBytes: Int { unpaired.bytes }
 
-    private func existingOrNew(_ token: String) throws(Refusal) -> Entry {
-        if let entry = entries[token] { return entry }
-        guard entries.count < Self.maxEntries else { throw .full }
-        var entry = Entry()
+    private func addUnpaired(_ token: String, _ origin: SplitOrigin) throws(Refusal) -> Entry {
+        if let refusal = unpaired.refusal(toAdd: origin) { throw refusal }
+        unpaired.add(origin)
+        let entry = Entry(downstream: nil, unpairedOrigin: origin)
         entry.expiry = eventLoop.assumeIsolated().scheduleTask(in: pairingTimeout) { [self] in
-            if entries[token]?.downstream == nil { entries[token] = nil }
+            guard let entry = entries[token], entry.downstream == nil else { return }
+            release(entry)
+            entries[token] = nil
         }
+        entries[token] = entry
         return entry
+    }
+
+    /// The entry is no longer unpaired (its GET came, or it expired).
+    private func release(_ entry: Entry) {
+        entry.expiry?.cancel()
+        entry.expiry = nil
+        guard let origin = entry.unpairedOrigin else { return }
+        unpaired.remove(origin, bytes: entry.pending.readableBytes)
+        entry.unpairedOrigin = nil
+        entry.pending = ByteBuffer()
     }
 }

@@ -115,6 +115,13 @@ enum ResourceLimit: String, CaseIterable, Sendable {
     case sessionBuffer = "session_buffer"
     /// `http_max_head`: an HTTP request head too large or with too many fields (431).
     case httpHead = "http_max_head"
+    /// Split-mode pairing (fixed caps, not in `[limits]`; PROTOCOL.md §6.3): a POST that
+    /// would create a second link token waiting for its GET on one connection, one beyond
+    /// the source's or the node's share of such tokens, or bytes beyond what may wait for them.
+    case splitUnpairedPerConnection = "split_unpaired_per_connection"
+    case splitUnpairedPerSource = "split_unpaired_per_source"
+    case splitUnpaired = "split_unpaired"
+    case splitPendingBytes = "split_pending_bytes"
     /// `registry_ports` / `registry_watches`: a registry request beyond them was refused.
     case registryPorts = "registry_ports"
     case registryWatches = "registry_watches"

@@ -139,6 +139,27 @@ struct BlockingSocket: Sendable {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// Everything the other end sends until it closes (end of stream or reset) or `deadline`
+    /// passes, and whether it closed: for hostile-input tests that expect an answer and a close.
+    func drain(until deadline: ContinuousClock.Instant) -> (bytes: [UInt8], closed: Bool) {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let left = ContinuousClock.now.duration(to: deadline).components
+            let milliseconds = max(0, left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000)
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&entry, 1, Int32(clamping: milliseconds))
+            if ready < 0, errno == EINTR { continue }
+            guard ready > 0 else { return (out, false) }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                out += chunk[0..<n]
+            } else if n == 0 || errno != EINTR {
+                return (out, true)
+            }
+        }
+    }
+
     func sendText(_ text: String) throws {
         try Array(text.utf8).withUnsafeBytes { try sendAll($0) }
     }
