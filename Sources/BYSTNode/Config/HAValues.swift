@@ -1,6 +1,6 @@
 import BYSTProto
 
-/// `[node] registry` and `registry_lease`: where HA ports are registered (DESIGN.md §5,
+/// `[node] registry` and `registry_lease`: where HA ports are registered (docs/ARCHITECTURE.md §5,
 /// docs/OPERATIONS.md "High availability").
 ///
 /// **Invariants** (from the loader): a `.peer` names a `[[peer]]` of the same config with a
