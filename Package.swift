@@ -19,7 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // OpenSSL 3 libcrypto: X25519, AEADs, hashes, HMAC, CSPRNG (DESIGN.md §8).
+        // OpenSSL 3 libcrypto: X25519, AEADs, hashes, HMAC, CSPRNG (docs/ARCHITECTURE.md §8).
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // zstd for optional record compression.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes DIR/a.conf and DIR/b.conf (plus key stores) for ../shared/bench's BYST hook:
+# Writes DIR/a.conf and DIR/b.conf (plus key stores) for the BYST hook of scripts/bench/harness:
 # A (10.98.0.1/24 on its TUN) dials B at 10.99.0.2:7000 (10.98.0.2/24) with LINKS links;
 # OFFLOAD (true/false) sets both TUNs' `offload`, QUEUES their `queues`.
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Heap allocations per packet on BYST's TUN data path, in the steady state (release build):
-# two nodes in ../shared/bench's namespaces (A dials B, 1 link), iperf3 TCP A→B, then a
-# 100 Hz ping; uprobes on libc's malloc, calloc, realloc and posix_memalign count every
+# two nodes in the namespaces of scripts/bench/harness (A dials B, 1 link), iperf3 TCP A→B,
+# then a 100 Hz ping; uprobes on libc's malloc, calloc, realloc and posix_memalign count every
 # allocation in each node (Swift objects, arrays and NIO buffers all come from there) while
 # the status counters say how many packets (TUN reads/writes) went through. A benchmark,
 # not a test: figures go to docs/PERFORMANCE.md. Offloads on (the default) and forced off.
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
-bench=${BYST_BENCH_DIR:-$PWD/../shared/bench}
+bench=${BYST_BENCH_DIR:-$PWD/scripts/bench/harness}
 [ -x "$bench/netns.sh" ] || { echo "bench-allocations: $bench/netns.sh not found (set BYST_BENCH_DIR)" >&2; exit 1; }
 apt-get install -y -qq iperf3 python3 linux-perf >/dev/null
 if [ -z "${BYST_BIN:-}" ]; then swift build -c release --product byst >/dev/null; fi

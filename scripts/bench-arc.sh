@@ -14,7 +14,7 @@
 # Traffic stays between the harness's own namespaces (10.99.0.0/24, 10.98.0.0/24).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench=${BYST_BENCH_DIR:-$PWD/../shared/bench}
+bench=${BYST_BENCH_DIR:-$PWD/scripts/bench/harness}
 [ -f "$bench/peers.sh" ] || { echo "bench-arc: $bench/peers.sh not found (set BYST_BENCH_DIR)" >&2; exit 1; }
 apt-get install -y -qq linux-perf jq >/dev/null
 swift build -c release --product byst >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ping RTT through BYST (1 link, offloads on; release build) and OpenVPN over TCP, in
-# alternating runs: the harness's own RTT row (../shared/bench, 20 pings) is too short to
+# alternating runs: the harness's own RTT row (scripts/bench/harness, 20 pings) is too short to
 # settle a difference of a few tens of microseconds. Each run brings one tunnel up with the
 # harness's peer functions, warms it with 5 pings, then pings at each rate in RATES
 # ("hertz:count", default 50 Hz × 300, 500 Hz × 1000, 5 Hz × 20), and tears it down.
@@ -18,7 +18,7 @@
 # Traffic stays between the harness's own namespaces (10.99.0.0/24, 10.98.0.0/24).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench=${BYST_BENCH_DIR:-$PWD/../shared/bench}
+bench=${BYST_BENCH_DIR:-$PWD/scripts/bench/harness}
 [ -f "$bench/peers.sh" ] || { echo "bench-rtt: $bench/peers.sh not found (set BYST_BENCH_DIR)" >&2; exit 1; }
 pairs=${1:-3}
 rates=${RATES:-50:300 500:1000 5:20}

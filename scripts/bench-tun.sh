@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # BYST through TUN (release build) next to OpenVPN over TCP and UDP, wireguard-go and the
-# raw veth path, all measured in the same run by ../shared/bench/anchors.sh (iperf3 TCP
+# raw veth path, all measured in the same run by scripts/bench/harness/anchors.sh (iperf3 TCP
 # 1 and 4 streams, ping RTT): BYST with 1 and 4 links, with TUN offloads on (the default)
 # and forced off, and with two TUN queues. A benchmark, not a test: figures go to docs/PERFORMANCE.md.
 #
@@ -9,7 +9,7 @@
 # Traffic stays between the harness's own namespaces (10.99.0.0/24, 10.98.0.0/24).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench=${BYST_BENCH_DIR:-$PWD/../shared/bench}
+bench=${BYST_BENCH_DIR:-$PWD/scripts/bench/harness}
 [ -x "$bench/anchors.sh" ] || { echo "bench-tun: $bench/anchors.sh not found (set BYST_BENCH_DIR)" >&2; exit 1; }
 apt-get install -y -qq iperf3 jq openvpn wireguard-go wireguard-tools python3 >/dev/null
 swift build -c release --product byst >/dev/null

@@ -10,10 +10,8 @@ source scripts/setup.sh
 byst_setup
 byst_build debug --build-tests
 
-# The Noise vectors: shared/ beside the checkout when present (CI), else the committed copy.
-if [ -z "${BYST_NOISE_VECTORS:-}" ] && [ -f ../shared/vectors/noise-psk-vectors.json ]; then
-    export BYST_NOISE_VECTORS=$PWD/../shared/vectors/noise-psk-vectors.json
-fi
+# NoiseVectorTests reads the committed vectors (Tests/BYSTProtoTests/Vectors/), or the file
+# that BYST_NOISE_VECTORS names when it is set in the environment.
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

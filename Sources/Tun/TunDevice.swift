@@ -5,7 +5,7 @@
 //   peer's packet ─▶ write(fd) ─▶ kernel delivers it as if it arrived on byst0
 //
 // Packets are never written through a NIO stream: NIO may merge two writes into one,
-// and TUN takes one packet per write (DESIGN.md §8).
+// and TUN takes one packet per write (docs/ARCHITECTURE.md §8).
 import CTun
 import Glibc
 

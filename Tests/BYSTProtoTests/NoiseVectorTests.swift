@@ -3,7 +3,7 @@ import Testing
 @testable import BYSTProto
 
 /// Runs every vector of the official Noise test-vector file (cacophony format, see
-/// shared/vectors/README.md) whose protocol this implementation supports.
+/// Vectors/README.md) whose protocol this implementation supports.
 ///
 /// The file is `$BYST_NOISE_VECTORS` when set, else the copy committed under `Vectors/`.
 /// The test fails if the file is missing or if no vector ran.

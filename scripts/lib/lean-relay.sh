@@ -1,5 +1,5 @@
-# The reference relay of Benchmarks/LeanRelay as a tunnel between ../shared/bench's
-# namespaces, for bench-rtt.sh and bench-arc.sh; sourced after the harness's lib.sh
+# The reference relay of Benchmarks/LeanRelay as a tunnel between the namespaces of
+# scripts/bench/harness, for bench-rtt.sh and bench-arc.sh; sourced after the harness's lib.sh
 # (spawn, NS_A/NS_B, UNDER_B, INNER_A/INNER_B) with $relay the byst-lean-relay binary and
 # $PDIR the run's directory.
 

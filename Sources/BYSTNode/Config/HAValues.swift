@@ -1,7 +1,7 @@
 import BYSTProto
 
 /// `[node] registry`, `registry_lease` and the etcd security keys: where HA ports are
-/// registered (DESIGN.md §5, docs/OPERATIONS.md "High availability").
+/// registered (docs/ARCHITECTURE.md §5, docs/OPERATIONS.md "High availability").
 ///
 /// **Invariants** (from the loader): a `.peer` names a `[[peer]]` of the same config with a
 /// `byst://` or `http(s)://` endpoint; `.etcd` holds at least one address; `lease` is within

@@ -57,8 +57,8 @@ public struct NodeConfig: Sendable, Equatable {
 
     public static let defaultKeyStore = "/etc/byst/keys"
     public static let defaultSessionLinger: Duration = .seconds(60)
-    /// One ping a second detects a dead link within a few seconds (DESIGN.md §4b), at a cost
-    /// of a few dozen bytes per second per link.
+    /// One ping a second detects a dead link within a few seconds (docs/ARCHITECTURE.md §4b), at
+    /// a cost of a few dozen bytes per second per link.
     public static let defaultKeepaliveInterval: Duration = .seconds(1)
     /// Five missed pings: long enough to ride out a short stall, far below TCP's own timeout.
     public static let defaultDeadLinkTimeout: Duration = .seconds(5)

@@ -1,5 +1,5 @@
-// What HA gateway roles and `port:NAME` endpoints need from a port registry (DESIGN.md §5),
-// whichever backend serves it:
+// What HA gateway roles and `port:NAME` endpoints need from a port registry
+// (docs/ARCHITECTURE.md §5), whichever backend serves it:
 //
 //   RegistryBackend ── embedded: EmbeddedRegistryClient (a stream to `byst registry serve`)
 //                   └─ etcd:     EtcdRegistryClient (v3 JSON gateway: lease, txn, watch)

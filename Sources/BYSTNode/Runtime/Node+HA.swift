@@ -1,4 +1,4 @@
-// The node's side of HA (DESIGN.md §5, docs/OPERATIONS.md "High availability"):
+// The node's side of HA (docs/ARCHITECTURE.md §5, docs/OPERATIONS.md "High availability"):
 //
 //   registry backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] port)
 //                                                   └▶ PeerRuntime.follow (port:NAME peers)

@@ -1,4 +1,4 @@
-// The node runtime: everything below runs on one event loop (DESIGN.md §3 BYSTNode).
+// The node runtime: everything below runs on one event loop (docs/ARCHITECTURE.md §3.4).
 //
 //   listeners (byst://) ─▶ LinkAcceptor ▸ LinkAdmission ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
 //   HTTP(S) listeners ─▶ LinkAcceptor ▸ LinkAdmission ─▶ [TLS] ▸ HTTPServerFrontEnd ─▶ LinkHandler(responder) (duplex, split, raw)

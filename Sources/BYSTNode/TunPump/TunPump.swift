@@ -1,4 +1,4 @@
-// The packet channel between the TUN interface and peers (DESIGN.md §4 "TUN and routing"):
+// The packet channel between the TUN interface and peers (docs/ARCHITECTURE.md §3.7, §4.2):
 //
 //   per TUN queue, light traffic: read on the event loop (TunLoopReadHandler, no hop)
 //              bulk traffic: a reader thread, poll + read(2) ≤ 64 packets into one reused

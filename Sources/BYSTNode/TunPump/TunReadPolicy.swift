@@ -1,4 +1,4 @@
-/// Who reads a TUN queue (DESIGN.md §4 "TUN and routing"). Light traffic is read on the event
+/// Who reads a TUN queue (docs/ARCHITECTURE.md §3.6). Light traffic is read on the event
 /// loop: a packet then costs no hop between threads, which is most of a ping's time in user
 /// space. Bulk traffic is read on the queue's reader thread: its reads overlap the loop's
 /// sealing and socket writes, which doubles throughput on two cores (docs/PERFORMANCE.md).

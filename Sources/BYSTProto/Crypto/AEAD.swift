@@ -38,8 +38,8 @@ public enum AEADAlgorithm: UInt8, Sendable, CaseIterable {
 }
 
 /// An AEAD key held inside one libcrypto context, so that each record only re-initialises
-/// the nonce (DESIGN.md §8). Seals and opens in place; the 16-byte tag goes to a separate
-/// buffer, which callers place right after the ciphertext.
+/// the nonce (docs/ARCHITECTURE.md §8). Seals and opens in place; the 16-byte tag goes to a
+/// separate buffer, which callers place right after the ciphertext.
 ///
 /// **Invariants**: the context always holds this key; it is wiped by `EVP_CIPHER_CTX_free`.
 /// Not thread-safe: one owner (a link's sealer or opener) uses it at a time.

@@ -1,4 +1,4 @@
-/// Cryptokey routing (DESIGN.md §4): which peer a destination belongs to, by longest
+/// Cryptokey routing (docs/ARCHITECTURE.md §4.2): which peer a destination belongs to, by longest
 /// prefix, and whether a source address is one a peer may use.
 ///
 /// **Invariants**: `prefixes` is sorted by prefix length, longest first, so the first match

@@ -1,4 +1,4 @@
-/// Lowers the MSS option of TCP SYNs so segments fit the tunnel MTU (DESIGN.md §4b:
+/// Lowers the MSS option of TCP SYNs so segments fit the tunnel MTU (docs/ARCHITECTURE.md §4b:
 /// MSS clamping both directions), fixing the TCP checksum.
 public enum MSSClamp {
     /// The largest MSS for `mtu`: MTU minus the IP (20 or 40) and TCP (20) headers.

@@ -1,4 +1,4 @@
-// An HA gateway's role for its port (DESIGN.md §5), sans-IO: fed registry outcomes and
+// An HA gateway's role for its port (docs/ARCHITECTURE.md §5), sans-IO: fed registry outcomes and
 // time, it says when to claim the port, when to become active and when to step down.
 //
 //   standby ─claim─▶ claiming ─owned─▶ active ─validUntil passes / lost─▶ standby

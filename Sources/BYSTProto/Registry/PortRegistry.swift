@@ -1,5 +1,5 @@
-// BYPSS-style port registration (DESIGN.md §1, §5), sans-IO: the registry's whole state and
-// rules, fed requests and time; the embedded registry service and tests drive it.
+// BYPSS-style port registration (docs/ARCHITECTURE.md §1, §5), sans-IO: the registry's whole
+// state and rules, fed requests and time; the embedded registry service and tests drive it.
 //
 //   register(port, info) ─▶ owned by the caller if free (else: who owns it)
 //   renew / any request ──▶ the caller's lease runs again

@@ -1,9 +1,9 @@
 import Foundation
 import Glibc
 
-/// A real single-member etcd on loopback (free high ports, a temporary data directory), as
-/// in the cookbook's §10. Throws a clear error when the `etcd` binary is missing: the tests
-/// that need it fail rather than skip.
+/// A real single-member etcd on loopback (free high ports, a temporary data directory), with
+/// etcd's usual single-member flags (below). Throws a clear error when the `etcd` binary is
+/// missing: the tests that need it fail rather than skip.
 final class EtcdProcess {
     let clientPort: UInt16
     let peerPort: UInt16

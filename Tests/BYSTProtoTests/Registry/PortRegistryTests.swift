@@ -1,7 +1,7 @@
 import Testing
 @testable import BYSTProto
 
-/// The registry's rules with an injected clock (DESIGN.md §5).
+/// The registry's rules with an injected clock (docs/ARCHITECTURE.md §5).
 @Suite struct PortRegistryTests {
     let a = RegistryClientID("hub-a")
     let b = RegistryClientID("hub-b")
