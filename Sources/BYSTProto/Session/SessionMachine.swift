@@ -22,7 +22,7 @@ public struct SessionMachine {
     public enum Role: Sendable { case initiator, responder }
 
     /// The credit a stream opener may use before the first acknowledgement, and the session
-    /// credit before the first session acknowledgement (PROTOCOL.md §5.4).
+    /// credit before the first session acknowledgement (PROTOCOL.md §5.3).
     public static let initialStreamCredit: UInt64 = 256 * 1024
     public static let initialSessionCredit: UInt64 = 4 << 20
     /// Cap on frames waiting for any link (resets, final acks): a peer that provokes

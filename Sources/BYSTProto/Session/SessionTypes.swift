@@ -9,7 +9,7 @@ public struct LinkID: Hashable, Sendable, Comparable, CustomStringConvertible {
 /// Monotonic time in nanoseconds, supplied by the caller (never read inside the core).
 public typealias Nanoseconds = UInt64
 
-/// Tunables of a session; both ends use their own values (PROTOCOL.md §5.4).
+/// Tunables of a session; both ends use their own values (PROTOCOL.md §5.3).
 public struct SessionConfig: Sendable {
     /// Bytes a stream's peer may send beyond what our application consumed.
     public var streamWindow: UInt64 = 1 << 20
