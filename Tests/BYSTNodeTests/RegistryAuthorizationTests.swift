@@ -8,6 +8,24 @@ import Testing
 /// - a branch ignores an owner that is not among its `gateways` and keeps its links;
 /// - whatever owner a branch is sent to, the gateway must prove the branch's PSK.
 @Suite(.serialized) struct RegistryAuthorizationTests {
+    /// `byst registry serve` on loopback with these clients (name, key, the ports it may own).
+    private func startRegistry(_ dir: String, capture: LogCapture,
+                               clients: [(String, PreSharedKey, [String])]) async throws -> (TestNode, UInt16) {
+        let port = try BlockingSocket.freePort()
+        let peers = clients.map { name, _, ports in
+            "[[peer]]\nname = \"\(name)\"\nkey = \"\(name)\"\n" + (ports.isEmpty ? "" : "ports = [\(ports.map { "\"\($0)\"" }.joined(separator: ", "))]\n")
+        }
+        let registry = try await TestCluster.start("""
+            [node]
+            name = "registry"
+            listen = ["127.0.0.1:\(port)"]
+            \(TestCluster.nodeFiles("registry", dir: dir))
+            \(peers.joined())
+            """, directory: dir, name: "registry", keys: try TestCluster.keyStore(dir, "registry", clients.map { ($0.0, $0.1) }),
+            capture: capture, registryGrace: .zero)
+        return (registry, port)
+    }
+
     /// The registry, gateway hub-a (ports = ["hq"]), and a node holding only a branch's key
     /// for the registry ("rogue"), which tries to serve port hq itself.
     @Test func aClientMayNotTakeAPortItsPortsDoNotList() async throws {
@@ -21,21 +39,9 @@ import Testing
             registryKeys.append((name, key))
             clientStores[name] = try TestCluster.keyStore(dir, name, [("registry", key)])
         }
-        let registryPort = try BlockingSocket.freePort()
-        let registry = try await TestCluster.start("""
-            [node]
-            name = "registry"
-            listen = ["127.0.0.1:\(registryPort)"]
-            \(TestCluster.nodeFiles("registry", dir: dir))
-            [[peer]]
-            name = "hub-a"
-            key = "hub-a"
-            ports = ["hq"]
-            [[peer]]
-            name = "rogue"
-            key = "rogue"
-            """, directory: dir, name: "registry", keys: try TestCluster.keyStore(dir, "registry", registryKeys),
-            capture: capture, registryGrace: .zero)
+        let (registry, registryPort) = try await startRegistry(dir, capture: capture, clients: [
+            ("hub-a", registryKeys[0].1, ["hq"]), ("rogue", registryKeys[1].1, []),
+        ])
         func gateway(_ name: String) async throws -> TestNode {
             let port = try BlockingSocket.freePort()
             return try await TestCluster.start("""
@@ -88,22 +94,10 @@ import Testing
         let capture = LogCapture()
         let hubRegistryKey = try PreSharedKey.generate(), branchRegistryKey = try PreSharedKey.generate()
         let branchHubKey = try PreSharedKey.generate()
-        let registryPort = try BlockingSocket.freePort(), hubPort = try BlockingSocket.freePort()
-        let registry = try await TestCluster.start("""
-            [node]
-            name = "registry"
-            listen = ["127.0.0.1:\(registryPort)"]
-            \(TestCluster.nodeFiles("registry", dir: dir))
-            [[peer]]
-            name = "hub-a"
-            key = "hub-a"
-            ports = ["hq"]
-            [[peer]]
-            name = "lyon"
-            key = "lyon"
-            """, directory: dir, name: "registry",
-            keys: try TestCluster.keyStore(dir, "registry", [("hub-a", hubRegistryKey), ("lyon", branchRegistryKey)]),
-            capture: capture, registryGrace: .zero)
+        let hubPort = try BlockingSocket.freePort()
+        let (registry, registryPort) = try await startRegistry(dir, capture: capture, clients: [
+            ("hub-a", hubRegistryKey, ["hq"]), ("lyon", branchRegistryKey, []),
+        ])
         let registryPeer = "[[peer]]\nname = \"registry\"\nkey = \"registry\"\nendpoint = \"byst://127.0.0.1:\(registryPort)\"\nlinks = 1\n"
         let hubA = try await TestCluster.start("""
             [node]

@@ -72,6 +72,7 @@ run_case() {
         printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$up_forward" "$up_target"
         printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$down_forward" "$down_target"
     } >"$work/branch.toml"
+    chmod 600 "$work/branch.toml"  # it may hold the proxy's password
     "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & local branch=$!; pids+=($branch)
     local n=0
     for _ in $(seq 1 200); do n=$(links); [ "$n" = 2 ] && break; sleep 0.1; done
@@ -126,6 +127,7 @@ endpoint = "http://127.0.0.1:$hub_http/byst"
 http_proxy = "http://byst:wrong@127.0.0.1:$squid"
 http_mode = "duplex"
 TOML
+chmod 600 "$work/branch.toml"
 "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & branch=$!; pids+=($branch)
 for _ in $(seq 1 50); do grep -q "407" "$work/branch.log" && break; sleep 0.1; done
 grep -q "HTTP 407" "$work/branch.log" || fail "wrong credentials: no 407 in the log"
