@@ -33,7 +33,15 @@ import Testing
 
     /// On a terminal: a prompt on stderr, the secret not echoed, echo back on afterwards.
     @Test func onATerminalItPromptsAndDoesNotEcho() throws {
-        let master = posix_openpt(O_RDWR | O_NOCTTY)
+        // Glibc's module hides the pty functions (they need _XOPEN_SOURCE): found at run time.
+        func function<T>(_ name: String, _: T.Type) throws -> T {
+            unsafeBitCast(try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), name)), to: T.self)
+        }
+        let openpt = try function("posix_openpt", (@convention(c) (Int32) -> Int32).self)
+        let grantpt = try function("grantpt", (@convention(c) (Int32) -> Int32).self)
+        let unlockpt = try function("unlockpt", (@convention(c) (Int32) -> Int32).self)
+        let ptsname = try function("ptsname", (@convention(c) (Int32) -> UnsafeMutablePointer<CChar>?).self)
+        let master = openpt(O_RDWR | O_NOCTTY)
         try #require(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0)
         defer { close(master) }
         let slavePath = String(cString: try #require(ptsname(master)))
