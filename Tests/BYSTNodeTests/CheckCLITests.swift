@@ -93,6 +93,24 @@ import Tun
         }
     }
 
+    @Test func aForwardOnANodeListenAddressIsAConflict() throws {
+        try withTemporaryDirectory { dir in
+            let free = try listener()
+            close(free.fd)
+            let path = try writeConfig(dir, node: "listen = [\"127.0.0.1:\(free.port)\"]", extra: """
+
+                [[forward]]
+                listen = "127.0.0.1:\(free.port)"
+                peer = "hub"
+                target = "10.250.0.5:80"
+                """)
+            let check = try byst(["check", "-c", path])
+            #expect(check.status == 1)
+            // The forward's listen is on line 14.
+            #expect(check.stdout.contains("\(path):14: [[forward]] #1 listen 127.0.0.1:\(free.port): cannot bind: Address already in use ([node] listen names it too)"), "\(check.stdout)")
+        }
+    }
+
     @Test func missingKeyStoreSaysHowToCreateKeys() throws {
         try withTemporaryDirectory { dir in
             let path = try writeConfig(dir, keyStore: dir + "/no-such-keys")

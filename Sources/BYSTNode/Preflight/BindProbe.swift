@@ -2,9 +2,10 @@ import Glibc
 import NIOCore
 
 /// Whether a listener could bind its address: a TCP socket with SO_REUSEADDR (as the node's
-/// listeners use) bound to the exact address and closed at once, never listening.
+/// listeners use) bound to the exact address, listening for the moment of the check (never
+/// accepting), then closed.
 struct BindProbe {
-    private var open: [(address: HostPort, what: String, fd: Int32)] = []
+    private var bound: [(address: HostPort, what: String, fd: Int32)] = []
 
     /// Binds `address` and keeps it bound until `closeAll`, so two settings naming one
     /// address are caught as well; the reason it cannot be bound, else nil.
@@ -17,11 +18,12 @@ struct BindProbe {
         guard fd >= 0 else { return "socket: \(String(cString: strerror(errno)))" }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard resolved.withSockAddr({ Glibc.bind(fd, $0, socklen_t($1)) }) == 0 else {
+        // Listening too: with SO_REUSEADDR, Linux lets sockets share an address until one listens.
+        guard resolved.withSockAddr({ Glibc.bind(fd, $0, socklen_t($1)) }) == 0, listen(fd, 1) == 0 else {
             let code = errno
             Glibc.close(fd)
             var reason = String(cString: strerror(code))
-            if code == EADDRINUSE, let other = open.first(where: { $0.address == address }) {
+            if code == EADDRINUSE, let other = bound.first(where: { $0.address == address }) {
                 reason += " (\(other.what) names it too)"
             } else if code == EADDRINUSE {
                 reason += " (another process listens there: ss -ltnp 'sport = :\(address.port)')"
@@ -32,12 +34,12 @@ struct BindProbe {
             }
             return reason
         }
-        open.append((address, what, fd))
+        bound.append((address, what, fd))
         return nil
     }
 
     mutating func closeAll() {
-        for entry in open { Glibc.close(entry.fd) }
-        open.removeAll()
+        for entry in bound { Glibc.close(entry.fd) }
+        bound.removeAll()
     }
 }
