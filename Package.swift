@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(
             name: "BYSTNodeTests",
             dependencies: [
-                "BYSTNode", "BYSTProto",
+                "BYSTNode", "BYSTProto", "Tun",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -31,7 +31,8 @@ public final class TunDevice: @unchecked Sendable {
             case .invalidName(let name): "invalid TUN name '\(name)': 1-15 characters"
             case .noTunDriver: "/dev/net/tun is missing: load the tun module (modprobe tun)"
             case .permissionDenied: "no permission to create a TUN interface: run as root or grant CAP_NET_ADMIN"
-            case .nameInUse(let name): "interface '\(name)' exists and is not a TUN device this process may attach to"
+            case .nameInUse(let name):
+                "interface '\(name)' already exists and is held by another process (another byst node?) or is not a TUN: give this node a different [tun] name"
             case .system(let operation, let code): "\(operation): \(String(cString: strerror(code)))"
             }
         }

@@ -27,9 +27,10 @@ func bystBinary() throws -> String {
 
 /// Runs `byst arguments` as an operator would, feeding `stdin` if given. `BYST_KEY_STORE` is
 /// removed from the environment so a developer's setting cannot leak into a test.
-func byst(_ arguments: [String], stdin: String? = nil) throws -> CLIRun {
+/// `executable` runs another program (say, setpriv) the same way.
+func byst(_ arguments: [String], stdin: String? = nil, executable: String? = nil) throws -> CLIRun {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try bystBinary())
+    process.executableURL = URL(fileURLWithPath: try executable ?? bystBinary())
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: "BYST_KEY_STORE")

@@ -9,7 +9,7 @@ public struct BYSTCommand: AsyncParsableCommand {
         commandName: "byst",
         abstract: "BYST: a secure N:M tunnel / VPN for Linux gateways.",
         version: version,
-        subcommands: [UpCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self, PeerCommand.self, DemoCommand.self,
+        subcommands: [UpCommand.self, CheckCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self, PeerCommand.self, DemoCommand.self,
                       BenchCommand.self]
     )
 

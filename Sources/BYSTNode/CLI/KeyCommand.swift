@@ -26,6 +26,7 @@ func saving(_ store: KeyStore) throws {
 
 func require(_ store: KeyStore, _ name: String) throws -> KeyStore.Entry {
     guard let entry = store.entry(named: name) else {
+        guard store.fileExists else { throw CLIError(KeyStore.Failure.storeMissing(name: name, path: store.path).description) }
         throw CLIError(KeyStore.Failure.notFound(name: name, path: store.path).description)
     }
     return entry
@@ -104,7 +105,8 @@ struct KeyCommand: AsyncParsableCommand {
                 // Other local users see a process's arguments (/proc/PID/cmdline, ps) while it runs.
                 writeStandardError("warning: a key on the command line is visible to other local users (ps) and stays in shell history; prefer: byst key import \(name) < file, or paste it on standard input\n")
             }
-            guard let text = exported ?? readLine(strippingNewline: true), !text.isEmpty else {
+            let text = exported ?? KeyInput.readStandardInput()
+            guard !text.isEmpty else {
                 throw CLIError("no key given: pass the bystk1_… string or pipe it on standard input")
             }
             let key: PreSharedKey

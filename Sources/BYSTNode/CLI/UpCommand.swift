@@ -21,6 +21,13 @@ func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryG
     guard let level = Logger.Level(rawValue: logLevel) else { throw CLIError("unknown log level '\(logLevel)'") }
     let nodeConfig: NodeConfig
     do { nodeConfig = try NodeConfig.load(path: config) } catch { throw CLIError(error.description) }
+    // What would fail once the TUN is up (a bound port, a TUN name, a key) is refused before.
+    let problems = Preflight.problems(nodeConfig, file: config, text: try? readConfigText(path: config))
+    for warning in problems where warning.severity == .warning { writeStandardError("byst: \(warning)\n") }
+    let errors = problems.filter { $0.severity == .error }
+    if let first = errors.first {
+        throw CLIError(first.description + (errors.count > 1 ? " (and \(errors.count - 1) more problems: byst check -c \(config))" : ""))
+    }
     let keys: KeyStore
     do { keys = try KeyStore.load(path: nodeConfig.keyStore) } catch { throw CLIError(error.description) }
     let format = logFormat

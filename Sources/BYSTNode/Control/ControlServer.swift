@@ -11,7 +11,9 @@ enum ControlServer {
         do {
             try AtomicFile.makeDirectories(AtomicFile.directory(of: path), mode: 0o755)
         } catch {
-            return node.eventLoop.makeFailedFuture(error)
+            let failure = ControlSocketCheck.Failure(path: path, detail: error.description,
+                                                     isDefault: path == NodeConfig.defaultControlSocket(name: node.config.name))
+            return node.eventLoop.makeFailedFuture(failure)
         }
         unlink(path)  // a socket left by a previous run
         let bound = NIOLoopBound(node, eventLoop: node.eventLoop)

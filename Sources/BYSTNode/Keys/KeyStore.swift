@@ -16,6 +16,8 @@ import Glibc
 public struct KeyStore: Sendable {
     public let path: String
     public private(set) var entries: [Entry]
+    /// Whether `load` found the file (a missing file loads as an empty store).
+    public private(set) var fileExists = false
 
     public struct Entry: Sendable {
         public let name: String
@@ -30,6 +32,8 @@ public struct KeyStore: Sendable {
         case duplicateKey(name: String, existing: String)
         case invalidName(String)
         case notFound(name: String, path: String)
+        /// The store file does not exist, so no key `name` can be in it.
+        case storeMissing(name: String, path: String)
         case io(AtomicFile.Failure)
 
         public var description: String {
@@ -43,9 +47,20 @@ public struct KeyStore: Sendable {
             case .invalidName(let name):
                 "invalid key name '\(name)': use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
             case .notFound(let name, let path): "no key named '\(name)' in \(path)"
+            case .storeMissing(let name, let path): KeyStore.missingStoreAdvice(path: path, keys: [name])
             case .io(let failure): failure.description
             }
         }
+    }
+
+    /// What to say when the store file is missing but `keys` are needed.
+    public static func missingStoreAdvice(path: String, keys: [String]) -> String {
+        let store = path == NodeConfig.defaultKeyStore ? "" : " --store \(path)"
+        let names = keys.map { "'\($0)'" }.joined(separator: ", ")
+        let name = keys.first ?? "NAME"
+        return "the key store \(path) does not exist (key\(keys.count == 1 ? "" : "s") \(names) needed): "
+            + "create a key with `byst key gen \(name)\(store)` (then `byst key export \(name)` for the peer), "
+            + "or store the peer's with `byst key import \(name)\(store)`"
     }
 
     public static func isValidName(_ name: String) -> Bool {
@@ -75,7 +90,7 @@ public struct KeyStore: Sendable {
 
     /// The store's lines, parsed from the bytes (no `String` copy of the keys is made).
     private static func parse(_ contents: [UInt8], path: String) throws(Failure) -> KeyStore {
-        var store = KeyStore(path: path, entries: [])
+        var store = KeyStore(path: path, entries: [], fileExists: true)
         func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") }
         for (index, rawLine) in contents.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             guard let first = rawLine.firstIndex(where: { !isSpace($0) }), rawLine[first] != UInt8(ascii: "#") else { continue }

@@ -74,11 +74,13 @@ final class Node {
     var registryServer: RegistryServer?
 
     enum StartError: Error, CustomStringConvertible {
-        case missingKey(peer: String, key: String, store: String)
+        case missingKey(peer: String, key: String, store: String, storeExists: Bool)
         case sharedKey(String, String)
         var description: String {
             switch self {
-            case .missingKey(let peer, let key, let store): "peer '\(peer)': key '\(key)' is not in the key store \(store)"
+            case .missingKey(let peer, let key, let store, let storeExists):
+                storeExists ? "peer '\(peer)': key '\(key)' is not in the key store \(store): create it with `byst key gen \(key)` or `byst key import \(key)`"
+                    : "peer '\(peer)': " + KeyStore.missingStoreAdvice(path: store, keys: [key])
             case .sharedKey(let a, let b): "peers '\(a)' and '\(b)' use the same key: give each peer its own"
             }
         }
@@ -111,7 +113,7 @@ final class Node {
 
     func makePeer(_ peerConfig: PeerConfig, keys: KeyStore) throws -> PeerRuntime {
         guard let (key, next) = keys.keys(named: peerConfig.key) else {
-            throw StartError.missingKey(peer: peerConfig.name, key: peerConfig.key, store: keys.path)
+            throw StartError.missingKey(peer: peerConfig.name, key: peerConfig.key, store: keys.path, storeExists: keys.fileExists)
         }
         return try PeerRuntime(config: peerConfig, key: key, nextKey: next, node: self)
     }

@@ -4,8 +4,8 @@ import Glibc
 
 /// A NETLINK_ROUTE socket that sends one request at a time and waits for its ack.
 public final class NetlinkSocket {
-    private let fd: Int32
-    private var sequence: UInt32 = 1
+    let fd: Int32
+    var sequence: UInt32 = 1
 
     public struct Failure: Error, CustomStringConvertible, Equatable {
         public let operation: String
