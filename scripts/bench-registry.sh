@@ -31,10 +31,13 @@ listen = ["127.0.0.1:7100"]
 control_socket = "$work/registry.sock"
 key_store = "$work/registry.keys"
 TOML
+# The ports the bench registers (bench-0 … bench-199), allowed to every client: since the
+# registry's authorization (issue 21) a register of a port not in the client's `ports` is refused.
+ports=$(seq 0 199 | sed 's/.*/"bench-&"/' | paste -sd, -)
 for i in $(seq 1 8); do
     "$byst" key gen "c$i" --store "$work/registry.keys" >/dev/null
     "$byst" key export "c$i" --store "$work/registry.keys" | "$byst" key import registry --store "$work/c$i.keys" >/dev/null
-    printf '[[peer]]\nname = "c%s"\nkey = "c%s"\n' "$i" "$i" >>"$work/registry.toml"
+    printf '[[peer]]\nname = "c%s"\nkey = "c%s"\nports = [%s]\n' "$i" "$i" "$ports" >>"$work/registry.toml"
     cat >"$work/c$i.toml" <<TOML
 [node]
 name = "c$i"
