@@ -49,13 +49,26 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "byst", dependencies: ["BYSTNode"]),
+        // Load generators for the tests and benchmarks, not shipped: `byst-bench flood`
+        // (Tests/E2E/flood.sh), `byst-bench registry` (scripts/bench-registry.sh). Uses BYSTNode's
+        // `package` declarations, nothing public added for it.
+        .executableTarget(
+            name: "byst-bench",
+            dependencies: [
+                "BYSTNode", "BYSTProto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BenchTool"
+        ),
         // Release-mode microbenchmark, not a test: `swift run -c release byst-record-bench`.
         .executableTarget(
             name: "byst-record-bench",
             dependencies: ["BYSTProto", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/RecordBench"
         ),
-        // Benchmark reference, not a VPN: `scripts/bench-rtt.sh` pings through it (docs/PERFORMANCE.md).
+        // Benchmark reference, not a VPN: `scripts/bench-rtt.sh` pings through it (docs/PERFORMANCE.md, "Round trip (ping RTT)").
         .executableTarget(
             name: "byst-lean-relay",
             dependencies: ["CTun", "CCrypto", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],

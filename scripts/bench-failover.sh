@@ -4,10 +4,11 @@
 # as standby) while the branch pings the hub LAN every 50 ms; each failover is the time from
 # the kill to the first reply through the other hub. Release build.
 #
-#   bash scripts/bench-failover.sh embedded|etcd [KILLS] [LEASE]
+#   bash scripts/bench-failover.sh embedded|etcd|etcds [KILLS] [LEASE]
+#   (etcds: TLS to the etcd members and etcd users, as Tests/E2E/lib/ha.sh sets them up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backend=${1:?usage: bench-failover.sh embedded|etcd [KILLS] [LEASE]}
+backend=${1:?usage: bench-failover.sh embedded|etcd|etcds [KILLS] [LEASE]}
 kills=${2:-10}
 lease=${3:-3s}
 if [ -z "${BYST:-}" ]; then

@@ -10,7 +10,7 @@
 #  and the hub's memory stays bounded (peak RSS printed).
 #
 #   ┌─ ns f (flooder) ────┐          ┌──────── ns h (hub) ─────────────┐          ┌─ ns a (branch a) ────┐
-#   │ byst bench flood    │          │ byst up: listen :7000,          │          │ byst up, 4 links     │
+#   │ byst-bench flood    │          │ byst up: listen :7000,          │          │ byst up, 4 links     │
 #   │ v-f-h 192.168.242.2 ┼── veth ──┼ v-h-f 192.168.242.1  http :8080 │          │ lan0 10.1.0.1/24     │
 #   │  + .100 … .163      │          │ v-h-a 192.168.241.2 ────────────┼── veth ──┼ v-a-h 192.168.241.1  │
 #   └─────────────────────┘          │ lan0 10.2.0.1/24, byst0 10.0.0.1│          │ byst0 10.0.0.2       │
@@ -25,11 +25,14 @@
 # Knobs: FLOOD_RATE (6000), FLOOD_SECONDS (20), FLOOD_THREADS (1), FLOOD_CONNECTIONS (1024),
 # FLOOD_NICE (10: the flooders' niceness, see phase 1), FLOOD_HUB_LIMITS (lines for the hub's
 # [limits], e.g. $'handshake_rate = 0\naccept_rate = 0' to see the flood reach the handshake code).
+# The flooder is `byst-bench flood` (Benchmarks/BenchTool, not shipped): BYST_BENCH_BINARY, else
+# the byst-bench next to the byst under test (`swift build` builds both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
+BYST_BENCH=${BYST_BENCH_BINARY:-$(dirname "$BYST")/byst-bench}
 source deploy/netns/lib.sh
-netns_require iperf3 ping curl "$BYST"
+netns_require iperf3 ping curl "$BYST" "$BYST_BENCH"
 trap netns_cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -15 "$log" >&2; done; exit 1; }
 
@@ -152,7 +155,7 @@ echo "unloaded: branch b's 4 links in ${quiet_links} s; branch a's iperf3 $((qui
 
 # Phase 1, from the flooder's own namespace and address. It runs niced: on a real network the
 # attacker's CPU is not the node's, while here all share two cores; the rate it reaches is checked.
-netns_run f "$BYST_NS_WORK/flood.log" nice -n "$niceness" "$BYST" bench flood --target 192.168.242.1:7000 --rate "$rate" --seconds "$seconds" \
+netns_run f "$BYST_NS_WORK/flood.log" nice -n "$niceness" "$BYST_BENCH" flood --target 192.168.242.1:7000 --rate "$rate" --seconds "$seconds" \
     --connections "$open" --threads "$threads" --key-id "$key_id" --json >/dev/null
 flooder=$BYST_NS_LAST_PID
 sleep 2
@@ -173,7 +176,7 @@ echo "hub: handshake failures rate_limited=$(metric 'byst_handshake_failures_tot
 # Phase 2: junk from 64 addresses against the HTTP listener, held up to 8 s (silent ones and
 # slowloris heads wait for the hub's deadline); pings through the tunnel meanwhile.
 before=$(reconnects)
-netns_run f "$BYST_NS_WORK/junk.log" nice -n "$niceness" "$BYST" bench flood --target 192.168.242.1:8080 --rate 3000 --seconds 8 \
+netns_run f "$BYST_NS_WORK/junk.log" nice -n "$niceness" "$BYST_BENCH" flood --target 192.168.242.1:8080 --rate 3000 --seconds 8 \
     --connections 4096 --hold 8s "${sources[@]}" --json >/dev/null
 junker=$BYST_NS_LAST_PID
 sleep 1

@@ -9,8 +9,8 @@ public struct BYSTCommand: AsyncParsableCommand {
         commandName: "byst",
         abstract: "BYST: a secure N:M tunnel / VPN for Linux gateways.",
         version: version,
-        subcommands: [UpCommand.self, CheckCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self, PeerCommand.self, DemoCommand.self,
-                      BenchCommand.self]
+        subcommands: [UpCommand.self, CheckCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self,
+                      PeerCommand.self, DemoCommand.self]
     )
 
     public init() {}

@@ -4,7 +4,7 @@ import Glibc
 /// Parsers for the config's string-encoded values (addresses, endpoints, target rules,
 /// durations). Each returns the value or a `ValueProblem` the loader turns into a
 /// `ConfigError` naming the key.
-enum ValueProblem: Error, Equatable {
+package enum ValueProblem: Error, Equatable {
     /// Malformed or out of range: "<key> must be <expected>, got <value>".
     case invalid(expected: String)
     /// Well-formed but for a feature this version does not have.
@@ -15,7 +15,7 @@ extension HostPort {
     static let expected = "\"host:port\" with a port 1…65535 (IPv6 as \"[::1]:7000\")"
 
     /// `host:port` or `[v6]:port`; the host is a DNS name or an IP address.
-    static func parse(_ text: String) -> Result<HostPort, ValueProblem> {
+    package static func parse(_ text: String) -> Result<HostPort, ValueProblem> {
         guard let (host, port) = splitHostPort(text, wildcards: false), case .exact(let name) = host,
               case .exact(let number) = port
         else { return .failure(.invalid(expected: expected)) }
@@ -163,7 +163,7 @@ extension Duration {
     static let configExpected = "a positive duration like \"250ms\", \"30s\", \"5m\", \"1h\" or an integer number of seconds"
 
     /// `<digits>ms|s|m|h`; nil if malformed, zero or too large to represent.
-    static func parseConfig(_ text: String) -> Duration? {
+    package static func parseConfig(_ text: String) -> Duration? {
         let units: [(suffix: String, milliseconds: Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
         for unit in units where text.hasSuffix(unit.suffix) {
             let digits = text.dropLast(unit.suffix.count)

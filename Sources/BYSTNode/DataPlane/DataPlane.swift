@@ -1,5 +1,6 @@
 // The data plane: one thread with its own epoll that carries TUN packets over established
-// plain links without the event loop (docs/PERFORMANCE.md, "A data plane outside NIO").
+// plain links without the event loop (docs/perf-log/2026-11-27-tun-speed-issue-7.md,
+// "A data plane outside NIO"; current figures in docs/PERFORMANCE.md).
 //
 //   TUN read ─▶ route (DataPlaneRoutes) ─▶ the link the flow hashes to ─▶ packet frames into a
 //            record ─▶ seal ─▶ send(2)                          (peer without plane links: ─▶ loop)

@@ -1,5 +1,5 @@
-// A plain link's socket, for writing records around NIO's write path (docs/PERFORMANCE.md,
-// "Records sent straight to the socket"):
+// A plain link's socket, for writing records around NIO's write path (docs/perf-log/
+// 2026-11-27-tun-speed-issue-7.md, "Records sent straight to the socket"):
 //
 //   LinkHandler.write ─▶ NIO holds nothing for the socket? ─ yes ─▶ send(2) on our descriptor
 //                                                          └ no, or the kernel took only part ─▶ NIO write (in order)

@@ -3,17 +3,18 @@ import NIOCore
 
 /// One `@registry` stream (PROTOCOL.md §7) as messages: bytes from the session are decoded
 /// into `RegistryMessage`s, messages to send are framed and queued until the stream's window
-/// takes them. Used by both ends (EmbeddedRegistryClient, RegistryServer).
-final class RegistryStream: StreamEndpoint {
+/// takes them. Used by both ends (EmbeddedRegistryClient, RegistryServer), and by
+/// `byst-bench registry` (Benchmarks/BenchTool) through `RunningNode.openRegistryStream`.
+package final class RegistryStream: StreamEndpoint {
     static let target = "@registry"
     /// A peer that does not read its replies cannot make us hold more than this.
     static let maxQueuedBytes = 1 << 20
 
     let session: SessionRuntime
     var id: UInt32?
-    var onMessage: ((RegistryMessage) -> Void)?
+    package var onMessage: ((RegistryMessage) -> Void)?
     /// The stream ended (reset, finished, closed or a protocol error), with why.
-    var onClose: ((String) -> Void)?
+    package var onClose: ((String) -> Void)?
     private var decoder = RegistryMessageDecoder()
     private var outbox = ByteBuffer()
     private var closed = false
@@ -22,7 +23,7 @@ final class RegistryStream: StreamEndpoint {
         self.session = session
     }
 
-    func send(_ message: RegistryMessage) {
+    package func send(_ message: RegistryMessage) {
         guard !closed else { return }
         message.encode(into: &outbox)
         guard outbox.readableBytes <= Self.maxQueuedBytes else {
@@ -40,7 +41,7 @@ final class RegistryStream: StreamEndpoint {
     }
 
     /// Ends the stream from our side at once.
-    func close() {
+    package func close() {
         guard !closed, let id else { return }
         closed = true
         session.reset(id, code: .cancelled)
@@ -82,4 +83,33 @@ final class RegistryStream: StreamEndpoint {
     func streamReset(_ code: Frame.ResetCode) { ended("stream reset: \(code)") }
     func streamWritable() { flush() }
     func streamClosed() { ended("stream closed") }
+}
+
+extension RunningNode {
+    /// What `openRegistryStream` found.
+    package enum RegistryStreamOpening {
+        case opened(RegistryStream)
+        /// No session with a link to that peer (yet), or no such peer.
+        case noLink
+        /// The session has links but refused a new stream.
+        case refused
+    }
+
+    /// Opens a `@registry` stream to the `[[peer]]` `peerName` over its session; only from a
+    /// task already on the node's loop. For `byst-bench registry` (Benchmarks/BenchTool),
+    /// which drives the registry through a node of its own.
+    package func openRegistryStream(toPeer peerName: String) -> RegistryStreamOpening {
+        var opening = RegistryStreamOpening.noLink
+        withNodeOnLoop { node in
+            guard let session = node.peer(named: peerName)?.sessionForNewStream(), !session.links.isEmpty else { return }
+            let stream = RegistryStream(session: session)
+            guard let id = session.openStream(target: RegistryStream.target, endpoint: stream) else {
+                opening = .refused
+                return
+            }
+            stream.id = id
+            opening = .opened(stream)
+        }
+        return opening
+    }
 }

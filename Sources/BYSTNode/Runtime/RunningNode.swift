@@ -39,7 +39,7 @@ public final class RunningNode: Sendable {
         }
     }
 
-    var eventLoop: EventLoop { node.eventLoop }
+    package var eventLoop: EventLoop { node.eventLoop }
 
     /// Runs `body` on the node's loop.
     func withNode<T: Sendable>(_ body: @escaping @Sendable (Node) -> T) async throws -> T {

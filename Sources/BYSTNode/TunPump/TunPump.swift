@@ -226,7 +226,7 @@ final class TunPump {
     /// ACK, an ICMP echo reply). Reading it here, in the same event-loop cycle, saves a
     /// wake-up on the reply's path. Only while the reader thread has nothing in flight to us,
     /// so no flow is reordered. (Reading it at once, before the rest of the record is
-    /// handled, measured no faster: docs/PERFORMANCE.md.)
+    /// handled, measured no faster: docs/perf-log/2026-11-27-tun-speed-issue-7.md.)
     private var readAfterWriteScheduled = false
     private var readAfterWritePolicy = ReadAfterWritePolicy()
     private var loopBatch = TunBatch()

@@ -1,7 +1,8 @@
 /// Who reads a TUN queue (docs/ARCHITECTURE.md §3.6). Light traffic is read on the event
 /// loop: a packet then costs no hop between threads, which is most of a ping's time in user
 /// space. Bulk traffic is read on the queue's reader thread: its reads overlap the loop's
-/// sealing and socket writes, which doubles throughput on two cores (docs/PERFORMANCE.md).
+/// sealing and socket writes, which doubles throughput on two cores (docs/perf-log/
+/// 2026-11-27-tun-speed-issue-7.md, "The TUN read by the event loop under light traffic").
 struct TunReadPolicy {
     /// A loop read cycle that found this many packets (or bytes) waiting has fallen behind:
     /// reading moves to the thread.

@@ -11,7 +11,7 @@
 //
 // Incompressible data (encrypted inner traffic, media, archives) must cost ~nothing. Two
 // detectors were measured on random data (`zstd -b`, libzstd 1.5.4, this project's 2-core
-// EPYC; docs/PERFORMANCE.md, "Compression"): a full level-3 attempt on a 64 KiB record
+// EPYC; docs/perf-log/2026-11-27-compression-issue-8.md): a full level-3 attempt on a 64 KiB record
 // runs at 1.7 GB/s, ≈38 µs finding nothing — more than sealing the record (≈25 µs at
 // 2.6 GB/s); a 4 KiB level-1 prefix sample runs at 0.64 GB/s, ≈6.4 µs on *every* record
 // (+25 % on the seal cost, forever), and misjudges records whose first 4 KiB differ from

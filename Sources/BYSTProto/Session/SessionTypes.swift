@@ -30,7 +30,8 @@ public struct SessionConfig: Sendable {
     /// Packets waiting for one link, in bytes: beyond it new packets are dropped rather than
     /// delayed (TCP inside the tunnel reacts to a drop; it cannot react to a growing queue).
     /// 1 MiB holds 16 GSO super-packets (256 KiB, 4 of them, cost 7 % throughput and 30× the
-    /// retransmits in docs/PERFORMANCE.md) — about 700 wire-size packets, like a NIC's queue.
+    /// retransmits in docs/perf-log/2026-11-27-tun-speed-issue-7.md, "TUN offloads") — about
+    /// 700 wire-size packets, like a NIC's queue.
     public var packetQueueBytes = 1024 * 1024
 
     public init() {}

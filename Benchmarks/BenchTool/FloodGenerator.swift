@@ -1,4 +1,4 @@
-// `byst bench flood`: bogus connections to a link listener, for the flood test
+// `byst-bench flood`: bogus connections to a link listener, for the flood test
 // (Tests/E2E/flood.sh, docs/RELIABILITY.md "Flood resistance"). Only for networks of one's own:
 // the command refuses targets outside loopback and private ranges.
 //
@@ -29,7 +29,7 @@ enum FloodGenerator {
                     await withCheckedContinuation { continuation in
                         let niceness = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid()))
                         Thread.detachNewThread {
-                            // `nice byst bench flood` sets the main thread's niceness; a thread
+                            // `nice byst-bench flood` sets the main thread's niceness; a thread
                             // started from a pool thread does not inherit it (Linux: per thread).
                             setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
                             var worker = FloodWorker(options: part, seed: UInt64(index + 1))

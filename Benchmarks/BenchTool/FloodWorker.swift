@@ -1,4 +1,4 @@
-// One thread of `byst bench flood` (FloodGenerator.swift): non-blocking connects paced at its
+// One thread of `byst-bench flood` (FloodGenerator.swift): non-blocking connects paced at its
 // share of the rate, poll(2) over its open sockets, one payload each, resets at the hold.
 import BYSTProto
 import Glibc
