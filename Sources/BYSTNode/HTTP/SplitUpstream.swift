@@ -43,6 +43,8 @@ final class SplitUpstream: LinkWriteGate {
     private var channel: Channel?
     private var connecting = false
     private var closed = false
+    /// Reached `highWater` since the last `onWritable`: the link may have stopped writing.
+    private var filledUp = false
     private(set) var bytesSent: UInt64 = 0
     /// Called once, when a POST fails: the link is over.
     var onFailure: ((String) -> Void)?
@@ -66,6 +68,7 @@ final class SplitUpstream: LinkWriteGate {
         guard !closed, bytes.readableBytes > 0 else { return }
         pending.append(bytes)
         pendingBytes += bytes.readableBytes
+        if retainedBytes >= Self.highWater { filledUp = true }
     }
 
     func flush() { sendIfIdle() }
@@ -135,14 +138,18 @@ final class SplitUpstream: LinkWriteGate {
         guard (200..<300).contains(status) else {
             return fail("HTTP \(status) \(reason) for part \(part.sequence)")
         }
-        let wasFull = !acceptsWrites
         unanswered = nil
         if !keepAlive || onePostPerConnection {
             self.channel = nil
             channel.close(promise: nil)
         }
         sendIfIdle()
-        if wasFull, retainedBytes < Self.lowWater { onWritable?() }
+        // Only an answer frees bytes; the link resumes once enough are free, however many
+        // answers that took.
+        if filledUp, retainedBytes < Self.lowWater {
+            filledUp = false
+            onWritable?()
+        }
     }
 
     /// The connection closed or failed. The POST it carried, if unanswered, is sent again on
