@@ -8,13 +8,17 @@ import Testing
 @Suite(.serialized) struct HTTPIntegrationTests {
     let capture = LogCapture()
 
-    func hubConfig(_ dir: String, httpPort: UInt16, target: UInt16, tls: (cert: String, key: String)? = nil) -> String {
+    func hubConfig(_ dir: String, httpPort: UInt16, target: UInt16, tls: (cert: String, key: String)? = nil,
+                   limits: String = "") -> String {
         """
         [node]
         name = "hub"
         \(tls == nil ? "http_listen" : "https_listen") = ["127.0.0.1:\(httpPort)"]
         \(tls.map { "tls_certificate = \"\($0.cert)\"\ntls_private_key = \"\($0.key)\"" } ?? "")
         \(TestCluster.nodeFiles("hub", dir: dir))
+
+        [limits]
+        \(limits)
 
         [[peer]]
         name = "branch"
@@ -48,17 +52,26 @@ import Testing
     }
 
     /// Starts hub and branch, waits for 2 links, moves `streams` × `size` bytes through the
-    /// forward with SHA-256 checks, and returns the branch's log capture for assertions.
+    /// forward with SHA-256 checks; the log capture is left for assertions. With
+    /// `answerThenCloseProxy` the branch reaches the hub through one (and this returns how
+    /// many POST connections it closed after their answer).
+    @discardableResult
     func transfer(endpointScheme: String = "http", branchExtra: String, streams: Int = 2, size: Int = 16 << 20,
-                  tls: ((cert: String, key: String), String)? = nil) async throws {
+                  tls: ((cert: String, key: String), String)? = nil, answerThenCloseProxy: Bool = false) async throws -> Int {
         let bed = try TestBed()
         defer { bed.close() }
         let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
         let httpPort = try BlockingSocket.freePort()
         let forwardPort = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: digest.port, tls: tls?.0), directory: dir,
+        // Through such a proxy every POST is a new connection to the hub from one address:
+        // more than `handshake_rate` allows (docs/OPERATIONS.md, "HTTP transport").
+        let hubLimits = answerThenCloseProxy ? "handshake_rate = 0" : ""
+        let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: digest.port, tls: tls?.0, limits: hubLimits),
+                                              directory: dir,
                                               name: "hub", keys: hubKeys, capture: capture)
-        let endpoint = "\(endpointScheme)://127.0.0.1:\(httpPort)/byst"
+        var proxy: AnswerThenCloseProxy?
+        if answerThenCloseProxy { proxy = try await AnswerThenCloseProxy.start(targetPort: Int(httpPort)) }
+        let endpoint = "\(endpointScheme)://127.0.0.1:\(proxy?.port ?? Int(httpPort))/byst"
         let branch = try await TestCluster.start(
             branchConfig(dir, endpoint: endpoint, extra: branchExtra + (tls?.1 ?? ""), forward: (forwardPort, digest.port)),
             directory: dir, name: "branch", keys: branchKeys, capture: capture)
@@ -73,6 +86,8 @@ import Testing
         }
         try await branch.node.shutdown()
         try await hub.node.shutdown()
+        try await proxy?.stop()
+        return proxy?.answeredAndClosed.value ?? 0
     }
 
     @Test func duplexModeCarriesStreamsWhileLinksAreRecycled() async throws {
@@ -88,6 +103,25 @@ import Testing
     @Test func splitModeCarriesStreams() async throws {
         try await transfer(branchExtra: "http_mode = \"split\"")
         #expect(!capture.contains("split-mode upstream"), "an upstream POST failed")
+    }
+
+    /// tinyproxy answers each POST as HTTP/1.1 without `Connection: close` and closes the
+    /// connection right after, when the next POST is already written. The branch sends that
+    /// POST again on a fresh connection (one POST per connection from then on) and the hub
+    /// answers a repeat idempotently: the transfer completes and no link is dialled again.
+    @Test func splitModeSurvivesAProxyThatClosesAfterEachAnswer() async throws {
+        let closes = try await transfer(branchExtra: "http_mode = \"split\"", answerThenCloseProxy: true)
+        let lines = capture.lines.withLock { $0 }
+        let linksUp = lines.filter { $0.contains("link up") }.count
+        let resent = lines.filter { $0.contains("sending it again") }
+        let failures = lines.filter { $0.contains("split-mode upstream") && !$0.contains("sending it again") }
+        print("answer-then-close proxy: \(closes) POST connections closed after their answer, \(resent.count) POSTs sent again, "
+              + "\(linksUp) 'link up' lines")
+        #expect(closes > 0, "the proxy closed no connection after an answer")
+        #expect(!resent.isEmpty, "no POST was lost and sent again: the test proves nothing")
+        #expect(failures.isEmpty, "a link failed: \(failures.prefix(3))")
+        #expect(linksUp == 4, "links were dialled again: \(linksUp) 'link up' lines for 2 links on each side")
+        #expect(!capture.contains("limit handshake_rate"))
     }
 
     @Test func autoModeUsesDuplexWhenItWorks() async throws {

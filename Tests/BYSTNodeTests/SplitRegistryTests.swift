@@ -149,7 +149,7 @@ import Testing
         }
         try registry.beginUpstream(token, sequence: 0, from: connection)
         try registry.deliver(token, Self.bytes(3))
-        registry.finishUpstream(token)
+        registry.finishUpstream(token, nil)
         #expect(downstream.batches == 1)
         #expect(!registry.isAuthenticated(token))
         downstream.linkAuthenticated = true
@@ -157,6 +157,49 @@ import Testing
         registry.downstreamClosed(token, downstream)
         #expect(registry.count == 0)
         #expect(throws: SplitRegistry.Refusal.unknownToken) { try registry.beginUpstream(token, sequence: 1, from: connection) }
+    }
+
+    static func digest(_ sequence: UInt64, _ bytes: ByteBuffer) throws -> SplitPartDigest {
+        var hasher = SplitPartHasher(sequence: sequence)
+        hasher.update(bytes)
+        return try #require(hasher.finish())
+    }
+
+    @Test func onlyTheLastPartMayComeAgainAndOnlyOnceItWasReceivedToItsEnd() throws {
+        let registry = registry()
+        let token = Self.token(1)
+        let downstream = Downstream()
+        _ = try registry.attachDownstream(token, downstream)
+        let first = registry.newOrigin(source: Self.ipv4(1))
+        #expect(try registry.beginUpstream(token, sequence: 0, from: first) == .next)
+        try registry.deliver(token, Self.bytes(3))
+        // Still being received (or cut short): it cannot be compared yet.
+        let second = registry.newOrigin(source: Self.ipv4(1))
+        #expect(throws: SplitRegistry.Refusal.repeatOfUnfinished(0)) { try registry.beginUpstream(token, sequence: 0, from: second) }
+        let part0 = try Self.digest(0, Self.bytes(3))
+        registry.finishUpstream(token, part0)
+        #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
+        #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
+        #expect(try registry.beginUpstream(token, sequence: 1, from: second) == .next)
+        // Part 1 started: part 0 is no longer the last part.
+        #expect(throws: SplitRegistry.Refusal.outOfOrder(expected: 2, got: 0)) { try registry.beginUpstream(token, sequence: 0, from: first) }
+        // A digest that is not the last part's (a stale connection's) is not kept.
+        registry.finishUpstream(token, part0)
+        #expect(throws: SplitRegistry.Refusal.repeatOfUnfinished(1)) { try registry.beginUpstream(token, sequence: 1, from: first) }
+        #expect(downstream.received.readableBytes == 3)
+        #expect(SplitRegistry.Refusal.repeatDiffers(1).status.code == 409)
+        #expect(SplitRegistry.Refusal.repeatOfUnfinished(1).status.code == 409)
+    }
+
+    @Test func aPartDigestCoversLengthAndBytes() throws {
+        let same = try Self.digest(4, ByteBuffer(bytes: [1, 2, 3]))
+        var pieces = SplitPartHasher(sequence: 4)
+        pieces.update(ByteBuffer(bytes: [1]))
+        pieces.update(ByteBuffer(bytes: [2, 3]))
+        #expect(pieces.finish() == same)
+        #expect(try Self.digest(4, ByteBuffer(bytes: [1, 2, 4])) != same)
+        #expect(try Self.digest(4, ByteBuffer(bytes: [1, 2, 3, 0])) != same)
+        #expect(same.length == 3)
     }
 
     @Test func refusalsOfTheBoundsAreCountedAsLimits() {

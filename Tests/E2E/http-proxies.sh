@@ -9,6 +9,10 @@
 #   nginx reverse        branch ──▶ nginx (buffering off) ──▶ hub
 #   nginx buffering      branch ──▶ nginx (proxy_request_buffering on) ──▶ hub:
 #                        duplex cannot pass, auto falls back to split mode
+#   tinyproxy forward    branch ── absolute-URI requests ──▶ tinyproxy ──▶ hub: tinyproxy
+#                        closes every connection after one answer; auto settles on split, and
+#                        each link sends a POST lost that way again instead of failing
+#   tinyproxy CONNECT    branch ── CONNECT, then raw BYST ──▶ tinyproxy ──▶ hub
 #   recycling            nginx reverse with recycle_bytes = 4 MiB: links replaced mid-transfer
 #   wrong credentials    squid answers 407: no link, a clear log line
 #
@@ -33,9 +37,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -25 "$log" >&2; done; exit 1; }
 
-base=$(loopback_port_base 8)
+base=$(loopback_port_base 9)
 hub_http=$base squid=$((base + 1)) nginx=$((base + 2)) nginx_buffered=$((base + 3))
 up_target=$((base + 4)) down_target=$((base + 5)) up_forward=$((base + 6)) down_forward=$((base + 7))
+tinyproxy=$((base + 8))
 "$byst" key gen branch --store "$work/hub.keys" >/dev/null
 "$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
 
@@ -45,6 +50,12 @@ name = "hub"
 http_listen = ["127.0.0.1:$hub_http"]
 control_socket = "$work/hub.sock"
 key_store = "$work/hub.keys"
+
+# tinyproxy opens a new connection to the hub for every request (it keeps none alive), so a
+# split link through it brings more connections from 127.0.0.1 than the default 20/s.
+[limits]
+handshake_rate = 1000
+handshake_burst = 1000
 
 [[peer]]
 name = "branch"
@@ -56,9 +67,17 @@ TOML
 start_squid "$squid" byst:s3cret
 start_nginx_reverse "$nginx" "$hub_http"
 start_nginx_reverse "$nginx_buffered" "$hub_http" buffered
+start_tinyproxy "$tinyproxy"
 
 head -c $((16 << 20)) /dev/urandom >"$work/payload"
 want=$(sha256sum <"$work/payload" | cut -d' ' -f1)
+
+# no_redial NAME: each of the 2 links came up once in the case (none failed and was dialled again).
+no_redial() {
+    local ups
+    ups=$(grep -c "link up" "$work/$1.case" || true)
+    [ "$ups" = 2 ] || fail "$1: $ups links came up for 2 (redialled): $(grep -m3 'link closed' "$work/$1.case" || true)"
+}
 
 links() { "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -c '"remote"' || true; }
 
@@ -72,7 +91,7 @@ run_case() {
         printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$up_forward" "$up_target"
         printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$down_forward" "$down_target"
     } >"$work/branch.toml"
-    chmod 600 "$work/branch.toml"  # it may hold the proxy's password
+    chmod 600 "$work/branch.toml"  # it may hold a proxy password: byst refuses it readable by others
     "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & local branch=$!; pids+=($branch)
     local n=0
     for _ in $(seq 1 200); do n=$(links); [ "$n" = 2 ] && break; sleep 0.1; done
@@ -108,6 +127,17 @@ run_case nginx-buffering "http://127.0.0.1:$nginx_buffered/byst"
 grep -q "HTTP duplex mode did not get through" "$work/nginx-buffering.case" || fail "nginx-buffering: duplex was not tried and refused"
 grep -q "HTTP split mode works" "$work/nginx-buffering.case" || fail "nginx-buffering: auto did not settle on split"
 echo "   nginx buffering: duplex refused, split used"
+
+# tinyproxy closes every connection right after its answer (HTTP/1.1, no Connection: close).
+run_case tinyproxy-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\""
+no_redial tinyproxy-forward
+grep -q "HTTP split mode works" "$work/tinyproxy-forward.case" || fail "tinyproxy-forward: auto did not settle on split"
+resent=$(grep -c "sending it again" "$work/tinyproxy-forward.case" || true)
+echo "   tinyproxy forward: $(grep -oE 'HTTP (duplex|split) mode (works|did not get through)' "$work/tinyproxy-forward.case" | sort -u | paste -sd, -),"\
+     "no link redialled, $resent POSTs lost with their connection and sent again"
+run_case tinyproxy-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\"" 'proxy_mode = "connect"'
+no_redial tinyproxy-connect
+echo "   tinyproxy CONNECT: raw BYST in the tunnel, no link redialled"
 
 run_case recycling "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"' 'recycle_bytes = "4MiB"'
 recycled=$(grep -c "recycling link" "$work/recycling.case" || true)

@@ -5,6 +5,8 @@
 //   GET  <path>?t=TOKEN ──────▶ split downstream: the link lives here, its input comes
 //                               from the token's POSTs (SplitRegistry)
 //   POST <path>?t=TOKEN&s=N ──▶ one upstream part: body to the paired link, then 200;
+//                               the last part again: compared by digest, not delivered,
+//                               200 if the same, 409 if not;
 //                               the connection may carry the next request. It stays an
 //                               unfinished handshake (pending_handshakes, closed at the
 //                               handshake deadline) until a link it fed authenticates
@@ -27,9 +29,19 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         case awaitingHead
         /// A link's body: a duplex POST's decoder, or nil for a split GET (no request body).
         case link(HTTPBodyDecoder?)
-        case upstreamPart(token: String, decoder: HTTPBodyDecoder, keepAlive: Bool)
+        case upstreamPart(UpstreamBody)
         case raw
         case done
+    }
+
+    /// A split upstream POST's body being read (PROTOCOL.md §6.3).
+    private struct UpstreamBody {
+        let token: String
+        var decoder: HTTPBodyDecoder
+        var hasher: SplitPartHasher
+        let keepAlive: Bool
+        /// For the last part sent again: what was received; the bytes are compared, not delivered.
+        let repeatOf: SplitPartDigest?
     }
 
     /// An idle keep-alive connection (between split POSTs) is closed after this.
@@ -91,8 +103,8 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         deadline?.cancel()
         handshakeDeadline?.cancel()
         if let splitToken { node.splitRegistry.downstreamClosed(splitToken, self) }
-        if case .upstreamPart(let token, _, _) = state {
-            node.logger.debug("split upstream part for \(token.prefix(6))… cut short by \(remote)")
+        if case .upstreamPart(let part) = state {
+            node.logger.debug("split upstream part \(part.hasher.sequence) for \(part.token.prefix(6))… cut short by \(remote)")
         }
         outbound.fail(ChannelError.ioOnClosedChannel)
         context.fireChannelInactive()
@@ -145,16 +157,16 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             case .link(nil), .done:
                 inbound.clear()
                 return
-            case .upstreamPart(let token, var decoder, let keepAlive):
+            case .upstreamPart(var part):
                 do throws(HTTPError) {
-                    while let part = try decoder.next(&inbound) {
-                        guard case .data(let bytes) = part else {
-                            node.splitRegistry.finishUpstream(token)
-                            settleUpstreamIfAuthenticated()
-                            finishUpstreamPart(keepAlive: keepAlive, context)
+                    while let chunk = try part.decoder.next(&inbound) {
+                        guard case .data(let bytes) = chunk else {
+                            endUpstreamPart(part, context)
                             break
                         }
-                        do throws(SplitRegistry.Refusal) { try node.splitRegistry.deliver(token, bytes) } catch {
+                        part.hasher.update(bytes)
+                        guard part.repeatOf == nil else { continue }
+                        do throws(SplitRegistry.Refusal) { try node.splitRegistry.deliver(part.token, bytes) } catch {
                             return refuse(error)
                         }
                     }
@@ -162,7 +174,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                     return refuse(error.status, reason(for: error.status), detail: "\(error)")
                 }
                 if case .upstreamPart = state {
-                    state = .upstreamPart(token: token, decoder: decoder, keepAlive: keepAlive)
+                    state = .upstreamPart(part)
                     return
                 }
             case .raw:
@@ -215,14 +227,21 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             }
             let origin = splitOrigin ?? node.splitRegistry.newOrigin(source: HandshakeSource(context.channel.remoteAddress))
             splitOrigin = origin
-            do throws(SplitRegistry.Refusal) { try node.splitRegistry.beginUpstream(token, sequence: sequence, from: origin) } catch {
+            let kind: SplitRegistry.PartKind
+            do throws(SplitRegistry.Refusal) { kind = try node.splitRegistry.beginUpstream(token, sequence: sequence, from: origin) } catch {
                 return refuse(error)
             }
             upstreamFed(token, context)
             sendContinueIfExpected(head, context)
             armDeadline(Self.idleTimeout)
             let keepAlive = head.version == .http11 && !head.headers.containsToken("close", in: "connection")
-            state = .upstreamPart(token: token, decoder: HTTPBodyDecoder(framing: framing), keepAlive: keepAlive)
+            let repeatOf: SplitPartDigest?
+            switch kind {
+            case .next: repeatOf = nil
+            case .repeated(let received): repeatOf = received
+            }
+            state = .upstreamPart(UpstreamBody(token: token, decoder: HTTPBodyDecoder(framing: framing),
+                                               hasher: SplitPartHasher(sequence: sequence), keepAlive: keepAlive, repeatOf: repeatOf))
         case ("GET", let token?):
             let pending: ByteBuffer?
             do throws(SplitRegistry.Refusal) { pending = try node.splitRegistry.attachDownstream(token, self) } catch {
@@ -269,6 +288,19 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             context.close(promise: nil)
             return false
         }
+    }
+
+    /// An upstream part's body ended: a new part is recorded, a repeated one compared.
+    private func endUpstreamPart(_ part: UpstreamBody, _ context: ChannelHandlerContext) {
+        let digest = part.hasher.finish()
+        if let received = part.repeatOf {
+            guard let digest, digest == received else { return refuse(SplitRegistry.Refusal.repeatDiffers(received.sequence)) }
+            node.logger.debug("split upstream part \(received.sequence) for \(part.token.prefix(6))… sent again by \(remote): same bytes, answered again")
+        } else {
+            node.splitRegistry.finishUpstream(part.token, digest)
+        }
+        settleUpstreamIfAuthenticated()
+        finishUpstreamPart(keepAlive: part.keepAlive, context)
     }
 
     private func finishUpstreamPart(keepAlive: Bool, _ context: ChannelHandlerContext) {

@@ -6,6 +6,10 @@ extension SplitRegistry {
     enum Refusal: Error, Equatable, CustomStringConvertible {
         case unknownToken
         case outOfOrder(expected: UInt64, got: UInt64)
+        /// The last part again, before it was received to its end (or it was cut short).
+        case repeatOfUnfinished(UInt64)
+        /// The last part again, with other bytes.
+        case repeatDiffers(UInt64)
         case downstreamTaken
         /// The bounds on unpaired tokens (`Limits`):
         case connectionHoldsUnpaired
@@ -17,7 +21,7 @@ extension SplitRegistry {
         var status: (code: Int, reason: String) {
             switch self {
             case .unknownToken: (404, "Not Found")
-            case .outOfOrder, .downstreamTaken: (409, "Conflict")
+            case .outOfOrder, .repeatOfUnfinished, .repeatDiffers, .downstreamTaken: (409, "Conflict")
             case .connectionHoldsUnpaired, .sourceFull: (429, "Too Many Requests")
             case .full, .pendingFull: (503, "Service Unavailable")
             case .tooMuchPending: (413, "Content Too Large")
@@ -26,7 +30,7 @@ extension SplitRegistry {
 
         var limit: ResourceLimit? {
             switch self {
-            case .unknownToken, .outOfOrder, .downstreamTaken: nil
+            case .unknownToken, .outOfOrder, .repeatOfUnfinished, .repeatDiffers, .downstreamTaken: nil
             case .connectionHoldsUnpaired: .splitUnpairedPerConnection
             case .sourceFull: .splitUnpairedPerSource
             case .full: .splitUnpaired
@@ -38,6 +42,8 @@ extension SplitRegistry {
             switch self {
             case .unknownToken: "no split link with this token (expired or closed)"
             case .outOfOrder(let expected, let got): "upstream part \(got) out of order (expected \(expected))"
+            case .repeatOfUnfinished(let part): "upstream part \(part) sent again before it was received to its end"
+            case .repeatDiffers(let part): "upstream part \(part) sent again with other bytes"
             case .downstreamTaken: "this link token already has a downstream"
             case .connectionHoldsUnpaired: "this connection already has a link token waiting for its GET"
             case .sourceFull(let source, let cap): "\(cap) link tokens from \(source) are waiting for their GET"

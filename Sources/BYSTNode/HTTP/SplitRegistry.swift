@@ -13,7 +13,8 @@ protocol SplitDownstream: AnyObject {
 /// upstream POSTs by link token, on the node's event loop.
 ///
 ///   GET  ?t=TOKEN        ─▶ attachDownstream ─▶ the link lives on the GET's connection
-///   POST ?t=TOKEN&s=N    ─▶ beginUpstream(N) ▸ deliver(body bytes) ▸ finishUpstream
+///   POST ?t=TOKEN&s=N    ─▶ beginUpstream(N) ▸ deliver(body bytes) ▸ finishUpstream(digest)
+///   the same N again     ─▶ .repeated(digest of N): the front end compares, delivers nothing
 ///
 /// Either may come first: a POST's token is *unpaired* until its GET arrives, and its
 /// bytes wait (copied) until then. **Bounds** (`Limits`, counted by `UnpairedTokens`): a
@@ -29,6 +30,8 @@ final class SplitRegistry {
         /// whole read buffers alive.
         var pending = ByteBuffer()
         var nextSequence: UInt64 = 0
+        /// The last part, once received to its end (nil while it is being received).
+        var lastPart: SplitPartDigest?
         var expiry: Scheduled<Void>?
 
         init(downstream: SplitDownstream?, unpairedOrigin: SplitOrigin?) {
@@ -73,9 +76,20 @@ final class SplitRegistry {
         return pending.readableBytes > 0 ? pending : nil
     }
 
+    /// What a POST's part number makes it.
+    enum PartKind: Equatable {
+        /// The next part: its bytes go to the link.
+        case next
+        /// The last part again (its answer was lost): answered if its bytes are the same as
+        /// these, never delivered.
+        case repeated(of: SplitPartDigest)
+    }
+
     /// POST number `sequence` from `origin` starts; parts must come in order, the first may
-    /// create the entry (an unpaired token).
-    func beginUpstream(_ token: String, sequence: UInt64, from origin: SplitOrigin) throws(Refusal) {
+    /// create the entry (an unpaired token). The last part may come again once it has been
+    /// received to its end.
+    @discardableResult
+    func beginUpstream(_ token: String, sequence: UInt64, from origin: SplitOrigin) throws(Refusal) -> PartKind {
         let entry: Entry
         if let existing = entries[token] {
             entry = existing
@@ -83,8 +97,14 @@ final class SplitRegistry {
             guard sequence == 0 else { throw .unknownToken }
             entry = try addUnpaired(token, origin)
         }
+        if entry.nextSequence > 0, sequence == entry.nextSequence - 1 {
+            guard let last = entry.lastPart, last.sequence == sequence else { throw .repeatOfUnfinished(sequence) }
+            return .repeated(of: last)
+        }
         guard entry.nextSequence == sequence else { throw .outOfOrder(expected: entry.nextSequence, got: sequence) }
         entry.nextSequence += 1
+        entry.lastPart = nil
+        return .next
     }
 
     func deliver(_ token: String, _ bytes: ByteBuffer) throws(Refusal) {
@@ -98,9 +118,12 @@ final class SplitRegistry {
         unpaired.buffered(bytes.readableBytes)
     }
 
-    /// A POST body ended: let the link process what it got as one read cycle.
-    func finishUpstream(_ token: String) {
-        entries[token]?.downstream?.upstreamBatchDone()
+    /// A POST body ended: remember its digest (if it is still the last part) and let the
+    /// link process what it got as one read cycle.
+    func finishUpstream(_ token: String, _ part: SplitPartDigest?) {
+        guard let entry = entries[token] else { return }
+        if let part, entry.nextSequence > 0, part.sequence == entry.nextSequence - 1 { entry.lastPart = part }
+        entry.downstream?.upstreamBatchDone()
     }
 
     /// Whether the token's link has completed its handshake.

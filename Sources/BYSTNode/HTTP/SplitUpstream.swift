@@ -4,6 +4,12 @@
 //
 //   LinkHandler ─write─▶ HTTPClientFraming ─enqueue/flush─▶ SplitUpstream ─POST s=0,1,2…─▶ server
 //   response 2xx ─▶ next POST with everything queued meanwhile (up to maxPostBytes)
+//   connection lost before the answer ─▶ the same POST again on a fresh connection, and one
+//                                        POST per connection (`Connection: close`) from then on
+//
+// Some proxies (tinyproxy) answer a POST as HTTP/1.1 without `Connection: close` and close
+// the connection right after: the next POST, already written, meets a reset. The server
+// answers a repeated part idempotently, so sending it again is safe whether or not it got there.
 import BYSTProto
 import NIOCore
 
@@ -16,24 +22,36 @@ final class SplitUpstream: LinkWriteGate {
     typealias Connector = (SplitUpstream) -> EventLoopFuture<Channel>
 
     static let maxPostBytes = 1 << 20
-    static let highWater = 2 << 20
-    static let lowWater = 512 << 10
+    /// Bytes kept in all: the unanswered POST (up to `maxPostBytes`) and 2 MiB queued behind it.
+    static let highWater = 3 << 20
+    static let lowWater = 1536 << 10
+    /// Connections a POST may lose in a row before its answer; the next loss fails the link.
+    static let maxLosses = 3
 
     let route: HTTPRoute
     let token: String
     private let connector: Connector
     private var pending: [ByteBuffer] = []
     private var pendingBytes = 0
-    private var sequence: UInt64 = 0
+    private var nextSequence: UInt64 = 0
+    /// The POST written and not yet answered (or to be written again after a lost connection).
+    private var unanswered: SplitPart?
+    /// Whether `unanswered` is written on `channel` and its answer awaited there.
+    private var awaitingAnswer = false
+    /// After a connection was lost before an answer: a fresh connection for every POST.
+    private(set) var onePostPerConnection = false
     private var channel: Channel?
     private var connecting = false
-    private var inFlight = false
     private var closed = false
+    /// Reached `highWater` since the last `onWritable`: the link may have stopped writing.
+    private var filledUp = false
     private(set) var bytesSent: UInt64 = 0
     /// Called once, when a POST fails: the link is over.
     var onFailure: ((String) -> Void)?
-    /// Called when the queue drained below `lowWater` after being full.
+    /// Called when what is kept drained below `lowWater` after being full.
     var onWritable: (() -> Void)?
+    /// Called when a POST is sent again (for the log).
+    var onResend: ((String) -> Void)?
 
     init(route: HTTPRoute, token: String, connector: @escaping Connector) {
         self.route = route
@@ -41,12 +59,16 @@ final class SplitUpstream: LinkWriteGate {
         self.connector = connector
     }
 
-    var acceptsWrites: Bool { !closed && pendingBytes < Self.highWater }
+    /// Bytes kept: queued, and the unanswered POST's body.
+    var retainedBytes: Int { pendingBytes + (unanswered?.size ?? 0) }
+
+    var acceptsWrites: Bool { !closed && retainedBytes < Self.highWater }
 
     func enqueue(_ bytes: ByteBuffer) {
         guard !closed, bytes.readableBytes > 0 else { return }
         pending.append(bytes)
         pendingBytes += bytes.readableBytes
+        if retainedBytes >= Self.highWater { filledUp = true }
     }
 
     func flush() { sendIfIdle() }
@@ -55,14 +77,27 @@ final class SplitUpstream: LinkWriteGate {
         closed = true
         pending.removeAll()
         pendingBytes = 0
+        unanswered = nil
+        awaitingAnswer = false
         channel?.close(promise: nil)
         channel = nil
     }
 
     private func sendIfIdle() {
-        guard !closed, !inFlight, pendingBytes > 0 else { return }
+        guard !closed, !awaitingAnswer, unanswered != nil || pendingBytes > 0 else { return }
         guard let channel else { return connect() }
-        send(on: channel)
+        let part: SplitPart
+        if let unanswered {
+            part = unanswered
+        } else {
+            part = SplitPart.take(sequence: nextSequence, from: &pending, maxBytes: Self.maxPostBytes)
+            pendingBytes -= part.size
+            nextSequence += 1
+            unanswered = part
+        }
+        write(part, on: channel)
+        // Closed before it could carry anything (its close was seen before we had it).
+        if !channel.isActive { connectionLost(channel, "connection closed") }
     }
 
     private func connect() {
@@ -81,51 +116,67 @@ final class SplitUpstream: LinkWriteGate {
         }
     }
 
-    private func send(on channel: Channel) {
-        let wasFull = !acceptsWrites
-        var body: [ByteBuffer] = []
-        var size = 0
-        while let first = pending.first, size == 0 || size + first.readableBytes <= Self.maxPostBytes {
-            body.append(first)
-            size += first.readableBytes
-            pending.removeFirst()
-        }
-        pendingBytes -= size
+    private func write(_ part: SplitPart, on channel: Channel) {
         var headers = route.requestHeaders()
         headers.add("Content-Type", "application/octet-stream")
-        headers.add("Content-Length", "\(size)")
-        let head = HTTPRequestHead(method: "POST", target: route.requestTarget(query: "t=\(token)&s=\(sequence)"), headers: headers)
+        headers.add("Content-Length", "\(part.size)")
+        if onePostPerConnection { headers.add("Connection", "close") }
+        let target = route.requestTarget(query: "t=\(token)&s=\(part.sequence)")
         var headBytes = channel.allocator.buffer(capacity: 512)
-        head.write(into: &headBytes)
+        HTTPRequestHead(method: "POST", target: target, headers: headers).write(into: &headBytes)
         channel.write(headBytes, promise: nil)
-        for part in body { channel.write(part, promise: nil) }
+        for buffer in part.body { channel.write(buffer, promise: nil) }
         channel.flush()
-        sequence += 1
-        bytesSent += UInt64(headBytes.readableBytes + size)
-        inFlight = true
-        if wasFull, pendingBytes < Self.lowWater { onWritable?() }
+        bytesSent += UInt64(headBytes.readableBytes + part.size)
+        awaitingAnswer = true
     }
 
     /// The response to the POST in flight arrived (its body read to the end).
     func responded(status: Int, reason: String, keepAlive: Bool, on channel: Channel) {
-        guard channel === self.channel, inFlight else { return }
-        inFlight = false
+        guard channel === self.channel, awaitingAnswer, let part = unanswered else { return }
+        awaitingAnswer = false
         guard (200..<300).contains(status) else {
-            return fail("HTTP \(status) \(reason) for part \(sequence - 1)")
+            return fail("HTTP \(status) \(reason) for part \(part.sequence)")
         }
-        if !keepAlive {
-            channel.close(promise: nil)
+        unanswered = nil
+        if !keepAlive || onePostPerConnection {
             self.channel = nil
+            channel.close(promise: nil)
+        }
+        sendIfIdle()
+        // Only an answer frees bytes; the link resumes once enough are free, however many
+        // answers that took.
+        if filledUp, retainedBytes < Self.lowWater {
+            filledUp = false
+            onWritable?()
+        }
+    }
+
+    /// The connection closed or failed. The POST it carried, if unanswered, is sent again on
+    /// a fresh connection (the server answers a repeat it already has without delivering it
+    /// twice), unless it has lost `maxLosses` connections in a row.
+    func connectionLost(_ channel: Channel, _ reason: String) {
+        guard channel === self.channel else { return }
+        self.channel = nil
+        channel.close(promise: nil)
+        guard awaitingAnswer, var part = unanswered else { return sendIfIdle() }
+        awaitingAnswer = false
+        part.losses += 1
+        unanswered = part
+        guard part.losses < Self.maxLosses else {
+            return fail("part \(part.sequence) lost \(part.losses) connections in a row before its answer (last: \(reason))")
+        }
+        if !onePostPerConnection {
+            onePostPerConnection = true
+            onResend?("part \(part.sequence) lost its connection before its answer (\(reason)): sending it again; "
+                + "one POST per connection (Connection: close) for the rest of this link")
+        } else {
+            onResend?("part \(part.sequence) lost its connection before its answer (\(reason)): sending it again")
         }
         sendIfIdle()
     }
 
-    func connectionClosed(_ channel: Channel) {
-        guard channel === self.channel else { return }
-        self.channel = nil
-        if inFlight { fail("connection closed before part \(sequence - 1) was answered") } else { sendIfIdle() }
-    }
-
+    /// The connection cannot go on (a response that is not HTTP): the link is over.
     func connectionFailed(_ channel: Channel, _ reason: String) {
         guard channel === self.channel else { return }
         fail(reason)
@@ -135,69 +186,5 @@ final class SplitUpstream: LinkWriteGate {
         guard !closed else { return }
         close()
         onFailure?(reason)
-    }
-}
-
-/// Reads the responses to split-mode POSTs on one upstream connection.
-final class SplitPostResponseHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private weak var upstream: SplitUpstream?
-    private var parser = HTTPHeadParser()
-    private var head: HTTPResponseHead?
-    private var decoder: HTTPBodyDecoder?
-    private var inbound = ByteBuffer()
-
-    init(upstream: SplitUpstream) {
-        self.upstream = upstream
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        inbound.writeBuffer(&bytes)
-        do throws(HTTPError) {
-            while true {
-                if head == nil {
-                    guard let parsed = try parser.parseResponse(&inbound) else { break }
-                    // 100 Continue and other interim answers precede the real one.
-                    if (100..<200).contains(parsed.status) { continue }
-                    head = parsed
-                    decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(parsed, requestMethod: "POST"))
-                }
-                guard var body = decoder, let current = head else { break }
-                var ended = false
-                while let part = try body.next(&inbound) {
-                    if case .end = part {
-                        ended = true
-                        break
-                    }
-                }
-                decoder = body
-                guard ended else { break }
-                head = nil
-                decoder = nil
-                parser = HTTPHeadParser()
-                let keepAlive = current.version == .http11 && !current.headers.containsToken("close", in: "connection")
-                upstream?.responded(status: current.status, reason: current.reason, keepAlive: keepAlive, on: context.channel)
-            }
-        } catch {
-            upstream?.connectionFailed(context.channel, "malformed response: \(error)")
-            context.close(promise: nil)
-        }
-        inbound.discardReadBytes()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if var body = decoder, let current = head, (try? body.endOfInput()) != nil {
-            // A close-delimited response ends here.
-            upstream?.responded(status: current.status, reason: current.reason, keepAlive: false, on: context.channel)
-        }
-        upstream?.connectionClosed(context.channel)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        upstream?.connectionFailed(context.channel, "\(error)")
-        context.close(promise: nil)
     }
 }

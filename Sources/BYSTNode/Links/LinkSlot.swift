@@ -94,6 +94,7 @@ final class LinkSlot {
             }
             upstream.onFailure = { [weak link] reason in link?.fail("\(HTTPTransportError.upstream(reason))") }
             upstream.onWritable = { [weak link] in link?.session?.schedulePump() }
+            upstream.onResend = { [logger] message in logger.info("split-mode upstream: \(message)") }
             link.writeGate = upstream
             framing = HTTPClientFraming(
                 request: HTTPRequestHead(method: "GET", target: route.requestTarget(query: "t=\(token)"), headers: headers),

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Real HTTP/1.1 proxies for the end-to-end tests: a private squid (forward proxy, CONNECT,
-# optional Basic auth) and a private nginx (reverse proxy, streaming or request-buffering).
+# optional Basic auth), a private nginx (reverse proxy, streaming or request-buffering) and a
+# private tinyproxy (forward proxy and CONNECT that closes every connection after one answer).
 #
 #   source Tests/E2E/lib/proxies.sh
 #   proxy_require
 #   trap 'proxies_cleanup; my_cleanup' EXIT INT TERM
 #   start_squid 41000 alice:secret        # PROXY_LAST_PID, PROXY_LAST_DIR are set
 #   start_nginx_reverse 41001 41002 buffered
+#   start_tinyproxy 41003
 #
 # Sourcing defines functions and variables only. Call the start_* functions directly (not
 # in $(…)): they register their PID in this shell for proxies_cleanup. Each instance lives
@@ -26,9 +28,9 @@ PROXY_NETNS=${PROXY_NETNS:-}
 
 proxy_require() {
     local tool
-    for tool in squid nginx htpasswd; do
+    for tool in squid nginx htpasswd tinyproxy; do
         command -v "$tool" >/dev/null 2>&1 || {
-            echo "FAIL: required tool '$tool' not found (Debian packages: squid nginx apache2-utils; see scripts/setup.sh)" >&2
+            echo "FAIL: required tool '$tool' not found (Debian packages: squid nginx apache2-utils tinyproxy; see scripts/setup.sh)" >&2
             exit 1
         }
     done
@@ -221,6 +223,47 @@ CONF
     pid=$!
     BYST_PROXY_PIDS+=("$pid")
     _proxy_wait "$pid" "$port" "$dir/error.log" nginx
+    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+}
+
+# start_tinyproxy PORT: tinyproxy on 127.0.0.1:PORT, a forward proxy (absolute-URI requests
+# and CONNECT to any port) for clients on 127.0.0.1 to the host 127.0.0.1 only (a filter
+# refuses every other host with 403 before connecting). tinyproxy 1.11 keeps no connection
+# alive: it answers a request as HTTP/1.1 without `Connection: close` and closes right after.
+start_tinyproxy() {
+    local port=$1 dir pid user_lines=""
+    _proxy_port_free "$port" start_tinyproxy
+    dir=$(mktemp -d "/tmp/byst-tinyproxy.$$.XXXX")
+    BYST_PROXY_DIRS+=("$dir")
+    printf '^127\\.0\\.0\\.1$\n' >"$dir/filter"
+    # As root it drops privileges: to its package's user, which must be able to write its log.
+    if [ "$(id -u)" -eq 0 ] && id tinyproxy >/dev/null 2>&1; then
+        user_lines="User tinyproxy
+Group tinyproxy"
+        chown tinyproxy: "$dir"
+    fi
+    chmod 755 "$dir"
+    cat >"$dir/tinyproxy.conf" <<CONF
+# Private test instance (Tests/E2E/lib/proxies.sh). Loopback only.
+$user_lines
+Port $port
+Listen 127.0.0.1
+Timeout 600
+MaxClients 256
+Allow 127.0.0.1
+LogFile "$dir/tinyproxy.log"
+LogLevel Info
+PidFile "$dir/tinyproxy.pid"
+DisableViaHeader Yes
+Filter "$dir/filter"
+FilterExtended On
+FilterDefaultDeny Yes
+CONF
+    # -d: foreground: the PID started here is tinyproxy itself (one process, a thread per client).
+    _proxy_spawn "$dir/stderr.log" tinyproxy -d -c "$dir/tinyproxy.conf"
+    pid=$!
+    BYST_PROXY_PIDS+=("$pid")
+    _proxy_wait "$pid" "$port" "$dir/stderr.log" tinyproxy
     PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
 }
 

@@ -1,0 +1,91 @@
+import BYSTProto
+import NIOCore
+import NIOEmbedded
+import Testing
+@testable import BYSTNode
+
+/// SplitUpstream against embedded connections: what it keeps, sends again and tells the link.
+@Suite struct SplitUpstreamTests {
+    final class Harness {
+        let loop = EmbeddedEventLoop()
+        var connections: [EmbeddedChannel] = []
+        var writable = 0
+        var failures: [String] = []
+        var resends: [String] = []
+        private(set) var upstream: SplitUpstream?
+
+        init() throws {
+            let route = HTTPRoute(endpoint: HTTPEndpoint(tls: false, address: HostPort(host: "127.0.0.1", port: 9)), proxy: nil)
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: 9)
+            let upstream = SplitUpstream(route: route, token: "AAAAAAAAAAAAAAAAAAAAAA") { [unowned self] _ in
+                let channel = EmbeddedChannel(loop: loop)
+                _ = channel.connect(to: address)
+                connections.append(channel)
+                return loop.makeSucceededFuture(channel)
+            }
+            upstream.onWritable = { [unowned self] in writable += 1 }
+            upstream.onFailure = { [unowned self] in failures.append($0) }
+            upstream.onResend = { [unowned self] in resends.append($0) }
+            self.upstream = upstream
+        }
+
+        /// The request heads written on a connection so far.
+        func heads(_ channel: EmbeddedChannel) throws -> [String] {
+            var heads: [String] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+                let text = String(buffer: buffer)
+                if text.hasPrefix("POST ") { heads.append(text) }
+            }
+            return heads
+        }
+    }
+
+    static func chunk(_ size: Int) -> ByteBuffer { ByteBuffer(repeating: 0x5A, count: size) }
+
+    @Test func theLinkResumesOnceEnoughIsAnsweredHoweverManyAnswersThatTakes() throws {
+        let harness = try Harness()
+        let upstream = try #require(harness.upstream)
+        for _ in 0..<56 { upstream.enqueue(Self.chunk(64 << 10)) }  // 3.5 MiB
+        #expect(!upstream.acceptsWrites)
+        upstream.flush()
+        let channel = try #require(harness.connections.first)
+        // Each answer frees one 1 MiB POST; the link hears once, when what is kept is below low water.
+        for _ in 0..<3 {
+            upstream.responded(status: 200, reason: "OK", keepAlive: true, on: channel)
+        }
+        #expect(upstream.retainedBytes == 512 << 10)
+        #expect(harness.writable == 1, "the link was told \(harness.writable) times that it may write again")
+        #expect(upstream.acceptsWrites)
+    }
+
+    @Test func aPostWhoseConnectionIsLostIsSentAgainTheSameThenOnePerConnection() throws {
+        let harness = try Harness()
+        let upstream = try #require(harness.upstream)
+        upstream.enqueue(Self.chunk(1000))
+        upstream.flush()
+        let first = try #require(harness.connections.first)
+        upstream.responded(status: 200, reason: "OK", keepAlive: true, on: first)
+        upstream.enqueue(Self.chunk(700))
+        upstream.flush()
+        #expect(try harness.heads(first).map { $0.contains("&s=1 ") } == [false, true])
+        upstream.connectionLost(first, "connection reset")
+        #expect(harness.connections.count == 2)
+        let second = harness.connections[1]
+        let again = try harness.heads(second)
+        #expect(again.count == 1 && again[0].contains("&s=1 ") && again[0].contains("Content-Length: 700"))
+        #expect(again.first?.contains("Connection: close") == true)
+        #expect(harness.resends.count == 1)
+        #expect(upstream.retainedBytes == 700, "the unanswered POST is kept")
+        upstream.responded(status: 200, reason: "OK", keepAlive: true, on: second)
+        #expect(upstream.retainedBytes == 0)
+        upstream.enqueue(Self.chunk(10))
+        upstream.flush()
+        #expect(harness.connections.count == 3, "after a loss each POST gets its own connection")
+        // Lost again and again: the link fails with the reason.
+        for attempt in 0..<SplitUpstream.maxLosses {
+            upstream.connectionLost(harness.connections[2 + attempt], "connection closed")
+        }
+        #expect(harness.failures.count == 1)
+        #expect(harness.failures.first?.contains("part 2 lost 3 connections in a row") == true)
+    }
+}
