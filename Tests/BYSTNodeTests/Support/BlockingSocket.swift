@@ -139,6 +139,12 @@ struct BlockingSocket: Sendable {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// Sends then fail with EAGAIN after `seconds` without progress.
+    func setSendTimeout(seconds: Int) {
+        var value = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Everything the other end sends until it closes (end of stream or reset) or `deadline`
     /// passes, and whether it closed: for hostile-input tests that expect an answer and a close.
     func drain(until deadline: ContinuousClock.Instant) -> (bytes: [UInt8], closed: Bool) {

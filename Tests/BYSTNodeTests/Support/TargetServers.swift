@@ -70,6 +70,9 @@ final class StalledServer: Sendable {
 func sendThroughForward(port: UInt16, count: Int, seed: UInt64) throws -> (sent: [UInt8], received: [UInt8]) {
     let socket = try BlockingSocket.connect(port: port)
     defer { socket.close() }
+    // A transfer that stops moving fails the test instead of hanging it (a stalled tunnel).
+    socket.setSendTimeout(seconds: 60)
+    socket.setReceiveTimeout(seconds: 60)
     let hash = try IncrementalHash()
     var generator = SplitMix64(seed: seed)
     var chunk = [UInt8](repeating: 0, count: 64 * 1024)
