@@ -18,27 +18,7 @@ public struct BYSTCommand: AsyncParsableCommand {
     /// Parses and runs `arguments`; returns the process exit code. Errors print one line
     /// (`byst: error: …`) to stderr; help and version print in full.
     public static func run(_ arguments: [String]) async -> Int32 {
-        ProcessHardening.protectSecrets()
-        do {
-            var command = try parseAsRoot(arguments)
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-            return 0
-        } catch let exit as ExitCode {
-            return exit.rawValue
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success || error is CleanExit {
-                exit(withError: error)
-            }
-            let text = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            let hint = error is CLIError ? "" : " (see: byst --help)"
-            writeStandardError("byst: error: \(text)\(code == .validationFailure ? hint : "")\n")
-            return code.rawValue
-        }
+        await CommandLineRunner.run(Self.self, arguments, name: "byst") { $0 is CLIError }
     }
 }
 

@@ -1,11 +1,11 @@
 import CTun
 import Glibc
 
-/// Every `byst` process may hold PSKs in memory (the daemon always does; `key` commands
-/// while they run): no core file may carry them to disk, and no other process of the same
-/// user may read our memory. `package`: `byst-bench registry` (Benchmarks/BenchTool) loads keys too.
-package enum ProcessHardening {
-    package static func protectSecrets() {
+/// Every `byst` (and `byst-bench`) process may hold PSKs in memory (the daemon always does;
+/// `key` commands while they run): no core file may carry them to disk, and no other
+/// process of the same user may read our memory. Called by `CommandLineRunner`.
+enum ProcessHardening {
+    static func protectSecrets() {
         // No core dump, whatever the shell's `ulimit -c` or systemd's LimitCORE says.
         var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
         _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
