@@ -85,13 +85,20 @@ enum HTTPFuzz {
         guard SplitRegistry.isValidToken(token) else { return nil }
         invariant(Base64URL.decode(token)?.count == 16, "token \(token) accepted")
         guard head.method == "POST", let sequence = target.value("s").flatMap({ UInt64($0) }) else { return nil }
-        do throws(SplitRegistry.Refusal) { try registry.beginUpstream(token, sequence: sequence, from: connection) } catch { return nil }
+        let kind: SplitRegistry.PartKind
+        do throws(SplitRegistry.Refusal) { kind = try registry.beginUpstream(token, sequence: sequence, from: connection) } catch { return nil }
         let decoded = decodeBody(body, framing: framing, limits: limits, split: split)
+        // As the front end: a repeated last part is hashed and compared, never delivered.
+        var hasher = SplitPartHasher(sequence: sequence)
         for part in decoded.parts {
+            hasher.update(part)
+            guard case .next = kind else { continue }
             do throws(SplitRegistry.Refusal) { try registry.deliver(token, part) } catch { return nil }
         }
         guard decoded.outcome == .end else { return nil }
-        registry.finishUpstream(token)
+        let digest = hasher.finish()
+        if case .repeated(let received) = kind, digest != received { return nil }
+        registry.finishUpstream(token, digest)
         let keepAlive = head.version == .http11 && !head.headers.containsToken("close", in: "connection")
         return keepAlive ? decoded.remaining : nil
     }
