@@ -3,7 +3,9 @@
 # source is outside the sending peer's allowed_ips is dropped and counted at the hub, and
 # so is one whose source lies in A's wide prefix (10.0.0.0/8) but in B's narrower one
 # (10.3.0.0/24): the longest-prefix owner of a source must be the sender. Both TUN paths
-# (the data plane, then the event loop with data_plane = false) are checked.
+# (the data planes, then the event loop with data_plane = false) are checked. The hub
+# first runs three TUN queues, so three data planes, and each branch's two links sit on
+# two of them: packets read on the third plane's queue cross to a plane with the branch's link.
 #
 #            ┌──────────── ns h (hub) ────────────┐
 #            │ byst0 10.0.0.1/24   lan0 10.2.0.1  │
@@ -43,6 +45,7 @@ key_store = "$BYST_NS_WORK/h.keys"
 [tun]
 address = ["10.0.0.1/24"]
 data_plane = $1
+queues = $2
 [[peer]]
 name = "a"
 key = "a"
@@ -53,7 +56,7 @@ key = "b"
 allowed_ips = ["10.0.0.3/32", "10.3.0.0/24"]
 TOML
 }
-hub_config true
+hub_config true 3
 for site in a b; do
     # Each branch routes the hub's subnets and the *other* branch's LAN into the tunnel.
     case $site in
@@ -82,18 +85,27 @@ netns_run a "$BYST_NS_WORK/a.log" "$BYST" up -c "$BYST_NS_WORK/a.toml" >/dev/nul
 netns_run b "$BYST_NS_WORK/b.log" "$BYST" up -c "$BYST_NS_WORK/b.toml" >/dev/null
 hub_links() { [ "$("$BYST" status --json --socket "$BYST_NS_WORK/h.sock" 2>/dev/null | grep -c '"remote"')" = 4 ]; }
 wait_for 10 hub_links || fail "the hub did not get 2 links from each branch"
+counter() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | awk -F'[:,]' -v key="\"$2\"" '$0 ~ key { gsub(/ /, "", $2); print $2; exit }'; }
 
 ip netns exec "$(ns a)" ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.3.0.1 >/dev/null || fail "A → B subnet through the hub"
 ip netns exec "$(ns b)" ping -c 3 -i 0.2 -W 2 -I 10.3.0.1 10.1.0.1 >/dev/null || fail "B → A subnet through the hub"
 ip netns exec "$(ns a)" ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "A → hub subnet"
 echo "ok: branch A and branch B reach each other's subnets through the hub"
 
+# Three planes for four links: one has two (of different branches), the others one each.
+plane_links=$("$BYST" status --json --socket "$BYST_NS_WORK/h.sock" | python3 -c 'import json,sys; print(sorted(json.load(sys.stdin)["tun"]["plane_links"]))')
+[ "$plane_links" = "[1, 1, 2]" ] || fail "the hub's links per plane are $plane_links, not spread as [1, 1, 2]"
+for round in 1 2 3; do
+    ip netns exec "$(ns h)" ping -c 2 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "hub → A subnet (3 planes, round $round)"
+    ip netns exec "$(ns h)" ping -c 2 -i 0.2 -W 2 -I 10.2.0.1 10.3.0.1 >/dev/null || fail "hub → B subnet (3 planes, round $round)"
+done
+echo "ok: the hub's 3 planes hold its links as $plane_links; $(counter h packets_to_other_planes) packets crossed to the plane with the peer's link"
+
 # TUN noise: A → B leaves the hub through the interface it came in by, so the hub's kernel
 # sends ICMP redirects into the tunnel; with IPv6 it also sent router solicitations and
 # MLD reports from the TUN's link-local address, which branches counted as spoofed. None
 # may reach a branch: the TUN has no link-local address, and link-scoped traffic is
 # dropped as such (not as a routing miss) before it is sent.
-counter() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" | awk -F'[:,]' -v key="\"$2\"" '$0 ~ key { gsub(/ /, "", $2); print $2; exit }'; }
 for n in h a b; do
     [ -z "$(ip -n "$(ns "$n")" -6 addr show dev byst0 scope link)" ] || fail "byst0 in ns $n has an IPv6 link-local address"
 done
@@ -124,7 +136,7 @@ check_spoofing "data plane"
 
 # The same on the event loop's path.
 kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true
-hub_config false
+hub_config false 1
 netns_run h "$BYST_NS_WORK/h2.log" "$BYST" up -c "$BYST_NS_WORK/h.toml" >/dev/null
 wait_for 15 hub_links || fail "the restarted hub (data_plane = false) did not get its links back"
 ip netns exec "$(ns a)" ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "A → hub subnet without the data plane"

@@ -119,8 +119,8 @@ public struct TunConfig: Sendable, Equatable {
     public var offload = true
     /// TUN queues (`queues`, IFF_MULTI_QUEUE), each read by its own thread.
     public var queues = 1
-    /// With one queue: a thread of its own with its own epoll carries TUN packets over
-    /// established plain links (`data_plane`; docs/PERFORMANCE.md). Off: the event loop does.
+    /// Established plain links move to the data plane (`data_plane`). Off, for tests and
+    /// comparisons: every link stays on the event loop (the plane still reads and writes the TUN).
     public var dataPlane = true
     public static let queuesRange = 1...16
 

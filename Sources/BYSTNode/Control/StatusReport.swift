@@ -44,16 +44,14 @@ struct StatusReport: Codable, Sendable {
 
     struct Tun: Codable, Sendable {
         var name: String
-        var counters: TunPump.Counters
+        var counters: TunCounters
         var dropped_queue_full: UInt64
-        var dropped_reader_batches: UInt64
-        /// Times reading a TUN queue moved between its reader thread and the event loop.
-        var reader_hand_overs: UInt64
-        /// TUN queues the event loop reads now (the others: their reader threads).
-        var queues_read_on_loop: Int
-        /// A data plane reads the TUN (`[tun] data_plane`), and the links it owns now.
-        var data_plane: Bool
+        /// Batches of packets the data plane read for the event loop's links and dropped
+        /// because the loop had fallen behind.
+        var dropped_loop_batches: UInt64
+        /// The links the data planes own now, in all and per plane (one plane per TUN queue).
         var data_plane_links: Int
+        var plane_links: [Int]
     }
 
     /// `[node] registry`: the backend and whether we are connected to it.
@@ -101,17 +99,20 @@ struct StatusReport: Codable, Sendable {
 extension Node {
     func status() -> StatusReport {
         let now = Clocks.monotonic()
+        var planeLinks = [Int](repeating: 0, count: dataPlanes.count)
+        for link in peers.flatMap(\.sessions).flatMap(\.links.values) where link.isEstablished {
+            if let plane = link.plane { planeLinks[plane.owner.index] += 1 }
+        }
         return StatusReport(
             node: config.name,
             uptime_seconds: Double(now - startedAt) / 1e9,
             handshake_failures: handshakeFailures + acceptGate.refused,
-            tun: tunPump.map { pump in
+            tun: tunDevice.map { [planeLinks] device in
                 StatusReport.Tun(
-                    name: pump.device.name, counters: pump.counters,
+                    name: device.name, counters: tunCounters,
                     dropped_queue_full: peers.flatMap(\.sessions).reduce(0) { $0 + $1.machine.packetsDropped },
-                    dropped_reader_batches: pump.droppedByReader, reader_hand_overs: pump.readerHandOvers,
-                    queues_read_on_loop: pump.queuesReadOnLoop, data_plane: dataPlane != nil,
-                    data_plane_links: peers.flatMap(\.sessions).flatMap(\.links.values).filter { $0.plane != nil && $0.isEstablished }.count)
+                    dropped_loop_batches: loopBatchesDropped,
+                    data_plane_links: planeLinks.reduce(0, +), plane_links: planeLinks)
             },
             peers: peers.map { peer in
                 StatusReport.Peer(

@@ -10,15 +10,7 @@ extension DataPlane {
         let result = link.readSocket(limit: Self.readBudget)
         openRecords(link)
         if case .closed(let reason) = result, links[link.key] != nil { close(link, reason: reason) }
-        // A packet written to the TUN is often answered inside the write (an echo reply, a
-        // local socket's ACK): read it now, and it leaves in this round, without a trip
-        // through epoll_wait. The policy backs off while such reads find nothing.
-        if wroteToTun {
-            wroteToTun = false
-            if readAfterWrite.shouldRead() {
-                readAfterWrite.record(found: readTun(stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes))
-            }
-        }
+        readAfterWriting()
     }
 
     func openRecords(_ link: DataPlaneLink) {
@@ -36,10 +28,11 @@ extension DataPlane {
                 copy.payload.writeImmutableBuffer(record.payload)
                 link.shared.recordsAtLoop.add(1, ordering: .relaxed)
                 guard let handler = handlers[link.key] else { continue }
-                let shared = link.shared, forward = copy
+                let shared = link.shared, forward = copy, plane = self
                 loop.execute {
                     handler.value.planeReceived(forward)
-                    shared.recordsAtLoop.subtract(1, ordering: .relaxed)
+                    // The record's packets reach the TUN through this plane, ahead of the count.
+                    handler.value.node.loopPackets?.flushToTun(recordsDone: shared, via: plane)
                 }
             }
         } catch {
@@ -74,18 +67,12 @@ extension DataPlane {
                 _ = watch(link.fd, key: link.key, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue, operation: EPOLL_CTL_MOD)
             }
         }
-        setBacklogged(link, link.outbound.readableBytes > (link.backlogged ? Self.lowWater : Self.highWater))
-    }
-
-    func setBacklogged(_ link: DataPlaneLink, _ backlogged: Bool) {
-        guard link.backlogged != backlogged else { return }
-        link.backlogged = backlogged
+        guard let backlogged = backlog.note(unsent: link.outbound.readableBytes, on: link.key) else { return }
         link.shared.backlogged.store(backlogged, ordering: .relaxed)
-        backloggedLinks += backlogged ? 1 : -1
         if !backlogged, let handler = handlers[link.key] {
             loop.execute { handler.value.planeWritable() }
         }
-        pauseTun(backloggedLinks > 0)
+        pauseTun(!backlog.readsTun)
     }
 
     func pauseTun(_ pause: Bool) {
@@ -98,7 +85,7 @@ extension DataPlane {
     func close(_ link: DataPlaneLink, reason: String?) {
         guard links.removeValue(forKey: link.key) != nil else { return }
         _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, link.fd, nil)
-        if link.backlogged { setBacklogged(link, false) }
+        if backlog.remove(link.key) { pauseTun(!backlog.readsTun) }
         handBack(link, closed: reason)
     }
 

@@ -1,5 +1,5 @@
-// The data plane's TUN side: reading and routing packets to links, writing received packets
-// (as TunPump does on the loop, for the links the plane owns). Plane thread only.
+// The data plane's TUN side: reading and routing packets (PacketRouter), writing what peers
+// send (TunPacketWriter), handing packets for the loop's links over in batches. Plane thread only.
 import BYSTProto
 import NIOCore
 import Tun
@@ -7,10 +7,10 @@ import Tun
 extension DataPlane {
     /// epoll says the TUN has packets. Sparse traffic (a ping) leaves no backlog: a first
     /// packet that is small is all there is, and a second read would only say EAGAIN. A wake
-    /// soon after the last one reads on to the budgets (TunReadPolicy's backlog rule).
+    /// soon after the last one reads on to the budgets.
     func tunReadable() {
         let now = Clocks.monotonic()
-        let sparse = !TunReadPolicy.loopCycleShouldLookForBacklog(sincePreviousCycle: now &- previousTunWake)
+        let sparse = !TunReadPolicy.wakeShouldLookForBacklog(sincePreviousWake: now &- previousTunWake)
         previousTunWake = now
         readTun(stopAfterSmall: sparse ? ReadAfterWritePolicy.smallAnswerBytes : nil)
     }
@@ -36,27 +36,46 @@ extension DataPlane {
         return count > 0
     }
 
-    /// One read from the TUN (as `TunPump.route`, for peers with plane links).
+    /// One read from the TUN: the virtio-net header (with offloads), then the packet.
     func route(_ read: UnsafeRawBufferPointer) {
-        countersChanged = true
         counters.packets_from_tun += 1
-        guard let (header, packet) = packetReader.parse(read, vnetHeader: device.vnetHeader) else { return toLoop(read) }
-        guard !packet.isLinkScoped(packetReader.scratch) else { return counters.dropped_link_scoped += 1 }
-        guard let peerIndex = routes.routes.lookup(packet.destination), peerIndex < routes.peers.count else { return toLoop(read) }
-        let peer = routes.peers[peerIndex]
-        guard !peer.sendLinks.isEmpty else { return toLoop(read) }
-        let hash = packet.flowHash(packetReader.scratch)
-        guard let link = links[peer.sendLinks[Int(hash % UInt64(peer.sendLinks.count))]] else { return toLoop(read) }
-        let whole = packetReader.fitsWhole(header: header, peerTakesOffloadPackets: peer.takesOffloadPackets,
-                                           maxPayload: link.peerMaxPayload)
-        if header.isGSO {
-            if whole { counters.super_packets_sent_whole += 1 } else { counters.super_packets_segmented += 1 }
+        guard let (header, packet) = packetReader.parse(read, vnetHeader: device.vnetHeader) else { return counters.drop(.malformed) }
+        switch router.route(packet, in: packetReader.scratch) {
+        case .drop(let reason):
+            counters.drop(reason)
+        case .link(let key, let peer):
+            guard let link = links[key] else { return counters.drop(.noSession) }
+            sendOnLink(link, takesOffloadPackets: router.peers[peer].takesOffloadPackets, header: header, packet: packet)
+        case .loop(let peer, let hash):
+            batch(header: header, packet: packet, peer: peer, flowHash: hash, into: &toLoop)
+            if toLoop.isFull { handToLoop() }
+        case .plane(let plane, let peer, let hash):
+            guard plane < toPlanes.count else { return counters.drop(.noSession) }
+            counters.packets_to_other_planes += 1
+            batch(header: header, packet: packet, peer: peer, flowHash: hash, into: &toPlanes[plane])
+            if toPlanes[plane].isFull { handToPlanes() }
         }
+    }
+
+    /// The packet's frames, for another thread to send on the peer's links there.
+    private func batch(header: VirtioNetHeader, packet: IPPacket, peer: Int, flowHash: UInt64, into batch: inout PacketBatch) {
+        let whole = packetReader.fitsWhole(header: header, peerTakesOffloadPackets: router.peers[peer].takesOffloadPackets,
+                                           maxPayload: router.peers[peer].maxPayload)
+        countSuperPacket(header, whole: whole)
+        let framed = packetReader.forEachFrame(header: header, packet: packet, whole: whole, mtu: mtu) { frame, offloadHeader in
+            batch.append(frame, offloadHeader: offloadHeader, peer: peer, flowHash: flowHash)
+        }
+        if !framed { counters.drop(.malformed) }
+    }
+
+    private func sendOnLink(_ link: DataPlaneLink, takesOffloadPackets: Bool, header: VirtioNetHeader, packet: IPPacket) {
+        let whole = packetReader.fitsWhole(header: header, peerTakesOffloadPackets: takesOffloadPackets, maxPayload: link.peerMaxPayload)
+        countSuperPacket(header, whole: whole)
         var sent = 0
         let framed = packetReader.forEachFrame(header: header, packet: packet, whole: whole, mtu: mtu) { frame, offloadHeader in
             if link.appendPacket(frame, offloadHeader: offloadHeader) { sent += 1 }
         }
-        if !framed { counters.dropped_malformed += 1 }
+        if !framed { counters.drop(.malformed) }
         if let failure = link.sealFailure { return close(link, reason: "sealing: \(failure)") }
         if sent > 0 {
             link.shared.packetsOut.add(UInt64(sent), ordering: .relaxed)
@@ -64,14 +83,59 @@ extension DataPlane {
         }
     }
 
-    /// A packet the plane does not carry (no route, or its peer has no plane links now): the
-    /// loop routes it as it would have read it (and counts its drops).
-    func toLoop(_ read: UnsafeRawBufferPointer) {
-        counters.packets_from_tun -= 1
-        var bytes = ByteBuffer()
-        bytes.writeBytes(read)
-        let pump = self.pump, copy = bytes
-        loop.execute { copy.withUnsafeReadableBytes { pump.value.routeFromPlane($0) } }
+    private func countSuperPacket(_ header: VirtioNetHeader, whole: Bool) {
+        guard header.isGSO else { return }
+        if whole { counters.super_packets_sent_whole += 1 } else { counters.super_packets_segmented += 1 }
+    }
+
+    /// Hands the packets read for the loop's links over, one hop for the batch; a loop that
+    /// has `maxLoopBatches` still to deliver has fallen behind, and the batch is dropped.
+    func handToLoop() {
+        guard !toLoop.isEmpty else { return }
+        let batch = toLoop.take()
+        guard loopBatchesInFlight.load(ordering: .relaxed) < Self.maxLoopBatches else {
+            loopBatchesDropped.add(1, ordering: .relaxed)
+            return
+        }
+        loopBatchesInFlight.add(1, ordering: .relaxed)
+        let loopPackets = self.loopPackets, version = routesVersion, inFlight = self
+        loop.execute {
+            loopPackets.value.deliver(batch, routesVersion: version)
+            inFlight.loopBatchesInFlight.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Hands the packets read for other planes' links over, one hop per plane and round.
+    func handToPlanes() {
+        for plane in toPlanes.indices where !toPlanes[plane].isEmpty {
+            siblings[plane].post(.route(toPlanes[plane].take(), version: routesVersion))
+        }
+    }
+
+    /// Packets another plane read for peers whose links are here, already framed. Routed with
+    /// another table (a reload in between), a peer index may mean another peer: dropped.
+    func sendRouted(_ batch: PacketBatch, version: UInt64) {
+        batch.forEach { peer, hash, offloaded, bytes in
+            guard version == routesVersion, let key = router.link(forPeer: peer, flowHash: hash), let link = links[key] else {
+                return counters.drop(.noSession)
+            }
+            let header = offloaded ? VirtioNetHeader(bytes) : nil
+            let packet = offloaded ? UnsafeRawBufferPointer(rebasing: bytes[VirtioNetHeader.size...]) : bytes
+            if link.appendPacket(packet, offloadHeader: header) {
+                link.shared.packetsOut.add(1, ordering: .relaxed)
+                if dirty.last !== link { dirty.append(link) }
+            }
+            if let failure = link.sealFailure { close(link, reason: "sealing: \(failure)") }
+        }
+        countersChanged = true
+    }
+
+    /// Packets from peers whose links the loop holds (`LoopPackets.fromPeer`).
+    func writeToTun(_ batch: PacketBatch) {
+        batch.forEach { sender, _, offloaded, frame in
+            writePacket(frame, offloaded: offloaded, from: sender)
+        }
+        if !batch.isEmpty { countersChanged = true }
     }
 
     /// A record of packet frames only, from `link`: each packet to the TUN. False (nothing
@@ -80,14 +144,8 @@ extension DataPlane {
         payload.withUnsafeReadableBytes { bytes in
             guard let count = PacketRecord.packetCount(bytes) else { return false }
             // A link whose peer is gone (`noPeer`) owns no source: its packets are dropped.
-            let sender = link.peerIndex, table = routes.routes
-            PacketRecord.forEachPacket(bytes) { frame, offloaded in
-                if offloaded {
-                    writer.writeOffloaded(frame, from: sender, routes: table) { countWrite($0) }
-                } else {
-                    writer.write(frame, from: sender, routes: table) { countWrite($0) }
-                }
-            }
+            let sender = link.peerIndex
+            PacketRecord.forEachPacket(bytes) { frame, offloaded in writePacket(frame, offloaded: offloaded, from: sender) }
             link.shared.packetRecordsOpened.add(1, ordering: .relaxed)
             link.shared.packetsIn.add(UInt64(count), ordering: .relaxed)
             link.shared.payloadBytesIn.add(UInt64(bytes.count), ordering: .relaxed)
@@ -96,15 +154,22 @@ extension DataPlane {
         }
     }
 
-    /// Counts a write's outcome (as `TunPump` does for its own).
-    func countWrite(_ outcome: TunPacketWriter.Outcome) {
-        switch outcome {
-        case .written: counters.packets_to_tun += 1
-        case .writtenWhole: counters.super_packets_received += 1
-        case .malformed: return counters.dropped_malformed += 1
-        case .spoofedSource: return counters.dropped_spoofed_source += 1
-        case .writeFailed: return counters.dropped_tun_write += 1
+    private func writePacket(_ frame: UnsafeRawBufferPointer, offloaded: Bool, from sender: Int) {
+        if offloaded {
+            writer.writeOffloaded(frame, from: sender, router: router) { if counters.count($0) { wroteToTun = true } }
+        } else {
+            writer.write(frame, from: sender, router: router) { if counters.count($0) { wroteToTun = true } }
         }
-        wroteToTun = true
+    }
+
+    /// A packet written to the TUN is often answered inside the write (an echo reply, a
+    /// local socket's ACK): read it now, and it leaves in this round, without a trip
+    /// through epoll_wait. The policy backs off while such reads find nothing.
+    func readAfterWriting() {
+        guard wroteToTun else { return }
+        wroteToTun = false
+        if readAfterWrite.shouldRead() {
+            readAfterWrite.record(found: readTun(stopAfterSmall: ReadAfterWritePolicy.smallAnswerBytes))
+        }
     }
 }

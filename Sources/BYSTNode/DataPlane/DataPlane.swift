@@ -1,12 +1,13 @@
-// The data plane: one thread with its own epoll that carries TUN packets over established
-// plain links without the event loop (docs/perf-log/2026-11-27-tun-speed-issue-7.md,
-// "A data plane outside NIO"; current figures in docs/PERFORMANCE.md).
+// The data plane: one thread with its own epoll, the only code that reads and writes the
+// TUN, and the owner of every established plain link (docs/ARCHITECTURE.md §3.6, §4.1).
 //
-//   TUN read ─▶ route (DataPlaneRoutes) ─▶ the link the flow hashes to ─▶ packet frames into a
-//            record ─▶ seal ─▶ send(2)                          (peer without plane links: ─▶ loop)
+//   TUN read ─▶ PacketRouter ─▶ .link: packet frames into a record on that link ─▶ seal ─▶ send(2)
+//                            ├ .loop: the peer's links are on the event loop ─▶ PacketBatch ─▶ LoopPackets
+//                            └ .drop(reason): counted
 //   socket read ─▶ open ─▶ packets only (PacketRecord)? ─▶ source check ─▶ TUN write
 //                        └ anything else ─▶ the loop's SessionMachine, in link order
-//   loop ─▶ commands (adopt a link, payloads to seal, close, routes) ─▶ inbox + eventfd
+//   loop ─▶ commands (adopt a link, payloads to seal, close, routes, packets for the TUN)
+//        ─▶ inbox + eventfd
 //
 // The plane owns each adopted link's socket, opener and sealer, so one thread keeps each
 // link's nonces and byte order; the session's logic stays on the loop. HTTP, TLS and proxied
@@ -32,14 +33,21 @@ final class DataPlane: @unchecked Sendable {
         case adopt(DataPlaneLink, handler: NIOLoopBound<LinkHandler>)
         case send(key: UInt64, payloads: [(ByteBuffer, UInt8)])
         case close(key: UInt64, afterFlush: Bool)
-        case routes(DataPlaneRoutes)
+        case routes(PacketRouter, version: UInt64)
+        /// Packets from peers whose links the loop holds; `recordsDone`: a link of ours whose
+        /// record the loop has handled (after these packets: see `recordsAtLoop`).
+        case writeToTun(PacketBatch, recordsDone: DataPlaneLinkShared?)
+        /// Packets another plane read for peers whose links are here (`PacketRouter.Decision.plane`).
+        case route(PacketBatch, version: UInt64)
         case stop
     }
 
+    /// This plane's position among the node's planes, one per TUN queue (`device`).
+    let index: Int
     let device: TunDevice
     let mtu: Int
     let loop: any EventLoop
-    let pump: NIOLoopBound<TunPump>
+    let loopPackets: NIOLoopBound<LoopPackets>
     let logger: Logger
     private let inbox = Mutex<[Command]>([])
     let epollFD: Int32
@@ -47,29 +55,38 @@ final class DataPlane: @unchecked Sendable {
     private let exited = DispatchSemaphore(value: 0)
     private let running = Atomic<Bool>(true)
     /// The plane's TUN counters, published after each round of events.
-    private let publishedCounters = Mutex(TunPump.Counters())
+    private let publishedCounters = Mutex(TunCounters())
+    /// Batches handed to the loop and not yet delivered there; past `maxLoopBatches` (a loop
+    /// that fell behind) further ones are dropped and counted.
+    let loopBatchesInFlight = Atomic<Int>(0)
+    let loopBatchesDropped = Atomic<UInt64>(0)
+    static let maxLoopBatches = 64
 
     private static let wakeKey: UInt64 = 0
     static let tunKey: UInt64 = 1
-    /// Unsent bytes on one link above which the plane stops reading the TUN (and the loop
-    /// stops producing for it), and below which both resume.
-    static let highWater = 1 << 20
-    static let lowWater = 256 * 1024
     /// Socket bytes read from one link per event, so one busy link cannot starve the rest.
     static let readBudget = 512 * 1024
     /// TUN packets (and bytes) read per event.
     static let tunBudget = 64
     static let tunByteBudget = 256 * 1024
+    /// Room for one TUN read: a whole super-packet (up to 64 KiB) after its header.
+    static let tunReadSize = VirtioNetHeader.size + 65536
 
     var links: [UInt64: DataPlaneLink] = [:]
     /// Each link's handler on the event loop, for what the plane hands back.
     var handlers: [UInt64: NIOLoopBound<LinkHandler>] = [:]
-    var routes = DataPlaneRoutes()
-    var counters = TunPump.Counters()
+    var router = PacketRouter()
+    var routesVersion: UInt64 = 0
+    var counters = TunCounters()
     var countersChanged = false
     var dirty: [DataPlaneLink] = []
-    var backloggedLinks = 0
+    var backlog = LinkBacklog()
     var tunPaused = false
+    /// Packets read for peers whose links the loop holds, handed over after each read round.
+    var toLoop = PacketBatch()
+    /// The node's planes (set before they start), and packets read for each's links.
+    var siblings: [DataPlane] = []
+    var toPlanes: [PacketBatch] = []
     private var stopping = false
     /// A packet was written to the TUN since the last read after a write (see `read`).
     var wroteToTun = false
@@ -80,17 +97,18 @@ final class DataPlane: @unchecked Sendable {
     private var taken: [Command] = []
     let tunBuffer: UnsafeMutableRawBufferPointer
     /// Parses and frames what is read from the TUN, and checks and writes what peers send
-    /// (as `TunPump` does on the loop; each with scratch arrays of its own, so neither's
-    /// capacity follows the other's sizes).
+    /// (each with scratch arrays of its own, so neither's capacity follows the other's sizes).
     var packetReader = TunPacketReader()
     var writer: TunPacketWriter
 
-    init(device: TunDevice, mtu: Int, writesWhole: Bool, loop: any EventLoop, pump: TunPump, logger: Logger) throws(TunDevice.Failure) {
+    init(index: Int, device: TunDevice, mtu: Int, writesWhole: Bool, loop: any EventLoop, loopPackets: LoopPackets, logger: Logger)
+        throws(TunDevice.Failure) {
+        self.index = index
         self.device = device
         self.mtu = mtu
         writer = TunPacketWriter(device: device, mtu: mtu, writesWhole: writesWhole)
         self.loop = loop
-        self.pump = NIOLoopBound(pump, eventLoop: loop)
+        self.loopPackets = NIOLoopBound(loopPackets, eventLoop: loop)
         self.logger = logger
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw .system(operation: "epoll_create1", errno: errno) }
@@ -100,7 +118,7 @@ final class DataPlane: @unchecked Sendable {
             Glibc.close(epollFD)
             throw .system(operation: "eventfd", errno: code)
         }
-        tunBuffer = .allocate(byteCount: TunBatch.readSize, alignment: 16)
+        tunBuffer = .allocate(byteCount: Self.tunReadSize, alignment: 16)
         guard watch(wakeFD, key: Self.wakeKey, events: EPOLLIN.rawValue), watch(device.fd, key: Self.tunKey, events: EPOLLIN.rawValue) else {
             let code = errno
             Glibc.close(epollFD)
@@ -110,11 +128,14 @@ final class DataPlane: @unchecked Sendable {
         }
     }
 
-    func start() {
+    /// `siblings`: every plane of the node, this one included, in index order.
+    func start(siblings: [DataPlane]) {
+        self.siblings = siblings
+        toPlanes = Array(repeating: PacketBatch(), count: siblings.count)
         let thread = Thread { [self] in
             // Foundation's `Thread.name` does not reach the kernel: set it here, on the thread,
             // so `top -H` and /proc/PID/task/*/comm show it (15 bytes at most).
-            _ = byst_set_thread_name("byst-data-plane")
+            _ = byst_set_thread_name("byst-plane-\(index)")
             run()
         }
         thread.start()
@@ -142,7 +163,7 @@ final class DataPlane: @unchecked Sendable {
         _ = exited.wait(timeout: .now() + 1)
     }
 
-    var tunCounters: TunPump.Counters { publishedCounters.withLock { $0 } }
+    var tunCounters: TunCounters { publishedCounters.withLock { $0 } }
 
     // MARK: The thread
 
@@ -167,7 +188,9 @@ final class DataPlane: @unchecked Sendable {
                     if flags & EPOLLOUT.rawValue != 0, links[key] != nil { dirty.append(link) }
                 }
             }
+            handToPlanes()
             flushDirty()
+            handToLoop()
             if countersChanged {
                 countersChanged = false
                 let snapshot = counters
@@ -177,13 +200,13 @@ final class DataPlane: @unchecked Sendable {
         running.store(false, ordering: .relaxed)
         if !stopping {
             // Not asked to stop (epoll failed): the links go down and redial, and stay on the
-            // event loop, which reads the TUN from now on.
+            // event loop; the TUN is no longer read.
+            logger.error("data plane: stopped; TUN packets are no longer carried")
             for link in links.values { handBack(link, closed: "the data plane stopped") }
-            let pump = self.pump
-            loop.execute { pump.value.start(readingTun: true) }
         }
         links.removeAll()
         handlers.removeAll()
+        siblings.removeAll()
         Glibc.close(epollFD)
         Glibc.close(wakeFD)
         tunBuffer.deallocate()
@@ -203,6 +226,7 @@ final class DataPlane: @unchecked Sendable {
         inbox.withLock { swap(&$0, &taken) }
         for command in taken { run(command) }
         taken.removeAll(keepingCapacity: true)
+        readAfterWriting()
     }
 
     private func run(_ command: Command) {
@@ -233,9 +257,15 @@ final class DataPlane: @unchecked Sendable {
             // What is sealed goes out if the socket takes it now (a go-away, a reset).
             _ = link.flush()
             close(link, reason: nil)
-        case .routes(let routes):
-            self.routes = routes
-            for (key, link) in links { link.peerIndex = routes.owner(ofLink: key) }
+        case .routes(let router, let version):
+            self.router = router
+            routesVersion = version
+            for (key, link) in links { link.peerIndex = router.owner(ofLink: key) }
+        case .writeToTun(let batch, let recordsDone):
+            writeToTun(batch)
+            recordsDone?.recordsAtLoop.subtract(1, ordering: .relaxed)
+        case .route(let batch, let version):
+            sendRouted(batch, version: version)
         case .stop:
             stopping = true
         }

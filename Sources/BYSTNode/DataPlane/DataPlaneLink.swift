@@ -19,14 +19,11 @@ final class DataPlaneLink {
     /// A record being filled with packets from the TUN, sealed at the next flush.
     var openRecord: RecordSealer.Mark?
     let shared: DataPlaneLinkShared
-    /// The peer (index into the plane's routes) whose sources the link's packets must come
-    /// from; `noPeer` once no published peer lists the link.
+    /// The peer (index into the plane's router) whose sources the link's packets must come
+    /// from; `PacketRouter.noPeer` once no published peer lists the link.
     var peerIndex: Int
-    static let noPeer = -1
     /// Waiting for EPOLLOUT: the kernel took only part of `outbound`.
     var waitingForRoom = false
-    /// Above the high-water mark (`shared.backlogged` says so to the loop).
-    var backlogged = false
     /// Close once `outbound` is written (a retired link).
     var closeWhenFlushed = false
 

@@ -11,6 +11,8 @@ import NIOCore
 /// What the loop keeps of a link the data plane owns.
 struct PlaneLinkState {
     let key: UInt64
+    /// The plane that owns the link (one per TUN queue).
+    let owner: DataPlane
     let shared: DataPlaneLinkShared
     /// The shared counters as last folded into the session and metrics.
     var folded = Counts()
@@ -41,7 +43,8 @@ extension LinkHandler {
     /// NIO moves to the data plane (TUN nodes only). Links that compress TUN packets stay:
     /// the plane sends packets as they are.
     func handOffToDataPlaneIfReady(_ context: ChannelHandlerContext) {
-        guard plane == nil, let dataPlane = node.dataPlane, dataPlane.isRunning, case .established = phase, let session,
+        guard plane == nil, node.config.tun?.dataPlane == true, case .established = phase, let session,
+              let dataPlane = node.planeForNewLink(of: session.peer), dataPlane.isRunning,
               writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, compressor.scope != .all,
               !session.inspect({ $0.isRetiring(id) }),
               let opener, let sealer, let socket = directSocket, let descriptor = socket.takeDescriptor()
@@ -55,8 +58,10 @@ extension LinkHandler {
         inbound = ByteBuffer()
         let link = DataPlaneLink(
             key: key, fd: descriptor, opener: opener, sealer: sealer, peerMaxPayload: peerMaxPayload, inbound: unread,
-            shared: shared, peerIndex: node.peers.firstIndex { $0 === session.peer } ?? DataPlaneLink.noPeer)
-        plane = PlaneLinkState(key: key, shared: shared)
+            shared: shared, peerIndex: node.loopPackets?.routeIndex(of: session.peer) ?? PacketRouter.noPeer)
+        plane = PlaneLinkState(key: key, owner: dataPlane, shared: shared)
+        // Packets this link brought so far reach the TUN before those the plane opens next.
+        node.loopPackets?.flushToTun(via: dataPlane)
         dataPlane.post(.adopt(link, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
         node.publishDataPlaneRoutes()
         logger.debug("link handed to the data plane")
@@ -66,7 +71,7 @@ extension LinkHandler {
 
     /// `pump` for a link the plane owns: the session's payloads go to the plane to be sealed.
     func pumpToPlane() {
-        guard let plane, let session, case .established = phase, let dataPlane = node.dataPlane else { return }
+        guard let plane, let session, case .established = phase else { return }
         checkPlaneRetiring()
         var payloads: [(ByteBuffer, UInt8)] = []
         while !plane.shared.backlogged.load(ordering: .relaxed) {
@@ -79,7 +84,7 @@ extension LinkHandler {
             let flags = compressor.compressPayload(in: &out, from: 0, carriesPackets: packetFrames > 0)
             payloads.append((out, flags))
         }
-        if !payloads.isEmpty { dataPlane.post(.send(key: plane.key, payloads: payloads)) }
+        if !payloads.isEmpty { plane.owner.post(.send(key: plane.key, payloads: payloads)) }
     }
 
     /// Once the session retires this link, the plane must stop putting packets on it before

@@ -239,7 +239,7 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     private func closeChannelOrPlane() {
-        if let plane { return node.dataPlane?.post(.close(key: plane.key, afterFlush: false)) ?? planeClosed(reason: nil) }
+        if let plane { return plane.owner.isRunning ? plane.owner.post(.close(key: plane.key, afterFlush: false)) : planeClosed(reason: nil) }
         context?.close(promise: nil)
     }
 
@@ -253,9 +253,9 @@ final class LinkHandler: ChannelInboundHandler {
 
     /// Both retire frames crossed: close once what we wrote has reached the socket.
     func closeRetired() {
-        if !closingAfterFlush, case .established = phase, let plane, let dataPlane = node.dataPlane {
+        if !closingAfterFlush, case .established = phase, let plane {
             closingAfterFlush = true
-            return dataPlane.post(.close(key: plane.key, afterFlush: true))
+            return plane.owner.post(.close(key: plane.key, afterFlush: true))
         }
         guard !closingAfterFlush, case .established = phase, let context else { return }
         closingAfterFlush = true

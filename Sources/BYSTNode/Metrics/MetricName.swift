@@ -47,7 +47,7 @@ enum MetricName: String, CaseIterable, Sendable {
         case .limitHits: "Times a resource cap ([limits]) refused or evicted something, by cap."
         case .pendingHandshakes: "Accepted connections whose handshake has not completed yet."
         case .packetsDropped: "IP packets dropped, by reason."
-        case .tunReaderBatchesDropped: "Batches of up to 64 packets read from the TUN interface and dropped because the event loop fell behind."
+        case .tunReaderBatchesDropped: "Batches of packets the data plane read from the TUN for links on the event loop (HTTP, TLS, compressing), dropped because the loop fell behind."
         case .uptime: "Seconds since the node started."
         case .haActive: "1 while this gateway owns its HA port and serves it, else 0 (only with [ha])."
         case .haTransitions: "HA role changes (standby or active), by the role entered."

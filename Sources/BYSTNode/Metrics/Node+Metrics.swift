@@ -33,7 +33,7 @@ extension Node {
             return (peer.config.name, state)
         }
         metrics.update(uptimeSeconds: Double(Clocks.monotonic() - startedAt) / 1e9,
-                       readerBatchesDropped: tunPump?.droppedByReader ?? 0, pendingHandshakes: admission.pendingCount,
+                       readerBatchesDropped: loopBatchesDropped, pendingHandshakes: admission.pendingCount,
                        peers: states)
         return MetricsExposition.addingHelp(to: metrics.registry.emitToString())
     }

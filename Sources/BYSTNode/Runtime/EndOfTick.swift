@@ -1,7 +1,7 @@
 // Work that waits for the end of the current event-loop tick, run by one queued task:
 //
-//   TunPump: read the TUN after writing to it ─┐
-//   SessionRuntime.schedulePump ───────────────┴▶ EndOfTick ─▶ one `execute` ─▶ the read, then the pumps
+//   LoopPackets: packets for the TUN ─┐
+//   SessionRuntime.schedulePump ──────┴▶ EndOfTick ─▶ one `execute` ─▶ the pumps, then the packets to the plane
 //
 // Why one task: each `execute` takes the loop's task lock and a queue entry, about a
 // microsecond on an echo's path, and a received record asked for two of them.
@@ -17,8 +17,9 @@ final class EndOfTick {
         self.node = node
     }
 
-    /// The TUN pump reads its queues at the end of this tick (it keeps its own flag).
-    func wantReadAfterWrite() {
+    /// Packets received for the TUN go to the data plane at the end of this tick (LoopPackets
+    /// keeps its own flag).
+    func wantTunFlush() {
         schedule()
     }
 
@@ -34,13 +35,13 @@ final class EndOfTick {
         node.eventLoop.assumeIsolated().execute { [self] in run() }
     }
 
-    /// The read goes first: it pumps the sessions it routes packets to. What the work asks
-    /// for while it runs waits for the next task.
+    /// What the work asks for while it runs waits for the next task (the packets go last:
+    /// nothing the pumps do adds any).
     private func run() {
         scheduled = false
-        node.tunPump?.readAfterWrite()
         swap(&pumps, &running)
         for session in running { session.runScheduledPump() }
         running.removeAll(keepingCapacity: true)
+        node.loopPackets?.flushToTun()
     }
 }

@@ -6,39 +6,71 @@ extension Node {
         return dataPlaneKeys
     }
 
-    /// Tells the data plane the routing table and which of its links each peer's packets take
+    /// The plane a newly established link of `peer` moves to: the one with the fewest of the
+    /// peer's links, then the fewest links in all — so each plane can send a peer's packets
+    /// on a link of its own (the kernel keeps each flow on one TUN queue, that is one plane).
+    func planeForNewLink(of peer: PeerRuntime) -> DataPlane? {
+        guard dataPlanes.count > 1 else { return dataPlanes.first }
+        var ofPeer = [Int](repeating: 0, count: dataPlanes.count), all = ofPeer
+        for other in peers {
+            for session in other.sessions {
+                for link in session.links.values {
+                    guard let plane = link.plane else { continue }
+                    all[plane.owner.index] += 1
+                    if other === peer { ofPeer[plane.owner.index] += 1 }
+                }
+            }
+        }
+        return dataPlanes.min { (ofPeer[$0.index], all[$0.index]) < (ofPeer[$1.index], all[$1.index]) }
+    }
+
+    /// Tells each data plane the routing table and which links each peer's packets take there
     /// (after any change to links, sessions or peers). Posted in order with the links' payloads.
-    func publishDataPlaneRoutes() {
-        guard let dataPlane else { return }
-        var table = DataPlaneRoutes()
-        for (index, peer) in peers.enumerated() {
-            for prefix in peer.config.allowedIPs { table.routes.insert(prefix, peer: index) }
+    /// `peersChanged`: the list of peers changed (start, reload), so peer indexes did.
+    func publishDataPlaneRoutes(peersChanged: Bool = false) {
+        guard !dataPlanes.isEmpty, let loopPackets else { return }
+        let version = peersChanged ? loopPackets.peersChanged() : loopPackets.routesVersion
+        var routers = [PacketRouter](repeating: PacketRouter(), count: dataPlanes.count)
+        for peer in peers {
             let current = peer.sessionForNewStream()
-            var entry = DataPlaneRoutes.Peer(sendLinks: [], allLinks: [],
-                                             takesOffloadPackets: current?.peerTakesOffloadPackets ?? false)
+            let entry = PacketRouter.Peer(
+                sendLinks: [], allLinks: [], hasSession: current?.inspect({ $0.hasLinks }) ?? false,
+                takesOffloadPackets: current?.peerTakesOffloadPackets ?? false, maxPayload: current?.peerMaxPayload ?? 0)
+            var entries = [PacketRouter.Peer](repeating: entry, count: dataPlanes.count)
             for session in peer.sessions {
                 for id in session.links.keys.sorted() {
                     guard let link = session.links[id], let plane = link.plane, link.isEstablished else { continue }
-                    entry.allLinks.append(plane.key)
-                    if session === current, !session.inspect({ $0.isRetiring(id) }) { entry.sendLinks.append(plane.key) }
+                    entries[plane.owner.index].allLinks.append(plane.key)
+                    if session === current, !session.inspect({ $0.isRetiring(id) }) { entries[plane.owner.index].sendLinks.append(plane.key) }
                 }
             }
-            table.append(entry)
+            // A plane without links of the peer hands its packets to one that has some.
+            let holder = entries.indices.first { !entries[$0].sendLinks.isEmpty }
+            for index in entries.indices where entries[index].sendLinks.isEmpty { entries[index].otherPlane = holder }
+            for index in routers.indices { routers[index].append(entries[index], allowedIPs: peer.config.allowedIPs) }
         }
-        dataPlane.post(.routes(table))
+        for (plane, router) in zip(dataPlanes, routers) { plane.post(.routes(router, version: version)) }
     }
 
-    /// The plane's TUN drops since the last scrape, into `byst_packets_dropped_total`.
+    /// The TUN's counters: the planes', and the loop's drops of packets it was handed.
+    var tunCounters: TunCounters {
+        var counters = dataPlanes.reduce(TunCounters()) { $0.adding($1.tunCounters) }
+        counters.dropped_no_session += loopPackets?.droppedNoSession ?? 0
+        return counters
+    }
+
+    /// Batches the planes dropped because the event loop had fallen behind.
+    var loopBatchesDropped: UInt64 { dataPlanes.reduce(0) { $0 + $1.loopBatchesDropped.load(ordering: .relaxed) } }
+
+    /// The planes' TUN drops since the last scrape, into `byst_packets_dropped_total` (the
+    /// loop counts its own there as they happen).
     func foldDataPlaneDrops() {
-        guard let dataPlane else { return }
-        let now = dataPlane.tunCounters
+        guard !dataPlanes.isEmpty else { return }
+        let now = dataPlanes.reduce(TunCounters()) { $0.adding($1.tunCounters) }
         let was = dataPlaneDropsFolded
         dataPlaneDropsFolded = now
-        for (reason, count) in [(PacketDropReason.malformed, now.dropped_malformed &- was.dropped_malformed),
-                                (.spoofedSource, now.dropped_spoofed_source &- was.dropped_spoofed_source),
-                                (.tunWrite, now.dropped_tun_write &- was.dropped_tun_write),
-                                (.linkScoped, now.dropped_link_scoped &- was.dropped_link_scoped)] where count > 0 {
-            metrics.packetDropped(reason, count: Int(count))
+        for ((reason, count), (_, before)) in zip(now.drops, was.drops) where count > before {
+            metrics.packetDropped(reason, count: Int(count - before))
         }
     }
 }

@@ -70,14 +70,14 @@ extension Node {
     }
 
     private func setRoutes(installed: Bool) {
-        guard installed != routesInstalled, let pump = tunPump, let tun = config.tun else { return }
+        guard installed != routesInstalled, let device = tunDevice, let tun = config.tun else { return }
         let routes = peers.flatMap(\.config.allowedIPs)
         do throws(NetlinkSocket.Failure) {
-            try InterfaceConfigurator.updateRoutes(interface: pump.device.name, addresses: tun.addresses,
+            try InterfaceConfigurator.updateRoutes(interface: device.name, addresses: tun.addresses,
                                                    adding: installed ? routes : [], removing: installed ? [] : routes)
             routesInstalled = installed
         } catch {
-            logger.error("HA: routes through \(pump.device.name): \(error)")
+            logger.error("HA: routes through \(device.name): \(error)")
         }
     }
 }

@@ -123,9 +123,8 @@ extension Node {
     }
 
     private func updateTunRoutes(old: [IPPrefix]) {
-        guard let pump = tunPump, let tun = config.tun else { return }
-        pump.rebuildRoutes()
-        publishDataPlaneRoutes()
+        guard let device = tunDevice, let tun = config.tun else { return }
+        publishDataPlaneRoutes(peersChanged: true)
         // A standby gateway has none in the kernel; it installs the new set when it becomes active.
         guard routesInstalled else { return }
         let new = peers.flatMap(\.config.allowedIPs)
@@ -133,9 +132,9 @@ extension Node {
         let removing = old.filter { !new.contains($0) }
         guard !adding.isEmpty || !removing.isEmpty else { return }
         do throws(NetlinkSocket.Failure) {
-            try InterfaceConfigurator.updateRoutes(interface: pump.device.name, addresses: tun.addresses, adding: adding, removing: removing)
+            try InterfaceConfigurator.updateRoutes(interface: device.name, addresses: tun.addresses, adding: adding, removing: removing)
         } catch {
-            logger.error("reload: routes through \(pump.device.name): \(error)")
+            logger.error("reload: routes through \(device.name): \(error)")
         }
     }
 

@@ -48,14 +48,19 @@ final class Node {
     /// Forward listeners by address, so a reload can close or add them one by one.
     var forwardChannels: [HostPort: Channel] = [:]
     private var linkCounter = 0
-    private(set) var tunPump: TunPump?
-    /// Carries TUN packets over established plain links outside the event loop (`[tun] data_plane`).
-    private(set) var dataPlane: DataPlane?
+    /// The TUN interface (its first queue), when `[tun]` is configured.
+    private(set) var tunDevice: TunDevice?
+    private var tunQueues: [TunDevice] = []
+    /// Read and write the TUN, one per queue, and carry its packets over established plain
+    /// links, outside the event loop (DataPlane.swift).
+    private(set) var dataPlanes: [DataPlane] = []
+    /// The loop's side of the TUN: packets for and from the links the loop holds.
+    private(set) var loopPackets: LoopPackets?
     /// The last key given to a link the data plane owns (Node+DataPlane.swift).
     var dataPlaneKeys: UInt64 = 1
     /// The plane's drop counters as last folded into the metrics.
-    var dataPlaneDropsFolded = TunPump.Counters()
-    /// Reads after TUN writes and session pumps, at the end of each loop tick (EndOfTick.swift).
+    var dataPlaneDropsFolded = TunCounters()
+    /// Packets for the TUN and session pumps, at the end of each loop tick (EndOfTick.swift).
     private(set) lazy var endOfTick = EndOfTick(node: self)
     /// The TUN's kernel offloads (nil: `[tun] offload = false`, no TUN, or not available):
     /// with them we offer `gsoPackets` to peers.
@@ -271,15 +276,17 @@ final class Node {
                 logger.warning("TUN \(device.name): cannot cap GSO packets at \(size) bytes (\(error)); larger ones are segmented here")
             }
         }
-        let pump = TunPump(device: device, extraQueues: Array(queues.dropFirst()), mtu: tun.mtu, node: self)
-        tunPump = pump
-        if tun.dataPlane, queues.count == 1 {
-            let plane = try DataPlane(device: device, mtu: tun.mtu, writesWhole: device.vnetHeader && tunOffloads != nil,
-                                      loop: eventLoop, pump: pump, logger: logger)
-            dataPlane = plane
-            plane.start()
+        let loopPackets = LoopPackets(node: self)
+        let planes = try queues.enumerated().map { index, queue throws(TunDevice.Failure) in
+            try DataPlane(index: index, device: queue, mtu: tun.mtu, writesWhole: queue.vnetHeader && tunOffloads != nil,
+                          loop: eventLoop, loopPackets: loopPackets, logger: logger)
         }
-        pump.start(readingTun: dataPlane == nil)
+        tunDevice = device
+        tunQueues = queues
+        self.loopPackets = loopPackets
+        dataPlanes = planes
+        publishDataPlaneRoutes(peersChanged: true)
+        for plane in planes { plane.start(siblings: planes) }
         started = true
         logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(tun.queues) queue\(tun.queues == 1 ? "" : "s"), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
     }
@@ -354,7 +361,6 @@ final class Node {
                 shutdown()
             }.nonisolated()
         }
-        tunPump?.stop()
         for peer in peers { peer.shutdown() }
         for listener in linkListeners { listener.close() }
         loopProbe?.cancel()
@@ -369,8 +375,9 @@ final class Node {
         }.map { [self] in
             for peer in peers { for session in peer.sessions { for link in session.links.values { link.close() } } }
             // After the links' closes (queued ahead of it): the plane writes what they have sealed.
-            dataPlane?.stop()
-            tunPump?.closeDevices()
+            for plane in dataPlanes { plane.stop() }
+            dataPlanes.removeAll()
+            for queue in tunQueues { queue.close() }
         }.nonisolated()
     }
 

@@ -115,7 +115,7 @@ final class PeerRuntime {
         if endpoint.portName == nil { dial(endpoint) }
     }
 
-    /// Our index in the TUN's routing table (`TunPump.rebuildRoutes`), -1 before the first.
+    /// Our index in the TUN's routing table (`LoopPackets.peersChanged`), -1 before the first.
     var routeIndex = -1
 
     /// Where our links go now: the configured endpoint, or the HA port owner's.

@@ -1,7 +1,7 @@
 // Drives one SessionMachine on the node's event loop:
 //
 //   LinkHandler ─receive─▶ machine ─events─▶ stream endpoints (port forwards)
-//                        └ packets only (PacketRecord) ─▶ TunPump, no events or pump
+//                        └ packets only (PacketRecord) ─▶ LoopPackets ─▶ the data plane writes them
 //   endpoints ─send/finish/consumed─▶ machine ─▶ schedulePump ─▶ every link's pump()
 //   one timer, re-armed from machine.nextDeadline ─▶ poll ─▶ pings, dead links, expiry
 import BYSTProto
@@ -95,12 +95,10 @@ final class SessionRuntime {
     /// without frames, events or a pump — nothing in the session changes but the link's
     /// receive time. False (nothing done) for any other record, which `receive` decodes.
     private func receivePackets(_ payload: ByteBuffer, from link: LinkHandler) -> Bool {
-        guard let tunPump = node.tunPump else { return false }
+        guard let loopPackets = node.loopPackets else { return false }
         return payload.withUnsafeReadableBytes { bytes in
             guard let count = PacketRecord.packetCount(bytes) else { return false }
-            PacketRecord.forEachPacket(bytes) { frame, offloaded in
-                if offloaded { tunPump.offloadedFromPeer(frame, peer: peer) } else { tunPump.fromPeer(frame, peer: peer) }
-            }
+            PacketRecord.forEachPacket(bytes) { frame, offloaded in loopPackets.fromPeer(frame, offloaded: offloaded, peer: peer) }
             // After the writes: bookkeeping is off the packets' path.
             machine.noteReceived(payloadBytes: bytes.count, on: link.id, now: Clocks.monotonic())
             metrics.counts.packetsReceived += count
@@ -188,10 +186,10 @@ final class SessionRuntime {
                 logger.info("peer is shutting down the session")
             case .packet(let bytes):
                 metrics.counts.packetsReceived += 1
-                bytes.withUnsafeReadableBytes { node.tunPump?.fromPeer($0, peer: peer) }
+                bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: false, peer: peer) }
             case .offloadPacket(let bytes):
                 metrics.counts.packetsReceived += 1
-                bytes.withUnsafeReadableBytes { node.tunPump?.offloadedFromPeer($0, peer: peer) }
+                bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: true, peer: peer) }
             case .rttMeasured(_, let rtt):
                 metrics.observeRTT(rtt)
             case .limitReached(.streams):

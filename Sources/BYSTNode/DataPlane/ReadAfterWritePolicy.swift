@@ -1,9 +1,9 @@
-/// Whether to read the TUN right after writing a packet to it (`TunPump`). A packet written
+/// Whether the data plane reads the TUN right after writing a packet to it. A packet written
 /// to a local TCP socket is often answered inside the write (an ACK), and reading it at
-/// once saves the loop a wake-up; a packet for a local ping or UDP socket is not, and the
+/// once saves the plane a wake-up; a packet for a local ping or UDP socket is not, and the
 /// read only finds the queue empty. After `missesBeforeBackingOff` empty reads in a row,
 /// only every `retryEvery`th write reads; one answer found reads after every write again.
-/// A skipped read loses nothing: the loop's channel (or the reader thread) reads the answer.
+/// A skipped read loses nothing: epoll wakes the plane for the answer.
 struct ReadAfterWritePolicy {
     static let missesBeforeBackingOff = 16
     static let retryEvery = 16

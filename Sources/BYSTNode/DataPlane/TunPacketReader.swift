@@ -1,7 +1,7 @@
 import BYSTProto
 
-/// The steps every packet read from the TUN takes on its way to a peer, whoever routes it
-/// (`TunPump` on the event loop, `DataPlane` on its own thread; one each): parse the
+/// The steps every packet read from the TUN takes on its way to a peer (on the data plane,
+/// whichever thread holds the peer's links): parse the
 /// virtio-net header and the packet (completing a checksum the kernel left to us), then hand
 /// it on as frames — a GSO super-packet whole when the peer's TUN takes it, else cut into
 /// wire-size packets, and a plain packet after MSS clamping.

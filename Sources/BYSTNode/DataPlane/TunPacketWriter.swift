@@ -6,8 +6,8 @@ import Tun
 /// longest matching prefix, WireGuard's rule: with `10.0.0.0/8` on one peer and `10.1.0.0/24`
 /// on another, only the second may send from `10.1.0.5` (else it is dropped as spoofed) —
 /// and a TCP SYN's MSS is clamped. An `offloadPacket` frame (PROTOCOL.md §5.4) goes
-/// whole to a TUN that takes offloads, else it is cut into packets here. One per thread that
-/// writes: `TunPump` on the event loop, `DataPlane` on its own; the caller counts outcomes.
+/// whole to a TUN that takes offloads, else it is cut into packets here. The data plane's;
+/// the caller counts outcomes.
 struct TunPacketWriter {
     enum Outcome {
         case written, writtenWhole, malformed, spoofedSource, writeFailed
@@ -30,18 +30,18 @@ struct TunPacketWriter {
         self.writesWhole = writesWhole
     }
 
-    /// A `packet` frame's packet, from the peer `sender` (its index in `routes`).
-    mutating func write(_ packet: UnsafeRawBufferPointer, from sender: Int, routes: AllowedIPs<Int>, _ note: (Outcome) -> Void) {
+    /// A `packet` frame's packet, from the peer `sender` (its index in `router`).
+    mutating func write(_ packet: UnsafeRawBufferPointer, from sender: Int, router: PacketRouter, _ note: (Outcome) -> Void) {
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: packet)
         guard let parsed = IPPacket(scratch) else { return note(.malformed) }
-        guard routes.lookup(parsed.source) == sender else { return note(.spoofedSource) }
+        guard router.mayWrite(source: parsed.source, from: sender) else { return note(.spoofedSource) }
         MSSClamp.clamp(&scratch, packet: parsed, mtu: mtu)
         note(Self.writePlain(scratch, to: device, header: plainHeader))
     }
 
     /// An `offloadPacket` frame: its virtio-net header, then the packet.
-    mutating func writeOffloaded(_ frame: UnsafeRawBufferPointer, from sender: Int, routes: AllowedIPs<Int>,
+    mutating func writeOffloaded(_ frame: UnsafeRawBufferPointer, from sender: Int, router: PacketRouter,
                                  _ note: (Outcome) -> Void) {
         guard let header = VirtioNetHeader(frame) else { return note(.malformed) }
         let packet = UnsafeRawBufferPointer(rebasing: frame[VirtioNetHeader.size...])
@@ -50,7 +50,7 @@ struct TunPacketWriter {
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: writesWhole ? packet.prefix(IPPacket.maxHeaderBytes) : packet[...])
         guard let parsed = IPPacket(scratch, length: packet.count) else { return note(.malformed) }
-        guard routes.lookup(parsed.source) == sender else { return note(.spoofedSource) }
+        guard router.mayWrite(source: parsed.source, from: sender) else { return note(.spoofedSource) }
         if writesWhole { return note(device.write(frame) ? .writtenWhole : .writeFailed) }
         // Refused packets throw before any segment is written. (Locals: the closure must not
         // reach `self` while `segmentScratch` is being written.)
