@@ -204,6 +204,32 @@ import Testing
         #expect(a.machine.compressionCounters.recordsUncompressed == 1)
     }
 
+    /// The hot paths copy nothing: records are sealed where the caller's buffer has room, and
+    /// opened where they arrived, in a buffer that is never copied while payloads are let go.
+    @Test func recordsAreSealedAndOpenedInPlace() throws {
+        var (a, b) = try established()
+        var wire = ByteBuffer()
+        wire.reserveCapacity(64 * 1024)
+        let sealedIn = wire.withVeryUnsafeBytes { $0.baseAddress }
+        for index in 0..<40 {
+            let mark = try #require(a.machine.beginRecord(in: &wire))
+            wire.writeRepeatingByte(UInt8(index), count: 1000)
+            try a.machine.finishRecord(mark, carriesPackets: true, in: &wire)
+        }
+        #expect(wire.withVeryUnsafeBytes { $0.baseAddress } == sealedIn)
+        b.machine.receive(&wire)
+        let storage = b.machine.inbound.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress)..<UInt(bitPattern: $0.baseAddress) + UInt($0.count) }
+        var output = ByteBuffer()
+        var opened = 0
+        while case .record(let payload)? = try b.machine.next(now: Self.now, keys: { _ in nil }, replayFilter: &b.filter, into: &output) {
+            payload.withUnsafeReadableBytes { #expect(storage.contains(UInt(bitPattern: $0.baseAddress)), "record \(opened) was copied") }
+            #expect(payload.readableBytes == 1000 && payload.getInteger(at: payload.readerIndex, as: UInt8.self) == UInt8(opened))
+            opened += 1
+        }
+        #expect(opened == 40)
+        #expect(b.machine.inbound.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) } == storage.lowerBound)
+    }
+
     // MARK: Hand-off
 
     /// The data plane's share: one value with the opener, sealer and unread bytes; the loop's
