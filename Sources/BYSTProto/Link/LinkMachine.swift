@@ -31,6 +31,7 @@ public struct LinkMachine {
         case closed
     }
 
+    // Internal, not private: LinkMachine+Records.swift works on them too.
     var state: State
     /// Socket bytes not yet consumed; records are opened in place here.
     var inbound = ByteBuffer()

@@ -12,7 +12,7 @@ extension LinkMachine {
     }
 
     /// What `next` found in the bytes received.
-    public enum Event {
+    public enum Event: Sendable {
         /// The handshake completed: attach the link to its session (for the initiator, its
         /// first record is in `output`).
         case established(Peer)
