@@ -9,29 +9,43 @@ import Testing
 /// what it seals arrives whole and in order, a full socket keeps the rest for later, and
 /// what the peer sends (or its closing) is read without blocking.
 @Suite struct DataPlaneLinkTests {
-    let key: SecretBytes
-    /// Seals what the link opens, and opens what it seals (one key both ways is enough here).
-    var peerSealer: RecordSealer
-    var peerOpener: RecordOpener
+    /// The peer's end of the link: seals what the plane link opens, and opens what it seals.
+    var peerMachine: LinkMachine?
 
-    init() throws {
-        key = try SecretBytes.random(count: 32)
-        peerSealer = try RecordSealer(algorithm: .aes256gcm, key: key)
-        peerOpener = try RecordOpener(algorithm: .aes256gcm, key: key)
-    }
-
-    /// Our end as a plane link (non-blocking, as NIO's sockets are), and the peer's end.
-    private func makeLink(peerMaxPayload: Int = RecordLimits.defaultMaxPayload) throws -> (DataPlaneLink, Int32) {
+    /// Our end as a plane link (non-blocking, as NIO's sockets are) with the record layer of a
+    /// real handshake, and the peer's socket; the peer's machine is `peerMachine`.
+    private mutating func makeLink(peerMaxPayload: Int = RecordLimits.defaultMaxPayload) throws -> (DataPlaneLink, Int32) {
+        let psk = try PreSharedKey.generate()
+        var ours = LinkMachine(initiator: LinkInitiator(psk: psk, hello: LinkHello(
+            timestamp: Self.now, sessionID: [UInt8](repeating: 1, count: LinkHello.sessionIDSize), linkIndex: 0, features: [],
+            maxRecordPayload: UInt32(RecordLimits.defaultMaxPayload), nodeName: "plane")))
+        var theirs = LinkMachine(responder: LinkResponder(local: .init(nodeName: "peer", limits: RecordLimits(maxPayload: peerMaxPayload))))
+        var message1 = ByteBuffer()
+        try ours.start(into: &message1)
+        let message2 = try Self.run(&theirs, message1, psk: psk)
+        _ = try Self.run(&theirs, try Self.run(&ours, message2, psk: psk), psk: psk)  // the first record
+        #expect(theirs.isEstablished)
+        peerMachine = theirs
+        let handedOff = ours.handOff()
+        let records = try #require(handedOff)
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
             throw BlockingSocket.Failure(what: "socketpair", code: errno)
         }
         _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
-        let link = DataPlaneLink(
-            key: 2, fd: fds[0], opener: try RecordOpener(algorithm: .aes256gcm, key: key),
-            sealer: try RecordSealer(algorithm: .aes256gcm, key: key, peerMaxPayload: peerMaxPayload), peerMaxPayload: peerMaxPayload,
-            inbound: ByteBuffer(), shared: DataPlaneLinkShared(now: 0), peerIndex: 0)
-        return (link, fds[1])
+        return (DataPlaneLink(key: 2, fd: fds[0], machine: records, shared: DataPlaneLinkShared(now: 0), peerIndex: 0), fds[1])
+    }
+
+    static let now = UInt64(1_800_000_000) * 1_000_000_000
+
+    /// Feeds `bytes` to a handshaking `machine`; returns what it writes back.
+    private static func run(_ machine: inout LinkMachine, _ bytes: ByteBuffer, psk: PreSharedKey) throws -> ByteBuffer {
+        var bytes = bytes
+        machine.receive(&bytes)
+        var filter = HandshakeReplayFilter()
+        var output = ByteBuffer()
+        while try machine.next(now: now, keys: { _ in psk }, replayFilter: &filter, into: &output) != nil {}
+        return output
     }
 
     /// An IPv4 packet of `size` bytes whose bytes say which one it is.
@@ -58,7 +72,8 @@ import Testing
     /// Opens every record in `wire`: each payload's packets (empty for a payload of other frames).
     private mutating func openAll(_ wire: inout ByteBuffer) throws -> [(flags: UInt8, packets: [[UInt8]], payload: [UInt8])] {
         var records: [(UInt8, [[UInt8]], [UInt8])] = []
-        while let record = try peerOpener.open(&wire) {
+        peerMachine?.receive(&wire)
+        while let record = try peerMachine?.openRecord() {
             let payload = Array(record.payload.readableBytesView)
             var packets: [[UInt8]] = []
             payload.withUnsafeBytes { bytes in
@@ -66,12 +81,12 @@ import Testing
             }
             records.append((record.flags, packets, payload))
         }
-        #expect(wire.readableBytes == 0, "a record was cut short")
+        #expect(peerMachine?.unreadBytes == 0, "a record was cut short")
         return records
     }
 
     @Test mutating func packetsShareRecordsInOrderAndAPayloadFromTheLoopFollowsThem() throws {
-        let (link, peer) = try makeLink(peerMaxPayload: 1000)
+        let (link, peer) = try makeLink(peerMaxPayload: 1024)
         defer { Glibc.close(peer) }
         for number in 1...25 as ClosedRange<UInt8> {
             #expect(packet(number).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
@@ -85,17 +100,17 @@ import Testing
         var wire = readPeer(peer, atLeast: Int(link.shared.bytesOut.load(ordering: .relaxed)))
         #expect(wire.readableBytes == Int(link.shared.bytesOut.load(ordering: .relaxed)))
         let records = try openAll(&wire)
-        // 103 bytes per packet frame: nine fit in a payload of 1000 bytes.
+        // 103 bytes per packet frame: nine fit in a payload of 1024 bytes.
         #expect(records.map(\.packets.count) == [9, 9, 7, 0])
         #expect(records.flatMap(\.packets) == (1...25).map { packet($0) })
         #expect(records.last?.payload == Array(control.readableBytesView))
     }
 
-    @Test func aFrameLargerThanThePeerAcceptsIsRefused() throws {
-        let (link, peer) = try makeLink(peerMaxPayload: 1000)
+    @Test mutating func aFrameLargerThanThePeerAcceptsIsRefused() throws {
+        let (link, peer) = try makeLink(peerMaxPayload: 1024)
         defer { Glibc.close(peer) }
-        #expect(!packet(1, size: 998).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
-        #expect(packet(1, size: 997).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
+        #expect(!packet(1, size: 1022).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
+        #expect(packet(1, size: 1021).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
     }
 
     @Test mutating func aFullSocketKeepsTheRestUntilThereIsRoomAndNothingIsLost() throws {
@@ -132,15 +147,15 @@ import Testing
         for number in 1...3 as ClosedRange<UInt8> {
             var payload = ByteBuffer()
             packet(number).withUnsafeBytes { PacketQueue.writeFrame($0, offloadHeader: nil, into: &payload) }
-            try peerSealer.seal(payload, into: &wire)
+            try peerMachine?.seal(payload, flags: 0, into: &wire)
         }
         let bytes = Array(wire.readableBytesView)
         #expect(send(peer, bytes, bytes.count, 0) == bytes.count)
         guard case .drained = link.readSocket(limit: 1 << 20) else { Issue.record("expected the socket drained"); return }
-        #expect(link.inbound.readableBytes == bytes.count)
+        #expect(link.machine.unreadBytes == bytes.count)
         #expect(link.shared.bytesIn.load(ordering: .relaxed) == UInt64(bytes.count))
         var opened = 0
-        while let record = try link.opener.open(&link.inbound) {
+        while let record = try link.machine.openRecord() {
             opened += 1
             record.payload.withUnsafeReadableBytes { #expect(PacketRecord.packetCount($0) == 1) }
         }

@@ -42,11 +42,11 @@ import Testing
         defer { etcd.close() }
         try await etcd.start()
         try await secure(etcd)
-        let hub = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "hub", lease: .seconds(5),
+        let hub = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "hub", lease: .seconds(12),
                                               security: security("hub", "hub-secret"), capture: capture, logLevel: .debug)
-        let branch = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "branch", lease: .seconds(5),
+        let branch = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "branch", lease: .seconds(12),
                                                  security: security("branch", "branch-secret"), capture: capture)
-        let anonymous = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "anonymous", lease: .seconds(5), capture: capture)
+        let anonymous = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "anonymous", lease: .seconds(12), capture: capture)
         defer { hub.close(); branch.close(); anonymous.close() }
         try await hub.start()
         try await branch.start()
@@ -78,7 +78,7 @@ import Testing
         defer { etcd.close() }
         try await etcd.start()
         try await secure(etcd)
-        let hub = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "hub", lease: .seconds(5),
+        let hub = try await EtcdClientHarness(endpoints: [etcd.hostPort], node: "hub", lease: .seconds(12),
                                               security: security("hub", "wrong-secret"), capture: capture)
         defer { hub.close() }
         try await hub.onLoop { $0.start() }

@@ -338,11 +338,12 @@ final class EtcdClientHarness: Sendable {
         }.get()
     }
 
-    /// Starts the client and waits for its first lease.
+    /// Starts the client and waits for its first lease (etcd with users hashes passwords with
+    /// bcrypt: slow on a loaded machine, so the wait is generous).
     func start() async throws {
         try await onLoop { $0.start() }
-        let connected = try await waitFor { $0.contains(.connected) }
-        guard connected else { throw EtcdTestFailure("no lease within 5 s: \(events.value)") }
+        let connected = try await waitFor(seconds: 15) { $0.contains(.connected) }
+        guard connected else { throw EtcdTestFailure("no lease within 15 s: \(events.value)") }
     }
 
     func stop() async throws { try await onLoop { $0.stop() } }

@@ -15,8 +15,8 @@ extension DataPlane {
 
     func openRecords(_ link: DataPlaneLink) {
         var opened = false
-        do throws(RecordError) {
-            while let record = try link.opener.open(&link.inbound) {
+        do throws(LinkMachine.Failure) {
+            while let record = try link.machine.openRecord() {
                 opened = true
                 if record.flags == 0, link.shared.recordsAtLoop.load(ordering: .relaxed) == 0, writePackets(record.payload, from: link) {
                     continue
@@ -37,10 +37,10 @@ extension DataPlane {
             }
         } catch {
             if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
-            return close(link, reason: "record layer: \(error)")
+            return close(link, reason: "\(error)")
         }
         if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
-        if link.inbound.readableBytes == 0, link.inbound.capacity > 1 << 20 { link.inbound = ByteBuffer() }
+        link.machine.compactInbound(keepingCapacity: 1 << 20)
     }
 
     func flushDirty() {

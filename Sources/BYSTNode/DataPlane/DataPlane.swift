@@ -28,8 +28,8 @@ final class DataPlane: @unchecked Sendable {
     // DataPlane+Links.swift and DataPlane+Tun.swift use it.
 
     enum Command: @unchecked Sendable {
-        // @unchecked: a link's opener and sealer move to the plane with it and are not used
-        // on the loop again.
+        // @unchecked: a link's machine (opener, sealer) moves to the plane with it and is not
+        // used on the loop again.
         case adopt(DataPlaneLink, handler: NIOLoopBound<LinkHandler>)
         case send(key: UInt64, payloads: [(ByteBuffer, UInt8)])
         case close(key: UInt64, afterFlush: Bool)
@@ -241,7 +241,7 @@ final class DataPlane: @unchecked Sendable {
             openRecords(link)
         case .send(let key, let payloads):
             guard let link = links[key] else { return }
-            do throws(RecordError) {
+            do throws(LinkMachine.Failure) {
                 for (payload, flags) in payloads { try link.seal(payload, flags: flags) }
             } catch {
                 return close(link, reason: "sealing: \(error)")

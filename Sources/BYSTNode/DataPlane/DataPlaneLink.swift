@@ -3,17 +3,15 @@ import Glibc
 import NIOCore
 
 /// One established plain link as the data plane owns it: the socket (a duplicate of the
-/// channel's descriptor, which NIO no longer has), the record opener and sealer, and the
-/// bytes on their way in and out. Used on the plane's thread only, after `adopt`.
+/// channel's descriptor, which NIO no longer has), the link's record layer (opener, sealer and
+/// the bytes not yet opened, in the machine `LinkMachine.handOff` made), and the sealed bytes on
+/// their way out. Used on the plane's thread only, after `adopt`.
 final class DataPlaneLink {
     let key: UInt64
     let fd: Int32
-    var opener: RecordOpener
-    var sealer: RecordSealer
+    var machine: LinkMachine
     /// The largest record payload the peer accepts.
-    let peerMaxPayload: Int
-    /// Socket bytes not yet opened (records are opened in place).
-    var inbound: ByteBuffer
+    var peerMaxPayload: Int { machine.peerMaxPayload }
     /// Sealed bytes the kernel has not taken yet.
     var outbound = ByteBuffer()
     /// A record being filled with packets from the TUN, sealed at the next flush.
@@ -27,14 +25,10 @@ final class DataPlaneLink {
     /// Close once `outbound` is written (a retired link).
     var closeWhenFlushed = false
 
-    init(key: UInt64, fd: Int32, opener: RecordOpener, sealer: RecordSealer, peerMaxPayload: Int, inbound: ByteBuffer,
-         shared: DataPlaneLinkShared, peerIndex: Int) {
+    init(key: UInt64, fd: Int32, machine: LinkMachine, shared: DataPlaneLinkShared, peerIndex: Int) {
         self.key = key
         self.fd = fd
-        self.opener = opener
-        self.sealer = sealer
-        self.peerMaxPayload = peerMaxPayload
-        self.inbound = inbound
+        self.machine = machine
         self.shared = shared
         self.peerIndex = peerIndex
     }
@@ -45,24 +39,16 @@ final class DataPlaneLink {
         case more, drained, closed(String)
     }
 
-    /// Reads what the socket has, up to `limit` bytes, appending to `inbound`.
+    /// Reads what the socket has, up to `limit` bytes, into the machine's inbound buffer.
     func readSocket(limit: Int) -> ReadResult {
         var total = 0
         while total < limit {
-            // Room at the front before more at the back: a part record left from the last
-            // read moves down (a copy of less than one record) instead of the buffer growing.
-            if inbound.readableBytes == 0 {
-                inbound.clear()
-            } else if inbound.writableBytes < 64 * 1024, inbound.readerIndex > 0 {
-                inbound.discardReadBytes()
-            }
-            inbound.reserveCapacity(minimumWritableBytes: 64 * 1024)
-            let space = inbound.writableBytes
-            let count = inbound.withUnsafeMutableWritableBytes { space in
-                recv(fd, space.baseAddress, space.count, Int32(MSG_DONTWAIT))
+            var space = 0
+            let count = machine.readInbound(reserving: 64 * 1024) { buffer in
+                space = buffer.count
+                return recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
             }
             if count > 0 {
-                inbound.moveWriterIndex(forwardBy: count)
                 total += count
                 shared.bytesIn.add(UInt64(count), ordering: .relaxed)
                 // Less than there was room for: the socket had no more (epoll is level-
@@ -82,35 +68,36 @@ final class DataPlaneLink {
     }
 
     /// Why sealing failed (the plane then closes the link).
-    var sealFailure: RecordError?
+    var sealFailure: LinkMachine.Failure?
 
     /// Adds `packet` to the record being filled (a new one when it would not fit). False if
     /// the frame can never fit a record the peer accepts, or sealing failed (`sealFailure`).
     func appendPacket(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?) -> Bool {
         let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil)
         guard size <= peerMaxPayload, sealFailure == nil else { return false }
-        if let mark = openRecord, sealer.payloadLength(since: mark, in: outbound) + size > peerMaxPayload {
-            do throws(RecordError) { try sealOpenRecord() } catch {
+        if let mark = openRecord, machine.payloadLength(since: mark, in: outbound) + size > peerMaxPayload {
+            do throws(LinkMachine.Failure) { try sealOpenRecord() } catch {
                 sealFailure = error
                 return false
             }
         }
-        if openRecord == nil { openRecord = sealer.beginRecord(in: &outbound) }
+        if openRecord == nil { openRecord = machine.beginRecord(in: &outbound) }
+        guard openRecord != nil else { return false }
         PacketQueue.writeFrame(packet, offloadHeader: offloadHeader, into: &outbound)
         return true
     }
 
-    func sealOpenRecord() throws(RecordError) {
+    func sealOpenRecord() throws(LinkMachine.Failure) {
         guard let mark = openRecord else { return }
         openRecord = nil
-        try sealer.finishRecord(mark, in: &outbound)
+        try machine.finishRecord(mark, carriesPackets: true, in: &outbound)
         shared.recordsSealed.add(1, ordering: .relaxed)
     }
 
     /// A payload the session made on the loop (already compressed if `flags` says so).
-    func seal(_ payload: ByteBuffer, flags: UInt8) throws(RecordError) {
+    func seal(_ payload: ByteBuffer, flags: UInt8) throws(LinkMachine.Failure) {
         try sealOpenRecord()
-        try sealer.seal(payload, flags: flags, into: &outbound)
+        try machine.seal(payload, flags: flags, into: &outbound)
         shared.recordsSealed.add(1, ordering: .relaxed)
     }
 
@@ -120,7 +107,7 @@ final class DataPlaneLink {
 
     /// Seals the open record and gives the kernel what it takes of `outbound`.
     func flush() -> WriteResult {
-        do throws(RecordError) { try sealOpenRecord() } catch { return .failed("sealing: \(error)") }
+        do throws(LinkMachine.Failure) { try sealOpenRecord() } catch { return .failed("sealing: \(error)") }
         while outbound.readableBytes > 0 {
             let sent = outbound.withUnsafeReadableBytes { bytes in
                 send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))

@@ -1,6 +1,6 @@
 // A plain link handed to the data plane (DataPlane.swift) once established:
 //
-//   handOff: socket (our duplicate), opener, sealer, unread bytes ─▶ plane; NIO's channel closes
+//   handOff: socket (our duplicate), the machine's record layer (LinkMachine.handOff) ─▶ plane; NIO's channel closes
 //   pump ─▶ session payloads (compressed as configured) ─▶ plane seals and writes, in order
 //   plane ─▶ planeReceived (records not of packets only) ─▶ session.receive
 //         ─▶ planeWritable (room again) ─▶ session pump;  planeClosed ─▶ link down
@@ -43,22 +43,17 @@ extension LinkHandler {
     /// NIO moves to the data plane (TUN nodes only). Links that compress TUN packets stay:
     /// the plane sends packets as they are.
     func handOffToDataPlaneIfReady(_ context: ChannelHandlerContext) {
-        guard plane == nil, node.config.tun?.dataPlane == true, case .established = phase, let session,
+        guard plane == nil, node.config.tun?.dataPlane == true, isEstablished, let session,
               let dataPlane = node.planeForNewLink(of: session.peer), dataPlane.isRunning,
-              writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, compressor.scope != .all,
-              !session.inspect({ $0.isRetiring(id) }),
-              let opener, let sealer, let socket = directSocket, let descriptor = socket.takeDescriptor()
+              writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, machine.compressionScope != .all,
+              !session.inspect({ $0.isRetiring(id) }), let socket = directSocket, socket.isOpen,
+              let records = machine.handOff(), let descriptor = socket.takeDescriptor()
         else { return }
-        self.opener = nil
-        self.sealer = nil
         directSocket = nil
         let key = node.nextDataPlaneKey()
         let shared = DataPlaneLinkShared(now: Clocks.monotonic())
-        let unread = inbound
-        inbound = ByteBuffer()
-        let link = DataPlaneLink(
-            key: key, fd: descriptor, opener: opener, sealer: sealer, peerMaxPayload: peerMaxPayload, inbound: unread,
-            shared: shared, peerIndex: node.loopPackets?.routeIndex(of: session.peer) ?? PacketRouter.noPeer)
+        let link = DataPlaneLink(key: key, fd: descriptor, machine: records, shared: shared,
+                                 peerIndex: node.loopPackets?.routeIndex(of: session.peer) ?? PacketRouter.noPeer)
         plane = PlaneLinkState(key: key, owner: dataPlane, shared: shared)
         // Packets this link brought so far reach the TUN before those the plane opens next.
         node.loopPackets?.flushToTun(via: dataPlane)
@@ -71,18 +66,17 @@ extension LinkHandler {
 
     /// `pump` for a link the plane owns: the session's payloads go to the plane to be sealed.
     func pumpToPlane() {
-        guard let plane, let session, case .established = phase else { return }
+        guard let plane, let session, isEstablished else { return }
         checkPlaneRetiring()
         var payloads: [(ByteBuffer, UInt8)] = []
         while !plane.shared.backlogged.load(ordering: .relaxed) {
             var out = ByteBuffer()
             var packetFrames = 0
-            let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out, packetFrames: &packetFrames,
-                                                       oneStream: compressor.scope != .off)
+            let payload = session.machine.writePayload(for: id, maxBytes: machine.peerMaxPayload, into: &out,
+                                                       packetFrames: &packetFrames, oneStream: machine.compressionScope != .off)
             if payload == 0 { break }
             // Before encryption, as on the loop's own links (PROTOCOL.md §4.2).
-            let flags = compressor.compressPayload(in: &out, from: 0, carriesPackets: packetFrames > 0)
-            payloads.append((out, flags))
+            payloads.append((out, machine.compress(&out, carriesPackets: packetFrames > 0)))
         }
         if !payloads.isEmpty { plane.owner.post(.send(key: plane.key, payloads: payloads)) }
     }
@@ -98,11 +92,11 @@ extension LinkHandler {
 
     /// A record the plane opened that is not packets only (or came behind one that was not).
     func planeReceived(_ record: RecordOpener.Opened) {
-        guard case .established = phase, let session else { return }
-        do throws(RecordError) {
-            session.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
+        guard isEstablished, let session else { return }
+        do throws(LinkMachine.Failure) {
+            session.receive(try machine.payload(of: record), from: self)
         } catch {
-            fail("record layer: \(error)")
+            fail("\(error)")
         }
     }
 
@@ -111,10 +105,11 @@ extension LinkHandler {
     /// The plane closed the socket: on its own (`reason`) or because we asked.
     func planeClosed(reason: String?) {
         foldPlaneCounters()
-        if let reason, case .established = phase {
+        if let reason, isEstablished {
             if reason.hasPrefix("connection closed") { logger.info("link down: \(reason)") } else { logger.warning("link closed: \(reason)") }
         }
-        phase = .closed
+        closed = true
+        machine.close()
         session?.detach(self)
         slot?.linkClosed(self)
         node.publishDataPlaneRoutes()
@@ -134,7 +129,7 @@ extension LinkHandler {
         session.metrics.counts.recordsReceived += Int(now.packetRecords &- was.packetRecords)
         session.metrics.counts.packetsReceived += Int(now.packetsIn &- was.packetsIn)
         session.metrics.counts.packetsSent += Int(now.packetsOut &- was.packetsOut)
-        if now.lastReceived != was.lastReceived, case .established = phase {
+        if now.lastReceived != was.lastReceived, isEstablished {
             let bytes = Int(now.payloadBytesIn &- was.payloadBytesIn)
             session.inspect { $0.noteReceived(payloadBytes: bytes, on: id, now: now.lastReceived) }
         }

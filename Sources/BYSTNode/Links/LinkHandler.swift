@@ -1,7 +1,7 @@
 // One link: a TCP connection carrying a BYST handshake, then records (PROTOCOL.md §3, §4).
 //
-//   socket bytes ─▶ inbound ─▶ handshake machine ─▶ record opener ─▶ [unzstd] ─▶ SessionRuntime.receive
-//   SessionRuntime.pump ─▶ pump() ─▶ beginRecord ▸ session frames ▸ [zstd] ▸ finishRecord ─▶ one write
+//   socket bytes ─▶ LinkMachine ─▶ established: attach to the session │ record payloads ─▶ SessionRuntime.receive
+//   SessionRuntime.pump ─▶ pump() ─▶ beginRecord ▸ session frames ▸ finishRecord ([zstd], seal) ─▶ one write
 //
 // No protocol decisions here: the machines decide, this handler moves bytes and timers.
 import BYSTProto
@@ -12,34 +12,20 @@ final class LinkHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Phase {
-        /// Dialed: message 1 sent, waiting for message 2.
-        case initiating(LinkInitiator)
-        /// Accepted: waiting for message 1.
-        case responding(LinkResponder)
-        /// Responder: message 2 sent; the link counts only once the first record opens.
-        case awaitingFirstRecord(LinkEstablished)
-        /// Records flow (`sealer`, `opener`); the link belongs to `session`.
-        case established
-        case closed
-    }
-
     let id: LinkID
     let node: Node
-    // Not private: phase, inbound, sealer, opener, peerMaxPayload, compressor, directSocket,
-    // nioWritesInFlight and closingAfterFlush are also used by LinkHandler+DataPlane.swift.
-    var phase: Phase
-    var inbound = ByteBuffer()
+    // Not private: machine, closed, directSocket, nioWritesInFlight and closingAfterFlush are
+    // also used by LinkHandler+DataPlane.swift.
+    /// The link's protocol: handshake, record layer (until handed to the data plane), compression.
+    var machine: LinkMachine
+    /// Closed by us, by the peer or by the plane (the machine may have closed itself before).
+    var closed = false
     private static let keptInboundCapacity = 256 * 1024
     private var context: ChannelHandlerContext?
     private(set) var session: SessionRuntime?
     /// The dialing slot that owns this link (initiator side), told when it closes.
     let slot: LinkSlot?
     private var handshakeTimeout: Scheduled<Void>?
-    /// The record layer once established; kept apart from `phase` so sending and receiving
-    /// never work on stale copies of each other's nonce counters.
-    var sealer: RecordSealer?
-    var opener: RecordOpener?
     private(set) var remoteDescription = "?"
     /// Wire bytes through this handler's channel, and through the data plane once it owns the link.
     var wireBytesIn: UInt64 { loopBytesIn + (plane?.shared.bytesIn.load(ordering: .relaxed) ?? 0) }
@@ -48,17 +34,12 @@ final class LinkHandler: ChannelInboundHandler {
     private var loopBytesOut: UInt64 = 0
     /// Set once the data plane owns the socket and the record layer (LinkHandler+DataPlane.swift).
     var plane: PlaneLinkState?
-    /// Records sealed on this link so far (its send nonce), for `byst_peer_sent_records_total`;
-    /// kept apart from `sealer` so reading it copies no sealer.
-    private(set) var recordsSealed: UInt64 = 0
-    private(set) var linkIndex: UInt16 = 0
-    /// Largest record payload the peer accepts.
-    var peerMaxPayload = RecordLimits.defaultMaxPayload
-    /// zstd state and counters of this link (PROTOCOL.md §4.2); disabled until the peer is known.
-    var compressor = RecordCompressor.disabled
-    var compressionCounters: RecordCompressor.Counters { compressor.counters }
+    /// Records sealed on this link so far (its send nonce), for `byst_peer_sent_records_total`.
+    var recordsSealed: UInt64 { machine.recordsSealed }
+    var linkIndex: UInt16 { machine.peer?.hello.linkIndex ?? 0 }
+    var compressionCounters: RecordCompressor.Counters { machine.compressionCounters }
     /// What we compress on this link: the negotiated feature AND our setting for the peer.
-    var compressionScope: CompressionScope { compressor.scope }
+    var compressionScope: CompressionScope { machine.compressionScope }
     /// Records are batched into writes of about this size.
     private static let writeBatch = 256 * 1024
     /// A small batch buffer, reused: once the socket has taken a batch nothing else holds
@@ -83,23 +64,20 @@ final class LinkHandler: ChannelInboundHandler {
     var closingAfterFlush = false
 
     /// The key this link handshakes with (initiator) or was authenticated by (responder).
-    private(set) var keyID: KeyID?
+    var keyID: KeyID? { machine.keyID }
 
-    init(id: LinkID, node: Node, initiator: LinkInitiator, session: SessionRuntime, slot: LinkSlot, linkIndex: UInt16,
-         keyID: KeyID) {
+    init(id: LinkID, node: Node, initiator: LinkInitiator, session: SessionRuntime, slot: LinkSlot) {
         self.id = id
-        self.keyID = keyID
         self.node = node
-        self.phase = .initiating(initiator)
+        self.machine = LinkMachine(initiator: initiator, compressionLevel: Int32(node.config.compressionLevel))
         self.session = session
         self.slot = slot
-        self.linkIndex = linkIndex
     }
 
     init(id: LinkID, node: Node, responder: LinkResponder) {
         self.id = id
         self.node = node
-        self.phase = .responding(responder)
+        self.machine = LinkMachine(responder: responder, compressionLevel: Int32(node.config.compressionLevel))
         self.slot = nil
     }
 
@@ -111,9 +89,9 @@ final class LinkHandler: ChannelInboundHandler {
         return logger
     }
 
-    var isEstablished: Bool { if case .established = phase { true } else { false } }
+    var isEstablished: Bool { !closed && machine.isEstablished }
     /// Whether the handshake ever completed (also after the link closed).
-    private(set) var wasEstablished = false
+    var wasEstablished: Bool { machine.peer != nil }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         directSocket?.close()
@@ -142,43 +120,32 @@ final class LinkHandler: ChannelInboundHandler {
         guard !begun else { return }
         begun = true
         // Closed before its connection came up (the slot stopped, the node shut down).
-        if case .closed = phase { return context.close(promise: nil) }
+        if closed { return context.close(promise: nil) }
         remoteDescription = Self.describe(context.channel.remoteAddress)
         let timeout = slot == nil ? node.handshakeTimeout : Node.dialHandshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard !isEstablished else { return }
             fail("handshake not completed within \(timeout)", cause: .timeout)
         }
-        if case .initiating(var initiator) = phase {
-            var out = context.channel.allocator.buffer(capacity: 256)
-            do throws(HandshakeError) {
-                try initiator.start(into: &out)
-            } catch {
-                return fail("handshake: \(error)", cause: .internal)
-            }
-            phase = .initiating(initiator)
-            write(out, flush: true)
+        var message1 = ByteBuffer()
+        do throws(LinkMachine.Failure) {
+            try machine.start(into: &message1)
+        } catch {
+            return fail("\(error)", cause: .internal)
         }
+        if message1.readableBytes > 0 { write(message1, flush: true) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         loopBytesIn += UInt64(bytes.readableBytes)
         session?.metrics.counts.bytesReceived += bytes.readableBytes
-        // Copied into our own buffer: records are decrypted in place, and NIO keeps its read
-        // buffers for reuse, so decrypting in NIO's would copy the whole buffer each time.
-        if inbound.readableBytes == 0 { inbound.clear() }
-        inbound.writeBuffer(&bytes)
+        machine.receive(&bytes)
         process()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if inbound.readableBytes == 0 {
-            // Kept for the next read unless a large record made it big.
-            if inbound.capacity > Self.keptInboundCapacity { inbound = ByteBuffer() } else { inbound.clear() }
-        } else if inbound.readerIndex > 1 << 20 {
-            inbound.discardReadBytes()
-        }
+        machine.compactInbound(keepingCapacity: Self.keptInboundCapacity)
         // No pump here: a record that leaves the session something to send asks for one
         // (`SessionRuntime.receive`); a record of packets only leaves nothing.
         slot?.checkRecycle(self)
@@ -197,16 +164,19 @@ final class LinkHandler: ChannelInboundHandler {
             self.context = nil
             return context.fireChannelInactive()
         }
-        switch phase {
-        case .initiating where begun:
-            // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
-            logger.warning("link closed: the remote end closed the connection during the handshake (a key it does not have?)")
-            node.handshakeFailed(.closed)
-        case .initiating, .responding, .awaitingFirstRecord: logger.debug("link closed during handshake")
-        case .established: logger.info("link down: connection closed by the remote end")
-        case .closed: break
+        if !closed {
+            if isEstablished {
+                logger.info("link down: connection closed by the remote end")
+            } else if machine.connectionClosed() != nil, machine.isInitiator {
+                // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
+                logger.warning("link closed: the remote end closed the connection during the handshake (a key it does not have?)")
+                node.handshakeFailed(.closed)
+            } else {
+                logger.debug("link closed during handshake")
+            }
         }
-        phase = .closed
+        closed = true
+        machine.close()
         directSocket?.close()
         session?.detach(self)
         slot?.linkClosed(self)
@@ -220,21 +190,21 @@ final class LinkHandler: ChannelInboundHandler {
     /// Closes the link with one log line (peer-caused problems affect this link only); before
     /// the handshake completed, `cause` is counted as a handshake failure.
     func fail(_ reason: String, level: Logger.Level = .warning, cause: HandshakeFailureReason = .transport) {
-        if case .closed = phase { return }
+        if closed { return }
         if slot == nil, !wasEstablished {
             // Accepted and not authenticated: anyone can cause this line, so it is rate-limited.
             node.logLimiter.log(.handshake, level: level, "link closed: \(reason)", to: logger)
         } else {
             logger.log(level: level, "link closed: \(reason)")
         }
-        if case .established = phase {} else { node.handshakeFailed(cause) }
-        phase = .closed
-        closeChannelOrPlane()
+        if !wasEstablished { node.handshakeFailed(cause) }
+        close()
     }
 
     func close() {
-        if case .closed = phase { return }
-        phase = .closed
+        if closed { return }
+        closed = true
+        machine.close()
         closeChannelOrPlane()
     }
 
@@ -245,7 +215,7 @@ final class LinkHandler: ChannelInboundHandler {
 
     /// Starts retiring this link: its replacement is up (PROTOCOL.md §5.6).
     func retire() {
-        guard case .established = phase, let session else { return close() }
+        guard isEstablished, let session else { return close() }
         logger.info("link retiring: replaced by a fresh link")
         session.machine.retireLink(id, now: Clocks.monotonic())
         session.schedulePump()
@@ -253,11 +223,11 @@ final class LinkHandler: ChannelInboundHandler {
 
     /// Both retire frames crossed: close once what we wrote has reached the socket.
     func closeRetired() {
-        if !closingAfterFlush, case .established = phase, let plane {
+        if !closingAfterFlush, isEstablished, let plane {
             closingAfterFlush = true
             return plane.owner.post(.close(key: plane.key, afterFlush: true))
         }
-        guard !closingAfterFlush, case .established = phase, let context else { return }
+        guard !closingAfterFlush, isEstablished, let context else { return }
         closingAfterFlush = true
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: done)
@@ -267,147 +237,76 @@ final class LinkHandler: ChannelInboundHandler {
         }
     }
 
+    /// Runs the machine over what arrived: handshake bytes to write, the link coming up, records.
     private func process() {
-        do {
-            try processPhases()
-        } catch let error as HandshakeError {
-            fail("handshake failed: \(error)", cause: HandshakeFailureReason(error))
-        } catch let error as RecordError {
-            fail("record layer: \(error)", cause: .malformed)
-        } catch {
-            fail("\(error)")
-        }
-    }
-
-    private func processPhases() throws {
-        while true {
-            switch phase {
-            case .initiating(var initiator):
-                guard let established = try initiator.receive(&inbound) else {
-                    phase = .initiating(initiator)
-                    return
+        var output = ByteBuffer()
+        let now = Clocks.wall()
+        do throws(LinkMachine.Failure) {
+            while let event = try machine.next(now: now, keys: { [node] in node.key(for: $0) }, replayFilter: &node.replayFilter,
+                                               into: &output) {
+                if case .established(let peer) = event { linkUp(peer) }
+                // Before anything else goes out: message 2, or the initiator's first record.
+                if output.readableBytes > 0 {
+                    write(output, flush: true)
+                    output = ByteBuffer()
                 }
-                handshakeTimeout?.cancel()
-                becomeEstablished(established)
-                configureCompression(established.features)
-                // PROTOCOL.md §3.5: the initiator's first record goes out at once.
-                sendEmptyRecord()
-                session?.attach(self)
-                slot?.linkEstablished(self)
-            case .responding(var responder):
-                var out = ByteBuffer()
-                let established = try responder.receive(
-                    &inbound, now: Clocks.wall(), keys: { [node] in node.key(for: $0) }, replayFilter: &node.replayFilter,
-                    into: &out)
-                guard let established else {
-                    phase = .responding(responder)
-                    return
-                }
-                linkIndex = established.peerHello.linkIndex
-                peerMaxPayload = Int(established.peerHello.maxRecordPayload)
-                phase = .awaitingFirstRecord(established)
-                write(out, flush: true)
-            case .awaitingFirstRecord(var established):
-                guard let record = try established.opener.open(&inbound) else {
-                    phase = .awaitingFirstRecord(established)
-                    return
-                }
-                handshakeTimeout?.cancel()
-                if let channel = context?.channel { node.handshakeSettled(channel, authenticated: true) }
-                becomeEstablished(established)
-                // Nil: refused (and closed) there, with its reason.
-                guard let session = node.attachResponderLink(self, hello: established.peerHello, keyID: established.keyID) else {
-                    return
-                }
-                self.session = session
-                configureCompression(established.features)
-                session.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
-            case .established:
-                // Moved out and back, not copied: a copy retains what the opener holds, per record.
-                guard var opener = opener.take() else { return }
-                defer { self.opener = opener }
-                while case .established = phase, let record = try opener.open(&inbound) {
-                    session?.receive(try compressor.decompress(record, limit: node.recordLimits.maxPayload), from: self)
-                }
-                return
-            case .closed:
-                return
+                if case .record(let payload) = event { session?.receive(payload, from: self) }
             }
+        } catch {
+            fail("\(error)", cause: HandshakeFailureReason(error))
         }
+        if output.readableBytes > 0 { write(output, flush: true) }
     }
 
-    private func becomeEstablished(_ established: LinkEstablished) {
+    private func linkUp(_ peer: LinkMachine.Peer) {
+        handshakeTimeout?.cancel()
         // While the channel is active its descriptor is open, so the number is still its socket.
         if let channelDescriptor, context?.channel.isActive == true { directSocket = LinkSocket(duplicating: channelDescriptor) }
-        peerMaxPayload = Int(established.peerHello.maxRecordPayload)
-        sealer = established.sealer
-        opener = established.opener
-        phase = .established
-        wasEstablished = true
-        keyID = established.keyID
         // `node` stays ours; an accepted link learns its peer from the key (its session comes next).
         logger.info("link up", metadata: [
-            "peer_node": "\(established.peerHello.nodeName)", "suite": "\(established.suite)",
-            "key": "\(established.keyID)", "index": "\(established.peerHello.linkIndex)",
-            "peer": "\(session?.peer.config.name ?? node.peersByKeyID[established.keyID]?.config.name ?? "?")",
+            "peer_node": "\(peer.hello.nodeName)", "suite": "\(peer.suite)", "key": "\(peer.keyID)", "index": "\(peer.hello.linkIndex)",
+            "peer": "\(session?.peer.config.name ?? node.peersByKeyID[peer.keyID]?.config.name ?? "?")",
         ])
-    }
-
-    /// PROTOCOL.md §4.2: records are compressed only when both hellos offered the feature,
-    /// and then only those our setting for this peer allows; compressed records are accepted
-    /// whenever it was negotiated (the responder offers it before it knows the peer).
-    private func configureCompression(_ features: LinkFeatures) {
+        if slot == nil {
+            if let channel = context?.channel { node.handshakeSettled(channel, authenticated: true) }
+            // Nil: refused (and closed) there, with its reason.
+            session = node.attachResponderLink(self, hello: peer.hello, keyID: peer.keyID)
+        }
         guard let session else { return }
         // Both ends offered offloaded packets: super-packets may go whole (PROTOCOL.md §5.4).
-        session.peerTakesOffloadPackets = features.contains(.gsoPackets)
-        session.peerMaxPayload = peerMaxPayload
-        compressor = RecordCompressor(negotiated: features.contains(.compression), scope: session.peer.config.compression,
-                                      level: Int32(node.config.compressionLevel))
-    }
-
-    private func sendEmptyRecord() {
-        guard case .established = phase, var sealer, let context else { return }
-        var out = context.channel.allocator.buffer(capacity: RecordFormat.overhead)
-        do {
-            try sealer.seal(ByteBuffer(), into: &out)
-        } catch {
-            return fail("sealing first record: \(error)")
+        session.peerTakesOffloadPackets = peer.features.contains(.gsoPackets)
+        session.peerMaxPayload = machine.peerMaxPayload
+        // PROTOCOL.md §4.2: within what both offered, what we compress is our setting for this peer.
+        machine.setCompression(session.peer.config.compression)
+        if let slot {
+            session.attach(self)
+            slot.linkEstablished(self)
         }
-        self.sealer = sealer
-        recordsSealed = sealer.recordsSealed
-        write(out, flush: true)
     }
 
     /// Seals and writes whatever the session has for this link while the socket is writable.
     func pump() {
         if plane != nil { return pumpToPlane() }
-        // Moved out and back (as the opener in `processPhases`); `recordsSealed` is read between pumps.
-        guard let context, let session, case .established = phase, var sealer = sealer.take() else { return }
-        defer {
-            recordsSealed = sealer.recordsSealed
-            self.sealer = sealer
-        }
+        guard let context, let session, isEstablished else { return }
+        let maxPayload = machine.peerMaxPayload, oneStream = machine.compressionScope != .off
         var wroteThroughNIO = false
         while context.channel.isWritable, writeGate?.acceptsWrites ?? true {
             // The last batch's buffer, if the socket took all of it (else `clear` copies).
-            var out = spareBuffer ?? context.channel.allocator.buffer(capacity: Self.writeBatch + peerMaxPayload + RecordFormat.overhead)
+            var out = spareBuffer ?? context.channel.allocator.buffer(capacity: Self.writeBatch + maxPayload + RecordFormat.overhead)
             spareBuffer = nil
             out.clear()
-            while out.readableBytes < Self.writeBatch {
-                let mark = sealer.beginRecord(in: &out)
+            while out.readableBytes < Self.writeBatch, let mark = machine.beginRecord(in: &out) {
                 var packetFrames = 0
-                let payload = session.machine.writePayload(for: id, maxBytes: peerMaxPayload, into: &out,
-                                                           packetFrames: &packetFrames, oneStream: compressor.scope != .off)
+                let payload = session.machine.writePayload(for: id, maxBytes: maxPayload, into: &out, packetFrames: &packetFrames,
+                                                           oneStream: oneStream)
                 if payload == 0 {
-                    sealer.abandonRecord(mark, in: &out)
+                    machine.abandonRecord(mark, in: &out)
                     break
                 }
-                // Before encryption, in place (PROTOCOL.md §4.2).
-                let flags = compressor.compressPayload(in: &out, from: out.writerIndex - payload, carriesPackets: packetFrames > 0)
-                do {
-                    try sealer.finishRecord(mark, flags: flags, in: &out)
+                do throws(LinkMachine.Failure) {
+                    try machine.finishRecord(mark, carriesPackets: packetFrames > 0, in: &out)
                 } catch {
-                    return fail("sealing: \(error)")
+                    return fail("\(error)")
                 }
             }
             guard out.readableBytes > 0 else {

@@ -128,10 +128,8 @@ final class LinkSlot {
         let hello = LinkHello(
             timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index, features: features,
             maxRecordPayload: UInt32(node.recordLimits.maxPayload), nodeName: node.config.name)
-        let key = peer.dialKey
-        let initiator = LinkInitiator(psk: key, hello: hello, limits: node.recordLimits, transportBinding: binding)
-        let link = LinkHandler(id: node.nextLinkID(), node: node, initiator: initiator, session: session, slot: self,
-                               linkIndex: index, keyID: key.id)
+        let initiator = LinkInitiator(psk: peer.dialKey, hello: hello, limits: node.recordLimits, transportBinding: binding)
+        let link = LinkHandler(id: node.nextLinkID(), node: node, initiator: initiator, session: session, slot: self)
         if replacing { replacement = link } else { current = link }
         return link
     }

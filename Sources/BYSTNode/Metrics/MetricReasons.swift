@@ -50,6 +50,15 @@ enum HandshakeFailureReason: String, CaseIterable, Sendable {
         case .crypto: self = .internal
         }
     }
+
+    init(_ failure: LinkMachine.Failure) {
+        switch failure {
+        case .handshake(let error): self.init(error)
+        // A first record that does not open; after the handshake nothing is counted.
+        case .record(.crypto): self = .internal
+        case .record, .notEstablished, .closed: self = .malformed
+        }
+    }
 }
 
 /// Why an IP packet was dropped: the `reason` label of `byst_packets_dropped_total`; the

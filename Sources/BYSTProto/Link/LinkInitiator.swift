@@ -47,6 +47,9 @@ public struct LinkInitiator {
         self.testingOnlyEphemeral = testingOnlyEphemeral
     }
 
+    /// The key this initiator handshakes with.
+    var keyID: KeyID { psk.id }
+
     /// Appends message 1 (PROTOCOL.md §3.2) to `out`.
     public mutating func start(into out: inout ByteBuffer) throws(HandshakeError) {
         guard case .idle = state else { throw .unexpectedMessage }
