@@ -26,8 +26,9 @@ bench_cleanup() {
     rm -rf "$work"
 }
 
-# bench_hub LISTEN_LINES TARGET_PORT: starts the hub ([node] plus LISTEN_LINES, e.g.
-# 'listen = ["127.0.0.1:7000"]'); its branch may reach 127.0.0.1:TARGET_PORT.
+# bench_hub LISTEN_LINES TARGET_PORT [SECTIONS]: starts the hub ([node] plus LISTEN_LINES,
+# e.g. 'listen = ["127.0.0.1:7000"]', then SECTIONS such as a [tun]); its branch may reach
+# 127.0.0.1:TARGET_PORT.
 bench_hub() {
     cat >"$work/hub.toml" <<TOML
 [node]
@@ -35,6 +36,7 @@ name = "hub"
 $1
 control_socket = "$work/hub.sock"
 key_store = "$work/hub.keys"
+${3:-}
 [[peer]]
 name = "branch"
 key = "branch"
