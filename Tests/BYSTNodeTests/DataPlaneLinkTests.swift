@@ -91,19 +91,29 @@ import Testing
         for number in 1...25 as ClosedRange<UInt8> {
             #expect(packet(number).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
         }
+        // A record laid out on the loop is sealed where it lies, and sent after the packets.
         var control = ByteBuffer()
         Frame.ping(7).encode(into: &control)
-        try link.seal(control, flags: 0)
+        var fromLoop = LaidOutRecords(capacity: 256)
+        let header = fromLoop.beginRecord()
+        fromLoop.buffer.writeImmutableBuffer(control)
+        fromLoop.finishRecord(at: header, flags: 0)
+        try link.seal(&fromLoop)
+        // Packets after it go out after it.
+        for number in 26...27 as ClosedRange<UInt8> {
+            #expect(packet(number).withUnsafeBytes { link.appendPacket($0, offloadHeader: nil) })
+        }
         guard case .done = link.flush() else { Issue.record("the flush did not complete"); return }
-        #expect(link.shared.recordsSealed.load(ordering: .relaxed) == 4)
+        #expect(link.shared.recordsSealed.load(ordering: .relaxed) == 5)
+        #expect(link.unsentBytes == 0)
 
         var wire = readPeer(peer, atLeast: Int(link.shared.bytesOut.load(ordering: .relaxed)))
         #expect(wire.readableBytes == Int(link.shared.bytesOut.load(ordering: .relaxed)))
         let records = try openAll(&wire)
         // 103 bytes per packet frame: nine fit in a payload of 1024 bytes.
-        #expect(records.map(\.packets.count) == [9, 9, 7, 0])
-        #expect(records.flatMap(\.packets) == (1...25).map { packet($0) })
-        #expect(records.last?.payload == Array(control.readableBytesView))
+        #expect(records.map(\.packets.count) == [9, 9, 7, 0, 2])
+        #expect(records.flatMap(\.packets) == (1...27).map { packet($0) })
+        #expect(records[3].payload == Array(control.readableBytesView))
     }
 
     @Test mutating func aFrameLargerThanThePeerAcceptsIsRefused() throws {

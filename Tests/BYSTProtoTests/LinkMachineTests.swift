@@ -255,12 +255,15 @@ import Testing
         #expect(Array(try b.machine.payload(of: compressed).readableBytesView) == text)
         #expect(try plane.openRecord()?.payload == ByteBuffer(bytes: [1, 2, 3]))
         #expect(try plane.openRecord() == nil)
-        // The loop compresses, the plane seals.
-        var payload = ByteBuffer(bytes: text)
-        let flags = b.machine.compress(&payload, carriesPackets: false)
-        #expect(flags == RecordFormat.flagCompressed && payload.readableBytes < text.count)
-        var wire = ByteBuffer()
-        try plane.seal(payload, flags: flags, into: &wire)
+        // The loop lays the record out and compresses it; the plane seals it where it lies.
+        var records = LaidOutRecords(capacity: 1024)
+        let header = records.beginRecord()
+        records.buffer.writeBytes(text)
+        b.machine.layOutRecord(at: header, in: &records, carriesPackets: false)
+        let span = try #require(records.spans.first)
+        #expect(span.flags == RecordFormat.flagCompressed && span.payloadLength < text.count)
+        try plane.seal(&records)
+        var wire = records.buffer
         let begun = plane.beginRecord(in: &wire)
         let mark = try #require(begun)
         wire.writeBytes([9, 9])

@@ -67,7 +67,7 @@ extension DataPlane {
                 _ = watch(link.fd, key: link.key, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue, operation: EPOLL_CTL_MOD)
             }
         }
-        guard let backlogged = backlog.note(unsent: link.outbound.readableBytes, on: link.key) else { return }
+        guard let backlogged = backlog.note(unsent: link.unsentBytes, on: link.key) else { return }
         link.shared.backlogged.store(backlogged, ordering: .relaxed)
         if !backlogged, let handler = handlers[link.key] {
             loop.execute { handler.value.planeWritable() }

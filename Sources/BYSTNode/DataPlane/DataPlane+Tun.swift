@@ -79,7 +79,7 @@ extension DataPlane {
         if let failure = link.sealFailure { return close(link, reason: "sealing: \(failure)") }
         if sent > 0 {
             link.shared.packetsOut.add(UInt64(sent), ordering: .relaxed)
-            if link.openRecord != nil || link.outbound.readableBytes > 0, dirty.last !== link { dirty.append(link) }
+            if dirty.last !== link { dirty.append(link) }
         }
     }
 

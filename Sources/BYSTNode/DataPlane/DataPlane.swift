@@ -31,7 +31,8 @@ final class DataPlane: @unchecked Sendable {
         // @unchecked: a link's machine (opener, sealer) moves to the plane with it and is not
         // used on the loop again.
         case adopt(DataPlaneLink, handler: NIOLoopBound<LinkHandler>)
-        case send(key: UInt64, payloads: [(ByteBuffer, UInt8)])
+        /// Records the session laid out on the loop for a link here, to seal and send.
+        case send(key: UInt64, records: LaidOutRecords)
         case close(key: UInt64, afterFlush: Bool)
         case routes(PacketRouter, version: UInt64)
         /// Packets from peers whose links the loop holds; `recordsDone`: a link of ours whose
@@ -239,17 +240,15 @@ final class DataPlane: @unchecked Sendable {
             links[link.key] = link
             // Records that arrived with the handshake's last bytes.
             openRecords(link)
-        case .send(let key, let payloads):
+        case .send(let key, var records):
             guard let link = links[key] else { return }
-            do throws(LinkMachine.Failure) {
-                for (payload, flags) in payloads { try link.seal(payload, flags: flags) }
-            } catch {
+            do throws(LinkMachine.Failure) { try link.seal(&records) } catch {
                 return close(link, reason: "sealing: \(error)")
             }
             dirty.append(link)
         case .close(let key, let afterFlush):
             guard let link = links[key] else { return }
-            if afterFlush, link.outbound.readableBytes > 0 || link.openRecord != nil {
+            if afterFlush, link.unsentBytes > 0 || link.openRecord != nil {
                 link.closeWhenFlushed = true
                 dirty.append(link)
                 return

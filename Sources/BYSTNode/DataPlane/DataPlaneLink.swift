@@ -12,8 +12,12 @@ final class DataPlaneLink {
     var machine: LinkMachine
     /// The largest record payload the peer accepts.
     var peerMaxPayload: Int { machine.peerMaxPayload }
-    /// Sealed bytes the kernel has not taken yet.
+    /// Sealed bytes the kernel has not taken yet: the event loop's records in the buffers
+    /// it laid them out in (`ahead`, oldest first), then `outbound`, where packets from the TUN
+    /// are sealed. Sent in that order, which is the order they were sealed in.
+    var ahead = CircularBuffer<ByteBuffer>()
     var outbound = ByteBuffer()
+    var unsentBytes: Int { ahead.reduce(outbound.readableBytes) { $0 + $1.readableBytes } }
     /// A record being filled with packets from the TUN, sealed at the next flush.
     var openRecord: RecordSealer.Mark?
     let shared: DataPlaneLinkShared
@@ -94,26 +98,46 @@ final class DataPlaneLink {
         shared.recordsSealed.add(1, ordering: .relaxed)
     }
 
-    /// A payload the session made on the loop (already compressed if `flags` says so).
-    func seal(_ payload: ByteBuffer, flags: UInt8) throws(LinkMachine.Failure) {
+    /// Records the session made on the loop (compressed there as configured): sealed where
+    /// they lie and sent from the loop's buffer, after what was sealed before them.
+    func seal(_ records: inout LaidOutRecords) throws(LinkMachine.Failure) {
         try sealOpenRecord()
-        try machine.seal(payload, flags: flags, into: &outbound)
-        shared.recordsSealed.add(1, ordering: .relaxed)
+        try machine.seal(&records)
+        shared.recordsSealed.add(UInt64(records.spans.count), ordering: .relaxed)
+        if outbound.readableBytes > 0 {
+            ahead.append(outbound)
+            outbound = ByteBuffer()
+        }
+        ahead.append(records.buffer)
     }
 
     enum WriteResult {
         case done, waiting, failed(String)
     }
 
-    /// Seals the open record and gives the kernel what it takes of `outbound`.
+    /// Seals the open record and gives the kernel what it takes, `ahead` first.
     func flush() -> WriteResult {
         do throws(LinkMachine.Failure) { try sealOpenRecord() } catch { return .failed("sealing: \(error)") }
-        while outbound.readableBytes > 0 {
-            let sent = outbound.withUnsafeReadableBytes { bytes in
-                send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+        while !ahead.isEmpty {
+            if let failed = send(&ahead[ahead.startIndex]) { return failed }
+            ahead.removeFirst()
+        }
+        if let failed = send(&outbound) { return failed }
+        // Drained: start again at the front of the storage. Bulk traffic fills it to about
+        // the high-water mark and a read of the TUN beyond (DataPlane.tunByteBudget); only a
+        // buffer larger than that is let go.
+        if outbound.capacity > 2 << 20 { outbound = ByteBuffer() } else { outbound.clear() }
+        return .done
+    }
+
+    /// Sends what the kernel takes of `buffer`; nil once all of it is sent.
+    private func send(_ buffer: inout ByteBuffer) -> WriteResult? {
+        while buffer.readableBytes > 0 {
+            let sent = buffer.withUnsafeReadableBytes { bytes in
+                Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
             }
             if sent > 0 {
-                outbound.moveReaderIndex(forwardBy: sent)
+                buffer.moveReaderIndex(forwardBy: sent)
                 shared.bytesOut.add(UInt64(sent), ordering: .relaxed)
                 continue
             }
@@ -121,10 +145,6 @@ final class DataPlaneLink {
             if sent < 0, errno == EAGAIN || errno == EWOULDBLOCK { return .waiting }
             return .failed("socket error: \(String(cString: strerror(errno)))")
         }
-        // Drained: start again at the front of the storage. Bulk traffic fills it to about
-        // the high-water mark and a read of the TUN beyond (DataPlane.tunByteBudget); only a
-        // buffer larger than that is let go.
-        if outbound.capacity > 2 << 20 { outbound = ByteBuffer() } else { outbound.clear() }
-        return .done
+        return nil
     }
 }

@@ -18,6 +18,8 @@ struct PlaneLinkState {
     var folded = Counts()
     /// The routes the plane has say the link is retiring (no more packets on it).
     var retirePublished = false
+    /// A batch buffer that carried nothing, kept for the next pump.
+    var idleRecords: LaidOutRecords?
 
     struct Counts {
         var bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, recordsSealed: UInt64 = 0, packetRecords: UInt64 = 0
@@ -68,17 +70,26 @@ extension LinkHandler {
     func pumpToPlane() {
         guard let plane, let session, isEstablished else { return }
         checkPlaneRetiring()
-        var payloads: [(ByteBuffer, UInt8)] = []
+        let capacity = Self.writeBatch + machine.peerMaxPayload + RecordFormat.overhead
+        // The last batch's buffer if it carried nothing (most pumps have nothing to send).
+        var records = self.plane?.idleRecords.take() ?? LaidOutRecords(capacity: capacity)
         while !plane.shared.backlogged.load(ordering: .relaxed) {
-            var out = ByteBuffer()
+            let header = records.beginRecord()
             var packetFrames = 0
-            let payload = session.machine.writePayload(for: id, maxBytes: machine.peerMaxPayload, into: &out,
+            let payload = session.machine.writePayload(for: id, maxBytes: machine.peerMaxPayload, into: &records.buffer,
                                                        packetFrames: &packetFrames, oneStream: machine.compressionScope != .off)
-            if payload == 0 { break }
-            // Before encryption, as on the loop's own links (PROTOCOL.md §4.2).
-            payloads.append((out, machine.compress(&out, carriesPackets: packetFrames > 0)))
+            if payload == 0 {
+                records.abandonRecord(at: header)
+                break
+            }
+            // Compressed before encryption, as on the loop's own links (PROTOCOL.md §4.2).
+            machine.layOutRecord(at: header, in: &records, carriesPackets: packetFrames > 0)
+            if records.buffer.readableBytes >= Self.writeBatch {
+                plane.owner.post(.send(key: plane.key, records: records))
+                records = LaidOutRecords(capacity: capacity)
+            }
         }
-        if !payloads.isEmpty { plane.owner.post(.send(key: plane.key, payloads: payloads)) }
+        if records.isEmpty { self.plane?.idleRecords = records } else { plane.owner.post(.send(key: plane.key, records: records)) }
     }
 
     /// Once the session retires this link, the plane must stop putting packets on it before

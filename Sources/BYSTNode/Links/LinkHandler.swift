@@ -41,7 +41,7 @@ final class LinkHandler: ChannelInboundHandler {
     /// What we compress on this link: the negotiated feature AND our setting for the peer.
     var compressionScope: CompressionScope { machine.compressionScope }
     /// Records are batched into writes of about this size.
-    private static let writeBatch = 256 * 1024
+    static let writeBatch = 256 * 1024
     /// A small batch buffer, reused: once the socket has taken a batch nothing else holds
     /// it, so light traffic (a ping, an ACK) allocates nothing per record. Bulk batches get
     /// a fresh full-size buffer each; at most `spareCapacity` bytes stay with an idle link.

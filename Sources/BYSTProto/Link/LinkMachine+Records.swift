@@ -115,10 +115,20 @@ extension LinkMachine {
         do throws(RecordError) { try sealer?.seal(payload, flags: flags, into: &buffer) } catch { throw sealingFailed(error) }
     }
 
-    /// Compresses `payload` (its readable bytes) in place when this link compresses such
-    /// records; returns the flags to seal it with (for payloads sealed elsewhere, `seal`).
-    public mutating func compress(_ payload: inout ByteBuffer, carriesPackets: Bool) -> UInt8 {
-        compressor.compressPayload(in: &payload, from: payload.readerIndex, carriesPackets: carriesPackets)
+    /// Seals records another thread laid out (the machine that handed off made their
+    /// payloads, compressed by `layOutRecord`), where they lie.
+    public mutating func seal(_ records: inout LaidOutRecords) throws(Failure) {
+        guard case .established = state else { throw unusable }
+        do throws(RecordError) { try sealer?.seal(&records) } catch { throw sealingFailed(error) }
+    }
+
+    /// Ends a record whose payload was written into `records` since `headerIndex`: compressed
+    /// in place when this link compresses such records, then left for the owner of the
+    /// sealer (`seal(_:)` on the machine `handOff` returned).
+    public mutating func layOutRecord(at headerIndex: Int, in records: inout LaidOutRecords, carriesPackets: Bool) {
+        let payloadStart = headerIndex + RecordFormat.headerSize
+        let flags = compressor.compressPayload(in: &records.buffer, from: payloadStart, carriesPackets: carriesPackets)
+        records.finishRecord(at: headerIndex, flags: flags)
     }
 
     /// A sealing failure (counter exhausted, payload over the peer's limit) closes the link.

@@ -56,13 +56,25 @@ public struct RecordSealer {
         _ mark: Mark, flags: UInt8 = 0, in buffer: inout ByteBuffer
     ) throws(RecordError) {
         let length = payloadLength(since: mark, in: buffer)
+        buffer.writeRepeatingByte(0, count: RecordFormat.tagSize)
+        try sealInPlace(headerIndex: mark.headerIndex, length: length, flags: flags, in: &buffer)
+    }
+
+    /// Seals every record laid out in `records`, in order, where they lie.
+    public mutating func seal(_ records: inout LaidOutRecords) throws(RecordError) {
+        for span in records.spans {
+            try sealInPlace(headerIndex: span.headerIndex, length: span.payloadLength, flags: span.flags, in: &records.buffer)
+        }
+    }
+
+    /// The record at `headerIndex`: header room, `length` payload bytes, tag room.
+    private mutating func sealInPlace(headerIndex: Int, length: Int, flags: UInt8, in buffer: inout ByteBuffer) throws(RecordError) {
         guard length <= peerMaxPayload else { throw .payloadTooLarge(length: length, limit: peerMaxPayload) }
         let header = UInt32(flags) << 24 | UInt32(length)
-        buffer.setInteger(header, at: mark.headerIndex)
-        buffer.writeRepeatingByte(0, count: RecordFormat.tagSize)
+        buffer.setInteger(header, at: headerIndex)
         let nonce = try cipher.currentNonce()
         let key = cipher.key
-        let offset = mark.headerIndex - buffer.readerIndex
+        let offset = headerIndex - buffer.readerIndex
         let result: Result<Void, CryptoError> = buffer.withUnsafeMutableReadableBytes { all in
             let record = UnsafeMutableRawBufferPointer(rebasing: all[offset..<(offset + RecordFormat.overhead + length)])
             let textStart = RecordFormat.headerSize
