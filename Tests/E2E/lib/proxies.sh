@@ -270,18 +270,19 @@ CONF
     PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
 }
 
-# start_haproxy_reverse PORT UPSTREAM_PORT [buffer-request]: haproxy on 127.0.0.1:PORT in
+# start_haproxy_reverse PORT UPSTREAM_PORT [buffer-request|no-delay]: haproxy on 127.0.0.1:PORT in
 # HTTP mode, proxying every request to 127.0.0.1:UPSTREAM_PORT with haproxy's defaults (no
 # `option http-no-delay`: while a message body is unfinished haproxy sends with MSG_MORE, so
 # the kernel holds small writes until an ACK or ~200 ms pass). `buffer-request` adds
 # `option http-buffer-request` (haproxy waits for a full buffer or the whole request body
-# before it connects upstream).
+# before it connects upstream); `no-delay` adds `option http-no-delay` (no MSG_MORE).
 start_haproxy_reverse() {
     local port=$1 upstream=$2 mode=${3:-} dir pid buffer_line="" user_lines=""
     case "$mode" in
         "") ;;
         buffer-request) buffer_line="option http-buffer-request" ;;
-        *) echo "FAIL: start_haproxy_reverse: third argument must be 'buffer-request' or absent, not '$mode'" >&2; exit 1 ;;
+        no-delay) buffer_line="option http-no-delay" ;;
+        *) echo "FAIL: start_haproxy_reverse: third argument must be 'buffer-request', 'no-delay' or absent, not '$mode'" >&2; exit 1 ;;
     esac
     [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_haproxy_reverse: bad upstream port '$upstream'" >&2; exit 1; }
     _proxy_port_free "$port" start_haproxy_reverse
