@@ -6,7 +6,7 @@ set -euo pipefail
 BYST_APT_PACKAGES=(
     libssl-dev libzstd-dev pkg-config openssl ca-certificates  # build: libcrypto, libzstd
     iproute2 procps iperf3 iputils-ping kmod python3 nftables    # tests: namespaces, processes, traffic, JSON in scripts, soak faults (nft)
-    squid nginx apache2-utils tinyproxy curl socat               # tests: real HTTP/1.1 proxies (Tests/E2E/lib/proxies.sh)
+    squid nginx apache2-utils tinyproxy haproxy curl socat       # tests: real HTTP/1.1 proxies (Tests/E2E/lib/proxies.sh)
     etcd-server etcd-client                                      # tests: a real etcd for the HA registry backend
 )
 

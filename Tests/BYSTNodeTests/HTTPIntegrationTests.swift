@@ -158,6 +158,37 @@ import Testing
 
     /// Every kind of hostile request gets an HTTP error or a close within bounded time, and a
     /// branch keeps moving data through the same listener meanwhile.
+    /// A proxy that passes the branch's close on as a half-close (a FIN towards the hub): the
+    /// hub's links go down at once, not after the 5 s dead-link timeout. Raw links through the
+    /// relay too (the HTTP listener also takes raw BYST, as after a CONNECT).
+    @Test(arguments: ["http_mode = \"duplex\"", "http_mode = \"split\"", "raw"])
+    func halfCloseFromAProxyEndsTheHubsLinksAtOnce(_ mode: String) async throws {
+        let bed = try TestBed()
+        defer { bed.close() }
+        let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
+        let httpPort = try BlockingSocket.freePort()
+        let forwardPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(dir, httpPort: httpPort, target: digest.port), directory: dir,
+                                              name: "hub", keys: hubKeys, capture: capture)
+        let relay = try await ChaosRelay.start(targetPort: Int(httpPort), halfCloseTowardsTarget: true)
+        let endpoint = mode == "raw" ? "byst://127.0.0.1:\(relay.port)" : "http://127.0.0.1:\(relay.port)/byst"
+        let branch = try await TestCluster.start(
+            branchConfig(dir, endpoint: endpoint, extra: mode == "raw" ? "" : mode, forward: (forwardPort, digest.port)),
+            directory: dir, name: "branch", keys: branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 15) { try await links(of: branch.node) == 2 })
+        #expect(try await TestCluster.waitUntil(seconds: 15) { try await links(of: hub.node) == 2 })
+        let started = ContinuousClock.now
+        try await branch.node.shutdown()
+        let gone = try await TestCluster.waitUntil(seconds: 10) { try await links(of: hub.node) == 0 }
+        let elapsed = ContinuousClock.now - started
+        #expect(gone, "the hub kept links after the branch left")
+        #expect(elapsed < .seconds(2), "the hub's links went down after \(elapsed), not at the FIN")
+        let deadLinks = capture.lines.withLock { $0.filter { $0.contains("dead link") }.count }
+        #expect(deadLinks == 0, "links ended by the dead-link timeout instead of the FIN")
+        try await hub.node.shutdown()
+        try await relay.stop()
+    }
+
     @Test func hostileHTTPIsAnsweredAndOthersKeepWorking() async throws {
         let bed = try TestBed()
         defer { bed.close() }

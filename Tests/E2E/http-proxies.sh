@@ -13,6 +13,9 @@
 #                        closes every connection after one answer; auto settles on split, and
 #                        each link sends a POST lost that way again instead of failing
 #   tinyproxy CONNECT    branch ── CONNECT, then raw BYST ──▶ tinyproxy ──▶ hub
+#   haproxy reverse      branch ──▶ haproxy (defaults) ──▶ hub: duplex, asserted
+#   haproxy buffering    branch ──▶ haproxy (option http-buffer-request) ──▶ hub: duplex
+#                        cannot pass, auto settles on split, asserted
 #   recycling            nginx reverse with recycle_bytes = 4 MiB: links replaced mid-transfer
 #   wrong credentials    squid answers 407: no link, a clear log line
 #
@@ -37,10 +40,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -25 "$log" >&2; done; exit 1; }
 
-base=$(loopback_port_base 9)
+base=$(loopback_port_base 11)
 hub_http=$base squid=$((base + 1)) nginx=$((base + 2)) nginx_buffered=$((base + 3))
 up_target=$((base + 4)) down_target=$((base + 5)) up_forward=$((base + 6)) down_forward=$((base + 7))
-tinyproxy=$((base + 8))
+tinyproxy=$((base + 8)) haproxy=$((base + 9)) haproxy_buffering=$((base + 10))
 "$byst" key gen branch --store "$work/hub.keys" >/dev/null
 "$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
 
@@ -68,6 +71,8 @@ start_squid "$squid" byst:s3cret
 start_nginx_reverse "$nginx" "$hub_http"
 start_nginx_reverse "$nginx_buffered" "$hub_http" buffered
 start_tinyproxy "$tinyproxy"
+start_haproxy_reverse "$haproxy" "$hub_http"
+start_haproxy_reverse "$haproxy_buffering" "$hub_http" buffer-request
 
 head -c $((16 << 20)) /dev/urandom >"$work/payload"
 want=$(sha256sum <"$work/payload" | cut -d' ' -f1)
@@ -138,6 +143,20 @@ echo "   tinyproxy forward: $(grep -oE 'HTTP (duplex|split) mode (works|did not 
 run_case tinyproxy-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\"" 'proxy_mode = "connect"'
 no_redial tinyproxy-connect
 echo "   tinyproxy CONNECT: raw BYST in the tunnel, no link redialled"
+
+# haproxy with its defaults streams both bodies: auto keeps duplex, nothing redialled.
+run_case haproxy-reverse "http://127.0.0.1:$haproxy/byst"
+no_redial haproxy-reverse
+grep -q "HTTP duplex mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto did not settle on duplex"
+! grep -q "HTTP split mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto fell back to split"
+echo "   haproxy reverse: duplex, no link redialled"
+
+# haproxy waiting for request bodies (http-buffer-request): duplex refused, split used.
+run_case haproxy-buffering "http://127.0.0.1:$haproxy_buffering/byst"
+no_redial haproxy-buffering
+grep -q "HTTP duplex mode did not get through" "$work/haproxy-buffering.case" || fail "haproxy-buffering: duplex was not tried and refused"
+grep -q "HTTP split mode works" "$work/haproxy-buffering.case" || fail "haproxy-buffering: auto did not settle on split"
+echo "   haproxy buffering: duplex refused, split used"
 
 run_case recycling "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"' 'recycle_bytes = "4MiB"'
 recycled=$(grep -c "recycling link" "$work/recycling.case" || true)

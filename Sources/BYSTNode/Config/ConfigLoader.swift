@@ -471,8 +471,18 @@ struct ConfigReader {
             }
             proxyMode = mode
         }
-        if let text = try optionalString(table, "http_proxy", expected: ProxyConfig.expected, context) {
-            peer.http.proxy = try parsed(ProxyConfig.parse(text, mode: proxyMode), key: "http_proxy", value: text, context)
+        if let text = try optionalString(table, "http_proxy", expected: ProxyConfig.expected + " or \"env\"", context) {
+            if text == "env" {
+                let explicitMode = table["proxy_mode"] == nil ? nil : proxyMode
+                switch EnvironmentProxy.fromProcess(explicitMode: explicitMode) {
+                case .success(let environment): peer.http.environmentProxy = environment
+                case .failure(let problem):
+                    throw error(.invalidValue(key: "http_proxy", expected: "\(problem.variable) in the environment to be \(ProxyConfig.expected)",
+                                              got: "\"env\""), key: "http_proxy", context)
+                }
+            } else {
+                peer.http.proxy = try parsed(ProxyConfig.parse(text, mode: proxyMode), key: "http_proxy", value: text, context)
+            }
         }
         peer.http.tlsCAFile = try optionalString(table, "tls_ca_file", expected: "the path of a PEM file of CA certificates", context)
         peer.http.tlsServerName = try optionalString(table, "tls_server_name", expected: "a DNS name", context)

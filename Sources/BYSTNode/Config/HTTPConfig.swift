@@ -62,7 +62,10 @@ public struct ProxyConfig: Sendable, Equatable {
 /// every pin is 32 bytes.
 public struct HTTPClientOptions: Sendable, Equatable {
     public var mode: HTTPMode = .auto
+    /// `http_proxy` as a URL.
     public var proxy: ProxyConfig?
+    /// `http_proxy = "env"`: read from the environment at load; chosen per endpoint at dial.
+    public var environmentProxy: EnvironmentProxy?
     /// PEM file of the CAs that may sign the server's certificate; nil: the system's roots.
     public var tlsCAFile: String?
     /// SHA-256 digests of acceptable server SubjectPublicKeyInfos; when set, a matching key
@@ -72,6 +75,11 @@ public struct HTTPClientOptions: Sendable, Equatable {
     public var tlsServerName: String?
 
     public init() {}
+
+    /// The proxy a dial to `endpoint` goes through; nil: direct.
+    public func proxy(for endpoint: HTTPEndpoint) -> ProxyConfig? {
+        proxy ?? environmentProxy?.proxy(for: endpoint)
+    }
 }
 
 /// When a dialed link is replaced by a fresh one (proxies cap request lifetimes and sizes).

@@ -136,8 +136,10 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                 do throws(HTTPError) {
                     while let part = try decoder.next(&inbound) {
                         guard case .data(let bytes) = part else {
-                            // The client ended its body: nothing more comes up this link.
+                            // The client ended its body: nothing more comes up this link, so
+                            // it is over (PROTOCOL.md §6.1: a link's body never ends by itself).
                             state = .link(nil)
+                            context.close(promise: nil)
                             return
                         }
                         delivered = true

@@ -187,6 +187,16 @@ final class LinkHandler: ChannelInboundHandler {
         fail("socket error: \(error)")
     }
 
+    /// The remote end will send nothing more (a FIN: link sockets allow half-closure, and a
+    /// proxy may pass its client's close on as one). No record can arrive any more, so the link
+    /// is over now rather than at the dead-link timeout; channelInactive logs and detaches it.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        context.close(promise: nil)
+    }
+
     /// Closes the link with one log line (peer-caused problems affect this link only); before
     /// the handshake completed, `cause` is counted as a handshake failure.
     func fail(_ reason: String, level: Logger.Level = .warning, cause: HandshakeFailureReason = .transport) {

@@ -54,7 +54,7 @@ final class LinkSlot {
         case .byst(let address):
             connectPlain(makeLink(binding: [], replacing: replacing), to: address)
         case .http(let http):
-            dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy), replacing: replacing)
+            dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy(for: http)), replacing: replacing)
         case .port(let name):
             // PeerRuntime resolves port:NAME to the owner's endpoint before making slots.
             logger.error("cannot dial unresolved HA port \(name)")

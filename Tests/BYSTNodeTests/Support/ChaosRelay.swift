@@ -10,8 +10,10 @@ final class ChaosRelay: Sendable {
     private let pairs: LockedBox<[(Channel, Channel)]>
 
     /// `receiveBuffer`: SO_RCVBUF of the connections it accepts (the kernel's default if nil);
-    /// a small one keeps the dialer's socket buffer small, so it fills.
-    static func start(targetPort: Int, receiveBuffer: Int? = nil) async throws -> ChaosRelay {
+    /// a small one keeps the dialer's socket buffer small, so it fills. `halfCloseTowardsTarget`:
+    /// when the dialer's connection closes, only shut the target's connection for output (a FIN,
+    /// as some proxies pass a client's close on), instead of closing it.
+    static func start(targetPort: Int, receiveBuffer: Int? = nil, halfCloseTowardsTarget: Bool = false) async throws -> ChaosRelay {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pairs = LockedBox<[(Channel, Channel)]>([])
         var bootstrap = ServerBootstrap(group: group)
@@ -21,6 +23,7 @@ final class ChaosRelay: Sendable {
         let server = try await bootstrap
             .childChannelInitializer { inbound in
                 let (near, far) = GlueHandler.matchedPair()
+                near.passCloseAsHalfClose = halfCloseTowardsTarget
                 return inbound.pipeline.addHandler(near).flatMap {
                     ClientBootstrap(group: inbound.eventLoop)
                         .channelInitializer { $0.pipeline.addHandler(far) }
@@ -77,6 +80,8 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    /// This side closing shuts the partner's output only.
+    var passCloseAsHalfClose = false
 
     static func matchedPair() -> (GlueHandler, GlueHandler) {
         let a = GlueHandler(), b = GlueHandler()
@@ -102,7 +107,9 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.context?.write(data, promise: nil) }
     func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
-    func channelInactive(context: ChannelHandlerContext) { partner?.context?.close(promise: nil) }
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.context?.close(mode: passCloseAsHalfClose ? .output : .all, promise: nil)
+    }
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

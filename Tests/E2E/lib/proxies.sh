@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Real HTTP/1.1 proxies for the end-to-end tests: a private squid (forward proxy, CONNECT,
-# optional Basic auth), a private nginx (reverse proxy, streaming or request-buffering) and a
-# private tinyproxy (forward proxy and CONNECT that closes every connection after one answer).
+# optional Basic auth), a private nginx (reverse proxy, streaming or request-buffering), a
+# private tinyproxy (forward proxy and CONNECT that closes every connection after one answer)
+# and a private haproxy (reverse proxy with its default settings, optionally
+# `option http-buffer-request`).
 #
 #   source Tests/E2E/lib/proxies.sh
 #   proxy_require
@@ -9,6 +11,7 @@
 #   start_squid 41000 alice:secret        # PROXY_LAST_PID, PROXY_LAST_DIR are set
 #   start_nginx_reverse 41001 41002 buffered
 #   start_tinyproxy 41003
+#   start_haproxy_reverse 41004 41002 buffer-request
 #
 # Sourcing defines functions and variables only. Call the start_* functions directly (not
 # in $(…)): they register their PID in this shell for proxies_cleanup. Each instance lives
@@ -28,9 +31,9 @@ PROXY_NETNS=${PROXY_NETNS:-}
 
 proxy_require() {
     local tool
-    for tool in squid nginx htpasswd tinyproxy; do
+    for tool in squid nginx htpasswd tinyproxy haproxy; do
         command -v "$tool" >/dev/null 2>&1 || {
-            echo "FAIL: required tool '$tool' not found (Debian packages: squid nginx apache2-utils tinyproxy; see scripts/setup.sh)" >&2
+            echo "FAIL: required tool '$tool' not found (Debian packages: squid nginx apache2-utils tinyproxy haproxy; see scripts/setup.sh)" >&2
             exit 1
         }
     done
@@ -267,6 +270,63 @@ CONF
     PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
 }
 
+# start_haproxy_reverse PORT UPSTREAM_PORT [buffer-request|no-delay]: haproxy on 127.0.0.1:PORT in
+# HTTP mode, proxying every request to 127.0.0.1:UPSTREAM_PORT with haproxy's defaults (no
+# `option http-no-delay`: while a message body is unfinished haproxy sends with MSG_MORE, so
+# the kernel holds small writes until an ACK or ~200 ms pass). `buffer-request` adds
+# `option http-buffer-request` (haproxy waits for a full buffer or the whole request body
+# before it connects upstream); `no-delay` adds `option http-no-delay` (no MSG_MORE).
+start_haproxy_reverse() {
+    local port=$1 upstream=$2 mode=${3:-} dir pid buffer_line="" user_lines=""
+    case "$mode" in
+        "") ;;
+        buffer-request) buffer_line="option http-buffer-request" ;;
+        no-delay) buffer_line="option http-no-delay" ;;
+        *) echo "FAIL: start_haproxy_reverse: third argument must be 'buffer-request', 'no-delay' or absent, not '$mode'" >&2; exit 1 ;;
+    esac
+    [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_haproxy_reverse: bad upstream port '$upstream'" >&2; exit 1; }
+    _proxy_port_free "$port" start_haproxy_reverse
+    dir=$(mktemp -d "/tmp/byst-haproxy.$$.XXXX")
+    BYST_PROXY_DIRS+=("$dir")
+    if [ "$(id -u)" -eq 0 ] && id haproxy >/dev/null 2>&1; then
+        user_lines="user haproxy
+    group haproxy"
+    fi
+    chmod 755 "$dir"
+    cat >"$dir/haproxy.cfg" <<CONF
+# Private test instance (Tests/E2E/lib/proxies.sh). Loopback only.
+global
+    $user_lines
+    maxconn 1024
+    log stderr format raw local0 info
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 10s
+    timeout client 300s
+    timeout server 300s
+    timeout http-request 10s
+
+frontend byst_front
+    bind 127.0.0.1:$port
+    $buffer_line
+    default_backend byst_hub
+
+backend byst_hub
+    server hub 127.0.0.1:$upstream
+CONF
+    haproxy -c -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 \
+        || _proxy_fail "$dir/check.log" "start_haproxy_reverse: haproxy rejected its config $dir/haproxy.cfg"
+    # -db: foreground, no master-worker: the PID started here is haproxy itself.
+    _proxy_spawn "$dir/stderr.log" haproxy -db -f "$dir/haproxy.cfg"
+    pid=$!
+    BYST_PROXY_PIDS+=("$pid")
+    _proxy_wait "$pid" "$port" "$dir/stderr.log" haproxy
+    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+}
+
 # proxies_cleanup: SIGTERM to every process started here (and their children: squid's auth
 # helpers, nginx's worker), up to 5 s, then SIGKILL; removes the temp dirs. Safe to call twice.
 proxies_cleanup() {
@@ -298,24 +358,27 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     command -v curl >/dev/null || { echo "FAIL: curl not found" >&2; exit 1; }
     trap proxies_cleanup EXIT INT TERM
     source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/lib/ports.sh"
-    base=$(loopback_port_base 3)
-    squid_port=$base nginx_port=$((base + 1)) dead_port=$((base + 2))
+    base=$(loopback_port_base 4)
+    squid_port=$base nginx_port=$((base + 1)) dead_port=$((base + 2)) haproxy_port=$((base + 3))
     start_nginx_reverse "$nginx_port" "$dead_port"
     nginx_pid=$PROXY_LAST_PID
+    start_haproxy_reverse "$haproxy_port" "$dead_port"
+    haproxy_pid=$PROXY_LAST_PID
     start_squid "$squid_port" byst:test-secret
     squid_pid=$PROXY_LAST_PID squid_dir=$PROXY_LAST_DIR
     url=http://127.0.0.1:$nginx_port/selftest
     code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" || true; }
     [ "$(code "$url")" = 502 ] || { echo "FAIL: nginx does not answer 502 for a closed upstream" >&2; exit 1; }
+    [ "$(code "http://127.0.0.1:$haproxy_port/selftest")" = 503 ] || { echo "FAIL: haproxy does not answer 503 for a closed upstream" >&2; exit 1; }
     [ "$(code -x "http://127.0.0.1:$squid_port" "$url")" = 407 ] || { echo "FAIL: squid did not ask for credentials" >&2; exit 1; }
     [ "$(code -x "http://byst:test-secret@127.0.0.1:$squid_port" "$url")" = 502 ] || { echo "FAIL: forward request through squid" >&2; exit 1; }
     [ "$(code -p -x "http://byst:test-secret@127.0.0.1:$squid_port" "$url")" = 502 ] || { echo "FAIL: CONNECT through squid" >&2; exit 1; }
     [ "$(code -x "http://byst:wrong@127.0.0.1:$squid_port" "$url")" = 407 ] || { echo "FAIL: squid accepted a wrong password" >&2; exit 1; }
     grep -q "CONNECT 127.0.0.1:$nginx_port" "$squid_dir/access.log" || { echo "FAIL: no CONNECT in squid's access.log" >&2; exit 1; }
     proxies_cleanup
-    for pid in "$nginx_pid" "$squid_pid"; do
+    for pid in "$nginx_pid" "$squid_pid" "$haproxy_pid"; do
         ! kill -0 "$pid" 2>/dev/null || { echo "FAIL: pid $pid still running after proxies_cleanup" >&2; exit 1; }
     done
     proxies_cleanup
-    echo "ok: squid (auth, forward, CONNECT) and nginx reverse proxy harness"
+    echo "ok: squid (auth, forward, CONNECT), nginx and haproxy reverse proxy harness"
 fi
