@@ -60,6 +60,9 @@ final class DataPlane: @unchecked Sendable {
     /// Batches handed to the loop and not yet delivered there; past `maxLoopBatches` (a loop
     /// that fell behind) further ones are dropped and counted.
     let loopBatchesInFlight = Atomic<Int>(0)
+    /// `writeToTun` commands posted and not yet run: while none is, the loop may count a
+    /// record it handled as done without a command (its packets, if any, are written).
+    let tunWritesInFlight = Atomic<Int>(0)
     let loopBatchesDropped = Atomic<UInt64>(0)
     static let maxLoopBatches = 64
 
@@ -263,6 +266,7 @@ final class DataPlane: @unchecked Sendable {
         case .writeToTun(let batch, let recordsDone):
             writeToTun(batch)
             recordsDone?.recordsAtLoop.subtract(1, ordering: .relaxed)
+            tunWritesInFlight.subtract(1, ordering: .relaxed)
         case .route(let batch, let version):
             sendRouted(batch, version: version)
         case .stop:

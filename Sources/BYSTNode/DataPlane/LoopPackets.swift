@@ -91,7 +91,17 @@ final class LoopPackets {
     /// go straight to the TUN once these packets are written, by the same thread, before them.
     func flushToTun(recordsDone: DataPlaneLinkShared? = nil, via plane: DataPlane? = nil) {
         flushScheduled = false
-        guard !toTun.isEmpty || recordsDone != nil, let plane = plane ?? node.dataPlanes.first else { return toTun.removeAll() }
+        guard let plane = plane ?? node.dataPlanes.first else { return toTun.removeAll() }
+        if toTun.isEmpty {
+            guard let recordsDone else { return }
+            // Nothing of this record, nor of any earlier, still on its way to the TUN (a
+            // record of stream data): done now, without waking the plane.
+            if plane.tunWritesInFlight.load(ordering: .relaxed) == 0 {
+                recordsDone.recordsAtLoop.subtract(1, ordering: .relaxed)
+                return
+            }
+        }
+        plane.tunWritesInFlight.add(1, ordering: .relaxed)
         plane.post(.writeToTun(toTun.take(), recordsDone: recordsDone))
     }
 }
