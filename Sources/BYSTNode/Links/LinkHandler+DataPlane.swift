@@ -20,6 +20,8 @@ struct PlaneLinkState {
     var retirePublished = false
     /// A batch buffer that carried nothing, kept for the next pump.
     var idleRecords: LaidOutRecords?
+    /// Bytes in the last batch sent to the plane (sizes the next one's buffer).
+    var lastBatchBytes = 0
 
     struct Counts {
         var bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, recordsSealed: UInt64 = 0, packetRecords: UInt64 = 0
@@ -70,8 +72,11 @@ extension LinkHandler {
     func pumpToPlane() {
         guard let plane, let session, isEstablished else { return }
         checkPlaneRetiring()
-        let capacity = Self.writeBatch + machine.peerMaxPayload + RecordFormat.overhead
-        // The last batch's buffer if it carried nothing (most pumps have nothing to send).
+        // Sized by what the last batch carried: bulk data gets room for a whole batch at once
+        // (growing would copy it), an ack or a ping a small buffer. The last batch's buffer
+        // if it carried nothing (most pumps have nothing to send).
+        let full = Self.writeBatch + machine.peerMaxPayload + RecordFormat.overhead
+        let capacity = plane.lastBatchBytes >= Self.writeBatch / 4 ? full : Self.smallPlaneBatch
         var records = self.plane?.idleRecords.take() ?? LaidOutRecords(capacity: capacity)
         while !plane.shared.backlogged.load(ordering: .relaxed) {
             let header = records.beginRecord()
@@ -85,12 +90,21 @@ extension LinkHandler {
             // Compressed before encryption, as on the loop's own links (PROTOCOL.md §4.2).
             machine.layOutRecord(at: header, in: &records, carriesPackets: packetFrames > 0)
             if records.buffer.readableBytes >= Self.writeBatch {
+                self.plane?.lastBatchBytes = records.buffer.readableBytes
                 plane.owner.post(.send(key: plane.key, records: records))
-                records = LaidOutRecords(capacity: capacity)
+                records = LaidOutRecords(capacity: full)
             }
         }
-        if records.isEmpty { self.plane?.idleRecords = records } else { plane.owner.post(.send(key: plane.key, records: records)) }
+        guard !records.isEmpty else {
+            self.plane?.idleRecords = records
+            return
+        }
+        self.plane?.lastBatchBytes = records.buffer.readableBytes
+        plane.owner.post(.send(key: plane.key, records: records))
     }
+
+    /// A batch buffer for light traffic: an ack, a ping, a few small writes.
+    static let smallPlaneBatch = 16 * 1024
 
     /// Once the session retires this link, the plane must stop putting packets on it before
     /// the `retire` frame goes out (PROTOCOL.md §5.6): new routes go ahead of that payload.
