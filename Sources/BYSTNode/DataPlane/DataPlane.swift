@@ -32,7 +32,7 @@ final class DataPlane: @unchecked Sendable {
         // used on the loop again.
         case adopt(DataPlaneLink, handler: NIOLoopBound<LinkHandler>)
         /// Records the session laid out on the loop for a link here, to seal and send.
-        case send(key: UInt64, records: LaidOutRecords)
+        case send(key: UInt64, records: PlaneRecords)
         case close(key: UInt64, afterFlush: Bool)
         case routes(PacketRouter, version: UInt64)
         /// Packets from peers whose links the loop holds; `recordsDone`: a link of ours whose
@@ -243,9 +243,9 @@ final class DataPlane: @unchecked Sendable {
             links[link.key] = link
             // Records that arrived with the handshake's last bytes.
             openRecords(link)
-        case .send(let key, var records):
+        case .send(let key, let box):
             guard let link = links[key] else { return }
-            do throws(LinkMachine.Failure) { try link.seal(&records) } catch {
+            do throws(LinkMachine.Failure) { try link.seal(&box.records) } catch {
                 return close(link, reason: "sealing: \(error)")
             }
             dirty.append(link)

@@ -109,6 +109,7 @@ final class DataPlaneLink {
             outbound = ByteBuffer()
         }
         ahead.append(records.buffer)
+        records = LaidOutRecords(capacity: 0)
     }
 
     enum WriteResult {
@@ -147,4 +148,14 @@ final class DataPlaneLink {
         }
         return nil
     }
+}
+
+/// Records laid out on the event loop, on their way to the plane that seals them. A box: the
+/// command carrying it is copied on its way (the inbox, the loop over it), but the buffer
+/// inside stays referenced once, so sealing it in place copies nothing.
+final class PlaneRecords: @unchecked Sendable {
+    // @unchecked: filled on the loop, then used on the plane only.
+    var records: LaidOutRecords
+
+    init(_ records: consuming LaidOutRecords) { self.records = records }
 }

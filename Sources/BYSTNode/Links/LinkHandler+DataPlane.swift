@@ -91,7 +91,7 @@ extension LinkHandler {
             machine.layOutRecord(at: header, in: &records, carriesPackets: packetFrames > 0)
             if records.buffer.readableBytes >= Self.writeBatch {
                 self.plane?.lastBatchBytes = records.buffer.readableBytes
-                plane.owner.post(.send(key: plane.key, records: records))
+                plane.owner.post(.send(key: plane.key, records: PlaneRecords(consume records)))
                 records = LaidOutRecords(capacity: full)
             }
         }
@@ -100,7 +100,8 @@ extension LinkHandler {
             return
         }
         self.plane?.lastBatchBytes = records.buffer.readableBytes
-        plane.owner.post(.send(key: plane.key, records: records))
+        // Consumed: the loop keeps no reference, so the plane seals the buffer without a copy.
+        plane.owner.post(.send(key: plane.key, records: PlaneRecords(consume records)))
     }
 
     /// A batch buffer for light traffic: an ack, a ping, a few small writes.
