@@ -36,11 +36,39 @@ import Testing
                                ("10.1.2.0/24", "office"), ("10.1.0.0/16", "second")] {
             reversed.insert(try #require(IPPrefix(prefix)), peer: peer)
         }
-        #expect(reversed.count == 5)
+        // The second 10.1.0.0/16 is not held: an equal prefix stays with its first peer.
+        #expect(reversed.count == 4)
         #expect(reversed.lookup([10, 1, 2, 9]) == "office")
         #expect(reversed.lookup([10, 1, 3, 4]) == "branch")
         #expect(reversed.lookup([10, 9, 3, 4]) == "wide")
         #expect(reversed.lookup([192, 168, 0, 1]) == "default")
+    }
+
+    /// Against a plain longest-prefix scan: thousands of random IPv4 and IPv6 prefixes of
+    /// every length, and addresses inside and around them.
+    @Test func allowedIPsAgreeWithALinearScan() throws {
+        var generator = SplitMix(seed: 42)
+        var table = AllowedIPs<Int>()
+        var reference: [(IPPrefix, Int)] = []
+        for index in 0..<3000 {
+            let v6 = generator.next() % 4 == 0
+            let address = (0..<(v6 ? 16 : 4)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            // Mostly host routes and a few short prefixes, as on a hub.
+            let length = generator.next() % 3 == 0 ? Int(generator.next() % UInt64(address.count * 8 + 1)) : address.count * 8
+            let prefix = try #require(IPPrefix(address: address, length: length)).network
+            table.insert(prefix, peer: index)
+            if !reference.contains(where: { $0.0 == prefix }) { reference.append((prefix, index)) }
+        }
+        #expect(table.count == reference.count)
+        for (prefix, _) in reference.prefix(500) {
+            for flip in [nil, prefix.address.count - 1, 0] as [Int?] {
+                var address = prefix.address
+                if let flip { address[flip] ^= UInt8(truncatingIfNeeded: generator.next() | 1) }
+                let expected = reference.filter { $0.0.isIPv6 == (address.count == 16) && $0.0.contains(address) }
+                    .max { $0.0.length < $1.0.length }?.1
+                #expect(table.lookup(ArraySlice(address)) == expected, "\(address)")
+            }
+        }
     }
 
     /// An IPv4 TCP SYN from 10.1.0.1:40000 to 10.2.0.1:5201 with MSS 1460, as the kernel
@@ -146,5 +174,18 @@ import Testing
         try pair.step()
         #expect(pair.eventsAtB.contains(.packet(packet)))
         #expect(pair.a.packetsDropped == 2)
+    }
+}
+
+/// A small deterministic generator for property tests.
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -35,6 +35,8 @@ final class DataPlane: @unchecked Sendable {
         case send(key: UInt64, records: PlaneRecords)
         case close(key: UInt64, afterFlush: Bool)
         case routes(PacketRouter, version: UInt64)
+        /// One peer's links changed (`PacketRouter.update`); ignored unless `version` is the table's.
+        case peer(PacketRouter.Peer, index: Int, version: UInt64)
         /// Packets from peers whose links the loop holds; `recordsDone`: a link of ours whose
         /// record the loop has handled (after these packets: see `recordsAtLoop`).
         case writeToTun(PacketBatch, recordsDone: DataPlaneLinkShared?)
@@ -263,6 +265,11 @@ final class DataPlane: @unchecked Sendable {
             self.router = router
             routesVersion = version
             for (key, link) in links { link.peerIndex = router.owner(ofLink: key) }
+        case .peer(let peer, let index, let version):
+            guard version == routesVersion, index < router.peers.count else { return }
+            let before = router.peers[index].allLinks
+            router.update(peer, at: index)
+            for key in before + peer.allLinks { links[key]?.peerIndex = router.owner(ofLink: key) }
         case .writeToTun(let batch, let recordsDone):
             writeToTun(batch)
             recordsDone?.recordsAtLoop.subtract(1, ordering: .relaxed)

@@ -62,7 +62,7 @@ extension LinkHandler {
         // Packets this link brought so far reach the TUN before those the plane opens next.
         node.loopPackets?.flushToTun(via: dataPlane)
         dataPlane.post(.adopt(link, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
-        node.publishDataPlaneRoutes()
+        node.publishDataPlaneRoutes(peer: session.peer)
         logger.debug("link handed to the data plane")
         // NIO's descriptor only: the plane's duplicate keeps the connection (no shutdown(2)).
         context.close(promise: nil)
@@ -113,7 +113,7 @@ extension LinkHandler {
         guard var plane, !plane.retirePublished, let session, session.inspect({ $0.isRetiring(id) }) else { return }
         plane.retirePublished = true
         self.plane = plane
-        node.publishDataPlaneRoutes()
+        node.publishDataPlaneRoutes(peer: session.peer)
     }
 
     /// A record the plane opened that is not packets only (or came behind one that was not).
@@ -138,7 +138,7 @@ extension LinkHandler {
         machine.close()
         session?.detach(self)
         slot?.linkClosed(self)
-        node.publishDataPlaneRoutes()
+        node.publishDataPlaneRoutes(peer: session?.peer)
     }
 
     /// The plane's counters since the last fold: into the peer's metrics, the link's receive

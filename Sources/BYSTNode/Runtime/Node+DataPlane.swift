@@ -24,32 +24,45 @@ extension Node {
         return dataPlanes.min { (ofPeer[$0.index], all[$0.index]) < (ofPeer[$1.index], all[$1.index]) }
     }
 
-    /// Tells each data plane the routing table and which links each peer's packets take there
-    /// (after any change to links, sessions or peers). Posted in order with the links' payloads.
-    /// `peersChanged`: the list of peers changed (start, reload), so peer indexes did.
-    func publishDataPlaneRoutes(peersChanged: Bool = false) {
+    /// Tells each data plane the routing table and which links each peer's packets take there.
+    /// Posted in order with the links' payloads. The list of peers changed (start, reload): the
+    /// whole table, O(peers); otherwise only `peer`'s entry, O(its links).
+    func publishDataPlaneRoutes(peersChanged: Bool = false, peer changed: PeerRuntime? = nil) {
         guard !dataPlanes.isEmpty, let loopPackets else { return }
+        if !peersChanged, let changed {
+            let index = loopPackets.routeIndex(of: changed)
+            guard index != PacketRouter.noPeer else { return }
+            for (plane, entry) in zip(dataPlanes, routerEntries(of: changed)) {
+                plane.post(.peer(entry, index: index, version: loopPackets.routesVersion))
+            }
+            return
+        }
         let version = peersChanged ? loopPackets.peersChanged() : loopPackets.routesVersion
         var routers = [PacketRouter](repeating: PacketRouter(), count: dataPlanes.count)
         for peer in peers {
-            let current = peer.sessionForNewStream()
-            let entry = PacketRouter.Peer(
-                sendLinks: [], allLinks: [], hasSession: current?.inspect({ $0.hasLinks }) ?? false,
-                takesOffloadPackets: current?.peerTakesOffloadPackets ?? false, maxPayload: current?.peerMaxPayload ?? 0)
-            var entries = [PacketRouter.Peer](repeating: entry, count: dataPlanes.count)
-            for session in peer.sessions {
-                for id in session.links.keys.sorted() {
-                    guard let link = session.links[id], let plane = link.plane, link.isEstablished else { continue }
-                    entries[plane.owner.index].allLinks.append(plane.key)
-                    if session === current, !session.inspect({ $0.isRetiring(id) }) { entries[plane.owner.index].sendLinks.append(plane.key) }
-                }
-            }
-            // A plane without links of the peer hands its packets to one that has some.
-            let holder = entries.indices.first { !entries[$0].sendLinks.isEmpty }
-            for index in entries.indices where entries[index].sendLinks.isEmpty { entries[index].otherPlane = holder }
-            for index in routers.indices { routers[index].append(entries[index], allowedIPs: peer.config.allowedIPs) }
+            for (index, entry) in routerEntries(of: peer).enumerated() { routers[index].append(entry, allowedIPs: peer.config.allowedIPs) }
         }
         for (plane, router) in zip(dataPlanes, routers) { plane.post(.routes(router, version: version)) }
+    }
+
+    /// What each plane's router knows of `peer`: its links there, or which plane has some.
+    private func routerEntries(of peer: PeerRuntime) -> [PacketRouter.Peer] {
+        let current = peer.sessionForNewStream()
+        let entry = PacketRouter.Peer(
+            sendLinks: [], allLinks: [], hasSession: current?.inspect({ $0.hasLinks }) ?? false,
+            takesOffloadPackets: current?.peerTakesOffloadPackets ?? false, maxPayload: current?.peerMaxPayload ?? 0)
+        var entries = [PacketRouter.Peer](repeating: entry, count: dataPlanes.count)
+        for session in peer.sessions {
+            for id in session.links.keys.sorted() {
+                guard let link = session.links[id], let plane = link.plane, link.isEstablished else { continue }
+                entries[plane.owner.index].allLinks.append(plane.key)
+                if session === current, !session.inspect({ $0.isRetiring(id) }) { entries[plane.owner.index].sendLinks.append(plane.key) }
+            }
+        }
+        // A plane without links of the peer hands its packets to one that has some.
+        let holder = entries.indices.first { !entries[$0].sendLinks.isEmpty }
+        for index in entries.indices where entries[index].sendLinks.isEmpty { entries[index].otherPlane = holder }
+        return entries
     }
 
     /// The TUN's counters: the planes', and the loop's drops of packets it was handed.

@@ -61,7 +61,7 @@ final class SessionRuntime {
         pumpOrder = links.keys.sorted()
         machine.linkUp(link.id, now: Clocks.monotonic())
         schedulePump()
-        node.publishDataPlaneRoutes()
+        node.publishDataPlaneRoutes(peer: peer)
     }
 
     func detach(_ link: LinkHandler) {
@@ -70,7 +70,7 @@ final class SessionRuntime {
         machine.linkDown(link.id, now: Clocks.monotonic())
         if links.isEmpty { logger.info("session has no links; streams wait \(node.sessionConfig.linger) for a reconnect") }
         schedulePump()
-        node.publishDataPlaneRoutes()
+        node.publishDataPlaneRoutes(peer: peer)
     }
 
     func receive(_ payload: ByteBuffer, from link: LinkHandler) {

@@ -72,6 +72,15 @@ public struct PacketRouter: Sendable {
         peers.append(peer)
     }
 
+    /// Replaces what the router knows of the peer at `index` (its links changed): O(its links),
+    /// so a hub with thousands of peers does not rebuild its table per link event.
+    public mutating func update(_ peer: Peer, at index: Int) {
+        guard index >= 0, index < peers.count else { return }
+        for key in peers[index].allLinks where linkOwners[key] == index { linkOwners[key] = nil }
+        for key in peer.allLinks { linkOwners[key] = index }
+        peers[index] = peer
+    }
+
     /// Where a packet read from the TUN goes; `packet` parsed from `bytes`.
     public func route(_ packet: IPPacket, in bytes: [UInt8]) -> Decision {
         guard !packet.isLinkScoped(bytes) else { return .drop(.linkScoped) }

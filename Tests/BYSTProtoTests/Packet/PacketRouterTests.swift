@@ -100,6 +100,20 @@ import Testing
         #expect(!after.mayWrite(source: [10, 2, 0, 1], from: after.owner(ofLink: 1)))
     }
 
+    /// A link event changes one peer's entry in place; the table and the other peers stay.
+    @Test func oneUpdatedPeerMovesItsLinksAndNothingElse() throws {
+        var router = try hub()
+        router.update(Self.peer(links: [7]), at: 1)  // office: link 3 went down, link 7 came up
+        #expect(try route(router, Self.udp(from: [192, 168, 1, 1], to: [10, 3, 0, 7])) == .link(7, peer: 1))
+        #expect(router.owner(ofLink: 3) == PacketRouter.noPeer)
+        #expect(router.owner(ofLink: 7) == 1 && router.owner(ofLink: 1) == 0)
+        router.update(Self.peer(links: [], hasSession: false), at: 1)
+        #expect(try route(router, Self.udp(from: [192, 168, 1, 1], to: [10, 3, 0, 7])) == .drop(.noSession))
+        // Out of range: nothing changes.
+        router.update(Self.peer(links: [9]), at: 99)
+        #expect(router.owner(ofLink: 9) == PacketRouter.noPeer && router.peers.count == 4)
+    }
+
     @Test func retiringLinksOwnSourcesButCarryNothingNew() throws {
         var router = PacketRouter()
         router.append(Self.peer(links: [2], allLinks: [1, 2]), allowedIPs: try Self.prefixes("10.1.0.0/16"))
