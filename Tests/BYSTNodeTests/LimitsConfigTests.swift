@@ -33,6 +33,8 @@ import Testing
             handshake_sources = 256
             accept_rate = 50
             accept_burst = 60
+            accept_backlog = 256
+            accept_loop_lag = "50ms"
             streams_per_session = 100
             stream_buffer = "512KiB"
             session_buffer = 8388608
@@ -45,6 +47,7 @@ import Testing
         #expect(limits.handshakeTimeout == .seconds(3) && limits.handshakeRate == 0 && limits.handshakeBurst == 8)
         #expect(limits.handshakeSources == 256 && limits.streamsPerSession == 100)
         #expect(limits.acceptRate == 50 && limits.acceptBurst == 60)
+        #expect(limits.acceptPolicy.maxInFlight == 256 && limits.acceptPolicy.maxLoopLag == .milliseconds(50))
         #expect(limits.streamBuffer == 512 << 10 && limits.sessionBuffer == 8 << 20)
         #expect(limits.httpHeadBytes == 4096 && limits.registryPorts == 10 && limits.registryWatches == 20)
         var session = SessionConfig()
@@ -59,6 +62,8 @@ import Testing
         let cases: [(String, String)] = [
             ("pending_handshakes = 0", "hub.toml:5: [limits]: pending_handshakes must be an integer 1…65536, got 0"),
             ("handshake_timeout = \"200ms\"", "hub.toml:5: [limits]: handshake_timeout must be 1s…1m, got 200ms"),
+            ("accept_loop_lag = \"20s\"", "hub.toml:5: [limits]: accept_loop_lag must be 1ms…10s, got 20s"),
+            ("accept_backlog = 0", "hub.toml:5: [limits]: accept_backlog must be an integer 1…65536, got 0"),
             ("stream_buffer = \"1KiB\"", "hub.toml:5: [limits]: stream_buffer must be a size of 256KiB…64MiB"),
             ("stream_buffer = \"8MiB\"\nsession_buffer = \"4MiB\"", "hub.toml:6: [limits]: session_buffer must be at least stream_buffer"),
             ("handshake_rat = 5", "hub.toml:5: [limits]: unknown key \"handshake_rat\""),

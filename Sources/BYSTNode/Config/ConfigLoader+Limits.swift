@@ -7,7 +7,7 @@ extension ConfigReader {
         let context = Context(table: "limits", index: nil, section: "[limits]", headersMatch: true)
         try checkKeys(table, allowed: ["links_per_peer", "sessions_per_peer", "pending_handshakes", "handshake_timeout",
                                        "handshake_rate", "handshake_burst", "handshake_sources", "accept_rate", "accept_burst",
-                                       "streams_per_session",
+                                       "accept_backlog", "accept_loop_lag", "streams_per_session",
                                        "stream_buffer", "session_buffer", "http_max_head", "registry_ports",
                                        "registry_watches"], context)
         var limits = LimitsConfig()
@@ -22,18 +22,21 @@ extension ConfigReader {
         if let value = try count("handshake_sources", LimitsConfig.handshakeSourcesRange) { limits.handshakeSources = value }
         if let value = try count("accept_rate", LimitsConfig.acceptRateRange) { limits.acceptRate = value }
         if let value = try count("accept_burst", LimitsConfig.acceptBurstRange) { limits.acceptBurst = value }
+        if let value = try count("accept_backlog", LimitsConfig.acceptBacklogRange) { limits.acceptBacklog = value }
         if let value = try count("streams_per_session", LimitsConfig.streamsPerSessionRange) { limits.streamsPerSession = value }
         if let value = try count("http_max_head", LimitsConfig.httpHeadBytesRange) { limits.httpHeadBytes = value }
         if let value = try count("registry_ports", LimitsConfig.registryRange) { limits.registryPorts = value }
         if let value = try count("registry_watches", LimitsConfig.registryRange) { limits.registryWatches = value }
-        if let timeout = try duration(table, "handshake_timeout", context) {
-            let range = LimitsConfig.handshakeTimeoutRange
-            guard range.contains(timeout) else {
-                throw error(.invalidValue(key: "handshake_timeout", expected: "\(range.lowerBound.configText)…\(range.upperBound.configText)",
-                                          got: timeout.configText), key: "handshake_timeout", context)
+        func within(_ key: String, _ range: ClosedRange<Duration>) throws(ConfigError) -> Duration? {
+            guard let value = try duration(table, key, context) else { return nil }
+            guard range.contains(value) else {
+                throw error(.invalidValue(key: key, expected: "\(range.lowerBound.configText)…\(range.upperBound.configText)",
+                                          got: value.configText), key: key, context)
             }
-            limits.handshakeTimeout = timeout
+            return value
         }
+        if let timeout = try within("handshake_timeout", LimitsConfig.handshakeTimeoutRange) { limits.handshakeTimeout = timeout }
+        if let lag = try within("accept_loop_lag", LimitsConfig.acceptLoopLagRange) { limits.acceptLoopLag = lag }
         if let size = try byteSize(table, "stream_buffer", LimitsConfig.streamBufferRange, context) { limits.streamBuffer = size }
         if let size = try byteSize(table, "session_buffer", LimitsConfig.sessionBufferRange, context) { limits.sessionBuffer = size }
         guard limits.sessionBuffer >= limits.streamBuffer else {

@@ -43,6 +43,13 @@ public struct LimitsConfig: Sendable, Equatable {
     public static let acceptRateRange = 0...1_000_000
     public var acceptBurst = 1000
     public static let acceptBurstRange = 1...1_000_000
+    /// The event loop counts as behind — and connections from such sources are reset as
+    /// accepted — while this many accepted connections wait to be set up on it, or while its
+    /// timers run this late (three probes in a row).
+    public var acceptBacklog = 64
+    public static let acceptBacklogRange = 1...65536
+    public var acceptLoopLag: Duration = .milliseconds(20)
+    public static let acceptLoopLagRange: ClosedRange<Duration> = .milliseconds(1)...(.seconds(10))
     /// Streams (port-forward connections) one session may have open.
     public var streamsPerSession = 4096
     public static let streamsPerSessionRange = 1...65536
@@ -78,7 +85,7 @@ public struct LimitsConfig: Sendable, Equatable {
 
     var acceptPolicy: AcceptPolicy.Configuration {
         .init(perSource: .init(rate: handshakeRate, burst: handshakeBurst, maxSources: handshakeSources),
-              acceptRate: acceptRate, acceptBurst: acceptBurst)
+              acceptRate: acceptRate, acceptBurst: acceptBurst, maxInFlight: acceptBacklog, maxLoopLag: acceptLoopLag)
     }
 
     var httpLimits: HTTPLimits {

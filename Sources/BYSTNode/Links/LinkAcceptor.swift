@@ -9,6 +9,7 @@
 // also moves the peers' data. Refused here, a flood's connection costs one accept and one close
 // on another thread.
 import BYSTProto
+import CTun
 import Foundation
 import Glibc
 import NIOCore
@@ -60,10 +61,11 @@ final class LinkAcceptor: Sendable {
     func start(gate: AcceptGate, handOff: @escaping @Sendable (Int32) -> Void) {
         guard !stopping.load(ordering: .acquiring), !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let thread = Thread { [self] in
+            // Set on the thread: Foundation's `Thread.name` does not reach the kernel's comm.
+            _ = byst_set_thread_name("byst-accept")
             run(gate: gate, handOff: handOff)
             exited.signal()
         }
-        thread.name = "byst-accept"
         thread.start()
     }
 
