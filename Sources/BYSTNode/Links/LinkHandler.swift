@@ -37,6 +37,8 @@ final class LinkHandler: ChannelInboundHandler {
     /// Records sealed on this link so far (its send nonce), for `byst_peer_sent_records_total`.
     var recordsSealed: UInt64 { machine.recordsSealed }
     var linkIndex: UInt16 { machine.peer?.hello.linkIndex ?? 0 }
+    /// What both hellos offered (empty before the handshake completes).
+    var negotiatedFeatures: LinkFeatures { machine.peer?.features ?? [] }
     var compressionCounters: RecordCompressor.Counters { machine.compressionCounters }
     /// What we compress on this link: the negotiated feature AND our setting for the peer.
     var compressionScope: CompressionScope { machine.compressionScope }

@@ -123,7 +123,7 @@ final class LinkSlot {
     private func makeLink(binding: [UInt8], replacing: Bool) -> LinkHandler {
         let node = peer.node
         // `compression = "off"`: not even offered, so neither side compresses (PROTOCOL.md §4.2).
-        var features: LinkFeatures = peer.config.compression == .off ? [] : [.compression]
+        var features: LinkFeatures = peer.config.compression == .off ? [.streamStriping] : [.compression, .streamStriping]
         if node.tunOffloads != nil { features.insert(.gsoPackets) }
         let hello = LinkHello(
             timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index, features: features,

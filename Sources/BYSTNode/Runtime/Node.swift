@@ -145,6 +145,8 @@ final class Node {
         // The peer is known only from message 1's key id: offer compression if any peer may
         // use it; the link then applies that peer's `compression` (LinkHandler).
         var features: LinkFeatures = peers.contains { $0.config.compression != .off } ? [.compression] : []
+        // Every stream this node receives is reassembled by offset (PROTOCOL.md §5.3).
+        features.insert(.streamStriping)
         if tunOffloads != nil { features.insert(.gsoPackets) }
         return LinkHandler(id: nextLinkID(), node: self, responder: LinkResponder(
             local: .init(nodeName: config.name, features: features, limits: recordLimits, transportBinding: binding)))

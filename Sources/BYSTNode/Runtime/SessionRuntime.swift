@@ -59,7 +59,7 @@ final class SessionRuntime {
     func attach(_ link: LinkHandler) {
         links[link.id] = link
         pumpOrder = links.keys.sorted()
-        machine.linkUp(link.id, now: Clocks.monotonic())
+        machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping))
         schedulePump()
         node.publishDataPlaneRoutes(peer: peer)
     }

@@ -8,6 +8,9 @@ public struct LinkFeatures: OptionSet, Sendable, Hashable {
     public static let compression = LinkFeatures(rawValue: 1 << 0)
     /// Whole GSO super-packets with virtio-net headers may be sent.
     public static let gsoPackets = LinkFeatures(rawValue: 1 << 1)
+    /// The sender reassembles a stream's data by offset, so the peer may stripe one stream
+    /// over several links (PROTOCOL.md §5.3, "Striping").
+    public static let streamStriping = LinkFeatures(rawValue: 1 << 2)
 }
 
 /// The handshake payload each side sends (PROTOCOL.md §3.3): who it is and what it accepts.

@@ -34,10 +34,14 @@ public enum Frame: Equatable, Sendable {
     /// The sender writes nothing more on this link after this frame (link recycling,
     /// PROTOCOL.md §5.6): move traffic off it and answer with `retire`.
     case retire
+    /// Striping only (PROTOCOL.md §5.3): the bytes of `data` frames that arrived on this link
+    /// so far (their lengths summed), sent back on the same link so that the sender knows how
+    /// much is still queued there — a stream's cumulative `ack` cannot tell per link.
+    case linkReceived(UInt64)
 
     public enum Kind: UInt8, Sendable {
         case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
-        case packet = 0x09, instance = 0x0A, retire = 0x0B, offloadPacket = 0x0C
+        case packet = 0x09, instance = 0x0A, retire = 0x0B, offloadPacket = 0x0C, linkReceived = 0x0D
     }
 
     public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
@@ -80,7 +84,7 @@ public enum Frame: Equatable, Sendable {
         case .ack: 1 + 4 + 8 + 8
         case .fin: 1 + 4 + 8
         case .reset: 1 + 4 + 4
-        case .ping, .pong, .instance: 1 + 8
+        case .ping, .pong, .instance, .linkReceived: 1 + 8
         case .goAway: 1 + 4
         case .retire: 1
         case .packet(let bytes): Self.packetHeaderSize + bytes.readableBytes
@@ -127,6 +131,9 @@ public enum Frame: Equatable, Sendable {
             buffer.writeInteger(value)
         case .retire:
             buffer.writeInteger(Kind.retire.rawValue)
+        case .linkReceived(let value):
+            buffer.writeInteger(Kind.linkReceived.rawValue)
+            buffer.writeInteger(value)
         case .packet(var bytes):
             buffer.writeInteger(Kind.packet.rawValue)
             buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes))
@@ -187,6 +194,9 @@ public enum Frame: Equatable, Sendable {
             return .instance(value)
         case .retire:
             return .retire
+        case .linkReceived:
+            guard let value = payload.readInteger(as: UInt64.self) else { throw .truncated(kind) }
+            return .linkReceived(value)
         case .packet:
             guard let length = payload.readInteger(as: UInt16.self), let bytes = payload.readSlice(length: Int(length))
             else { throw .truncated(kind) }

@@ -26,6 +26,7 @@ extension SessionMachine {
         packetFrames = 0
         guard let index = links.index(forKey: link) else { return 0 }
         swap(&linkAtWork, &links.values[index])
+        linkAtWorkID = link
         defer { swap(&linkAtWork, &links.values[index]) }
         // A retired link carries nothing after its `retire` frame.
         guard !linkAtWork.sentRetire else { return 0 }
@@ -42,6 +43,12 @@ extension SessionMachine {
             sharedControl.removeFirst()
             // Confirmed once the peer answers a ping sent after it (`pingCounter` grows).
             linkAtWork.unconfirmed.append((frame, pingCounter))
+        }
+        // What arrived on this link, for the peer's striping scheduler (only when negotiated).
+        if let flowIndex = linkFlows.index(forKey: link), linkFlows.values[flowIndex].reportDue,
+           out.writerIndex + Self.linkReceivedFrameSize <= limit {
+            Frame.linkReceived(linkFlows.values[flowIndex].dataIn).encode(into: &out)
+            linkFlows.values[flowIndex].reportDue = false
         }
         if sessionAckDue, out.writerIndex + Self.ackFrameSize <= limit {
             sessionAdvertised = max(sessionAdvertised, sessionConsumed + config.sessionWindow)
@@ -72,25 +79,34 @@ extension SessionMachine {
 
     static let ackFrameSize = 21
     static let finFrameSize = 13
+    static let linkReceivedFrameSize = 9
 
     private func fits(_ frame: Frame, in out: ByteBuffer, _ limit: Int) -> Bool {
         out.writerIndex + frame.encodedSize <= limit
     }
 
-    /// Round-robin over `linkAtWork`'s streams, a quantum each, until the record is full —
-    /// or, with `oneStream`, the next stream that has something to send, as much as fits.
+    /// Round-robin over `linkAtWork`'s streams and the striped streams homed elsewhere, a
+    /// quantum each, until the record is full — or, with `oneStream`, the next stream that has
+    /// something to send, as much as fits.
     private mutating func writeStreams(into out: inout ByteBuffer, limit: Int, oneStream: Bool) {
         // One 64 KiB frame per turn: fair between streams at record granularity, and a single
         // bulk stream costs one 17-byte frame header per record rather than one per 16 KiB.
         let quantum = 64 * 1024
+        let pinned = linkAtWork.streams.count
+        // Guests: a retiring link takes none (§5.6), nor one the peer cannot reorder for.
+        let takesGuests = linkAtWork.retireStarted == nil && linkFlows[linkAtWorkID]?.striping == true
+        let turns = pinned + (takesGuests ? stripeCandidates.count : 0)
         var idleStreams = 0
-        while !linkAtWork.streams.isEmpty, idleStreams < linkAtWork.streams.count,
-              out.writerIndex + Frame.dataHeaderSize < limit {
-            linkAtWork.rotation %= linkAtWork.streams.count
-            let id = linkAtWork.streams[linkAtWork.rotation]
+        while idleStreams < turns, out.writerIndex + Frame.dataHeaderSize < limit {
+            linkAtWork.rotation %= turns
+            let turn = linkAtWork.rotation
             linkAtWork.rotation += 1
+            let id = turn < pinned ? linkAtWork.streams[turn] : stripeCandidates[turn - pinned]
             let before = out.writerIndex
-            writeStream(id, into: &out, limit: oneStream ? limit : min(limit, out.writerIndex + quantum + Frame.dataHeaderSize))
+            // A candidate homed here has its turn in `streams` already.
+            if turn < pinned || streams[id]?.link != linkAtWorkID {
+                writeStream(id, into: &out, limit: oneStream ? limit : min(limit, out.writerIndex + quantum + Frame.dataHeaderSize))
+            }
             if oneStream, out.writerIndex != before { return }
             idleStreams = out.writerIndex == before ? idleStreams + 1 : 0
         }
@@ -99,24 +115,31 @@ extension SessionMachine {
     private mutating func writeStream(_ id: UInt32, into out: inout ByteBuffer, limit: Int) {
         guard var stream = streams.removeValue(forKey: id) else { return }
         defer { streams[id] = stream }
-        if stream.openPending, let target = stream.target {
+        let link = linkAtWorkID
+        let home = stream.link == link
+        if home, stream.openPending, let target = stream.target {
             let open = Frame.open(id: id, window: stream.advertisedLimit, target: target)
             guard fits(open, in: out, limit) else { return }
             open.encode(into: &out)
             stream.openPending = false
         }
+        guard mayCarry(stream, on: link) else { return }
         let room = limit - out.writerIndex - Frame.dataHeaderSize
         let streamCredit = stream.sendLimit > stream.send.sent ? stream.sendLimit - stream.send.sent : 0
         // Resent bytes (below the highest offset ever sent) use no new session credit.
         let resend = stream.send.highestSent > stream.send.sent ? stream.send.highestSent - stream.send.sent : 0
         let sessionCredit = sessionSendLimit > sessionSentNew ? sessionSendLimit - sessionSentNew : 0
         let allowed = min(UInt64(max(room, 0)), streamCredit, resend + sessionCredit)
+        // Off its home link a stream goes in sizeable pieces (or its whole remainder): the
+        // receiver holds fewer, larger out-of-order frames.
+        if !home, allowed < UInt64(Self.minStripeChunk), allowed < UInt64(stream.send.unsent) { return }
         let highestBefore = stream.send.highestSent
         if allowed > 0, let (offset, bytes) = stream.send.take(maxBytes: Int(allowed)) {
             Frame.writeDataHeader(id: id, offset: offset, length: bytes.readableBytes, into: &out)
             var payload = bytes
             out.writeBuffer(&payload)
             sessionSentNew += stream.send.highestSent - highestBefore
+            noteSent(&stream, on: link, offset: offset, count: bytes.readableBytes)
         }
         if stream.send.finPending, out.writerIndex + Self.finFrameSize <= limit {
             Frame.fin(id: id, finalOffset: stream.send.written).encode(into: &out)

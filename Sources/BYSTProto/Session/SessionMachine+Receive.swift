@@ -4,6 +4,7 @@ extension SessionMachine {
     /// Feeds one opened record payload that arrived on `link`.
     public mutating func receive(_ payload: ByteBuffer, from link: LinkID, now: Nanoseconds) throws(SessionError) -> [SessionEvent] {
         var payload = payload
+        clock = max(clock, now)
         noteReceived(payloadBytes: payload.readableBytes, on: link, now: now)
         while true {
             let frame: Frame?
@@ -50,12 +51,14 @@ extension SessionMachine {
             acksDue.insert(id)
             events.append(.streamOpened(id: id, target: target))
         case .data(let id, let offset, let bytes):
+            // In place: no copy of the flow, no coroutine frame.
+            if let index = linkFlows.index(forKey: link) { linkFlows.values[index].arrived(bytes.readableBytes) }
             try receiveData(id: id, offset: offset, bytes: bytes)
         case .ack(let id, let received, let limit):
             if id == 0 {
                 sessionSendLimit = max(sessionSendLimit, limit)
             } else {
-                acknowledge(id: id, received: received, limit: limit)
+                acknowledge(id: id, received: received, limit: limit, now: now)
             }
         case .fin(let id, let finalOffset):
             try receiveFin(id: id, finalOffset: finalOffset)
@@ -70,6 +73,7 @@ extension SessionMachine {
         case .pong(let value):
             if let outstanding = links[link]?.outstandingPing, outstanding.value == value {
                 links[link]?.recordRTT(now - outstanding.sentAt)
+                linkFlows[link]?.smoothedRTT = links[link]?.smoothedRTT
                 events.append(.rttMeasured(link: link, rtt: .nanoseconds(Int64(clamping: now - outstanding.sentAt))))
                 links[link]?.outstandingPing = nil
             }
@@ -81,6 +85,8 @@ extension SessionMachine {
             events.append(.packet(bytes))
         case .offloadPacket(let bytes):
             events.append(.offloadPacket(bytes))
+        case .linkReceived(let total):
+            if let index = linkFlows.index(forKey: link) { linkFlows.values[index].reported(total, at: now) }
         case .retire:
             links[link]?.receivedRetire = true
             retireLink(link, now: now)
@@ -116,25 +122,53 @@ extension SessionMachine {
     }
 
     private mutating func receiveData(id: UInt32, offset: UInt64, bytes: ByteBuffer) throws(SessionError) {
-        guard var stream = streams[id] else { return try answerClosed(id) }
+        // Moved out while mutated, so its held chunks stay uniquely referenced (no copy).
+        guard var stream = streams.removeValue(forKey: id) else { return try answerClosed(id) }
         let end = offset + UInt64(bytes.readableBytes)
-        if let final = stream.finalOffset, end > final { throw .finalOffsetViolation(stream: id) }
-        guard end <= stream.advertisedLimit else { throw .flowControlViolation(stream: id) }
+        if let final = stream.finalOffset, end > final {
+            streams[id] = stream
+            throw .finalOffsetViolation(stream: id)
+        }
+        guard end <= stream.advertisedLimit else {
+            streams[id] = stream
+            throw .flowControlViolation(stream: id)
+        }
         acksDue.insert(id)
-        // Already have it (a resend after a link moved), or a gap that cannot happen on an
-        // ordered link: drop it; the acknowledgement tells the sender where we are.
-        guard offset <= stream.received, end > stream.received, !stream.finDelivered else { return }
-        let fresh = Int(end - stream.received)
-        let slice = bytes.getSlice(at: bytes.readerIndex + bytes.readableBytes - fresh, length: fresh) ?? ByteBuffer()
-        stream.received = end
+        // Already have it (a resend after a link loss): drop it; the acknowledgement tells
+        // the sender where we are.
+        guard end > stream.received, !stream.finDelivered else {
+            streams[id] = stream
+            return
+        }
+        let fresh: Int
+        if offset <= stream.received, stream.reorder.isEmpty {
+            // In order with nothing held (every pinned stream): deliver straight away.
+            let count = Int(end - stream.received)
+            let slice = bytes.getSlice(at: bytes.readerIndex + bytes.readableBytes - count, length: count) ?? ByteBuffer()
+            stream.received = end
+            fresh = count
+            events.append(.streamData(id: id, bytes: slice))
+        } else {
+            // A striped stream's bytes from another link (PROTOCOL.md §5.3, "Striping"): hold
+            // what is new, then deliver whatever now continues at `received`.
+            let from = max(offset, stream.received)
+            let skip = Int(from - offset)
+            let part = bytes.getSlice(at: bytes.readerIndex + skip, length: bytes.readableBytes - skip) ?? ByteBuffer()
+            guard let taken = stream.reorder.insert(part, at: from) else {
+                streams[id] = stream
+                throw .tooManyHeldFrames(stream: id)
+            }
+            fresh = taken
+            stream.received = stream.reorder.drain(from: stream.received) { events.append(.streamData(id: id, bytes: $0)) }
+        }
+        // Held bytes count as received: the session window bounds them over all streams.
         sessionReceivedNew += UInt64(fresh)
-        guard sessionReceivedNew <= sessionAdvertised else { throw .flowControlViolation(stream: 0) }
-        events.append(.streamData(id: id, bytes: slice))
         if stream.finalOffset == stream.received {
             stream.received += 1
             events.append(.streamFinished(id: id))
         }
         streams[id] = stream
+        guard sessionReceivedNew <= sessionAdvertised else { throw .flowControlViolation(stream: 0) }
         completeIfDone(id)
     }
 
@@ -142,7 +176,7 @@ extension SessionMachine {
         guard var stream = streams[id] else { return try answerClosed(id) }
         if let known = stream.finalOffset, known != finalOffset { throw .finalOffsetViolation(stream: id) }
         let delivered = stream.finDelivered ? stream.received - 1 : stream.received
-        guard finalOffset >= delivered else { throw .finalOffsetViolation(stream: id) }
+        guard finalOffset >= delivered, finalOffset >= stream.reorder.highestEnd ?? 0 else { throw .finalOffsetViolation(stream: id) }
         acksDue.insert(id)
         stream.finalOffset = finalOffset
         if !stream.finDelivered, stream.received == finalOffset {
@@ -153,12 +187,14 @@ extension SessionMachine {
         completeIfDone(id)
     }
 
-    private mutating func acknowledge(id: UInt32, received: UInt64, limit: UInt64) {
+    private mutating func acknowledge(id: UInt32, received: UInt64, limit: UInt64, now: Nanoseconds) {
         // Moved out while mutated, so its send buffer stays uniquely referenced (no copy).
         guard var stream = streams.removeValue(forKey: id) else { return }
         stream.openAcknowledged = true
         stream.openPending = false
+        noteAcknowledged(&stream, upTo: received)
         sessionBuffered -= stream.send.acknowledge(upTo: received)
+        reconsiderStriping(&stream)
         stream.sendLimit = max(stream.sendLimit, limit)
         if stream.writerBlocked, stream.send.buffered < config.sendBufferLimit, sessionBuffered < config.sessionSendBufferLimit {
             stream.writerBlocked = false
@@ -198,8 +234,10 @@ extension SessionMachine {
             if sessionConsumed + config.sessionWindow >= sessionAdvertised + config.sessionWindow / 4 { sessionAckDue = true }
         }
         if let link = streams[id]?.link { links[link]?.streams.removeAll { $0 == id } }
-        if let buffered = streams.removeValue(forKey: id)?.send.buffered {
-            sessionBuffered -= buffered
+        if var stream = streams.removeValue(forKey: id) {
+            forgetSegments(of: &stream)
+            if stream.stripeCandidate { stripeCandidates.removeAll { $0 == id } }
+            sessionBuffered -= stream.send.buffered
             wakeSessionBlockedWriters()
         }
         acksDue.remove(id)

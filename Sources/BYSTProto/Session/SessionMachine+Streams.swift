@@ -36,6 +36,7 @@ extension SessionMachine {
         if count > 0, var part = data.readSlice(length: count) {
             stream.send.append(&part)
             sessionBuffered += count
+            considerStriping(&stream)
         }
         return count
     }

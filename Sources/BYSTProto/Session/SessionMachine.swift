@@ -5,8 +5,10 @@
 //   link L writable ─▶ nextPayload(for: L) ─▶ frames for one record ─▶ seal ─▶ socket
 //   timer ─▶ poll(now) ─▶ pings, dead links, linger expiry
 //
-// Streams are pinned to one link; when it dies they move to the least-loaded survivor and
-// resend everything the peer has not acknowledged; the receiver drops what it already has.
+// Each stream has a home link; a bulk stream may also spread its data over the session's
+// other links (striping, SessionMachine+Striping.swift). When a link dies its streams move to
+// the least-loaded survivor, and every stream with bytes on it resends everything the peer has
+// not acknowledged; the receiver drops what it already has and reorders by offset.
 import NIOCore
 
 /// The N:M session state machine.
@@ -40,6 +42,15 @@ public struct SessionMachine {
     /// `links` meanwhile (a vacant state stands in there the rest of the time). Swapping
     /// copies nothing — a copy would retain every array in it — and finds the link once.
     var linkAtWork = LinkState(now: 0, keepalive: 0)
+    /// The id of `linkAtWork` while `writePayload` runs.
+    var linkAtWorkID = LinkID(-1)
+    /// The striping scheduler's view of each link (in-flight bytes, rate, RTT).
+    var linkFlows: [LinkID: LinkFlow] = [:]
+    /// Streams holding enough to be striped (`considerStriping`): every link may serve them.
+    var stripeCandidates: [UInt32] = []
+    /// The latest time the machine was told (`receive`, `poll`, link changes): what
+    /// `writePayload`, which takes no time, stamps sends with.
+    var clock: Nanoseconds = 0
     var streams: [UInt32: StreamState] = [:]
     var closed: [UInt32: ClosedStream] = [:]
     var closedOrder: [UInt32] = []
@@ -86,13 +97,17 @@ public struct SessionMachine {
 
     // MARK: Links
 
-    public mutating func linkUp(_ id: LinkID, now: Nanoseconds) {
+    /// A link joined the session. `striping`: both hellos offered `LinkFeatures.streamStriping`
+    /// (the peer reassembles streams by offset), so striped streams may use it.
+    public mutating func linkUp(_ id: LinkID, now: Nanoseconds, striping: Bool = false) {
+        clock = max(clock, now)
         links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
+        linkFlows[id] = LinkFlow(striping: striping)
         if role == .responder { links[id]?.control.append(.instance(instance)) }
         refreshLinkOrder()
         lingerDeadline = nil
         for streamID in streams.keys where streams[streamID]?.link == nil {
-            streams[streamID]?.moved(to: id)
+            rewind(streamID, home: id)
             links[id]?.streams.append(streamID)
         }
     }
@@ -100,14 +115,18 @@ public struct SessionMachine {
     /// The link is gone (closed, failed or declared dead): its streams move elsewhere.
     public mutating func linkDown(_ id: LinkID, now: Nanoseconds) {
         guard let state = links.removeValue(forKey: id) else { return }
+        clock = max(clock, now)
         refreshLinkOrder()
         packetsDropped += UInt64(state.packets.count)
         sharedControl.append(contentsOf: state.unconfirmed.map(\.frame))
         for streamID in state.streams {
             let target = leastLoadedLink()
-            streams[streamID]?.moved(to: target)
+            rewind(streamID, home: target)
             if let target { links[target]?.streams.append(streamID) }
         }
+        // Striped streams homed elsewhere lose what they had in flight there.
+        rewindStripes(lostOn: id)
+        linkFlows[id] = nil
         // Acknowledgements taken by the dead link may be lost: announce them all again.
         acksDue.formUnion(streams.keys)
         sessionAckDue = true
@@ -123,10 +142,13 @@ public struct SessionMachine {
         let moving = state.streams
         state.streams.removeAll()
         links[id] = state
+        // What striped streams already sent there still arrives (the link writes it before its
+        // `retire`); it only takes no more.
+        linkFlows[id]?.retiring = true
         refreshLinkOrder()
         for streamID in moving {
             let target = leastLoadedLink()
-            streams[streamID]?.moved(to: target)
+            rewind(streamID, home: target)
             if let target { links[target]?.streams.append(streamID) }
         }
     }
@@ -165,6 +187,7 @@ public struct SessionMachine {
     mutating func restartForPeerInstance(_ value: UInt64) {
         for id in streams.keys.sorted() { events.append(.streamReset(id: id, code: .sessionExpired)) }
         streams.removeAll()
+        stripeCandidates.removeAll()
         sessionBuffered = 0
         closed.removeAll()
         closedOrder.removeAll()
@@ -186,6 +209,7 @@ public struct SessionMachine {
 
     /// Queues keepalive pings, reports dead links and expires a session left without links.
     public mutating func poll(now: Nanoseconds) -> [SessionEvent] {
+        clock = max(clock, now)
         let deadAfter = deadLinkNanoseconds
         for id in links.keys.sorted() {
             guard var link = links[id] else { continue }
@@ -206,6 +230,7 @@ public struct SessionMachine {
         if links.isEmpty, let deadline = lingerDeadline, now >= deadline {
             for id in streams.keys.sorted() { events.append(.streamReset(id: id, code: .sessionExpired)) }
             streams.removeAll()
+            stripeCandidates.removeAll()
             sessionBuffered = 0
             lingerDeadline = nil
             events.append(.expired)

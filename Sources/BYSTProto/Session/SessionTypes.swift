@@ -33,6 +33,14 @@ public struct SessionConfig: Sendable {
     /// retransmits in docs/perf-log/2026-11-27-tun-speed-issue-7.md, "TUN offloads") — about
     /// 700 wire-size packets, like a NIC's queue.
     public var packetQueueBytes = 1024 * 1024
+    /// Striping (PROTOCOL.md §5.3): a stream holding at least this many bytes queued or
+    /// unacknowledged may use other links than its own; below it (interactive traffic) it
+    /// stays on its link and its small writes wait behind nothing.
+    public var stripeThreshold = 64 * 1024
+    /// Striping: another link takes a stream's bytes only when it would deliver them this much
+    /// sooner than the stream's own link. Fast links drain a full stream window in a few
+    /// milliseconds; spreading such a stream would buy nothing and cost reordering.
+    public var stripeHomeBias: Duration = .milliseconds(8)
 
     public init() {}
 }
@@ -50,6 +58,8 @@ public enum SessionError: Error, Equatable, Sendable {
     case flowControlViolation(stream: UInt32)
     /// Data past a stream's FIN, or a FIN that moves.
     case finalOffsetViolation(stream: UInt32)
+    /// The peer made one stream hold many small frames out of order (`ReorderBuffer.freeChunks`).
+    case tooManyHeldFrames(stream: UInt32)
     /// A stream id of the wrong parity (ids are odd from the initiator, even from the responder).
     case badStreamID(UInt32)
 }

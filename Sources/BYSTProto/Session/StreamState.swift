@@ -3,8 +3,9 @@ import NIOCore
 /// One stream inside a `SessionMachine` (PROTOCOL.md §5.3).
 ///
 /// **Invariants**
-/// - `link` is the one link the stream's frames go out on; nil only while the session has
-///   no link.
+/// - `link` is the stream's home link: its open and, unless it is striped, all its frames go
+///   out there; nil only while the session has no link. A striped stream's data and FIN may
+///   also go out on other links (PROTOCOL.md §5.3, "Striping"); `segments` says where.
 /// - Receive side: `received` counts contiguous bytes delivered (plus 1 once the FIN is
 ///   delivered); the peer may send below `advertisedLimit`, which never shrinks.
 struct StreamState {
@@ -18,11 +19,18 @@ struct StreamState {
     var sendLimit: UInt64
     /// The application was refused bytes; tell it when there is room again.
     var writerBlocked = false
+    /// Where the unacknowledged bytes went (the scheduler's per-link accounting).
+    var segments = SentSegments()
+    /// Listed in `SessionMachine.stripeCandidates`: enough is buffered that other links may
+    /// carry some of it.
+    var stripeCandidate = false
 
     var received: UInt64 = 0
     var consumed: UInt64 = 0
     var advertisedLimit: UInt64
     var finalOffset: UInt64?
+    /// Bytes that arrived ahead of `received` (from other links of a striped stream).
+    var reorder = ReorderBuffer()
 
     var finDelivered: Bool { finalOffset.map { received > $0 } ?? false }
     var isComplete: Bool { send.fullyAcked && finDelivered }
@@ -38,6 +46,7 @@ struct StreamState {
     }
 
     /// The link changed: announce the stream again if needed and resend what is unacked.
+    /// The caller forgets `segments` first (`SessionMachine.rewind`).
     mutating func moved(to newLink: LinkID?) {
         link = newLink
         send.rewind()
