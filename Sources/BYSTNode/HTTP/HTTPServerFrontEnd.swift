@@ -204,7 +204,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     private func becomeRawLink(_ context: ChannelHandlerContext) {
         deadline?.cancel()
         state = .raw
-        guard addLink(binding: [], context) else { return }
+        guard addLink(binding: [], transport: "raw", context) else { return }
         process(context)
         context.fireChannelReadComplete()
     }
@@ -227,7 +227,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         case ("POST", nil):
             guard framing != .none else { return refuse(411, "Length Required", detail: "duplex POST without a body") }
             sendContinueIfExpected(head, context)
-            startLink(version: head.version, body: HTTPBodyDecoder(framing: framing), binding: [], context)
+            startLink(version: head.version, body: HTTPBodyDecoder(framing: framing), binding: [], transport: "duplex", context)
         case ("POST", let token?):
             guard let sequence = target.value("s").flatMap({ UInt64($0) }) else {
                 return refuse(400, "Bad Request", detail: "split upstream part without a sequence number")
@@ -255,7 +255,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                 return refuse(error)
             }
             splitToken = token
-            startLink(version: head.version, body: nil, binding: Array(token.utf8), context)
+            startLink(version: head.version, body: nil, binding: Array(token.utf8), transport: "split", context)
             if let pending {
                 deliverUpstream(pending)
                 upstreamBatchDone()
@@ -276,11 +276,12 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
-    private func startLink(version: HTTPVersion, body: HTTPBodyDecoder?, binding: [UInt8], _ context: ChannelHandlerContext) {
+    private func startLink(version: HTTPVersion, body: HTTPBodyDecoder?, binding: [UInt8], transport: String,
+                           _ context: ChannelHandlerContext) {
         deadline?.cancel()
         chunkedResponse = version == .http11
         state = .link(body)
-        _ = addLink(binding: binding, context)
+        _ = addLink(binding: binding, transport: transport, context)
     }
 
     /// Answers a WebSocket upgrade with 101 and puts the frame codec between us and the link
@@ -306,16 +307,18 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             WebSocketFrameEncoder(),
             WebSocketLinkStream(role: .server),
         ]
-        guard addLink(binding: [], below: framing, context) else { return }
+        guard addLink(binding: [], transport: "websocket", below: framing, context) else { return }
         process(context)
         context.fireChannelReadComplete()
     }
 
     /// Adds the link after this handler, with `framing` (handlers between us and it) first.
-    private func addLink(binding: [UInt8], below framing: [ChannelHandler] = [], _ context: ChannelHandlerContext) -> Bool {
+    private func addLink(binding: [UInt8], transport: String, below framing: [ChannelHandler] = [],
+                         _ context: ChannelHandlerContext) -> Bool {
         // The link's own handshake timeout and settlement take over.
         handshakeDeadline?.cancel()
         let link = node.makeResponderLink(binding: binding)
+        link.transport = transport
         self.link = link
         do {
             try context.pipeline.syncOperations.addHandlers(framing + [link], position: .after(self))

@@ -77,6 +77,7 @@ final class LinkSlot {
         let connectTunnel = route.viaConnect ? ProxyConnectHandler(request: route.connectRequest()) : nil
         if connectTunnel != nil, peer.config.http.mode != .websocket {
             let link = makeLink(binding: [], replacing: replacing)
+            link.transport = "connect"
             connect(link, to: route.connectAddress) { channel in
                 if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
                 try addTLS(channel)
@@ -119,6 +120,7 @@ final class LinkSlot {
                 request: HTTPRequestHead(method: "POST", target: route.requestTarget(), headers: headers), upstream: .chunkedBody)]
         }
         modes[ObjectIdentifier(link)] = mode
+        link.transport = mode.rawValue
         connect(link, to: route.connectAddress) { channel in
             if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
             try addTLS(channel)
