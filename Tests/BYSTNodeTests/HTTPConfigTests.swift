@@ -40,6 +40,13 @@ import BYSTProto
             key = "k3"
             endpoint = "byst://10.0.0.1:7000"
             recycle_bytes = 1000000
+
+            [[peer]]
+            name = "ws"
+            key = "k4"
+            endpoint = "https://hq.example.com/tunnel/v1"
+            http_mode = "websocket"
+            http_proxy = "http://proxy.corp:3128"
             """
         let config = try NodeConfig.parse(text, file: Self.file)
         #expect(config.http.listen == [HostPort(host: "0.0.0.0", port: 8080)])
@@ -64,6 +71,11 @@ import BYSTProto
 
         let raw = try #require(config.peer(named: "raw"))
         #expect(raw.recycle == LinkRecycling(after: nil, bytes: 1_000_000))
+
+        let webSocket = try #require(config.peer(named: "ws"))
+        #expect(webSocket.http.mode == .websocket)
+        #expect(webSocket.http.proxy?.mode == .connect, "the upgrade goes through a CONNECT tunnel for https://")
+        #expect(webSocket.recycle == .httpDefault)
     }
 
     @Test func badHTTPKeysGiveOnePreciseLine() {
@@ -76,7 +88,7 @@ import BYSTProto
              #"\#(f):6: [[peer]] "b": endpoint must be "http://host:port/path" or "https://host:port/path" (path of letters, digits, / . _ ~ -; default /byst), got "http://hq:8080/by st""#),
             (peer + "endpoint = \"http://user@hq:8080/byst\"\n",
              #"\#(f):6: [[peer]] "b": endpoint must be "http://host:port/path" or "https://host:port/path" (path of letters, digits, / . _ ~ -; default /byst), got "http://user@hq:8080/byst""#),
-            (http + "http_mode = \"fast\"\n", #"\#(f):7: [[peer]] "b": http_mode must be one of "auto", "duplex", "split", got "fast""#),
+            (http + "http_mode = \"fast\"\n", #"\#(f):7: [[peer]] "b": http_mode must be one of "auto", "duplex", "split", "websocket", got "fast""#),
             (peer + "endpoint = \"byst://hq:7000\"\nhttp_mode = \"split\"\n",
              #"\#(f):7: [[peer]] "b": http_mode must be set only with an http:// or https:// endpoint, got endpoint "byst://hq:7000""#),
             (http + "tls_ca_file = \"/ca.pem\"\n",

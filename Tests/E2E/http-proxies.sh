@@ -8,14 +8,19 @@
 #   squid CONNECT        branch ── CONNECT, then raw BYST ──▶ squid ──▶ hub
 #   nginx reverse        branch ──▶ nginx (buffering off) ──▶ hub
 #   nginx buffering      branch ──▶ nginx (proxy_request_buffering on) ──▶ hub:
-#                        duplex cannot pass, auto falls back to split mode
+#                        duplex cannot pass, auto moves on to websocket (nginx passes upgrades);
+#                        split mode asked for by name passes too
 #   tinyproxy forward    branch ── absolute-URI requests ──▶ tinyproxy ──▶ hub: tinyproxy
 #                        closes every connection after one answer; auto settles on split, and
 #                        each link sends a POST lost that way again instead of failing
 #   tinyproxy CONNECT    branch ── CONNECT, then raw BYST ──▶ tinyproxy ──▶ hub
 #   haproxy reverse      branch ──▶ haproxy (defaults) ──▶ hub: duplex, asserted
 #   haproxy buffering    branch ──▶ haproxy (option http-buffer-request) ──▶ hub: duplex
-#                        cannot pass, auto settles on split, asserted
+#                        cannot pass, auto settles on websocket, asserted
+#   websocket nginx      branch ── GET + Upgrade: websocket ──▶ nginx (Upgrade headers) ──▶ hub
+#   websocket haproxy    branch ──▶ haproxy (defaults) ──▶ hub: the 101 makes it a tunnel that
+#                        haproxy does not cork; asserted much faster than duplex through it
+#   websocket CONNECT    branch ── CONNECT, then the upgrade inside the tunnel ──▶ squid ──▶ hub
 #   recycling            nginx reverse with recycle_bytes = 4 MiB: links replaced mid-transfer
 #   wrong credentials    squid answers 407: no link, a clear log line
 #
@@ -86,6 +91,21 @@ no_redial() {
 
 links() { "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -c '"remote"' || true; }
 
+# transports NAME: the transports of the branch's links at the end of the case, sorted, e.g.
+# "websocket websocket" (byst status --json, LinkHandler.transport).
+transports() {
+    grep -oE '"transport" *: *"[a-z]+"' "$work/$1.status" | sed -E 's/.*"([a-z]+)"$/\1/' | sort | paste -sd' ' -
+}
+
+# mode_is NAME MODE: both of the branch's links ran in MODE, and so did the hub's side of them.
+mode_is() {
+    local got hub
+    got=$(transports "$1")
+    [ "$got" = "$2 $2" ] || fail "$1: branch links ran as '$got', expected 2 × $2"
+    hub=$(grep -oE '"transport" *: *"[a-z]+"' "$work/$1.hub-status" | grep -c "\"$2\"" || true)
+    [ "$hub" -ge 2 ] || fail "$1: the hub has $hub links in $2 mode"
+}
+
 # run_case NAME ENDPOINT [TOML LINES…]: a branch daemon, both transfers, SHA-256 checks.
 run_case() {
     local name=$1 endpoint=$2; shift 2
@@ -102,20 +122,27 @@ run_case() {
     for _ in $(seq 1 200); do n=$(links); [ "$n" = 2 ] && break; sleep 0.1; done
     [ "$n" = 2 ] || fail "$name: branch has $n links, expected 2"
 
-    local started=$SECONDS
+    local started=$SECONDS started_ns
+    started_ns=$(date +%s%N)
     rm -f "$work/up.received" "$work/down.received"
     socat -u TCP-LISTEN:"$up_target",bind=127.0.0.1,reuseaddr OPEN:"$work/up.received",creat,trunc & local sink=$!; pids+=($sink)
     socat -u FILE:"$work/payload" TCP-LISTEN:"$down_target",bind=127.0.0.1,reuseaddr & local source=$!; pids+=($source)
     sleep 0.2
     timeout 120 socat -u FILE:"$work/payload" TCP:127.0.0.1:"$up_forward" || fail "$name: upload through the forward failed"
+    for _ in $(seq 1 100); do kill -0 "$sink" 2>/dev/null || break; sleep 0.01; done
+    up_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
+    local down_started_ns; down_started_ns=$(date +%s%N)
     timeout 120 socat -u TCP:127.0.0.1:"$down_forward" OPEN:"$work/down.received",creat,trunc || fail "$name: download failed"
-    for _ in $(seq 1 100); do kill -0 "$sink" 2>/dev/null || break; sleep 0.1; done
+    down_ms=$(( ($(date +%s%N) - down_started_ns) / 1000000 ))
     kill "$sink" "$source" 2>/dev/null || true
     wait "$sink" "$source" 2>/dev/null || true
     [ "$(sha256sum <"$work/up.received" | cut -d' ' -f1)" = "$want" ] || fail "$name: upload SHA-256 differs ($(stat -c %s "$work/up.received") bytes)"
     [ "$(sha256sum <"$work/down.received" | cut -d' ' -f1)" = "$want" ] || fail "$name: download SHA-256 differs ($(stat -c %s "$work/down.received") bytes)"
+    case_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
     [ "$(links)" = 2 ] || fail "$name: links dropped to $(links)"
-    echo "ok: $name: 16 MiB up and 16 MiB down, SHA-256 equal, 2 links ($((SECONDS - started)) s)"
+    "$byst" status --json --socket "$work/branch.sock" >"$work/$name.status" 2>/dev/null || true
+    "$byst" status --json --socket "$work/hub.sock" >"$work/$name.hub-status" 2>/dev/null || true
+    echo "ok: $name: 16 MiB up and 16 MiB down, SHA-256 equal, 2 links ($((SECONDS - started)) s, transfers $case_ms ms: up $up_ms, down $down_ms)"
     kill -TERM "$branch"
     wait "$branch" || fail "$name: branch exited with status $?"
     cp "$work/branch.log" "$work/$name.case"
@@ -123,40 +150,95 @@ run_case() {
 
 run_case direct "http://127.0.0.1:$hub_http/byst" 'http_mode = "duplex"'
 run_case squid-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\""
-grep -oE 'HTTP (duplex|split) mode works' "$work/squid-forward.case" | head -1 | sed 's/^/   squid forward: /'
+grep -oE 'HTTP (duplex|split|websocket) mode works' "$work/squid-forward.case" | head -1 | sed 's/^/   squid forward: /'
 run_case squid-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\"" 'proxy_mode = "connect"'
 run_case nginx-reverse "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"'
 
-# nginx holding request bodies: duplex gets nowhere, auto learns split and data flows.
+# nginx holding request bodies: duplex gets nowhere; nginx passes upgrades, so auto learns
+# websocket. Split, asked for by name, passes as well.
 run_case nginx-buffering "http://127.0.0.1:$nginx_buffered/byst"
+no_redial nginx-buffering
 grep -q "HTTP duplex mode did not get through" "$work/nginx-buffering.case" || fail "nginx-buffering: duplex was not tried and refused"
-grep -q "HTTP split mode works" "$work/nginx-buffering.case" || fail "nginx-buffering: auto did not settle on split"
-echo "   nginx buffering: duplex refused, split used"
+grep -q "HTTP websocket mode works" "$work/nginx-buffering.case" || fail "nginx-buffering: auto did not settle on websocket"
+mode_is nginx-buffering websocket
+echo "   nginx buffering: duplex refused, websocket used"
+run_case nginx-buffering-split "http://127.0.0.1:$nginx_buffered/byst" 'http_mode = "split"'
+no_redial nginx-buffering-split
+mode_is nginx-buffering-split split
+echo "   nginx buffering, split mode: split links"
 
 # tinyproxy closes every connection right after its answer (HTTP/1.1, no Connection: close).
 run_case tinyproxy-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\""
 no_redial tinyproxy-forward
 grep -q "HTTP split mode works" "$work/tinyproxy-forward.case" || fail "tinyproxy-forward: auto did not settle on split"
 resent=$(grep -c "sending it again" "$work/tinyproxy-forward.case" || true)
-echo "   tinyproxy forward: $(grep -oE 'HTTP (duplex|split) mode (works|did not get through)' "$work/tinyproxy-forward.case" | sort -u | paste -sd, -),"\
+echo "   tinyproxy forward: $(grep -oE 'HTTP (duplex|split|websocket) mode (works|did not get through)' "$work/tinyproxy-forward.case" | sort -u | paste -sd, -),"\
      "no link redialled, $resent POSTs lost with their connection and sent again"
 run_case tinyproxy-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\"" 'proxy_mode = "connect"'
 no_redial tinyproxy-connect
 echo "   tinyproxy CONNECT: raw BYST in the tunnel, no link redialled"
 
-# haproxy with its defaults streams both bodies: auto keeps duplex, nothing redialled.
+# haproxy with its defaults streams both bodies: auto keeps duplex (it works, slowly: haproxy
+# corks the small writes of unfinished bodies), nothing redialled. Auto has no reason to
+# leave duplex, so it does not reach websocket here.
 run_case haproxy-reverse "http://127.0.0.1:$haproxy/byst"
+duplex_haproxy_ms=$case_ms
 no_redial haproxy-reverse
 grep -q "HTTP duplex mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto did not settle on duplex"
-! grep -q "HTTP split mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto fell back to split"
-echo "   haproxy reverse: duplex, no link redialled"
+! grep -qE "HTTP (split|websocket) mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto left duplex"
+mode_is haproxy-reverse duplex
+echo "   haproxy reverse: auto stays on duplex, no link redialled"
 
-# haproxy waiting for request bodies (http-buffer-request): duplex refused, split used.
+duplex_haproxy_up=$up_ms duplex_haproxy_down=$down_ms
+
+# WebSocket straight to the hub, then through the same haproxy with its defaults: after the 101
+# haproxy relays a tunnel and sends without MSG_MORE, so nothing waits for its probe timer.
+run_case websocket-direct "http://127.0.0.1:$hub_http/byst" 'http_mode = "websocket"'
+no_redial websocket-direct
+mode_is websocket-direct websocket
+websocket_direct_up=$up_ms
+run_case websocket-haproxy "http://127.0.0.1:$haproxy/byst" 'http_mode = "websocket"'
+no_redial websocket-haproxy
+mode_is websocket-haproxy websocket
+# Downloads: server frames are not masked, so the byst binary moves them fast in any build;
+# through haproxy they must beat the corked duplex path by far.
+[ $((down_ms * 5)) -le "$duplex_haproxy_down" ] \
+    || fail "websocket-haproxy: download took $down_ms ms, not 5× faster than duplex through the same haproxy ($duplex_haproxy_down ms)"
+# Uploads: a client masks every byte (RFC 6455 §5.3), which NIOWebSocket does a byte at a time
+# and, in a debug build, slowly (the CPU, not haproxy, sets the pace). So the upload through
+# haproxy is held to the direct WebSocket upload (haproxy adds no wait), and, with a release
+# binary, to the same 5× as the download.
+[ $((up_ms * 2)) -le $((websocket_direct_up * 3)) ] \
+    || fail "websocket-haproxy: upload took $up_ms ms, over 1.5× the direct WebSocket upload ($websocket_direct_up ms): haproxy holds it"
+case "$byst" in
+    */debug/*) ;;
+    *) [ $((up_ms * 5)) -le "$duplex_haproxy_up" ] \
+           || fail "websocket-haproxy: upload took $up_ms ms, not 5× faster than duplex through the same haproxy ($duplex_haproxy_up ms)" ;;
+esac
+echo "   haproxy reverse, websocket: up $up_ms ms (direct websocket $websocket_direct_up ms, duplex via haproxy $duplex_haproxy_up ms)," \
+     "down $down_ms ms (duplex via haproxy $duplex_haproxy_down ms), no link redialled"
+
+# haproxy waiting for request bodies (http-buffer-request): duplex refused; a GET has no body
+# to wait for, so the upgrade passes and auto settles on websocket.
 run_case haproxy-buffering "http://127.0.0.1:$haproxy_buffering/byst"
 no_redial haproxy-buffering
 grep -q "HTTP duplex mode did not get through" "$work/haproxy-buffering.case" || fail "haproxy-buffering: duplex was not tried and refused"
-grep -q "HTTP split mode works" "$work/haproxy-buffering.case" || fail "haproxy-buffering: auto did not settle on split"
-echo "   haproxy buffering: duplex refused, split used"
+grep -q "HTTP websocket mode works" "$work/haproxy-buffering.case" || fail "haproxy-buffering: auto did not settle on websocket"
+mode_is haproxy-buffering websocket
+echo "   haproxy buffering: duplex refused, websocket used"
+
+# nginx as a reverse proxy with the Upgrade headers (lib/proxies.sh), WebSocket by name.
+run_case websocket-nginx "http://127.0.0.1:$nginx/byst" 'http_mode = "websocket"'
+no_redial websocket-nginx
+mode_is websocket-nginx websocket
+echo "   nginx reverse, websocket: no link redialled"
+
+# squid CONNECT with WebSocket by name: the upgrade travels inside the tunnel.
+run_case websocket-squid-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\"" \
+    'proxy_mode = "connect"' 'http_mode = "websocket"'
+no_redial websocket-squid-connect
+mode_is websocket-squid-connect websocket
+echo "   squid CONNECT, websocket inside the tunnel: no link redialled"
 
 run_case recycling "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"' 'recycle_bytes = "4MiB"'
 recycled=$(grep -c "recycling link" "$work/recycling.case" || true)

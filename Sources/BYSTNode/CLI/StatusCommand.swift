@@ -54,7 +54,7 @@ enum StatusText {
                     let zstd = link.compression_ratio.map { ratio in
                         link.compression == "off" ? "" : "  zstd \(String(format: "%.2f", ratio)) (\(link.records_compressed ?? 0) records)"
                     } ?? ""
-                    out += "    link \(link.index) \(link.remote)  rtt \(rtt)  in \(link.bytes_in) B  out \(link.bytes_out) B\(zstd)\n"
+                    out += "    link \(link.index) \(link.remote)\(link.transport.map { " (\($0))" } ?? "")  rtt \(rtt)  in \(link.bytes_in) B  out \(link.bytes_out) B\(zstd)\n"
                 }
             }
         }

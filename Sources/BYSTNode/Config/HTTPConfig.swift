@@ -25,12 +25,14 @@ public struct HTTPEndpoint: Sendable, Equatable, CustomStringConvertible {
 
 /// How a link uses HTTP (docs/OPERATIONS.md, "HTTP transport").
 public enum HTTPMode: String, Sendable, Equatable, CaseIterable {
-    /// Duplex first; split if duplex does not get through. What worked is remembered.
+    /// Duplex first, then websocket, then split, until one gets through. What worked is remembered.
     case auto
     /// One POST whose chunked body carries our records, answered by a chunked 200.
     case duplex
     /// A long GET for the downstream, bounded POSTs for the upstream.
     case split
+    /// A GET upgraded to WebSocket (101): records in binary messages both ways.
+    case websocket
 }
 
 /// `http_proxy`: a forward proxy between us and the peer's HTTP endpoint.
@@ -38,7 +40,8 @@ public struct ProxyConfig: Sendable, Equatable {
     public enum Mode: String, Sendable, Equatable, CaseIterable {
         /// Absolute-URI requests through the proxy (the proxy sees the HTTP exchange).
         case forward
-        /// `CONNECT host:port`, then raw BYST (inside TLS for https://) through the tunnel.
+        /// `CONNECT host:port`, then raw BYST (inside TLS for https://) through the tunnel;
+        /// with `http_mode = "websocket"` the WebSocket upgrade goes through the tunnel instead.
         case connect
     }
 

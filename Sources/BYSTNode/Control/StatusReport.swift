@@ -6,6 +6,8 @@ struct StatusReport: Codable, Sendable {
         var id: Int
         var index: Int
         var remote: String
+        /// `byst`, `raw`, `connect`, `duplex`, `split` or `websocket` (LinkHandler.transport).
+        var transport: String? = nil
         var state: String
         var rtt_ms: Double?
         var bytes_in: UInt64
@@ -147,7 +149,7 @@ extension SessionRuntime {
             guard let handler = self.links[id] else { return nil }
             let state = machineLinks[id]
             return StatusReport.Link(
-                id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, state: "up",
+                id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, transport: handler.transport, state: "up",
                 rtt_ms: state?.rtt.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 },
                 bytes_in: handler.wireBytesIn, bytes_out: handler.wireBytesOut, key_id: handler.keyID?.description, streams: state?.streams ?? 0,
                 compression: handler.compressionScope.rawValue,

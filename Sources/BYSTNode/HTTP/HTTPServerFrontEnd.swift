@@ -4,6 +4,8 @@
 //   POST <path>  (no token) ──▶ duplex link: request body in, chunked 200 body out
 //   GET  <path>?t=TOKEN ──────▶ split downstream: the link lives here, its input comes
 //                               from the token's POSTs (SplitRegistry)
+//   GET  <path>, Upgrade: websocket ─▶ 101, then a WebSocket link: binary messages both ways
+//                               (WebSocketLinkStream under NIOWebSocket's frame codec)
 //   POST <path>?t=TOKEN&s=N ──▶ one upstream part: body to the paired link, then 200;
 //                               the last part again: compared by digest, not delivered,
 //                               200 if the same, 409 if not;
@@ -18,6 +20,7 @@
 import BYSTProto
 import Logging
 import NIOCore
+import NIOWebSocket
 
 final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     typealias InboundIn = ByteBuffer
@@ -31,6 +34,8 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         case link(HTTPBodyDecoder?)
         case upstreamPart(UpstreamBody)
         case raw
+        /// Upgraded (101 sent): bytes pass untouched to and from the frame codec above.
+        case webSocket
         case done
     }
 
@@ -179,7 +184,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                     state = .upstreamPart(part)
                     return
                 }
-            case .raw:
+            case .raw, .webSocket:
                 if inbound.readableBytes > 0 {
                     context.fireChannelRead(wrapInboundOut(inbound))
                     inbound = ByteBuffer()
@@ -199,7 +204,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     private func becomeRawLink(_ context: ChannelHandlerContext) {
         deadline?.cancel()
         state = .raw
-        guard addLink(binding: [], context) else { return }
+        guard addLink(binding: [], transport: "raw", context) else { return }
         process(context)
         context.fireChannelReadComplete()
     }
@@ -222,7 +227,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         case ("POST", nil):
             guard framing != .none else { return refuse(411, "Length Required", detail: "duplex POST without a body") }
             sendContinueIfExpected(head, context)
-            startLink(version: head.version, body: HTTPBodyDecoder(framing: framing), binding: [], context)
+            startLink(version: head.version, body: HTTPBodyDecoder(framing: framing), binding: [], transport: "duplex", context)
         case ("POST", let token?):
             guard let sequence = target.value("s").flatMap({ UInt64($0) }) else {
                 return refuse(400, "Bad Request", detail: "split upstream part without a sequence number")
@@ -250,11 +255,13 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                 return refuse(error)
             }
             splitToken = token
-            startLink(version: head.version, body: nil, binding: Array(token.utf8), context)
+            startLink(version: head.version, body: nil, binding: Array(token.utf8), transport: "split", context)
             if let pending {
                 deliverUpstream(pending)
                 upstreamBatchDone()
             }
+        case ("GET", nil) where head.headers.containsToken("websocket", in: "upgrade"):
+            startWebSocket(head, hasBody: framing != .none, context)
         case ("GET", nil):
             refuse(400, "Bad Request", detail: "GET without a link token")
         default:
@@ -269,20 +276,52 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
-    private func startLink(version: HTTPVersion, body: HTTPBodyDecoder?, binding: [UInt8], _ context: ChannelHandlerContext) {
+    private func startLink(version: HTTPVersion, body: HTTPBodyDecoder?, binding: [UInt8], transport: String,
+                           _ context: ChannelHandlerContext) {
         deadline?.cancel()
         chunkedResponse = version == .http11
         state = .link(body)
-        _ = addLink(binding: binding, context)
+        _ = addLink(binding: binding, transport: transport, context)
     }
 
-    private func addLink(binding: [UInt8], _ context: ChannelHandlerContext) -> Bool {
+    /// Answers a WebSocket upgrade with 101 and puts the frame codec between us and the link
+    /// (PROTOCOL.md §6.4). Like a duplex link, nothing binds the handshake to the request.
+    private func startWebSocket(_ head: HTTPRequestHead, hasBody: Bool, _ context: ChannelHandlerContext) {
+        if let (status, detail) = WebSocketHandshake.refusal(of: head, hasBody: hasBody) {
+            let upgradeRequired = status == 426
+            return refuse(status, upgradeRequired ? "Upgrade Required" : "Bad Request", detail: detail,
+                          extraHeaders: upgradeRequired ? [("Sec-WebSocket-Version", WebSocketHandshake.version)] : [])
+        }
+        guard let key = head.headers["sec-websocket-key"], let accept = WebSocketHandshake.accept(for: key) else {
+            return refuse(500, "Internal Server Error", detail: "cannot compute Sec-WebSocket-Accept")
+        }
+        deadline?.cancel()
+        state = .webSocket
+        var buffer = context.channel.allocator.buffer(capacity: 160)
+        HTTPResponseHead(status: 101, reason: "Switching Protocols",
+                         headers: HTTPHeaders([("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)]))
+            .write(into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        let framing: [ChannelHandler] = [
+            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: WebSocketReceiver.maxMessageBytes)),
+            WebSocketFrameEncoder(),
+            WebSocketLinkStream(role: .server),
+        ]
+        guard addLink(binding: [], transport: "websocket", below: framing, context) else { return }
+        process(context)
+        context.fireChannelReadComplete()
+    }
+
+    /// Adds the link after this handler, with `framing` (handlers between us and it) first.
+    private func addLink(binding: [UInt8], transport: String, below framing: [ChannelHandler] = [],
+                         _ context: ChannelHandlerContext) -> Bool {
         // The link's own handshake timeout and settlement take over.
         handshakeDeadline?.cancel()
         let link = node.makeResponderLink(binding: binding)
+        link.transport = transport
         self.link = link
         do {
-            try context.pipeline.syncOperations.addHandler(link, position: .after(self))
+            try context.pipeline.syncOperations.addHandlers(framing + [link], position: .after(self))
             return true
         } catch {
             node.logger.warning("cannot start a link on \(remote): \(error)")

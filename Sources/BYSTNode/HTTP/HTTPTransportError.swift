@@ -12,6 +12,8 @@ enum HTTPTransportError: Error, CustomStringConvertible {
     case upstream(String)
     /// The response body ended, which a link's never does by itself.
     case bodyEnded
+    /// A 101 answer that is not a WebSocket handshake for our key.
+    case webSocket(String)
 
     var description: String {
         switch self {
@@ -22,6 +24,7 @@ enum HTTPTransportError: Error, CustomStringConvertible {
         case .malformed(let error): "malformed HTTP from the server or proxy: \(error)"
         case .upstream(let reason): "split-mode upstream: \(reason)"
         case .bodyEnded: "the server or a proxy ended the response body"
+        case .webSocket(let reason): "WebSocket upgrade refused: \(reason)"
         }
     }
 }

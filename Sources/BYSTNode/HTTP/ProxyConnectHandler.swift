@@ -3,7 +3,7 @@ import NIOCore
 
 /// Opens a `CONNECT` tunnel through a forward proxy before anything else speaks: holds back
 /// `channelActive` from the handlers above until the proxy answers 2xx, then gets out of the
-/// way (PROTOCOL.md §6.4).
+/// way (PROTOCOL.md §6.5).
 final class ProxyConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

@@ -27,6 +27,10 @@ final class LinkHandler: ChannelInboundHandler {
     let slot: LinkSlot?
     private var handshakeTimeout: Scheduled<Void>?
     private(set) var remoteDescription = "?"
+    /// How the link's bytes travel, for `byst status` and the "link up" line: `byst` (plain
+    /// TCP), `raw` (BYST on an HTTP listener, as through CONNECT), `connect` (dialled through a
+    /// CONNECT tunnel), or the HTTP mode: `duplex`, `split`, `websocket`.
+    var transport = "byst"
     /// Wire bytes through this handler's channel, and through the data plane once it owns the link.
     var wireBytesIn: UInt64 { loopBytesIn + (plane?.shared.bytesIn.load(ordering: .relaxed) ?? 0) }
     var wireBytesOut: UInt64 { loopBytesOut + (plane?.shared.bytesOut.load(ordering: .relaxed) ?? 0) }
@@ -277,6 +281,7 @@ final class LinkHandler: ChannelInboundHandler {
         // `node` stays ours; an accepted link learns its peer from the key (its session comes next).
         logger.info("link up", metadata: [
             "peer_node": "\(peer.hello.nodeName)", "suite": "\(peer.suite)", "key": "\(peer.keyID)", "index": "\(peer.hello.linkIndex)",
+            "transport": "\(transport)",
             "peer": "\(session?.peer.config.name ?? node.peersByKeyID[peer.keyID]?.config.name ?? "?")",
         ])
         if slot == nil {

@@ -3,9 +3,10 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
+import NIOWebSocket
 
-/// One of a peer's N dialed links: connects over the peer's transport (raw TCP, HTTP duplex
-/// or split, through a proxy or not, TLS or not), and after any failure reconnects with
+/// One of a peer's N dialed links: connects over the peer's transport (raw TCP, HTTP duplex,
+/// split or WebSocket, through a proxy or not, TLS or not), and after any failure reconnects with
 /// exponential backoff and jitter (100 ms doubling to 10 s, ±20 %), until stopped.
 ///
 /// Recycling: when the link reaches its age or byte limit, a replacement is dialed; once it
@@ -28,8 +29,9 @@ final class LinkSlot {
 
     static let initialBackoff: Int64 = 100_000_000
     static let maximumBackoff: Int64 = 10_000_000_000
-    /// Auto mode gives duplex this long before concluding a proxy holds the request body.
-    static let duplexProbeTimeout: TimeAmount = .seconds(3)
+    /// Auto mode gives duplex (and then websocket) this long before concluding a proxy holds
+    /// the request.
+    static let autoProbeTimeout: TimeAmount = .seconds(3)
     static let replacementRetry: TimeAmount = .seconds(5)
 
     init(peer: PeerRuntime, session: SessionRuntime, index: UInt16, endpoint: Endpoint) {
@@ -69,23 +71,26 @@ final class LinkSlot {
             guard let tls else { return }
             try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(context: tls, options: options, host: host))
         }
-        if route.viaConnect {
-            // Raw BYST (inside TLS for https://) through the tunnel.
+        let mode = peer.httpModeForDial()
+        // Through CONNECT, links speak raw BYST in the tunnel, except WebSocket links (asked
+        // for by name), whose upgrade goes through it to whatever answers at the other end.
+        let connectTunnel = route.viaConnect ? ProxyConnectHandler(request: route.connectRequest()) : nil
+        if connectTunnel != nil, peer.config.http.mode != .websocket {
             let link = makeLink(binding: [], replacing: replacing)
+            link.transport = "connect"
             connect(link, to: route.connectAddress) { channel in
-                try channel.pipeline.syncOperations.addHandler(ProxyConnectHandler(request: route.connectRequest()))
+                if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
                 try addTLS(channel)
                 try channel.pipeline.syncOperations.addHandler(link)
             }
             return
         }
-        let mode = peer.httpModeForDial()
-        let framing: HTTPClientFraming
+        let framing: [ChannelHandler]
         let link: LinkHandler
         var headers = route.requestHeaders()
-        headers.add("Content-Type", "application/octet-stream")
         switch mode {
         case .split:
+            headers.add("Content-Type", "application/octet-stream")
             // Not a secret (proxies see it): it pairs the link's requests and is bound into its handshake.
             let token = Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
             link = makeLink(binding: Array(token.utf8), replacing: replacing)
@@ -96,26 +101,36 @@ final class LinkSlot {
             upstream.onWritable = { [weak link] in link?.session?.schedulePump() }
             upstream.onResend = { [logger] message in logger.info("split-mode upstream: \(message)") }
             link.writeGate = upstream
-            framing = HTTPClientFraming(
+            framing = [HTTPClientFraming(
                 request: HTTPRequestHead(method: "GET", target: route.requestTarget(query: "t=\(token)"), headers: headers),
-                upstream: .split(upstream))
+                upstream: .split(upstream))]
+        case .websocket:
+            link = makeLink(binding: [], replacing: replacing)
+            framing = [
+                WebSocketClientUpgrade(target: route.requestTarget(), headers: headers),
+                ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: WebSocketReceiver.maxMessageBytes)),
+                WebSocketFrameEncoder(),
+                WebSocketLinkStream(role: .client),
+            ]
         case .duplex, .auto:
+            headers.add("Content-Type", "application/octet-stream")
             link = makeLink(binding: [], replacing: replacing)
             headers.add("Transfer-Encoding", "chunked")
-            framing = HTTPClientFraming(
-                request: HTTPRequestHead(method: "POST", target: route.requestTarget(), headers: headers), upstream: .chunkedBody)
+            framing = [HTTPClientFraming(
+                request: HTTPRequestHead(method: "POST", target: route.requestTarget(), headers: headers), upstream: .chunkedBody)]
         }
         modes[ObjectIdentifier(link)] = mode
+        link.transport = mode.rawValue
         connect(link, to: route.connectAddress) { channel in
+            if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
             try addTLS(channel)
-            try channel.pipeline.syncOperations.addHandler(framing)
-            try channel.pipeline.syncOperations.addHandler(link)
+            try channel.pipeline.syncOperations.addHandlers(framing + [link])
         }
-        if peer.isProbingDuplex, mode == .duplex {
+        if peer.isProbing(mode) {
             probeTimer?.cancel()
-            probeTimer = peer.node.eventLoop.assumeIsolated().scheduleTask(in: Self.duplexProbeTimeout) { [weak link] in
+            probeTimer = peer.node.eventLoop.assumeIsolated().scheduleTask(in: Self.autoProbeTimeout) { [weak link] in
                 guard let link, !link.wasEstablished else { return }
-                link.fail("duplex HTTP got no answer within \(Self.duplexProbeTimeout) (a proxy holding request bodies?)")
+                link.fail("\(mode) HTTP got no answer within \(Self.autoProbeTimeout) (a proxy holding the request?)")
             }
         }
     }

@@ -68,14 +68,29 @@ final class PeerRuntime {
         for slot in slots { slot.rekey() }
     }
 
-    // MARK: HTTP mode (auto: duplex first, split if that does not get through)
+    // MARK: HTTP mode (auto: duplex, then websocket, then split, until one gets through)
 
     func httpModeForDial() -> HTTPMode {
         config.http.mode == .auto ? learnedHTTPMode ?? autoCandidate : config.http.mode
     }
 
-    /// Auto mode has not yet seen duplex work or fail.
-    var isProbingDuplex: Bool { config.http.mode == .auto && learnedHTTPMode == nil && autoCandidate == .duplex }
+    /// Auto mode is trying `mode` and has not seen it work or fail: a link in it that gets no
+    /// answer soon is failed, so a proxy that holds it does not hold auto forever. Split is the
+    /// last resort and gets the full handshake timeout.
+    func isProbing(_ mode: HTTPMode) -> Bool {
+        config.http.mode == .auto && learnedHTTPMode == nil && autoCandidate == mode && mode != .split
+    }
+
+    /// The order auto tries: duplex costs least, a WebSocket passes proxies that hold request
+    /// bodies but know upgrades (and corking ones: an upgraded connection is a plain tunnel),
+    /// split passes nearly anything that speaks HTTP.
+    static func autoCandidate(after mode: HTTPMode) -> HTTPMode {
+        switch mode {
+        case .duplex: .websocket
+        case .websocket: .split
+        case .split, .auto: .duplex
+        }
+    }
 
     func httpModeWorked(_ mode: HTTPMode) {
         guard config.http.mode == .auto else { return }
@@ -90,7 +105,7 @@ final class PeerRuntime {
         if learnedHTTPMode == nil {
             // Several links fail together: the first failure of a candidate decides.
             guard mode == autoCandidate else { return }
-            autoCandidate = mode == .duplex ? .split : .duplex
+            autoCandidate = Self.autoCandidate(after: mode)
             node.logger.info("peer '\(config.name)': HTTP \(mode) mode did not get through; trying \(autoCandidate)")
         } else {
             // The network may have changed: after repeated failures, probe again.
