@@ -15,32 +15,45 @@ extension DataPlane {
 
     func openRecords(_ link: DataPlaneLink) {
         var opened = false
+        // Records for the loop (not packets only, or behind one that was not), copied out as
+        // they open — the next record is opened in place in the same storage — into one
+        // buffer, and handed over in one task per read.
+        var forLoop = ByteBuffer()
+        var spans: [(start: Int, length: Int, flags: UInt8)] = []
         do throws(LinkMachine.Failure) {
             while let record = try link.machine.openRecord() {
                 opened = true
-                if record.flags == 0, link.shared.recordsAtLoop.load(ordering: .relaxed) == 0, writePackets(record.payload, from: link) {
+                if record.flags == 0, spans.isEmpty, link.shared.recordsAtLoop.load(ordering: .relaxed) == 0,
+                   writePackets(record.payload, from: link) {
                     continue
                 }
-                // Copied out: the next record is opened in place in the same storage.
-                var copy = record
-                copy.payload = ByteBuffer()
-                copy.payload.reserveCapacity(record.payload.readableBytes)
-                copy.payload.writeImmutableBuffer(record.payload)
-                link.shared.recordsAtLoop.add(1, ordering: .relaxed)
-                guard let handler = handlers[link.key] else { continue }
-                let shared = link.shared, forward = copy, plane = self
-                loop.execute {
-                    handler.value.planeReceived(forward)
-                    // The record's packets reach the TUN through this plane, ahead of the count.
-                    handler.value.node.loopPackets?.flushToTun(recordsDone: shared, via: plane)
-                }
+                if spans.isEmpty { forLoop.reserveCapacity(record.payload.readableBytes + link.machine.unreadBytes) }
+                spans.append((forLoop.writerIndex, record.payload.readableBytes, record.flags))
+                forLoop.writeImmutableBuffer(record.payload)
             }
         } catch {
+            handToLoop(forLoop, spans, from: link)
             if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
             return close(link, reason: "\(error)")
         }
+        handToLoop(forLoop, spans, from: link)
         if opened { link.shared.lastReceived.store(Clocks.monotonic(), ordering: .relaxed) }
         link.machine.compactInbound(keepingCapacity: 1 << 20)
+    }
+
+    /// Records for the loop's session, in order, in one task.
+    private func handToLoop(_ buffer: ByteBuffer, _ spans: [(start: Int, length: Int, flags: UInt8)], from link: DataPlaneLink) {
+        guard !spans.isEmpty, let handler = handlers[link.key] else { return }
+        let records = spans.compactMap { span in
+            buffer.getSlice(at: span.start, length: span.length).map { RecordOpener.Opened(flags: span.flags, payload: $0) }
+        }
+        link.shared.recordsAtLoop.add(records.count, ordering: .relaxed)
+        let shared = link.shared, plane = self
+        loop.execute {
+            for record in records { handler.value.planeReceived(record) }
+            // Their packets reach the TUN through this plane, ahead of the count.
+            handler.value.node.loopPackets?.flushToTun(recordsDone: shared, count: records.count, via: plane)
+        }
     }
 
     func flushDirty() {

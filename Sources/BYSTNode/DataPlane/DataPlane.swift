@@ -37,9 +37,9 @@ final class DataPlane: @unchecked Sendable {
         case routes(PacketRouter, version: UInt64)
         /// One peer's links changed (`PacketRouter.update`); ignored unless `version` is the table's.
         case peer(PacketRouter.Peer, index: Int, version: UInt64)
-        /// Packets from peers whose links the loop holds; `recordsDone`: a link of ours whose
-        /// record the loop has handled (after these packets: see `recordsAtLoop`).
-        case writeToTun(PacketBatch, recordsDone: DataPlaneLinkShared?)
+        /// Packets from peers whose links the loop holds; `recordsDone`: a link of ours and how
+        /// many of its records the loop has handled (after these packets: see `recordsAtLoop`).
+        case writeToTun(PacketBatch, recordsDone: (DataPlaneLinkShared, Int)?)
         /// Packets another plane read for peers whose links are here (`PacketRouter.Decision.plane`).
         case route(PacketBatch, version: UInt64)
         case stop
@@ -272,7 +272,7 @@ final class DataPlane: @unchecked Sendable {
             for key in before + peer.allLinks { links[key]?.peerIndex = router.owner(ofLink: key) }
         case .writeToTun(let batch, let recordsDone):
             writeToTun(batch)
-            recordsDone?.recordsAtLoop.subtract(1, ordering: .relaxed)
+            if let (shared, count) = recordsDone { shared.recordsAtLoop.subtract(count, ordering: .relaxed) }
             tunWritesInFlight.subtract(1, ordering: .relaxed)
         case .route(let batch, let version):
             sendRouted(batch, version: version)

@@ -87,9 +87,9 @@ final class LoopPackets {
     }
 
     /// Hands what peers sent to a plane now (`plane`, else the first): `recordsDone`, that
-    /// plane's link whose record the loop has just handled — its next records of packets may
+    /// plane's link whose `count` records the loop has just handled — its next records of packets may
     /// go straight to the TUN once these packets are written, by the same thread, before them.
-    func flushToTun(recordsDone: DataPlaneLinkShared? = nil, via plane: DataPlane? = nil) {
+    func flushToTun(recordsDone: DataPlaneLinkShared? = nil, count: Int = 1, via plane: DataPlane? = nil) {
         flushScheduled = false
         guard let plane = plane ?? node.dataPlanes.first else { return toTun.removeAll() }
         if toTun.isEmpty {
@@ -97,11 +97,11 @@ final class LoopPackets {
             // Nothing of this record, nor of any earlier, still on its way to the TUN (a
             // record of stream data): done now, without waking the plane.
             if plane.tunWritesInFlight.load(ordering: .relaxed) == 0 {
-                recordsDone.recordsAtLoop.subtract(1, ordering: .relaxed)
+                recordsDone.recordsAtLoop.subtract(count, ordering: .relaxed)
                 return
             }
         }
         plane.tunWritesInFlight.add(1, ordering: .relaxed)
-        plane.post(.writeToTun(toTun.take(), recordsDone: recordsDone))
+        plane.post(.writeToTun(toTun.take(), recordsDone: recordsDone.map { ($0, count) }))
     }
 }

@@ -20,6 +20,11 @@ public struct RecordOpener {
         public let flags: UInt8
         /// The plaintext: a slice of the inbound buffer (no copy).
         public var payload: ByteBuffer
+
+        public init(flags: UInt8, payload: ByteBuffer) {
+            self.flags = flags
+            self.payload = payload
+        }
     }
 
     public init(algorithm: AEADAlgorithm, key: SecretBytes, limits: RecordLimits = .init()) throws(RecordError) {
