@@ -139,6 +139,7 @@ extension LinkHandler {
         session?.detach(self)
         slot?.linkClosed(self)
         node.publishDataPlaneRoutes(peer: session?.peer)
+        linkClosedForWaiters()
     }
 
     /// The plane's counters since the last fold: into the peer's metrics, the link's receive

@@ -68,6 +68,8 @@ final class LinkHandler: ChannelInboundHandler {
     private(set) var directBytesOut: UInt64 = 0
     private var begun = false
     var closingAfterFlush = false
+    /// Waiting for the link to close (`closeWhenFlushed`).
+    private var closeWaiters: [EventLoopPromise<Void>] = []
 
     /// The key this link handshakes with (initiator) or was authenticated by (responder).
     var keyID: KeyID? { machine.keyID }
@@ -186,6 +188,7 @@ final class LinkHandler: ChannelInboundHandler {
         directSocket?.close()
         session?.detach(self)
         slot?.linkClosed(self)
+        linkClosedForWaiters()
         context.fireChannelInactive()
     }
 
@@ -235,6 +238,32 @@ final class LinkHandler: ChannelInboundHandler {
         logger.info("link retiring: replaced by a fresh link")
         session.machine.retireLink(id, now: Clocks.monotonic())
         session.schedulePump()
+    }
+
+    /// Shutdown: close once what we wrote (the go-away, resets) has reached the socket; the
+    /// future completes when the link is closed.
+    func closeWhenFlushed() -> EventLoopFuture<Void> {
+        let promise = node.eventLoop.makePromise(of: Void.self)
+        guard !closed else {
+            promise.succeed()
+            return promise.futureResult
+        }
+        closeWaiters.append(promise)
+        if isEstablished, plane != nil || context != nil {
+            closeRetired()
+        } else {
+            close()
+            // A link without a channel or plane yet has nothing that would report its close.
+            if plane == nil, context == nil { linkClosedForWaiters() }
+        }
+        return promise.futureResult
+    }
+
+    /// Completes what waits for the link to close (`closeWhenFlushed`).
+    func linkClosedForWaiters() {
+        let waiters = closeWaiters
+        closeWaiters.removeAll()
+        for waiter in waiters { waiter.succeed() }
     }
 
     /// Both retire frames crossed: close once what we wrote has reached the socket.

@@ -350,6 +350,9 @@ final class Node {
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
     }
 
+    /// How long shutdown waits for links to write their go-away before closing them anyway.
+    static let shutdownFlushLimit: TimeAmount = .seconds(1)
+
     func shutdown() -> EventLoopFuture<Void> {
         logger.info("shutting down")
         // Ports are released first (a standby takes over in one round trip, not one lease);
@@ -371,11 +374,15 @@ final class Node {
         channels.removeAll()
         linkListeners.removeAll()
         forwardChannels.removeAll()
-        // Give the go-away and resets a moment to reach the wire before links close.
-        return EventLoopFuture.andAllComplete(closes, on: eventLoop).assumeIsolated().flatMap { [self] in
-            eventLoop.scheduleTask(in: .milliseconds(200)) {}.futureResult
-        }.map { [self] in
-            for peer in peers { for session in peer.sessions { for link in session.links.values { link.close() } } }
+        // Each link closes once the go-away and resets it was given are written; one whose
+        // peer does not read is closed as it is after `shutdownFlushLimit`.
+        let links = peers.flatMap(\.sessions).flatMap(\.links.values)
+        let flushed = links.map { $0.closeWhenFlushed() }
+        let limit = eventLoop.assumeIsolated().scheduleTask(in: Self.shutdownFlushLimit) {
+            for link in links { link.close() }
+        }
+        return EventLoopFuture.andAllComplete(closes + flushed, on: eventLoop).assumeIsolated().map { [self] in
+            limit.cancel()
             // After the links' closes (queued ahead of it): the plane writes what they have sealed.
             for plane in dataPlanes { plane.stop() }
             dataPlanes.removeAll()
