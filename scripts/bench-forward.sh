@@ -12,26 +12,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5} rounds=${2:-3}
-if [ -z "${BYST_BENCH_NETNS:-}" ]; then
-    command -v iperf3 >/dev/null || { echo "bench-forward: iperf3 missing (apt-get install iperf3)" >&2; exit 1; }
-    [ -n "${BYST:-}" ] || { swift build -c release --product byst >/dev/null; export BYST=$PWD/.build/release/byst; }
-    netns=byst-bench-fwd-$$
-    ip netns add "$netns"
-    trap 'ip netns del "$netns" 2>/dev/null || true' EXIT INT TERM
-    ip -n "$netns" link set lo up
-    BYST_BENCH_NETNS=$netns ip netns exec "$netns" bash "$0" "$@"
-    exit
-fi
+command -v iperf3 >/dev/null || { echo "bench-forward: iperf3 missing (apt-get install iperf3)" >&2; exit 1; }
 source scripts/lib/bench.sh
+bench_in_netns forward "$0" "$@"
 bench_start forward
 
 port_base=$(loopback_port_base 20)
 iperf_port=$port_base hub_port=$((port_base + 1))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
+sleep 0.5  # the server listens before the first client connects
 
-gbits() {  # gbits <port>: iperf3 client receiver throughput in Gbit/s
-    iperf3 -c 127.0.0.1 -p "$1" -t "$seconds" -J | awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%.2f", $2 / 1e9; exit }'
-}
+gbits() { bench_iperf "$1" "$seconds" gbit; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # forward_through LINKS BRANCH_SECTIONS: one measurement through a fresh branch, in $result.

@@ -11,29 +11,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5} cap=${2:-40} rounds=${3:-3}
-if [ -z "${BYST_BENCH_NETNS:-}" ]; then
-    command -v iperf3 >/dev/null || { echo "bench-striping: iperf3 missing (apt-get install iperf3)" >&2; exit 1; }
-    command -v python3 >/dev/null || { echo "bench-striping: python3 missing" >&2; exit 1; }
-    [ -n "${BYST:-}" ] || { swift build -c release --product byst >/dev/null; export BYST=$PWD/.build/release/byst; }
-    netns=byst-bench-stripe-$$
-    ip netns add "$netns"
-    trap 'ip netns del "$netns" 2>/dev/null || true' EXIT INT TERM
-    ip -n "$netns" link set lo up
-    BYST_BENCH_NETNS=$netns ip netns exec "$netns" bash "$0" "$@"
-    exit
-fi
+command -v iperf3 >/dev/null || { echo "bench-striping: iperf3 missing (apt-get install iperf3)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench-striping: python3 missing" >&2; exit 1; }
 source scripts/lib/bench.sh
+bench_in_netns stripe "$0" "$@"
 bench_start striping
 
 port_base=$(loopback_port_base 20)
 iperf_port=$port_base hub_port=$((port_base + 1)) relay_port=$((port_base + 2))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
+sleep 0.5  # the server listens before the first client connects
 python3 scripts/lib/rate-relay.py "$relay_port" "$hub_port" "$cap" & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$hub_port\"]" "$iperf_port"
 
-mbits() {  # mbits <port>: iperf3 client receiver throughput in Mbit/s
-    iperf3 -c 127.0.0.1 -p "$1" -t "$seconds" -J | awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%.1f", $2 / 1e6; exit }'
-}
+mbits() { bench_iperf "$1" "$seconds" mbit; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # forward_through ENDPOINT_PORT LINKS: one measurement through a fresh branch, in $result.

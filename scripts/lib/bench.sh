@@ -4,6 +4,31 @@
 
 source scripts/lib/ports.sh
 
+# bench_in_netns NAME SCRIPT ARGS…: unless already inside one (BYST_BENCH_NETNS), makes a
+# network namespace of its own (loopback up; removed on exit), runs SCRIPT there with ARGS
+# and exits with its status. $BYST is the release `byst` (built here if unset).
+bench_in_netns() {
+    [ -z "${BYST_BENCH_NETNS:-}" ] || return 0
+    local name=$1 script=$2 status=0
+    shift 2
+    [ -n "${BYST:-}" ] || { swift build -c release --product byst >/dev/null; export BYST=$PWD/.build/release/byst; }
+    local netns=byst-bench-$name-$$
+    ip netns add "$netns"
+    trap "ip netns del $netns 2>/dev/null || true" EXIT INT TERM
+    ip -n "$netns" link set lo up
+    BYST_BENCH_NETNS=$netns ip netns exec "$netns" bash "$script" "$@" || status=$?
+    exit "$status"
+}
+
+# bench_iperf PORT SECONDS UNIT: one iperf3 TCP stream to 127.0.0.1:PORT, the receiver's
+# throughput in Gbit/s (UNIT gbit, two decimals) or Mbit/s (UNIT mbit, one decimal).
+bench_iperf() {
+    local divisor=1e9 decimals=2
+    [ "$3" = mbit ] && divisor=1e6 decimals=1
+    iperf3 -c 127.0.0.1 -p "$1" -t "$2" -J |
+        awk -F'[:,]' -v d="$divisor" -v p="$decimals" '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%." p "f", $2 / d; exit }'
+}
+
 # bench_start NAME: the release `byst` in $byst ($BYST if set, else a fresh release build),
 # a work directory in $work, the exit trap, and a hub/branch key pair ("branch" at the hub,
 # "hub" at the branch).
