@@ -1,3 +1,4 @@
+import Foundation
 import BYSTProto
 
 /// The node's configuration, as read from its TOML file (docs/OPERATIONS.md, "Configuration").
@@ -117,8 +118,10 @@ public struct TunConfig: Sendable, Equatable {
     /// Kernel offloads on the TUN (`offload`): GSO super-packets cross the tunnel whole when
     /// both ends have them (PROTOCOL.md §5.4); off = one wire-size packet at a time.
     public var offload = true
-    /// TUN queues (`queues`, IFF_MULTI_QUEUE), each read by its own thread.
-    public var queues = 1
+    /// TUN queues (`queues`, IFF_MULTI_QUEUE), each with a data plane of its own: by default
+    /// one per core, at most 4 (a plane per core lets a bigger gateway use its cores).
+    public var queues = TunConfig.defaultQueues
+    public static var defaultQueues: Int { min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4) }
     /// Established plain links move to the data plane (`data_plane`). Off, for tests and
     /// comparisons: every link stays on the event loop (the plane still reads and writes the TUN).
     public var dataPlane = true
