@@ -141,7 +141,7 @@ import Testing
         try await branch.node.shutdown()
         try await hub.node.shutdown()
         #expect(lines(capture, containing: "connection refused by 127.0.0.1:\(port)").count == 1, "\(capture.lines.withLock { $0 })")
-        let recovered = lines(capture, containing: "link up after")
+        let recovered = lines(capture, containing: "dial succeeded after")
         #expect(recovered.count == 1, "\(recovered)")
         let error = try #require(report.peers.first?.last_error)
         #expect(!error.failing)

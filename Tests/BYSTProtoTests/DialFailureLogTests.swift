@@ -47,7 +47,7 @@ import Testing
         _ = log.failed(refused, now: at(0))
         _ = log.failed(refused, now: at(5))
         let up = log.succeeded(now: at(7))
-        #expect(up == .init(level: .info, message: "link up after 2 failed attempts (failing since 12:00:00)"))
+        #expect(up == .init(level: .info, message: "dial succeeded after 2 failed attempts (failing since 12:00:00)"))
         #expect(log.succeeded(now: at(8)) == nil, "a second link up is not news")
         #expect(!log.isFailing)
         #expect(log.last?.cause == refused)
@@ -71,7 +71,15 @@ import Testing
         #expect(log.failed(.transportNotPassing(mode: "websocket"), now: at(3), quietly: true) == nil)
         // Auto ran out of modes: the next failure is news, and the count includes the quiet ones.
         #expect(log.failed(.httpStatus(400, reason: "Bad Request"), now: at(6))?.message.hasPrefix("dial failed: HTTP 400") == true)
-        #expect(log.succeeded(now: at(9))?.message.hasPrefix("link up after 3 failed attempts") == true)
+        #expect(log.succeeded(now: at(9))?.message.hasPrefix("dial succeeded after 3 failed attempts") == true)
+    }
+
+    /// Auto found its mode after quiet failures only: nothing was announced, so no recovery line.
+    @Test func recoveryFromQuietFailuresOnlyIsNotAnnounced() {
+        var log = DialFailureLog()
+        #expect(log.failed(.transportNotPassing(mode: "duplex"), now: at(0), quietly: true) == nil)
+        #expect(log.succeeded(now: at(3)) == nil)
+        #expect(log.last?.cause == .transportNotPassing(mode: "duplex"))
     }
 
     @Test func causesThatCarryTextCannotGrowTheLogWithoutBound() {
@@ -103,5 +111,8 @@ import Testing
         #expect(DialFailureCause.proxyAuthRequired(status: 407).isIndependentOfHTTPMode)
         #expect(!DialFailureCause.transportNotPassing(mode: "duplex").isIndependentOfHTTPMode)
         #expect(!DialFailureCause.proxyForbidden(connect: false).isIndependentOfHTTPMode)
+        // tinyproxy drops Upgrade: the hub refuses the plain GET, and auto must move on.
+        #expect(!DialFailureCause.hubRefused(code: "bad-request", status: 400).isIndependentOfHTTPMode)
+        #expect(DialFailureCause.hubRefused(code: "handshake-failed", status: 403).isIndependentOfHTTPMode)
     }
 }

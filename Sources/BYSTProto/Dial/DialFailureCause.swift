@@ -52,10 +52,13 @@ public enum DialFailureCause: Equatable, Hashable, Sendable, CustomStringConvert
 
     /// Whether the failure says nothing about the HTTP mode used: `auto` must not give up a
     /// mode because a name did not resolve, a proxy wants credentials or the hub refused the
-    /// key (the request reached the hub, so the mode passed).
+    /// key or the handshake (the link's bytes reached the hub's handshake, so the mode passed).
+    /// Other hub refusals do concern the mode: a proxy that drops `Upgrade` turns a WebSocket
+    /// request into a GET the hub refuses with `bad-request`.
     public var isIndependentOfHTTPMode: Bool {
         switch self {
-        case .nameNotResolved, .refused, .timedOut, .proxyAuthRequired, .hubRefusedKey, .hubRefused, .tlsFailed: true
+        case .nameNotResolved, .refused, .timedOut, .proxyAuthRequired, .hubRefusedKey, .tlsFailed: true
+        case .hubRefused(let code, _): code == BYSTRefusal.handshakeFailed.rawValue
         default: false
         }
     }

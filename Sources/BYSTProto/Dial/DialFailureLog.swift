@@ -7,7 +7,9 @@
 ///   trying its modes, cannot make lines flip-flop between two causes.
 /// - While failures go on, one summary every `summaryInterval`:
 ///   `still failing: <cause> (n attempts since HH:MM:SS)`.
-/// - The first link up after failures: `link up after n failed attempts (…)`.
+/// - The first link up after failures that were logged: `dial succeeded after n failed
+///   attempts (…)` (not "link up …": that is the per-link line operators and scripts count).
+///   After quiet failures only (`auto` finding its mode) nothing: nothing was announced.
 ///
 /// **Invariants**: at most `maxCausesPerEpisode` cause lines per episode, then only
 /// summaries (so causes carrying text cannot grow the log without bound); at most one summary
@@ -52,6 +54,8 @@ public struct DialFailureLog: Sendable {
     private var failingSince: UInt64?
     private var attempts = 0
     private var causesLogged: Set<DialFailureCause> = []
+    /// A line about this episode was written (a cause or a summary).
+    private var announced = false
     private var lastLineAt: UInt64 = 0
 
     public init(summaryInterval: UInt64 = Self.defaultSummaryInterval) {
@@ -91,13 +95,16 @@ public struct DialFailureLog: Sendable {
             failingSince = nil
             attempts = 0
             causesLogged = []
+            announced = false
         }
+        guard announced else { return nil }
         let plural = attempts == 1 ? "" : "s"
-        return line(.info, "link up after \(attempts) failed attempt\(plural) (failing since \(Self.clock(since)))", now: now)
+        return line(.info, "dial succeeded after \(attempts) failed attempt\(plural) (failing since \(Self.clock(since)))", now: now)
     }
 
     private mutating func line(_ level: Line.Level, _ message: String, now: UInt64) -> Line {
         lastLineAt = now
+        announced = true
         return Line(level: level, message: message)
     }
 
