@@ -233,6 +233,8 @@ import Testing
             }
             let elapsed = Date().timeIntervalSince(started)
             #expect(response.hasPrefix(item.expect), "\(item.name): got \(response.prefix(60).debugDescription)")
+            // The hub's own refusals carry its marker (PROTOCOL.md §6).
+            #expect(response.contains("\r\nBYST-Refusal: "), "\(item.name): no BYST-Refusal in \(response.prefix(200).debugDescription)")
             #expect(elapsed < 12, "\(item.name): took \(elapsed) s")
         }
         // Early EOF in the middle of a chunk, and a slowloris head: closed, the latter with 408.
@@ -259,6 +261,7 @@ import Testing
         }
         let slowElapsed = Date().timeIntervalSince(slowStart)
         #expect(slow.hasPrefix("HTTP/1.1 408"), "slowloris: \(slow.prefix(40).debugDescription)")
+        #expect(slow.contains("\r\nBYST-Refusal: timeout\r\n"))
         #expect(slowElapsed < 16, "slowloris held the connection \(slowElapsed) s")
 
         let (sent, received) = try await legit.value

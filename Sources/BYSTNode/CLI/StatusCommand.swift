@@ -44,7 +44,12 @@ enum StatusText {
             out += "registry server  clients \(server.clients)  ports \(server.ports)  requests \(server.requests)  denied \(server.denied)\n"
         }
         for peer in report.peers {
-            out += "peer \(peer.name)  endpoint \(peer.endpoint ?? "(accepts only)")  reconnects \(peer.reconnects)\n"
+            let proxy = peer.proxy.map { "  proxy \($0)" } ?? ""
+            out += "peer \(peer.name)  endpoint \(peer.endpoint ?? "(accepts only)")\(proxy)  reconnects \(peer.reconnects)\n"
+            if let error = peer.last_error {
+                let state = error.failing ? "failing, \(error.attempts) attempts" : "recovered after \(error.attempts) attempts"
+                out += "  last error \(Int(error.seconds_ago)) s ago (\(state)): \(error.cause)\n"
+            }
             if peer.sessions.isEmpty { out += "  no session\n" }
             for session in peer.sessions {
                 out += "  session \(session.id.prefix(8)) \(session.role) \(session.state)  streams \(session.streams)\n"

@@ -36,11 +36,28 @@ struct StatusReport: Codable, Sendable {
         var streams: Int
     }
 
+    /// The latest dialed link that failed before its handshake (DialFailureLog.last). Kept
+    /// after links come up again (`failing` false then), so a flapping peer shows its cause.
+    struct LastError: Codable, Sendable {
+        /// The cause as the log's `dial failed: …` line gives it.
+        var cause: String
+        /// RFC 3339 UTC with milliseconds.
+        var at: String
+        var seconds_ago: Double
+        /// Failed attempts in a row up to it.
+        var attempts: Int
+        /// No link came up since.
+        var failing: Bool
+    }
+
     struct Peer: Codable, Sendable {
         var name: String
         var endpoint: String?
+        /// The proxy our links to the peer go through, `host:port (forward|connect)`; nil: none.
+        var proxy: String? = nil
         var configured_links: Int
         var reconnects: Int
+        var last_error: LastError? = nil
         var sessions: [Session]
     }
 
@@ -118,8 +135,8 @@ extension Node {
             },
             peers: peers.map { peer in
                 StatusReport.Peer(
-                    name: peer.config.name, endpoint: peer.config.endpoint?.description,
-                    configured_links: peer.config.links, reconnects: peer.reconnects,
+                    name: peer.config.name, endpoint: peer.config.endpoint?.description, proxy: peer.proxyDescription,
+                    configured_links: peer.config.links, reconnects: peer.reconnects, last_error: peer.lastErrorStatus(),
                     sessions: peer.sessions.map { $0.status() })
             },
             registry: registryBackend.map { backend in
@@ -162,5 +179,22 @@ extension SessionRuntime {
         return StatusReport.Session(
             id: sessionID.hexString, role: machine.role == .initiator ? "initiator" : "responder",
             state: links.isEmpty ? "lingering" : "active", links: links, streams: machine.streamCount)
+    }
+}
+
+extension PeerRuntime {
+    /// `host:port (mode)` of the proxy on the way to where we dial now, nil without one.
+    var proxyDescription: String? {
+        guard let http = dialTarget?.httpEndpoint, let proxy = config.http.proxy(for: http) else { return nil }
+        return "\(proxy.address) (\(proxy.mode.rawValue))"
+    }
+
+    func lastErrorStatus() -> StatusReport.LastError? {
+        guard let last = dialFailures.last else { return nil }
+        let now = Clocks.wall()
+        return StatusReport.LastError(
+            cause: last.cause.description, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: last.at)),
+            seconds_ago: now > last.at ? (Double(now - last.at) / 1e8).rounded() / 10 : 0,
+            attempts: last.attempts, failing: dialFailures.isFailing)
     }
 }

@@ -56,7 +56,7 @@ final class HTTPClientFraming: ChannelDuplexHandler {
             let head: HTTPResponseHead?
             do throws(HTTPError) { head = try parser.parseResponse(&inbound) } catch { throw .malformed(error) }
             guard let head else { return }
-            guard head.status == 200 else { throw .status(head.status, head.reason) }
+            guard head.status == 200 else { throw .status(head.status, head.reason, refusal: head.headers[BYSTRefusal.headerName]) }
             do throws(HTTPError) {
                 decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(head, requestMethod: request.method))
             } catch { throw .malformed(error) }

@@ -10,6 +10,8 @@ struct HTTPRoute {
     var connectAddress: HostPort { proxy?.address ?? endpoint.address }
     var viaConnect: Bool { proxy?.mode == .connect }
     var viaForwardProxy: Bool { proxy?.mode == .forward }
+    /// Where the connection goes, for naming the hop a failure happened at.
+    var dialRoute: DialFailureClassifier.Route { DialFailureClassifier.Route(address: connectAddress, viaProxy: proxy != nil) }
 
     /// Origin-form, or absolute-form when a forward proxy must see where to go.
     func requestTarget(query: String? = nil) -> String {

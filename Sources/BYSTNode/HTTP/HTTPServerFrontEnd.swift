@@ -431,7 +431,9 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         if case .link = state, !responseStarted, mode == .all {
             responseStarted = true
             state = .done
-            writeError(403, "Forbidden", body: "link refused\n", extraHeaders: [], context)
+            // The marker lets the branch tell this from a proxy's own 403 (PROTOCOL.md §6).
+            let refusal: BYSTRefusal = link?.handshakeFailure == .unknownKey ? .unknownKey : .handshakeFailed
+            writeError(403, "Forbidden", refusal: refusal, body: "link refused\n", extraHeaders: [], context)
         }
         context.close(mode: mode, promise: promise)
     }
@@ -450,18 +452,20 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         node.logLimiter.log(.http, level: .info, "HTTP \(status) to \(remote): \(detail)", to: node.logger)
         state = .done
         deadline?.cancel()
-        writeError(status, reason, body: "\(status) \(reason): \(detail)\n", extraHeaders: extraHeaders, context)
+        writeError(status, reason, refusal: BYSTRefusal(status: status), body: "\(status) \(reason): \(detail)\n",
+                   extraHeaders: extraHeaders, context)
         // Lingering close: a client still sending (an oversized head) would otherwise get a
         // reset that can destroy our answer before it reads it. Send FIN, discard input a while.
         context.close(mode: .output, promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTimeout) { context.close(promise: nil) }
     }
 
-    private func writeError(_ status: Int, _ reason: String, body: String, extraHeaders: [(String, String)],
+    /// Every error answer of ours carries `BYST-Refusal` (PROTOCOL.md §6).
+    private func writeError(_ status: Int, _ reason: String, refusal: BYSTRefusal, body: String, extraHeaders: [(String, String)],
                             _ context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 256)
         var headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "\(body.utf8.count)"),
-                                   ("Connection", "close")])
+                                   ("Connection", "close"), (BYSTRefusal.headerName, refusal.rawValue)])
         for (name, value) in extraHeaders { headers.add(name, value) }
         HTTPResponseHead(status: status, reason: reason, headers: headers).write(into: &buffer)
         buffer.writeString(body)

@@ -2,8 +2,9 @@ import BYSTProto
 
 /// Why an HTTP-carried link failed, in the words the link's log line uses.
 enum HTTPTransportError: Error, CustomStringConvertible {
-    /// The server (or a proxy on the way) answered with something other than 200.
-    case status(Int, String)
+    /// The server (or a proxy on the way) answered with something other than 200; `refusal`
+    /// is the hub's `BYST-Refusal` code if the answer carries one (PROTOCOL.md §6).
+    case status(Int, String, refusal: String?)
     /// A proxy refused our CONNECT.
     case proxyRefused(Int, String)
     /// The response was not HTTP we can read.
@@ -17,8 +18,9 @@ enum HTTPTransportError: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .status(let code, let reason):
-            code == 407 ? "HTTP 407 \(reason): the proxy wants (other) credentials in http_proxy" : "HTTP \(code) \(reason)"
+        case .status(let code, let reason, let refusal):
+            refusal.map { "HTTP \(code) \(reason) from the hub (\(BYSTRefusal.headerName): \($0))" }
+                ?? (code == 407 ? "HTTP 407 \(reason): the proxy wants (other) credentials in http_proxy" : "HTTP \(code) \(reason)")
         case .proxyRefused(let code, let reason):
             "proxy refused CONNECT: HTTP \(code) \(reason)" + (code == 407 ? " (check the credentials in http_proxy)" : "")
         case .malformed(let error): "malformed HTTP from the server or proxy: \(error)"

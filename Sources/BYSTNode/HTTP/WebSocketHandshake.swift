@@ -24,7 +24,7 @@ enum WebSocketHandshake {
 
     /// Why a server's answer to our upgrade is not a WebSocket handshake; nil when it is.
     static func refusal(of head: HTTPResponseHead, key: String) -> HTTPTransportError? {
-        guard head.status == 101 else { return .status(head.status, head.reason) }
+        guard head.status == 101 else { return .status(head.status, head.reason, refusal: head.headers[BYSTRefusal.headerName]) }
         guard head.headers.containsToken("websocket", in: "upgrade"), head.headers.containsToken("upgrade", in: "connection") else {
             return .webSocket("101 without Upgrade: websocket and Connection: Upgrade")
         }

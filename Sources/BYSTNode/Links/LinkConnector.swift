@@ -14,9 +14,12 @@ import Synchronization
 enum LinkConnector {
     struct Failure: Error, CustomStringConvertible {
         let description: String
+        /// The errno, for DialFailureClassifier (refused, timed out).
+        let code: Int32
 
         init(_ what: String, _ code: Int32) {
             description = "\(what): \(String(cString: strerror(code)))"
+            self.code = code
         }
     }
 

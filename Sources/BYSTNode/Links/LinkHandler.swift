@@ -71,6 +71,13 @@ final class LinkHandler: ChannelInboundHandler {
     /// Waiting for the link to close (`closeWhenFlushed`).
     private var closeWaiters: [EventLoopPromise<Void>] = []
 
+    /// Why the handshake failed, once it has (the HTTP front end names it in its 403).
+    private(set) var handshakeFailure: HandshakeFailureReason?
+    /// A dialed link: where its connection goes, to classify what ends it early.
+    var dialRoute: DialFailureClassifier.Route?
+    /// A dialed link that ended before its handshake: why, for its slot's log (LinkSlot).
+    var dialFailure: DialFailureCause?
+
     /// The key this link handshakes with (initiator) or was authenticated by (responder).
     var keyID: KeyID? { machine.keyID }
 
@@ -133,6 +140,7 @@ final class LinkHandler: ChannelInboundHandler {
         let timeout = slot == nil ? node.handshakeTimeout : Node.dialHandshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard !isEstablished else { return }
+            if dialFailure == nil { dialFailure = .handshakeTimedOut(address: dialRoute?.address.description ?? remoteDescription) }
             fail("handshake not completed within \(timeout)", cause: .timeout)
         }
         var message1 = ByteBuffer()
@@ -177,7 +185,9 @@ final class LinkHandler: ChannelInboundHandler {
                 logger.info("link down: connection closed by the remote end")
             } else if machine.connectionClosed() != nil, machine.isInitiator {
                 // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
-                logger.warning("link closed: the remote end closed the connection during the handshake (a key it does not have?)")
+                // The slot's DialFailureLog says so at info, once per cause; this line is per attempt.
+                logger.debug("link closed: the remote end closed the connection during the handshake (a key it does not have?)")
+                if dialFailure == nil { dialFailure = .closedDuringHandshake }
                 node.handshakeFailed(.closed)
             } else {
                 logger.debug("link closed during handshake")
@@ -193,6 +203,9 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if slot != nil, !wasEstablished, dialFailure == nil, let dialRoute {
+            dialFailure = DialFailureClassifier.cause(of: error, route: dialRoute)
+        }
         fail("socket error: \(error)")
     }
 
@@ -213,10 +226,17 @@ final class LinkHandler: ChannelInboundHandler {
         if slot == nil, !wasEstablished {
             // Accepted and not authenticated: anyone can cause this line, so it is rate-limited.
             node.logLimiter.log(.handshake, level: level, "link closed: \(reason)", to: logger)
+        } else if !wasEstablished {
+            // Dialed: the slot's DialFailureLog logs the cause once per change; each attempt only here.
+            if dialFailure == nil { dialFailure = .other(reason) }
+            logger.debug("link closed: \(reason)")
         } else {
             logger.log(level: level, "link closed: \(reason)")
         }
-        if !wasEstablished { node.handshakeFailed(cause) }
+        if !wasEstablished {
+            if handshakeFailure == nil { handshakeFailure = cause }
+            node.handshakeFailed(cause)
+        }
         close()
     }
 

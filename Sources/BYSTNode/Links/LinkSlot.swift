@@ -54,7 +54,9 @@ final class LinkSlot {
         guard !stopped else { return }
         switch endpoint {
         case .byst(let address):
-            connectPlain(makeLink(binding: [], replacing: replacing), to: address)
+            let link = makeLink(binding: [], replacing: replacing)
+            link.dialRoute = DialFailureClassifier.Route(address: address, viaProxy: false)
+            connectPlain(link, to: address)
         case .http(let http):
             dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy(for: http)), replacing: replacing)
         case .port(let name):
@@ -78,6 +80,7 @@ final class LinkSlot {
         if connectTunnel != nil, peer.config.http.mode != .websocket {
             let link = makeLink(binding: [], replacing: replacing)
             link.transport = "connect"
+            link.dialRoute = route.dialRoute
             connect(link, to: route.connectAddress) { channel in
                 if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
                 try addTLS(channel)
@@ -121,6 +124,7 @@ final class LinkSlot {
         }
         modes[ObjectIdentifier(link)] = mode
         link.transport = mode.rawValue
+        link.dialRoute = route.dialRoute
         connect(link, to: route.connectAddress) { channel in
             if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
             try addTLS(channel)
@@ -130,6 +134,7 @@ final class LinkSlot {
             probeTimer?.cancel()
             probeTimer = peer.node.eventLoop.assumeIsolated().scheduleTask(in: Self.autoProbeTimeout) { [weak link] in
                 guard let link, !link.wasEstablished else { return }
+                if link.dialFailure == nil { link.dialFailure = .transportNotPassing(mode: mode.rawValue) }
                 link.fail("\(mode) HTTP got no answer within \(Self.autoProbeTimeout) (a proxy holding the request?)")
             }
         }
@@ -153,6 +158,7 @@ final class LinkSlot {
     private func connect(_ link: LinkHandler, to address: HostPort, setUp: @escaping (Channel) throws -> Void) {
         connectChannel(to: address, setUp: setUp).assumeIsolated().whenFailure { [self] error in
             logger.debug("dial \(address) failed: \(error)")
+            connectFailed(link, error)
             linkClosed(link)
         }
     }
@@ -184,6 +190,7 @@ final class LinkSlot {
             }
             .whenFailure { [self] error in
                 logger.debug("dial \(address) failed: \(error)")
+                connectFailed(link, error)
                 linkClosed(link)
             }
     }
@@ -212,10 +219,17 @@ final class LinkSlot {
         }
     }
 
+    /// The connection did not come up (no channel events will say why): classify the error.
+    private func connectFailed(_ link: LinkHandler, _ error: any Error) {
+        guard link.dialFailure == nil, let route = link.dialRoute else { return }
+        link.dialFailure = DialFailureClassifier.cause(of: error, route: route)
+    }
+
     // MARK: Link lifecycle
 
     func linkEstablished(_ link: LinkHandler) {
         attempts = 0
+        peer.dialSucceeded()
         if let mode = modes[ObjectIdentifier(link)] { peer.httpModeWorked(mode) }
         if link === replacement {
             let old = current
@@ -228,9 +242,12 @@ final class LinkSlot {
 
     func linkClosed(_ link: LinkHandler) {
         let mode = modes.removeValue(forKey: ObjectIdentifier(link))
-        if !link.wasEstablished {
-            if let mode { peer.httpModeFailed(mode) }
-            peer.dialFailed(keyID: link.keyID)
+        if !link.wasEstablished, !stopped {
+            let cause = link.dialFailure ?? .other("closed before its handshake completed")
+            // A name that does not resolve, a proxy's 407 or the hub refusing the key say
+            // nothing about the mode: auto keeps it. A mode auto is still probing is quiet.
+            let probing = mode.map { cause.isIndependentOfHTTPMode ? false : peer.httpModeFailed($0, cause: cause) } ?? false
+            peer.dialFailed(keyID: link.keyID, cause: cause, quietly: probing)
         }
         if link === current {
             current = nil

@@ -1,4 +1,5 @@
 import BYSTProto
+import Logging
 import NIOCore
 import NIOSSL
 
@@ -23,6 +24,11 @@ final class PeerRuntime {
     private(set) var learnedHTTPMode: HTTPMode?
     private var autoCandidate = HTTPMode.duplex
     private var learnedModeFailures = 0
+    /// Auto mode: why each mode tried since the last one that worked did not pass, in order,
+    /// for the one line that says which mode auto settled on.
+    private var autoRejections: [(mode: HTTPMode, cause: DialFailureCause)] = []
+    /// What failing dials put in the log, and the last failure for `byst status`.
+    private(set) var dialFailures = DialFailureLog()
 
     init(config: PeerConfig, key: PreSharedKey, nextKey: PreSharedKey? = nil, node: Node) throws(TLSSetup.Failure) {
         self.config = config
@@ -48,10 +54,23 @@ final class PeerRuntime {
 
     var dialKey: PreSharedKey { dialWithNext ? nextKey ?? key : key }
 
-    /// A dialed link with `keyID` closed before its handshake completed.
-    func dialFailed(keyID: KeyID?) {
+    /// A dialed link with `keyID` closed before its handshake completed, for `cause`;
+    /// `quietly` when auto mode is still probing HTTP modes (it logs its verdict itself).
+    func dialFailed(keyID: KeyID?, cause: DialFailureCause, quietly: Bool = false) {
+        if let line = dialFailures.failed(cause, now: Clocks.wall(), quietly: quietly) { log(line) }
         guard nextKey != nil, keyID == dialKey.id else { return }
         dialWithNext.toggle()
+    }
+
+    /// A dialed link came up.
+    func dialSucceeded() {
+        if let line = dialFailures.succeeded(now: Clocks.wall()) { log(line) }
+    }
+
+    private func log(_ line: DialFailureLog.Line) {
+        var logger = node.logger
+        logger[metadataKey: "peer"] = "\(config.name)"
+        logger.log(level: line.level == .warning ? .warning : .info, "\(line.message)")
     }
 
     /// A reload brought other key material: links move to it by re-handshaking (recycling),
@@ -94,19 +113,33 @@ final class PeerRuntime {
 
     func httpModeWorked(_ mode: HTTPMode) {
         guard config.http.mode == .auto else { return }
-        if learnedHTTPMode != mode { node.logger.info("peer '\(config.name)': HTTP \(mode) mode works; using it") }
+        if learnedHTTPMode != mode {
+            // The one info line of auto's search: where it settled, and why the modes before did not pass.
+            let why = autoRejections.filter { $0.mode != mode }.map { rejection in
+                if case .transportNotPassing = rejection.cause { return "\(rejection.cause)" }
+                return "HTTP \(rejection.mode) mode did not get through: \(rejection.cause)"
+            }
+            node.logger.info("peer '\(config.name)': HTTP \(mode) mode works; using it\(why.isEmpty ? "" : " (\(why.joined(separator: "; ")))")")
+        }
         learnedHTTPMode = mode
         learnedModeFailures = 0
+        autoRejections = []
     }
 
-    /// A link in `mode` closed before its handshake completed.
-    func httpModeFailed(_ mode: HTTPMode) {
-        guard config.http.mode == .auto else { return }
+    /// A link in `mode` closed before its handshake completed, for a cause that concerns the
+    /// mode. Returns whether auto is still probing (the failure moved it on to a mode it has not
+    /// tried yet, or came from a mode it already left), so the failure need not be logged.
+    func httpModeFailed(_ mode: HTTPMode, cause: DialFailureCause) -> Bool {
+        guard config.http.mode == .auto else { return false }
         if learnedHTTPMode == nil {
             // Several links fail together: the first failure of a candidate decides.
-            guard mode == autoCandidate else { return }
+            guard mode == autoCandidate else { return autoRejections.contains { $0.mode == mode } }
+            let firstRound = !autoRejections.contains { $0.mode == mode }
+            if firstRound { autoRejections.append((mode, cause)) }
             autoCandidate = Self.autoCandidate(after: mode)
-            node.logger.info("peer '\(config.name)': HTTP \(mode) mode did not get through; trying \(autoCandidate)")
+            node.logger.debug("peer '\(config.name)': HTTP \(mode) mode did not get through (\(cause)); trying \(autoCandidate)")
+            // Split is the last resort: when it fails too, auto has nothing left to try quietly.
+            return firstRound && mode != .split
         } else {
             // The network may have changed: after repeated failures, probe again.
             learnedModeFailures += 1
@@ -114,7 +147,9 @@ final class PeerRuntime {
                 learnedHTTPMode = nil
                 autoCandidate = .duplex
                 learnedModeFailures = 0
+                autoRejections = []
             }
+            return false
         }
     }
 
