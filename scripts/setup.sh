@@ -14,7 +14,7 @@ BYST_BUILD_PACKAGES=(
     libssl-dev libzstd-dev pkg-config openssl ca-certificates  # libcrypto, libzstd headers and .pc files
 )
 BYST_PACKAGE_PACKAGES=(
-    dpkg-dev binutils lintian                                    # scripts/package.sh: dpkg-deb, dpkg-shlibdeps, strip, lintian
+    dpkg-dev binutils man-db lintian                             # scripts/package.sh: dpkg-shlibdeps, strip, lexgrog, lintian
 )
 BYST_TEST_PACKAGES=(
     iproute2 procps iperf3 iputils-ping kmod python3 nftables    # namespaces, processes, traffic, JSON in scripts, soak faults (nft)
