@@ -108,8 +108,8 @@ final class DataPlaneLink {
             ahead.append(outbound)
             outbound = ByteBuffer()
         }
+        // Shared with the caller's value until it is dropped: sending only moves our reader index.
         ahead.append(records.buffer)
-        records = LaidOutRecords(capacity: 0)
     }
 
     enum WriteResult {

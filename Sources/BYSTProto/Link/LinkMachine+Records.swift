@@ -108,8 +108,8 @@ extension LinkMachine {
         do throws(RecordError) { try sealer?.finishRecord(mark, flags: flags, in: &buffer) } catch { throw sealingFailed(error) }
     }
 
-    /// Appends one record carrying `payload` (a copy) with `flags`: a payload compressed by
-    /// `compress` on the machine that handed off, or the initiator's empty first record.
+    /// Appends one whole record carrying `payload` (a copy) with `flags`: the initiator's
+    /// empty first record (the hot paths lay records out in place instead).
     public mutating func seal(_ payload: ByteBuffer, flags: UInt8, into buffer: inout ByteBuffer) throws(Failure) {
         guard case .established = state else { throw unusable }
         do throws(RecordError) { try sealer?.seal(payload, flags: flags, into: &buffer) } catch { throw sealingFailed(error) }
