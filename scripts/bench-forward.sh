@@ -22,25 +22,14 @@ iperf_port=$port_base hub_port=$((port_base + 1))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 sleep 0.5  # the server listens before the first client connects
 
-gbits() { bench_iperf "$1" "$seconds" gbit; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
-# forward_through LINKS BRANCH_SECTIONS: one measurement through a fresh branch, in $result.
-forward_through() {
-    local forward_port=$((port_base + 10 + $1))
-    bench_branch "byst://127.0.0.1:$hub_port" "$forward_port" "$iperf_port" "$2" "links = $1"
-    sleep 0.5
-    result=$(gbits "$forward_port")
-    bench_branch_stop
-}
 # hub_start [SECTIONS] / hub_stop: the hub, by PID.
 hub_start() { bench_hub "listen = [\"127.0.0.1:$hub_port\"]" "$iperf_port" "${1:-}"; hub_pid=${pids[-1]}; }
 hub_stop() { kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true; }
 
-plain=$(gbits "$iperf_port")
+plain=$(bench_iperf "$iperf_port" "$seconds" gbit)
 hub_start
 declare -A through
-for links in 1 4; do forward_through "$links" ""; through[$links]=$result; done
+for links in 1 4; do bench_forward "$hub_port" "$links" gbit; through[$links]=$result; done
 
 # The same 1-link forward, alternately between nodes without and with a TUN.
 tun_hub="[tun]
@@ -53,11 +42,11 @@ without=() with=()
 for round in $(seq 1 "$rounds"); do
     hub_stop
     hub_start
-    forward_through 1 ""
+    bench_forward "$hub_port" 1 gbit
     without+=("$result")
     hub_stop
     hub_start "$tun_hub"
-    forward_through 1 "$tun_branch"
+    bench_forward "$hub_port" 1 gbit "$tun_branch"
     with+=("$result")
 done
 median_without=$(bench_median "${without[*]}") median_with=$(bench_median "${with[*]}")
@@ -68,8 +57,8 @@ echo "| path | throughput | share of plain loopback TCP |"
 echo "|---|---:|---:|"
 echo "| plain loopback TCP | $plain Gbit/s | 1.00 |"
 for links in 1 4; do
-    echo "| BYST forward, $links link(s) | ${through[$links]} Gbit/s | $(ratio "${through[$links]}" "$plain") |"
+    echo "| BYST forward, $links link(s) | ${through[$links]} Gbit/s | $(bench_ratio "${through[$links]}" "$plain") |"
 done
 echo
 echo "1 link, $rounds alternating rounds: nodes without a TUN ${without[*]} Gbit/s (median $median_without);"
-echo "nodes with a TUN (links on the data planes) ${with[*]} Gbit/s (median $median_with): $(ratio "$median_with" "$median_without")× "
+echo "nodes with a TUN (links on the data planes) ${with[*]} Gbit/s (median $median_with): $(bench_ratio "$median_with" "$median_without")× "

@@ -24,24 +24,12 @@ sleep 0.5  # the server listens before the first client connects
 python3 scripts/lib/rate-relay.py "$relay_port" "$hub_port" "$cap" & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$hub_port\"]" "$iperf_port"
 
-mbits() { bench_iperf "$1" "$seconds" mbit; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
-# forward_through ENDPOINT_PORT LINKS: one measurement through a fresh branch, in $result.
-forward_through() {
-    local forward_port=$((port_base + 10 + $2))
-    bench_branch "byst://127.0.0.1:$1" "$forward_port" "$iperf_port" "" "links = $2"
-    sleep 1
-    result=$(mbits "$forward_port")
-    bench_branch_stop
-}
-
 capped1=() capped4=() open1=() open4=()
 for round in $(seq 1 "$rounds"); do
-    forward_through "$relay_port" 1; capped1+=("$result")
-    forward_through "$relay_port" 4; capped4+=("$result")
-    forward_through "$hub_port" 1; open1+=("$result")
-    forward_through "$hub_port" 4; open4+=("$result")
+    bench_forward "$relay_port" 1 mbit; capped1+=("$result")
+    bench_forward "$relay_port" 4 mbit; capped4+=("$result")
+    bench_forward "$hub_port" 1 mbit; open1+=("$result")
+    bench_forward "$hub_port" 4 mbit; open4+=("$result")
 done
 m_c1=$(bench_median "${capped1[*]}") m_c4=$(bench_median "${capped4[*]}")
 m_o1=$(bench_median "${open1[*]}") m_o4=$(bench_median "${open4[*]}")
@@ -50,7 +38,7 @@ echo "iperf3, one TCP stream through a forward, $seconds s each, $rounds rounds 
 echo
 echo "| path | rounds (Mbit/s) | median | vs |"
 echo "|---|---|---:|---:|"
-echo "| relay capped at C = $cap Mbit/s per connection, 1 link | ${capped1[*]} | $m_c1 | $(ratio "$m_c1" "$cap") × C |"
-echo "| relay capped at C = $cap Mbit/s per connection, 4 links | ${capped4[*]} | $m_c4 | $(ratio "$m_c4" "$cap") × C |"
+echo "| relay capped at C = $cap Mbit/s per connection, 1 link | ${capped1[*]} | $m_c1 | $(bench_ratio "$m_c1" "$cap") × C |"
+echo "| relay capped at C = $cap Mbit/s per connection, 4 links | ${capped4[*]} | $m_c4 | $(bench_ratio "$m_c4" "$cap") × C |"
 echo "| uncapped, 1 link (pinned) | ${open1[*]} | $m_o1 | 1.00 |"
-echo "| uncapped, 4 links | ${open4[*]} | $m_o4 | $(ratio "$m_o4" "$m_o1") × 1 link |"
+echo "| uncapped, 4 links | ${open4[*]} | $m_o4 | $(bench_ratio "$m_o4" "$m_o1") × 1 link |"

@@ -20,6 +20,20 @@ bench_in_netns() {
     exit "$status"
 }
 
+# bench_ratio A B: A / B with two decimals.
+bench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# bench_forward HUB_PORT LINKS UNIT [BRANCH_SECTIONS]: a fresh branch (LINKS links to the hub
+# on HUB_PORT, a forward to the iperf3 server on $iperf_port), one `bench_iperf` measurement
+# of $seconds through it in $result; the branch is stopped after.
+bench_forward() {
+    local forward_port=$((port_base + 10 + $2))
+    bench_branch "byst://127.0.0.1:$1" "$forward_port" "$iperf_port" "${4:-}" "links = $2"
+    sleep 1
+    result=$(bench_iperf "$forward_port" "$seconds" "$3")
+    bench_branch_stop
+}
+
 # bench_iperf PORT SECONDS UNIT: one iperf3 TCP stream to 127.0.0.1:PORT, the receiver's
 # throughput in Gbit/s (UNIT gbit, two decimals) or Mbit/s (UNIT mbit, one decimal).
 bench_iperf() {
