@@ -173,6 +173,9 @@ import Testing
             #expect(outcome == "reset", "forward to port \(port): \(outcome)")
         }
         #expect(capture.contains("asked for target 127.0.0.1:\(deniedPort): not in its allow_targets; refused"))
+        // The branch's operator learns why, from the reset code (info level, rate-limited).
+        #expect(capture.contains("forward to 127.0.0.1:\(deniedPort): the peer refused the stream: target not allowed"))
+        #expect(capture.contains("forward to 127.0.0.1:\(closedPort): the peer refused the stream: connect failed"))
         try await branch.node.shutdown()
         try await hub.node.shutdown()
     }

@@ -136,10 +136,26 @@ final class ForwardHandler: ChannelInboundHandler, StreamEndpoint {
     }
 
     func streamReset(_ code: Frame.ResetCode) {
-        session.logger.debug("stream \(streamID.map(String.init) ?? "?") reset: \(code)")
+        if let target, let hint = Self.refusalHint(code) {
+            // The near side learns why its client was reset (rate-limited: a client may retry fast).
+            session.node.logLimiter.log(.streamRefused, level: .info,
+                                        "forward to \(target): the peer refused the stream: \(code) (\(hint))", to: session.logger)
+        } else {
+            session.logger.debug("stream \(streamID.map(String.init) ?? "?") reset: \(code)")
+        }
         streamID = nil
         early.removeAll()
         resetConnection()
+    }
+
+    /// What the operator of the near side can do about a refusal, or nil for an ordinary end.
+    static func refusalHint(_ code: Frame.ResetCode) -> String? {
+        switch code {
+        case .targetNotAllowed: "the target is not in that peer's allow_targets for us"
+        case .connectFailed: "that peer could not resolve or connect to the target"
+        case .tooManyStreams: "that peer's streams_per_session is reached"
+        default: nil
+        }
     }
 
     func streamWritable() {

@@ -15,14 +15,20 @@ import Logging
 /// - `time` is RFC 3339 in UTC with milliseconds.
 /// - A line goes out in one write(2) call (short writes aside), so lines from several
 ///   threads do not interleave.
+/// - Under journald (`JournalStream`) the line starts with its syslog priority `<N>`, which
+///   journald removes.
 struct JSONLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
 
-    init(label: String, metadataProvider: Logger.MetadataProvider? = nil) {
+    /// Whether standard error is journald's stream (`JournalStream`).
+    let journal: Bool
+
+    init(label: String, metadataProvider: Logger.MetadataProvider? = nil, journal: Bool = JournalStream.isStandardError()) {
         self.label = label
+        self.journal = journal
         self.metadataProvider = metadataProvider
     }
 
@@ -38,7 +44,8 @@ struct JSONLogHandler: LogHandler {
         var line = Self.line(time: Self.now(), level: event.level, label: label, message: "\(event.message)", metadata: all,
                              error: event.error.map { "\($0)" })
         line.append("\n")
-        Self.writeToStandardError(line)
+        // journald takes the priority off the line, leaving the object as MESSAGE.
+        writeStandardError(journal ? "<\(JournalStream.priority(event.level))>" + line : line)
     }
 
     // MARK: Formatting (pure, for tests)
@@ -131,22 +138,5 @@ struct JSONLogHandler: LogHandler {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return rfc3339(nanosecondsSinceEpoch: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
-    }
-
-    private static func writeToStandardError(_ line: String) {
-        let bytes = Array(line.utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(STDERR_FILENO, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0, errno == EINTR {
-                    continue
-                } else {
-                    return  // nowhere to report a failing log stream
-                }
-            }
-        }
     }
 }

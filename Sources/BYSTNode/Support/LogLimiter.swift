@@ -17,6 +17,8 @@ final class LogLimiter {
         case limit(ResourceLimit)
         /// Port claims the embedded registry refused (`[[peer]] ports`).
         case registryDenial
+        /// Forwarded streams the peer refused (reset with a refusal code).
+        case streamRefused
     }
 
     /// Ten lines show what is going on; after that one a second keeps it visible.

@@ -1,16 +1,26 @@
+import Glibc
 import Logging
 
 /// `--log-format text`: swift-log's stream format on standard error, with control characters
 /// in the message and in metadata values escaped (`\n`, `\u{1B}`), as the JSON format escapes
 /// them: a peer-supplied string in a log line (a node name, a registry message, a port name)
 /// can neither start a forged line nor send terminal escapes to whoever reads the log.
+///
+/// When standard error is journald's stream (systemd sets `JOURNAL_STREAM` to its device and
+/// inode), each line starts with its syslog priority, `<6>info byst: …`, and carries no
+/// timestamp of its own: journald keeps the priority (`journalctl -p warning`) and the time.
 struct TextLogHandler: LogHandler {
     private var stream: StreamLogHandler
+    private let label: String
+    /// Whether lines go to journald (see above).
+    let journal: Bool
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
 
-    init(label: String) {
+    init(label: String, journal: Bool = JournalStream.isStandardError()) {
         stream = StreamLogHandler.standardError(label: label)
+        self.label = label
+        self.journal = journal
     }
 
     var logLevel: Logger.Level {
@@ -26,7 +36,18 @@ struct TextLogHandler: LogHandler {
     func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        stream.log(event: Self.escaping(event, metadata: merged))
+        let escaped = Self.escaping(event, metadata: merged)
+        guard journal else { return stream.log(event: escaped) }
+        writeStandardError(Self.journalLine(escaped, label: label) + "\n")
+    }
+
+    /// `<6>info byst: node=hub peer=branch [BYSTNode] link up`: priority, then swift-log's
+    /// stream format without its timestamp (metadata sorted by key).
+    static func journalLine(_ event: LogEvent, label: String) -> String {
+        var line = "<\(JournalStream.priority(event.level))>\(event.level) \(label):"
+        for (key, value) in (event.metadata ?? [:]).sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
+        if let error = event.error { line += " error=\("\(error)".escapingControlCharacters())" }
+        return line + " [\(event.source)] \(event.message)"
     }
 
     /// `event` with its message and all metadata (`metadata` under the event's own) escaped.
