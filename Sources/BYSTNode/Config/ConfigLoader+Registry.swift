@@ -5,12 +5,11 @@ import TOMLKit
 /// security"): TLS keys only with `etcds://`, credentials only with etcd, pairs complete, and
 /// the files they name usable now (so a bad one is refused here, on its line).
 extension ConfigReader {
-    static let registryKeys = ["registry", "registry_lease", "registry_tls_ca_file", "registry_tls_certificate",
-                               "registry_tls_private_key", "registry_tls_server_name", "registry_user", "registry_password_file"]
+    static let registryKeys = ConfigSchema.node.keyNames.filter { $0.hasPrefix("registry") }
     private static let registryTLSKeys = registryKeys.filter { $0.hasPrefix("registry_tls_") }
 
     func readRegistry(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> RegistryConfig? {
-        guard let text = try optionalString(table, "registry", expected: RegistryConfig.expected, context) else {
+        guard let text = try optionalString(table, "registry", context) else {
             if let lease = try duration(table, "registry_lease", context) {
                 throw error(.invalidValue(key: "registry_lease", expected: "set only with registry", got: lease.configText), key: "registry_lease", context)
             }
@@ -20,14 +19,7 @@ extension ConfigReader {
             return nil
         }
         var registry = RegistryConfig(service: try parsed(RegistryConfig.parseService(text), key: "registry", value: text, context))
-        if let lease = try duration(table, "registry_lease", context) {
-            let range = RegistryConfig.leaseRange
-            guard range.contains(lease) else {
-                throw error(.invalidValue(key: "registry_lease", expected: "\(range.lowerBound.configText)…\(range.upperBound.configText)",
-                                          got: lease.configText), key: "registry_lease", context)
-            }
-            registry.lease = lease
-        }
+        if let lease = try duration(table, "registry_lease", context) { registry.lease = lease }
         let etcdTLS: Bool
         switch registry.service {
         case .peer: etcdTLS = false
@@ -51,15 +43,13 @@ extension ConfigReader {
 
     private func readEtcdTLS(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> EtcdTLSConfig {
         var tls = EtcdTLSConfig()
-        tls.caFile = try optionalString(table, "registry_tls_ca_file", expected: "the path of a PEM file of CA certificates", context)
-        tls.certificate = try optionalString(table, "registry_tls_certificate", expected: "the path of a PEM certificate chain", context)
-        tls.privateKey = try optionalString(table, "registry_tls_private_key", expected: "the path of a PEM private key", context)
+        tls.caFile = try optionalString(table, "registry_tls_ca_file", context)
+        tls.certificate = try optionalString(table, "registry_tls_certificate", context)
+        tls.privateKey = try optionalString(table, "registry_tls_private_key", context)
         try requirePair(table, "registry_tls_certificate", "registry_tls_private_key", context)
-        let nameExpected = "a DNS name (letters, digits, '-' and '.')"
-        if let name = try optionalString(table, "registry_tls_server_name", expected: nameExpected, context) {
+        if let name = try optionalString(table, "registry_tls_server_name", context) {
             guard name.utf8.count <= 253, name.utf8.allSatisfy({ $0.isDNSNameByte }), name.contains(where: \.isLetter) else {
-                throw error(.invalidValue(key: "registry_tls_server_name", expected: nameExpected, got: name.configQuoted),
-                            key: "registry_tls_server_name", context)
+                throw invalid("registry_tls_server_name", got: name.configQuoted, context)
             }
             tls.serverName = name
         }
@@ -67,8 +57,8 @@ extension ConfigReader {
     }
 
     private func readEtcdAuth(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> EtcdAuthConfig? {
-        let user = try optionalString(table, "registry_user", expected: "an etcd user name", context)
-        let file = try optionalString(table, "registry_password_file", expected: "the path of a file holding the etcd user's password", context)
+        let user = try optionalString(table, "registry_user", context)
+        let file = try optionalString(table, "registry_password_file", context)
         try requirePair(table, "registry_user", "registry_password_file", context)
         guard let user, let file else { return nil }
         return EtcdAuthConfig(user: user, passwordFile: file)

@@ -69,13 +69,26 @@ struct ConfigReader {
 
     /// Where a problem sits: which table, and how `ConfigError.section` names it.
     struct Context {
-        var table: String
+        var schema: ConfigTableSchema
+        var table: String { schema.name }
         /// Position in the `[[table]]` array; nil for `[node]`.
         var index: Int?
         var section: String
         /// Whether the `index`-th `[[table]]` header in the text is this element (false
         /// when the array is written inline, so the header count differs).
         var headersMatch: Bool
+
+        /// A `[name]` table, which appears once.
+        init(_ schema: ConfigTableSchema) {
+            self.init(schema: schema, index: nil, section: schema.header, headersMatch: true)
+        }
+
+        init(schema: ConfigTableSchema, index: Int?, section: String, headersMatch: Bool) {
+            self.schema = schema
+            self.index = index
+            self.section = section
+            self.headersMatch = headersMatch
+        }
     }
 
     init(text: String, file: String) {
@@ -101,31 +114,20 @@ struct ConfigReader {
         } catch {
             throw ConfigError(file: file, reason: .syntax("\(error)"))
         }
-        let topLevel = ["node", "tun", "ha", "limits", "peer", "forward"]
-        if let unknown = firstUnknownKey(in: root, allowed: topLevel, context: nil) {
+        if let unknown = firstUnknownKey(in: root, allowed: ConfigSchema.tables.map(\.name), context: nil) {
             throw ConfigError(file: file, line: source.line(ofTopLevel: unknown), section: nil,
-                              reason: .unknownKey(unknown, allowed: ["[node]", "[tun]", "[ha]", "[limits]", "[[peer]]", "[[forward]]"]))
+                              reason: .unknownKey(unknown, allowed: ConfigSchema.tables.map(\.header)))
         }
-        guard let nodeValue = root["node"] else { throw ConfigError(file: file, reason: .missingTable("[node]")) }
-        guard let nodeTable = nodeValue.table else {
-            throw ConfigError(file: file, line: source.line(ofTopLevel: "node"),
-                              reason: .wrongType(key: "node", expected: "a table, written [node]", got: describeType(nodeValue)))
-        }
+        guard let nodeTable = try singleTable(root, ConfigSchema.node) else { throw ConfigError(file: file, reason: .missingTable("[node]")) }
         var config = try readNode(nodeTable)
-        if let tunValue = root["tun"] {
-            guard let tunTable = tunValue.table else {
-                throw ConfigError(file: file, line: source.line(ofTopLevel: "tun"),
-                                  reason: .wrongType(key: "tun", expected: "a table, written [tun]", got: describeType(tunValue)))
-            }
-            config.tun = try readTun(tunTable)
-        }
+        if let table = try singleTable(root, ConfigSchema.tun) { config.tun = try readTun(table) }
 
         let peerTables = try arrayOfTables(root, "peer")
         var peerLines: [String: Int?] = [:]
         // Cryptokey routing needs one peer per prefix.
         var routes: [IPPrefix: (peer: String, line: Int?)] = [:]
         for (index, table) in peerTables.enumerated() {
-            let context = arrayContext("peer", index: index, count: peerTables.count, name: table["name"]?.string)
+            let context = arrayContext(ConfigSchema.peer, index: index, count: peerTables.count, name: table["name"]?.string)
             let peer = try readPeer(table, context)
             if let first = peerLines[peer.name] {
                 throw error(.duplicate(what: "peer name", value: peer.name.configQuoted, firstLine: first), key: "name", context)
@@ -144,7 +146,7 @@ struct ConfigReader {
         let forwardTables = try arrayOfTables(root, "forward")
         var forwardLines: [HostPort: Int?] = [:]
         for (index, table) in forwardTables.enumerated() {
-            let context = arrayContext("forward", index: index, count: forwardTables.count, name: nil)
+            let context = arrayContext(ConfigSchema.forward, index: index, count: forwardTables.count, name: nil)
             let forward = try readForward(table, context)
             if let first = forwardLines[forward.listen] {
                 throw error(.duplicate(what: "forward listen address", value: forward.listen.description.configQuoted,
@@ -154,20 +156,8 @@ struct ConfigReader {
             guard config.peer(named: forward.peer) != nil else { throw error(.undefinedPeer(forward.peer), key: "peer", context) }
             config.forwards.append(forward)
         }
-        if let limitsValue = root["limits"] {
-            guard let limitsTable = limitsValue.table else {
-                throw ConfigError(file: file, line: source.line(ofTopLevel: "limits"),
-                                  reason: .wrongType(key: "limits", expected: "a table, written [limits]", got: describeType(limitsValue)))
-            }
-            config.limits = try readLimits(limitsTable)
-        }
-        if let haValue = root["ha"] {
-            guard let haTable = haValue.table else {
-                throw ConfigError(file: file, line: source.line(ofTopLevel: "ha"),
-                                  reason: .wrongType(key: "ha", expected: "a table, written [ha]", got: describeType(haValue)))
-            }
-            config.ha = try readHA(haTable)
-        }
+        if let table = try singleTable(root, ConfigSchema.limits) { config.limits = try readLimits(table) }
+        if let table = try singleTable(root, ConfigSchema.ha) { config.ha = try readHA(table) }
         try checkRegistryUse(config)
         try checkPortGateways(config)
         return config
@@ -175,7 +165,7 @@ struct ConfigReader {
 
     /// `[ha]` and `port:` endpoints need a registry; `peer:NAME` must name a peer we dial.
     private func checkRegistryUse(_ config: NodeConfig) throws(ConfigError) {
-        let nodeContext = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
+        let nodeContext = Context(ConfigSchema.node)
         if case .peer(let name)? = config.registry?.service {
             guard let peer = config.peer(named: name) else { throw error(.undefinedPeer(name), key: "registry", nodeContext) }
             guard let endpoint = peer.endpoint, endpoint.portName == nil else {
@@ -186,12 +176,12 @@ struct ConfigReader {
         }
         guard config.registry == nil else { return }
         if config.ha != nil {
-            let context = Context(table: "ha", index: nil, section: "[ha]", headersMatch: true)
+            let context = Context(ConfigSchema.ha)
             throw error(.needs(key: "port", value: config.ha?.port.configQuoted, what: Self.registryNeeded), key: "port", context)
         }
         let peerTables = source.blocks.filter { $0.name == "peer" && $0.isArray }.count
         for (index, peer) in config.peers.enumerated() where peer.endpoint?.portName != nil {
-            let context = Context(table: "peer", index: index, section: "[[peer]] \(peer.name.configQuoted)",
+            let context = Context(schema: ConfigSchema.peer, index: index, section: "[[peer]] \(peer.name.configQuoted)",
                                   headersMatch: peerTables == config.peers.count)
             throw error(.needs(key: "endpoint", value: peer.endpoint?.description.configQuoted, what: Self.registryNeeded),
                         key: "endpoint", context)
@@ -203,7 +193,7 @@ struct ConfigReader {
     private func checkPortGateways(_ config: NodeConfig) throws(ConfigError) {
         let peerTables = source.blocks.filter { $0.name == "peer" && $0.isArray }.count
         for (index, peer) in config.peers.enumerated() where peer.endpoint?.portName != nil && peer.gateways.isEmpty {
-            let context = Context(table: "peer", index: index, section: "[[peer]] \(peer.name.configQuoted)",
+            let context = Context(schema: ConfigSchema.peer, index: index, section: "[[peer]] \(peer.name.configQuoted)",
                                   headersMatch: peerTables == config.peers.count)
             throw error(.needs(key: "endpoint", value: peer.endpoint?.description.configQuoted,
                                what: "gateways = [\"…\"]: the gateways that may serve it, by their names at the registry ([[peer]] names at `byst registry serve`, [node] names with etcd); any other owner of the port is ignored"),
@@ -214,50 +204,36 @@ struct ConfigReader {
     static let registryNeeded = "a registry: [node] registry = \"peer:NAME\" or \"etcd://host:port,…\""
 
     private func readHA(_ table: TOMLTable) throws(ConfigError) -> HAConfig {
-        let context = Context(table: "ha", index: nil, section: "[ha]", headersMatch: true)
-        try checkKeys(table, allowed: ["port", "advertise"], context)
-        let portExpected = "a port name of 1…255 bytes without control characters"
-        let port = try requiredString(table, "port", expected: portExpected, context)
-        guard RegistryService.isValidName(port) else {
-            throw error(.invalidValue(key: "port", expected: portExpected, got: port.configQuoted), key: "port", context)
-        }
-        let advertiseExpected = "a non-empty array of the endpoints branches dial while this gateway is active (\"byst://…\", \"http(s)://…\")"
-        guard let texts = try stringArray(table, "advertise", expected: advertiseExpected, context) else {
+        let context = Context(ConfigSchema.ha)
+        try checkKeys(table, context)
+        let port = try requiredString(table, "port", context)
+        guard RegistryService.isValidName(port) else { throw invalid("port", got: port.configQuoted, context) }
+        guard let texts = try stringArray(table, "advertise", context) else {
             throw error(.missingKey("advertise"), key: nil, context)
         }
         var advertise: [Endpoint] = []
         for text in texts {
             let endpoint = try parsed(Endpoint.parse(text), key: "advertise", value: text, context)
-            guard endpoint.portName == nil else {
-                throw error(.invalidValue(key: "advertise", expected: advertiseExpected, got: text.configQuoted), key: "advertise", context)
-            }
+            guard endpoint.portName == nil else { throw invalid("advertise", got: text.configQuoted, context) }
             advertise.append(endpoint)
         }
-        guard !advertise.isEmpty else {
-            throw error(.invalidValue(key: "advertise", expected: advertiseExpected, got: "an empty array"), key: "advertise", context)
-        }
+        guard !advertise.isEmpty else { throw invalid("advertise", got: "an empty array", context) }
         return HAConfig(port: port, advertise: advertise)
     }
 
     // MARK: Tables
 
     private func readNode(_ table: TOMLTable) throws(ConfigError) -> NodeConfig {
-        let context = Context(table: "node", index: nil, section: "[node]", headersMatch: true)
-        let keys = ["name", "listen", "http_listen", "https_listen", "http_path", "tls_certificate", "tls_private_key",
-                    "control_socket", "key_store", "session_linger", "keepalive_interval", "dead_link_timeout",
-                    "max_record_payload", "compression_level", "metrics_listen"] + Self.registryKeys
-        try checkKeys(table, allowed: keys, context)
-        let nameExpected = "a string of 1…\(LinkHello.maxNodeNameBytes) bytes"
-        let name = try requiredString(table, "name", expected: nameExpected, context)
-        guard LinkHello.isValidNodeName(name) else {
-            throw error(.invalidValue(key: "name", expected: nameExpected, got: name.configQuoted), key: "name", context)
-        }
+        let context = Context(ConfigSchema.node)
+        try checkKeys(table, context)
+        let name = try requiredString(table, "name", context)
+        guard LinkHello.isValidNodeName(name) else { throw invalid("name", got: name.configQuoted, context) }
         var config = NodeConfig(name: name)
 
         var seen: Set<HostPort> = []
         func addresses(_ key: String) throws(ConfigError) -> [HostPort] {
             var list: [HostPort] = []
-            for text in try stringArray(table, key, expected: "an array of \(HostPort.expected) strings", context) ?? [] {
+            for text in try stringArray(table, key, context) ?? [] {
                 let address = try parsed(HostPort.parse(text), key: key, value: text, context)
                 guard seen.insert(address).inserted else {
                     throw error(.duplicate(what: "listen address", value: text.configQuoted, firstLine: nil), key: key, context)
@@ -270,31 +246,23 @@ struct ConfigReader {
         config.http.listen = try addresses("http_listen")
         config.http.tlsListen = try addresses("https_listen")
         config.metricsListen = try addresses("metrics_listen")
-        let pathExpected = "a path like \"/byst\" (letters, digits, / . _ ~ -)"
-        if let path = try optionalString(table, "http_path", expected: pathExpected, context) {
-            guard isSafePath(path) else {
-                throw error(.invalidValue(key: "http_path", expected: pathExpected, got: path.configQuoted), key: "http_path", context)
-            }
+        if let path = try optionalString(table, "http_path", context) {
+            guard isSafePath(path) else { throw invalid("http_path", got: path.configQuoted, context) }
             config.http.path = path
         }
-        config.http.tlsCertificate = try optionalString(table, "tls_certificate", expected: "the path of a PEM certificate chain", context)
-        config.http.tlsPrivateKey = try optionalString(table, "tls_private_key", expected: "the path of a PEM private key", context)
+        config.http.tlsCertificate = try optionalString(table, "tls_certificate", context)
+        config.http.tlsPrivateKey = try optionalString(table, "tls_private_key", context)
         if !config.http.tlsListen.isEmpty {
             for key in ["tls_certificate", "tls_private_key"] where table[key] == nil {
                 throw error(.invalidValue(key: key, expected: "set when https_listen is (the server's TLS identity)", got: "nothing"),
                             key: "https_listen", context)
             }
         }
-        // sockaddr_un.sun_path holds 108 bytes, the last one the terminating NUL.
-        let socketExpected = "a path of 1…107 bytes"
-        if let path = try optionalString(table, "control_socket", expected: socketExpected, context) {
-            guard path.utf8.count <= 107 else {
-                throw error(.invalidValue(key: "control_socket", expected: socketExpected, got: path.configQuoted),
-                            key: "control_socket", context)
-            }
+        if let path = try optionalString(table, "control_socket", context) {
+            guard path.utf8.count <= 107 else { throw invalid("control_socket", got: path.configQuoted, context) }
             config.controlSocket = path
         }
-        if let path = try optionalString(table, "key_store", expected: "a non-empty path", context) { config.keyStore = path }
+        if let path = try optionalString(table, "key_store", context) { config.keyStore = path }
         if let linger = try duration(table, "session_linger", context) { config.sessionLinger = linger }
         if let interval = try duration(table, "keepalive_interval", context) { config.keepaliveInterval = interval }
         if let timeout = try duration(table, "dead_link_timeout", context) { config.deadLinkTimeout = timeout }
@@ -304,34 +272,19 @@ struct ConfigReader {
                                       expected: "longer than keepalive_interval (\(config.keepaliveInterval.configText))",
                                       got: config.deadLinkTimeout.configText), key: key, context)
         }
-        let range = NodeConfig.maxRecordPayloadRange
-        if let size = try integer(table, "max_record_payload", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
-            config.maxRecordPayload = size
-        }
+        if let size = try integer(table, "max_record_payload", context) { config.maxRecordPayload = size }
         config.registry = try readRegistry(table, context)
-        let levels = Int(RecordCompressor.levelRange.lowerBound)...Int(RecordCompressor.levelRange.upperBound)
-        if let level = try integer(table, "compression_level", in: levels,
-                                   expected: "an integer \(levels.lowerBound)…\(levels.upperBound)", context) {
-            config.compressionLevel = level
-        }
+        if let level = try integer(table, "compression_level", context) { config.compressionLevel = level }
         return config
     }
 
     private func readTun(_ table: TOMLTable) throws(ConfigError) -> TunConfig {
-        let context = Context(table: "tun", index: nil, section: "[tun]", headersMatch: true)
-        try checkKeys(table, allowed: ["name", "address", "mtu", "offload", "queues", "data_plane"], context)
-        let nameExpected = "an interface name of 1-15 letters, digits, '.', '_' or '-' (not \".\" or \"..\")"
-        let name = try optionalString(table, "name", expected: nameExpected, context) ?? TunConfig.defaultName
-        guard TunConfig.isValidInterfaceName(name) else {
-            throw error(.invalidValue(key: "name", expected: nameExpected, got: name.configQuoted), key: "name", context)
-        }
-        let arrayExpected = "a non-empty array of interface addresses like \"10.0.1.1/24\" or \"fd00:1::1/64\""
-        guard let texts = try stringArray(table, "address", expected: arrayExpected, context) else {
-            throw error(.missingKey("address"), key: nil, context)
-        }
-        guard !texts.isEmpty else {
-            throw error(.invalidValue(key: "address", expected: arrayExpected, got: "an empty array"), key: "address", context)
-        }
+        let context = Context(ConfigSchema.tun)
+        try checkKeys(table, context)
+        let name = try optionalString(table, "name", context) ?? TunConfig.defaultName
+        guard TunConfig.isValidInterfaceName(name) else { throw invalid("name", got: name.configQuoted, context) }
+        guard let texts = try stringArray(table, "address", context) else { throw error(.missingKey("address"), key: nil, context) }
+        guard !texts.isEmpty else { throw invalid("address", got: "an empty array", context) }
         var addresses: [IPPrefix] = []
         for text in texts {
             let address = try parsed(IPPrefix.parseInterfaceAddress(text), key: "address", value: text, context)
@@ -340,56 +293,33 @@ struct ConfigReader {
             }
             addresses.append(address)
         }
-        let range = TunConfig.mtuRange
         var tun = TunConfig(name: name, addresses: addresses)
-        if let mtu = try integer(table, "mtu", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
-            tun.mtu = mtu
-        }
-        let queues = TunConfig.queuesRange
-        if let count = try integer(table, "queues", in: queues, expected: "an integer \(queues.lowerBound)…\(queues.upperBound)", context) {
-            tun.queues = count
-        }
-        for (key, setting) in [("offload", \TunConfig.offload), ("data_plane", \TunConfig.dataPlane)] {
-            guard let value = table[key] else { continue }
-            guard let flag = value.bool else {
-                throw error(.wrongType(key: key, expected: "true or false", got: describeType(value)), key: key, context)
-            }
-            tun[keyPath: setting] = flag
-        }
+        if let mtu = try integer(table, "mtu", context) { tun.mtu = mtu }
+        if let count = try integer(table, "queues", context) { tun.queues = count }
+        if let flag = try boolean(table, "offload", context) { tun.offload = flag }
+        if let flag = try boolean(table, "data_plane", context) { tun.dataPlane = flag }
         if let ipv6 = addresses.first(where: \.isIPv6), tun.mtu < TunConfig.minimumIPv6MTU {
-            let expected = "an integer \(TunConfig.minimumIPv6MTU)…\(range.upperBound) with an IPv6 address (\(ipv6))"
+            let expected = "an integer \(TunConfig.minimumIPv6MTU)…\(TunConfig.mtuRange.upperBound) with an IPv6 address (\(ipv6))"
             throw error(.invalidValue(key: "mtu", expected: expected, got: "\(tun.mtu)"), key: "mtu", context)
         }
         return tun
     }
 
     private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
-        try checkKeys(table, allowed: ["name", "key", "endpoint", "links", "allow_targets", "allowed_ips", "http_mode", "http_proxy",
-                                       "proxy_mode", "tls_ca_file", "tls_pin_sha256", "tls_server_name", "recycle_after",
-                                       "recycle_bytes", "compression", "ports", "gateways"], context)
-        let nameExpected = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        let name = try requiredString(table, "name", expected: nameExpected, context)
-        guard KeyStore.isValidName(name) else {
-            throw error(.invalidValue(key: "name", expected: nameExpected, got: name.configQuoted), key: "name", context)
-        }
-        let keyExpected = "the name of a key in the key store (\(nameExpected))"
-        let key = try requiredString(table, "key", expected: keyExpected, context)
-        guard KeyStore.isValidName(key) else {
-            throw error(.invalidValue(key: "key", expected: keyExpected, got: key.configQuoted), key: "key", context)
-        }
+        try checkKeys(table, context)
+        let name = try requiredString(table, "name", context)
+        guard KeyStore.isValidName(name) else { throw invalid("name", got: name.configQuoted, context) }
+        let key = try requiredString(table, "key", context)
+        guard KeyStore.isValidName(key) else { throw invalid("key", got: key.configQuoted, context) }
         var peer = PeerConfig(name: name, key: key)
-        if let text = try optionalString(table, "endpoint", expected: Endpoint.expected, context) {
+        if let text = try optionalString(table, "endpoint", context) {
             peer.endpoint = try parsed(Endpoint.parse(text), key: "endpoint", value: text, context)
         }
-        let range = PeerConfig.linksRange
-        if let links = try integer(table, "links", in: range, expected: "an integer \(range.lowerBound)…\(range.upperBound)", context) {
-            peer.links = links
-        }
-        for text in try stringArray(table, "allow_targets", expected: "an array of \(TargetRule.expected) strings", context) ?? [] {
+        if let links = try integer(table, "links", context) { peer.links = links }
+        for text in try stringArray(table, "allow_targets", context) ?? [] {
             peer.allowTargets.append(try parsed(TargetRule.parse(text), key: "allow_targets", value: text, context))
         }
-        let prefixesExpected = "an array of IP prefix strings like \"10.0.2.0/24\" or \"fd00:2::/64\""
-        for text in try stringArray(table, "allowed_ips", expected: prefixesExpected, context) ?? [] {
+        for text in try stringArray(table, "allowed_ips", context) ?? [] {
             let prefix = try parsed(IPPrefix.parseAllowedIP(text), key: "allowed_ips", value: text, context)
             guard !peer.allowedIPs.contains(prefix) else {
                 throw error(.duplicate(what: "allowed_ips prefix", value: prefix.description.configQuoted, firstLine: nil),
@@ -397,12 +327,8 @@ struct ConfigReader {
             }
             peer.allowedIPs.append(prefix)
         }
-        let compressionExpected = "one of \(CompressionScope.allCases.map(\.rawValue.configQuoted).joined(separator: ", "))"
-        if let text = try optionalString(table, "compression", expected: compressionExpected, context) {
-            guard let scope = CompressionScope(rawValue: text) else {
-                throw error(.invalidValue(key: "compression", expected: compressionExpected, got: text.configQuoted),
-                            key: "compression", context)
-            }
+        if let text = try optionalString(table, "compression", context) {
+            guard let scope = CompressionScope(rawValue: text) else { throw invalid("compression", got: text.configQuoted, context) }
             peer.compression = scope
         }
         try readHTTPClient(table, into: &peer, context)
@@ -413,12 +339,9 @@ struct ConfigReader {
     /// `ports` (what the peer may own at our embedded registry) and `gateways` (who may serve
     /// our `port:NAME` endpoint): both deny by default, so a `port:NAME` peer must list its gateways.
     private func readRegistryRights(_ table: TOMLTable, into peer: inout PeerConfig, _ context: Context) throws(ConfigError) {
-        let namesExpected = "an array of names of 1…255 bytes without control characters"
         for (key, path) in [("ports", \PeerConfig.ports), ("gateways", \PeerConfig.gateways)] {
-            for name in try stringArray(table, key, expected: namesExpected, context) ?? [] {
-                guard RegistryService.isValidName(name) else {
-                    throw error(.invalidValue(key: key, expected: namesExpected, got: name.configQuoted), key: key, context)
-                }
+            for name in try stringArray(table, key, context) ?? [] {
+                guard RegistryService.isValidName(name) else { throw invalid(key, got: name.configQuoted, context) }
                 guard !peer[keyPath: path].contains(name) else {
                     throw error(.duplicate(what: key == "ports" ? "port" : "gateway", value: name.configQuoted, firstLine: nil), key: key, context)
                 }
@@ -449,19 +372,13 @@ struct ConfigReader {
                             key: key, context)
             }
         }
-        let modeExpected = "one of \(HTTPMode.allCases.map(\.rawValue.configQuoted).joined(separator: ", "))"
-        if let text = try optionalString(table, "http_mode", expected: modeExpected, context) {
-            guard let mode = HTTPMode(rawValue: text) else {
-                throw error(.invalidValue(key: "http_mode", expected: modeExpected, got: text.configQuoted), key: "http_mode", context)
-            }
+        if let text = try optionalString(table, "http_mode", context) {
+            guard let mode = HTTPMode(rawValue: text) else { throw invalid("http_mode", got: text.configQuoted, context) }
             peer.http.mode = mode
         }
-        let proxyModeExpected = "one of \(ProxyConfig.Mode.allCases.map(\.rawValue.configQuoted).joined(separator: ", "))"
         var proxyMode: ProxyConfig.Mode = endpoint?.tls == true ? .connect : .forward
-        if let text = try optionalString(table, "proxy_mode", expected: proxyModeExpected, context) {
-            guard let mode = ProxyConfig.Mode(rawValue: text) else {
-                throw error(.invalidValue(key: "proxy_mode", expected: proxyModeExpected, got: text.configQuoted), key: "proxy_mode", context)
-            }
+        if let text = try optionalString(table, "proxy_mode", context) {
+            guard let mode = ProxyConfig.Mode(rawValue: text) else { throw invalid("proxy_mode", got: text.configQuoted, context) }
             guard table["http_proxy"] != nil else {
                 throw error(.invalidValue(key: "proxy_mode", expected: "set only with http_proxy", got: text.configQuoted), key: "proxy_mode", context)
             }
@@ -471,7 +388,7 @@ struct ConfigReader {
             }
             proxyMode = mode
         }
-        if let text = try optionalString(table, "http_proxy", expected: ProxyConfig.expected + " or \"env\"", context) {
+        if let text = try optionalString(table, "http_proxy", context) {
             if text == "env" {
                 let explicitMode = table["proxy_mode"] == nil ? nil : proxyMode
                 switch EnvironmentProxy.fromProcess(explicitMode: explicitMode) {
@@ -484,35 +401,29 @@ struct ConfigReader {
                 peer.http.proxy = try parsed(ProxyConfig.parse(text, mode: proxyMode), key: "http_proxy", value: text, context)
             }
         }
-        peer.http.tlsCAFile = try optionalString(table, "tls_ca_file", expected: "the path of a PEM file of CA certificates", context)
-        peer.http.tlsServerName = try optionalString(table, "tls_server_name", expected: "a DNS name", context)
-        let pinsExpected = "an array of \"sha256//<base64>\" strings"
-        for text in try stringArray(table, "tls_pin_sha256", expected: pinsExpected, context) ?? [] {
+        peer.http.tlsCAFile = try optionalString(table, "tls_ca_file", context)
+        peer.http.tlsServerName = try optionalString(table, "tls_server_name", context)
+        for text in try stringArray(table, "tls_pin_sha256", context) ?? [] {
             peer.http.tlsPins.append(try parsed(parseTLSPin(text), key: "tls_pin_sha256", value: text, context))
         }
         if let after = try duration(table, "recycle_after", context) { peer.recycle.after = after }
-        if let value = table["recycle_bytes"] {
-            let expected = "a positive integer or a size like \"512MiB\" or \"1GiB\""
-            guard let bytes = value.int.flatMap({ $0 > 0 ? UInt64($0) : nil }) ?? value.string.flatMap(parseByteSize) else {
-                throw error(.invalidValue(key: "recycle_bytes", expected: expected, got: describeType(value)), key: "recycle_bytes", context)
-            }
-            peer.recycle.bytes = bytes
-        }
+        if let bytes = try size(table, "recycle_bytes", context) { peer.recycle.bytes = bytes }
     }
 
     private func readForward(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> ForwardConfig {
-        try checkKeys(table, allowed: ["listen", "peer", "target"], context)
-        let listenText = try requiredString(table, "listen", expected: HostPort.expected, context)
+        try checkKeys(table, context)
+        let listenText = try requiredString(table, "listen", context)
         let listen = try parsed(HostPort.parse(listenText), key: "listen", value: listenText, context)
-        let peer = try requiredString(table, "peer", expected: "the name of a [[peer]]", context)
-        let targetText = try requiredString(table, "target", expected: HostPort.expected, context)
+        let peer = try requiredString(table, "peer", context)
+        let targetText = try requiredString(table, "target", context)
         let target = try parsed(HostPort.parse(targetText), key: "target", value: targetText, context)
         return ForwardConfig(listen: listen, peer: peer, target: target)
     }
 
-    // MARK: Values
+    // MARK: Values (what each key must be comes from `context.schema`)
 
-    func checkKeys(_ table: TOMLTable, allowed: [String], _ context: Context) throws(ConfigError) {
+    func checkKeys(_ table: TOMLTable, _ context: Context) throws(ConfigError) {
+        let allowed = context.schema.keyNames
         if let unknown = firstUnknownKey(in: table, allowed: allowed, context: context) {
             throw error(.unknownKey(unknown, allowed: allowed), key: unknown, context)
         }
@@ -528,65 +439,83 @@ struct ConfigReader {
         return unknown.min { (position($0), $0) < (position($1), $1) }
     }
 
-    private func requiredString(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> String {
-        guard let value = try optionalString(table, key, expected: expected, context) else {
-            throw error(.missingKey(key), key: nil, context)
-        }
+    /// "`key` must be <its expected>, got `got`", on the key's line.
+    func invalid(_ key: String, got: String, _ context: Context) -> ConfigError {
+        error(.invalidValue(key: key, expected: context.schema[key].expected, got: got), key: key, context)
+    }
+
+    private func wrongType(_ key: String, _ value: TOMLValueConvertible, _ context: Context) -> ConfigError {
+        error(.wrongType(key: key, expected: context.schema[key].expected, got: describeType(value)), key: key, context)
+    }
+
+    private func requiredString(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> String {
+        guard let value = try optionalString(table, key, context) else { throw error(.missingKey(key), key: nil, context) }
         return value
     }
 
-    func optionalString(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> String? {
+    func optionalString(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> String? {
         guard let value = table[key] else { return nil }
-        guard let string = value.string else {
-            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
-        }
-        guard !string.isEmpty else { throw error(.invalidValue(key: key, expected: expected, got: "\"\""), key: key, context) }
+        guard let string = value.string else { throw wrongType(key, value, context) }
+        guard !string.isEmpty else { throw invalid(key, got: "\"\"", context) }
         return string
     }
 
-    private func stringArray(_ table: TOMLTable, _ key: String, expected: String, _ context: Context) throws(ConfigError) -> [String]? {
+    func stringArray(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> [String]? {
         guard let value = table[key] else { return nil }
-        guard let array = value.array else {
-            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
-        }
+        guard let array = value.array else { throw wrongType(key, value, context) }
         var strings: [String] = []
         for element in array {
             guard let string = element.string else {
-                throw error(.wrongType(key: key, expected: expected, got: "an array holding \(describeType(element))"), key: key, context)
+                throw error(.wrongType(key: key, expected: context.schema[key].expected, got: "an array holding \(describeType(element))"),
+                            key: key, context)
             }
             strings.append(string)
         }
         return strings
     }
 
-    func integer(_ table: TOMLTable, _ key: String, in range: ClosedRange<Int>, expected: String,
-                         _ context: Context) throws(ConfigError) -> Int? {
+    func integer(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Int? {
         guard let value = table[key] else { return nil }
-        guard let number = value.int else {
-            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
-        }
-        guard range.contains(number) else { throw error(.invalidValue(key: key, expected: expected, got: "\(number)"), key: key, context) }
+        guard let number = value.int else { throw wrongType(key, value, context) }
+        if case .integer(let range) = context.schema[key].kind, !range.contains(number) { throw invalid(key, got: "\(number)", context) }
         return number
     }
 
-    /// A duration string, or an integer number of seconds.
+    private func boolean(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Bool? {
+        guard let value = table[key] else { return nil }
+        guard let flag = value.bool else { throw wrongType(key, value, context) }
+        return flag
+    }
+
+    /// A duration string, or an integer number of seconds; within the key's range if it has one.
     func duration(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Duration? {
         guard let value = table[key] else { return nil }
-        let expected = Duration.configExpected
+        let parsed: Duration
         if let seconds = value.int {
             let (milliseconds, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1000)
-            guard seconds > 0, !overflow else {
-                throw error(.invalidValue(key: key, expected: expected, got: "\(seconds)"), key: key, context)
-            }
-            return .milliseconds(milliseconds)
+            guard seconds > 0, !overflow else { throw invalid(key, got: "\(seconds)", context) }
+            parsed = .milliseconds(milliseconds)
+        } else {
+            guard let text = value.string else { throw wrongType(key, value, context) }
+            guard let duration = Duration.parseConfig(text) else { throw invalid(key, got: text.configQuoted, context) }
+            parsed = duration
         }
-        guard let text = value.string else {
-            throw error(.wrongType(key: key, expected: expected, got: describeType(value)), key: key, context)
+        if case .duration(let range?) = context.schema[key].kind, !range.contains(parsed) {
+            throw invalid(key, got: parsed.configText, context)
         }
-        guard let duration = Duration.parseConfig(text) else {
-            throw error(.invalidValue(key: key, expected: expected, got: text.configQuoted), key: key, context)
+        return parsed
+    }
+
+    /// A positive integer number of bytes, or a string like "4MiB"; within the key's range if it has one.
+    func size(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> UInt64? {
+        guard let value = table[key] else { return nil }
+        let bytes = value.int.flatMap { $0 > 0 ? UInt64($0) : nil } ?? value.string.flatMap(parseByteSize)
+        guard let bytes else { throw invalid(key, got: describeType(value), context) }
+        if case .size(let range?) = context.schema[key].kind,
+           bytes > UInt64(range.upperBound) || !range.contains(Int(bytes)) {
+            throw invalid(key, got: describeType(value), context)
         }
-        return duration
+        return bytes
     }
 
     func parsed<T>(_ result: Result<T, ValueProblem>, key: String, value: String, _ context: Context) throws(ConfigError) -> T {
@@ -597,6 +526,16 @@ struct ConfigReader {
         case .failure(.notSupportedYet(let feature)):
             throw error(.notSupportedYet(key: key, value: value.configQuoted, feature: feature), key: key, context)
         }
+    }
+
+    /// `[name]`, if the file has it.
+    private func singleTable(_ root: TOMLTable, _ schema: ConfigTableSchema) throws(ConfigError) -> TOMLTable? {
+        guard let value = root[schema.name] else { return nil }
+        guard let table = value.table else {
+            throw ConfigError(file: file, line: source.line(ofTopLevel: schema.name),
+                              reason: .wrongType(key: schema.name, expected: "a table, written \(schema.header)", got: describeType(value)))
+        }
+        return table
     }
 
     private func arrayOfTables(_ root: TOMLTable, _ name: String) throws(ConfigError) -> [TOMLTable] {
@@ -620,10 +559,10 @@ struct ConfigReader {
     // MARK: Errors
 
     /// `[[peer]] "name"` when the element has a usable name, else `[[peer]] #n` (1-based).
-    private func arrayContext(_ table: String, index: Int, count: Int, name: String?) -> Context {
-        let headers = source.blocks.filter { $0.name == table && $0.isArray }.count
+    private func arrayContext(_ schema: ConfigTableSchema, index: Int, count: Int, name: String?) -> Context {
+        let headers = source.blocks.filter { $0.name == schema.name && $0.isArray }.count
         let label = name.flatMap { KeyStore.isValidName($0) ? $0.configQuoted : nil } ?? "#\(index + 1)"
-        return Context(table: table, index: index, section: "[[\(table)]] \(label)", headersMatch: headers == count)
+        return Context(schema: schema, index: index, section: "\(schema.header) \(label)", headersMatch: headers == count)
     }
 
     private func line(of key: String?, _ context: Context) -> Int? {
