@@ -179,7 +179,7 @@ struct ConfigReader {
             let context = Context(ConfigSchema.ha)
             throw error(.needs(key: "port", value: config.ha?.port.configQuoted, what: Self.registryNeeded), key: "port", context)
         }
-        let peerTables = source.blocks.filter { $0.name == "peer" && $0.isArray }.count
+        let peerTables = source.arrayCount("peer")
         for (index, peer) in config.peers.enumerated() where peer.endpoint?.portName != nil {
             let context = Context(schema: ConfigSchema.peer, index: index, section: "[[peer]] \(peer.name.configQuoted)",
                                   headersMatch: peerTables == config.peers.count)
@@ -191,7 +191,7 @@ struct ConfigReader {
     /// A `port:NAME` peer names the gateways that may serve it (deny by default): whoever
     /// else takes the port at the registry is ignored.
     private func checkPortGateways(_ config: NodeConfig) throws(ConfigError) {
-        let peerTables = source.blocks.filter { $0.name == "peer" && $0.isArray }.count
+        let peerTables = source.arrayCount("peer")
         for (index, peer) in config.peers.enumerated() where peer.endpoint?.portName != nil && peer.gateways.isEmpty {
             let context = Context(schema: ConfigSchema.peer, index: index, section: "[[peer]] \(peer.name.configQuoted)",
                                   headersMatch: peerTables == config.peers.count)
@@ -560,7 +560,7 @@ struct ConfigReader {
 
     /// `[[peer]] "name"` when the element has a usable name, else `[[peer]] #n` (1-based).
     private func arrayContext(_ schema: ConfigTableSchema, index: Int, count: Int, name: String?) -> Context {
-        let headers = source.blocks.filter { $0.name == schema.name && $0.isArray }.count
+        let headers = source.arrayCount(schema.name)
         let label = name.flatMap { KeyStore.isValidName($0) ? $0.configQuoted : nil } ?? "#\(index + 1)"
         return Context(schema: schema, index: index, section: "\(schema.header) \(label)", headersMatch: headers == count)
     }

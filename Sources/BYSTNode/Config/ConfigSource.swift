@@ -33,6 +33,9 @@ struct ConfigSource {
     let lines: [Substring]
     let kinds: [LineKind]
     let blocks: [Block]
+    /// Indices in `blocks` of each `[[name]]`'s elements, in order (lookups stay O(1) for
+    /// a file with thousands of `[[peer]]`s).
+    private let arrayBlocks: [String: [Int]]
 
     init(_ text: String) {
         // By scalar: as a Character, "\r\n" is one grapheme and would not split at "\n".
@@ -52,14 +55,22 @@ struct ConfigSource {
         }
         blocks[blocks.count - 1].endIndex = lines.count
         self.blocks = blocks
+        var arrayBlocks: [String: [Int]] = [:]
+        for (index, block) in blocks.enumerated() where block.isArray {
+            if let name = block.name { arrayBlocks[name, default: []].append(index) }
+        }
+        self.arrayBlocks = arrayBlocks
     }
 
     /// `[name]` when `index` is nil, else the `index`-th (0-based) `[[name]]`.
     func block(_ name: String, index: Int?) -> Block? {
         guard let index else { return blocks.first { $0.name == name && !$0.isArray } }
-        let matching = blocks.filter { $0.name == name && $0.isArray }
-        return index < matching.count ? matching[index] : nil
+        let matching = arrayBlocks[name] ?? []
+        return index < matching.count ? blocks[matching[index]] : nil
     }
+
+    /// How many `[[name]]` headers the text has.
+    func arrayCount(_ name: String) -> Int { arrayBlocks[name]?.count ?? 0 }
 
     /// The 1-based line of `key` in the table, else of the table's header.
     func line(ofKey key: String?, inTable name: String, index: Int?) -> Int? {

@@ -18,6 +18,22 @@ public struct KeyStore: Sendable {
     public private(set) var entries: [Entry]
     /// Whether `load` found the file (a missing file loads as an empty store).
     public private(set) var fileExists = false
+    /// Positions in `entries` by name and by key id: lookups stay O(1) in a hub's store of
+    /// thousands of keys (loading, reload and handshakes look keys up).
+    private var positionByName: [String: Int] = [:]
+    private var positionByID: [KeyID: Int] = [:]
+
+    init(path: String, entries: [Entry], fileExists: Bool = false) {
+        self.path = path
+        self.entries = entries
+        self.fileExists = fileExists
+        reindex()
+    }
+
+    private mutating func reindex() {
+        positionByName = Dictionary(entries.enumerated().map { ($0.element.name, $0.offset) }) { first, _ in first }
+        positionByID = Dictionary(entries.enumerated().map { ($0.element.key.id, $0.offset) }) { first, _ in first }
+    }
 
     public struct Entry: Sendable {
         public let name: String
@@ -119,16 +135,19 @@ public struct KeyStore: Sendable {
     public mutating func add(name: String, key: PreSharedKey) throws(Failure) {
         guard Self.isValidName(name) else { throw .invalidName(name) }
         guard entry(named: name) == nil else { throw .duplicateName(name) }
-        if let same = entries.first(where: { $0.key.id == key.id }) { throw .duplicateKey(name: name, existing: same.name) }
+        if let same = positionByID[key.id] { throw .duplicateKey(name: name, existing: entries[same].name) }
+        positionByName[name] = entries.count
+        positionByID[key.id] = entries.count
         entries.append(Entry(name: name, key: key))
     }
 
     public mutating func remove(name: String) throws(Failure) {
-        guard let index = entries.firstIndex(where: { $0.name == name }) else { throw .notFound(name: name, path: path) }
+        guard let index = positionByName[name] else { throw .notFound(name: name, path: path) }
         entries.remove(at: index)
+        reindex()
     }
 
-    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+    public func entry(named name: String) -> Entry? { positionByName[name].map { entries[$0] } }
 
     /// During a rotation the new key of `name` is stored as `name.next` (docs/OPERATIONS.md,
     /// "Key rotation"): nodes accept both and dial with the new one.
@@ -143,13 +162,14 @@ public struct KeyStore: Sendable {
     /// Ends a rotation: `name` takes the key of `name.next`, which is removed.
     public mutating func promoteNext(of name: String) throws(Failure) {
         let nextName = Self.nextName(for: name)
-        guard let next = entries.firstIndex(where: { $0.name == nextName }) else { throw .notFound(name: nextName, path: path) }
-        guard let current = entries.firstIndex(where: { $0.name == name }) else { throw .notFound(name: name, path: path) }
+        guard let next = positionByName[nextName] else { throw .notFound(name: nextName, path: path) }
+        guard let current = positionByName[name] else { throw .notFound(name: name, path: path) }
         entries[current] = Entry(name: name, key: entries[next].key)
         entries.remove(at: next)
+        reindex()
     }
 
-    public func key(for id: KeyID) -> PreSharedKey? { entries.first { $0.key.id == id }?.key }
+    public func key(for id: KeyID) -> PreSharedKey? { positionByID[id].map { entries[$0].key } }
 
     /// Writes the store atomically with mode 0600, creating its directory (0700) if needed.
     public func save() throws(Failure) {

@@ -56,8 +56,9 @@ extension Node {
         }
         // Key ids must stay unique with the new keys in place.
         var ids: [KeyID: String] = [:]
+        let newKeyIDs = Dictionary(rekeyed.map { (ObjectIdentifier($0.0), [$0.1.id] + ($0.2.map { [$0.id] } ?? [])) }) { first, _ in first }
         for peer in next {
-            let peerKeys = rekeyed.first { $0.0 === peer }.map { [$0.1.id] + ($0.2.map { [$0.id] } ?? []) } ?? peer.keyIDs
+            let peerKeys = newKeyIDs[ObjectIdentifier(peer)] ?? peer.keyIDs
             for id in peerKeys {
                 if let other = ids[id], other != peer.config.name {
                     throw ReloadError(description: "peers '\(other)' and '\(peer.config.name)' use the same key: give each peer its own")
@@ -84,7 +85,8 @@ extension Node {
         var summary: [String] = []
         let replaced = created.filter { oldByName[$0.config.name] != nil }.map(\.config.name)
         let added = created.filter { oldByName[$0.config.name] == nil }.map(\.config.name)
-        let gone = removed.map(\.config.name).filter { name in !replaced.contains(name) }
+        let replacedNames = Set(replaced)
+        let gone = removed.map(\.config.name).filter { !replacedNames.contains($0) }
         if !added.isEmpty { summary.append("added \(added.joined(separator: ", "))") }
         if !gone.isEmpty { summary.append("removed \(gone.joined(separator: ", "))") }
         if !replaced.isEmpty { summary.append("restarted \(replaced.joined(separator: ", ")) (settings changed)") }
@@ -127,9 +129,11 @@ extension Node {
         publishDataPlaneRoutes(peersChanged: true)
         // A standby gateway has none in the kernel; it installs the new set when it becomes active.
         guard routesInstalled else { return }
+        // Sets: a hub has thousands of prefixes, and a reload must not be quadratic in them.
         let new = peers.flatMap(\.config.allowedIPs)
-        let adding = new.filter { !old.contains($0) }
-        let removing = old.filter { !new.contains($0) }
+        let (newSet, oldSet) = (Set(new), Set(old))
+        let adding = new.filter { !oldSet.contains($0) }
+        let removing = old.filter { !newSet.contains($0) }
         guard !adding.isEmpty || !removing.isEmpty else { return }
         do throws(NetlinkSocket.Failure) {
             try InterfaceConfigurator.updateRoutes(interface: device.name, addresses: tun.addresses, adding: adding, removing: removing)
