@@ -12,7 +12,9 @@ import Testing
     /// `header` (`### \`[node]\` (required)`): "`a`, `b`" gives both.
     static func documentedKeys(_ header: String, in text: String) -> [String]? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard let heading = lines.firstIndex(where: { $0.hasPrefix("### `\(header)`") }) else { return nil }
+        guard let heading = lines.firstIndex(where: { $0.hasPrefix("#") && $0.drop { $0 == "#" }.hasPrefix(" `\(header)`") }) else {
+            return nil
+        }
         var keys: [String] = []
         var inTable = false
         for line in lines[(heading + 1)...] {
@@ -40,6 +42,9 @@ import Testing
                     "\(table.header): documented but not accepted \(Set(documented).subtracting(table.keyNames).sorted()), accepted but not documented \(Set(table.keyNames).subtracting(documented).sorted())")
             #expect(documented.count == Set(documented).count, "\(table.header): a key documented twice")
         }
+        // The keys of each `[[peer]] uplinks` entry, under "#### `uplinks`".
+        let uplinkKeys = try #require(Self.documentedKeys("uplinks", in: text))
+        #expect(Set(uplinkKeys) == Set(ConfigSchema.uplink.keyNames), "uplinks: \(uplinkKeys)")
     }
 
     /// A config holding every table, valid as it is.

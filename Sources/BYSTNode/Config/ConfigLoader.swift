@@ -70,7 +70,11 @@ struct ConfigReader {
     /// Where a problem sits: which table, and how `ConfigError.section` names it.
     struct Context {
         var schema: ConfigTableSchema
-        var table: String { schema.name }
+        /// The `[name]`/`[[name]]` whose lines errors point at.
+        var table: String
+        /// Errors point at this key's line instead of the key's own (keys of an inline table
+        /// have no line of their own: they point at the line holding the table).
+        var lineKey: String?
         /// Position in the `[[table]]` array; nil for `[node]`.
         var index: Int?
         var section: String
@@ -85,6 +89,7 @@ struct ConfigReader {
 
         init(schema: ConfigTableSchema, index: Int?, section: String, headersMatch: Bool) {
             self.schema = schema
+            self.table = schema.name
             self.index = index
             self.section = section
             self.headersMatch = headersMatch
@@ -333,6 +338,7 @@ struct ConfigReader {
         }
         try readHTTPClient(table, into: &peer, context)
         try readRegistryRights(table, into: &peer, context)
+        try readUplinks(table, into: &peer, context)
         return peer
     }
 
@@ -567,7 +573,7 @@ struct ConfigReader {
 
     private func line(of key: String?, _ context: Context) -> Int? {
         guard context.headersMatch else { return nil }
-        return source.line(ofKey: key, inTable: context.table, index: context.index)
+        return source.line(ofKey: context.lineKey ?? key, inTable: context.table, index: context.index)
     }
 
     func error(_ reason: ConfigError.Reason, key: String?, _ context: Context) -> ConfigError {

@@ -52,6 +52,15 @@ enum ConfigSchema {
         .text("compression", oneOf(CompressionScope.allCases.map(\.rawValue))),
         .list("ports", registryNames),
         .list("gateways", registryNames),
+        .tables("uplinks", "an array of inline tables like { name = \"dsl\", bind = \"192.0.2.10\", links = 2 } or { interface = \"wwan0\" }"),
+    ])
+
+    /// One entry of `[[peer]] uplinks` (an inline table).
+    static let uplink = ConfigTableSchema("uplinks", array: true, [
+        .text("name", peerName),
+        .text("bind", "an IPv4 or IPv6 address of this machine, like \"192.0.2.10\""),
+        .text("interface", "an interface name of 1-15 letters, digits, '.', '_' or '-'"),
+        .integer("links", PeerConfig.linksRange),
     ])
 
     static let forward = ConfigTableSchema("forward", array: true, [
@@ -128,6 +137,8 @@ struct ConfigKey: Sendable {
         case text
         /// An array of strings.
         case list
+        /// An array of inline tables.
+        case tables
         case integer(ClosedRange<Int>)
         case boolean
         /// A duration string or whole seconds, within the range when there is one.
@@ -143,6 +154,7 @@ struct ConfigKey: Sendable {
 
     static func text(_ name: String, _ expected: String) -> ConfigKey { ConfigKey(name: name, kind: .text, expected: expected) }
     static func list(_ name: String, _ expected: String) -> ConfigKey { ConfigKey(name: name, kind: .list, expected: expected) }
+    static func tables(_ name: String, _ expected: String) -> ConfigKey { ConfigKey(name: name, kind: .tables, expected: expected) }
     static func boolean(_ name: String) -> ConfigKey { ConfigKey(name: name, kind: .boolean, expected: "true or false") }
 
     static func integer(_ name: String, _ range: ClosedRange<Int>) -> ConfigKey {

@@ -187,6 +187,9 @@ public struct PeerConfig: Sendable, Equatable {
     /// A `port:NAME` endpoint: the gateways that may serve it (`gateways`), by their name at
     /// the registry; an owner not listed is ignored. Required with `port:NAME`.
     public var gateways: [String] = []
+    /// Ways out of this machine the links are dialed through (`uplinks`); empty: as routing
+    /// says. With uplinks, `links` is the sum of theirs.
+    public var uplinks: [UplinkConfig] = []
 
     /// Four links spread load over several TCP connections while keeping per-link state
     /// small; 64 caps what one peer can make us hold.

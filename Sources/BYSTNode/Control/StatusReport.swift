@@ -8,6 +8,8 @@ struct StatusReport: Codable, Sendable {
         var remote: String
         /// `byst`, `raw`, `connect`, `duplex`, `split` or `websocket` (LinkHandler.transport).
         var transport: String? = nil
+        /// The `[[peer]] uplinks` entry a dialed link leaves through.
+        var uplink: String? = nil
         var state: String
         var rtt_ms: Double?
         var bytes_in: UInt64
@@ -166,7 +168,8 @@ extension SessionRuntime {
             guard let handler = self.links[id] else { return nil }
             let state = machineLinks[id]
             return StatusReport.Link(
-                id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, transport: handler.transport, state: "up",
+                id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, transport: handler.transport,
+                uplink: handler.slot?.uplink?.name, state: "up",
                 rtt_ms: state?.rtt.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 },
                 bytes_in: handler.wireBytesIn, bytes_out: handler.wireBytesOut, key_id: handler.keyID?.description, streams: state?.streams ?? 0,
                 compression: handler.compressionScope.rawValue,

@@ -5,7 +5,10 @@
 //     ─▶ event loop: ClientBootstrap.withConnectedSocket(fd); the link duplicates it once established
 //
 // Why not ClientBootstrap.connect: NIO does not show a channel's descriptor, and a plain link
-// writes records on it directly (LinkSocket). Accepted links have theirs from the accept thread.
+// writes records on it directly (LinkSocket); and an uplink binds the socket before it connects.
+// Every dialed link connects here (plain, HTTP, split POSTs). Accepted links have theirs from
+// the accept thread.
+import BYSTProto
 import Dispatch
 import Glibc
 import NIOCore
@@ -28,11 +31,17 @@ enum LinkConnector {
     private static let queue = DispatchQueue(label: "byst.link-connector")
 
     /// The connected descriptor (close-on-exec, non-blocking), or a failure with its reason;
-    /// completed on `eventLoop`. Waits at most `timeout` for TCP's answer.
-    static func connect(to address: SocketAddress, timeout: Duration, on eventLoop: EventLoop) -> EventLoopFuture<Int32> {
+    /// completed on `eventLoop`. Waits at most `timeout` for TCP's answer. With an `uplink`,
+    /// the socket leaves through it (bound to its interface and/or source address first).
+    static func connect(to address: SocketAddress, via uplink: UplinkConfig? = nil, timeout: Duration,
+                        on eventLoop: EventLoop) -> EventLoopFuture<Int32> {
         let family = address.protocol == .inet6 ? AF_INET6 : AF_INET
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return eventLoop.makeFailedFuture(Failure("socket", errno)) }
+        if let uplink, let failure = bind(fd, family: family, to: uplink) {
+            Glibc.close(fd)
+            return eventLoop.makeFailedFuture(failure)
+        }
         let started = address.withSockAddr { Glibc.connect(fd, $0, socklen_t($1)) }
         if started == 0 { return eventLoop.makeSucceededFuture(fd) }
         let code = errno
@@ -43,6 +52,27 @@ enum LinkConnector {
         let promise = eventLoop.makePromise(of: Int32.self)
         Pending(fd: fd, promise: promise).watch(timeout: timeout)
         return promise.futureResult
+    }
+
+    /// Binds `fd` to the uplink's interface and source address; the failure, if any.
+    private static func bind(_ fd: Int32, family: Int32, to uplink: UplinkConfig) -> Failure? {
+        if let interface = uplink.interface {
+            let result = interface.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
+            if result != 0 { return Failure("uplink \(uplink.name): bind to interface \(interface)", errno) }
+        }
+        guard let source = uplink.bind else { return nil }
+        let text = IPAddressParser.format(source)
+        guard (source.count == 16) == (family == AF_INET6) else {
+            return Failure("uplink \(uplink.name): bind \(text) for an IPv\(family == AF_INET6 ? 6 : 4) endpoint", EAFNOSUPPORT)
+        }
+        do {
+            let address = try SocketAddress(ipAddress: text, port: 0)
+            let result = address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }
+            if result != 0 { return Failure("uplink \(uplink.name): bind \(text)", errno) }
+        } catch {
+            return Failure("uplink \(uplink.name): bind \(text)", EINVAL)
+        }
+        return nil
     }
 
     /// One connect in progress: decided once, by the socket turning writable or by the deadline.

@@ -16,6 +16,8 @@ final class LinkSlot {
     unowned let session: SessionRuntime
     let index: UInt16
     let endpoint: Endpoint
+    /// The uplink this slot's links leave through (`[[peer]] uplinks`); nil: as routing says.
+    let uplink: UplinkConfig?
     private var attempts = 0
     private var stopped = false
     private var reconnect: Scheduled<Void>?
@@ -34,17 +36,19 @@ final class LinkSlot {
     static let autoProbeTimeout: TimeAmount = .seconds(3)
     static let replacementRetry: TimeAmount = .seconds(5)
 
-    init(peer: PeerRuntime, session: SessionRuntime, index: UInt16, endpoint: Endpoint) {
+    init(peer: PeerRuntime, session: SessionRuntime, index: UInt16, endpoint: Endpoint, uplink: UplinkConfig? = nil) {
         self.peer = peer
         self.session = session
         self.index = index
         self.endpoint = endpoint
+        self.uplink = uplink
     }
 
     private var logger: Logger {
         var logger = peer.node.logger
         logger[metadataKey: "peer"] = "\(peer.config.name)"
         logger[metadataKey: "slot"] = "\(index)"
+        if let uplink { logger[metadataKey: "uplink"] = "\(uplink.name)" }
         return logger
     }
 
@@ -56,7 +60,10 @@ final class LinkSlot {
         case .byst(let address):
             let link = makeLink(binding: [], replacing: replacing)
             link.dialRoute = DialFailureClassifier.Route(address: address, viaProxy: false)
-            connectPlain(link, to: address)
+            connect(link, to: address) { channel, descriptor in
+                link.channelDescriptor = descriptor
+                try channel.pipeline.syncOperations.addHandler(link)
+            }
         case .http(let http):
             dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy(for: http)), replacing: replacing)
         case .port(let name):
@@ -81,7 +88,7 @@ final class LinkSlot {
             let link = makeLink(binding: [], replacing: replacing)
             link.transport = "connect"
             link.dialRoute = route.dialRoute
-            connect(link, to: route.connectAddress) { channel in
+            connect(link, to: route.connectAddress) { channel, _ in
                 if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
                 try addTLS(channel)
                 try channel.pipeline.syncOperations.addHandler(link)
@@ -125,7 +132,7 @@ final class LinkSlot {
         modes[ObjectIdentifier(link)] = mode
         link.transport = mode.rawValue
         link.dialRoute = route.dialRoute
-        connect(link, to: route.connectAddress) { channel in
+        connect(link, to: route.connectAddress) { channel, _ in
             if let connectTunnel { try channel.pipeline.syncOperations.addHandler(connectTunnel) }
             try addTLS(channel)
             try channel.pipeline.syncOperations.addHandlers(framing + [link])
@@ -154,8 +161,9 @@ final class LinkSlot {
         return link
     }
 
-    /// Resolves and connects; `setUp` fills the new channel's pipeline.
-    private func connect(_ link: LinkHandler, to address: HostPort, setUp: @escaping (Channel) throws -> Void) {
+    /// Resolves and connects; `setUp` fills the new channel's pipeline (it gets the socket's
+    /// descriptor too: a plain link writes records to it directly, LinkSocket).
+    private func connect(_ link: LinkHandler, to address: HostPort, setUp: @escaping (Channel, Int32) throws -> Void) {
         connectChannel(to: address, setUp: setUp).assumeIsolated().whenFailure { [self] error in
             logger.debug("dial \(address) failed: \(error)")
             connectFailed(link, error)
@@ -163,15 +171,15 @@ final class LinkSlot {
         }
     }
 
-    /// A plain link: we connect the socket (LinkConnector), so the link can write records to
-    /// it directly (LinkSocket); NIO takes it from there.
-    private func connectPlain(_ link: LinkHandler, to address: HostPort) {
+    /// Resolves, connects the socket ourselves (LinkConnector: through the slot's uplink) and
+    /// gives it to NIO; `setUp` fills the new channel's pipeline.
+    private func connectChannel(to address: HostPort, setUp: @escaping (Channel, Int32) throws -> Void) -> EventLoopFuture<Channel> {
         let node = peer.node
         let loop = node.eventLoop
         let timeout = node.config.deadLinkTimeout
-        let bound = NIOLoopBound(link, eventLoop: loop)
-        AddressResolver.resolve(address, on: loop)
-            .flatMap { LinkConnector.connect(to: $0, timeout: Node.connectTimeout, on: loop) }
+        let bound = NIOLoopBound(setUp, eventLoop: loop)
+        return AddressResolver.resolve(address, on: loop)
+            .flatMap { [uplink] in LinkConnector.connect(to: $0, via: uplink, timeout: Node.connectTimeout, on: loop) }
             .assumeIsolated().flatMap { [self] descriptor -> EventLoopFuture<Channel> in
                 // Stopped while the connect was under way (a reload removed the peer, or shutdown).
                 guard !stopped else {
@@ -182,38 +190,17 @@ final class LinkSlot {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try Node.configureLinkChannel(channel, timeout: timeout)
-                            bound.value.channelDescriptor = descriptor
-                            try channel.pipeline.syncOperations.addHandler(bound.value)
+                            try bound.value(channel, descriptor)
                         }
                     }
                     .withConnectedSocket(descriptor)
-            }
-            .whenFailure { [self] error in
-                logger.debug("dial \(address) failed: \(error)")
-                connectFailed(link, error)
-                linkClosed(link)
-            }
-    }
-
-    private func connectChannel(to address: HostPort, setUp: @escaping (Channel) throws -> Void) -> EventLoopFuture<Channel> {
-        let node = peer.node
-        let timeout = node.config.deadLinkTimeout
-        let bound = NIOLoopBound(setUp, eventLoop: node.eventLoop)
-        let bootstrap = node.clientBootstrap()
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try Node.configureLinkChannel(channel, timeout: timeout)
-                    try bound.value(channel)
-                }
-            }
-        return AddressResolver.resolve(address, on: node.eventLoop).assumeIsolated()
-            .flatMap { bootstrap.connect(to: $0) }.nonisolated()
+            }.nonisolated()
     }
 
     /// A connection for split mode's POSTs: same route, same TLS, its own response reader.
     private func openUpstreamConnection(_ upstream: SplitUpstream, addTLS: @escaping (Channel) throws -> Void) -> EventLoopFuture<Channel> {
         let reader = NIOLoopBound(upstream, eventLoop: peer.node.eventLoop)
-        return connectChannel(to: upstream.route.connectAddress) { channel in
+        return connectChannel(to: upstream.route.connectAddress) { channel, _ in
             try addTLS(channel)
             try channel.pipeline.syncOperations.addHandler(SplitPostResponseHandler(upstream: reader.value))
         }

@@ -174,7 +174,10 @@ final class PeerRuntime {
     private func dial(_ endpoint: Endpoint) {
         guard let session = outgoing else { return }
         dialTarget = endpoint
-        slots = (0..<config.links).map { LinkSlot(peer: self, session: session, index: UInt16($0), endpoint: endpoint) }
+        let uplinks = UplinkConfig.perSlot(config.uplinks)
+        slots = (0..<config.links).map {
+            LinkSlot(peer: self, session: session, index: UInt16($0), endpoint: endpoint, uplink: $0 < uplinks.count ? uplinks[$0] : nil)
+        }
         for slot in slots { slot.dial() }
     }
 
