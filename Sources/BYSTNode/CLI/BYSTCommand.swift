@@ -10,7 +10,7 @@ public struct BYSTCommand: AsyncParsableCommand {
         abstract: "BYST: a secure N:M tunnel / VPN for Linux gateways.",
         version: version,
         subcommands: [UpCommand.self, CheckCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self,
-                      PeerCommand.self, DemoCommand.self]
+                      PeerCommand.self, InviteCommand.self, JoinCommand.self, DemoCommand.self]
     )
 
     public init() {}

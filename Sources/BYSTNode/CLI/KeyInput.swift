@@ -1,16 +1,22 @@
 import BYSTProto
 import Glibc
 
-/// `byst key import` reading the `bystk1_…` string from standard input. On a terminal it
-/// prompts on stderr and turns echo off while the secret is typed or pasted (restored on
-/// return and on SIGINT/SIGTERM/SIGHUP). A paste wrapped over several lines is joined: lines
-/// (whitespace removed) are read until the string decodes, an empty line, or end of input.
+/// A secret string read from standard input: the `bystk1_…` key of `byst key import`, the
+/// `bystinv1_…` line of `byst join`. On a terminal it prompts on stderr and turns echo off
+/// while the secret is typed or pasted (restored on return and on SIGINT/SIGTERM/SIGHUP). A
+/// paste wrapped over several lines is joined: lines (whitespace removed) are read until the
+/// string decodes, an empty line, or end of input.
 enum KeyInput {
     static func readStandardInput() -> String {
+        readStandardInput(what: "the \(KeyExport.prefix)… string", decodes: decodes)
+    }
+
+    /// `what` names the string in the prompt; `decodes` says when a wrapped paste is complete.
+    static func readStandardInput(what: String, decodes: (String) -> Bool) -> String {
         guard isatty(0) == 1 else { return join(next: { readLine(strippingNewline: true) }, decodes: decodes) }
         // Echo off before the prompt: nothing typed after the prompt is ever shown.
         let echoWasOff = TerminalEcho.disable()
-        writeStandardError("paste the bystk1_… string, then Enter (it is not shown): ")
+        writeStandardError("paste \(what), then Enter (it is not shown): ")
         defer {
             if !echoWasOff { TerminalEcho.restore() }
             writeStandardError("\n")

@@ -45,62 +45,18 @@ struct PeerCommand: ParsableCommand {
 
         func run() throws {
             var peer = PeerConfig(name: name, key: key, links: links ?? PeerConfig.defaultLinks)
-            if let endpoint {
-                switch Endpoint.parse(endpoint) {
-                case .success(let parsed): peer.endpoint = parsed
-                case .failure(.invalid(let expected)):
-                    throw CLIError("--endpoint must be \(expected), got \(endpoint.configQuoted)".escapingControlCharacters())
-                case .failure(.notSupportedYet(let feature)):
-                    throw CLIError("--endpoint \(endpoint.configQuoted): \(feature) is not supported yet".escapingControlCharacters())
-                }
-            }
-            if let allowedIPs {
-                peer.allowedIPs = try Self.parseAllowedIPs(allowedIPs)
-            }
+            peer.endpoint = try endpoint.map(PeerArguments.endpoint)
+            peer.allowedIPs = try allowedIPs.map { try PeerArguments.prefixes($0) } ?? []
             // The loader checks the names when the edited file is read back.
-            peer.gateways = gateways.map(Self.names) ?? []
-            peer.ports = ports.map(Self.names) ?? []
-            let path = config.path
-            let updated: NodeConfig
-            do throws(ConfigError) {
-                updated = try ConfigEditor.update(path: path) { (text: String) throws(ConfigError) -> String in
-                    try ConfigEditor.addingPeer(peer, to: text, file: path)
-                }
-            } catch {
-                if case .duplicate(what: "peer name", _, _) = error.reason {
-                    throw CLIError("a peer named '\(name)' already exists in \(path) (remove it first with: byst peer rm \(name))"
-                        .escapingControlCharacters())
-                }
-                throw CLIError(error.description)
-            }
-            print("added peer '\(name)' to \(path)")
+            peer.gateways = gateways.map(PeerArguments.names) ?? []
+            peer.ports = ports.map(PeerArguments.names) ?? []
+            let updated = try PeerArguments.add(peer, toConfig: config.path)
+            print("added peer '\(name)' to \(config.path)")
             // The key may legitimately come later; say so now rather than at `byst up`.
             if let store = try? KeyStore.load(path: updated.keyStore), store.entry(named: key) == nil {
                 writeStandardError("byst: warning: no key named '\(key)' in \(store.path) yet; "
                     + "create it with: byst key gen \(key) (or byst key import \(key))\n")
             }
-        }
-
-        /// `10.0.2.0/24,fd00:2::/64` → the prefixes in network form, as the loader stores them
-        /// (duplicates and prefixes routed to another peer are left to the loader).
-        static func names(_ list: String) -> [String] {
-            list.split(separator: ",").map { String($0).trimmingASCIIWhitespace() }
-        }
-
-        static func parseAllowedIPs(_ list: String) throws -> [IPPrefix] {
-            var prefixes: [IPPrefix] = []
-            for item in list.split(separator: ",", omittingEmptySubsequences: false) {
-                let text = String(item.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-                switch IPPrefix.parseAllowedIP(text) {
-                case .success(let prefix): prefixes.append(prefix)
-                case .failure(.invalid):
-                    throw CLIError("--allowed-ips must be a comma-separated list of IP prefixes like 10.0.2.0/24,fd00:2::/64, got \(text.configQuoted)"
-                        .escapingControlCharacters())
-                case .failure(.notSupportedYet(let feature)):
-                    throw CLIError("--allowed-ips \(text.configQuoted): \(feature) is not supported yet".escapingControlCharacters())
-                }
-            }
-            return prefixes
         }
     }
 

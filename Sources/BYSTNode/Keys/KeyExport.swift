@@ -1,8 +1,9 @@
 import BYSTProto
 
 /// The copy-pasteable form of a PSK (PROTOCOL.md §2.2):
-/// `bystk1_` + base64url(key(32) ‖ SHA-256("BYST key export v1" ‖ key)[0..<4]), unpadded.
-/// The checksum catches truncated or mistyped strings before they become a wrong key.
+/// `bystk1_` + base64url(key(32) ‖ SHA-256("BYST key export v1" ‖ key)[0..<4]), unpadded
+/// (`ChecksummedString`). The checksum catches truncated or mistyped strings before they
+/// become a wrong key.
 public enum KeyExport {
     public static let prefix = "bystk1_"
     static let checksumLabel = Array("BYST key export v1".utf8)
@@ -28,40 +29,33 @@ public enum KeyExport {
     /// made on the way are.)
     public static func encode(_ key: PreSharedKey) -> String {
         var bytes = key.secret.revealedBytes
-        bytes += checksum(bytes)
-        var text = Array(prefix.utf8)
-        defer {
-            SecretBytes.wipe(&bytes)
-            SecretBytes.wipe(&text)
-        }
-        bytes.withUnsafeBytes { Base64URL.encode($0, into: &text) }
-        return String(decoding: text, as: UTF8.self)
+        defer { SecretBytes.wipe(&bytes) }
+        return ChecksummedString.encode(bytes, prefix: prefix, label: checksumLabel)
     }
 
     public static func decode(_ text: String) throws(Problem) -> PreSharedKey {
-        let trimmed = text.trimmingASCIIWhitespace()
-        guard trimmed.hasPrefix(prefix) else { throw .missingPrefix }
-        guard var raw = Base64URL.decode(bytes: trimmed.utf8.dropFirst(prefix.utf8.count)) else { throw .notBase64 }
+        var raw: [UInt8]
+        do throws(ChecksummedString.Problem) { raw = try ChecksummedString.unwrap(text, prefix: prefix) } catch {
+            throw error == .missingPrefix ? .missingPrefix : .notBase64
+        }
         defer { SecretBytes.wipe(&raw) }
-        guard raw.count == PreSharedKey.size + 4 else { throw .wrongLength(raw.count) }
-        var secret = Array(raw.prefix(PreSharedKey.size))
+        // The length first: a truncated copy is named as such rather than as a bad checksum.
+        guard raw.count == PreSharedKey.size + ChecksummedString.checksumSize else { throw .wrongLength(raw.count) }
+        var secret: [UInt8]
+        do throws(ChecksummedString.Problem) { secret = try ChecksummedString.verify(raw, label: checksumLabel) } catch {
+            throw .checksumMismatch
+        }
         defer { SecretBytes.wipe(&secret) }
-        guard checksum(secret) == Array(raw.suffix(4)) else { throw .checksumMismatch }
         do { return try PreSharedKey(secret: SecretBytes(secret)) } catch { throw .weakKey }
     }
 
-    static func checksum(_ secret: [UInt8]) -> [UInt8] {
-        var input = checksumLabel + secret
-        defer { SecretBytes.wipe(&input) }
-        // SHA-256 of a fixed-size input cannot fail short of a broken libcrypto.
-        let digest = (try? HashFunction.sha256.hash(input)) ?? []
-        return Array(digest.prefix(4))
-    }
+    static func checksum(_ secret: [UInt8]) -> [UInt8] { ChecksummedString.checksum(secret, label: checksumLabel) }
 }
 
 extension String {
     func trimmingASCIIWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        // "\r\n" is one Character (a grapheme cluster), not "\r" then "\n".
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
         return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
     }
 }
