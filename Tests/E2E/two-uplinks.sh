@@ -113,11 +113,13 @@ echo "ok: 2 links up over each uplink; the hub sees them from 10.201.1.2 and 10.
 
 # 1. One stream adds the two uplinks up.
 sum=$((fast_mbit + slow_mbit))
+fast_start=$(uplink_bytes fast) slow_start=$(uplink_bytes slow)
 ip netns exec "$B" timeout 60 iperf3 -c 127.0.0.1 -p 9101 -t 8 -O 2 -J >"$BYST_NS_WORK/iperf-client.json" \
     || fail "iperf3 through the forward failed"
 mbit=$(jq '.end.sum_received.bits_per_second / 1e6 | floor' "$BYST_NS_WORK/iperf-client.json")
 ratio=$(awk -v m="$mbit" -v s="$sum" 'BEGIN { printf "%.2f", m / s }')
-echo "one stream over both uplinks: $mbit Mbit/s = $ratio × ($fast_mbit + $slow_mbit Mbit/s)"
+echo "one stream over both uplinks: $mbit Mbit/s = $ratio × ($fast_mbit + $slow_mbit Mbit/s);" \
+    "sent $((($(uplink_bytes fast) - fast_start) >> 20)) MiB on fast, $((($(uplink_bytes slow) - slow_start) >> 20)) MiB on slow"
 awk -v r="$ratio" 'BEGIN { exit !(r >= 0.85) }' || fail "one stream got $ratio × the uplinks' sum (want ≥ 0.85)"
 
 # 2. Cut the slow uplink under a verified stream, then bring it back.
