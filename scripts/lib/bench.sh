@@ -37,10 +37,15 @@ bench_forward() {
 # bench_iperf PORT SECONDS UNIT: one iperf3 TCP stream to 127.0.0.1:PORT, the receiver's
 # throughput in Gbit/s (UNIT gbit, two decimals) or Mbit/s (UNIT mbit, one decimal).
 bench_iperf() {
-    local divisor=1e9 decimals=2
+    local divisor=1e9 decimals=2 json value
     [ "$3" = mbit ] && divisor=1e6 decimals=1
-    iperf3 -c 127.0.0.1 -p "$1" -t "$2" -J |
-        awk -F'[:,]' -v d="$divisor" -v p="$decimals" '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%." p "f", $2 / d; exit }'
+    json=$(iperf3 -c 127.0.0.1 -p "$1" -t "$2" -J) || true
+    value=$(awk -F'[:,]' -v d="$divisor" -v p="$decimals" '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%." p "f", $2 / d; exit }' <<<"$json")
+    if [ -z "$value" ]; then
+        echo "bench: iperf3 to port $1 gave no result: $(grep -m1 '"error"' <<<"$json" || echo "${json:0:300}")" >&2
+        return 1
+    fi
+    echo "$value"
 }
 
 # bench_start NAME: the release `byst` in $byst ($BYST if set, else a fresh release build),

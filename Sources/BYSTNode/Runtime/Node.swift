@@ -406,6 +406,15 @@ final class Node {
             link.close()
             return nil
         }
+        if peer.incoming[hello.sessionID] == nil {
+            // An initiator keeps one session per peer: a new session id means it restarted, and
+            // its sessions without links can never resume. End them now rather than hold their
+            // streams (and the connections to their targets) for the linger time.
+            for stale in peer.incoming.values where stale.links.isEmpty {
+                stale.logger.info("the peer started a new session (it restarted?); ending this one, which has no links")
+                peer.endSession(stale)
+            }
+        }
         if peer.incoming[hello.sessionID] == nil, peer.incoming.count >= limits.sessionsPerPeer {
             // A restarted peer starts a new session while its old one lingers: the oldest
             // without links makes room; if all have links, the new session is refused.
