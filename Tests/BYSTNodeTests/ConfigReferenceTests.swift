@@ -1,3 +1,4 @@
+import BYSTProto
 import Foundation
 import Testing
 @testable import BYSTNode
@@ -45,6 +46,67 @@ import Testing
         // The keys of each `[[peer]] uplinks` entry, under "#### `uplinks`".
         let uplinkKeys = try #require(Self.documentedKeys("uplinks", in: text))
         #expect(Set(uplinkKeys) == Set(ConfigSchema.uplink.keyNames), "uplinks: \(uplinkKeys)")
+    }
+
+    /// The cell of `column` (0-based, after the key) in `key`'s row of `header`'s table.
+    static func documentedCell(_ header: String, key: String, column: Int, in text: String) -> String? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let heading = lines.firstIndex(where: { $0.hasPrefix("#") && $0.drop { $0 == "#" }.hasPrefix(" `\(header)`") }) else {
+            return nil
+        }
+        for line in lines[(heading + 1)...] {
+            if line.hasPrefix("#") { return nil }
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count > column + 2, cells[1].split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "`\(key)`" })
+            else { continue }
+            return cells[column + 2]
+        }
+        return nil
+    }
+
+    /// What the code does when a key is left out, written as OPERATIONS.md writes defaults.
+    static var codeDefaults: [(header: String, key: String, value: String)] {
+        let node = NodeConfig(name: "n")
+        let tun = TunConfig(name: TunConfig.defaultName, addresses: [])
+        let peer = PeerConfig(name: "p", key: "p")
+        let limits = LimitsConfig()
+        var rows: [(String, String, String)] = [
+            ("[node]", "listen", "[]"), ("[node]", "http_listen", "[]"), ("[node]", "https_listen", "[]"),
+            ("[node]", "metrics_listen", "[]"),
+            ("[node]", "http_path", node.http.path.configQuoted), ("[node]", "key_store", node.keyStore.configQuoted),
+            ("[node]", "session_linger", node.sessionLinger.configText), ("[node]", "keepalive_interval", node.keepaliveInterval.configText),
+            ("[node]", "dead_link_timeout", node.deadLinkTimeout.configText),
+            ("[node]", "max_record_payload", "\(node.maxRecordPayload)"), ("[node]", "compression_level", "\(node.compressionLevel)"),
+            ("[node]", "registry_lease", RegistryConfig.defaultLease.configText),
+            ("[tun]", "name", tun.name.configQuoted), ("[tun]", "mtu", "\(tun.mtu)"), ("[tun]", "offload", "\(tun.offload)"),
+            ("[tun]", "data_plane", "\(tun.dataPlane)"),
+            ("[[peer]]", "links", "\(peer.links)"), ("[[peer]]", "allow_targets", "[]"), ("[[peer]]", "allowed_ips", "[]"),
+            ("[[peer]]", "http_mode", peer.http.mode.rawValue.configQuoted), ("[[peer]]", "compression", peer.compression.rawValue.configQuoted),
+            ("[[peer]]", "ports", "[]"),
+        ]
+        let counts: [(String, Int)] = [
+            ("links_per_peer", limits.linksPerPeer), ("sessions_per_peer", limits.sessionsPerPeer),
+            ("pending_handshakes", limits.pendingHandshakes), ("handshake_rate", limits.handshakeRate),
+            ("handshake_burst", limits.handshakeBurst), ("handshake_sources", limits.handshakeSources),
+            ("accept_rate", limits.acceptRate), ("accept_burst", limits.acceptBurst), ("accept_backlog", limits.acceptBacklog),
+            ("streams_per_session", limits.streamsPerSession), ("http_max_head", limits.httpHeadBytes),
+            ("registry_ports", limits.registryPorts), ("registry_watches", limits.registryWatches),
+        ]
+        rows += counts.map { ("[limits]", $0.0, "\($0.1)") }
+        rows += [("[limits]", "handshake_timeout", limits.handshakeTimeout.configText),
+                 ("[limits]", "accept_loop_lag", limits.acceptLoopLag.configText.configQuoted),
+                 ("[limits]", "stream_buffer", ConfigKey.sizeText(limits.streamBuffer).configQuoted),
+                 ("[limits]", "session_buffer", ConfigKey.sizeText(limits.sessionBuffer).configQuoted)]
+        return rows.map { (header: $0.0, key: $0.1, value: $0.2) }
+    }
+
+    /// The defaults OPERATIONS.md states are the code's.
+    @Test func documentedDefaultsAreTheCodes() throws {
+        let text = try String(contentsOf: Self.operations, encoding: .utf8)
+        for (header, key, value) in Self.codeDefaults {
+            let cell = try #require(Self.documentedCell(header, key: key, column: 1, in: text), "\(header) \(key): no row")
+            #expect(cell == "`\(value)`", "\(header) \(key): documented default \(cell), the code's is `\(value)`")
+        }
     }
 
     /// A config holding every table, valid as it is.

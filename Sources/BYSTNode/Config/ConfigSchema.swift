@@ -172,7 +172,8 @@ struct ConfigKey: Sendable {
         return ConfigKey(name: name, kind: .size(range), expected: expected)
     }
 
-    private static func sizeText(_ bytes: Int) -> String {
+    /// `4MiB`, `1GiB`, or the number of bytes when it is not a whole unit.
+    static func sizeText(_ bytes: Int) -> String {
         if bytes % (1 << 30) == 0 { return "\(bytes >> 30)GiB" }
         if bytes % (1 << 20) == 0 { return "\(bytes >> 20)MiB" }
         if bytes % (1 << 10) == 0 { return "\(bytes >> 10)KiB" }
