@@ -40,13 +40,16 @@ final class ControlHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
     private let node: Node
     private var request = ByteBuffer()
+    /// One command per connection: bytes after it are ignored while its answer is prepared.
+    private var answering = false
 
     init(node: Node) { self.node = node }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         request.writeBuffer(&bytes)
-        guard request.readableBytesView.contains(UInt8(ascii: "\n")) || request.readableBytes > 256 else { return }
+        guard !answering, request.readableBytesView.contains(UInt8(ascii: "\n")) || request.readableBytes > 256 else { return }
+        answering = true
         let command = String(buffer: request).trimmingCharacters(in: .whitespacesAndNewlines)
         var reply = ByteBuffer()
         switch command {
@@ -56,12 +59,18 @@ final class ControlHandler: ChannelInboundHandler {
             if let json = try? encoder.encode(node.status()) { reply.writeBytes(json) }
             reply.writeString("\n")
         case "reload":
-            do throws(ReloadError) {
-                reply.writeString("ok: \(try node.reloadFromDisk())\n")
-            } catch {
-                node.logger.error("reload refused: \(error)")
-                reply.writeString("error: \(error)\n")
+            let logger = node.logger
+            node.reloadFromDisk().assumeIsolated().whenSuccess { result in
+                var reply = ByteBuffer()
+                switch result {
+                case .success(let summary): reply.writeString("ok: \(summary)\n")
+                case .failure(let error):
+                    logger.error("reload refused: \(error)")
+                    reply.writeString("error: \(error)\n")
+                }
+                context.writeAndFlush(self.wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             }
+            return
         default:
             reply.writeString("{\"error\": \"unknown command\"}\n")
         }

@@ -10,6 +10,7 @@
 // Node-level settings ([node], [tun], [limits]) need a restart; a reload that changes them is refused.
 import BYSTProto
 import NIOCore
+import NIOPosix
 import Tun
 
 public struct ReloadError: Error, CustomStringConvertible, Sendable {
@@ -17,15 +18,31 @@ public struct ReloadError: Error, CustomStringConvertible, Sendable {
 }
 
 extension Node {
-    /// Reads the config file and key store again and applies the difference. Returns a
-    /// one-line summary; throws (changing nothing) on any problem.
-    func reloadFromDisk() throws(ReloadError) -> String {
-        guard let configPath else { throw ReloadError(description: "this node was not started from a config file") }
-        let newConfig: NodeConfig
-        do { newConfig = try NodeConfig.load(path: configPath) } catch { throw ReloadError(description: error.description) }
-        let keys: KeyStore
-        do { keys = try KeyStore.load(path: newConfig.keyStore) } catch { throw ReloadError(description: error.description) }
-        return try reload(newConfig, keys: keys)
+    /// Reads the config file and key store again and applies the difference: a one-line
+    /// summary, or (changing nothing) the `ReloadError` saying why not. Reading and checking
+    /// run on a thread pool — a hub's file of thousands of peers takes a while, and the event
+    /// loop keeps every link's timing meanwhile; only the difference is applied on the loop.
+    func reloadFromDisk() -> EventLoopFuture<Result<String, ReloadError>> {
+        guard let configPath else {
+            return eventLoop.makeSucceededFuture(.failure(ReloadError(description: "this node was not started from a config file")))
+        }
+        let node = NIOLoopBound(self, eventLoop: eventLoop)
+        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { () -> Result<(NodeConfig, KeyStore), ReloadError> in
+            Self.readConfigAndKeys(configPath)
+        }.map { read in
+            read.flatMap { config, keys in
+                Result { () throws(ReloadError) in try node.value.reload(config, keys: keys) }
+            }
+        }.recover { error in .failure(ReloadError(description: "\(error)")) }
+    }
+
+    /// The config file at `path` and the key store it names, checked.
+    static func readConfigAndKeys(_ path: String) -> Result<(NodeConfig, KeyStore), ReloadError> {
+        let config: NodeConfig
+        do { config = try NodeConfig.load(path: path) } catch { return .failure(ReloadError(description: error.description)) }
+        do { return .success((config, try KeyStore.load(path: config.keyStore))) } catch {
+            return .failure(ReloadError(description: error.description))
+        }
     }
 
     func reload(_ newConfig: NodeConfig, keys: KeyStore) throws(ReloadError) -> String {

@@ -56,9 +56,8 @@ public final class RunningNode: Sendable {
 
     /// Re-reads the config file and key store (SIGHUP); the summary, or why nothing changed.
     public func reload() async throws -> Result<String, ReloadError> {
-        try await withNode { node in
-            do throws(ReloadError) { return .success(try node.reloadFromDisk()) } catch { return .failure(error) }
-        }
+        let node = self.node
+        return try await node.eventLoop.flatSubmit { node.value.reloadFromDisk() }.get()
     }
 
     /// Graceful stop: go-away to peers, open streams reset, listeners and links closed.
