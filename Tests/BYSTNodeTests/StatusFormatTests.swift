@@ -60,10 +60,10 @@ import Testing
     @Test func aPeerShowsHandshakeTransferRateAndErrors() {
         var peer = StatusReport.Peer(name: "hq", endpoint: "byst://192.0.2.7:7000", configured_links: 4, reconnects: 2, sessions: [])
         peer.latest_handshake_seconds_ago = 75
-        peer.bytes_in = 5 << 30
-        peer.bytes_out = 1536
-        peer.bytes_in_per_second = 1_250_000
-        peer.bytes_out_per_second = 0
+        peer.received_bytes = 5 << 30
+        peer.sent_bytes = 1536
+        peer.received_bytes_per_second = 1_250_000
+        peer.sent_bytes_per_second = 0
         peer.rate_seconds = 5
         peer.links_up = 0
         peer.last_error = .init(cause: "connection refused by 192.0.2.7:7000", at: "2025-03-01T12:00:00.000Z", seconds_ago: 2,

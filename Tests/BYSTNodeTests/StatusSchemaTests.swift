@@ -17,8 +17,8 @@ import Testing
         "node: string", "uptime_seconds: number", "handshake_failures: number", "peers: array", "peers[]: object",
         "peers[].name: string", "peers[].endpoint: string", "peers[].configured_links: number", "peers[].reconnects: number",
         "peers[].latest_handshake: string", "peers[].latest_handshake_seconds_ago: number", "peers[].links_up: number",
-        "peers[].bytes_in: number", "peers[].bytes_out: number",
-        "peers[].bytes_in_per_second: number", "peers[].bytes_out_per_second: number", "peers[].rate_seconds: number",
+        "peers[].received_bytes: number", "peers[].sent_bytes: number",
+        "peers[].received_bytes_per_second: number", "peers[].sent_bytes_per_second: number", "peers[].rate_seconds: number",
         "peers[].last_error: object", "peers[].last_error.cause: string", "peers[].last_error.at: string",
         "peers[].last_error.seconds_ago: number", "peers[].last_error.attempts: number", "peers[].last_error.failing: bool",
         "peers[].last_error.failing_since: string", "peers[].last_error.failing_seconds: number",
@@ -133,8 +133,8 @@ import Testing
         let peer = try #require(report.peers.first)
         #expect(peer.last_error?.failing == false && peer.last_error?.failing_since == nil)
         #expect((peer.latest_handshake_seconds_ago ?? 99) < 15)
-        #expect((peer.bytes_out ?? 0) > 0 && (peer.bytes_in ?? 0) > 0)
-        #expect((peer.bytes_out_per_second ?? 0) > 0, "a rate over the last seconds: \(peer)")
+        #expect((peer.sent_bytes ?? 0) > 0 && (peer.received_bytes ?? 0) > 0)
+        #expect((peer.sent_bytes_per_second ?? 0) > 0, "a rate over the last seconds: \(peer)")
         let failingReport = try JSONDecoder().decode(StatusReport.self, from: Data(failing.utf8))
         #expect(failingReport.peers.first?.last_error?.failing == true)
 
@@ -150,6 +150,9 @@ import Testing
         let found = StatusTarget.candidates(configDirectory: dir, runDirectory: dir).filter { ControlClient.isListening($0.socket) }
         #expect(found.map(\.name) == ["branch", "hub", "registry"])
         #expect(try StatusTarget.named("hub", configDirectory: dir, runDirectory: dir).socket == "\(dir)/hub.sock")
+        // With several running, each gets a line: how to name it, its socket, a summary.
+        let line = StatusCommand.describe(found[1])
+        #expect(line.hasPrefix("  hub -n hub  \(dir)/hub.sock  up ") && line.hasSuffix(", 2 peers, 3 links up"), "\(line)")
 
         for node in [branch, hub, registry] { try await node.node.shutdown() }
     }

@@ -29,14 +29,18 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         guard let target = try chooseTarget() else { return }
         let reply = try ControlClient.request("status", socketPath: target.socket)
-        if json {
-            print(reply, terminator: reply.hasSuffix("\n") ? "" : "\n")
-            return
-        }
+        if json { return Self.write(reply.hasSuffix("\n") ? reply : reply + "\n") }
         guard let report = try? JSONDecoder().decode(StatusReport.self, from: Data(reply.utf8)) else {
             throw CLIError("unexpected reply from \(target.socket)")
         }
-        print(StatusText.render(report), terminator: "")
+        Self.write(StatusText.render(report))
+    }
+
+    /// The whole answer in one write: `print` goes out in 4 KiB pieces, the last at exit, so a
+    /// reader that stops at its first match (`awk '… { print; exit }'`) could make the last
+    /// piece fail with SIGPIPE, and a script with `pipefail` fail with it.
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 
     /// The node to ask; nil when several run and the text view listed them instead.

@@ -10,7 +10,9 @@ enum StatusText {
         if let tun = report.tun {
             let counters = tun.counters
             let dropped = counters.drops.reduce(0) { $0 + $1.1 } + tun.dropped_queue_full
-            out += "  tun \(tun.name): \(counters.packets_from_tun) packets read, \(counters.packets_to_tun) written, \(dropped) dropped\n"
+            // Offload super-packets count once each way: read whole, and written whole (the kernel cuts them).
+            let written = counters.packets_to_tun + counters.super_packets_received
+            out += "  tun \(tun.name): \(counters.packets_from_tun) packets read, \(written) written, \(dropped) dropped\n"
         }
         if let registry = report.registry {
             let lease = registry.lease_valid_ms.map { ", lease valid \($0) ms" } ?? ""
@@ -35,10 +37,10 @@ enum StatusText {
         } else {
             out += "  latest handshake: none yet\n"
         }
-        if let received = peer.bytes_in, let sent = peer.bytes_out {
+        if let received = peer.received_bytes, let sent = peer.sent_bytes {
             out += "  transfer: \(StatusFormat.bytes(received)) received, \(StatusFormat.bytes(sent)) sent\n"
         }
-        if let into = peer.bytes_in_per_second, let from = peer.bytes_out_per_second, let seconds = peer.rate_seconds {
+        if let into = peer.received_bytes_per_second, let from = peer.sent_bytes_per_second, let seconds = peer.rate_seconds {
             out += "  rate (last \(String(format: "%.0f", seconds)) s): \(StatusFormat.rate(bytesPerSecond: into)) in, "
                 + "\(StatusFormat.rate(bytesPerSecond: from)) out\n"
         }

@@ -76,8 +76,8 @@ extension PeerRuntime {
             configured_links: config.links, reconnects: reconnects, last_error: lastErrorStatus(), sessions: sessions,
             latest_handshake: latestHandshake.map { JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: $0)) },
             latest_handshake_seconds_ago: latestHandshake.map { Self.secondsBetween($0, wall) },
-            links_up: sessions.reduce(0) { $0 + $1.links.count }, bytes_in: total.received, bytes_out: total.sent,
-            bytes_in_per_second: rate.map { $0.bytesInPerSecond.rounded() }, bytes_out_per_second: rate.map { $0.bytesOutPerSecond.rounded() },
+            links_up: sessions.reduce(0) { $0 + $1.links.count }, received_bytes: total.received, sent_bytes: total.sent,
+            received_bytes_per_second: rate.map { $0.bytesInPerSecond.rounded() }, sent_bytes_per_second: rate.map { $0.bytesOutPerSecond.rounded() },
             rate_seconds: rate.map { ($0.seconds * 10).rounded() / 10 })
     }
 

@@ -70,12 +70,13 @@ struct StatusReport: Codable, Sendable {
         var latest_handshake_seconds_ago: Double? = nil
         /// Links up now, over all sessions.
         var links_up: Int? = nil
-        /// Wire bytes of all the peer's links since the node started.
-        var bytes_in: UInt64? = nil
-        var bytes_out: UInt64? = nil
+        /// Wire bytes of all the peer's links since the node started (named as the metrics
+        /// are, not `bytes_in`/`bytes_out`: scripts grep those for the links' counters).
+        var received_bytes: UInt64? = nil
+        var sent_bytes: UInt64? = nil
         /// Bytes per second over the last `rate_seconds` (sampled by the node every second).
-        var bytes_in_per_second: Double? = nil
-        var bytes_out_per_second: Double? = nil
+        var received_bytes_per_second: Double? = nil
+        var sent_bytes_per_second: Double? = nil
         var rate_seconds: Double? = nil
     }
 
