@@ -62,24 +62,34 @@ peer = "hq"
 target = "10.2.0.1:5201"
 TOML
 
+say "the two generated configs"
+for site in hq branch; do
+    printf '\033[2m--- %s.toml (%s)\033[0m\n' "$site" "$BYST_NS_WORK/$site.toml"
+    cat "$BYST_NS_WORK/$site.toml"
+done
+
 say "starting both nodes (byst up)"
 netns_run hq "$BYST_NS_WORK/hq.log" "$BYST" up -c "$BYST_NS_WORK/hq.toml" >/dev/null
 netns_run branch "$BYST_NS_WORK/branch.log" "$BYST" up -c "$BYST_NS_WORK/branch.toml" >/dev/null
 four_links() { [ "$("$BYST" status --json --socket "$BYST_NS_WORK/branch.sock" 2>/dev/null | grep -c '"remote"')" = 4 ]; }
 wait_for 10 four_links || { echo "demo: links did not come up; logs:" >&2; tail "$BYST_NS_WORK"/*.log >&2; exit 1; }
 
-say "ping from the branch LAN (10.1.0.1) to the hq LAN (10.2.0.1) through the tunnel"
+say "ping: from ns branch (its LAN 10.1.0.1) to ns hq's LAN (10.2.0.1), through the TUN tunnel"
 ip netns exec "$(ns branch)" ping -c 4 -i 0.2 -I 10.1.0.1 10.2.0.1
 
-say "iperf3 through the tunnel, 3 s"
+say "iperf3 through the TUN tunnel, 3 s: client in ns branch (10.1.0.1) → server in ns hq (10.2.0.1:5201)"
 netns_run hq "$BYST_NS_WORK/iperf.log" iperf3 -s -B 10.2.0.1 >/dev/null
 sleep 0.5
 ip netns exec "$(ns branch)" iperf3 -c 10.2.0.1 -B 10.1.0.1 -t 3 | tail -4
 
-say "iperf3 through the port forward 127.0.0.1:15201 → 10.2.0.1:5201, 2 s"
+say "iperf3 through the port forward, 2 s: client in ns branch → 127.0.0.1:15201 (byst branch) → stream → byst hq → 10.2.0.1:5201"
 ip netns exec "$(ns branch)" iperf3 -c 127.0.0.1 -p 15201 -t 2 | tail -4
 
-say "byst status (branch)"
+# Right after the transfers: the rate covers the last seconds (the nodes sample every second).
+say "byst status on the branch (its control socket; an installed node: byst status -n NAME)"
 "$BYST" status --socket "$BYST_NS_WORK/branch.sock"
+
+say "byst status on hq"
+"$BYST" status --socket "$BYST_NS_WORK/hq.sock"
 
 say "done: removing namespaces and processes"

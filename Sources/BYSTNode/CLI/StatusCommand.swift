@@ -1,101 +1,77 @@
 import ArgumentParser
 import Foundation
 
+/// `byst status`: asks a running node over its control socket (docs/OPERATIONS.md, "Status").
+/// Which node: `--socket`, `-c FILE`, `-n NAME` (`byst@NAME`), else the one running here;
+/// with several running, it lists them.
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show peers, sessions, links (RTT, bytes) and streams of a running node.")
+        commandName: "status",
+        abstract: "Show a running node's peers: latest handshake, transfer, rates, errors, links (RTT, bytes).",
+        discussion: """
+            Without -c, -n or --socket it asks the node running on this host (configs in /etc/byst, \
+            sockets in /run/byst); when several run, it lists them.
+            """)
 
     @Option(name: [.short, .customLong("config")], help: "Config file (for its control socket path).")
-    var config = "/etc/byst/byst.toml"
+    var config: String?
+    @Option(name: [.short, .customLong("name")], help: "The node byst@NAME runs (/etc/byst/NAME.toml).")
+    var name: String?
     @Option(help: "Control socket path (overrides the config).") var socket: String?
     @Flag(help: "Print the machine-readable JSON.") var json = false
 
+    func validate() throws {
+        if [config, name, socket].compactMap({ $0 }).count > 1 {
+            throw ValidationError("give at most one of -c/--config, -n/--name and --socket")
+        }
+    }
+
     func run() throws {
-        let path: String
-        if let socket {
-            path = socket
-        } else {
-            do { path = try NodeConfig.load(path: config).controlSocket } catch { throw CLIError(error.description) }
-        }
-        let reply = try ControlClient.request("status", socketPath: path)
-        if json {
-            print(reply, terminator: reply.hasSuffix("\n") ? "" : "\n")
-            return
-        }
+        guard let target = try chooseTarget() else { return }
+        let reply = try ControlClient.request("status", socketPath: target.socket)
+        if json { return Self.write(reply.hasSuffix("\n") ? reply : reply + "\n") }
         guard let report = try? JSONDecoder().decode(StatusReport.self, from: Data(reply.utf8)) else {
-            throw CLIError("unexpected reply from \(path)")
+            throw CLIError("unexpected reply from \(target.socket)")
         }
-        print(StatusText.render(report), terminator: "")
+        Self.write(StatusText.render(report))
     }
-}
 
-enum StatusText {
-    static func render(_ report: StatusReport) -> String {
-        var out = "node \(report.node)  up \(Int(report.uptime_seconds)) s  handshake failures \(report.handshake_failures)\n"
-        if let registry = report.registry {
-            let lease = registry.lease_valid_ms.map { "  lease valid \($0) ms" } ?? ""
-            out += "registry \(registry.service)  \(registry.connected ? "connected" : "NOT connected")\(lease)\n"
-        }
-        if let ha = report.ha {
-            out += "ha port \(ha.port)  \(ha.role)  owner \(ha.owner ?? "-")  transitions \(ha.transitions)\n"
-            for transition in ha.recent.suffix(3) { out += "  \(transition.at) \(transition.role): \(transition.reason)\n" }
-        }
-        if let server = report.registry_server {
-            out += "registry server  clients \(server.clients)  ports \(server.ports)  requests \(server.requests)  denied \(server.denied)\n"
-        }
-        for peer in report.peers {
-            let proxy = peer.proxy.map { "  proxy \($0)" } ?? ""
-            out += "peer \(peer.name)  endpoint \(peer.endpoint ?? "(accepts only)")\(proxy)  reconnects \(peer.reconnects)\n"
-            if let error = peer.last_error {
-                let state = error.failing ? "failing, \(error.attempts) attempts" : "recovered after \(error.attempts) attempts"
-                out += "  last error \(Int(error.seconds_ago)) s ago (\(state)): \(error.cause)\n"
-            }
-            if peer.sessions.isEmpty { out += "  no session\n" }
-            for session in peer.sessions {
-                out += "  session \(session.id.prefix(8)) \(session.role) \(session.state)  streams \(session.streams)\n"
-                for link in session.links {
-                    let rtt = link.rtt_ms.map { String(format: "%.2f ms", $0) } ?? "-"
-                    // "zstd 0.31 (512 records)": sent payload after/before compression (PROTOCOL.md §4.2).
-                    let zstd = link.compression_ratio.map { ratio in
-                        link.compression == "off" ? "" : "  zstd \(String(format: "%.2f", ratio)) (\(link.records_compressed ?? 0) records)"
-                    } ?? ""
-                    out += "    link \(link.index) \(link.remote)\(link.transport.map { " (\($0))" } ?? "")  rtt \(rtt)  in \(link.bytes_in) B  out \(link.bytes_out) B\(zstd)\n"
-                }
-            }
-        }
-        return out
+    /// The whole answer in one write: `print` goes out in 4 KiB pieces, the last at exit, so a
+    /// reader that stops at its first match (`awk '… { print; exit }'`) could make the last
+    /// piece fail with SIGPIPE, and a script with `pipefail` fail with it.
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
-}
 
-/// A blocking client for the control socket.
-enum ControlClient {
-    static func request(_ command: String, socketPath: String) throws -> String {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CLIError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw CLIError("socket path too long: \(socketPath)") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
+    /// The node to ask; nil when several run and the text view listed them instead.
+    private func chooseTarget() throws -> StatusTarget? {
+        if let socket { return StatusTarget(name: "", config: nil, socket: socket) }
+        if let config { return try StatusTarget.fromConfig(config) }
+        if let name { return try StatusTarget.named(name) }
+        let running = StatusTarget.candidates().filter { ControlClient.isListening($0.socket) }
+        switch running.count {
+        case 0:
+            throw CLIError("no running node found (no control socket answers among /etc/byst/*.toml and /run/byst/*.sock): "
+                + "is `byst up` running? Name it with -c FILE, -n NAME or --socket PATH")
+        case 1:
+            return running[0]
+        default:
+            let list = running.map(Self.describe).joined(separator: "\n")
+            if json { throw CLIError("several nodes are running; choose one with -n NAME, -c FILE or --socket PATH:\n\(list)") }
+            print("several nodes are running; choose one with -n NAME (byst@NAME), -c FILE or --socket PATH:\n\(list)")
+            return nil
         }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+
+    /// `  hub  -n hub  /run/byst/hub.sock  up 3 hours, 1 minute, 2 peers, 8 links up`
+    static func describe(_ target: StatusTarget) -> String {
+        let instance = target.config.map { " -n " + (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? ""
+        var line = "  \(target.name)\(instance)  \(target.socket)"
+        if let reply = try? ControlClient.request("status", socketPath: target.socket),
+           let report = try? JSONDecoder().decode(StatusReport.self, from: Data(reply.utf8)) {
+            let links = report.peers.flatMap(\.sessions).reduce(0) { $0 + $1.links.count }
+            line += "  up \(StatusFormat.duration(seconds: report.uptime_seconds)), \(report.peers.count) peers, \(links) links up"
         }
-        guard connected == 0 else {
-            throw CLIError("cannot reach the node at \(socketPath): \(String(cString: strerror(errno))) (is `byst up` running?)")
-        }
-        let line = Array((command + "\n").utf8)
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            reply += chunk[0..<n]
-        }
-        return String(decoding: reply, as: UTF8.self)
+        return line
     }
 }

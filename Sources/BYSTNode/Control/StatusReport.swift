@@ -11,6 +11,7 @@ struct StatusReport: Codable, Sendable {
         /// The `[[peer]] uplinks` entry a dialed link leaves through.
         var uplink: String? = nil
         var state: String
+        /// Smoothed round trip of BYST ping frames on this link (keepalives: record out, pong back).
         var rtt_ms: Double?
         var bytes_in: UInt64
         var bytes_out: UInt64
@@ -28,6 +29,8 @@ struct StatusReport: Codable, Sendable {
         var compression_ratio: Double? = nil
         /// Compressed records received.
         var records_decompressed: UInt64? = nil
+        /// Since the link's handshake completed.
+        var handshake_seconds_ago: Double? = nil
     }
 
     struct Session: Codable, Sendable {
@@ -50,6 +53,9 @@ struct StatusReport: Codable, Sendable {
         var attempts: Int
         /// No link came up since.
         var failing: Bool
+        /// While failing: when this run of failures began (RFC 3339 UTC), and how long ago.
+        var failing_since: String? = nil
+        var failing_seconds: Double? = nil
     }
 
     struct Peer: Codable, Sendable {
@@ -61,6 +67,19 @@ struct StatusReport: Codable, Sendable {
         var reconnects: Int
         var last_error: LastError? = nil
         var sessions: [Session]
+        /// The latest completed link handshake with the peer (RFC 3339 UTC), and how long ago.
+        var latest_handshake: String? = nil
+        var latest_handshake_seconds_ago: Double? = nil
+        /// Links up now, over all sessions.
+        var links_up: Int? = nil
+        /// Wire bytes of all the peer's links since the node started (named as the metrics
+        /// are, not `bytes_in`/`bytes_out`: scripts grep those for the links' counters).
+        var received_bytes: UInt64? = nil
+        var sent_bytes: UInt64? = nil
+        /// Bytes per second over the last `rate_seconds` (sampled by the node every second).
+        var received_bytes_per_second: Double? = nil
+        var sent_bytes_per_second: Double? = nil
+        var rate_seconds: Double? = nil
     }
 
     struct Tun: Codable, Sendable {
@@ -115,89 +134,4 @@ struct StatusReport: Codable, Sendable {
     var registry: Registry? = nil
     var ha: HA? = nil
     var registry_server: RegistryServer? = nil
-}
-
-extension Node {
-    func status() -> StatusReport {
-        let now = Clocks.monotonic()
-        var planeLinks = [Int](repeating: 0, count: dataPlanes.count)
-        for link in peers.flatMap(\.sessions).flatMap(\.links.values) where link.isEstablished {
-            if let plane = link.plane { planeLinks[plane.owner.index] += 1 }
-        }
-        return StatusReport(
-            node: config.name,
-            uptime_seconds: Double(now - startedAt) / 1e9,
-            handshake_failures: handshakeFailures + acceptGate.refused,
-            tun: tunDevice.map { [planeLinks] device in
-                StatusReport.Tun(
-                    name: device.name, counters: tunCounters,
-                    dropped_queue_full: peers.flatMap(\.sessions).reduce(0) { $0 + $1.machine.packetsDropped },
-                    dropped_loop_batches: loopBatchesDropped,
-                    data_plane_links: planeLinks.reduce(0, +), plane_links: planeLinks)
-            },
-            peers: peers.map { peer in
-                StatusReport.Peer(
-                    name: peer.config.name, endpoint: peer.config.endpoint?.description, proxy: peer.proxyDescription,
-                    configured_links: peer.config.links, reconnects: peer.reconnects, last_error: peer.lastErrorStatus(),
-                    sessions: peer.sessions.map { $0.status() })
-            },
-            registry: registryBackend.map { backend in
-                StatusReport.Registry(
-                    service: backend.description, connected: backend.isConnected,
-                    lease_valid_ms: backend.validUntil.map { Int((Int64($0) - Int64(now)) / 1_000_000) })
-            },
-            ha: haController.map { controller in
-                StatusReport.HA(
-                    port: controller.config.port, role: controller.state.rawValue, owner: controller.owner?.node,
-                    transitions: controller.transitionCount,
-                    recent: controller.transitions.suffix(8).map {
-                        .init(role: $0.role.rawValue, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64($0.at)), reason: $0.reason)
-                    })
-            },
-            registry_server: registryServer.map { server in
-                StatusReport.RegistryServer(clients: server.clientCount, ports: server.registry.portCount, requests: server.requests,
-                                            denied: server.denied)
-            })
-    }
-}
-
-extension SessionRuntime {
-    func status() -> StatusReport.Session {
-        let machineLinks = Dictionary(uniqueKeysWithValues: machine.linkStatus.map { ($0.id, $0) })
-        let links = self.links.keys.sorted().compactMap { id -> StatusReport.Link? in
-            guard let handler = self.links[id] else { return nil }
-            let state = machineLinks[id]
-            return StatusReport.Link(
-                id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, transport: handler.transport,
-                uplink: handler.slot?.uplink?.name, state: "up",
-                rtt_ms: state?.rtt.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 },
-                bytes_in: handler.wireBytesIn, bytes_out: handler.wireBytesOut, key_id: handler.keyID?.description, streams: state?.streams ?? 0,
-                compression: handler.compressionScope.rawValue,
-                records_compressed: handler.compressionCounters.recordsCompressed,
-                records_uncompressed: handler.compressionCounters.recordsUncompressed,
-                compression_attempts: handler.compressionCounters.attempts,
-                compression_ratio: (handler.compressionCounters.ratio * 10_000).rounded() / 10_000,
-                records_decompressed: handler.compressionCounters.recordsDecompressed)
-        }
-        return StatusReport.Session(
-            id: sessionID.hexString, role: machine.role == .initiator ? "initiator" : "responder",
-            state: links.isEmpty ? "lingering" : "active", links: links, streams: machine.streamCount)
-    }
-}
-
-extension PeerRuntime {
-    /// `host:port (mode)` of the proxy on the way to where we dial now, nil without one.
-    var proxyDescription: String? {
-        guard let http = dialTarget?.httpEndpoint, let proxy = config.http.proxy(for: http) else { return nil }
-        return "\(proxy.address) (\(proxy.mode.rawValue))"
-    }
-
-    func lastErrorStatus() -> StatusReport.LastError? {
-        guard let last = dialFailures.last else { return nil }
-        let now = Clocks.wall()
-        return StatusReport.LastError(
-            cause: last.cause.description, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: last.at)),
-            seconds_ago: now > last.at ? (Double(now - last.at) / 1e8).rounded() / 10 : 0,
-            attempts: last.attempts, failing: dialFailures.isFailing)
-    }
 }

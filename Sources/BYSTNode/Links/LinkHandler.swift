@@ -34,6 +34,8 @@ final class LinkHandler: ChannelInboundHandler {
     /// Wire bytes through this handler's channel, and through the data plane once it owns the link.
     var wireBytesIn: UInt64 { loopBytesIn + (plane?.shared.bytesIn.load(ordering: .relaxed) ?? 0) }
     var wireBytesOut: UInt64 { loopBytesOut + (plane?.shared.bytesOut.load(ordering: .relaxed) ?? 0) }
+    /// Monotonic time the handshake completed (`byst status`: `handshake_seconds_ago`).
+    private(set) var establishedAt: Nanoseconds?
     private var loopBytesIn: UInt64 = 0
     private var loopBytesOut: UInt64 = 0
     /// Set once the data plane owns the socket and the record layer (LinkHandler+DataPlane.swift).
@@ -339,6 +341,8 @@ final class LinkHandler: ChannelInboundHandler {
             session = node.attachResponderLink(self, hello: peer.hello, keyID: peer.keyID)
         }
         guard let session else { return }
+        establishedAt = Clocks.monotonic()
+        session.peer.latestHandshake = Clocks.wall()
         // Both ends offered offloaded packets: super-packets may go whole (PROTOCOL.md §5.4).
         session.peerTakesOffloadPackets = peer.features.contains(.gsoPackets)
         session.peerMaxPayload = machine.peerMaxPayload

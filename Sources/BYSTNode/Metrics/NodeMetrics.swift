@@ -181,6 +181,14 @@ final class PeerMetrics {
 
     /// Counted since the last `flush`.
     var counts = Counts()
+    /// Wire bytes moved into the Prometheus counters by `flush` so far.
+    private var flushedBytesReceived: UInt64 = 0
+    private var flushedBytesSent: UInt64 = 0
+    /// Wire bytes received and sent since the node started (`byst status`; data-plane links
+    /// count up to their last `foldPlaneCounters`).
+    var totalBytes: (received: UInt64, sent: UInt64) {
+        (flushedBytesReceived + UInt64(counts.bytesReceived), flushedBytesSent + UInt64(counts.bytesSent))
+    }
     private let bytesReceived: CoreMetrics.Counter
     private let bytesSent: CoreMetrics.Counter
     private let recordsReceived: CoreMetrics.Counter
@@ -210,6 +218,8 @@ final class PeerMetrics {
     func flush() {
         let pending = counts
         counts = Counts()
+        flushedBytesReceived += UInt64(pending.bytesReceived)
+        flushedBytesSent += UInt64(pending.bytesSent)
         for (counter, value) in [(bytesReceived, pending.bytesReceived), (bytesSent, pending.bytesSent),
                                  (recordsReceived, pending.recordsReceived), (recordsSent, pending.recordsSent),
                                  (packetsReceived, pending.packetsReceived), (packetsSent, pending.packetsSent)]

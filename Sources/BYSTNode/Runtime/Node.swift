@@ -77,6 +77,8 @@ final class Node {
     var haController: HAController?
     /// Set by `byst registry serve`.
     var registryServer: RegistryServer?
+    /// The next sample of the peers' byte counters for their rates (Node+Traffic.swift).
+    var trafficSample: Scheduled<Void>?
 
     enum StartError: Error, CustomStringConvertible {
         case missingKey(peer: String, key: String, store: String, storeExists: Bool)
@@ -180,6 +182,7 @@ final class Node {
         }.nonisolated())
         for peer in peers { peer.startDialing() }
         startRegistry()
+        scheduleTrafficSample()
         return EventLoopFuture.andAllSucceed(binds, on: eventLoop)
     }
 
@@ -370,6 +373,8 @@ final class Node {
         for listener in linkListeners { listener.close() }
         loopProbe?.cancel()
         loopProbe = nil
+        trafficSample?.cancel()
+        trafficSample = nil
         let closes = (channels + forwardChannels.values).map { $0.close().recover { _ in } }
         channels.removeAll()
         linkListeners.removeAll()

@@ -29,6 +29,10 @@ final class PeerRuntime {
     private var autoRejections: [(mode: HTTPMode, cause: DialFailureCause)] = []
     /// What failing dials put in the log, and the last failure for `byst status`.
     private(set) var dialFailures = DialFailureLog()
+    /// Wall-clock time of the latest completed link handshake with the peer (either side dialing).
+    var latestHandshake: UInt64?
+    /// Bytes per second over the last seconds, sampled by the node (Node+Traffic.swift).
+    var traffic = TrafficWindow()
 
     init(config: PeerConfig, key: PreSharedKey, nextKey: PreSharedKey? = nil, node: Node) throws(TLSSetup.Failure) {
         self.config = config

@@ -65,6 +65,9 @@ public struct DialFailureLog: Sendable {
     /// Whether the peer's dials are failing now (no link came up since the last failure).
     public var isFailing: Bool { failingSince != nil }
 
+    /// When the current run of failures began (wall clock), nil while not failing.
+    public var failingStartedAt: UInt64? { failingSince }
+
     /// `quietly`: count the attempt, but its cause is not news (`auto` moving on to its next
     /// HTTP mode says so itself once a mode works); only a summary may be due.
     public mutating func failed(_ cause: DialFailureCause, now: UInt64, quietly: Bool = false) -> Line? {

@@ -1,0 +1,107 @@
+// The node's state as a StatusReport (what the control socket's "status" answers).
+import BYSTProto
+
+extension Node {
+    func status() -> StatusReport {
+        let now = Clocks.monotonic()
+        var planeLinks = [Int](repeating: 0, count: dataPlanes.count)
+        for link in peers.flatMap(\.sessions).flatMap(\.links.values) where link.isEstablished {
+            if let plane = link.plane { planeLinks[plane.owner.index] += 1 }
+        }
+        return StatusReport(
+            node: config.name,
+            uptime_seconds: Double(now - startedAt) / 1e9,
+            handshake_failures: handshakeFailures + acceptGate.refused,
+            tun: tunDevice.map { [planeLinks] device in
+                StatusReport.Tun(
+                    name: device.name, counters: tunCounters,
+                    dropped_queue_full: peers.flatMap(\.sessions).reduce(0) { $0 + $1.machine.packetsDropped },
+                    dropped_loop_batches: loopBatchesDropped,
+                    data_plane_links: planeLinks.reduce(0, +), plane_links: planeLinks)
+            },
+            peers: peers.map { $0.status() },
+            registry: registryBackend.map { backend in
+                StatusReport.Registry(
+                    service: backend.description, connected: backend.isConnected,
+                    lease_valid_ms: backend.validUntil.map { Int((Int64($0) - Int64(now)) / 1_000_000) })
+            },
+            ha: haController.map { controller in
+                StatusReport.HA(
+                    port: controller.config.port, role: controller.state.rawValue, owner: controller.owner?.node,
+                    transitions: controller.transitionCount,
+                    recent: controller.transitions.suffix(8).map {
+                        .init(role: $0.role.rawValue, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64($0.at)), reason: $0.reason)
+                    })
+            },
+            registry_server: registryServer.map { server in
+                StatusReport.RegistryServer(clients: server.clientCount, ports: server.registry.portCount, requests: server.requests,
+                                            denied: server.denied)
+            })
+    }
+}
+
+extension SessionRuntime {
+    func status() -> StatusReport.Session {
+        let now = Clocks.monotonic()
+        let machineLinks = Dictionary(uniqueKeysWithValues: machine.linkStatus.map { ($0.id, $0) })
+        let links = self.links.keys.sorted().compactMap { id -> StatusReport.Link? in
+            guard let handler = self.links[id] else { return nil }
+            let state = machineLinks[id]
+            return StatusReport.Link(
+                id: id.rawValue, index: Int(handler.linkIndex), remote: handler.remoteDescription, transport: handler.transport,
+                uplink: handler.slot?.uplink?.name, state: "up",
+                rtt_ms: state?.rtt.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 },
+                bytes_in: handler.wireBytesIn, bytes_out: handler.wireBytesOut, key_id: handler.keyID?.description, streams: state?.streams ?? 0,
+                compression: handler.compressionScope.rawValue,
+                records_compressed: handler.compressionCounters.recordsCompressed,
+                records_uncompressed: handler.compressionCounters.recordsUncompressed,
+                compression_attempts: handler.compressionCounters.attempts,
+                compression_ratio: (handler.compressionCounters.ratio * 10_000).rounded() / 10_000,
+                records_decompressed: handler.compressionCounters.recordsDecompressed,
+                handshake_seconds_ago: handler.establishedAt.map { PeerRuntime.secondsBetween($0, now) })
+        }
+        return StatusReport.Session(
+            id: sessionID.hexString, role: machine.role == .initiator ? "initiator" : "responder",
+            state: links.isEmpty ? "lingering" : "active", links: links, streams: machine.streamCount)
+    }
+}
+
+extension PeerRuntime {
+    func status() -> StatusReport.Peer {
+        let sessions = self.sessions.map { $0.status() }
+        let total = totalBytes()
+        let wall = Clocks.wall()
+        let rate = traffic.rate
+        return StatusReport.Peer(
+            name: config.name, endpoint: config.endpoint?.description, proxy: proxyDescription,
+            configured_links: config.links, reconnects: reconnects, last_error: lastErrorStatus(), sessions: sessions,
+            latest_handshake: latestHandshake.map { JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: $0)) },
+            latest_handshake_seconds_ago: latestHandshake.map { Self.secondsBetween($0, wall) },
+            links_up: sessions.reduce(0) { $0 + $1.links.count }, received_bytes: total.received, sent_bytes: total.sent,
+            received_bytes_per_second: rate.map { $0.bytesInPerSecond.rounded() }, sent_bytes_per_second: rate.map { $0.bytesOutPerSecond.rounded() },
+            rate_seconds: rate.map { ($0.seconds * 10).rounded() / 10 })
+    }
+
+    /// Seconds from `earlier` to `later` (nanoseconds), to a tenth; 0 if the clock went back.
+    static func secondsBetween(_ earlier: UInt64, _ later: UInt64) -> Double {
+        later > earlier ? (Double(later - earlier) / 1e8).rounded() / 10 : 0
+    }
+
+    /// `host:port (mode)` of the proxy on the way to where we dial now, nil without one.
+    var proxyDescription: String? {
+        guard let http = dialTarget?.httpEndpoint, let proxy = config.http.proxy(for: http) else { return nil }
+        return "\(proxy.address) (\(proxy.mode.rawValue))"
+    }
+
+    func lastErrorStatus() -> StatusReport.LastError? {
+        guard let last = dialFailures.last else { return nil }
+        let now = Clocks.wall()
+        let since = dialFailures.failingStartedAt
+        return StatusReport.LastError(
+            cause: last.cause.description, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: last.at)),
+            seconds_ago: Self.secondsBetween(last.at, now),
+            attempts: last.attempts, failing: dialFailures.isFailing,
+            failing_since: since.map { JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: $0)) },
+            failing_seconds: since.map { Self.secondsBetween($0, now) })
+    }
+}
