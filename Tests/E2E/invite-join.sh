@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
 source deploy/netns/lib.sh
-netns_require ping timeout
+netns_require ping timeout jq
 trap netns_cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -15 "$log" >&2; done; exit 1; }
 
@@ -83,15 +83,13 @@ ip netns exec "$(ns h)" ping -c 3 -i 0.2 -W 2 10.0.0.3 >/dev/null || fail "ping 
 echo "ok: branch2 invited while the hub runs (byst reload), pings over the TUNs"
 
 # byst status: on the hub, each branch with an active session and its links; on a branch, the hub.
-"$BYST" status -c "$hub_config" >"$BYST_NS_WORK/status-hub.txt" || fail "byst status on the hub"
-"$BYST" status -c "$BYST_NS_WORK/branch1/branch1.toml" >"$BYST_NS_WORK/status-branch1.txt" || fail "byst status on branch1"
-# link lines of a peer's section: from "peer NAME" to the next "peer " line.
-peer_links() { awk -v peer="peer $2 " 'index($0, peer) == 1 { on = 1; next } /^peer / { on = 0 } on && /^    link / { n++ } END { print n + 0 }' "$1"; }
-peer_active() { awk -v peer="peer $2 " 'index($0, peer) == 1 { on = 1; next } /^peer / { on = 0 } on && / active / { found = 1 } END { exit !found }' "$1"; }
-[ "$(peer_links "$BYST_NS_WORK/status-hub.txt" branch1)" = 2 ] && peer_active "$BYST_NS_WORK/status-hub.txt" branch1 ||
-    fail "hub status does not show branch1 up: $(cat "$BYST_NS_WORK/status-hub.txt")"
-[ "$(peer_links "$BYST_NS_WORK/status-hub.txt" branch2)" = 4 ] && peer_active "$BYST_NS_WORK/status-hub.txt" branch2 ||
-    fail "hub status does not show branch2 up: $(cat "$BYST_NS_WORK/status-hub.txt")"
-[ "$(peer_links "$BYST_NS_WORK/status-branch1.txt" hub)" = 2 ] && peer_active "$BYST_NS_WORK/status-branch1.txt" hub ||
-    fail "branch1 status does not show the hub up: $(cat "$BYST_NS_WORK/status-branch1.txt")"
+"$BYST" status --json -c "$hub_config" >"$BYST_NS_WORK/status-hub.json" || fail "byst status on the hub"
+"$BYST" status --json -c "$BYST_NS_WORK/branch1/branch1.toml" >"$BYST_NS_WORK/status-branch1.json" || fail "byst status on branch1"
+# peer_links FILE NAME: the links of the peer's active sessions.
+peer_links() { jq --arg n "$2" '[.peers[] | select(.name == $n) | .sessions[] | select(.state == "active") | .links[]] | length' "$1"; }
+[ "$(peer_links "$BYST_NS_WORK/status-hub.json" branch1)" = 2 ] || fail "hub status does not show branch1 up: $(cat "$BYST_NS_WORK/status-hub.json")"
+[ "$(peer_links "$BYST_NS_WORK/status-hub.json" branch2)" = 4 ] || fail "hub status does not show branch2 up: $(cat "$BYST_NS_WORK/status-hub.json")"
+[ "$(peer_links "$BYST_NS_WORK/status-branch1.json" hub)" = 2 ] || fail "branch1 status does not show the hub up: $(cat "$BYST_NS_WORK/status-branch1.json")"
+# The human view names each peer with its links.
+"$BYST" status -c "$hub_config" | grep -q "^peer branch2$" || fail "byst status (text) does not list branch2"
 echo "ok: byst status shows each peer with an active session and its links"
