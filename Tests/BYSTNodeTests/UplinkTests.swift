@@ -31,6 +31,9 @@ import Testing
         #expect(peer.uplinks[2].bind?.count == 16)
         #expect(UplinkConfig.perSlot(peer.uplinks).map(\.name) == ["dsl", "dsl", "wwan0", "eth1", "eth1", "eth1"])
         #expect(try NodeConfig.parse(Self.peer(""), file: "b.toml").peers.first?.uplinks == [])
+        // `byst check` says which way each link leaves.
+        #expect(CheckSummary.lines(config, file: "b.toml", keyCount: nil).contains(
+            "    hub key hub: byst://192.0.2.1:7000 ×6 links via uplinks dsl (bind 192.0.2.10, 2 links), wwan0 (interface wwan0, 1 link), eth1 (bind 2001:db8::5, interface eth1, 3 links)"))
     }
 
     @Test func badUplinksAreRefusedOnTheirLine() {

@@ -22,6 +22,7 @@ enum CheckSummary {
         for peer in config.peers {
             var text = "    \(peer.name) key \(peer.key): "
             if let endpoint = peer.endpoint { text += "\(endpoint) ×\(peer.links) link\(peer.links == 1 ? "" : "s")" } else { text += "accepts links only" }
+            if !peer.uplinks.isEmpty { text += " via uplinks \(peer.uplinks.map(\.summary).joined(separator: ", "))" }
             if !peer.allowedIPs.isEmpty { text += "; allowed_ips \(peer.allowedIPs.map(\.description).joined(separator: ", "))" }
             if !peer.allowTargets.isEmpty { text += "; allow_targets \(peer.allowTargets.map(\.description).joined(separator: ", "))" }
             out.append(text)
