@@ -96,3 +96,17 @@ import Testing
         #expect(throws: CLIError.self) { try StatusTarget.named("nobody", configDirectory: "/nonexistent", runDirectory: "/nonexistent") }
     }
 }
+
+/// `byst status` and `byst reload` name their node the same way.
+@Suite struct NodeTargetOptionsTests {
+    @Test func oneWayToNameTheNodeAtATime() throws {
+        for command in ["status", "reload"] {
+            let run = try byst([command, "-c", "/nonexistent.toml", "-n", "hub"])
+            #expect(run.status == 64, "\(command): \(run.stderr)")
+            #expect(run.stderr.contains("give at most one of -c/--config, -n/--name and --socket"), "\(command): \(run.stderr)")
+            let missing = try byst([command, "-n", "no-such-node-here"])
+            #expect(missing.status == 1)
+            #expect(missing.stderr.contains("no node 'no-such-node-here': neither /etc/byst/no-such-node-here.toml"), "\(command): \(missing.stderr)")
+        }
+    }
+}

@@ -13,21 +13,15 @@ struct StatusCommand: ParsableCommand {
             sockets in /run/byst); when several run, it lists them.
             """)
 
-    @Option(name: [.short, .customLong("config")], help: "Config file (for its control socket path).")
-    var config: String?
-    @Option(name: [.short, .customLong("name")], help: "The node byst@NAME runs (/etc/byst/NAME.toml).")
-    var name: String?
-    @Option(help: "Control socket path (overrides the config).") var socket: String?
+    @OptionGroup var node: NodeTargetOptions
     @Flag(help: "Print the machine-readable JSON.") var json = false
 
-    func validate() throws {
-        if [config, name, socket].compactMap({ $0 }).count > 1 {
-            throw ValidationError("give at most one of -c/--config, -n/--name and --socket")
-        }
-    }
-
     func run() throws {
-        guard let target = try chooseTarget() else { return }
+        let target = try node.target { list in
+            if json { throw CLIError("several nodes are running; choose one with -n NAME, -c FILE or --socket PATH:\n\(list)") }
+            print("several nodes are running; choose one with -n NAME (byst@NAME), -c FILE or --socket PATH:\n\(list)")
+        }
+        guard let target else { return }
         let reply = try ControlClient.request("status", socketPath: target.socket)
         if json { return Self.write(reply.hasSuffix("\n") ? reply : reply + "\n") }
         guard let report = try? JSONDecoder().decode(StatusReport.self, from: Data(reply.utf8)) else {
@@ -41,26 +35,6 @@ struct StatusCommand: ParsableCommand {
     /// piece fail with SIGPIPE, and a script with `pipefail` fail with it.
     static func write(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))
-    }
-
-    /// The node to ask; nil when several run and the text view listed them instead.
-    private func chooseTarget() throws -> StatusTarget? {
-        if let socket { return StatusTarget(name: "", config: nil, socket: socket) }
-        if let config { return try StatusTarget.fromConfig(config) }
-        if let name { return try StatusTarget.named(name) }
-        let running = StatusTarget.candidates().filter { ControlClient.isListening($0.socket) }
-        switch running.count {
-        case 0:
-            throw CLIError("no running node found (no control socket answers among /etc/byst/*.toml and /run/byst/*.sock): "
-                + "is `byst up` running? Name it with -c FILE, -n NAME or --socket PATH")
-        case 1:
-            return running[0]
-        default:
-            let list = running.map(Self.describe).joined(separator: "\n")
-            if json { throw CLIError("several nodes are running; choose one with -n NAME, -c FILE or --socket PATH:\n\(list)") }
-            print("several nodes are running; choose one with -n NAME (byst@NAME), -c FILE or --socket PATH:\n\(list)")
-            return nil
-        }
     }
 
     /// `  hub  -n hub  /run/byst/hub.sock  up 3 hours, 1 minute, 2 peers, 8 links up`
