@@ -74,10 +74,11 @@ final class DataPlaneLink {
     /// Why sealing failed (the plane then closes the link).
     var sealFailure: LinkMachine.Failure?
 
-    /// Adds `packet` to the record being filled (a new one when it would not fit). False if
-    /// the frame can never fit a record the peer accepts, or sealing failed (`sealFailure`).
-    func appendPacket(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?) -> Bool {
-        let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil)
+    /// Adds `packet` to the record being filled (a new one when it would not fit), numbered
+    /// `sequence` when striped. False if the frame can never fit a record the peer accepts,
+    /// or sealing failed (`sealFailure`).
+    func appendPacket(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, sequence: UInt64? = nil) -> Bool {
+        let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil, sequenced: sequence != nil)
         guard size <= peerMaxPayload, sealFailure == nil else { return false }
         if let mark = openRecord, machine.payloadLength(since: mark, in: outbound) + size > peerMaxPayload {
             do throws(LinkMachine.Failure) { try sealOpenRecord() } catch {
@@ -87,7 +88,7 @@ final class DataPlaneLink {
         }
         if openRecord == nil { openRecord = machine.beginRecord(in: &outbound) }
         guard openRecord != nil else { return false }
-        PacketQueue.writeFrame(packet, offloadHeader: offloadHeader, into: &outbound)
+        PacketQueue.writeFrame(packet, offloadHeader: offloadHeader, sequence: sequence, into: &outbound)
         return true
     }
 
