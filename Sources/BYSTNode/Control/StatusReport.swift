@@ -28,6 +28,10 @@ struct StatusReport: Codable, Sendable {
         var compression_ratio: Double? = nil
         /// Compressed records received.
         var records_decompressed: UInt64? = nil
+        /// Both sides offered `sequencedPackets` (PROTOCOL.md §5.4, "Packet striping"): our
+        /// packets are striped over the link when our `packet_striping` is on for the peer, and
+        /// the peer's sequenced packets put back in order by the plane that holds it.
+        var sequenced_packets: Bool? = nil
     }
 
     struct Session: Codable, Sendable {
@@ -177,7 +181,8 @@ extension SessionRuntime {
                 records_uncompressed: handler.compressionCounters.recordsUncompressed,
                 compression_attempts: handler.compressionCounters.attempts,
                 compression_ratio: (handler.compressionCounters.ratio * 10_000).rounded() / 10_000,
-                records_decompressed: handler.compressionCounters.recordsDecompressed)
+                records_decompressed: handler.compressionCounters.recordsDecompressed,
+                sequenced_packets: handler.negotiatedFeatures.contains(.sequencedPackets))
         }
         return StatusReport.Session(
             id: sessionID.hexString, role: machine.role == .initiator ? "initiator" : "responder",
