@@ -99,5 +99,6 @@ striped=$(status_py a "s['tun']['counters']['packets_striped']")
 reordered=$(status_py h "s['tun']['counters']['packets_reordered']")
 skipped=$(status_py h "s['tun']['counters']['sequence_gaps_skipped']")
 late=$(status_py h "s['tun']['counters']['packets_late']")
+overflows=$(status_py h "s['tun']['counters']['reorder_overflows']")
 [ "$striped" -gt 1000 ] || fail "only $striped packets striped"
-echo "ok: one TCP flow spread over 4 links ($striped packets striped; the hub held $reordered for order, gave up $skipped numbers, saw $late late)"
+echo "ok: one TCP flow spread over 4 links ($striped packets striped; the hub held $reordered for order, gave up $skipped numbers ($overflows times full), saw $late late)"

@@ -5,6 +5,7 @@
 // (Node.planeForNewLink), so the numbering and the reordering are this thread's alone.
 // Plane thread only.
 import BYSTProto
+import CTun
 
 /// A sequenced packet held for reordering: the frame's bytes as they arrived (virtio-net
 /// header first when offloaded).
@@ -29,7 +30,10 @@ extension DataPlane {
     func appendStriped(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, peer: Int) {
         let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil, sequenced: true)
         let picked = stripers[peer, default: PacketStriper(firstSequence: .random(in: 0 ... .max))]
-            .pick(among: router.peers[peer].stripeLinks, bytes: size) { backlog.isBacklogged($0) }
+            .pick(among: router.peers[peer].stripeLinks, bytes: size) { key in
+                guard !backlog.isBacklogged(key), let link = links[key] else { return nil }
+                return link.unsentBytes + max(0, Int(byst_socket_queued(link.fd)))
+            }
         guard let (key, sequence) = picked, let link = links[key] else { return counters.drop(.noSession) }
         if link.appendPacket(packet, offloadHeader: offloadHeader, sequence: sequence) {
             counters.packets_striped += 1
@@ -97,6 +101,7 @@ extension DataPlane {
         snapshot.packets_reordered = counts.held
         snapshot.packets_late = counts.late
         snapshot.sequence_gaps_skipped = counts.skipped
+        snapshot.reorder_overflows = counts.overflows
         return snapshot
     }
 }
@@ -108,5 +113,6 @@ extension PacketReorder.Counts {
         skipped += other.skipped
         duplicates += other.duplicates
         restarts += other.restarts
+        overflows += other.overflows
     }
 }

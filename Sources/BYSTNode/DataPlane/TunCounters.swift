@@ -27,11 +27,12 @@ struct TunCounters: Codable, Sendable {
     /// Packet striping (PROTOCOL.md §5.4): packets sent numbered over a peer's links; numbered
     /// packets from peers held until the gap before them filled, arrived after their gap was
     /// given up (written at once), and the sequence numbers given up (lost, or later than the
-    /// reorder time).
+    /// reorder time), and the gaps given up because the holding was full rather than timed out.
     var packets_striped: UInt64 = 0
     var packets_reordered: UInt64 = 0
     var packets_late: UInt64 = 0
     var sequence_gaps_skipped: UInt64 = 0
+    var reorder_overflows: UInt64 = 0
 
     mutating func drop(_ drop: PacketRouter.Drop) {
         switch drop {
@@ -77,6 +78,7 @@ struct TunCounters: Codable, Sendable {
             packets_striped: packets_striped + other.packets_striped,
             packets_reordered: packets_reordered + other.packets_reordered,
             packets_late: packets_late + other.packets_late,
-            sequence_gaps_skipped: sequence_gaps_skipped + other.sequence_gaps_skipped)
+            sequence_gaps_skipped: sequence_gaps_skipped + other.sequence_gaps_skipped,
+            reorder_overflows: reorder_overflows + other.reorder_overflows)
     }
 }

@@ -40,6 +40,9 @@ public struct PacketReorder<Packet> {
         public var duplicates: UInt64 = 0
         /// Jumps of more than `resyncDistance`: the sender started a new sequence.
         public var restarts: UInt64 = 0
+        /// Gaps given up because the holding reached `maxPackets` or `maxBytes` (the others
+        /// timed out).
+        public var overflows: UInt64 = 0
         public init() {}
     }
 
@@ -103,6 +106,7 @@ public struct PacketReorder<Packet> {
         }
         if distance >= UInt64(limits.maxPackets) {
             // Beyond the window: give up the oldest gaps until it fits.
+            counts.overflows += 1
             skip(to: seq &- UInt64(limits.maxPackets) &+ 1)
             if next == seq {
                 next = seq &+ 1
@@ -121,7 +125,10 @@ public struct PacketReorder<Packet> {
         heldBytes += size
         counts.held += 1
         if deadline == nil { deadline = now &+ limits.holdTime }
-        while heldBytes > limits.maxBytes, heldCount > 0 { skipGap() }
+        while heldBytes > limits.maxBytes, heldCount > 0 {
+            counts.overflows += 1
+            skipGap()
+        }
         return false
     }
 
