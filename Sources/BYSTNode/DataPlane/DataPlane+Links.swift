@@ -8,6 +8,7 @@ import NIOCore
 extension DataPlane {
     func read(_ link: DataPlaneLink) {
         let result = link.readSocket(limit: Self.readBudget)
+        if case .more = result { readPending = true }
         openRecords(link)
         if case .closed(let reason) = result, links[link.key] != nil { close(link, reason: reason) }
         readAfterWriting()

@@ -72,9 +72,12 @@ extension DataPlane {
         return Int32(min((first - now + 999_999) / 1_000_000, 1000))
     }
 
-    /// Gives up the gaps that waited their time, and writes what follows them.
+    /// Gives up the gaps that waited their time, and writes what follows them. Not while a
+    /// link still has bytes to read (a busy plane: the missing packet may be among them),
+    /// unless the gap has waited twice its time.
     func expireReorders() {
-        let now = Clocks.monotonic()
+        var now = Clocks.monotonic()
+        if readPending { now = now > PacketReorder<HeldPacket>.Limits.standard.holdTime ? now - PacketReorder<HeldPacket>.Limits.standard.holdTime : 0 }
         // Keys first: mutating an entry while iterating the dictionary would copy it.
         let due = reorders.compactMap { entry in (entry.value.deadline ?? .max) <= now ? entry.key : nil }
         for sender in due {

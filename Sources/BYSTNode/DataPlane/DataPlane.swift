@@ -113,6 +113,9 @@ final class DataPlane: @unchecked Sendable {
     var reorders: [Int: PacketReorder<HeldPacket>] = [:]
     /// What reorderers emptied by a new table had counted.
     var retiredReorderCounts = PacketReorder<HeldPacket>.Counts()
+    /// A link had more to read than one event's budget this round: a gap may be filled by
+    /// what is still unread, so it is not given up yet (`expireReorders`).
+    var readPending = false
 
     init(index: Int, device: TunDevice, mtu: Int, writesWhole: Bool, loop: any EventLoop, loopPackets: LoopPackets, logger: Logger)
         throws(TunDevice.Failure) {
@@ -189,6 +192,7 @@ final class DataPlane: @unchecked Sendable {
                 logger.error("data plane: epoll_wait failed (errno \(errno)); the plane stops")
                 break
             }
+            readPending = false
             for index in 0..<Int(ready) {
                 let key = events[index].data.u64
                 let flags = events[index].events
