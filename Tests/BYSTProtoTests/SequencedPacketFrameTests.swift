@@ -74,7 +74,7 @@ import Testing
 
     @Test func theLoopPathDeliversThemWithTheirNumbers() throws {
         var machine = SessionMachine(role: .responder, config: SessionConfig(), now: 0)
-        machine.linkUp(LinkID(1), now: 0)
+        machine.linkUp(LinkID(1), now: 0, sequencedPackets: true)
         let payload = ByteBuffer(bytes: encoded([.sequencedPacket(seq: 3, ByteBuffer(bytes: packet)), .pong(0)]))
         let events = try machine.receive(payload, from: LinkID(1), now: 1)
         let sequenced = events.compactMap { event -> UInt64? in
@@ -84,5 +84,28 @@ import Testing
             return nil
         }
         #expect(sequenced == [3])
+    }
+
+    /// On a link that did not negotiate `sequencedPackets`, they are unknown frame types: the
+    /// fast path leaves the record to the session, which refuses it (the link closes).
+    @Test func onALinkWithoutTheFeatureTheyAreRefused() {
+        var machine = SessionMachine(role: .responder, config: SessionConfig(), now: 0)
+        machine.linkUp(LinkID(1), now: 0)
+        machine.linkUp(LinkID(2), now: 0, sequencedPackets: true)
+        machine.linkDown(LinkID(2), now: 0)
+        machine.linkUp(LinkID(2), now: 0)
+        for link in [LinkID(1), LinkID(2)] {
+            for frame in [Frame.sequencedPacket(seq: 1, ByteBuffer(bytes: packet)), .sequencedOffloadPacket(seq: 1, ByteBuffer(bytes: offloaded))] {
+                let kind: UInt8 = if case .sequencedPacket = frame { 0x0E } else { 0x0F }
+                #expect(throws: SessionError.frame(.unknownKind(kind))) {
+                    _ = try machine.receive(ByteBuffer(bytes: encoded([frame])), from: link, now: 1)
+                }
+            }
+        }
+        let bytes = encoded([.sequencedPacket(seq: 77, ByteBuffer(bytes: packet))])
+        bytes.withUnsafeBytes { raw in
+            #expect(PacketRecord.packetCount(raw, sequenced: false) == nil)
+            #expect(PacketRecord.packetCount(raw, sequenced: true) == 1)
+        }
     }
 }

@@ -151,7 +151,7 @@ extension DataPlane {
     /// done) for any other payload.
     func writePackets(_ payload: ByteBuffer, from link: DataPlaneLink) -> Bool {
         payload.withUnsafeReadableBytes { bytes in
-            guard let count = PacketRecord.packetCount(bytes) else { return false }
+            guard let count = PacketRecord.packetCount(bytes, sequenced: link.sequencedPackets) else { return false }
             // A link whose peer is gone (`noPeer`) owns no source: its packets are dropped.
             let sender = link.peerIndex
             var now: Nanoseconds?

@@ -24,6 +24,9 @@ final class DataPlaneLink {
     /// The peer (index into the plane's router) whose sources the link's packets must come
     /// from; `PacketRouter.noPeer` once no published peer lists the link.
     var peerIndex: Int
+    /// The link negotiated `sequencedPackets`: sequenced packet frames are read here; on any
+    /// other link a record with one goes to the loop, whose session refuses it.
+    var sequencedPackets = false
     /// Waiting for EPOLLOUT: the kernel took only part of `outbound`.
     var waitingForRoom = false
     /// Close once `outbound` is written (a retired link).

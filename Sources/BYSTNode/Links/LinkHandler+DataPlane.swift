@@ -59,6 +59,7 @@ extension LinkHandler {
         let shared = DataPlaneLinkShared(now: Clocks.monotonic())
         let link = DataPlaneLink(key: key, fd: descriptor, machine: records, shared: shared,
                                  peerIndex: node.loopPackets?.routeIndex(of: session.peer) ?? PacketRouter.noPeer)
+        link.sequencedPackets = negotiatedFeatures.contains(.sequencedPackets)
         plane = PlaneLinkState(key: key, owner: dataPlane, shared: shared)
         // Packets this link brought so far reach the TUN before those the plane opens next.
         node.loopPackets?.flushToTun(via: dataPlane)

@@ -59,7 +59,8 @@ final class SessionRuntime {
     func attach(_ link: LinkHandler) {
         links[link.id] = link
         pumpOrder = links.keys.sorted()
-        machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping))
+        machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping),
+                       sequencedPackets: link.negotiatedFeatures.contains(.sequencedPackets))
         schedulePump()
         node.publishDataPlaneRoutes(peer: peer)
     }
@@ -96,8 +97,9 @@ final class SessionRuntime {
     /// receive time. False (nothing done) for any other record, which `receive` decodes.
     private func receivePackets(_ payload: ByteBuffer, from link: LinkHandler) -> Bool {
         guard let loopPackets = node.loopPackets else { return false }
+        let sequenced = link.negotiatedFeatures.contains(.sequencedPackets)
         return payload.withUnsafeReadableBytes { bytes in
-            guard let count = PacketRecord.packetCount(bytes) else { return false }
+            guard let count = PacketRecord.packetCount(bytes, sequenced: sequenced) else { return false }
             let plane = link.plane?.owner
             PacketRecord.forEachPacket(bytes) { frame, offloaded, sequence in
                 loopPackets.fromPeer(frame, offloaded: offloaded, sequence: sequence, via: plane, peer: peer)

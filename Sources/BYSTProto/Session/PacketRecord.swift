@@ -5,11 +5,12 @@
 /// truncated frame) is left to `SessionMachine.receive`, which decodes and judges it.
 public enum PacketRecord {
     /// How many frames `payload` holds if it is one or more whole packet frames and
-    /// nothing else; nil otherwise.
-    public static func packetCount(_ payload: UnsafeRawBufferPointer) -> Int? {
+    /// nothing else; nil otherwise. Sequenced frames count only on a link that negotiated them
+    /// (`sequenced`); on any other, the session refuses them.
+    public static func packetCount(_ payload: UnsafeRawBufferPointer, sequenced: Bool = true) -> Int? {
         var offset = 0, count = 0
         while offset < payload.count {
-            guard let size = frameSize(payload, at: offset) else { return nil }
+            guard sequenced || payload[offset] < Frame.Kind.sequencedPacket.rawValue, let size = frameSize(payload, at: offset) else { return nil }
             offset += size
             count += 1
         }
