@@ -30,7 +30,7 @@ byst_keys h a
 relay_port=7100
 netns_run a "$BYST_NS_WORK/relay.log" python3 scripts/lib/rate-relay.py "$relay_port" 7000 "$cap" 192.168.243.2 >/dev/null
 
-# run ENDPOINT STRIPING: both nodes up, one iperf3 flow; "Mbit/s retransmits" in $result.
+# run ENDPOINT STRIPING: both nodes up, one iperf3 flow; "Mbit/s retransmits rtt_ms" in $result.
 run() {
     local endpoint=$1 striping=$2 h_pid a_pid
     cat >"$BYST_NS_WORK/h.toml" <<TOML
@@ -73,8 +73,13 @@ TOML
     sleep 0.5
     ip netns exec "$(ns a)" timeout $((seconds + 20)) iperf3 -c 10.2.0.1 -B 10.1.0.1 -t "$seconds" -J >"$BYST_NS_WORK/iperf.json" || true
     result=$(python3 -c "import json; e = json.load(open('$BYST_NS_WORK/iperf.json'))['end']
-print('%.1f %d' % (e['sum_received']['bits_per_second'] / 1e6, e['sum_sent'].get('retransmits', 0)))" 2>/dev/null) ||
+print('%.1f %d %.1f' % (e['sum_received']['bits_per_second'] / 1e6, e['sum_sent'].get('retransmits', 0),
+                       e['streams'][0]['sender'].get('mean_rtt', 0) / 1000))" 2>/dev/null) ||
         { echo "bench: iperf3 gave no result: $(head -c 300 "$BYST_NS_WORK/iperf.json")" >&2; exit 1; }
+    # The receiver's reordering: packets held, late, numbers given up (0 without striping).
+    reorder=$("$BYST" status --json --socket "$BYST_NS_WORK/h.sock" | python3 -c "import json, sys
+c = json.load(sys.stdin)['tun']['counters']
+print('held %d, late %d, gaps given up %d' % (c['packets_reordered'], c['packets_late'], c['sequence_gaps_skipped']))")
     kill "$a_pid" "$h_pid"; wait "$a_pid" "$h_pid" 2>/dev/null || true
 }
 
@@ -87,9 +92,9 @@ for round in $(seq 1 "$rounds"); do
         [ "$path" = capped ] && endpoint="byst://127.0.0.1:$relay_port"
         [ "$striping" = on ] && flag=true || flag=false
         run "$endpoint" "$flag"
-        read -r rate retransmits <<<"$result"
+        read -r rate retransmits rtt <<<"$result"
         rates[$case]+="$rate " retrans[$case]+="$retransmits "
-        echo "round $round, $case: $rate Mbit/s, $retransmits retransmits" >&2
+        echo "round $round, $case: $rate Mbit/s, $retransmits retransmits, inner mean RTT $rtt ms; hub: $reorder" >&2
     done
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

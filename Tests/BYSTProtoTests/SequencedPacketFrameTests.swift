@@ -106,6 +106,13 @@ import Testing
         bytes.withUnsafeBytes { raw in
             #expect(PacketRecord.packetCount(raw, sequenced: false) == nil)
             #expect(PacketRecord.packetCount(raw, sequenced: true) == 1)
+            #expect(PacketRecord.isSequencedOnly(raw))
         }
+        // Any plain packet or other frame among them: not sequenced only.
+        for other in [Frame.packet(ByteBuffer(bytes: packet)), .ping(1)] {
+            encoded([.sequencedPacket(seq: 1, ByteBuffer(bytes: packet)), other]).withUnsafeBytes { #expect(!PacketRecord.isSequencedOnly($0)) }
+        }
+        [UInt8]().withUnsafeBytes { #expect(!PacketRecord.isSequencedOnly($0)) }
+        Array(bytes.dropLast()).withUnsafeBytes { #expect(!PacketRecord.isSequencedOnly($0)) }
     }
 }

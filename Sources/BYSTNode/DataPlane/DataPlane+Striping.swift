@@ -39,6 +39,10 @@ extension DataPlane {
             counters.packets_striped += 1
             link.shared.packetsOut.add(1, ordering: .relaxed)
             if dirty.last !== link { dirty.append(link) }
+        } else if link.sealFailure == nil {
+            // Larger than a record the peer takes (never, with `maxPayload` as published):
+            // its number leaves a gap the receiver gives up.
+            counters.drop(.malformed)
         }
         if let failure = link.sealFailure { close(link, reason: "sealing: \(failure)") }
     }

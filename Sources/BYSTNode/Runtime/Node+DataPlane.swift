@@ -74,7 +74,11 @@ extension Node {
         // kernel read them on); a plane without links of the peer hands its packets to one
         // that has some.
         if let striping = entries.indices.first(where: { entries[$0].stripes }) {
-            for index in entries.indices where index != striping { entries[index].sendLinks = [] }
+            for index in entries.indices {
+                if index != striping { entries[index].sendLinks = [] }
+                // Whole super-packets must fit a record with the sequenced frame's longer header.
+                entries[index].maxPayload -= Frame.sequencedPacketHeaderSize - Frame.packetHeaderSize
+            }
         }
         let holder = entries.indices.first { entries[$0].stripes } ?? entries.indices.first { !entries[$0].sendLinks.isEmpty }
         for index in entries.indices where entries[index].sendLinks.isEmpty { entries[index].otherPlane = holder }

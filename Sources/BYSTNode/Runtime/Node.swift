@@ -277,8 +277,10 @@ final class Node {
         routesInstalled = config.ha == nil
         try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
         if tunOffloads != nil {
-            // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4).
-            let size = min(Frame.maxPacketSize, config.maxRecordPayload - Frame.packetHeaderSize - Frame.offloadHeaderSize)
+            // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4): a
+            // sequenced one's when a peer stripes (larger ones are cut here).
+            let frameHeader = peers.contains { $0.config.packetStriping } ? Frame.sequencedPacketHeaderSize : Frame.packetHeaderSize
+            let size = min(Frame.maxPacketSize, config.maxRecordPayload - frameHeader - Frame.offloadHeaderSize)
             do throws(NetlinkSocket.Failure) {
                 try InterfaceConfigurator.setGSOMaxSize(interface: device.name, size: size)
             } catch {

@@ -17,6 +17,17 @@ public enum PacketRecord {
         return count > 0 ? count : nil
     }
 
+    /// Whether `payload` is one or more whole sequenced packet frames and nothing else: their
+    /// order against other records does not matter (the receiver reorders them by number).
+    public static func isSequencedOnly(_ payload: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < payload.count {
+            guard payload[offset] >= Frame.Kind.sequencedPacket.rawValue, let size = frameSize(payload, at: offset) else { return false }
+            offset += size
+        }
+        return offset > 0
+    }
+
     /// Calls `body` with each frame's bytes after its kind, sequence number and length — for
     /// an offloaded packet, its virtio-net header and the packet —, whether it is offloaded, and
     /// its sequence number if it is a sequenced frame. Only for a payload `packetCount` accepted.
