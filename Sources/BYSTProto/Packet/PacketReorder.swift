@@ -22,13 +22,15 @@ public struct PacketReorder<Packet> {
         }
 
         /// The links are TCP: a packet is lost only when a link dies with packets queued, so
-        /// nearly every gap is a packet still on its way over a link whose queue was a little
-        /// deeper (the sender keeps the queues level). 20 ms covers that skew — sub-millisecond
-        /// on a LAN, a few ms on a WAN, more on a busy receiver — and stays far under the
-        /// retransmission timers of the TCP inside (≥ 200 ms); it is paid only when a link died.
-        /// 1,024 packets hold those 20 ms at about 500 Mbit/s of full-size packets (or 64
-        /// super-packets); 4 MiB bounds the memory per peer whatever the sizes.
-        public static var standard: Limits { Limits(maxPackets: 1024, maxBytes: 4 << 20, holdTime: 20_000_000) }
+        /// nearly every gap is a packet still on its way — behind a slightly deeper queue, or a
+        /// sender or receiver thread the scheduler held back. Giving a gap up too early costs
+        /// the TCP inside a burst of retransmissions; waiting costs only when a link died (the
+        /// peer's flows then pause that long, once). Measured with one flow over 4 links on a
+        /// busy 2-core machine: 20 ms gave up 8–10 gaps in 8 s (≈ 400 retransmissions), 60 ms
+        /// none (docs/PERFORMANCE.md). 50 ms stays far under the inner TCP's retransmission
+        /// timer (≥ 200 ms). 1,024 packets and 4 MiB bound what one peer makes us hold; at high
+        /// rates they, not the time, give up a gap left by a lost packet.
+        public static var standard: Limits { Limits(maxPackets: 1024, maxBytes: 4 << 20, holdTime: 50_000_000) }
     }
 
     public struct Counts: Sendable, Equatable {
