@@ -3,7 +3,8 @@
 # links with packet_striping on both sides. One iperf3 TCP flow through the TUN is spread
 # over all 4 links (each carries at least a sixth of the bytes; without striping the flow
 # would keep to one), its packets are numbered (`packets_striped`) and put back in order at
-# the receiver; pings pass both ways; each side holds the peer's 4 links on one plane.
+# the receiver; pings pass both ways; each side holds the peer's 4 links on one plane; a link
+# cut mid-flow costs the flow nothing but what the link had queued, and comes back.
 #
 #   ┌──────── ns a (branch) ────────┐            ┌──────── ns h (hub) ─────────┐
 #   │ lan0 10.1.0.1/24              │            │ lan0 10.2.0.1/24            │
