@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/sockios.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -49,4 +50,9 @@ int byst_get_dumpable(void) {
 int byst_set_thread_name(const char *name) {
     if (prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL) < 0) return -errno;
     return 0;
+}
+
+int byst_socket_queued(int fd) {
+    int queued = 0;
+    return ioctl(fd, SIOCOUTQ, &queued) < 0 ? -1 : queued;
 }

@@ -77,7 +77,7 @@ import Testing
             let payload = Array(record.payload.readableBytesView)
             var packets: [[UInt8]] = []
             payload.withUnsafeBytes { bytes in
-                if PacketRecord.packetCount(bytes) != nil { PacketRecord.forEachPacket(bytes) { frame, _ in packets.append(Array(frame)) } }
+                if PacketRecord.packetCount(bytes) != nil { PacketRecord.forEachPacket(bytes) { frame, _, _ in packets.append(Array(frame)) } }
             }
             records.append((record.flags, packets, payload))
         }

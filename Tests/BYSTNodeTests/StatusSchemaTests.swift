@@ -29,7 +29,7 @@ import Testing
         "\(link).bytes_in: number", "\(link).bytes_out: number", "\(link).key_id: string", "\(link).streams: number",
         "\(link).compression: string", "\(link).records_compressed: number", "\(link).records_uncompressed: number",
         "\(link).compression_attempts: number", "\(link).compression_ratio: number", "\(link).records_decompressed: number",
-        "\(link).handshake_seconds_ago: number",
+        "\(link).handshake_seconds_ago: number", "\(link).sequenced_packets: bool",
         "registry: object", "registry.service: string", "registry.connected: bool", "registry.lease_valid_ms: number",
         "ha: object", "ha.port: string", "ha.role: string", "ha.owner: string", "ha.transitions: number",
         "ha.recent: array", "ha.recent[]: object", "ha.recent[].role: string", "ha.recent[].at: string", "ha.recent[].reason: string",
@@ -167,7 +167,8 @@ import Testing
         let paths = try JSONShape.paths(of: String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
         let counters = Set(["packets_from_tun", "packets_to_tun", "packets_to_other_planes", "dropped_no_route", "dropped_no_session",
                             "dropped_spoofed_source", "dropped_malformed", "dropped_tun_write", "dropped_link_scoped",
-                            "super_packets_sent_whole", "super_packets_segmented", "super_packets_received"].map { "tun.counters.\($0): number" })
+                            "super_packets_sent_whole", "super_packets_segmented", "super_packets_received",
+                            "packets_striped", "packets_reordered", "packets_late", "sequence_gaps_skipped", "reorder_overflows"].map { "tun.counters.\($0): number" })
         let tunAndProxy = paths.filter { $0.hasPrefix("tun") || $0.hasPrefix("peers[].proxy") }
         #expect(tunAndProxy == Self.notProducedHere.union(counters))
     }

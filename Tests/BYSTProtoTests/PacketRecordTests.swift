@@ -15,7 +15,7 @@ import Testing
         payload.withUnsafeBytes { bytes in
             let count = PacketRecord.packetCount(bytes)
             var seen: [([UInt8], Bool)] = []
-            if count != nil { PacketRecord.forEachPacket(bytes) { seen.append((Array($0), $1)) } }
+            if count != nil { PacketRecord.forEachPacket(bytes) { seen.append((Array($0), $1)); _ = $2 } }
             return (count, seen)
         }
     }

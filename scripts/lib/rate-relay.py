@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A TCP relay on loopback that caps every accepted connection at RATE bit/s in each
 direction (a token bucket per connection and direction), like a relay or middlebox that
-throttles per TCP connection. For scripts/bench-striping.sh; stopped by its PID.
+throttles per TCP connection. For scripts/bench-striping.sh and bench-tun-striping.sh;
+stopped by its PID. It listens on 127.0.0.1 and connects to TARGET_HOST (127.0.0.1 unless
+given: bench-tun-striping.sh passes the far namespace's address).
 
-    python3 scripts/lib/rate-relay.py LISTEN_PORT TARGET_PORT RATE_MBIT
+    python3 scripts/lib/rate-relay.py LISTEN_PORT TARGET_PORT RATE_MBIT [TARGET_HOST]
 """
 import asyncio
 import sys
@@ -43,11 +45,12 @@ async def pump(reader, writer, rate_bytes):
 
 async def main():
     listen_port, target_port, rate_mbit = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    target_host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
     rate_bytes = rate_mbit * 1e6 / 8
 
     async def accepted(client_reader, client_writer):
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target_port)
+            upstream_reader, upstream_writer = await asyncio.open_connection(target_host, target_port)
         except OSError:
             client_writer.close()
             return

@@ -131,7 +131,7 @@ enum SessionFuzz {
             invariant((count != nil) == onlyPackets, "PacketRecord took \(String(describing: count)) frames; decode says only packets: \(onlyPackets)")
             guard count != nil else { return }
             var seen: [(bytes: [UInt8], offloaded: Bool)] = []
-            PacketRecord.forEachPacket(bytes) { seen.append((Array($0), $1)) }
+            PacketRecord.forEachPacket(bytes) { seen.append((Array($0), $1)); _ = $2 }
             invariant(seen.count == count && seen.elementsEqual(decoded, by: { $0.bytes == $1.bytes && $0.offloaded == $1.offloaded }),
                       "PacketRecord's packets differ from the decoded frames")
         }

@@ -336,6 +336,7 @@ struct ConfigReader {
             guard let scope = CompressionScope(rawValue: text) else { throw invalid("compression", got: text.configQuoted, context) }
             peer.compression = scope
         }
+        if let flag = try boolean(table, "packet_striping", context) { peer.packetStriping = flag }
         try readHTTPClient(table, into: &peer, context)
         try readRegistryRights(table, into: &peer, context)
         try readUplinks(table, into: &peer, context)

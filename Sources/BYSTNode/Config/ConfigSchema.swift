@@ -50,6 +50,7 @@ enum ConfigSchema {
         .duration("recycle_after"),
         .size("recycle_bytes", nil),
         .text("compression", oneOf(CompressionScope.allCases.map(\.rawValue))),
+        .boolean("packet_striping"),
         .list("ports", registryNames),
         .list("gateways", registryNames),
         .tables("uplinks", "an array of inline tables like { name = \"dsl\", bind = \"192.0.2.10\", links = 2 } or { interface = \"wwan0\" }"),

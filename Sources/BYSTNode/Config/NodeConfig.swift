@@ -181,6 +181,10 @@ public struct PeerConfig: Sendable, Equatable {
     /// Which records we compress towards this peer (`compression`; PROTOCOL.md §4.2):
     /// stream records by default, never TUN packets unless `.all`.
     public var compression = PeerConfig.defaultCompression
+    /// `packet_striping`: TUN packets for this peer are spread over its links, numbered, and put
+    /// back in order there (PROTOCOL.md §5.4, "Packet striping"), instead of each flow keeping
+    /// to one link. Off: one flow gets one link's rate, and nothing is held for reordering.
+    public var packetStriping = false
     /// `byst registry serve`: the HA ports this peer may own at our registry (`ports`); none
     /// means it may only query, watch and send (deny by default).
     public var ports: [String] = []

@@ -58,7 +58,8 @@ extension SessionRuntime {
                 compression_attempts: handler.compressionCounters.attempts,
                 compression_ratio: (handler.compressionCounters.ratio * 10_000).rounded() / 10_000,
                 records_decompressed: handler.compressionCounters.recordsDecompressed,
-                handshake_seconds_ago: handler.establishedAt.map { PeerRuntime.secondsBetween($0, now) })
+                handshake_seconds_ago: handler.establishedAt.map { PeerRuntime.secondsBetween($0, now) },
+                sequenced_packets: handler.negotiatedFeatures.contains(.sequencedPackets))
         }
         return StatusReport.Session(
             id: sessionID.hexString, role: machine.role == .initiator ? "initiator" : "responder",

@@ -31,6 +31,10 @@ struct StatusReport: Codable, Sendable {
         var records_decompressed: UInt64? = nil
         /// Since the link's handshake completed.
         var handshake_seconds_ago: Double? = nil
+        /// Both sides offered `sequencedPackets` (PROTOCOL.md §5.4, "Packet striping"): our
+        /// packets are striped over the link when our `packet_striping` is on for the peer, and
+        /// the peer's sequenced packets put back in order by the plane that holds it.
+        var sequenced_packets: Bool? = nil
     }
 
     struct Session: Codable, Sendable {

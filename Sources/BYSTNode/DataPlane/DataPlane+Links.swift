@@ -8,6 +8,7 @@ import NIOCore
 extension DataPlane {
     func read(_ link: DataPlaneLink) {
         let result = link.readSocket(limit: Self.readBudget)
+        if case .more = result { readPending = true }
         openRecords(link)
         if case .closed(let reason) = result, links[link.key] != nil { close(link, reason: reason) }
         readAfterWriting()
@@ -23,7 +24,11 @@ extension DataPlane {
         do throws(LinkMachine.Failure) {
             while let record = try link.machine.openRecord() {
                 opened = true
-                if record.flags == 0, spans.isEmpty, link.shared.recordsAtLoop.load(ordering: .relaxed) == 0,
+                // Behind a record the loop must see first, packets wait their turn there — unless
+                // they are all numbered: the reorderer puts them in their place anyway, without
+                // the loop's delay.
+                if record.flags == 0,
+                   (spans.isEmpty && link.shared.recordsAtLoop.load(ordering: .relaxed) == 0) || link.sequencedPackets && isSequencedOnly(record.payload),
                    writePackets(record.payload, from: link) {
                     continue
                 }
@@ -106,4 +111,8 @@ extension DataPlane {
         guard let handler = handlers.removeValue(forKey: link.key) else { return }
         loop.execute { handler.value.planeClosed(reason: reason) }
     }
+}
+
+private func isSequencedOnly(_ payload: ByteBuffer) -> Bool {
+    payload.withUnsafeReadableBytes { PacketRecord.isSequencedOnly($0) }
 }

@@ -46,6 +46,8 @@ extension DataPlane {
         case .link(let key, let peer):
             guard let link = links[key] else { return counters.drop(.noSession) }
             sendOnLink(link, takesOffloadPackets: router.peers[peer].takesOffloadPackets, header: header, packet: packet)
+        case .stripe(let peer):
+            sendStriped(peer: peer, header: header, packet: packet)
         case .loop(let peer, let hash):
             batch(header: header, packet: packet, peer: peer, flowHash: hash, into: &toLoop)
             if toLoop.isFull { handToLoop() }
@@ -83,7 +85,7 @@ extension DataPlane {
         }
     }
 
-    private func countSuperPacket(_ header: VirtioNetHeader, whole: Bool) {
+    func countSuperPacket(_ header: VirtioNetHeader, whole: Bool) {
         guard header.isGSO else { return }
         if whole { counters.super_packets_sent_whole += 1 } else { counters.super_packets_segmented += 1 }
     }
@@ -115,12 +117,16 @@ extension DataPlane {
     /// Packets another plane read for peers whose links are here, already framed. Routed with
     /// another table (a reload in between), a peer index may mean another peer: dropped.
     func sendRouted(_ batch: PacketBatch, version: UInt64) {
-        batch.forEach { peer, hash, offloaded, bytes in
-            guard version == routesVersion, let key = router.link(forPeer: peer, flowHash: hash), let link = links[key] else {
-                return counters.drop(.noSession)
-            }
+        batch.forEach { peer, hash, offloaded, _, bytes in
+            guard version == routesVersion else { return counters.drop(.noSession) }
             let header = offloaded ? VirtioNetHeader(bytes) : nil
             let packet = offloaded ? UnsafeRawBufferPointer(rebasing: bytes[VirtioNetHeader.size...]) : bytes
+            if peer >= 0, peer < router.peers.count, router.peers[peer].stripes {
+                return appendStriped(packet, offloadHeader: header, peer: peer)
+            }
+            guard let key = router.link(forPeer: peer, flowHash: hash), let link = links[key] else {
+                return counters.drop(.noSession)
+            }
             if link.appendPacket(packet, offloadHeader: header) {
                 link.shared.packetsOut.add(1, ordering: .relaxed)
                 if dirty.last !== link { dirty.append(link) }
@@ -132,8 +138,11 @@ extension DataPlane {
 
     /// Packets from peers whose links the loop holds (`LoopPackets.fromPeer`).
     func writeToTun(_ batch: PacketBatch) {
-        batch.forEach { sender, _, offloaded, frame in
-            writePacket(frame, offloaded: offloaded, from: sender)
+        var now: Nanoseconds?
+        batch.forEach { sender, sequence, offloaded, sequenced, frame in
+            guard sequenced else { return writePacket(frame, offloaded: offloaded, from: sender) }
+            if now == nil { now = Clocks.monotonic() }
+            receiveSequenced(frame, offloaded: offloaded, sequence: sequence, from: sender, now: now ?? 0)
         }
         if !batch.isEmpty { countersChanged = true }
     }
@@ -142,10 +151,15 @@ extension DataPlane {
     /// done) for any other payload.
     func writePackets(_ payload: ByteBuffer, from link: DataPlaneLink) -> Bool {
         payload.withUnsafeReadableBytes { bytes in
-            guard let count = PacketRecord.packetCount(bytes) else { return false }
+            guard let count = PacketRecord.packetCount(bytes, sequenced: link.sequencedPackets) else { return false }
             // A link whose peer is gone (`noPeer`) owns no source: its packets are dropped.
             let sender = link.peerIndex
-            PacketRecord.forEachPacket(bytes) { frame, offloaded in writePacket(frame, offloaded: offloaded, from: sender) }
+            var now: Nanoseconds?
+            PacketRecord.forEachPacket(bytes) { frame, offloaded, sequence in
+                guard let sequence else { return writePacket(frame, offloaded: offloaded, from: sender) }
+                if now == nil { now = Clocks.monotonic() }
+                receiveSequenced(frame, offloaded: offloaded, sequence: sequence, from: sender, now: now ?? 0)
+            }
             link.shared.packetRecordsOpened.add(1, ordering: .relaxed)
             link.shared.packetsIn.add(UInt64(count), ordering: .relaxed)
             link.shared.payloadBytesIn.add(UInt64(bytes.count), ordering: .relaxed)
@@ -154,7 +168,7 @@ extension DataPlane {
         }
     }
 
-    private func writePacket(_ frame: UnsafeRawBufferPointer, offloaded: Bool, from sender: Int) {
+    func writePacket(_ frame: UnsafeRawBufferPointer, offloaded: Bool, from sender: Int) {
         if offloaded {
             writer.writeOffloaded(frame, from: sender, router: router) { if counters.count($0) { wroteToTun = true } }
         } else {

@@ -106,6 +106,16 @@ final class DataPlane: @unchecked Sendable {
     /// (each with scratch arrays of its own, so neither's capacity follows the other's sizes).
     var packetReader = TunPacketReader()
     var writer: TunPacketWriter
+    /// Packet striping (DataPlane+Striping.swift), by peer index in `router`: the numbering and
+    /// link choice for peers whose packets this plane stripes, and the reordering of sequenced
+    /// packets from peers. Emptied with each new routing table (indexes may change).
+    var stripers: [Int: PacketStriper] = [:]
+    var reorders: [Int: PacketReorder<HeldPacket>] = [:]
+    /// What reorderers emptied by a new table had counted.
+    var retiredReorderCounts = PacketReorder<HeldPacket>.Counts()
+    /// A link had more to read than one event's budget this round: a gap may be filled by
+    /// what is still unread, so it is not given up yet (`expireReorders`).
+    var readPending = false
 
     init(index: Int, device: TunDevice, mtu: Int, writesWhole: Bool, loop: any EventLoop, loopPackets: LoopPackets, logger: Logger)
         throws(TunDevice.Failure) {
@@ -176,12 +186,13 @@ final class DataPlane: @unchecked Sendable {
     private func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while !stopping {
-            let ready = epoll_wait(epollFD, &events, Int32(events.count), -1)
+            let ready = epoll_wait(epollFD, &events, Int32(events.count), reorders.isEmpty ? -1 : reorderTimeout())
             if ready < 0 {
                 if errno == EINTR { continue }
                 logger.error("data plane: epoll_wait failed (errno \(errno)); the plane stops")
                 break
             }
+            readPending = false
             for index in 0..<Int(ready) {
                 let key = events[index].data.u64
                 let flags = events[index].events
@@ -194,12 +205,13 @@ final class DataPlane: @unchecked Sendable {
                     if flags & EPOLLOUT.rawValue != 0, links[key] != nil { dirty.append(link) }
                 }
             }
+            if !reorders.isEmpty { expireReorders() }
             handToPlanes()
             flushDirty()
             handToLoop()
             if countersChanged {
                 countersChanged = false
-                let snapshot = counters
+                let snapshot = countersWithReordering
                 publishedCounters.withLock { $0 = snapshot }
             }
         }
@@ -262,6 +274,9 @@ final class DataPlane: @unchecked Sendable {
             _ = link.flush()
             close(link, reason: nil)
         case .routes(let router, let version):
+            // Held packets go out under the table their sender's index belongs to.
+            releaseReorders()
+            stripers.removeAll()
             self.router = router
             routesVersion = version
             for (key, link) in links { link.peerIndex = router.owner(ofLink: key) }

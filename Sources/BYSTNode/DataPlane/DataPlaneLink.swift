@@ -24,6 +24,9 @@ final class DataPlaneLink {
     /// The peer (index into the plane's router) whose sources the link's packets must come
     /// from; `PacketRouter.noPeer` once no published peer lists the link.
     var peerIndex: Int
+    /// The link negotiated `sequencedPackets`: sequenced packet frames are read here; on any
+    /// other link a record with one goes to the loop, whose session refuses it.
+    var sequencedPackets = false
     /// Waiting for EPOLLOUT: the kernel took only part of `outbound`.
     var waitingForRoom = false
     /// Close once `outbound` is written (a retired link).
@@ -74,10 +77,11 @@ final class DataPlaneLink {
     /// Why sealing failed (the plane then closes the link).
     var sealFailure: LinkMachine.Failure?
 
-    /// Adds `packet` to the record being filled (a new one when it would not fit). False if
-    /// the frame can never fit a record the peer accepts, or sealing failed (`sealFailure`).
-    func appendPacket(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?) -> Bool {
-        let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil)
+    /// Adds `packet` to the record being filled (a new one when it would not fit), numbered
+    /// `sequence` when striped. False if the frame can never fit a record the peer accepts,
+    /// or sealing failed (`sealFailure`).
+    func appendPacket(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, sequence: UInt64? = nil) -> Bool {
+        let size = PacketQueue.frameSize(packetBytes: packet.count, offload: offloadHeader != nil, sequenced: sequence != nil)
         guard size <= peerMaxPayload, sealFailure == nil else { return false }
         if let mark = openRecord, machine.payloadLength(since: mark, in: outbound) + size > peerMaxPayload {
             do throws(LinkMachine.Failure) { try sealOpenRecord() } catch {
@@ -87,7 +91,7 @@ final class DataPlaneLink {
         }
         if openRecord == nil { openRecord = machine.beginRecord(in: &outbound) }
         guard openRecord != nil else { return false }
-        PacketQueue.writeFrame(packet, offloadHeader: offloadHeader, into: &outbound)
+        PacketQueue.writeFrame(packet, offloadHeader: offloadHeader, sequence: sequence, into: &outbound)
         return true
     }
 

@@ -49,7 +49,7 @@ final class LoopPackets {
     // MARK: From the TUN, for peers whose links are here
 
     func deliver(_ batch: PacketBatch, routesVersion version: UInt64) {
-        batch.forEach { peerIndex, hash, offloaded, bytes in
+        batch.forEach { peerIndex, hash, offloaded, _, bytes in
             guard version == routesVersion, peerIndex >= 0, peerIndex < routedPeers.count,
                   let session = routedPeers[peerIndex].sessionForNewStream(), session.inspect({ $0.hasLinks })
             else {
@@ -78,9 +78,13 @@ final class LoopPackets {
 
     /// A `packet` frame's packet (`offloaded` false) or an `offloadPacket` frame (its
     /// virtio-net header first) from `peer`, written by the plane at the end of this tick.
-    func fromPeer(_ frame: UnsafeRawBufferPointer, offloaded: Bool, peer: PeerRuntime) {
-        toTun.append(frame: frame, offloaded: offloaded, peer: routeIndex(of: peer))
-        if toTun.isFull { return flushToTun() }
+    /// `sequence` (packet striping), only for a frame that came on a link of `plane`: that
+    /// plane puts the peer's sequenced packets back in order. Sequenced frames on links the
+    /// loop holds go to the TUN as they come (PROTOCOL.md §5.4).
+    func fromPeer(_ frame: UnsafeRawBufferPointer, offloaded: Bool, sequence: UInt64? = nil, via plane: DataPlane? = nil,
+                  peer: PeerRuntime) {
+        toTun.append(frame: frame, offloaded: offloaded, sequence: plane == nil ? nil : sequence, peer: routeIndex(of: peer))
+        if toTun.isFull { return flushToTun(via: plane) }
         guard !flushScheduled else { return }
         flushScheduled = true
         node.endOfTick.wantTunFlush()

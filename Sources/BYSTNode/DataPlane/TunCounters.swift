@@ -24,6 +24,15 @@ struct TunCounters: Codable, Sendable {
     /// plane that has (`[tun] queues` > 1; rare once the kernel steers a flow to the queue
     /// its replies are written on).
     var packets_to_other_planes: UInt64 = 0
+    /// Packet striping (PROTOCOL.md §5.4): packets sent numbered over a peer's links; numbered
+    /// packets from peers held until the gap before them filled, arrived after their gap was
+    /// given up (written at once), and the sequence numbers given up (lost, or later than the
+    /// reorder time), and the gaps given up because the holding was full rather than timed out.
+    var packets_striped: UInt64 = 0
+    var packets_reordered: UInt64 = 0
+    var packets_late: UInt64 = 0
+    var sequence_gaps_skipped: UInt64 = 0
+    var reorder_overflows: UInt64 = 0
 
     mutating func drop(_ drop: PacketRouter.Drop) {
         switch drop {
@@ -65,6 +74,11 @@ struct TunCounters: Codable, Sendable {
             super_packets_sent_whole: super_packets_sent_whole + other.super_packets_sent_whole,
             super_packets_segmented: super_packets_segmented + other.super_packets_segmented,
             super_packets_received: super_packets_received + other.super_packets_received,
-            packets_to_other_planes: packets_to_other_planes + other.packets_to_other_planes)
+            packets_to_other_planes: packets_to_other_planes + other.packets_to_other_planes,
+            packets_striped: packets_striped + other.packets_striped,
+            packets_reordered: packets_reordered + other.packets_reordered,
+            packets_late: packets_late + other.packets_late,
+            sequence_gaps_skipped: sequence_gaps_skipped + other.sequence_gaps_skipped,
+            reorder_overflows: reorder_overflows + other.reorder_overflows)
     }
 }

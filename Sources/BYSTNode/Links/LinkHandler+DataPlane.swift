@@ -48,7 +48,8 @@ extension LinkHandler {
     /// the plane sends packets as they are.
     func handOffToDataPlaneIfReady(_ context: ChannelHandlerContext) {
         guard plane == nil, node.config.tun?.dataPlane == true, isEstablished, let session,
-              let dataPlane = node.planeForNewLink(of: session.peer), dataPlane.isRunning,
+              let dataPlane = node.planeForNewLink(of: session.peer, sequenced: negotiatedFeatures.contains(.sequencedPackets)),
+              dataPlane.isRunning,
               writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, machine.compressionScope != .all,
               !session.inspect({ $0.isRetiring(id) }), let socket = directSocket, socket.isOpen,
               let records = machine.handOff(), let descriptor = socket.takeDescriptor()
@@ -58,6 +59,7 @@ extension LinkHandler {
         let shared = DataPlaneLinkShared(now: Clocks.monotonic())
         let link = DataPlaneLink(key: key, fd: descriptor, machine: records, shared: shared,
                                  peerIndex: node.loopPackets?.routeIndex(of: session.peer) ?? PacketRouter.noPeer)
+        link.sequencedPackets = negotiatedFeatures.contains(.sequencedPackets)
         plane = PlaneLinkState(key: key, owner: dataPlane, shared: shared)
         // Packets this link brought so far reach the TUN before those the plane opens next.
         node.loopPackets?.flushToTun(via: dataPlane)

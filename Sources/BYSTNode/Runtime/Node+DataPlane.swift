@@ -9,7 +9,11 @@ extension Node {
     /// The plane a newly established link of `peer` moves to: the one with the fewest of the
     /// peer's links, then the fewest links in all — so each plane can send a peer's packets
     /// on a link of its own (the kernel keeps each flow on one TUN queue, that is one plane).
-    func planeForNewLink(of peer: PeerRuntime) -> DataPlane? {
+    /// A link that carries sequenced packets (`sequenced`: it negotiated `sequencedPackets`)
+    /// joins the peer's other such links on one plane, which numbers and reorders the peer's
+    /// packets without locks (PROTOCOL.md §5.4, "Packet striping"); the first goes to the plane
+    /// with the fewest links.
+    func planeForNewLink(of peer: PeerRuntime, sequenced: Bool = false) -> DataPlane? {
         guard dataPlanes.count > 1 else { return dataPlanes.first }
         var ofPeer = [Int](repeating: 0, count: dataPlanes.count), all = ofPeer
         for other in peers {
@@ -17,10 +21,13 @@ extension Node {
                 for link in session.links.values {
                     guard let plane = link.plane else { continue }
                     all[plane.owner.index] += 1
-                    if other === peer { ofPeer[plane.owner.index] += 1 }
+                    guard other === peer else { continue }
+                    if sequenced, link.negotiatedFeatures.contains(.sequencedPackets) { return plane.owner }
+                    ofPeer[plane.owner.index] += 1
                 }
             }
         }
+        if sequenced { return dataPlanes.min { all[$0.index] < all[$1.index] } }
         return dataPlanes.min { (ofPeer[$0.index], all[$0.index]) < (ofPeer[$1.index], all[$1.index]) }
     }
 
@@ -56,11 +63,24 @@ extension Node {
             for id in session.links.keys.sorted() {
                 guard let link = session.links[id], let plane = link.plane, link.isEstablished else { continue }
                 entries[plane.owner.index].allLinks.append(plane.key)
-                if session === current, !session.inspect({ $0.isRetiring(id) }) { entries[plane.owner.index].sendLinks.append(plane.key) }
+                guard session === current, !session.inspect({ $0.isRetiring(id) }) else { continue }
+                entries[plane.owner.index].sendLinks.append(plane.key)
+                if peer.config.packetStriping, link.negotiatedFeatures.contains(.sequencedPackets) {
+                    entries[plane.owner.index].stripeLinks.append(plane.key)
+                }
             }
         }
-        // A plane without links of the peer hands its packets to one that has some.
-        let holder = entries.indices.first { !entries[$0].sendLinks.isEmpty }
+        // A striping peer's packets all go to the plane that stripes them (whatever queue the
+        // kernel read them on); a plane without links of the peer hands its packets to one
+        // that has some.
+        if let striping = entries.indices.first(where: { entries[$0].stripes }) {
+            for index in entries.indices {
+                if index != striping { entries[index].sendLinks = [] }
+                // Whole super-packets must fit a record with the sequenced frame's longer header.
+                entries[index].maxPayload -= Frame.sequencedPacketHeaderSize - Frame.packetHeaderSize
+            }
+        }
+        let holder = entries.indices.first { entries[$0].stripes } ?? entries.indices.first { !entries[$0].sendLinks.isEmpty }
         for index in entries.indices where entries[index].sendLinks.isEmpty { entries[index].otherPlane = holder }
         return entries
     }

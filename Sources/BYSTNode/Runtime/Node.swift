@@ -150,9 +150,16 @@ final class Node {
         // Every stream this node receives is reassembled by offset (PROTOCOL.md §5.3).
         features.insert(.streamStriping)
         if tunOffloads != nil { features.insert(.gsoPackets) }
+        // Like compression: offered if any peer stripes; a peer that offers it too gets its
+        // sequenced packets reordered, and ours striped only if its `packet_striping` is on.
+        if reordersPackets, peers.contains(where: { $0.config.packetStriping }) { features.insert(.sequencedPackets) }
         return LinkHandler(id: nextLinkID(), node: self, responder: LinkResponder(
             local: .init(nodeName: config.name, features: features, limits: recordLimits, transportBinding: binding)))
     }
+
+    /// Sequenced packets can be put back in order here: the data planes own the links
+    /// (`[tun] data_plane`), and reorder what arrives on them (PROTOCOL.md §5.4).
+    var reordersPackets: Bool { config.tun?.dataPlane == true }
 
     /// The configured PSK with this key id, for responders (PROTOCOL.md §3.4 step 4).
     func key(for id: KeyID) -> PreSharedKey? { peersByKeyID[id]?.key(for: id) }
@@ -273,8 +280,10 @@ final class Node {
         routesInstalled = config.ha == nil
         try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
         if tunOffloads != nil {
-            // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4).
-            let size = min(Frame.maxPacketSize, config.maxRecordPayload - Frame.packetHeaderSize - Frame.offloadHeaderSize)
+            // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4): a
+            // sequenced one's when a peer stripes (larger ones are cut here).
+            let frameHeader = peers.contains { $0.config.packetStriping } ? Frame.sequencedPacketHeaderSize : Frame.packetHeaderSize
+            let size = min(Frame.maxPacketSize, config.maxRecordPayload - frameHeader - Frame.offloadHeaderSize)
             do throws(NetlinkSocket.Failure) {
                 try InterfaceConfigurator.setGSOMaxSize(interface: device.name, size: size)
             } catch {

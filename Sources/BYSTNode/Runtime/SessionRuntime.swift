@@ -59,7 +59,8 @@ final class SessionRuntime {
     func attach(_ link: LinkHandler) {
         links[link.id] = link
         pumpOrder = links.keys.sorted()
-        machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping))
+        machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping),
+                       sequencedPackets: link.negotiatedFeatures.contains(.sequencedPackets))
         schedulePump()
         node.publishDataPlaneRoutes(peer: peer)
     }
@@ -78,7 +79,7 @@ final class SessionRuntime {
         if receivePackets(payload, from: link) { return }
         do throws(SessionError) {
             let events = try machine.receive(payload, from: link.id, now: Clocks.monotonic())
-            handle(events)
+            handle(events, from: link)
             machine.recycleEvents(consume events)
         } catch {
             // Data beyond the credit we gave: the peer broke the stream or session buffer cap.
@@ -96,9 +97,13 @@ final class SessionRuntime {
     /// receive time. False (nothing done) for any other record, which `receive` decodes.
     private func receivePackets(_ payload: ByteBuffer, from link: LinkHandler) -> Bool {
         guard let loopPackets = node.loopPackets else { return false }
+        let sequenced = link.negotiatedFeatures.contains(.sequencedPackets)
         return payload.withUnsafeReadableBytes { bytes in
-            guard let count = PacketRecord.packetCount(bytes) else { return false }
-            PacketRecord.forEachPacket(bytes) { frame, offloaded in loopPackets.fromPeer(frame, offloaded: offloaded, peer: peer) }
+            guard let count = PacketRecord.packetCount(bytes, sequenced: sequenced) else { return false }
+            let plane = link.plane?.owner
+            PacketRecord.forEachPacket(bytes) { frame, offloaded, sequence in
+                loopPackets.fromPeer(frame, offloaded: offloaded, sequence: sequence, via: plane, peer: peer)
+            }
             // After the writes: bookkeeping is off the packets' path.
             machine.noteReceived(payloadBytes: bytes.count, on: link.id, now: Clocks.monotonic())
             metrics.counts.packetsReceived += count
@@ -164,7 +169,8 @@ final class SessionRuntime {
         }
     }
 
-    private func handle(_ events: [SessionEvent]) {
+    /// `link`: the link the events' record came on, if any.
+    private func handle(_ events: [SessionEvent], from link: LinkHandler? = nil) {
         for event in events {
             switch event {
             case .streamOpened(let id, let target):
@@ -190,6 +196,10 @@ final class SessionRuntime {
             case .offloadPacket(let bytes):
                 metrics.counts.packetsReceived += 1
                 bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: true, peer: peer) }
+            case .sequencedPacket(let seq, let bytes, let offloaded):
+                metrics.counts.packetsReceived += 1
+                let plane = link?.plane?.owner
+                bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: offloaded, sequence: seq, via: plane, peer: peer) }
             case .rttMeasured(_, let rtt):
                 metrics.observeRTT(rtt)
             case .limitReached(.streams):

@@ -11,6 +11,9 @@ public struct LinkFeatures: OptionSet, Sendable, Hashable {
     /// The sender reassembles a stream's data by offset, so the peer may stripe one stream
     /// over several links (PROTOCOL.md §5.3, "Striping").
     public static let streamStriping = LinkFeatures(rawValue: 1 << 2)
+    /// The sender puts `sequencedPacket` frames back in order (PROTOCOL.md §5.4, "Packet
+    /// striping"), so the peer may spread one flow's packets over its links.
+    public static let sequencedPackets = LinkFeatures(rawValue: 1 << 3)
 }
 
 /// The handshake payload each side sends (PROTOCOL.md §3.3): who it is and what it accepts.

@@ -21,16 +21,24 @@ public struct PacketRouter: Sendable {
         /// The peer's TUN takes super-packets whole, in records of up to `maxPayload` bytes.
         public var takesOffloadPackets: Bool
         public var maxPayload: Int
+        /// The `sendLinks` that carry sequenced packets (`packet_striping` on, and the peer
+        /// reorders: PROTOCOL.md §5.4, "Packet striping"). With two or more, every packet for
+        /// the peer is striped over them instead of pinned by its flow.
+        public var stripeLinks: [UInt64]
 
         public init(sendLinks: [UInt64], allLinks: [UInt64], hasSession: Bool, otherPlane: Int? = nil, takesOffloadPackets: Bool,
-                    maxPayload: Int) {
+                    maxPayload: Int, stripeLinks: [UInt64] = []) {
             self.sendLinks = sendLinks
             self.allLinks = allLinks
             self.hasSession = hasSession
             self.otherPlane = otherPlane
             self.takesOffloadPackets = takesOffloadPackets
             self.maxPayload = maxPayload
+            self.stripeLinks = stripeLinks
         }
+
+        /// Packets for the peer are striped here (`PacketStriper`), not pinned by flow.
+        public var stripes: Bool { stripeLinks.count >= 2 }
     }
 
     public enum Drop: Sendable, Equatable {
@@ -47,6 +55,8 @@ public struct PacketRouter: Sendable {
     public enum Decision: Sendable, Equatable {
         /// Send on this link (one of the peer's `sendLinks`).
         case link(UInt64, peer: Int)
+        /// Stripe over the peer's `stripeLinks` (they are this thread's), numbered.
+        case stripe(peer: Int)
         /// Another data plane holds the peer's links: it sends the packet (`link(forPeer:flowHash:)`).
         case plane(Int, peer: Int, flowHash: UInt64)
         /// The peer's session has links, but none this thread sends on: the event loop queues
@@ -87,6 +97,7 @@ public struct PacketRouter: Sendable {
         guard let index = routes.lookup(packet.destination), index < peers.count else { return .drop(.noRoute) }
         let peer = peers[index]
         guard peer.hasSession else { return .drop(.noSession) }
+        if peer.stripes { return .stripe(peer: index) }
         let hash = packet.flowHash(bytes)
         guard let link = link(forPeer: index, flowHash: hash) else {
             if let plane = peer.otherPlane { return .plane(plane, peer: index, flowHash: hash) }

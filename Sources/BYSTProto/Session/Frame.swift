@@ -38,10 +38,16 @@ public enum Frame: Equatable, Sendable {
     /// so far (their lengths summed), sent back on the same link so that the sender knows how
     /// much is still queued there — a stream's cumulative `ack` cannot tell per link.
     case linkReceived(UInt64)
+    /// A `packet` numbered `seq` in the sender's sequence towards this peer: the receiver puts
+    /// these back in order (packet striping, PROTOCOL.md §5.4; feature `sequencedPackets`).
+    case sequencedPacket(seq: UInt64, ByteBuffer)
+    /// An `offloadPacket` (virtio-net header, then the packet) numbered like `sequencedPacket`.
+    case sequencedOffloadPacket(seq: UInt64, ByteBuffer)
 
     public enum Kind: UInt8, Sendable {
         case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
         case packet = 0x09, instance = 0x0A, retire = 0x0B, offloadPacket = 0x0C, linkReceived = 0x0D
+        case sequencedPacket = 0x0E, sequencedOffloadPacket = 0x0F
     }
 
     public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
@@ -70,6 +76,8 @@ public enum Frame: Equatable, Sendable {
     public static let dataHeaderSize = 1 + 4 + 8 + 4
     /// Bytes of a `packet` frame before the IP packet: kind, length.
     public static let packetHeaderSize = 1 + 2
+    /// Bytes of a `sequencedPacket` frame before the IP packet: kind, sequence number, length.
+    public static let sequencedPacketHeaderSize = 1 + 8 + 2
     /// The virtio-net header at the start of an `offloadPacket` frame's bytes.
     public static let offloadHeaderSize = 10
     /// The largest IP packet a `packet` (or `offloadPacket`) frame carries.
@@ -89,6 +97,7 @@ public enum Frame: Equatable, Sendable {
         case .retire: 1
         case .packet(let bytes): Self.packetHeaderSize + bytes.readableBytes
         case .offloadPacket(let bytes): Self.packetHeaderSize + bytes.readableBytes
+        case .sequencedPacket(_, let bytes), .sequencedOffloadPacket(_, let bytes): Self.sequencedPacketHeaderSize + bytes.readableBytes
         }
     }
 
@@ -140,6 +149,16 @@ public enum Frame: Equatable, Sendable {
             buffer.writeBuffer(&bytes)
         case .offloadPacket(var bytes):
             buffer.writeInteger(Kind.offloadPacket.rawValue)
+            buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes - Self.offloadHeaderSize))
+            buffer.writeBuffer(&bytes)
+        case .sequencedPacket(let seq, var bytes):
+            buffer.writeInteger(Kind.sequencedPacket.rawValue)
+            buffer.writeInteger(seq)
+            buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes))
+            buffer.writeBuffer(&bytes)
+        case .sequencedOffloadPacket(let seq, var bytes):
+            buffer.writeInteger(Kind.sequencedOffloadPacket.rawValue)
+            buffer.writeInteger(seq)
             buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes - Self.offloadHeaderSize))
             buffer.writeBuffer(&bytes)
         }
@@ -206,6 +225,12 @@ public enum Frame: Equatable, Sendable {
                   let bytes = payload.readSlice(length: Self.offloadHeaderSize + Int(length))
             else { throw .truncated(kind) }
             return .offloadPacket(bytes)
+        case .sequencedPacket, .sequencedOffloadPacket:
+            let extra = kind == .sequencedOffloadPacket ? Self.offloadHeaderSize : 0
+            guard let seq = payload.readInteger(as: UInt64.self), let length = payload.readInteger(as: UInt16.self),
+                  let bytes = payload.readSlice(length: extra + Int(length))
+            else { throw .truncated(kind) }
+            return kind == .sequencedPacket ? .sequencedPacket(seq: seq, bytes) : .sequencedOffloadPacket(seq: seq, bytes)
         }
     }
 }

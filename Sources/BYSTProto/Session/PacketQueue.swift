@@ -15,8 +15,8 @@ public struct PacketQueue {
     var storageCapacity: Int { frames.capacity }
 
     /// The frame size a packet of `packetBytes` bytes takes in the queue and on the wire.
-    public static func frameSize(packetBytes: Int, offload: Bool) -> Int {
-        Frame.packetHeaderSize + packetBytes + (offload ? Frame.offloadHeaderSize : 0)
+    public static func frameSize(packetBytes: Int, offload: Bool, sequenced: Bool = false) -> Int {
+        (sequenced ? Frame.sequencedPacketHeaderSize : Frame.packetHeaderSize) + packetBytes + (offload ? Frame.offloadHeaderSize : 0)
     }
 
     /// `append` if the queue stays within `limit` bytes with it; false (nothing queued) if not.
@@ -38,16 +38,20 @@ public struct PacketQueue {
     }
 
     /// Writes `packet` as a `packet` frame, or after `offloadHeader` as an `offloadPacket`
-    /// frame (PROTOCOL.md §5.2, §5.4). The caller checked the size.
-    public static func writeFrame(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, into out: inout ByteBuffer) {
-        if let offloadHeader {
-            out.writeInteger(Frame.Kind.offloadPacket.rawValue)
-            out.writeInteger(UInt16(truncatingIfNeeded: packet.count))
-            offloadHeader.write(into: &out)
-        } else {
-            out.writeInteger(Frame.Kind.packet.rawValue)
-            out.writeInteger(UInt16(truncatingIfNeeded: packet.count))
+    /// frame (PROTOCOL.md §5.2, §5.4); with `sequence`, as their sequenced forms (packet
+    /// striping). The caller checked the size.
+    public static func writeFrame(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, sequence: UInt64? = nil,
+                                  into out: inout ByteBuffer) {
+        let kind: Frame.Kind = switch (offloadHeader != nil, sequence != nil) {
+        case (false, false): .packet
+        case (true, false): .offloadPacket
+        case (false, true): .sequencedPacket
+        case (true, true): .sequencedOffloadPacket
         }
+        out.writeInteger(kind.rawValue)
+        if let sequence { out.writeInteger(sequence) }
+        out.writeInteger(UInt16(truncatingIfNeeded: packet.count))
+        offloadHeader?.write(into: &out)
         out.writeBytes(packet)
     }
 

@@ -24,6 +24,9 @@ public enum SessionEvent: Equatable, Sendable {
     case packet(ByteBuffer)
     /// An offloaded packet: virtio-net header (10 bytes), then the packet (PROTOCOL.md §5.4).
     case offloadPacket(ByteBuffer)
+    /// A sequenced packet (packet striping, PROTOCOL.md §5.4): the runtime's data plane puts
+    /// it back in order; `offloaded`: the bytes start with a virtio-net header.
+    case sequencedPacket(seq: UInt64, ByteBuffer, offloaded: Bool)
     /// A keepalive ping on `link` was answered after `rtt` (one sample; the smoothed value
     /// is in `linkStatus`).
     case rttMeasured(link: LinkID, rtt: Duration)

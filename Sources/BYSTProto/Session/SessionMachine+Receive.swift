@@ -85,6 +85,12 @@ extension SessionMachine {
             events.append(.packet(bytes))
         case .offloadPacket(let bytes):
             events.append(.offloadPacket(bytes))
+        case .sequencedPacket(let seq, let bytes):
+            guard sequencedLinks.contains(link) else { throw .frame(.unknownKind(Frame.Kind.sequencedPacket.rawValue)) }
+            events.append(.sequencedPacket(seq: seq, bytes, offloaded: false))
+        case .sequencedOffloadPacket(let seq, let bytes):
+            guard sequencedLinks.contains(link) else { throw .frame(.unknownKind(Frame.Kind.sequencedOffloadPacket.rawValue)) }
+            events.append(.sequencedPacket(seq: seq, bytes, offloaded: true))
         case .linkReceived(let total):
             if let index = linkFlows.index(forKey: link) { linkFlows.values[index].reported(total, at: now) }
         case .retire:

@@ -46,6 +46,9 @@ public struct SessionMachine {
     var linkAtWorkID = LinkID(-1)
     /// The striping scheduler's view of each link (in-flight bytes, rate, RTT).
     var linkFlows: [LinkID: LinkFlow] = [:]
+    /// Links that negotiated `sequencedPackets` (PROTOCOL.md §5.4): sequenced packet frames
+    /// on any other link are refused like an unknown frame type.
+    var sequencedLinks: Set<LinkID> = []
     /// Streams holding enough to be striped (`considerStriping`): every link may serve them.
     var stripeCandidates: [UInt32] = []
     /// The latest time the machine was told (`receive`, `poll`, link changes): what
@@ -99,8 +102,11 @@ public struct SessionMachine {
 
     /// A link joined the session. `striping`: both hellos offered `LinkFeatures.streamStriping`
     /// (the peer reassembles streams by offset), so striped streams may use it.
-    public mutating func linkUp(_ id: LinkID, now: Nanoseconds, striping: Bool = false) {
+    /// `sequencedPackets`: both offered `LinkFeatures.sequencedPackets`, so the peer may send
+    /// sequenced packet frames there.
+    public mutating func linkUp(_ id: LinkID, now: Nanoseconds, striping: Bool = false, sequencedPackets: Bool = false) {
         clock = max(clock, now)
+        if sequencedPackets { sequencedLinks.insert(id) } else { sequencedLinks.remove(id) }
         links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
         linkFlows[id] = LinkFlow(striping: striping)
         if role == .responder { links[id]?.control.append(.instance(instance)) }
@@ -115,6 +121,7 @@ public struct SessionMachine {
     /// The link is gone (closed, failed or declared dead): its streams move elsewhere.
     public mutating func linkDown(_ id: LinkID, now: Nanoseconds) {
         guard let state = links.removeValue(forKey: id) else { return }
+        sequencedLinks.remove(id)
         clock = max(clock, now)
         refreshLinkOrder()
         packetsDropped += UInt64(state.packets.count)

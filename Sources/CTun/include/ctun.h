@@ -42,4 +42,8 @@ int byst_get_dumpable(void);
 /// kept). Returns 0 or -errno.
 int byst_set_thread_name(const char *name);
 
+/* Bytes a TCP socket holds in its send queue, sent or not, unacknowledged (SIOCOUTQ); -1 on
+ * error. The data plane's packet striping balances links by it. */
+int byst_socket_queued(int fd);
+
 #endif
