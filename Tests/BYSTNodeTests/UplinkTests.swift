@@ -88,6 +88,18 @@ import Testing
         #expect(peer.configured_links == 4)
         #expect(peer.last_error?.cause.contains("uplink gone: bind to interface byst-nosuch0: No such device") == true,
                 "\(String(describing: peer.last_error))")
+        // Per-uplink health in the metrics: links up of configured, bytes, reconnects, RTT.
+        #expect(try await TestCluster.waitUntil(seconds: 5) {
+            let metrics = Exposition(parsing: try await branch.node.withNode { $0.metricsExposition() })
+            return metrics.value("byst_uplink_rtt_seconds", ["peer": "hub", "uplink": "a"]) != nil
+        })
+        let metrics = Exposition(parsing: try await branch.node.withNode { $0.metricsExposition() })
+        func value(_ name: String, _ uplink: String) -> Double? { metrics.value(name, ["peer": "hub", "uplink": uplink]) }
+        #expect(value("byst_uplink_links", "a") == 2 && value("byst_uplink_links", "b") == 1 && value("byst_uplink_links", "gone") == 0)
+        #expect(value("byst_uplink_configured_links", "a") == 2 && value("byst_uplink_configured_links", "gone") == 1)
+        #expect((value("byst_uplink_sent_bytes_total", "a") ?? 0) > 0 && (value("byst_uplink_received_bytes_total", "b") ?? 0) > 0)
+        #expect((value("byst_uplink_reconnects_total", "gone") ?? 0) >= 1 && value("byst_uplink_reconnects_total", "a") == 0)
+        #expect(value("byst_uplink_rtt_seconds", "gone") == nil)
         try await branch.node.shutdown()
         try await hub.node.shutdown()
     }

@@ -18,6 +18,10 @@ final class LinkSlot {
     let endpoint: Endpoint
     /// The uplink this slot's links leave through (`[[peer]] uplinks`); nil: as routing says.
     let uplink: UplinkConfig?
+    /// Wire bytes of this slot's links that have closed, and its reconnects: with the live
+    /// links' bytes, the per-uplink metrics (UplinkMetrics.swift).
+    private(set) var closedLinkBytes: (received: UInt64, sent: UInt64) = (0, 0)
+    private(set) var reconnects = 0
     private var attempts = 0
     private var stopped = false
     private var reconnect: Scheduled<Void>?
@@ -229,6 +233,8 @@ final class LinkSlot {
     }
 
     func linkClosed(_ link: LinkHandler) {
+        closedLinkBytes.received += link.wireBytesIn
+        closedLinkBytes.sent += link.wireBytesOut
         let mode = modes.removeValue(forKey: ObjectIdentifier(link))
         if !link.wasEstablished, !stopped {
             let cause = link.dialFailure ?? .other("closed before its handshake completed")
@@ -291,6 +297,7 @@ final class LinkSlot {
     private func scheduleReconnect() {
         guard !stopped, reconnect == nil else { return }
         peer.reconnects += 1
+        reconnects += 1
         session.metrics.reconnects.increment()
         let base = min(Self.initialBackoff << min(attempts, 20), Self.maximumBackoff)
         attempts += 1

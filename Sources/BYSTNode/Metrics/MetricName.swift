@@ -27,6 +27,12 @@ enum MetricName: String, CaseIterable, Sendable {
     case haTransitions = "byst_ha_transitions_total"
     case registryConnected = "byst_registry_connected"
     case registryDenied = "byst_registry_denied_total"
+    case uplinkLinks = "byst_uplink_links"
+    case uplinkConfiguredLinks = "byst_uplink_configured_links"
+    case uplinkRTT = "byst_uplink_rtt_seconds"
+    case uplinkBytesReceived = "byst_uplink_received_bytes_total"
+    case uplinkBytesSent = "byst_uplink_sent_bytes_total"
+    case uplinkReconnects = "byst_uplink_reconnects_total"
 
     var help: String {
         switch self {
@@ -53,6 +59,12 @@ enum MetricName: String, CaseIterable, Sendable {
         case .haTransitions: "HA role changes (standby or active), by the role entered."
         case .registryConnected: "1 while the node is connected to its port registry, else 0 (only with registry)."
         case .registryDenied: "Port claims (register, relet) the embedded registry refused because the client may not own the port ([[peer]] ports)."
+        case .uplinkLinks: "Links up through an uplink of the peer ([[peer]] uplinks)."
+        case .uplinkConfiguredLinks: "Links the uplink should carry (its links setting)."
+        case .uplinkRTT: "Mean smoothed keepalive RTT of the uplink's links up (absent while none is)."
+        case .uplinkBytesReceived: "Bytes received on the uplink's links (TCP payload), closed links included."
+        case .uplinkBytesSent: "Bytes sent on the uplink's links (TCP payload), closed links included."
+        case .uplinkReconnects: "Dial attempts through the uplink after a failed or lost link."
         }
     }
 }

@@ -32,9 +32,11 @@ extension Node {
                 compressionRatio: before > 0 ? Double(after) / Double(before) : nil)
             return (peer.config.name, state)
         }
+        var uplinks: [String: [(name: String, state: UplinkState)]] = [:]
+        for peer in peers where !peer.config.uplinks.isEmpty { uplinks[peer.config.name] = peer.uplinkStates() }
         metrics.update(uptimeSeconds: Double(Clocks.monotonic() - startedAt) / 1e9,
                        readerBatchesDropped: loopBatchesDropped, pendingHandshakes: admission.pendingCount,
-                       peers: states)
+                       peers: states, uplinks: uplinks)
         return MetricsExposition.addingHelp(to: metrics.registry.emitToString())
     }
 }

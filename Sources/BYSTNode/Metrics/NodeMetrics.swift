@@ -35,6 +35,8 @@ final class NodeMetrics {
     private var registryDenials: CoreMetrics.Counter?
     private var peers: [String: PeerMetrics] = [:]
     private var peerGauges: [String: PeerGauges] = [:]
+    /// By peer, then uplink name.
+    private var uplinkGauges: [String: [String: UplinkGauges]] = [:]
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -139,7 +141,7 @@ final class NodeMetrics {
     /// Sets the gauges for this scrape and moves what the data path counted into the peers'
     /// counters; peers no longer configured lose their gauges.
     func update(uptimeSeconds: Double, readerBatchesDropped total: UInt64, pendingHandshakes pending: Int,
-                peers states: [(name: String, state: PeerState)]) {
+                peers states: [(name: String, state: PeerState)], uplinks: [String: [(name: String, state: UplinkState)]] = [:]) {
         uptime.record(uptimeSeconds)
         pendingHandshakes.record(pending)
         for peerMetrics in peers.values { peerMetrics.flush() }
@@ -157,6 +159,15 @@ final class NodeMetrics {
         for (name, gauges) in peerGauges where !current.contains(name) {
             gauges.destroy()
             peerGauges[name] = nil
+        }
+        // Uplinks: series made on first sight; an uplink or peer removed by a reload keeps its
+        // last values until restart (swift-prometheus cannot unregister a labelled counter).
+        for (peer, list) in uplinks {
+            for (name, state) in list {
+                let gauges = uplinkGauges[peer]?[name] ?? UplinkGauges(peer: peer, uplink: name, factory: factory)
+                uplinkGauges[peer, default: [:]][name] = gauges
+                gauges.set(state)
+            }
         }
     }
 }
