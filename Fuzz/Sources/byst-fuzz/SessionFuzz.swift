@@ -108,17 +108,20 @@ enum SessionFuzz {
     }
 
     /// The runtime's fast path (`PacketRecord`) takes a payload exactly when it decodes to
-    /// packet frames only, and hands out the same bytes `Frame.decode` does.
+    /// packet frames only (sequenced ones included), and hands out the same bytes and sequence
+    /// numbers `Frame.decode` does.
     static func checkPacketRecord(_ payload: [UInt8]) {
         var buffer = ByteBuffer(bytes: payload)
-        var decoded: [(bytes: [UInt8], offloaded: Bool)] = []
+        var decoded: [(bytes: [UInt8], offloaded: Bool, sequence: UInt64?)] = []
         var onlyPackets = true
         while onlyPackets {
             do throws(FrameError) {
                 guard let frame = try Frame.decode(from: &buffer) else { break }
                 switch frame {
-                case .packet(let bytes): decoded.append((Array(bytes.readableBytesView), false))
-                case .offloadPacket(let bytes): decoded.append((Array(bytes.readableBytesView), true))
+                case .packet(let bytes): decoded.append((Array(bytes.readableBytesView), false, nil))
+                case .offloadPacket(let bytes): decoded.append((Array(bytes.readableBytesView), true, nil))
+                case .sequencedPacket(let seq, let bytes): decoded.append((Array(bytes.readableBytesView), false, seq))
+                case .sequencedOffloadPacket(let seq, let bytes): decoded.append((Array(bytes.readableBytesView), true, seq))
                 default: onlyPackets = false
                 }
             } catch {
@@ -130,9 +133,9 @@ enum SessionFuzz {
             let count = PacketRecord.packetCount(bytes)
             invariant((count != nil) == onlyPackets, "PacketRecord took \(String(describing: count)) frames; decode says only packets: \(onlyPackets)")
             guard count != nil else { return }
-            var seen: [(bytes: [UInt8], offloaded: Bool)] = []
-            PacketRecord.forEachPacket(bytes) { seen.append((Array($0), $1)); _ = $2 }
-            invariant(seen.count == count && seen.elementsEqual(decoded, by: { $0.bytes == $1.bytes && $0.offloaded == $1.offloaded }),
+            var seen: [(bytes: [UInt8], offloaded: Bool, sequence: UInt64?)] = []
+            PacketRecord.forEachPacket(bytes) { seen.append((Array($0), $1, $2)) }
+            invariant(seen.count == count && seen.elementsEqual(decoded, by: { $0.bytes == $1.bytes && $0.offloaded == $1.offloaded && $0.sequence == $1.sequence }),
                       "PacketRecord's packets differ from the decoded frames")
         }
     }
