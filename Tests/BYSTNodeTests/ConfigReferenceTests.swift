@@ -9,30 +9,33 @@ import Testing
     static let operations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("docs/OPERATIONS.md")
 
-    /// The key names in the first column of the reference table under the heading that names
-    /// `header` (`### \`[node]\` (required)`): "`a`, `b`" gives both.
-    static func documentedKeys(_ header: String, in text: String) -> [String]? {
+    /// The cells of each row of the first table under the heading that names `header`
+    /// (`### \`[node]\` (required)`, `#### \`uplinks\`: …`), header and separator rows included;
+    /// nil without such a heading.
+    static func tableRows(_ header: String, in text: String) -> [[String]]? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard let heading = lines.firstIndex(where: { $0.hasPrefix("#") && $0.drop { $0 == "#" }.hasPrefix(" `\(header)`") }) else {
             return nil
         }
-        var keys: [String] = []
-        var inTable = false
+        var rows: [[String]] = []
         for line in lines[(heading + 1)...] {
             if line.hasPrefix("#") { break }
             guard line.hasPrefix("|") else {
-                if inTable { break }
+                if !rows.isEmpty { break }
                 continue
             }
-            inTable = true
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false)
-            guard cells.count > 2 else { continue }
-            let first = cells[1]
-            guard first.contains("`") else { continue }  // the header and separator rows
-            keys += first.split(separator: "`", omittingEmptySubsequences: false).enumerated()
-                .filter { $0.offset % 2 == 1 }.map { String($0.element) }
+            rows.append(line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) })
         }
-        return keys
+        return rows
+    }
+
+    /// The key names in the first column of that table: "`a`, `b`" gives both.
+    static func documentedKeys(_ header: String, in text: String) -> [String]? {
+        tableRows(header, in: text).map { rows in
+            rows.filter { $0.count > 2 && $0[1].contains("`") }.flatMap { row in
+                row[1].split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+            }
+        }
     }
 
     @Test func operationsDocumentsEveryKeyOfEveryTableAndNoOther() throws {
@@ -50,18 +53,9 @@ import Testing
 
     /// The cell of `column` (0-based, after the key) in `key`'s row of `header`'s table.
     static func documentedCell(_ header: String, key: String, column: Int, in text: String) -> String? {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard let heading = lines.firstIndex(where: { $0.hasPrefix("#") && $0.drop { $0 == "#" }.hasPrefix(" `\(header)`") }) else {
-            return nil
-        }
-        for line in lines[(heading + 1)...] {
-            if line.hasPrefix("#") { return nil }
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count > column + 2, cells[1].split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "`\(key)`" })
-            else { continue }
-            return cells[column + 2]
-        }
-        return nil
+        tableRows(header, in: text)?.first { row in
+            row.count > column + 2 && row[1].split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "`\(key)`" }
+        }?[column + 2]
     }
 
     /// What the code does when a key is left out, written as OPERATIONS.md writes defaults.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 
 /// `byst status`: asks a running node over its control socket (docs/OPERATIONS.md, "Status").
 /// Which node: `--socket`, `-c FILE`, `-n NAME` (`byst@NAME`), else the one running here;
@@ -34,7 +35,7 @@ struct StatusCommand: ParsableCommand {
     /// reader that stops at its first match (`awk '… { print; exit }'`) could make the last
     /// piece fail with SIGPIPE, and a script with `pipefail` fail with it.
     static func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        writeAll(text, to: STDOUT_FILENO)
     }
 
     /// `  hub  -n hub  /run/byst/hub.sock  up 3 hours, 1 minute, 2 peers, 8 links up`

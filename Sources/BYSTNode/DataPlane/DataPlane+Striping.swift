@@ -80,8 +80,10 @@ extension DataPlane {
     /// link still has bytes to read (a busy plane: the missing packet may be among them),
     /// unless the gap has waited twice its time.
     func expireReorders() {
-        var now = Clocks.monotonic()
-        if readPending { now = now > PacketReorder<HeldPacket>.Limits.standard.holdTime ? now - PacketReorder<HeldPacket>.Limits.standard.holdTime : 0 }
+        let hold = PacketReorder<HeldPacket>.Limits.standard.holdTime
+        let clock = Clocks.monotonic()
+        // A busy plane judges the deadlines one hold time late: each gap gets twice its time.
+        let now = readPending ? clock - min(clock, hold) : clock
         // Keys first: mutating an entry while iterating the dictionary would copy it.
         let due = reorders.compactMap { entry in (entry.value.deadline ?? .max) <= now ? entry.key : nil }
         for sender in due {
