@@ -79,6 +79,9 @@ final class LinkHandler: ChannelInboundHandler {
     var dialRoute: DialFailureClassifier.Route?
     /// A dialed link that ended before its handshake: why, for its slot's log (LinkSlot).
     var dialFailure: DialFailureCause?
+    /// A dialed link: how long its TCP connect took (the RTT to the first hop), for auto
+    /// mode's held-writes check (LinkSlot).
+    var connectTime: Nanoseconds?
 
     /// The key this link handshakes with (initiator) or was authenticated by (responder).
     var keyID: KeyID? { machine.keyID }

@@ -58,7 +58,8 @@ final class LinkSlot {
 
     func dial() { dial(replacing: false) }
 
-    private func dial(replacing: Bool) {
+    /// `mode`: the HTTP mode to dial in, instead of the peer's (auto mode's trial of another one).
+    private func dial(replacing: Bool, mode: HTTPMode? = nil) {
         guard !stopped else { return }
         switch endpoint {
         case .byst(let address):
@@ -69,14 +70,14 @@ final class LinkSlot {
                 try channel.pipeline.syncOperations.addHandler(link)
             }
         case .http(let http):
-            dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy(for: http)), replacing: replacing)
+            dialHTTP(HTTPRoute(endpoint: http, proxy: peer.config.http.proxy(for: http)), replacing: replacing, mode: mode ?? peer.httpModeForDial())
         case .port(let name):
             // PeerRuntime resolves port:NAME to the owner's endpoint before making slots.
             logger.error("cannot dial unresolved HA port \(name)")
         }
     }
 
-    private func dialHTTP(_ route: HTTPRoute, replacing: Bool) {
+    private func dialHTTP(_ route: HTTPRoute, replacing: Bool, mode: HTTPMode) {
         let tls = route.endpoint.tls ? peer.tlsContext : nil
         let options = peer.config.http
         let host = route.endpoint.address.host
@@ -84,7 +85,6 @@ final class LinkSlot {
             guard let tls else { return }
             try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(context: tls, options: options, host: host))
         }
-        let mode = peer.httpModeForDial()
         // Through CONNECT, links speak raw BYST in the tunnel, except WebSocket links (asked
         // for by name), whose upgrade goes through it to whatever answers at the other end.
         let connectTunnel = route.viaConnect ? ProxyConnectHandler(request: route.connectRequest()) : nil
@@ -169,7 +169,10 @@ final class LinkSlot {
     /// Resolves and connects; `setUp` fills the new channel's pipeline (it gets the socket's
     /// descriptor too: a plain link writes records to it directly, LinkSocket).
     private func connect(_ link: LinkHandler, to address: HostPort, setUp: @escaping (Channel, Int32) throws -> Void) {
-        connectChannel(to: address, setUp: setUp).assumeIsolated().whenFailure { [self] error in
+        connectChannel(to: address) { channel, descriptor, connectTime in
+            link.connectTime = connectTime
+            try setUp(channel, descriptor)
+        }.assumeIsolated().whenFailure { [self] error in
             logger.debug("dial \(address) failed: \(error)")
             connectFailed(link, error)
             linkClosed(link)
@@ -177,15 +180,22 @@ final class LinkSlot {
     }
 
     /// Resolves, connects the socket ourselves (LinkConnector: through the slot's uplink) and
-    /// gives it to NIO; `setUp` fills the new channel's pipeline.
-    private func connectChannel(to address: HostPort, setUp: @escaping (Channel, Int32) throws -> Void) -> EventLoopFuture<Channel> {
+    /// gives it to NIO; `setUp` fills the new channel's pipeline (and gets how long the TCP
+    /// connect took).
+    private func connectChannel(
+        to address: HostPort, setUp: @escaping (Channel, Int32, Nanoseconds) throws -> Void
+    ) -> EventLoopFuture<Channel> {
         let node = peer.node
         let loop = node.eventLoop
         let timeout = node.config.deadLinkTimeout
         let bound = NIOLoopBound(setUp, eventLoop: loop)
         return AddressResolver.resolve(address, on: loop)
-            .flatMap { [uplink] in LinkConnector.connect(to: $0, via: uplink, timeout: Node.connectTimeout, on: loop) }
-            .assumeIsolated().flatMap { [self] descriptor -> EventLoopFuture<Channel> in
+            .flatMap { [uplink] resolved in
+                let started = Clocks.monotonic()
+                return LinkConnector.connect(to: resolved, via: uplink, timeout: Node.connectTimeout, on: loop)
+                    .map { ($0, Clocks.monotonic() - started) }
+            }
+            .assumeIsolated().flatMap { [self] descriptor, connectTime -> EventLoopFuture<Channel> in
                 // Stopped while the connect was under way (a reload removed the peer, or shutdown).
                 guard !stopped else {
                     Glibc.close(descriptor)
@@ -195,7 +205,7 @@ final class LinkSlot {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try Node.configureLinkChannel(channel, timeout: timeout)
-                            try bound.value(channel, descriptor)
+                            try bound.value(channel, descriptor, connectTime)
                         }
                     }
                     .withConnectedSocket(descriptor)
@@ -205,7 +215,7 @@ final class LinkSlot {
     /// A connection for split mode's POSTs: same route, same TLS, its own response reader.
     private func openUpstreamConnection(_ upstream: SplitUpstream, addTLS: @escaping (Channel) throws -> Void) -> EventLoopFuture<Channel> {
         let reader = NIOLoopBound(upstream, eventLoop: peer.node.eventLoop)
-        return connectChannel(to: upstream.route.connectAddress) { channel, _ in
+        return connectChannel(to: upstream.route.connectAddress) { channel, _, _ in
             try addTLS(channel)
             try channel.pipeline.syncOperations.addHandler(SplitPostResponseHandler(upstream: reader.value))
         }
@@ -242,6 +252,8 @@ final class LinkSlot {
             // nothing about the mode: auto keeps it. A mode auto is still probing is quiet.
             let probing = mode.map { cause.isIndependentOfHTTPMode ? false : peer.httpModeFailed($0, cause: cause) } ?? false
             peer.dialFailed(keyID: link.keyID, cause: cause, quietly: probing)
+        } else if let mode, link.wasEstablished {
+            peer.httpLinkEnded(mode)
         }
         if link === current {
             current = nil
@@ -288,10 +300,28 @@ final class LinkSlot {
         }
     }
 
-    private func startReplacement(reason: String) {
-        guard !stopped, replacement == nil, current?.isEstablished == true else { return }
+    /// Dials a replacement for the current link (in `mode`, else the peer's); false when
+    /// there is nothing to replace or a replacement is already under way.
+    @discardableResult
+    func startReplacement(reason: String, mode: HTTPMode? = nil) -> Bool {
+        guard !stopped, replacement == nil, current?.isEstablished == true else { return false }
         logger.info("recycling link: \(reason)")
-        dial(replacing: true)
+        dial(replacing: true, mode: mode)
+        return true
+    }
+
+    // MARK: Auto HTTP mode
+
+    /// A keepalive RTT sample of one of this slot's links.
+    func rttMeasured(_ link: LinkHandler, rtt: Nanoseconds) {
+        guard let mode = modes[ObjectIdentifier(link)], let connectTime = link.connectTime else { return }
+        peer.httpRTTMeasured(rtt, mode: mode, connectTime: connectTime)
+    }
+
+    /// Auto mode settled on another HTTP mode: replace the current link if it runs in another.
+    func moveToDialMode(reason: String) {
+        guard let current, let mode = modes[ObjectIdentifier(current)], mode != peer.httpModeForDial() else { return }
+        startReplacement(reason: reason)
     }
 
     private func scheduleReconnect() {

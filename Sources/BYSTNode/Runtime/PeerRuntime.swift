@@ -21,12 +21,15 @@ final class PeerRuntime {
     /// Client TLS for an https:// endpoint.
     let tlsContext: NIOSSLContext?
     /// Auto mode: the HTTP mode that last worked, and what to try while none has.
-    private(set) var learnedHTTPMode: HTTPMode?
+    var learnedHTTPMode: HTTPMode?
     private var autoCandidate = HTTPMode.duplex
     private var learnedModeFailures = 0
     /// Auto mode: why each mode tried since the last one that worked did not pass, in order,
     /// for the one line that says which mode auto settled on.
     private var autoRejections: [(mode: HTTPMode, cause: DialFailureCause)] = []
+    /// Auto mode on duplex: whether the path holds small writes (a corking proxy), judged
+    /// against a WebSocket trial link (PeerRuntime+HeldWrites.swift).
+    var heldWrites = HeldWritesCheck()
     /// What failing dials put in the log, and the last failure for `byst status`.
     private(set) var dialFailures = DialFailureLog()
     /// Wall-clock time of the latest completed link handshake with the peer (either side dialing).
@@ -101,7 +104,9 @@ final class PeerRuntime {
     /// answer soon is failed, so a proxy that holds it does not hold auto forever. Split is the
     /// last resort and gets the full handshake timeout.
     func isProbing(_ mode: HTTPMode) -> Bool {
-        config.http.mode == .auto && learnedHTTPMode == nil && autoCandidate == mode && mode != .split
+        guard config.http.mode == .auto else { return false }
+        if mode == .websocket, heldWrites.isTrying { return true }
+        return learnedHTTPMode == nil && autoCandidate == mode && mode != .split
     }
 
     /// The order auto tries: duplex costs least, a WebSocket passes proxies that hold request
@@ -117,6 +122,8 @@ final class PeerRuntime {
 
     func httpModeWorked(_ mode: HTTPMode) {
         guard config.http.mode == .auto else { return }
+        // The held-writes trial link: its RTT decides, not its coming up.
+        if heldWrites.isTrying, mode == .websocket, learnedHTTPMode == .duplex { return }
         if learnedHTTPMode != mode {
             // The one info line of auto's search: where it settled, and why the modes before did not pass.
             let why = autoRejections.filter { $0.mode != mode }.map { rejection in
@@ -135,6 +142,10 @@ final class PeerRuntime {
     /// tried yet, or came from a mode it already left), so the failure need not be logged.
     func httpModeFailed(_ mode: HTTPMode, cause: DialFailureCause) -> Bool {
         guard config.http.mode == .auto else { return false }
+        if heldWrites.isTrying, mode == .websocket, learnedHTTPMode == .duplex {
+            heldWritesTrialEnded(cause: "\(cause)")
+            return true
+        }
         if learnedHTTPMode == nil {
             // Several links fail together: the first failure of a candidate decides.
             guard mode == autoCandidate else { return autoRejections.contains { $0.mode == mode } }
@@ -152,6 +163,7 @@ final class PeerRuntime {
                 autoCandidate = .duplex
                 learnedModeFailures = 0
                 autoRejections = []
+                heldWrites.reset()
             }
             return false
         }

@@ -200,8 +200,9 @@ final class SessionRuntime {
                 metrics.counts.packetsReceived += 1
                 let plane = link?.plane?.owner
                 bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: offloaded, sequence: seq, via: plane, peer: peer) }
-            case .rttMeasured(_, let rtt):
+            case .rttMeasured(let id, let rtt):
                 metrics.observeRTT(rtt)
+                if let link = links[id] { link.slot?.rttMeasured(link, rtt: rtt.nanoseconds) }
             case .limitReached(.streams):
                 node.limitHit(.streamsPerSession, "the peer opened more than \(node.sessionConfig.maxStreams) streams; refused", logger: logger)
             case .limitReached(.sessionBuffer):
