@@ -14,7 +14,11 @@
 #                        closes every connection after one answer; auto settles on split, and
 #                        each link sends a POST lost that way again instead of failing
 #   tinyproxy CONNECT    branch ── CONNECT, then raw BYST ──▶ tinyproxy ──▶ hub
-#   haproxy reverse      branch ──▶ haproxy (defaults) ──▶ hub: duplex, asserted
+#   haproxy duplex       branch ──▶ haproxy (defaults) ──▶ hub, duplex by name: haproxy corks
+#                        the small writes of unended bodies (≈ 200 ms each), the slow baseline
+#   haproxy reverse      branch ──▶ haproxy (defaults) ──▶ hub, auto: duplex comes up, its
+#                        keepalive RTT (≈ 400 ms) against a WebSocket trial link's shows the
+#                        held writes, both links move to websocket by recycling, asserted
 #   haproxy buffering    branch ──▶ haproxy (option http-buffer-request) ──▶ hub: duplex
 #                        cannot pass, auto settles on websocket, asserted
 #   websocket nginx      branch ── GET + Upgrade: websocket ──▶ nginx (Upgrade headers) ──▶ hub
@@ -121,6 +125,17 @@ run_case() {
     local n=0
     for _ in $(seq 1 200); do n=$(links); [ "$n" = 2 ] && break; sleep 0.1; done
     [ "$n" = 2 ] || fail "$name: branch has $n links, expected 2"
+    # settle_mode=MODE: wait (≤ 30 s) until both links run in MODE before the transfers.
+    if [ -n "${settle_mode:-}" ]; then
+        local now=""
+        for _ in $(seq 1 300); do
+            now=$("$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -oE '"transport" *: *"[a-z]+"' \
+                  | sed -E 's/.*"([a-z]+)"$/\1/' | sort | paste -sd' ' - || true)
+            [ "$now" = "$settle_mode $settle_mode" ] && break
+            sleep 0.1
+        done
+        [ "$now" = "$settle_mode $settle_mode" ] || fail "$name: links did not settle on $settle_mode within 30 s (they run as '$now')"
+    fi
 
     local started=$SECONDS started_ns
     started_ns=$(date +%s%N)
@@ -149,6 +164,7 @@ run_case() {
 }
 
 run_case direct "http://127.0.0.1:$hub_http/byst" 'http_mode = "duplex"'
+direct_up=$up_ms direct_down=$down_ms
 run_case squid-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\""
 grep -oE 'HTTP (duplex|split|websocket) mode works' "$work/squid-forward.case" | head -1 | sed 's/^/   squid forward: /'
 run_case squid-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\"" 'proxy_mode = "connect"'
@@ -178,17 +194,11 @@ run_case tinyproxy-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"htt
 no_redial tinyproxy-connect
 echo "   tinyproxy CONNECT: raw BYST in the tunnel, no link redialled"
 
-# haproxy with its defaults streams both bodies: auto keeps duplex (it works, slowly: haproxy
-# corks the small writes of unfinished bodies), nothing redialled. Auto has no reason to
-# leave duplex, so it does not reach websocket here.
-run_case haproxy-reverse "http://127.0.0.1:$haproxy/byst"
-duplex_haproxy_ms=$case_ms
-no_redial haproxy-reverse
-grep -q "HTTP duplex mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto did not settle on duplex"
-! grep -qE "HTTP (split|websocket) mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto left duplex"
-mode_is haproxy-reverse duplex
-echo "   haproxy reverse: auto stays on duplex, no link redialled"
-
+# haproxy with its defaults streams both bodies but corks their small writes: duplex by name
+# is the slow baseline (a window per ≈ 200 ms).
+run_case haproxy-duplex "http://127.0.0.1:$haproxy/byst" 'http_mode = "duplex"'
+no_redial haproxy-duplex
+mode_is haproxy-duplex duplex
 duplex_haproxy_up=$up_ms duplex_haproxy_down=$down_ms
 
 # WebSocket straight to the hub, then through the same haproxy with its defaults: after the 101
@@ -197,6 +207,29 @@ run_case websocket-direct "http://127.0.0.1:$hub_http/byst" 'http_mode = "websoc
 no_redial websocket-direct
 mode_is websocket-direct websocket
 websocket_direct_up=$up_ms
+
+# Auto through the same haproxy: duplex comes up first (it passes), then its keepalive RTT
+# (ping and pong each held ≈ 200 ms) against one WebSocket trial link's shows the held writes;
+# both links move to websocket by recycling (one trial, one move), none fails.
+settle_mode=websocket run_case haproxy-reverse "http://127.0.0.1:$haproxy/byst"
+grep -q "HTTP duplex mode works" "$work/haproxy-reverse.case" || fail "haproxy-reverse: auto did not come up on duplex first"
+grep -qE "HTTP duplex through this path holds small writes .*; using websocket" "$work/haproxy-reverse.case" \
+    || fail "haproxy-reverse: auto did not find the held writes"
+! grep -q "link closed" "$work/haproxy-reverse.case" || fail "haproxy-reverse: a link failed: $(grep -m2 'link closed' "$work/haproxy-reverse.case")"
+recycled=$(grep -c "recycling link" "$work/haproxy-reverse.case" || true) ups=$(grep -c "link up" "$work/haproxy-reverse.case" || true)
+[ "$recycled" = 2 ] && [ "$ups" = 4 ] || fail "haproxy-reverse: $ups links up and $recycled recycled (expected 2 + one trial and one move)"
+mode_is haproxy-reverse websocket
+[ $((down_ms * 5)) -le "$duplex_haproxy_down" ] \
+    || fail "haproxy-reverse: download took $down_ms ms, not 5× faster than duplex through the same haproxy ($duplex_haproxy_down ms)"
+[ "$down_ms" -le $((direct_down * 2 + 200)) ] || fail "haproxy-reverse: download took $down_ms ms, direct duplex $direct_down ms"
+case "$byst" in
+    # A debug build masks uploads slowly (see below): held to the direct WebSocket upload.
+    */debug/*) [ $((up_ms * 2)) -le $((websocket_direct_up * 3)) ] \
+                   || fail "haproxy-reverse: upload took $up_ms ms, over 1.5× the direct WebSocket upload ($websocket_direct_up ms)" ;;
+    *) [ "$up_ms" -le $((direct_up * 2 + 200)) ] || fail "haproxy-reverse: upload took $up_ms ms, direct duplex $direct_up ms" ;;
+esac
+echo "   haproxy reverse: duplex held ($(grep -oE 'keepalive RTT [0-9.]+ ms, [0-9.]+ ms over websocket' "$work/haproxy-reverse.case")), moved to websocket;" \
+     "up $up_ms ms, down $down_ms ms (direct duplex $direct_up / $direct_down ms, duplex via haproxy $duplex_haproxy_up / $duplex_haproxy_down ms)"
 run_case websocket-haproxy "http://127.0.0.1:$haproxy/byst" 'http_mode = "websocket"'
 no_redial websocket-haproxy
 mode_is websocket-haproxy websocket
