@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Every way a link reaches the hub, in one run, in a network namespace of its own: one
+# forwarded iperf3 stream over 1 link, upload (branch → hub) and download (-R), and bytes
+# on the wire per payload byte, for
+#
+#   raw byst://, HTTP duplex, split and websocket straight to the hub; squid forward (Basic
+#   auth, auto) and CONNECT; nginx reverse (buffering off, auto), with request buffering
+#   (auto), websocket by name; tinyproxy forward (auto: split, tinyproxy closes every
+#   connection) and CONNECT; haproxy with its defaults (auto), with http-buffer-request
+#   (auto), websocket by name.
+#
+#   bash scripts/bench-proxy-matrix.sh [seconds] [rounds]   (defaults: 4 s per run, 2 rounds; median)
+#   BYST=$PWD/.build/release/byst bash scripts/bench-proxy-matrix.sh   (no build; else a release build first)
+#
+# Wire bytes: an nftables counter per first hop (the hub's port, or the proxy's) in the
+# namespace counts the IP packets the branch sends there (upload) and gets from there
+# (download) during the run: TCP/IP headers, HTTP heads, chunk and WebSocket framing,
+# records, acks and pings, divided by the bytes iperf3 received. Auto routes get 10 s to
+# settle before they are measured (haproxy: duplex, then the held-writes trial, then the
+# move to websocket); the mode measured is the one `byst status` reports.
+#
+# Namespace-local only; every process is started here and stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/bench.sh
+bench_in_netns proxy-matrix "$0" "$@"
+seconds=${1:-4}
+rounds=${2:-2}
+for tool in iperf3 nft jq; do command -v "$tool" >/dev/null || { echo "bench-proxy-matrix: $tool missing (scripts/setup.sh)" >&2; exit 1; }; done
+source Tests/E2E/lib/proxies.sh
+proxy_require
+bench_start proxy-matrix
+trap 'proxies_cleanup; bench_cleanup' EXIT INT TERM
+
+base=$(loopback_port_base 16)
+iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
+squid=$((base + 4)) nginx=$((base + 5)) nginx_buffered=$((base + 6)) tinyproxy=$((base + 7))
+haproxy=$((base + 8)) haproxy_buffering=$((base + 9))
+iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
+bench_hub "listen = [\"127.0.0.1:$raw_port\"]
+http_listen = [\"127.0.0.1:$http_port\"]" "$iperf_port" "[limits]
+handshake_rate = 1000
+handshake_burst = 1000"
+start_squid "$squid" byst:s3cret
+start_nginx_reverse "$nginx" "$http_port"
+start_nginx_reverse "$nginx_buffered" "$http_port" buffered
+start_tinyproxy "$tinyproxy"
+start_haproxy_reverse "$haproxy" "$http_port"
+start_haproxy_reverse "$haproxy_buffering" "$http_port" buffer-request
+
+routes="raw duplex split websocket squid-forward squid-connect nginx-reverse nginx-buffering nginx-websocket
+        tinyproxy-forward tinyproxy-connect haproxy haproxy-buffer-request haproxy-websocket"
+hub=http://127.0.0.1:$http_port/byst
+# route → endpoint|first hop port|peer lines (separated by ";")
+route() {
+    case $1 in
+        raw)                    echo "byst://127.0.0.1:$raw_port|$raw_port|" ;;
+        duplex|split|websocket) echo "$hub|$http_port|http_mode = \"$1\"" ;;
+        squid-forward)          echo "$hub|$squid|http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\"" ;;
+        squid-connect)          echo "$hub|$squid|http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\";proxy_mode = \"connect\"" ;;
+        nginx-reverse)          echo "http://127.0.0.1:$nginx/byst|$nginx|" ;;
+        nginx-buffering)        echo "http://127.0.0.1:$nginx_buffered/byst|$nginx_buffered|" ;;
+        nginx-websocket)        echo "http://127.0.0.1:$nginx/byst|$nginx|http_mode = \"websocket\"" ;;
+        tinyproxy-forward)      echo "$hub|$tinyproxy|http_proxy = \"http://127.0.0.1:$tinyproxy\"" ;;
+        tinyproxy-connect)      echo "$hub|$tinyproxy|http_proxy = \"http://127.0.0.1:$tinyproxy\";proxy_mode = \"connect\"" ;;
+        haproxy)                echo "http://127.0.0.1:$haproxy/byst|$haproxy|" ;;
+        haproxy-buffer-request) echo "http://127.0.0.1:$haproxy_buffering/byst|$haproxy_buffering|" ;;
+        haproxy-websocket)      echo "http://127.0.0.1:$haproxy/byst|$haproxy|http_mode = \"websocket\"" ;;
+    esac
+}
+
+# One counter per direction and first hop: the branch's packets to it, and its packets back.
+nft add table inet byst_bench
+nft add chain inet byst_bench out '{ type filter hook output priority 0; }'
+counted_ports=" "
+count_port() {
+    [[ "$counted_ports" == *" $1 "* ]] && return 0
+    counted_ports+="$1 "
+    nft add counter inet byst_bench "to_$1"
+    nft add counter inet byst_bench "from_$1"
+    nft add rule inet byst_bench out tcp dport "$1" counter name "to_$1"
+    nft add rule inet byst_bench out tcp sport "$1" counter name "from_$1"
+}
+counter_bytes() { nft -j list counter inet byst_bench "$1" | jq '[.nftables[] | select(.counter) | .counter.bytes] | add'; }
+reset_counter() { nft reset counter inet byst_bench "$1" >/dev/null; }
+
+# measure COUNTER [-R]: one iperf3 run; prints "Gbit/s wire÷payload".
+measure() {
+    local counter=$1 json received wire
+    shift
+    reset_counter "$counter"
+    json=$(iperf3 -c 127.0.0.1 -p "$forward_port" -t "$seconds" -J "$@") || true
+    wire=$(counter_bytes "$counter")
+    received=$(jq '.end.sum_received.bytes // 0' <<<"$json")
+    [ "$received" -gt 0 ] || { echo "0.000 -"; return 0; }
+    awk -v b="$received" -v s="$(jq '.end.sum_received.seconds' <<<"$json")" -v w="$wire" \
+        'BEGIN { printf "%.3f %.3f", b * 8 / s / 1e9, w / b }'
+}
+
+transport() {
+    "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | jq -r '[.. | objects | .transport? // empty] | unique | join("+")'
+}
+
+declare -A up down wire_up wire_down mode
+for round in $(seq 1 "$rounds"); do
+    for name in $routes; do
+        IFS='|' read -r endpoint hop peer_lines <<<"$(route "$name")"
+        peer_lines=${peer_lines//;/$'\n'}
+        count_port "$hop"
+        umask 077  # the branch's config may hold a proxy password: byst wants it private
+        bench_branch "$endpoint" "$forward_port" "$iperf_port" "" "links = 1
+$peer_lines"
+        umask 022
+        case $name in
+            raw|duplex|split|websocket|*-websocket|*-connect) sleep 1 ;;
+            *) sleep 10 ;;  # auto: let it settle
+        esac
+        mode[$name]=$(transport)
+        read -r rate ratio <<<"$(measure "to_$hop")"
+        up[$name]="${up[$name]:-} $rate" wire_up[$name]="${wire_up[$name]:-} $ratio"
+        read -r rate ratio <<<"$(measure "from_$hop" -R)"
+        down[$name]="${down[$name]:-} $rate" wire_down[$name]="${wire_down[$name]:-} $ratio"
+        [ "$(transport)" = "${mode[$name]}" ] || mode[$name]="${mode[$name]}→$(transport)"
+        echo "round $round $name (${mode[$name]}): up ${up[$name]##* } down ${down[$name]##* } Gbit/s, wire ${wire_up[$name]##* } / ${wire_down[$name]##* }" >&2
+        bench_branch_stop
+    done
+done
+
+echo "One iperf3 stream through a forward over 1 link, $rounds × ${seconds} s per direction (median), in a network namespace;"
+echo "byst $(basename "$(dirname "$byst")") build; squid $(squid -v | awk 'NR == 1 { print $4 }'), nginx $(nginx -v 2>&1 | sed 's|.*/||'), tinyproxy $(tinyproxy -v | awk '{ print $2 }'), haproxy $(haproxy -v | awk 'NR == 1 { print $3 }')"
+echo
+echo "| route | mode | upload Gbit/s | ÷ direct duplex | download Gbit/s | ÷ direct duplex | wire ÷ payload up | wire ÷ payload down | runs up / down |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+du=$(bench_median "${up[duplex]}") dd=$(bench_median "${down[duplex]}")
+for name in $routes; do
+    u=$(bench_median "${up[$name]}") d=$(bench_median "${down[$name]}")
+    echo "| $name | ${mode[$name]} | $u | $(bench_ratio "$u" "$du") | $d | $(bench_ratio "$d" "$dd") |" \
+         "$(bench_median "${wire_up[$name]}") | $(bench_median "${wire_down[$name]}") | ${up[$name]# } / ${down[$name]# } |"
+done
