@@ -70,15 +70,6 @@ extension SessionMachine {
             // Only the newest ping needs an answer: a flood of pings queues one pong.
             links[link]?.control.removeAll { if case .pong = $0 { true } else { false } }
             links[link]?.control.append(.pong(value))
-            // The initiator's own ping goes with its pong, and its next one is due 1¼ intervals
-            // later, so the peer's next ping comes first: its pings ride on the peer's, and an
-            // idle link carries one write per interval from it instead of two — a split-mode
-            // link one POST (PROTOCOL.md §5.5, §6.3).
-            if role == .initiator, var state = links[link], state.outstandingPing == nil {
-                queuePing(on: &state, now: now)
-                state.nextPing = now + config.keepaliveInterval.nanoseconds * 5 / 4
-                links[link] = state
-            }
         case .pong(let value):
             if let outstanding = links[link]?.outstandingPing, outstanding.value == value {
                 links[link]?.recordRTT(now - outstanding.sentAt)

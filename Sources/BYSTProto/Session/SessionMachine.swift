@@ -226,7 +226,11 @@ public struct SessionMachine {
             }
             // One ping in flight per link: under load a pong can take longer than the
             // interval, and replacing the ping would never let an RTT sample complete.
-            if now >= link.nextPing, link.outstandingPing == nil { queuePing(on: &link, now: now) }
+            if now >= link.nextPing, link.outstandingPing == nil {
+                pingCounter += 1
+                link.control.append(.ping(pingCounter))
+                link.outstandingPing = (pingCounter, now)
+            }
             if now >= link.nextPing { link.nextPing = now + config.keepaliveInterval.nanoseconds }
             links[id] = link
         }
@@ -239,14 +243,6 @@ public struct SessionMachine {
             events.append(.expired)
         }
         return takeEvents()
-    }
-
-    /// Queues a keepalive ping on `link`; the next is due an interval from now.
-    mutating func queuePing(on link: inout LinkState, now: Nanoseconds) {
-        pingCounter += 1
-        link.control.append(.ping(pingCounter))
-        link.outstandingPing = (pingCounter, now)
-        link.nextPing = now + config.keepaliveInterval.nanoseconds
     }
 
     /// When `poll` next has work.
