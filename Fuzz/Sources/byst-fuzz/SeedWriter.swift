@@ -229,7 +229,7 @@ enum SeedWriter {
             .request(id: 9, .unregister(port: "web")),
         ])
         let replies = stream([
-            .reply(id: 1, .welcome(leaseMilliseconds: 5000, ports: ["db"])), .reply(id: 2, .registered),
+            .reply(id: 1, .welcome(leaseMilliseconds: 5000, closeGraceMilliseconds: 300, ports: ["db"])), .reply(id: 2, .registered),
             .reply(id: 3, .owner(.init(node: "gw-a", info: "x"))), .reply(id: 4, .ports(["db", "web"])),
             .reply(id: 5, .taken(owner: "gw-b", info: "y")), .reply(id: 6, .retryLater(milliseconds: 900)),
             .reply(id: 7, .error(.limit, "too many")), .reply(id: 8, .done),

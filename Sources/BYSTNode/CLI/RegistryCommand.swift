@@ -17,6 +17,9 @@ struct RegistryCommand: AsyncParsableCommand {
 
         @Option(name: [.short, .customLong("config")], help: "Config file.") var config = "/etc/byst/registry.toml"
         @Option(help: "After a (re)start, how long only previous owners may take ports back (relet).") var grace = "10s"
+        @Option(help: ArgumentHelp(
+            "When a client's connection is closed by its end (FIN/RST: a crashed process) and it does not come back, release its ports after this (0s: only when its lease runs out).",
+            valueName: "duration")) var closeGrace = "300ms"
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
         @Option(help: "Log format: text, or json (one JSON object per line).") var logFormat = LogFormat.text
 
@@ -24,7 +27,12 @@ struct RegistryCommand: AsyncParsableCommand {
             guard let grace = Duration.parseConfig(grace), grace <= .seconds(600) else {
                 throw CLIError("--grace must be a duration like \"10s\" (at most 10 minutes), got '\(grace)'")
             }
-            try await runDaemon(config: config, logLevel: logLevel, logFormat: logFormat, registryGrace: grace)
+            let zero = ["0", "0s", "0ms"].contains(closeGrace)
+            guard let closeGrace = zero ? Duration.zero : Duration.parseConfig(closeGrace), closeGrace <= .seconds(60) else {
+                throw CLIError("--close-grace must be a duration like \"300ms\" (at most 60 s), got '\(closeGrace)'")
+            }
+            try await runDaemon(config: config, logLevel: logLevel, logFormat: logFormat, registryGrace: grace,
+                                registryCloseGrace: closeGrace)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BYSTProto
 import Dispatch
 import Glibc
 import Logging
@@ -17,7 +18,8 @@ struct UpCommand: AsyncParsableCommand {
 }
 
 /// `byst up` and `byst registry serve`: load, start, reload on SIGHUP, stop on SIGTERM/SIGINT.
-func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryGrace: Duration?) async throws {
+func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryGrace: Duration?,
+               registryCloseGrace: Duration = PortRegistry.Configuration().closeGrace) async throws {
     guard let level = Logger.Level(rawValue: logLevel) else { throw CLIError("unknown log level '\(logLevel)'") }
     let nodeConfig: NodeConfig
     do { nodeConfig = try NodeConfig.load(path: config) } catch { throw CLIError(error.description) }
@@ -36,7 +38,7 @@ func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryG
     let node: RunningNode
     do {
         node = try await RunningNode.start(config: nodeConfig, keys: keys, logger: logger, configPath: config,
-                                           registryGrace: registryGrace)
+                                           registryGrace: registryGrace, registryCloseGrace: registryCloseGrace)
     } catch {
         throw CLIError("cannot start: \(error)")
     }

@@ -7,6 +7,15 @@ import NIOCore
 /// the bytes not yet opened, in the machine `LinkMachine.handOff` made), and the sealed bytes on
 /// their way out. Used on the plane's thread only, after `adopt`.
 final class DataPlaneLink {
+    /// How a close by the remote end reads (LinkHandler.planeClosed tells the registry so).
+    static let closedByRemoteReason = "connection closed by the remote end"
+    static let resetByRemoteReason = "(reset by the remote end)"
+
+    static func socketError(_ code: Int32) -> String {
+        let remote = [ECONNRESET, EPIPE, ECONNABORTED].contains(code) ? " " + resetByRemoteReason : ""
+        return "socket error: \(String(cString: strerror(code)))\(remote)"
+    }
+
     let key: UInt64
     let fd: Int32
     var machine: LinkMachine
@@ -64,11 +73,11 @@ final class DataPlaneLink {
                 if count < space { return .drained }
                 continue
             }
-            if count == 0 { return .closed("connection closed by the remote end") }
+            if count == 0 { return .closed(Self.closedByRemoteReason) }
             switch errno {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK: return .drained
-            default: return .closed("socket error: \(String(cString: strerror(errno)))")
+            default: return .closed(Self.socketError(errno))
             }
         }
         return .more
@@ -148,7 +157,7 @@ final class DataPlaneLink {
             }
             if sent < 0, errno == EINTR { continue }
             if sent < 0, errno == EAGAIN || errno == EWOULDBLOCK { return .waiting }
-            return .failed("socket error: \(String(cString: strerror(errno)))")
+            return .failed(Self.socketError(errno))
         }
         return nil
     }

@@ -133,6 +133,9 @@ extension LinkHandler {
     /// The plane closed the socket: on its own (`reason`) or because we asked.
     func planeClosed(reason: String?) {
         foldPlaneCounters()
+        if let reason, reason.hasPrefix(DataPlaneLink.closedByRemoteReason) || reason.hasSuffix(DataPlaneLink.resetByRemoteReason) {
+            closedByRemote = true
+        }
         if let reason, isEstablished {
             if reason.hasPrefix("connection closed") { logger.info("link down: \(reason)") } else { logger.warning("link closed: \(reason)") }
         }

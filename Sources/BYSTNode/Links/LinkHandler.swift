@@ -5,6 +5,7 @@
 //
 // No protocol decisions here: the machines decide, this handler moves bytes and timers.
 import BYSTProto
+import Glibc
 import Logging
 import NIOCore
 
@@ -20,6 +21,10 @@ final class LinkHandler: ChannelInboundHandler {
     var machine: LinkMachine
     /// Closed by us, by the peer or by the plane (the machine may have closed itself before).
     var closed = false
+    /// The remote end closed the connection (FIN or RST), as a crashed process's kernel does
+    /// at once; false when we closed it (dead-link timeout, errors, shutdown). The embedded
+    /// registry releases a closed client's ports early only then (RegistryServer).
+    var closedByRemote = false
     private static let keptInboundCapacity = 256 * 1024
     private var context: ChannelHandlerContext?
     private(set) var session: SessionRuntime?
@@ -186,6 +191,7 @@ final class LinkHandler: ChannelInboundHandler {
             return context.fireChannelInactive()
         }
         if !closed {
+            closedByRemote = true
             if isEstablished {
                 logger.info("link down: connection closed by the remote end")
             } else if machine.connectionClosed() != nil, machine.isInitiator {
@@ -211,6 +217,7 @@ final class LinkHandler: ChannelInboundHandler {
         if slot != nil, !wasEstablished, dialFailure == nil, let dialRoute {
             dialFailure = DialFailureClassifier.cause(of: error, route: dialRoute)
         }
+        if let error = error as? IOError, [ECONNRESET, EPIPE, ECONNABORTED].contains(error.errnoCode) { closedByRemote = true }
         fail("socket error: \(error)")
     }
 

@@ -9,6 +9,12 @@ import NIOCore
 /// every quarter lease keeps the lease; every answered request confirms it
 /// (`validUntil` = that request's send time + lease − margin). A request unanswered for a
 /// lease means the stream is stuck: it is dropped and reopened.
+///
+/// The registry releases a closed connection's ports after its close grace (from the
+/// welcome): when our session with it loses its last link we say so (`sessionDropped`), and
+/// when a link is back we send a keepalive at once, whose answer confirms we are back; a
+/// re-dial refused outright (no registry process), or a stream reset by a restarted
+/// registry, is reported too (`registryStateGone`).
 final class EmbeddedRegistryClient: RegistryBackend {
     var onEvent: ((RegistryEvent) -> Void)?
     private(set) var validUntil: Nanoseconds?
@@ -17,6 +23,11 @@ final class EmbeddedRegistryClient: RegistryBackend {
     private unowned let node: Node
     private let peerName: String
     private var lease: Duration
+    /// From the welcome: how soon after our connection closes the registry releases our ports.
+    private var closeGrace: Duration = .zero
+    /// When our session with the registry lost its last link, until a link is back and a
+    /// later request is answered, or a re-dial is refused.
+    private var droppedAt: Nanoseconds?
     private var stream: RegistryStream?
     private var nextRequestID: UInt32 = 1
     private var pending: [UInt32: (sent: Nanoseconds, done: (RegistryReply?) -> Void)] = [:]
@@ -110,12 +121,13 @@ final class EmbeddedRegistryClient: RegistryBackend {
         guard let id = session.openStream(target: RegistryStream.target, endpoint: stream) else { return scheduleReconnect() }
         stream.id = id
         stream.onMessage = { [unowned self] message in received(message) }
-        stream.onClose = { [unowned self] reason in streamEnded(reason) }
+        stream.onClose = { [unowned self, unowned stream] reason in streamEnded(reason, peerRestarted: stream.peerRestarted) }
         self.stream = stream
         let leaseMilliseconds = UInt32(clamping: lease.nanoseconds / 1_000_000)
         let relet = owned.sorted { $0.key < $1.key }.map { RegistryPortClaim(port: $0.key, info: $0.value) }
         send(.hello(leaseMilliseconds: leaseMilliseconds, relet: relet)) { [unowned self] reply in
-            guard case .welcome(_, let ports) = reply else { return }
+            guard case .welcome(_, let closeGrace, let ports) = reply else { return }
+            self.closeGrace = .milliseconds(Int64(closeGrace))
             isConnected = true
             let kept = Set(ports)
             for port in owned.keys.sorted() where !kept.contains(port) {
@@ -128,8 +140,9 @@ final class EmbeddedRegistryClient: RegistryBackend {
         }
     }
 
-    private func streamEnded(_ reason: String) {
+    private func streamEnded(_ reason: String, peerRestarted: Bool = false) {
         stream = nil
+        if peerRestarted, droppedAt != nil { stateGone("the registry restarted (it reset our stream)") }
         let failed = pending.values.sorted { $0.sent < $1.sent }
         pending.removeAll()
         for request in failed { request.done(nil) }
@@ -167,7 +180,7 @@ final class EmbeddedRegistryClient: RegistryBackend {
                 return streamEnded("the registry forgot our hello")
             case .error:
                 break  // refused before it counted as a renewal
-            case .welcome(let granted, _):
+            case .welcome(let granted, _, _):
                 lease = .milliseconds(Int64(granted))
                 confirm(sentAt: request.sent)
             default:
@@ -189,9 +202,48 @@ final class EmbeddedRegistryClient: RegistryBackend {
     /// The registry answered a request sent at `sentAt`: it renewed our lease no earlier.
     private func confirm(sentAt: Nanoseconds) {
         let until = sentAt + lease.nanoseconds - leaseSafetyMargin(lease).nanoseconds
-        guard until > validUntil ?? 0 else { return }
-        validUntil = until
-        onEvent?(.renewed(validUntil: until))
+        let back = droppedAt.map { sentAt > $0 } ?? false
+        if back {
+            droppedAt = nil
+            node.logger.info("registry: back after the connection closed; our ports stay")
+        }
+        guard until > validUntil ?? 0 || back else { return }
+        validUntil = max(validUntil ?? 0, until)
+        onEvent?(.renewed(validUntil: until, sentAt: sentAt))
+    }
+
+    // MARK: Session with the registry
+
+    private func isRegistrySession(_ session: SessionRuntime) -> Bool {
+        session.peer.config.name == peerName && (stream.map { $0.session === session } ?? true)
+    }
+
+    /// Our session with the registry has no link left (whichever end closed it): the
+    /// registry may be counting its close grace; the slots re-dial on their own.
+    func sessionLostLinks(_ session: SessionRuntime) {
+        guard !stopped, isRegistrySession(session), isConnected, closeGrace > .zero, droppedAt == nil else { return }
+        droppedAt = Clocks.monotonic()
+        node.logger.warning("registry: connection closed; re-dialing (the registry releases our ports in \(closeGrace) unless we are back)")
+        onEvent?(.sessionDropped(closeGrace: closeGrace))
+    }
+
+    /// A link to the registry is up again: prove at once that we are alive.
+    func sessionRegainedLink(_ session: SessionRuntime) {
+        guard !stopped, isRegistrySession(session), droppedAt != nil, isConnected else { return }
+        send(.keepalive) { _ in }
+    }
+
+    /// A re-dial after a drop was refused (RST to our SYN): no registry process listens, so
+    /// none can give our ports away; a restarted one lets us relet them. The lease decides.
+    func dialFailed(peer: PeerRuntime, cause: DialFailureCause) {
+        guard peer.config.name == peerName, droppedAt != nil, case .refused(_, .endpoint) = cause else { return }
+        stateGone("re-dial refused (\(cause)): no registry runs there")
+    }
+
+    private func stateGone(_ reason: String) {
+        droppedAt = nil
+        node.logger.warning("registry: \(reason); our ports hold until the lease runs out")
+        onEvent?(.registryStateGone(reason: reason))
     }
 
     private func keepalive() {

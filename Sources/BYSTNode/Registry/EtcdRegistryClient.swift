@@ -158,7 +158,7 @@ final class EtcdRegistryClient: RegistryBackend {
         scheduleKeepalive(in: ttl / 3)
         onEvent?(.connected)
         guard !stopped, lease?.id == id else { return }
-        onEvent?(.renewed(validUntil: until))
+        onEvent?(.renewed(validUntil: until, sentAt: sent))
     }
 
     private func grantFailed(_ reason: String) {
@@ -207,7 +207,7 @@ final class EtcdRegistryClient: RegistryBackend {
             onEvent?(.connected)
             guard !stopped else { return }
         }
-        onEvent?(.renewed(validUntil: until))
+        onEvent?(.renewed(validUntil: until, sentAt: sent))
     }
 
     /// The lease is dead at etcd, and with it every key we put: say so, then start over.

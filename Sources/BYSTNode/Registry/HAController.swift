@@ -55,8 +55,20 @@ final class HAController {
             perform(role.registryConnected(now: now))
         case .disconnected:
             break  // the lease runs on: `tick` steps down if it is not renewed in time
-        case .renewed(let validUntil):
-            role.renewed(validUntil: validUntil)
+        case .renewed(let validUntil, let sentAt):
+            role.renewed(validUntil: validUntil, sentAt: sentAt)
+            rearm()
+        case .sessionDropped(let closeGrace):
+            role.registrySessionDropped(closeGrace: closeGrace, now: now)
+            if role.awaitingRelet {
+                node.logger.notice("HA port '\(config.port)': registry connection closed; stepping down in \(closeGrace - closeGrace / 3) unless it is back")
+            }
+            rearm()
+        case .registryStateGone(let reason):
+            if role.awaitingRelet {
+                node.logger.notice("HA port '\(config.port)': \(reason): nothing there can give our port away; the lease decides")
+            }
+            role.registryStateGone(now: now)
             rearm()
         case .lost(let port) where port == config.port:
             perform(role.lost(now: now))

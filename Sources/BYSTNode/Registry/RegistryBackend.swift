@@ -32,8 +32,14 @@ enum RegistryEvent: Sendable, Equatable {
     /// The backend lost the registry. Ownership stays valid until `validUntil`.
     case disconnected(reason: String)
     /// The registry confirmed our lease: our ports are surely ours until `validUntil`
-    /// (monotonic ns: the confirmed request's *send* time + lease − safety margin).
-    case renewed(validUntil: Nanoseconds)
+    /// (monotonic ns: the confirmed request's *send* time `sentAt` + lease − safety margin).
+    case renewed(validUntil: Nanoseconds, sentAt: Nanoseconds)
+    /// Embedded registry: our last connection to it ended; it releases a closed session's
+    /// ports after `closeGrace` (from its welcome) unless we are back first. We re-dial.
+    case sessionDropped(closeGrace: Duration)
+    /// Embedded registry, after `sessionDropped`: it holds no state about us (a re-dial was
+    /// refused, or reached a restarted registry): only the lease counts.
+    case registryStateGone(reason: String)
     /// The registry says we no longer own `port` (lease lapsed there, or the key was deleted).
     case lost(port: String)
     /// A watched port's owner now (nil: free). Sent once after `watch` and on each change.

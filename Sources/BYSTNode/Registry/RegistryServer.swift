@@ -17,9 +17,9 @@ final class RegistryServer {
     /// Port claims refused because the client may not own the port.
     private(set) var denied: UInt64 = 0
 
-    init(node: Node, grace: Duration) {
+    init(node: Node, grace: Duration, closeGrace: Duration) {
         self.node = node
-        service = RegistryService(configuration: .init(grace: grace), now: Clocks.monotonic(), limits: node.config.limits.registry,
+        service = RegistryService(configuration: .init(grace: grace, closeGrace: closeGrace), now: Clocks.monotonic(), limits: node.config.limits.registry,
                                   permissions: Self.permissions(node.config))
     }
 
@@ -67,6 +67,26 @@ final class RegistryServer {
         }
     }
 
+    /// The client's session lost its last link. Closed by the client's end (FIN/RST: its
+    /// process is gone, or it closed the link itself and re-dials): its ports go after the
+    /// close grace unless it comes back. Closed by us (dead-link timeout: a silent partition)
+    /// changes nothing: the lease decides.
+    func clientLostLinks(_ session: SessionRuntime, closedByRemote: Bool) {
+        let client = RegistryClientID(session.peer.config.name)
+        guard closedByRemote, streams[client]?.session === session, !service.registry.ports(of: client).isEmpty else { return }
+        node.logger.info("registry: client '\(client)' closed its connection; its ports go in \(service.registry.configuration.closeGrace) unless it comes back")
+        service.sessionClosed(client, now: Clocks.monotonic())
+        rearm()
+    }
+
+    /// The client's session has a link again: it is alive, its ports stay.
+    func clientRegainedLink(_ session: SessionRuntime) {
+        let client = RegistryClientID(session.peer.config.name)
+        guard streams[client]?.session === session, service.registry.isClosing(client) else { return }
+        node.logger.info("registry: client '\(client)' is back; its ports stay")
+        service.sessionResumed(client)
+    }
+
     /// A request refused by `registry_ports` / `registry_watches` (or the message size cap).
     private func countLimit(_ request: RegistryRequest, detail: String, client: RegistryClientID) {
         let limit: ResourceLimit
@@ -90,7 +110,7 @@ final class RegistryServer {
 
     private func deliverNotices() {
         for (client, notice) in service.notices(now: Clocks.monotonic()) {
-            if case .lost(let port) = notice { node.logger.info("registry: '\(client)' lost port '\(port)' (lease ran out, or its permission was withdrawn)") }
+            if case .lost(let port) = notice { node.logger.info("registry: '\(client)' lost port '\(port)' (its connection closed, its lease ran out, or its permission was withdrawn)") }
             streams[client]?.send(.notice(notice))
         }
         rearm()

@@ -15,6 +15,8 @@ package final class RegistryStream: StreamEndpoint {
     package var onMessage: ((RegistryMessage) -> Void)?
     /// The stream ended (reset, finished, closed or a protocol error), with why.
     package var onClose: ((String) -> Void)?
+    /// The peer's session state is new (it restarted): it reset our stream for that.
+    private(set) var peerRestarted = false
     private var decoder = RegistryMessageDecoder()
     private var outbox = ByteBuffer()
     private var closed = false
@@ -80,7 +82,10 @@ package final class RegistryStream: StreamEndpoint {
     }
 
     func streamFinished() { ended("stream finished by the peer") }
-    func streamReset(_ code: Frame.ResetCode) { ended("stream reset: \(code)") }
+    func streamReset(_ code: Frame.ResetCode) {
+        if code == .sessionExpired { peerRestarted = true }
+        ended("stream reset: \(code)")
+    }
     func streamWritable() { flush() }
     func streamClosed() { ended("stream closed") }
 }

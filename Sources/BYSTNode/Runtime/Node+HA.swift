@@ -40,9 +40,29 @@ extension Node {
         case .disconnected: metrics.registryConnection(up: false)
         case .owner(let port, let owner):
             for peer in peers where peer.config.endpoint?.portName == port { peer.follow(owner) }
-        case .renewed, .lost: break
+        case .renewed, .lost, .sessionDropped, .registryStateGone: break
         }
         haController?.handle(event)
+    }
+
+    /// The last link of `session` closed (`closedByRemote`: by the peer's end). The registry
+    /// we serve may release that client's ports after its close grace; if the peer is our
+    /// embedded registry, our gateway role must be confirmed again soon (GatewayRole).
+    func sessionLostLinks(_ session: SessionRuntime, closedByRemote: Bool) {
+        registryServer?.clientLostLinks(session, closedByRemote: closedByRemote)
+        (registryBackend as? EmbeddedRegistryClient)?.sessionLostLinks(session)
+    }
+
+    /// `session` has a link again (after having none, or its first).
+    func sessionRegainedLink(_ session: SessionRuntime) {
+        registryServer?.clientRegainedLink(session)
+        (registryBackend as? EmbeddedRegistryClient)?.sessionRegainedLink(session)
+    }
+
+    /// A dial to `peer` failed before its handshake (the embedded registry client wants to
+    /// know whether its registry refused the connection: then no registry process runs).
+    func peerDialFailed(_ peer: PeerRuntime, cause: DialFailureCause) {
+        (registryBackend as? EmbeddedRegistryClient)?.dialFailed(peer: peer, cause: cause)
     }
 
     /// We own our HA port: accept links and route the peers' prefixes here.

@@ -65,6 +65,7 @@ final class PeerRuntime {
     /// `quietly` when auto mode is still probing HTTP modes (it logs its verdict itself).
     func dialFailed(keyID: KeyID?, cause: DialFailureCause, quietly: Bool = false) {
         if let line = dialFailures.failed(cause, now: Clocks.wall(), quietly: quietly) { log(line) }
+        node.peerDialFailed(self, cause: cause)
         guard nextKey != nil, keyID == dialKey.id else { return }
         dialWithNext.toggle()
     }

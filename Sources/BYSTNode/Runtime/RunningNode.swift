@@ -16,16 +16,18 @@ public final class RunningNode: Sendable {
 
     /// Builds the node from its config and keys and binds its listeners; fails with the
     /// first listener or control socket that cannot be bound.
-    /// `registryGrace`: serve the embedded registry (`byst registry serve`) with this restart grace.
+    /// `registryGrace`: serve the embedded registry (`byst registry serve`) with this restart
+    /// grace, releasing a closed session's ports after `registryCloseGrace`.
     public static func start(config: NodeConfig, keys: KeyStore, logger: Logger, configPath: String? = nil,
-                             registryGrace: Duration? = nil) async throws -> RunningNode {
+                             registryGrace: Duration? = nil,
+                             registryCloseGrace: Duration = PortRegistry.Configuration().closeGrace) async throws -> RunningNode {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         do {
             let node = try await loop.flatSubmit {
                 do {
                     let node = try Node(config: config, keys: keys, eventLoop: loop, logger: logger, configPath: configPath)
-                    if let registryGrace { node.registryServer = RegistryServer(node: node, grace: registryGrace) }
+                    if let registryGrace { node.registryServer = RegistryServer(node: node, grace: registryGrace, closeGrace: registryCloseGrace) }
                     let bound = NIOLoopBound(node, eventLoop: loop)
                     return node.start().map { bound }
                 } catch {

@@ -63,6 +63,7 @@ final class SessionRuntime {
                        sequencedPackets: link.negotiatedFeatures.contains(.sequencedPackets))
         schedulePump()
         node.publishDataPlaneRoutes(peer: peer)
+        if links.count == 1 { node.sessionRegainedLink(self) }
     }
 
     func detach(_ link: LinkHandler) {
@@ -72,6 +73,7 @@ final class SessionRuntime {
         if links.isEmpty { logger.info("session has no links; streams wait \(node.sessionConfig.linger) for a reconnect") }
         schedulePump()
         node.publishDataPlaneRoutes(peer: peer)
+        if links.isEmpty { node.sessionLostLinks(self, closedByRemote: link.closedByRemote) }
     }
 
     func receive(_ payload: ByteBuffer, from link: LinkHandler) {

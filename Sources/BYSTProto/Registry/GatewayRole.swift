@@ -10,6 +10,14 @@
 // margin. An active gateway whose `validUntil` passes steps down on that instant, before the
 // registry (which counts the lease from when it *received* that request) can give the
 // port to anyone else.
+//
+// **Session drops** (embedded registry): a registry that sees our connection end releases
+// our port after its close grace G, not after the lease. So when our last connection to it
+// ends, we re-dial at once and must be confirmed again (a request sent after the drop) by
+// drop + G − G/3, or step down then — before the registry can give the port away. A re-dial
+// refused outright (nothing listens: no registry process, so nobody to give the port away),
+// or answered by a restarted registry (no state; only relets during its restart grace),
+// returns us to the lease rule, so a registry crash and restart changes nothing.
 
 public struct GatewayRole: Sendable {
     public enum State: String, Sendable, Equatable {
@@ -30,6 +38,9 @@ public struct GatewayRole: Sendable {
     public private(set) var validUntil: Nanoseconds?
     /// Standby: when to try claiming again even without a release notice.
     private var retryAt: Nanoseconds?
+    /// Active, after our registry session dropped: when the drop happened, and the instant
+    /// by which a confirmation of a later request must come (else we step down).
+    private var drop: (at: Nanoseconds, stepDownAt: Nanoseconds)?
     /// How often a standby gateway re-tries a port that is taken (a safety net for a missed
     /// release notice) or that the registry could not be asked about.
     public let retryInterval: Nanoseconds
@@ -40,10 +51,32 @@ public struct GatewayRole: Sendable {
 
     public mutating func start(now: Nanoseconds) -> [Action] { claim() }
 
-    /// The registry confirmed our lease (any answered request or keepalive).
-    public mutating func renewed(validUntil: Nanoseconds) {
+    /// The registry confirmed our lease (any answered request or keepalive), for a request
+    /// sent at `sentAt`: one sent after a session drop means the registry has us back.
+    public mutating func renewed(validUntil: Nanoseconds, sentAt: Nanoseconds? = nil) {
         self.validUntil = max(self.validUntil ?? 0, validUntil)
+        if let drop, let sentAt, sentAt > drop.at { self.drop = nil }
     }
+
+    /// Our last connection to the registry ended (either side closed it); the registry
+    /// releases a closed session's ports after `closeGrace` (zero: only when the lease runs
+    /// out). Re-dialing is the backend's business; we only set the deadline.
+    public mutating func registrySessionDropped(closeGrace: Duration, now: Nanoseconds) {
+        guard state == .active, closeGrace > .zero, drop == nil else { return }
+        let grace = closeGrace.nanoseconds
+        drop = (now, now + grace - grace / 3)
+    }
+
+    /// After a drop, the registry turned out to hold no state about us: a re-dial was refused
+    /// (nothing listens there) or reached a restarted registry. Nothing can give our port
+    /// away (a restarted one lets only previous owners relet during its grace): the lease
+    /// rule alone applies again.
+    public mutating func registryStateGone(now: Nanoseconds) {
+        drop = nil
+    }
+
+    /// Whether we wait to be confirmed after a session drop (for status).
+    public var awaitingRelet: Bool { drop != nil }
 
     /// The answer to `claim`.
     public mutating func claimResult(owned: Bool, now: Nanoseconds) -> [Action] {
@@ -89,6 +122,9 @@ public struct GatewayRole: Sendable {
             if let validUntil, now >= validUntil {
                 return stepDown("lease not renewed in time (registry unreachable?)", now: now)
             }
+            if let drop, now >= drop.stepDownAt {
+                return stepDown("registry connection closed and not back within its close grace", now: now)
+            }
         case .standby:
             if let retryAt, now >= retryAt { return claim() }
         case .claiming:
@@ -100,7 +136,7 @@ public struct GatewayRole: Sendable {
     /// When `tick` next has work.
     public var nextDeadline: Nanoseconds? {
         switch state {
-        case .active: validUntil
+        case .active: [validUntil, drop?.stepDownAt].compactMap { $0 }.min()
         case .standby: retryAt
         case .claiming: nil
         }
@@ -114,6 +150,7 @@ public struct GatewayRole: Sendable {
 
     private mutating func stepDown(_ reason: String, now: Nanoseconds) -> [Action] {
         state = .standby
+        drop = nil
         // Ask again soon: if the port is free (the registry restarted, or it was a blip)
         // we take it back; if someone else has it we stay standby.
         retryAt = now + min(retryInterval, 1_000_000_000)

@@ -34,7 +34,7 @@ public struct RegistryPortClaim: Sendable, Equatable {
 
 public enum RegistryReply: Sendable, Equatable {
     /// To `hello`: the lease granted and the ports the client owns now.
-    case welcome(leaseMilliseconds: UInt32, ports: [String])
+    case welcome(leaseMilliseconds: UInt32, closeGraceMilliseconds: UInt32, ports: [String])
     /// To `unregister`, `watch`, `unwatch`, `send` and `keepalive`.
     case done
     /// To `register`.
@@ -157,9 +157,10 @@ extension RegistryMessage {
             }
         case .reply(let id, let reply):
             switch reply {
-            case .welcome(let lease, let ports):
+            case .welcome(let lease, let closeGrace, let ports):
                 head(.welcome, id)
                 b.writeInteger(lease)
+                b.writeInteger(closeGrace)
                 b.writeInteger(UInt16(ports.count))
                 for port in ports { string(port) }
             case .done: head(.done, id)
@@ -225,7 +226,7 @@ extension RegistryMessage {
         case .unwatch: message = .request(id: id, .unwatch(port: try string()))
         case .send: message = .request(id: id, .send(port: try string(), body: try string()))
         case .keepalive: message = .request(id: id, .keepalive)
-        case .welcome: message = .reply(id: id, .welcome(leaseMilliseconds: try u32(), ports: try strings()))
+        case .welcome: message = .reply(id: id, .welcome(leaseMilliseconds: try u32(), closeGraceMilliseconds: try u32(), ports: try strings()))
         case .done: message = .reply(id: id, .done)
         case .registered: message = .reply(id: id, .registered)
         case .taken: message = .reply(id: id, .taken(owner: try string(), info: try string()))

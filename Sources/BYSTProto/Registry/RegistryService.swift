@@ -86,8 +86,10 @@ public struct RegistryService: Sendable {
                 return .error(.limit, "more than \(limits.portsPerClient) ports")
             }
             greeted.insert(client)
+            // Relet first: a client in its close grace keeps only what it names (renewing ends the grace).
+            let ports = registry.relet(client, ports: claims, now: now)
             registry.setLease(.milliseconds(Int64(clamped)), for: client, now: now)
-            return .welcome(leaseMilliseconds: clamped, ports: registry.relet(client, ports: claims, now: now))
+            return .welcome(leaseMilliseconds: clamped, closeGraceMilliseconds: closeGraceMilliseconds, ports: ports)
         }
         guard greeted.contains(client) else { return .error(.helloFirst, "say hello first") }
         switch request {
@@ -147,6 +149,22 @@ public struct RegistryService: Sendable {
         for port in watching.removeValue(forKey: client) ?? [] { registry.unwatch(port, by: client) }
     }
 
+    /// The client's connection to us was closed by its end (FIN or RST: a crashed process's
+    /// kernel closes it at once): its ports go after the close grace unless it speaks again.
+    public mutating func sessionClosed(_ client: RegistryClientID, now: Nanoseconds) {
+        registry.sessionClosed(client, now: now)
+    }
+
+    /// The client's session has a connection again: its close grace ends.
+    public mutating func sessionResumed(_ client: RegistryClientID) {
+        registry.sessionResumed(client)
+    }
+
+    /// What the welcome tells clients: how soon after their connection closes their ports go.
+    public var closeGraceMilliseconds: UInt32 {
+        UInt32(clamping: registry.configuration.closeGrace.nanoseconds / 1_000_000)
+    }
+
     /// Expires lapsed leases and returns what each client should be told.
     public mutating func notices(now: Nanoseconds) -> [(RegistryClientID, RegistryNotice)] {
         var notices: [(RegistryClientID, RegistryNotice)] = []
@@ -158,7 +176,7 @@ public struct RegistryService: Sendable {
             case .revoked(let port, let owner): notices.append((owner, .lost(port: port)))
             case .message(let to, let from, let port, let body):
                 notices.append((to, .message(from: from.rawValue, port: port, body: body)))
-            case .expired:
+            case .expired, .closed:
                 break
             }
         }

@@ -86,6 +86,7 @@ import Testing
             case 2: registry.unregister(port, by: client, now: now)
             case 3: _ = registry.relet(client, ports: [port: client.rawValue], now: now)
             case 4: registry.disconnect(client)
+            case 5 where generator.next() % 2 == 0: registry.sessionClosed(client, now: now)
             default: break  // silence: leases run down
             }
             if generator.next() % 6 < 4 { alive[client] = now }
@@ -103,5 +104,83 @@ import Testing
             }
         }
     }
-}
 
+    // MARK: Close grace (a client's connection closed by its end)
+
+    @Test func aClosedSessionLosesItsPortsAfterTheCloseGraceAndWatchersAreTold() {
+        var registry = PortRegistry(configuration: .init(lease: .seconds(3), grace: .zero, closeGrace: .milliseconds(300)), now: 0)
+        #expect(registry.register("hq", info: "a", by: a, now: 0) == .registered)
+        registry.watch("hq", by: b, now: 0)
+        registry.sessionClosed(a, now: 100_000_000)
+        #expect(registry.nextDeadline == 400_000_000)
+        #expect(registry.poll(now: 399_999_999).isEmpty)
+        #expect(registry.owner(of: "hq")?.client == a)
+        let events = registry.poll(now: 400_000_000)
+        #expect(events == [.revoked(port: "hq", owner: a), .released(port: "hq", previousOwner: a, watcher: b), .closed(a)])
+        #expect(registry.owner(of: "hq") == nil)
+        #expect(registry.register("hq", info: "b", by: b, now: 400_000_000) == .registered)
+    }
+
+    @Test func aClientThatSpeaksWithinTheCloseGraceKeepsItsPortsWithoutAFlap() {
+        var registry = PortRegistry(configuration: .init(lease: .seconds(3), grace: .zero, closeGrace: .milliseconds(300)), now: 0)
+        _ = registry.register("hq", info: "a", by: a, now: 0)
+        registry.watch("hq", by: b, now: 0)
+        registry.sessionClosed(a, now: 100_000_000)
+        #expect(registry.isClosing(a))
+        // Re-dialed and relet (the hello of a new stream) before the grace ends.
+        #expect(registry.relet(a, ports: ["hq": "a"], now: 350_000_000) == ["hq"])
+        #expect(!registry.isClosing(a))
+        #expect(registry.poll(now: 2_000_000_000).isEmpty)  // no release, no claim: watchers saw nothing
+        #expect(registry.owner(of: "hq")?.client == a)
+        // A link back on the same session (a keepalive follows) ends the grace the same way.
+        registry.sessionClosed(a, now: 2_000_000_000)
+        registry.sessionResumed(a)
+        #expect(registry.poll(now: 2_300_000_000).isEmpty)
+        #expect(registry.owner(of: "hq")?.client == a)
+    }
+
+    @Test func aRestartedProcessInTheCloseGraceDoesNotInheritPortsItDoesNotName() {
+        var registry = PortRegistry(configuration: .init(lease: .seconds(3), grace: .zero, closeGrace: .milliseconds(300)), now: 0)
+        _ = registry.register("hq", info: "a", by: a, now: 0)
+        registry.watch("hq", by: b, now: 0)
+        registry.sessionClosed(a, now: 100_000_000)
+        #expect(registry.relet(a, ports: [:], now: 200_000_000).isEmpty)
+        #expect(registry.owner(of: "hq") == nil)
+        #expect(registry.poll(now: 200_000_000) == [.revoked(port: "hq", owner: a), .released(port: "hq", previousOwner: a, watcher: b)])
+    }
+
+    @Test func withoutACloseOnlyTheLeaseReleases() {
+        // A silent partition: the registry sees no FIN or RST, so nobody calls sessionClosed.
+        var registry = PortRegistry(configuration: .init(lease: .seconds(3), grace: .zero, closeGrace: .milliseconds(300)), now: 0)
+        _ = registry.register("hq", info: "a", by: a, now: 0)
+        #expect(registry.poll(now: 2_999_000_000).isEmpty)
+        #expect(registry.poll(now: 3_000_000_000).contains(.expired(a)))
+        // A zero close grace keeps the lease rule even after a close.
+        var leaseOnly = PortRegistry(configuration: .init(lease: .seconds(3), grace: .zero, closeGrace: .zero), now: 0)
+        _ = leaseOnly.register("hq", info: "a", by: a, now: 0)
+        leaseOnly.sessionClosed(a, now: 0)
+        #expect(!leaseOnly.isClosing(a))
+        #expect(leaseOnly.poll(now: 2_999_000_000).isEmpty)
+        #expect(leaseOnly.owner(of: "hq")?.client == a)
+    }
+
+    @Test func theCloseGraceNeverOutlivesTheLease() {
+        var registry = PortRegistry(configuration: .init(lease: .seconds(3), grace: .zero, closeGrace: .milliseconds(300)), now: 0)
+        _ = registry.register("hq", info: "a", by: a, now: 0)
+        registry.sessionClosed(a, now: 2_900_000_000)
+        #expect(registry.nextDeadline == 3_000_000_000)
+        #expect(registry.poll(now: 3_000_000_000).contains(.expired(a)))
+        #expect(registry.owner(of: "hq") == nil)
+    }
+
+    @Test func aPortReletAfterARestartAndReleasedAgainIsFreeDuringTheGrace() {
+        var registry = PortRegistry(configuration: .init(lease: .seconds(3), grace: .seconds(10), closeGrace: .milliseconds(300)), now: 0)
+        #expect(registry.relet(a, ports: ["hq": "a"], now: 1 * second) == ["hq"])
+        // Another port nobody has relet yet stays protected for its previous owner.
+        #expect(registry.register("ops", info: "b", by: b, now: 1 * second) == .retryLater(until: 10 * second))
+        registry.sessionClosed(a, now: 2 * second)
+        _ = registry.poll(now: 2 * second + 300_000_000)
+        #expect(registry.owner(of: "hq") == nil)
+        #expect(registry.register("hq", info: "b", by: b, now: 2 * second + 300_000_000) == .registered)
+    }
+}

@@ -48,9 +48,9 @@ import Testing
                                       permissions: .unrestricted([RegistryClientID("gw")]))
         let client = RegistryClientID("gw")
         let claims = [RegistryPortClaim(port: "a", info: "1"), RegistryPortClaim(port: "b", info: "2")]
-        #expect(service.handle(.hello(leaseMilliseconds: 5000, relet: claims), from: client, now: 1) == .welcome(leaseMilliseconds: 5000, ports: ["a", "b"]))
+        #expect(service.handle(.hello(leaseMilliseconds: 5000, relet: claims), from: client, now: 1) == .welcome(leaseMilliseconds: 5000, closeGraceMilliseconds: 300, ports: ["a", "b"]))
         service.streamClosed(client)
-        #expect(service.handle(.hello(leaseMilliseconds: 5000, relet: claims), from: client, now: 2) == .welcome(leaseMilliseconds: 5000, ports: ["a", "b"]))
+        #expect(service.handle(.hello(leaseMilliseconds: 5000, relet: claims), from: client, now: 2) == .welcome(leaseMilliseconds: 5000, closeGraceMilliseconds: 300, ports: ["a", "b"]))
         #expect(service.handle(.hello(leaseMilliseconds: 5000, relet: [RegistryPortClaim(port: "c", info: "3")]), from: client, now: 3)
             == .error(.limit, "more than 2 ports"))
     }

@@ -15,7 +15,7 @@ import Testing
         .request(id: 7, .unwatch(port: "hq")),
         .request(id: 8, .send(port: "hq", body: "drain please")),
         .request(id: 9, .keepalive),
-        .reply(id: 1, .welcome(leaseMilliseconds: 3000, ports: ["hq", "ops"])),
+        .reply(id: 1, .welcome(leaseMilliseconds: 3000, closeGraceMilliseconds: 300, ports: ["hq", "ops"])),
         .reply(id: 2, .registered),
         .reply(id: 3, .done),
         .reply(id: 2, .taken(owner: "hub-b", info: "byst://10.0.0.2:7000")),

@@ -16,8 +16,8 @@ import Testing
     @Test func helloComesFirstAndLeasesAreClamped() {
         var registry = service()
         #expect(registry.handle(.register(port: "hq", info: "x"), from: a, now: 0) == .error(.helloFirst, "say hello first"))
-        #expect(registry.handle(.hello(leaseMilliseconds: 10, relet: []), from: a, now: 0) == .welcome(leaseMilliseconds: 500, ports: []))
-        #expect(registry.handle(.hello(leaseMilliseconds: 999_999, relet: []), from: b, now: 0) == .welcome(leaseMilliseconds: 60_000, ports: []))
+        #expect(registry.handle(.hello(leaseMilliseconds: 10, relet: []), from: a, now: 0) == .welcome(leaseMilliseconds: 500, closeGraceMilliseconds: 300, ports: []))
+        #expect(registry.handle(.hello(leaseMilliseconds: 999_999, relet: []), from: b, now: 0) == .welcome(leaseMilliseconds: 60_000, closeGraceMilliseconds: 300, ports: []))
     }
 
     @Test func watchersHearReleaseAndNewOwnerAndTheOldOwnerHearsItLost() {
@@ -57,7 +57,7 @@ import Testing
         _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: b, now: 1000 * ms)
         #expect(registry.handle(.register(port: "hq", info: "y"), from: b, now: 1000 * ms) == .taken(owner: "hub-a", info: "x"))
         let relet = registry.handle(.hello(leaseMilliseconds: 3000, relet: [.init(port: "hq", info: "x")]), from: a, now: 2000 * ms)
-        #expect(relet == .welcome(leaseMilliseconds: 3000, ports: ["hq"]))
+        #expect(relet == .welcome(leaseMilliseconds: 3000, closeGraceMilliseconds: 300, ports: ["hq"]))
         #expect(registry.notices(now: 4500 * ms).isEmpty)
     }
 
@@ -120,10 +120,10 @@ import Testing
         var registry = RegistryService(configuration: .init(grace: .seconds(10)), now: 0,
                                        permissions: RegistryPermissions([a: ["hq"]]))
         let claims = [RegistryPortClaim(port: "hq", info: "byst://evil"), RegistryPortClaim(port: "x", info: "y")]
-        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: claims), from: branch, now: 0) == .welcome(leaseMilliseconds: 3000, ports: []))
+        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: claims), from: branch, now: 0) == .welcome(leaseMilliseconds: 3000, closeGraceMilliseconds: 300, ports: []))
         #expect(registry.registry.owner(of: "hq") == nil)
         #expect(registry.takeDenials().map(\.1) == ["hq", "x"])
-        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: claims), from: a, now: 0) == .welcome(leaseMilliseconds: 3000, ports: ["hq"]))
+        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: claims), from: a, now: 0) == .welcome(leaseMilliseconds: 3000, closeGraceMilliseconds: 300, ports: ["hq"]))
     }
 
     /// A reload that withdraws a permission takes the port away at once.
@@ -139,5 +139,34 @@ import Testing
         let notices = registry.notices(now: 1)
         #expect(notices.contains { $0.0 == a && $0.1 == .lost(port: "hq") })
         #expect(notices.contains { $0.0 == branch && $0.1 == .ownerChanged(port: "hq", owner: nil) })
+    }
+
+    @Test func aClosedClientsPortsGoAfterTheCloseGraceAndWatchersAreTold() {
+        var registry = RegistryService(configuration: .init(grace: .zero, closeGrace: .milliseconds(250)), now: 0,
+                                       permissions: .unrestricted([a, b]))
+        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+            == .welcome(leaseMilliseconds: 3000, closeGraceMilliseconds: 250, ports: []))
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: b, now: 0)
+        #expect(registry.handle(.register(port: "hq", info: "a"), from: a, now: 0) == .registered)
+        _ = registry.handle(.watch(port: "hq"), from: b, now: 0)
+        registry.sessionClosed(a, now: 1_000_000_000)
+        #expect(registry.notices(now: 1_249_000_000).isEmpty)
+        let notices = registry.notices(now: 1_250_000_000)
+        #expect(notices.contains { $0.0 == b && $0.1 == .ownerChanged(port: "hq", owner: nil) })
+        #expect(notices.contains { $0.0 == a && $0.1 == .lost(port: "hq") })
+        #expect(registry.handle(.register(port: "hq", info: "b"), from: b, now: 1_250_000_000) == .registered)
+    }
+
+    @Test func aClientReletingWithinTheCloseGraceKeepsItsPort() {
+        var registry = RegistryService(configuration: .init(grace: .zero, closeGrace: .milliseconds(250)), now: 0,
+                                       permissions: .unrestricted([a, b]))
+        _ = registry.handle(.hello(leaseMilliseconds: 3000, relet: []), from: a, now: 0)
+        _ = registry.handle(.register(port: "hq", info: "a"), from: a, now: 0)
+        registry.sessionClosed(a, now: 1_000_000_000)
+        registry.streamClosed(a)
+        #expect(registry.handle(.hello(leaseMilliseconds: 3000, relet: [.init(port: "hq", info: "a")]), from: a, now: 1_100_000_000)
+            == .welcome(leaseMilliseconds: 3000, closeGraceMilliseconds: 250, ports: ["hq"]))
+        #expect(registry.notices(now: 2_000_000_000).isEmpty)
+        #expect(registry.registry.owner(of: "hq")?.client == a)
     }
 }

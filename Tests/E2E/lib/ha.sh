@@ -237,14 +237,47 @@ ha_start_topology() {
 }
 
 # ha_expect_failover PID LEASE_MS: kill -9 PID (the active hub A) during a ping; traffic must
-# resume through hub B within 2 × lease (the measured time is printed).
+# resume through hub B within 2 × lease (the measured gap is printed).
 ha_expect_failover() {
     local ms
     ms=$(ha_measure_failover "$1")
     [ -n "$ms" ] || fail "no traffic through hub B within 11 s of killing hub A"
-    echo "failover after kill -9 of the active hub: ${ms} ms (lease $2 ms)"
+    echo "failover after kill -9 of the active hub: ${ms} ms without replies (lease $2 ms)"
     [ "$ms" -le $((2 * $2)) ] || fail "failover took ${ms} ms, more than 2 × lease"
     ha_is hb active || fail "hub B is not active after the failover"
+}
+
+# ha_kill_series KILLS [SIGNAL]: kills the active hub KILLS times (alternating hubs, each
+# restarted and waited for as standby), measuring each failover with ha_measure_failover;
+# the hubs' PIDs in $HA_PID_A / $HA_PID_B (updated), the gaps (ms) in HA_GAPS. Uses `fail`.
+ha_kill_series() {
+    local kills=$1 signal=${2:-KILL} i ms active standby victim
+    HA_GAPS=()
+    if ha_is ha active; then active=ha standby=hb; else active=hb standby=ha; fi
+    for i in $(seq 1 "$kills"); do
+        if [ "$active" = ha ]; then victim=$HA_PID_A; else victim=$HA_PID_B; fi
+        ms=$(ha_measure_failover "$victim" "$signal")
+        [ -n "$ms" ] || fail "kill $i ($active): no traffic through $standby within 11 s"
+        HA_GAPS+=("$ms")
+        echo "kill -$signal $i ($active → $standby): ${ms} ms without replies"
+        wait "$victim" 2>/dev/null || true
+        ha_is "$standby" active || fail "kill $i: $standby is not active after the failover"
+        ha_start "$active"
+        if [ "$active" = ha ]; then HA_PID_A=$HA_PID; else HA_PID_B=$HA_PID; fi
+        wait_for 10 ha_is "$active" standby || fail "kill $i: $active did not come back as standby"
+        local swap=$active; active=$standby; standby=$swap
+    done
+}
+
+# ha_gap_summary: "min M median M p90 M max M" (ms) of HA_GAPS, as shell assignments when
+# given "vars" (gap_median=…; gap_max=…).
+ha_gap_summary() {
+    printf '%s\n' "${HA_GAPS[@]}" | python3 -c '
+import sys, statistics
+v = sorted(int(x) for x in sys.stdin)
+q = lambda p: v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
+if sys.argv[1:] == ["vars"]: print(f"gap_median={int(statistics.median(v))} gap_max={v[-1]}")
+else: print(f"{len(v)} kills: min {v[0]} ms, median {statistics.median(v):.0f} ms, p90 {q(0.9)} ms, max {v[-1]} ms")' "$@"
 }
 
 # ha_etcd_leader: the number (1-3) of the member that is the raft leader now.
@@ -281,30 +314,36 @@ print(datetime.datetime.strptime(times[-1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzi
 # ha_branch_reaches: the hub LAN answers through the tunnel.
 ha_branch_reaches() { ip netns exec "$(ns br)" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1; }
 
-# ha_measure_failover PID: pings every 50 ms from the branch LAN to the hub LAN, kills PID
-# with SIGKILL, and prints the ms from the kill to the first reply through the survivor
-# ("" if none within 11 s). `kill` returns before the process is gone, and the dying hub
-# may still answer a ping in its last milliseconds (seen in the chaos soak: "5 ms"), so
-# only a reply to a request sent after the victim died (exited or zombie) counts.
+# ha_measure_failover PID [SIGNAL]: pings every 20 ms from the branch LAN to the hub LAN,
+# sends PID SIGNAL (KILL), and prints the longest stretch without replies between the last
+# reply before the signal and the first reply through the survivor, in ms ("" if none within
+# 11 s). `kill` returns before the process is gone, and the dying hub may still answer
+# a ping in its last milliseconds (seen in the chaos soak: "5 ms"), so only a reply to a
+# request sent after the victim died (exited or zombie) ends the outage.
 ha_measure_failover() {
-    local victim=$1 log="$BYST_NS_WORK/ping.$RANDOM" kill_at dead_at ping
-    ip netns exec "$(ns br)" ping -D -n -i 0.05 -W 1 -w 12 -I 10.1.0.1 10.2.0.1 >"$log" 2>&1 &
+    local victim=$1 signal=${2:-KILL} log="$BYST_NS_WORK/ping.$RANDOM" signal_at dead_at ping
+    ip netns exec "$(ns br)" ping -D -n -i 0.02 -W 1 -w 12 -I 10.1.0.1 "${HA_PING_TARGET:-10.2.0.1}" >"$log" 2>&1 &
     ping=$!
     sleep 1
-    kill_at=$(date +%s.%N)
-    kill -9 "$victim"
-    for _ in $(seq 1 500); do
+    signal_at=$(date +%s.%N)
+    kill "-$signal" "$victim"
+    for _ in $(seq 1 1000); do
         [ -e "/proc/$victim" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$victim/status" 2>/dev/null || break
         sleep 0.01
     done
     dead_at=$(date +%s.%N)
     wait "$ping" || true
-    python3 - "$log" "$kill_at" "$dead_at" <<'PY'
+    python3 - "$log" "$signal_at" "$dead_at" <<'PY'
 import re, sys
-kill, dead = float(sys.argv[2]), float(sys.argv[3])
+signal, dead = float(sys.argv[2]), float(sys.argv[3])
+replies = []  # (received, sent)
 for line in open(sys.argv[1]):
     m = re.match(r"\[(\d+\.\d+)\].*bytes from.* time=([\d.]+) ms", line)
-    if m and float(m.group(1)) - float(m.group(2)) / 1000 > dead:
-        print(int((float(m.group(1)) - kill) * 1000)); break
+    if m: replies.append((float(m.group(1)), float(m.group(1)) - float(m.group(2)) / 1000))
+before = [r for r, _ in replies if r < signal]
+after = [r for r, sent in replies if sent > dead]
+if before and after:
+    span = sorted(r for r, _ in replies if before[-1] <= r <= after[0])
+    print(int(max(b - a for a, b in zip(span, span[1:])) * 1000))
 PY
 }
