@@ -1,6 +1,8 @@
 // Once a second: each peer's byte counters into its TrafficWindow, so `byst status` shows
 // current rates at once (docs/OPERATIONS.md, "Status"). The links already wake the loop
-// every second for keepalives, so this timer costs no extra wake-ups of an idle node.
+// every second for keepalives, so this timer costs no extra wake-ups of an idle node. A peer
+// without sessions whose window shows no traffic is skipped: its rate stays 0 without
+// samples, and a hub with thousands of configured branches walks only the connected ones.
 import BYSTProto
 import NIOCore
 
@@ -10,7 +12,7 @@ extension Node {
     func scheduleTrafficSample() {
         trafficSample = eventLoop.assumeIsolated().scheduleTask(in: Self.trafficSampleInterval) { [self] in
             let now = Clocks.monotonic()
-            for peer in peers { peer.sampleTraffic(now: now) }
+            for peer in peers where !(peer.sessions.isEmpty && peer.traffic.isFlat) { peer.sampleTraffic(now: now) }
             scheduleTrafficSample()
         }
     }
