@@ -81,7 +81,12 @@ final class NodeMetrics {
         .milliseconds(2500), .seconds(5),
     ]
 
-    /// The counters of peer `name`, made on first use.
+    /// The counters of peer `name`, if it had a session since the node started.
+    func existingPeer(named name: String) -> PeerMetrics? { peers[name] }
+
+    /// The counters of peer `name`, made on first use (its first session). Not before: making a
+    /// series copies its family's table in swift-prometheus, so making them for 10,000 peers
+    /// at once held the event loop for 40 s (scripts/bench-hub.sh).
     func peer(named name: String) -> PeerMetrics {
         if let existing = peers[name] { return existing }
         let made = PeerMetrics(peer: name, factory: peerFactory)
@@ -161,7 +166,9 @@ final class NodeMetrics {
         nodeGauges.set(peers: states.map(\.state))
         guard perPeer else { return }
         var current: Set<String> = []
-        for (name, state) in states {
+        for (name, state) in states where peers[name] != nil || state.configuredLinks > 0 {
+            // A peer's gauges come with its counters (its first session), or from the start for
+            // a peer we dial; a hub's configured branches that never connected export none.
             current.insert(name)
             let gauges = peerGauges[name] ?? PeerGauges(peer: name, factory: factory)
             peerGauges[name] = gauges
