@@ -35,6 +35,9 @@ import Testing
         "ha.recent: array", "ha.recent[]: object", "ha.recent[].role: string", "ha.recent[].at: string", "ha.recent[].reason: string",
         "registry_server: object", "registry_server.clients: number", "registry_server.ports: number",
         "registry_server.requests: number", "registry_server.denied: number",
+        "summary: object", "summary.peers: number", "summary.peers_up: number", "summary.links: number",
+        "summary.sessions: number", "summary.streams: number", "summary.received_bytes: number", "summary.sent_bytes: number",
+        "summary.failing_peers: number", "summary.failing: array", "summary.failing[]: string",
     ]
     static let notProducedHere: Set<String> = [
         "peers[].proxy: string",
@@ -145,6 +148,20 @@ import Testing
         }
         let hubText = try byst(["status", "--socket", "\(dir)/hub.sock"]).stdout
         #expect(hubText.contains("ha port hq: active, owner hub"), "\(hubText)")
+
+        // A big hub's views: the totals only, or one peer; an unknown peer is a clear error.
+        let summary = try JSONDecoder().decode(StatusReport.self, from: Data(try byst(["status", "--json", "--summary", "--socket", "\(dir)/hub.sock"]).stdout.utf8))
+        #expect(summary.peers.isEmpty)
+        let hubFull = try JSONDecoder().decode(StatusReport.self, from: Data(documents[2].utf8))
+        #expect(summary.summary?.peers == hubFull.peers.count && summary.summary?.links == 3, "\(String(describing: summary.summary))")
+        #expect(summary.summary?.peers_up == hubFull.peers.filter { ($0.links_up ?? 0) > 0 }.count)
+        #expect(failingReport.summary?.failing_peers == 1 && failingReport.summary?.failing == [peer.name])
+        let summaryText = try byst(["status", "--summary", "--socket", "\(dir)/hub.sock"]).stdout
+        #expect(summaryText.contains("  peers: \(hubFull.peers.count) configured, ") && !summaryText.contains("\npeer "), "\(summaryText)")
+        let onePeer = try JSONDecoder().decode(StatusReport.self, from: Data(try byst(["status", "--json", "--peer", peer.name, "--socket", "\(dir)/branch.sock"]).stdout.utf8))
+        #expect(onePeer.peers.map(\.name) == [peer.name])
+        let unknown = try byst(["status", "--peer", "nobody", "--socket", "\(dir)/hub.sock"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no peer named 'nobody'"), "\(unknown.stderr)")
 
         // Found by their configs (as byst@NAME's /etc/byst/NAME.toml), all three running.
         let found = StatusTarget.candidates(configDirectory: dir, runDirectory: dir).filter { ControlClient.isListening($0.socket) }

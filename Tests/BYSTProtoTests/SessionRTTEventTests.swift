@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 @testable import BYSTProto
 
@@ -8,8 +9,25 @@ import Testing
         var config = SessionConfig()
         config.keepaliveInterval = .milliseconds(100)
         var pair = SessionPair(config: config, links: 2)
+        // Both sides write on both links (a stream homed on each, each way), so both ping
+        // there (PROTOCOL.md §5.5).
+        var streams: [(side: Int, id: UInt32)] = []
+        for side in [0, 1] {
+            for _ in 0..<2 {
+                let opened = side == 0 ? pair.a.openStream(target: "a") : pair.b.openStream(target: "b")
+                streams.append((side, try #require(opened)))
+            }
+        }
         // 1 ms per step: 600 steps are 600 ms, several pings per link each way.
-        for _ in 0..<600 { try pair.step() }
+        for step in 0..<600 {
+            if step % 50 == 0 {
+                for (side, id) in streams {
+                    var bytes = ByteBuffer(repeating: 1, count: 64)
+                    if side == 0 { pair.a.send(&bytes, on: id) } else { pair.b.send(&bytes, on: id) }
+                }
+            }
+            try pair.step()
+        }
         for events in [pair.eventsAtA, pair.eventsAtB] {
             var samples: [LinkID: [Duration]] = [:]
             for case .rttMeasured(let link, let rtt) in events { samples[link, default: []].append(rtt) }

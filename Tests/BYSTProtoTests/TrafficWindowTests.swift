@@ -48,4 +48,18 @@ import Testing
         #expect(window.samples.count == 4)
         #expect(window.rate?.bytesInPerSecond == 10)
     }
+
+    @Test func aWindowIsFlatOnlyWhenNoByteMovedAcrossIt() {
+        var window = TrafficWindow(span: 5 * Self.second)
+        #expect(!window.isFlat)  // no samples: a peer never sampled is sampled
+        window.record(sample(1, 700, 70))
+        #expect(!window.isFlat)  // one sample: no rate yet
+        window.record(sample(2, 700, 70))
+        #expect(window.isFlat && window.rate?.bytesInPerSecond == 0)
+        window.record(sample(3, 700, 71))
+        #expect(!window.isFlat)
+        // The byte leaves the window after its span: flat again.
+        for second in 4...9 { window.record(sample(Double(second), 700, 71)) }
+        #expect(window.isFlat)
+    }
 }

@@ -16,6 +16,18 @@ struct StatusCommand: ParsableCommand {
 
     @OptionGroup var node: NodeTargetOptions
     @Flag(help: "Print the machine-readable JSON.") var json = false
+    @Flag(help: "Only the node and its totals (peers up, links, bytes, failing peers): for a hub with many peers.")
+    var summary = false
+    @Option(help: "Only this peer (its [[peer]] name).") var peer: String?
+
+    func validate() throws {
+        if summary, peer != nil { throw ValidationError("--summary and --peer exclude each other") }
+        if let peer, peer.isEmpty || peer.contains(where: \.isWhitespace) {
+            throw ValidationError("--peer takes a peer name from the node's config, got '\(peer)'")
+        }
+    }
+
+    private var view: StatusView { summary ? .summary : peer.map { .peer($0) } ?? .full }
 
     func run() throws {
         let target = try node.target { list in
@@ -23,7 +35,10 @@ struct StatusCommand: ParsableCommand {
             print("several nodes are running; choose one with -n NAME (byst@NAME), -c FILE or --socket PATH:\n\(list)")
         }
         guard let target else { return }
-        let reply = try ControlClient.request("status", socketPath: target.socket)
+        let reply = try ControlClient.request(view.command, socketPath: target.socket)
+        if let refusal = try? JSONDecoder().decode([String: String].self, from: Data(reply.utf8)), let error = refusal["error"] {
+            throw CLIError("\(target.socket): \(error)")
+        }
         if json { return Self.write(reply.hasSuffix("\n") ? reply : reply + "\n") }
         guard let report = try? JSONDecoder().decode(StatusReport.self, from: Data(reply.utf8)) else {
             throw CLIError("unexpected reply from \(target.socket)")
@@ -42,10 +57,9 @@ struct StatusCommand: ParsableCommand {
     static func describe(_ target: StatusTarget) -> String {
         let instance = target.config.map { " -n " + (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? ""
         var line = "  \(target.name)\(instance)  \(target.socket)"
-        if let reply = try? ControlClient.request("status", socketPath: target.socket),
-           let report = try? JSONDecoder().decode(StatusReport.self, from: Data(reply.utf8)) {
-            let links = report.peers.flatMap(\.sessions).reduce(0) { $0 + $1.links.count }
-            line += "  up \(StatusFormat.duration(seconds: report.uptime_seconds)), \(report.peers.count) peers, \(links) links up"
+        if let reply = try? ControlClient.request(StatusView.summary.command, socketPath: target.socket),
+           let report = try? JSONDecoder().decode(StatusReport.self, from: Data(reply.utf8)), let summary = report.summary {
+            line += "  up \(StatusFormat.duration(seconds: report.uptime_seconds)), \(summary.peers) peers, \(summary.links) links up"
         }
         return line
     }

@@ -25,6 +25,15 @@ enum StatusText {
         if let server = report.registry_server {
             out += "  registry server: \(StatusFormat.count(server.clients, "client")), \(StatusFormat.count(server.ports, "port")), \(StatusFormat.count(server.requests, "request")), \(server.denied) denied\n"
         }
+        if let summary = report.summary {
+            out += "  peers: \(summary.peers) configured, \(summary.peers_up) up, \(StatusFormat.count(summary.links, "link")), "
+                + "\(StatusFormat.count(summary.sessions, "session")), \(StatusFormat.count(summary.streams, "stream"))\n"
+            out += "  transfer: \(StatusFormat.bytes(summary.received_bytes)) received, \(StatusFormat.bytes(summary.sent_bytes)) sent\n"
+            if summary.failing_peers > 0 {
+                let more = summary.failing_peers > summary.failing.count ? ", …" : ""
+                out += "  failing: \(summary.failing_peers) (\(summary.failing.joined(separator: ", "))\(more))\n"
+            }
+        }
         for peer in report.peers { out += "\n" + render(peer) }
         return out
     }

@@ -251,6 +251,7 @@ struct ConfigReader {
         config.http.listen = try addresses("http_listen")
         config.http.tlsListen = try addresses("https_listen")
         config.metricsListen = try addresses("metrics_listen")
+        if let flag = try boolean(table, "metrics_peers", context) { config.metricsPeers = flag }
         if let path = try optionalString(table, "http_path", context) {
             guard isSafePath(path) else { throw invalid("http_path", got: path.configQuoted, context) }
             config.http.path = path

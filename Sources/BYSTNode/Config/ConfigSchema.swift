@@ -15,7 +15,7 @@ enum ConfigSchema {
         .duration("session_linger"), .duration("keepalive_interval"), .duration("dead_link_timeout"),
         .integer("max_record_payload", NodeConfig.maxRecordPayloadRange),
         .integer("compression_level", Int(RecordCompressor.levelRange.lowerBound)...Int(RecordCompressor.levelRange.upperBound)),
-        .list("metrics_listen", addresses),
+        .list("metrics_listen", addresses), .boolean("metrics_peers"),
         .text("registry", RegistryConfig.expected),
         .duration("registry_lease", RegistryConfig.leaseRange),
         .text("registry_tls_ca_file", caFile), .text("registry_tls_certificate", certificateChain),

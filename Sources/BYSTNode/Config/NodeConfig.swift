@@ -43,6 +43,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var http = HTTPServerConfig()
     /// Where `GET /metrics` answers in the Prometheus text format (`metrics_listen`); none by default.
     public var metricsListen: [HostPort] = []
+    /// Per-peer series in the metrics (`metrics_peers`): about 30 per peer; a hub with
+    /// thousands of branches may keep only the node-wide ones.
+    public var metricsPeers = true
     /// zstd level of compressed records (`compression_level`, within
     /// `RecordCompressor.levelRange`); which records are compressed is per peer.
     public var compressionLevel = NodeConfig.defaultCompressionLevel

@@ -1,6 +1,6 @@
 // The control socket (README "Status"): a Unix stream socket, mode 0600. A client writes
-// one command line and reads the answer until the server closes: "status" → one JSON
-// document; "reload" → "ok: <summary>" or "error: <why>" (docs/OPERATIONS.md, "Reload").
+// one command line and reads the answer until the server closes: "status", "status summary"
+// or "status peer NAME" → one JSON document; "reload" → "ok: <summary>" or "error: <why>" (docs/OPERATIONS.md, "Reload").
 import Foundation
 import NIOCore
 import NIOPosix
@@ -52,12 +52,25 @@ final class ControlHandler: ChannelInboundHandler {
         answering = true
         let command = String(buffer: request).trimmingCharacters(in: .whitespacesAndNewlines)
         var reply = ByteBuffer()
+        if let view = StatusView(command: command) {
+            guard let report = node.status(view) else {
+                reply.writeString("{\"error\": \"no peer named '\(command.split(separator: " ").last ?? "")' in this node's config\"}\n")
+                return answer(reply, context: context)
+            }
+            // The snapshot is taken on the loop; turning it into JSON (megabytes for a hub with
+            // thousands of peers) is done on a pool thread, so links are not kept waiting.
+            NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { () -> ByteBuffer in
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                var reply = ByteBuffer(bytes: (try? encoder.encode(report)) ?? Data())
+                reply.writeString("\n")
+                return reply
+            }.assumeIsolated().whenComplete { result in
+                self.answer((try? result.get()) ?? ByteBuffer(string: "{\"error\": \"the node is stopping\"}\n"), context: context)
+            }
+            return
+        }
         switch command {
-        case "status":
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            if let json = try? encoder.encode(node.status()) { reply.writeBytes(json) }
-            reply.writeString("\n")
         case "reload":
             let logger = node.logger
             node.reloadFromDisk().assumeIsolated().whenSuccess { result in
@@ -68,12 +81,17 @@ final class ControlHandler: ChannelInboundHandler {
                     logger.error("reload refused: \(error)")
                     reply.writeString("error: \(error)\n")
                 }
-                context.writeAndFlush(self.wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                self.answer(reply, context: context)
             }
             return
         default:
             reply.writeString("{\"error\": \"unknown command\"}\n")
         }
+        answer(reply, context: context)
+    }
+
+    /// Writes the one answer and closes the connection.
+    private func answer(_ reply: ByteBuffer, context: ChannelHandlerContext) {
         context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

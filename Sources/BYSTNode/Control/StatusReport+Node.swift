@@ -1,8 +1,76 @@
 // The node's state as a StatusReport (what the control socket's "status" answers).
 import BYSTProto
 
+/// What a status request asks for: everything, the totals only, or one peer.
+enum StatusView: Equatable, Sendable {
+    case full
+    case summary
+    case peer(String)
+
+    /// The control socket's command: `status`, `status summary`, `status peer NAME`.
+    init?(command: String) {
+        let words = command.split(separator: " ", omittingEmptySubsequences: true)
+        guard words.first == "status" else { return nil }
+        switch words.count {
+        case 1: self = .full
+        case 2 where words[1] == "summary": self = .summary
+        case 3 where words[1] == "peer": self = .peer(String(words[2]))
+        default: return nil
+        }
+    }
+
+    var command: String {
+        switch self {
+        case .full: "status"
+        case .summary: "status summary"
+        case .peer(let name): "status peer \(name)"
+        }
+    }
+}
+
 extension Node {
-    func status() -> StatusReport {
+    /// Everything: the node, its totals and every peer.
+    func status() -> StatusReport { report(peers) }
+
+    /// The status `view` asks for; nil for a peer that is not configured.
+    func status(_ view: StatusView) -> StatusReport? {
+        switch view {
+        case .full: report(peers)
+        case .summary: report([])
+        case .peer(let name): peer(named: name).map { report([$0]) }
+        }
+    }
+
+    private func report(_ chosen: [PeerRuntime]) -> StatusReport {
+        var report = status(peers: chosen.map { $0.status() })
+        report.summary = statusSummary()
+        return report
+    }
+
+    private func statusSummary() -> StatusReport.Summary {
+        var summary = StatusReport.Summary(peers: peers.count, peers_up: 0, links: 0, sessions: 0, streams: 0,
+                                           received_bytes: 0, sent_bytes: 0, failing_peers: 0, failing: [])
+        for peer in peers {
+            let links = peer.sessions.reduce(0) { $0 + $1.links.count }
+            if links > 0 { summary.peers_up += 1 }
+            summary.links += links
+            summary.sessions += peer.sessions.count
+            summary.streams += peer.sessions.reduce(0) { $0 + $1.machine.streamCount }
+            let total = peer.totalBytes()
+            summary.received_bytes += total.received
+            summary.sent_bytes += total.sent
+            if peer.dialFailures.isFailing {
+                summary.failing_peers += 1
+                if summary.failing.count < Self.failingPeersListed { summary.failing.append(peer.config.name) }
+            }
+        }
+        return summary
+    }
+
+    /// Failing peers a summary names (it counts them all).
+    static let failingPeersListed = 20
+
+    private func status(peers peerReports: [StatusReport.Peer]) -> StatusReport {
         let now = Clocks.monotonic()
         var planeLinks = [Int](repeating: 0, count: dataPlanes.count)
         for link in peers.flatMap(\.sessions).flatMap(\.links.values) where link.isEstablished {
@@ -19,7 +87,7 @@ extension Node {
                     dropped_loop_batches: loopBatchesDropped,
                     data_plane_links: planeLinks.reduce(0, +), plane_links: planeLinks)
             },
-            peers: peers.map { $0.status() },
+            peers: peerReports,
             registry: registryBackend.map { backend in
                 StatusReport.Registry(
                     service: backend.description, connected: backend.isConnected,

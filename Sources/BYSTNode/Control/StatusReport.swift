@@ -130,10 +130,27 @@ struct StatusReport: Codable, Sendable {
         var denied: UInt64
     }
 
+    /// Totals over all peers (`byst status --summary` prints only these for a big hub).
+    struct Summary: Codable, Sendable {
+        var peers: Int
+        /// Peers with at least one link up.
+        var peers_up: Int
+        var links: Int
+        var sessions: Int
+        var streams: Int
+        var received_bytes: UInt64
+        var sent_bytes: UInt64
+        /// Peers whose dials fail now (no link came up since), and the first of them by name.
+        var failing_peers: Int
+        var failing: [String]
+    }
+
     var node: String
     var uptime_seconds: Double
     var handshake_failures: Int
     var tun: Tun?
+    var summary: Summary? = nil
+    /// Every peer, or the one `--peer` asked for; empty in a summary.
     var peers: [Peer]
     var registry: Registry? = nil
     var ha: HA? = nil

@@ -1,7 +1,7 @@
 // Connects a plain link's TCP socket ourselves, then gives it to NIO:
 //
 //   socket + non-blocking connect (on the loop: it returns at once)
-//     ─▶ a dispatch write source waits for TCP's answer, a deadline for its absence (no thread blocks)
+//     ─▶ ConnectWatcher (one thread, one epoll) waits for TCP's answer or the deadline
 //     ─▶ event loop: ClientBootstrap.withConnectedSocket(fd); the link duplicates it once established
 //
 // Why not ClientBootstrap.connect: NIO does not show a channel's descriptor, and a plain link
@@ -9,10 +9,8 @@
 // Every dialed link connects here (plain, HTTP, split POSTs). Accepted links have theirs from
 // the accept thread.
 import BYSTProto
-import Dispatch
 import Glibc
 import NIOCore
-import Synchronization
 
 enum LinkConnector {
     struct Failure: Error, CustomStringConvertible {
@@ -25,10 +23,6 @@ enum LinkConnector {
             self.code = code
         }
     }
-
-    /// Where connects in progress are watched and decided; serial, so a socket's answer and
-    /// its deadline never race.
-    private static let queue = DispatchQueue(label: "byst.link-connector")
 
     /// The connected descriptor (close-on-exec, non-blocking), or a failure with its reason;
     /// completed on `eventLoop`. Waits at most `timeout` for TCP's answer. With an `uplink`,
@@ -50,7 +44,7 @@ enum LinkConnector {
             return eventLoop.makeFailedFuture(Failure("connect", code))
         }
         let promise = eventLoop.makePromise(of: Int32.self)
-        Pending(fd: fd, promise: promise).watch(timeout: timeout)
+        ConnectWatcher.shared.watch(fd, timeout: timeout, promise: promise)
         return promise.futureResult
     }
 
@@ -73,55 +67,5 @@ enum LinkConnector {
             return Failure("uplink \(uplink.name): bind \(text)", EINVAL)
         }
         return nil
-    }
-
-    /// One connect in progress: decided once, by the socket turning writable or by the deadline.
-    /// Unchecked: `source` is a dispatch object, safe to use from any thread, which Dispatch
-    /// does not mark `Sendable` on Linux; the mutable state is `outcome`, under its mutex.
-    private final class Pending: @unchecked Sendable {
-        let fd: Int32
-        let promise: EventLoopPromise<Int32>
-        private let source: any DispatchSourceWrite
-        /// Nil until decided; then nil failure: connected.
-        private let outcome = Mutex<Failure??>(nil)
-
-        init(fd: Int32, promise: EventLoopPromise<Int32>) {
-            self.fd = fd
-            self.promise = promise
-            source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: LinkConnector.queue)
-        }
-
-        func watch(timeout: Duration) {
-            source.setEventHandler { [self] in
-                var code: Int32 = 0
-                var length = socklen_t(MemoryLayout<Int32>.size)
-                if getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) != 0 { code = errno }
-                decide(code == 0 ? nil : Failure("connect", code))
-            }
-            // The descriptor is handed on (or closed) only here, once the source has let go of it.
-            source.setCancelHandler { [self] in
-                guard case .some(let failure) = outcome.withLock({ $0 }) else { return }
-                if let failure {
-                    Glibc.close(fd)
-                    promise.fail(failure)
-                } else {
-                    promise.succeed(fd)
-                }
-            }
-            LinkConnector.queue.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: timeout.nanoseconds))) { [self] in
-                decide(Failure("connect", ETIMEDOUT))
-            }
-            source.resume()
-        }
-
-        /// On `LinkConnector.queue`: the first answer wins.
-        private func decide(_ failure: Failure?) {
-            let first = outcome.withLock { outcome -> Bool in
-                guard outcome == nil else { return false }
-                outcome = .some(failure)
-                return true
-            }
-            if first { source.cancel() }
-        }
     }
 }

@@ -33,6 +33,10 @@ enum MetricName: String, CaseIterable, Sendable {
     case uplinkBytesReceived = "byst_uplink_received_bytes_total"
     case uplinkBytesSent = "byst_uplink_sent_bytes_total"
     case uplinkReconnects = "byst_uplink_reconnects_total"
+    case peers = "byst_peers"
+    case peersUp = "byst_peers_up"
+    case nodeLinks = "byst_links"
+    case nodeSessions = "byst_sessions"
 
     var help: String {
         switch self {
@@ -64,6 +68,10 @@ enum MetricName: String, CaseIterable, Sendable {
         case .uplinkRTT: "Mean smoothed keepalive RTT of the uplink's links up (absent while none is)."
         case .uplinkBytesReceived: "Bytes received on the uplink's links (TCP payload), closed links included."
         case .uplinkBytesSent: "Bytes sent on the uplink's links (TCP payload), closed links included."
+        case .peers: "Peers configured."
+        case .peersUp: "Peers with at least one link up."
+        case .nodeLinks: "Links up, over all peers."
+        case .nodeSessions: "Sessions, over all peers, including lingering ones without links."
         case .uplinkReconnects: "Dial attempts through the uplink after a failed or lost link."
         }
     }

@@ -9,6 +9,7 @@
 //   client closes too (or after `lingerTimeout`), so a client still sending reads the answer.
 import BYSTProto
 import NIOCore
+import NIOPosix
 
 final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -61,7 +62,16 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         guard path == Self.path else {
             return answer(404, "Not Found", body: "metrics are at \(Self.path)\n", headOnly: headOnly, context)
         }
-        answer(200, "OK", body: node.metricsExposition(), contentType: Self.contentType, headOnly: headOnly, context)
+        // The gauges are read on the loop; the text (megabytes for a hub with thousands of
+        // peers) is made on a pool thread, so links are not kept waiting.
+        let registry = node.refreshMetrics()
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { MetricsExposition.render(registry) }
+            .assumeIsolated().whenComplete { [self] result in
+                switch result {
+                case .success(let text): answer(200, "OK", body: text, contentType: Self.contentType, headOnly: headOnly, context)
+                case .failure: answer(503, "Service Unavailable", body: "the node is stopping\n", headOnly: headOnly, context)
+                }
+            }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -1,5 +1,6 @@
 // Scrape time: the node's state ─▶ gauges ─▶ registry text ─▶ sorted families with # HELP.
 import BYSTProto
+import Prometheus
 
 extension Node {
     /// A link whose handshake did not complete: counted in `byst status` (`handshake_failures`)
@@ -9,9 +10,16 @@ extension Node {
         metrics.handshakeFailed(reason)
     }
 
-    /// The text exposition (format 0.0.4) of this node's metrics, gauges as of now. Runs on
-    /// the event loop, like everything that reads the node's state.
+    /// The text exposition (format 0.0.4) of this node's metrics, gauges as of now, all on
+    /// the event loop (tests; `GET /metrics` renders on a pool thread instead).
     func metricsExposition() -> String {
+        MetricsExposition.render(refreshMetrics())
+    }
+
+    /// Brings the gauges up to date from the node's state (on the event loop, like everything
+    /// that reads it) and returns the registry to render: rendering only reads the registry,
+    /// which is thread-safe, so it can leave the loop.
+    func refreshMetrics() -> PrometheusCollectorRegistry {
         foldDataPlaneDrops()
         for peer in peers { for session in peer.sessions { for link in session.links.values { link.foldPlaneCounters() } } }
         let states = peers.map { peer -> (name: String, state: NodeMetrics.PeerState) in
@@ -37,13 +45,17 @@ extension Node {
         metrics.update(uptimeSeconds: Double(Clocks.monotonic() - startedAt) / 1e9,
                        readerBatchesDropped: loopBatchesDropped, pendingHandshakes: admission.pendingCount,
                        peers: states, uplinks: uplinks)
-        return MetricsExposition.addingHelp(to: metrics.registry.emitToString())
+        return metrics.registry
     }
 }
 
 /// Post-processing of the registry's text: families sorted by name (the registry emits them
 /// in dictionary order), each opened by a `# HELP` line from `MetricName`.
 enum MetricsExposition {
+    static func render(_ registry: PrometheusCollectorRegistry) -> String {
+        addingHelp(to: registry.emitToString())
+    }
+
     static func addingHelp(to text: String) -> String {
         var families: [(name: Substring, lines: [Substring])] = []
         for line in text.split(separator: "\n") {

@@ -3,8 +3,9 @@
 //   per record / packet ─▶ PeerMetrics.counts, plain integers (moved into the registry's
 //       counters at each scrape)
 //   rare events (handshake failures, drops, reconnects) ─▶ counters made at start
-//   GET /metrics ─▶ MetricsHTTPHandler ─▶ Node.metricsExposition() on the event loop:
-//       gauges from the node's state (links, streams, sessions) ─▶ registry ─▶ text 0.0.4
+//   GET /metrics ─▶ MetricsHTTPHandler ─▶ Node.refreshMetrics() on the event loop: gauges
+//       from the node's state (links, streams, sessions) ─▶ registry ─▶ text 0.0.4 on a
+//       pool thread (MetricsExposition.render)
 import CoreMetrics
 import Prometheus
 
@@ -33,17 +34,25 @@ final class NodeMetrics {
     private var haTransitions: [Bool: CoreMetrics.Counter] = [:]
     private var registryConnected: CoreMetrics.Gauge?
     private var registryDenials: CoreMetrics.Counter?
+    /// Where per-peer counters are made: `factory`, or with `metrics_peers = false` one over a
+    /// registry nobody reads (the counters still feed `byst status`).
+    private let peerFactory: PrometheusMetricsFactory
+    private let perPeer: Bool
+    private let nodeGauges: NodeGauges
     private var peers: [String: PeerMetrics] = [:]
     private var peerGauges: [String: PeerGauges] = [:]
     /// By peer, then uplink name.
     private var uplinkGauges: [String: [String: UplinkGauges]] = [:]
 
-    init() {
+    init(perPeer: Bool = true) {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[MetricName.rtt.rawValue] = Self.rttBuckets
         self.registry = registry
         self.factory = factory
+        self.perPeer = perPeer
+        peerFactory = perPeer ? factory : PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+        nodeGauges = NodeGauges(factory: factory)
         var failures: [HandshakeFailureReason: CoreMetrics.Counter] = [:]
         for reason in HandshakeFailureReason.allCases {
             failures[reason] = CoreMetrics.Counter(label: MetricName.handshakeFailures.rawValue,
@@ -72,10 +81,15 @@ final class NodeMetrics {
         .milliseconds(2500), .seconds(5),
     ]
 
-    /// The counters of peer `name`, made on first use.
+    /// The counters of peer `name`, if it had a session since the node started.
+    func existingPeer(named name: String) -> PeerMetrics? { peers[name] }
+
+    /// The counters of peer `name`, made on first use (its first session). Not before: making a
+    /// series copies its family's table in swift-prometheus, so making them for 10,000 peers
+    /// at once held the event loop for 40 s (scripts/bench-hub.sh).
     func peer(named name: String) -> PeerMetrics {
         if let existing = peers[name] { return existing }
-        let made = PeerMetrics(peer: name, factory: factory)
+        let made = PeerMetrics(peer: name, factory: peerFactory)
         peers[name] = made
         return made
     }
@@ -149,8 +163,12 @@ final class NodeMetrics {
             readerBatchesDropped.increment(by: total - readerBatchesSeen)
             readerBatchesSeen = total
         }
+        nodeGauges.set(peers: states.map(\.state))
+        guard perPeer else { return }
         var current: Set<String> = []
-        for (name, state) in states {
+        for (name, state) in states where peers[name] != nil || state.configuredLinks > 0 {
+            // A peer's gauges come with its counters (its first session), or from the start for
+            // a peer we dial; a hub's configured branches that never connected export none.
             current.insert(name)
             let gauges = peerGauges[name] ?? PeerGauges(peer: name, factory: factory)
             peerGauges[name] = gauges
@@ -288,5 +306,27 @@ final class PeerGauges {
         sessions.destroy()
         streams.destroy()
         compressionRatio?.destroy()
+    }
+}
+
+/// Node-wide totals over the peers, exported whatever `metrics_peers` says.
+private struct NodeGauges {
+    let peers: CoreMetrics.Gauge
+    let peersUp: CoreMetrics.Gauge
+    let links: CoreMetrics.Gauge
+    let sessions: CoreMetrics.Gauge
+
+    init(factory: PrometheusMetricsFactory) {
+        peers = CoreMetrics.Gauge(label: MetricName.peers.rawValue, factory: factory)
+        peersUp = CoreMetrics.Gauge(label: MetricName.peersUp.rawValue, factory: factory)
+        links = CoreMetrics.Gauge(label: MetricName.nodeLinks.rawValue, factory: factory)
+        sessions = CoreMetrics.Gauge(label: MetricName.nodeSessions.rawValue, factory: factory)
+    }
+
+    func set(peers states: [NodeMetrics.PeerState]) {
+        peers.record(states.count)
+        peersUp.record(states.reduce(0) { $0 + ($1.links > 0 ? 1 : 0) })
+        links.record(states.reduce(0) { $0 + $1.links })
+        sessions.record(states.reduce(0) { $0 + $1.sessions })
     }
 }

@@ -121,6 +121,7 @@ extension Node {
         if old.http != new.http { return "[node] HTTP listeners or TLS settings" }
         if old.controlSocket != new.controlSocket { return "[node] control_socket" }
         if old.metricsListen != new.metricsListen { return "[node] metrics_listen" }
+        if old.metricsPeers != new.metricsPeers { return "[node] metrics_peers" }
         if old.keyStore != new.keyStore { return "[node] key_store" }
         if old.sessionLinger != new.sessionLinger || old.keepaliveInterval != new.keepaliveInterval
             || old.deadLinkTimeout != new.deadLinkTimeout { return "[node] session timing" }

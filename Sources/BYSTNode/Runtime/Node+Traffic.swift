@@ -1,6 +1,9 @@
 // Once a second: each peer's byte counters into its TrafficWindow, so `byst status` shows
 // current rates at once (docs/OPERATIONS.md, "Status"). The links already wake the loop
-// every second for keepalives, so this timer costs no extra wake-ups of an idle node.
+// every second for keepalives, so this timer costs no extra wake-ups of an idle node. A peer
+// without sessions is skipped once its window shows no traffic (its rate stays 0 without
+// samples), or if it never had one: a hub with thousands of configured branches walks only
+// the connected ones.
 import BYSTProto
 import NIOCore
 
@@ -10,7 +13,9 @@ extension Node {
     func scheduleTrafficSample() {
         trafficSample = eventLoop.assumeIsolated().scheduleTask(in: Self.trafficSampleInterval) { [self] in
             let now = Clocks.monotonic()
-            for peer in peers { peer.sampleTraffic(now: now) }
+            for peer in peers where !peer.sessions.isEmpty || !(peer.traffic.samples.isEmpty || peer.traffic.isFlat) {
+                peer.sampleTraffic(now: now)
+            }
             scheduleTrafficSample()
         }
     }
@@ -20,7 +25,7 @@ extension PeerRuntime {
     /// Wire bytes of all the peer's links since the node started, the data plane's included.
     func totalBytes() -> (received: UInt64, sent: UInt64) {
         for session in sessions { for link in session.links.values { link.foldPlaneCounters() } }
-        return node.metrics.peer(named: config.name).totalBytes
+        return node.metrics.existingPeer(named: config.name)?.totalBytes ?? (0, 0)
     }
 
     func sampleTraffic(now: Nanoseconds) {

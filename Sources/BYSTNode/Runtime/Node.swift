@@ -41,7 +41,7 @@ final class Node {
     /// Lines strangers can cause go through here (Support/LogLimiter.swift).
     let logLimiter = LogLimiter()
     /// This node's own metric registry (Metrics/NodeMetrics.swift), served on `metrics_listen`.
-    let metrics = NodeMetrics()
+    let metrics: NodeMetrics
     var peers: [PeerRuntime] = []
     var peersByKeyID: [KeyID: PeerRuntime] = [:]
     private var channels: [Channel] = []
@@ -97,6 +97,7 @@ final class Node {
         self.config = config
         self.configPath = configPath
         self.eventLoop = eventLoop
+        metrics = NodeMetrics(perPeer: config.metricsPeers)
         var logger = logger
         logger[metadataKey: "node"] = "\(config.name)"
         self.logger = logger

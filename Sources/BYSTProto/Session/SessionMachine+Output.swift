@@ -38,6 +38,7 @@ extension SessionMachine {
             frame.encode(into: &out)
             linkAtWork.control.removeFirst()
         }
+        let afterPings = out.writerIndex
         while !retiring, let frame = sharedControl.first, fits(frame, in: out, limit) {
             frame.encode(into: &out)
             sharedControl.removeFirst()
@@ -71,6 +72,11 @@ extension SessionMachine {
         if retiring, linkAtWork.packets.isEmpty, linkAtWork.control.isEmpty, out.writerIndex + 1 <= limit {
             Frame.retire.encode(into: &out)
             linkAtWork.sentRetire = true
+        }
+        if out.writerIndex > afterPings, !linkAtWork.wroteSincePing {
+            // Ping within an interval of the last one, not only when the link turns silent.
+            linkAtWork.wroteSincePing = true
+            linkAtWork.nextPing = min(linkAtWork.nextPing, linkAtWork.lastPingSent + config.keepaliveInterval.nanoseconds)
         }
         let written = out.writerIndex - start
         linkAtWork.bytesOut += UInt64(written)

@@ -224,14 +224,7 @@ public struct SessionMachine {
                 events.append(.linkDead(id))
                 continue
             }
-            // One ping in flight per link: under load a pong can take longer than the
-            // interval, and replacing the ping would never let an RTT sample complete.
-            if now >= link.nextPing, link.outstandingPing == nil {
-                pingCounter += 1
-                link.control.append(.ping(pingCounter))
-                link.outstandingPing = (pingCounter, now)
-            }
-            if now >= link.nextPing { link.nextPing = now + config.keepaliveInterval.nanoseconds }
+            if now >= link.nextPing { keepalive(&link, now: now) }
             links[id] = link
         }
         if links.isEmpty, let deadline = lingerDeadline, now >= deadline {
@@ -243,6 +236,39 @@ public struct SessionMachine {
             events.append(.expired)
         }
         return takeEvents()
+    }
+
+    /// Pings `link` when it needs one (PROTOCOL.md §5.5) and sets when to look again. A link
+    /// is pinged when nothing arrived on it for `silence` — one keepalive interval for the
+    /// initiator, two for the responder, so on an idle link only the initiator's pings cross
+    /// and each side handles one record per interval — or when it carried records other than
+    /// pings and pongs since its last ping and that ping is an interval old: those need the
+    /// pong that confirms them (§5.3), and traffic keeps the RTT sampled.
+    private mutating func keepalive(_ link: inout LinkState, now: Nanoseconds) {
+        let interval = config.keepaliveInterval.nanoseconds
+        let silence = role == .initiator ? interval : responderSilence
+        // One ping in flight per link: under load a pong can take longer than the
+        // interval, and replacing the ping would never let an RTT sample complete.
+        if link.outstandingPing == nil,
+           now >= link.lastReceived + silence || (link.wroteSincePing && now >= link.lastPingSent + interval) {
+            pingCounter += 1
+            link.control.append(.ping(pingCounter))
+            link.outstandingPing = (pingCounter, now)
+            link.lastPingSent = now
+            link.wroteSincePing = false
+        }
+        var next = link.lastReceived + silence
+        if link.wroteSincePing { next = min(next, link.lastPingSent + interval) }
+        // Waiting for a pong, or a moment already past: look again an interval on.
+        link.nextPing = link.outstandingPing != nil || next <= now ? now + interval : next
+    }
+
+    /// How long the responder lets a link stay silent before it pings: twice the interval,
+    /// but short enough that its ping can still be answered before the link counts as dead.
+    private var responderSilence: Nanoseconds {
+        let interval = config.keepaliveInterval.nanoseconds
+        let roomBeforeDead = deadLinkNanoseconds > interval ? deadLinkNanoseconds - interval : 0
+        return min(2 * interval, max(interval, roomBeforeDead))
     }
 
     /// When `poll` next has work.
@@ -327,6 +353,10 @@ struct LinkState {
     var lastReceived: Nanoseconds
     var nextPing: Nanoseconds
     var outstandingPing: (value: UInt64, sentAt: Nanoseconds)?
+    /// When our last ping on this link was sent, and whether records other than pings and
+    /// pongs went out since (they want a ping that confirms them: `keepalive`).
+    var lastPingSent: Nanoseconds = 0
+    var wroteSincePing = false
     var smoothedRTT: Nanoseconds?
     /// Frames that must go on this very link (pings, pongs).
     var control: [Frame] = []
@@ -348,6 +378,7 @@ struct LinkState {
 
     init(now: Nanoseconds, keepalive: Nanoseconds) {
         lastReceived = now
+        lastPingSent = now
         nextPing = now + keepalive
     }
 

@@ -48,6 +48,13 @@ public struct TrafficWindow: Sendable {
         if samples.count > capacity { samples.removeFirst(samples.count - capacity) }
     }
 
+    /// Two samples or more, and no byte between the oldest and the latest: the rate is 0 and
+    /// stays so while the counters do not move (a peer without links need not be sampled).
+    public var isFlat: Bool {
+        guard let first = samples.first, let last = samples.last, samples.count >= 2 else { return false }
+        return first.bytesIn == last.bytesIn && first.bytesOut == last.bytesOut
+    }
+
     /// Bytes per second between the oldest and the latest sample; nil before two samples.
     public var rate: Rate? {
         guard let first = samples.first, let last = samples.last, last.at > first.at else { return nil }

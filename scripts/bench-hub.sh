@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# A hub with many branches (docs/PERFORMANCE.md, "A hub for many branches"): PEERS configured
+# peers, LIVE of them up with one link each from their own source addresses, in two namespaces
+# of this script's own (10.250.0.0/16; the branches' sources in 10.252.0.0/16). The live branches are one "farm" node whose peers all
+# dial the hub (scripts/lib/hub-farm.py): real keys, handshakes, keepalives and dead-link timing.
+#
+#   bash scripts/bench-hub.sh [PEERS] [LIVE] [IDLE_SECONDS] [TUN]   (defaults 10000 2000 20 1)
+#   BYST=.build/release/byst bash scripts/bench-hub.sh 10000 2000 20 0
+#
+# Prints: start to READY=1; the live links up (handshakes/s); the hub's CPU with the links
+# idle (% of one core, from /proc); `byst reload` adding one peer (time, links dropped); one
+# `status --json` and one `/metrics` (time, size). With TUN = 1 the hub has a TUN and one /32
+# per peer. Bounded: every wait has a limit; every process is stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers=${1:-10000} live=${2:-2000} idle=${3:-20} tun=${4:-1}
+for tool in ip python3 curl; do command -v "$tool" >/dev/null || { echo "bench-hub: $tool missing (scripts/setup.sh)" >&2; exit 1; }; done
+[ "$(id -u)" -eq 0 ] || { echo "bench-hub: needs root (network namespaces)" >&2; exit 1; }
+if [ -z "${BYST:-}" ]; then swift build -c release --product byst >/dev/null; BYST=$PWD/.build/release/byst; fi
+source deploy/netns/lib.sh
+trap netns_cleanup EXIT INT TERM
+[ -z "${BENCH_HUB_KEEP:-}" ] || trap - EXIT
+work=$BYST_NS_WORK
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+fail() { echo "bench-hub: $*" >&2; tail -5 "$work/hub.log" "$work/farm.log" >&2 2>/dev/null || true; exit 1; }
+
+netns_add hub
+netns_add farm
+netns_veth hub 10.250.0.1/16 farm 10.250.0.2/16
+for n in hub farm; do ip netns exec "$(ns $n)" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.core.somaxconn=8192; done
+python3 scripts/lib/hub-farm.py "$work" "$peers" "$live" "$tun"
+ip -n "$(ns farm)" -batch "$work/sources"
+ip -n "$(ns hub)" route add 10.252.0.0/16 via 10.250.0.2
+
+# The hub's READY=1 arrives on a socket that plays systemd's part (wall-clock time of arrival).
+python3 -u -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("listening", flush=True)
+while True:
+    line = s.recv(4096).decode().split("\n")[0]
+    print(f"{time.time():.6f} {line}", flush=True)
+' "$work/notify" >"$work/notify.log" 2>&1 &
+BYST_NS_PIDS+=($!)
+wait_for 5 grep -q listening "$work/notify.log" || fail "no notify socket"
+
+started=$(now)
+NOTIFY_SOCKET=$work/notify netns_run hub "$work/hub.log" "$BYST" up -c "$work/hub.toml" >/dev/null
+hub=$BYST_NS_LAST_PID
+for _ in $(seq 1 600); do grep -q "READY=1" "$work/notify.log" && break; sleep 0.05; done
+ready=$(awk '/READY=1/ { print $1; exit }' "$work/notify.log")
+[ -n "$ready" ] || fail "the hub did not report READY=1 within 30 s"
+echo "peers $peers, live $live, tun $tun"
+echo "start to READY=1: $(elapsed "$started" "$ready") s"
+
+# Links that came up, from the hub's log: polling /metrics or status would load the very
+# event loop being measured (links up now: one scrape, `hub_links`).
+links_now() { grep -c '\] link up$' "$work/hub.log" || true; }
+hub_links() { ip netns exec "$(ns hub)" curl -s http://127.0.0.1:9109/metrics | awk '/^byst_peer_links\{/ { n += $2 } END { print n + 0 }'; }
+hub_metrics() { ip netns exec "$(ns hub)" curl -s -o "$work/metrics.txt" -w '%{time_total} %{size_download}\n' http://127.0.0.1:9109/metrics; }
+started=$(now)
+netns_run farm "$work/farm.log" "$BYST" up -c "$work/farm.toml" >/dev/null
+farm=$BYST_NS_LAST_PID
+up=0
+for _ in $(seq 1 300); do
+    up=$(links_now)
+    [ "$up" -ge "$live" ] && break
+    sleep 0.2
+done
+[ "$up" -ge "$live" ] || fail "only $up of $live links up after 60 s"
+took=$(elapsed "$started" "$(now)")
+echo "links up: $up in $took s = $(awk -v n="$up" -v t="$took" 'BEGIN { printf "%d", n / t }') handshakes/s (farm start included)"
+redials=$(grep -c "dial failed" "$work/farm.log" || true)
+[ "$redials" -eq 0 ] || echo "  (the farm's dials failed $redials times on the way: $(grep -m1 "dial failed" "$work/farm.log" | sed 's/.*dial failed/dial failed/'))"
+
+# CPU with the links idle: utime + stime of the hub (and the farm) over IDLE seconds.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+sleep 2
+h0=$(ticks "$hub") f0=$(ticks "$farm")
+sleep "$idle"
+h1=$(ticks "$hub") f1=$(ticks "$farm")
+cpu() { awk -v a="$1" -v b="$2" -v hz="$hz" -v s="$idle" 'BEGIN { printf "%.2f", (b - a) / hz / s * 100 }'; }
+echo "idle CPU with $up links: hub $(cpu "$h0" "$h1") % of a core, farm $(cpu "$f0" "$f1") %"
+
+# Reload adding one peer: its time, and links dropped meanwhile (dead or closed ones show as
+# fewer links or as the farm's reconnects).
+reconnects() { ip netns exec "$(ns farm)" curl -s http://127.0.0.1:9110/metrics | awk '/^byst_peer_reconnects_total\{/ { n += $2 } END { print n + 0 }'; }
+r0=$(reconnects)
+cp "$work/hub-plus.toml" "$work/hub.toml"
+started=$(now)
+ip netns exec "$(ns hub)" "$BYST" reload --socket "$work/hub.sock" >"$work/reload.out" || fail "reload failed: $(cat "$work/reload.out")"
+echo "reload adding 1 peer: $(elapsed "$started" "$(now)") s ($(cat "$work/reload.out"))"
+sleep 6
+after=$(hub_links) r1=$(reconnects)
+echo "links after the reload: $after (was $up), farm reconnects during it: $((r1 - r0))"
+
+# One status and one /metrics at this size.
+started=$(now)
+ip netns exec "$(ns hub)" "$BYST" status --json --socket "$work/hub.sock" >"$work/status.json"
+echo "status --json: $(elapsed "$started" "$(now)") s, $(wc -c <"$work/status.json") bytes"
+read -r took bytes < <(hub_metrics)
+echo "/metrics: $took s, $bytes bytes"
