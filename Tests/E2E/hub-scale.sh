@@ -103,7 +103,7 @@ for _ in $(seq 1 50); do [ "$(hub_metric byst_peer_links)" -eq "$want" ] && brea
 [ "$(hub_metric byst_peer_links)" -eq "$want" ] || fail "$(hub_metric byst_peer_links) links after removing 10 peers, expected $want"
 
 # The big hub's status views, while the pings go on.
-summary=$(ip netns exec "$(ns hub)" "$BYST" status --summary --socket "$work/hub.sock")
+summary=$(ip netns exec "$(ns hub)" "$BYST" status --summary --socket "$work/hub.sock") || fail "status --summary failed"
 grep -q "peers: $((peers + 1 - 10)) configured, $((live - 10 + 1)) up, $want links" <<<"$summary" || fail "status --summary: $summary"
 ip netns exec "$(ns hub)" "$BYST" status --peer "$probe_key" --socket "$work/hub.sock" | grep -q "links: 2 up" || fail "status --peer $probe_key"
 ip netns exec "$(ns hub)" "$BYST" status --json --socket "$work/hub.sock" >"$work/status.json"

@@ -134,13 +134,21 @@ extension Node {
     }
 
     /// A removed (or restarted) peer: tell it, stop dialing, close its links shortly after.
+    /// The peer is held meanwhile and for `retiredPeerHold` after: its sessions, links and
+    /// slots refer to it (unowned) while they close, and a dial in flight answers within 10 s.
     private func retire(_ peer: PeerRuntime) {
         peer.shutdown()
+        retiredPeers.append(peer)
         let links = peer.sessions.flatMap { $0.links.values }
         eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
             for link in links { link.close() }
         }
+        eventLoop.assumeIsolated().scheduleTask(in: Self.retiredPeerHold) { [self] in
+            retiredPeers.removeAll { $0 === peer }
+        }
     }
+
+    static let retiredPeerHold: TimeAmount = .seconds(15)
 
     private func updateTunRoutes(old: [IPPrefix]) {
         guard let device = tunDevice, let tun = config.tun else { return }

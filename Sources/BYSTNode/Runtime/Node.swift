@@ -79,6 +79,8 @@ final class Node {
     var registryServer: RegistryServer?
     /// The next sample of the peers' byte counters for their rates (Node+Traffic.swift).
     var trafficSample: Scheduled<Void>?
+    /// Peers a reload removed, held while their links close (Node+Reload.swift, `retire`).
+    var retiredPeers: [PeerRuntime] = []
 
     enum StartError: Error, CustomStringConvertible {
         case missingKey(peer: String, key: String, store: String, storeExists: Bool)

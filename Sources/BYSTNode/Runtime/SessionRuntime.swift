@@ -155,7 +155,9 @@ final class SessionRuntime {
     private var timerDeadline: Nanoseconds = 0
 
     private func rearmTimer() {
-        guard let deadline = inspect({ $0.nextDeadline }) else { return cancelTimer() }
+        // A shut-down session (its peer removed by a reload, or the node stopping) keeps no
+        // timer: its peer may be gone by the time one would fire.
+        guard !isShutDown, let deadline = inspect({ $0.nextDeadline }) else { return cancelTimer() }
         // A timer that fires no later is kept (it polls and re-arms): most pumps leave the
         // deadline where it was, and re-scheduling costs more than the packet.
         if timer != nil, timerDeadline <= deadline { return }
@@ -262,7 +264,11 @@ final class SessionRuntime {
     }
 
     /// Shutdown: tell the peer, reset what is open, close the links once that is written.
+    /// Set by `shutdown`: no timer is armed again.
+    private var isShutDown = false
+
     func shutdown() {
+        isShutDown = true
         for (id, endpoint) in endpoints {
             machine.reset(id, code: .cancelled)
             endpoint.streamReset(.cancelled)
