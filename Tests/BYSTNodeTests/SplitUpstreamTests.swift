@@ -17,14 +17,14 @@ import Testing
         init() throws {
             let route = HTTPRoute(endpoint: HTTPEndpoint(tls: false, address: HostPort(host: "127.0.0.1", port: 9)), proxy: nil)
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: 9)
-            let upstream = SplitUpstream(route: route, token: "AAAAAAAAAAAAAAAAAAAAAA") { [unowned self] _ in
+            let upstream = SplitUpstream(route: route, token: "AAAAAAAAAAAAAAAAAAAAAA", auth: nil) { [unowned self] _ in
                 let channel = EmbeddedChannel(loop: loop)
                 _ = channel.connect(to: address)
                 connections.append(channel)
                 return loop.makeSucceededFuture(channel)
             }
             upstream.onWritable = { [unowned self] in writable += 1 }
-            upstream.onFailure = { [unowned self] in failures.append($0) }
+            upstream.onFailure = { [unowned self] in failures.append("\($0)") }
             upstream.onResend = { [unowned self] in resends.append($0) }
             self.upstream = upstream
         }
@@ -51,7 +51,7 @@ import Testing
         let channel = try #require(harness.connections.first)
         // Each answer frees one 1 MiB POST; the link hears once, when what is kept is below low water.
         for _ in 0..<3 {
-            upstream.responded(status: 200, reason: "OK", keepAlive: true, on: channel)
+            upstream.responded(HTTPResponseHead(status: 200, reason: "OK"), keepAlive: true, on: channel)
         }
         #expect(upstream.retainedBytes == 512 << 10)
         #expect(harness.writable == 1, "the link was told \(harness.writable) times that it may write again")
@@ -64,7 +64,7 @@ import Testing
         upstream.enqueue(Self.chunk(1000))
         upstream.flush()
         let first = try #require(harness.connections.first)
-        upstream.responded(status: 200, reason: "OK", keepAlive: true, on: first)
+        upstream.responded(HTTPResponseHead(status: 200, reason: "OK"), keepAlive: true, on: first)
         upstream.enqueue(Self.chunk(700))
         upstream.flush()
         #expect(try harness.heads(first).map { $0.contains("&s=1 ") } == [false, true])
@@ -76,7 +76,7 @@ import Testing
         #expect(again.first?.contains("Connection: close") == true)
         #expect(harness.resends.count == 1)
         #expect(upstream.retainedBytes == 700, "the unanswered POST is kept")
-        upstream.responded(status: 200, reason: "OK", keepAlive: true, on: second)
+        upstream.responded(HTTPResponseHead(status: 200, reason: "OK"), keepAlive: true, on: second)
         #expect(upstream.retainedBytes == 0)
         upstream.enqueue(Self.chunk(10))
         upstream.flush()

@@ -22,8 +22,9 @@ import Testing
         let errors = Errors()
         let channel = EmbeddedChannel()
         let headers = HTTPHeaders([("Host", "hub:8080"), ("User-Agent", "byst/1")])
+        let upgrade = WebSocketClientUpgrade(target: "/byst", headers: headers, key: key)
         try channel.pipeline.syncOperations.addHandlers([
-            WebSocketClientUpgrade(target: "/byst", headers: headers, key: key), errors,
+            HTTPRequestOpener(request: upgrade.request, auth: nil, streamsBody: false), upgrade, errors,
         ])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         return (channel, errors)

@@ -6,6 +6,13 @@
 #   direct duplex        branch ══ POST/200 chunked ══▶ hub http_listen
 #   squid forward        branch ── absolute-URI requests (Basic auth) ──▶ squid ──▶ hub
 #   squid CONNECT        branch ── CONNECT, then raw BYST ──▶ squid ──▶ hub
+#   squid Digest         squid offering Basic and Digest (digest_file_auth): forward (auto mode,
+#                        its mode asserted), CONNECT and split, each answering Digest
+#   squid NTLM           squid offering Basic and NTLM (ntlm_fake_auth), credentials from
+#                        http_proxy_credentials_file as DOMAIN\user: forward, CONNECT and
+#                        split, the NTLM handshake on each connection
+#   wrong Digest         wrong password: one log line naming the proxy and the scheme, the
+#                        slots back off (a bounded number of attempts in 10 s)
 #   nginx reverse        branch ──▶ nginx (buffering off) ──▶ hub
 #   nginx buffering      branch ──▶ nginx (proxy_request_buffering on) ──▶ hub:
 #                        duplex cannot pass, auto moves on to websocket (nginx passes upgrades);
@@ -49,10 +56,11 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -25 "$log" >&2; done; exit 1; }
 
-base=$(loopback_port_base 11)
+base=$(loopback_port_base 13)
 hub_http=$base squid=$((base + 1)) nginx=$((base + 2)) nginx_buffered=$((base + 3))
 up_target=$((base + 4)) down_target=$((base + 5)) up_forward=$((base + 6)) down_forward=$((base + 7))
 tinyproxy=$((base + 8)) haproxy=$((base + 9)) haproxy_buffering=$((base + 10))
+squid_digest=$((base + 11)) squid_ntlm=$((base + 12))
 "$byst" key gen branch --store "$work/hub.keys" >/dev/null
 "$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
 
@@ -77,6 +85,10 @@ TOML
 "$byst" up -c "$work/hub.toml" >"$work/hub.log" 2>&1 & pids+=($!)
 
 start_squid "$squid" byst:s3cret
+start_squid "$squid_digest" byst:s3cret digest
+squid_digest_dir=$PROXY_LAST_DIR
+start_squid "$squid_ntlm" byst:s3cret ntlm
+squid_ntlm_dir=$PROXY_LAST_DIR
 start_nginx_reverse "$nginx" "$hub_http"
 start_nginx_reverse "$nginx_buffered" "$hub_http" buffered
 start_tinyproxy "$tinyproxy"
@@ -166,8 +178,48 @@ run_case() {
 run_case direct "http://127.0.0.1:$hub_http/byst" 'http_mode = "duplex"'
 direct_up=$up_ms direct_down=$down_ms
 run_case squid-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\""
-grep -oE 'HTTP (duplex|split|websocket) mode works' "$work/squid-forward.case" | head -1 | sed 's/^/   squid forward: /'
+squid_forward_mode=$(transports squid-forward | cut -d' ' -f1)
+no_redial squid-forward
+mode_is squid-forward "$squid_forward_mode"
+echo "   squid forward: auto settled on $squid_forward_mode"
 run_case squid-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\"" 'proxy_mode = "connect"'
+
+# squid_saw DIR USER: squid's access log has requests authenticated as USER (its user column,
+# the 8th; squid writes a backslash in it as two).
+squid_saw() { U=$2 awk '$8 == ENVIRON["U"] { found = 1 } END { exit !found }' "$1/access.log"; }
+
+# Digest: squid offers Basic (with another password) and Digest; only Digest gets through.
+run_case squid-digest-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid_digest\""
+no_redial squid-digest-forward
+mode_is squid-digest-forward "$squid_forward_mode"
+squid_saw "$squid_digest_dir" byst || fail "squid-digest-forward: squid logged no request by user byst"
+run_case squid-digest-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid_digest\"" 'proxy_mode = "connect"'
+no_redial squid-digest-connect
+[ "$(transports squid-digest-connect)" = "connect connect" ] || fail "squid-digest-connect: branch links ran as '$(transports squid-digest-connect)', expected 2 × connect"
+# Split, by name: every POST connection answers the proxy (Digest preemptively with its nonce).
+run_case squid-digest-split "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:s3cret@127.0.0.1:$squid_digest\"" 'http_mode = "split"'
+no_redial squid-digest-split
+mode_is squid-digest-split split
+echo "   squid Digest: forward settled on $squid_forward_mode, CONNECT, split; no link redialled"
+
+# NTLM, with the credentials in a file (DOMAIN\user): the handshake on every connection.
+printf 'BYSTLAB\\byst:s3cret\n' >"$work/ntlm.credentials"
+chmod 600 "$work/ntlm.credentials"
+run_case squid-ntlm-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$squid_ntlm\"" \
+    "http_proxy_credentials_file = \"$work/ntlm.credentials\""
+no_redial squid-ntlm-forward
+mode_is squid-ntlm-forward "$squid_forward_mode"
+squid_saw "$squid_ntlm_dir" 'BYSTLAB\\byst' || fail "squid-ntlm-forward: squid logged no request by BYSTLAB\\byst"
+run_case squid-ntlm-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$squid_ntlm\"" \
+    "http_proxy_credentials_file = \"$work/ntlm.credentials\"" 'proxy_mode = "connect"'
+no_redial squid-ntlm-connect
+[ "$(transports squid-ntlm-connect)" = "connect connect" ] || fail "squid-ntlm-connect: branch links ran as '$(transports squid-ntlm-connect)', expected 2 × connect"
+run_case squid-ntlm-split "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$squid_ntlm\"" \
+    "http_proxy_credentials_file = \"$work/ntlm.credentials\"" 'http_mode = "split"'
+no_redial squid-ntlm-split
+mode_is squid-ntlm-split split
+echo "   squid NTLM: forward settled on $squid_forward_mode, CONNECT, split (the handshake on each POST connection); no link redialled"
+
 run_case nginx-reverse "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"'
 
 # nginx holding request bodies: duplex gets nowhere; nginx passes upgrades, so auto learns
@@ -298,3 +350,32 @@ grep -q "HTTP 407" "$work/branch.log" || fail "wrong credentials: no 407 in the 
 [ "$(links)" = 0 ] || fail "wrong credentials: links came up"
 kill -TERM "$branch"; wait "$branch" || true
 echo "ok: wrong proxy credentials: refused with 407, no link"
+
+# Wrong Digest credentials: squid refuses our answer to its own challenge. One warning naming
+# the proxy and the scheme; the slots back off (100 ms doubling), so 2 slots make a bounded
+# number of attempts in 10 s instead of a reconnect storm.
+cat >"$work/branch.toml" <<TOML
+[node]
+name = "branch"
+control_socket = "$work/branch.sock"
+key_store = "$work/branch.keys"
+[[peer]]
+name = "hub"
+key = "hub"
+endpoint = "http://127.0.0.1:$hub_http/byst"
+http_proxy = "http://byst:wrong@127.0.0.1:$squid_digest"
+links = 2
+TOML
+chmod 600 "$work/branch.toml"
+"$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & branch=$!; pids+=($branch)
+sleep 10
+"$byst" status --json --socket "$work/branch.sock" >"$work/wrong-digest.status" 2>/dev/null || fail "wrong digest: no status"
+kill -TERM "$branch"; wait "$branch" || true
+cp "$work/branch.log" "$work/wrong-digest.case"
+[ "$(grep -c '"remote"' "$work/wrong-digest.status" || true)" = 0 ] || fail "wrong digest: links came up"
+lines=$(grep -c "refused the Digest (MD5) credentials" "$work/branch.log" || true)
+[ "$lines" = 1 ] || fail "wrong digest: $lines log lines name the refused Digest credentials, expected 1"
+grep "refused the Digest" "$work/branch.log" | grep -q "127.0.0.1:$squid_digest" || fail "wrong digest: the log line does not name the proxy"
+attempts=$(jq '.peers[0].last_error.attempts' "$work/wrong-digest.status")
+[ "$attempts" -ge 2 ] && [ "$attempts" -le 24 ] || fail "wrong digest: $attempts attempts in 10 s (backoff expected: 2 to 24)"
+echo "ok: wrong Digest credentials: one line ($(grep -o 'HTTP 407 from the proxy.*' "$work/branch.log" | head -1)), $attempts attempts in 10 s"

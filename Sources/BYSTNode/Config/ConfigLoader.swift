@@ -366,7 +366,7 @@ struct ConfigReader {
     /// with https.
     private func readHTTPClient(_ table: TOMLTable, into peer: inout PeerConfig, _ context: Context) throws(ConfigError) {
         let endpoint = peer.endpoint?.httpEndpoint
-        let httpKeys = ["http_mode", "http_proxy", "proxy_mode", "tls_ca_file", "tls_pin_sha256", "tls_server_name"]
+        let httpKeys = ["http_mode", "http_proxy", "proxy_mode", "http_proxy_credentials_file", "tls_ca_file", "tls_pin_sha256", "tls_server_name"]
         // A port:NAME peer may be published with any endpoint: its HTTP keys apply when it is http(s).
         let followsPort = peer.endpoint?.portName != nil
         if endpoint == nil, !followsPort, let key = httpKeys.first(where: { table[$0] != nil }) {
@@ -408,6 +408,17 @@ struct ConfigReader {
             } else {
                 peer.http.proxy = try parsed(ProxyConfig.parse(text, mode: proxyMode), key: "http_proxy", value: text, context)
             }
+        }
+        if let file = try optionalString(table, "http_proxy_credentials_file", context) {
+            guard table["http_proxy"] != nil else {
+                throw error(.invalidValue(key: "http_proxy_credentials_file", expected: "set only with http_proxy", got: file.configQuoted),
+                            key: "http_proxy_credentials_file", context)
+            }
+            if peer.http.proxy?.username != nil {
+                throw error(.invalidValue(key: "http_proxy_credentials_file", expected: "no user info in http_proxy as well (one place for the credentials)",
+                                          got: file.configQuoted), key: "http_proxy_credentials_file", context)
+            }
+            peer.http.proxyCredentialsFile = file
         }
         peer.http.tlsCAFile = try optionalString(table, "tls_ca_file", context)
         peer.http.tlsServerName = try optionalString(table, "tls_server_name", context)

@@ -44,6 +44,7 @@ enum ConfigSchema {
         .text("http_mode", oneOf(HTTPMode.allCases.map(\.rawValue))),
         .text("http_proxy", ProxyConfig.expected + " or \"env\""),
         .text("proxy_mode", oneOf(ProxyConfig.Mode.allCases.map(\.rawValue))),
+        .text("http_proxy_credentials_file", "the path of a file (mode 0600) holding the proxy's user:password or DOMAIN\\user:password"),
         .text("tls_ca_file", caFile),
         .list("tls_pin_sha256", "an array of \"sha256//<base64>\" strings"),
         .text("tls_server_name", "a DNS name"),

@@ -69,6 +69,9 @@ public struct HTTPClientOptions: Sendable, Equatable {
     public var proxy: ProxyConfig?
     /// `http_proxy = "env"`: read from the environment at load; chosen per endpoint at dial.
     public var environmentProxy: EnvironmentProxy?
+    /// `http_proxy_credentials_file`: the proxy's user and password, read when the peer is set
+    /// up (ProxyCredentialsFile), instead of user info in `http_proxy`.
+    public var proxyCredentialsFile: String?
     /// PEM file of the CAs that may sign the server's certificate; nil: the system's roots.
     public var tlsCAFile: String?
     /// SHA-256 digests of acceptable server SubjectPublicKeyInfos; when set, a matching key

@@ -1,8 +1,8 @@
 import BYSTProto
 import NIOCore
 
-/// Client side of an HTTP-carried link, between the socket (or TLS) and the LinkHandler
-/// (PROTOCOL.md §6): sends the request head, then
+/// Client side of an HTTP-carried link, between the request opener (HTTPRequestOpener, which
+/// sends the request head) and the LinkHandler (PROTOCOL.md §6):
 ///
 ///   duplex: the link's writes ─▶ one chunk per flush of the POST body
 ///   split:  the link's writes ─▶ SplitUpstream (POSTs on other connections)
@@ -20,7 +20,7 @@ final class HTTPClientFraming: ChannelDuplexHandler {
         case split(SplitUpstream)
     }
 
-    private let request: HTTPRequestHead
+    private let requestMethod: String
     private let upstream: Upstream
     private var parser = HTTPHeadParser()
     private var decoder: HTTPBodyDecoder?
@@ -28,16 +28,9 @@ final class HTTPClientFraming: ChannelDuplexHandler {
     private var outbound = ChunkedOutbound()
     private var failed = false
 
-    init(request: HTTPRequestHead, upstream: Upstream) {
-        self.request = request
+    init(requestMethod: String, upstream: Upstream) {
+        self.requestMethod = requestMethod
         self.upstream = upstream
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        var head = context.channel.allocator.buffer(capacity: 512)
-        request.write(into: &head)
-        context.writeAndFlush(wrapOutboundOut(head), promise: nil)
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -58,7 +51,7 @@ final class HTTPClientFraming: ChannelDuplexHandler {
             guard let head else { return }
             guard head.status == 200 else { throw .status(head.status, head.reason, refusal: head.headers[BYSTRefusal.headerName]) }
             do throws(HTTPError) {
-                decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(head, requestMethod: request.method))
+                decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(head, requestMethod: requestMethod))
             } catch { throw .malformed(error) }
         }
         guard var body = decoder else { return }

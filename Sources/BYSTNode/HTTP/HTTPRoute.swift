@@ -19,24 +19,14 @@ struct HTTPRoute {
         return viaForwardProxy ? "http://\(endpoint.authority)\(path)" : path
     }
 
-    /// Headers every request of ours carries. Caches must not keep anything.
+    /// Headers every request of ours carries. Caches must not keep anything. The proxy's
+    /// credentials, when it asks, are added by ProxyAuthSession.
     func requestHeaders() -> HTTPHeaders {
-        var headers = HTTPHeaders([("Host", endpoint.authority), ("User-Agent", "byst/1"), ("Cache-Control", "no-cache, no-store")])
-        if viaForwardProxy, let credentials = proxyAuthorization { headers.add("Proxy-Authorization", credentials) }
-        return headers
-    }
-
-    /// `Basic base64(user:password)` (RFC 7617), if the proxy URL has credentials.
-    var proxyAuthorization: String? {
-        guard let proxy, let user = proxy.username else { return nil }
-        let pair = user + ":" + (proxy.password ?? "")
-        return "Basic " + Base64URL.encode(Array(pair.utf8), urlSafe: false, padded: true)
+        HTTPHeaders([("Host", endpoint.authority), ("User-Agent", "byst/1"), ("Cache-Control", "no-cache, no-store")])
     }
 
     /// The CONNECT request that opens a tunnel to the endpoint.
     func connectRequest() -> HTTPRequestHead {
-        var headers = HTTPHeaders([("Host", endpoint.authority), ("User-Agent", "byst/1")])
-        if let credentials = proxyAuthorization { headers.add("Proxy-Authorization", credentials) }
-        return HTTPRequestHead(method: "CONNECT", target: endpoint.authority, headers: headers)
+        HTTPRequestHead(method: "CONNECT", target: endpoint.authority, headers: HTTPHeaders([("Host", endpoint.authority), ("User-Agent", "byst/1")]))
     }
 }

@@ -42,8 +42,7 @@ final class SplitPostResponseHandler: ChannelInboundHandler {
                 head = nil
                 decoder = nil
                 parser = HTTPHeadParser()
-                let keepAlive = current.version == .http11 && !current.headers.containsToken("close", in: "connection")
-                upstream?.responded(status: current.status, reason: current.reason, keepAlive: keepAlive, on: context.channel)
+                upstream?.responded(current, keepAlive: HTTPResponseSkipper.keepsAlive(current), on: context.channel)
             }
         } catch {
             upstream?.connectionFailed(context.channel, "malformed response: \(error)")
@@ -55,7 +54,7 @@ final class SplitPostResponseHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if var body = decoder, let current = head, (try? body.endOfInput()) != nil {
             // A close-delimited response ends here.
-            upstream?.responded(status: current.status, reason: current.reason, keepAlive: false, on: context.channel)
+            upstream?.responded(current, keepAlive: false, on: context.channel)
         }
         upstream?.connectionLost(context.channel, "connection closed")
         context.fireChannelInactive()

@@ -10,6 +10,11 @@
 // Some proxies (tinyproxy) answer a POST as HTTP/1.1 without `Connection: close` and close
 // the connection right after: the next POST, already written, meets a reset. The server
 // answers a repeated part idempotently, so sending it again is safe whether or not it got there.
+//
+// Through a forward proxy that asks for credentials, a 407 is answered by sending the same
+// POST again (ProxyAuthSession): NTLM on the same connection, after a bodyless Type 1, once
+// per connection; Basic and Digest on a fresh connection, and then preemptively on each POST
+// (Digest with the proxy's nonce).
 import BYSTProto
 import NIOCore
 
@@ -31,6 +36,15 @@ final class SplitUpstream: LinkWriteGate {
     let route: HTTPRoute
     let token: String
     private let connector: Connector
+    private let auth: ProxyAuthSession?
+    /// The current connection's conversation with the proxy about the POST in flight.
+    private var exchange = ProxyAuthenticator.Exchange()
+    /// The head that answers the proxy's 407 to the unanswered POST, to send it with.
+    private var answeredHead: HTTPRequestHead?
+    /// NTLM authenticated the current connection: its next POSTs need no handshake.
+    private var connectionAuthenticated = false
+    /// The POST in flight is NTLM's bodyless Type 1 leg.
+    private var ntlmLeg = false
     private var pending: [ByteBuffer] = []
     private var pendingBytes = 0
     private var nextSequence: UInt64 = 0
@@ -47,15 +61,16 @@ final class SplitUpstream: LinkWriteGate {
     private var filledUp = false
     private(set) var bytesSent: UInt64 = 0
     /// Called once, when a POST fails: the link is over.
-    var onFailure: ((String) -> Void)?
+    var onFailure: ((HTTPTransportError) -> Void)?
     /// Called when what is kept drained below `lowWater` after being full.
     var onWritable: (() -> Void)?
     /// Called when a POST is sent again (for the log).
     var onResend: ((String) -> Void)?
 
-    init(route: HTTPRoute, token: String, connector: @escaping Connector) {
+    init(route: HTTPRoute, token: String, auth: ProxyAuthSession?, connector: @escaping Connector) {
         self.route = route
         self.token = token
+        self.auth = auth
         self.connector = connector
     }
 
@@ -109,6 +124,7 @@ final class SplitUpstream: LinkWriteGate {
             case .success(let channel):
                 guard !closed else { return channel.close(promise: nil) }
                 self.channel = channel
+                connectionAuthenticated = false
                 sendIfIdle()
             case .failure(let error):
                 fail("cannot connect to \(route.connectAddress): \(error)")
@@ -117,27 +133,48 @@ final class SplitUpstream: LinkWriteGate {
     }
 
     private func write(_ part: SplitPart, on channel: Channel) {
+        var head = answeredHead ?? request(for: part)
+        if answeredHead == nil, let auth, !(connectionAuthenticated && auth.connectionNeedsHandshake) {
+            exchange = ProxyAuthenticator.Exchange()
+            do throws(HTTPTransportError) { head = try auth.opening(head, exchange: &exchange) } catch {
+                return fail(error)
+            }
+        }
+        answeredHead = nil
+        // NTLM's Type 1 draws a 407: it goes without the body, which the proxy would have to
+        // read and discard before the connection could carry the Type 3.
+        ntlmLeg = exchange.awaitingNTLMChallenge
+        if ntlmLeg { head = HTTPRequestOpener.bodyless(head) }
+        var headBytes = channel.allocator.buffer(capacity: 512)
+        head.write(into: &headBytes)
+        channel.write(headBytes, promise: nil)
+        if !ntlmLeg { for buffer in part.body { channel.write(buffer, promise: nil) } }
+        channel.flush()
+        bytesSent += UInt64(headBytes.readableBytes + (ntlmLeg ? 0 : part.size))
+        awaitingAnswer = true
+    }
+
+    private func request(for part: SplitPart) -> HTTPRequestHead {
         var headers = route.requestHeaders()
         headers.add("Content-Type", "application/octet-stream")
         headers.add("Content-Length", "\(part.size)")
         if onePostPerConnection { headers.add("Connection", "close") }
-        let target = route.requestTarget(query: "t=\(token)&s=\(part.sequence)")
-        var headBytes = channel.allocator.buffer(capacity: 512)
-        HTTPRequestHead(method: "POST", target: target, headers: headers).write(into: &headBytes)
-        channel.write(headBytes, promise: nil)
-        for buffer in part.body { channel.write(buffer, promise: nil) }
-        channel.flush()
-        bytesSent += UInt64(headBytes.readableBytes + part.size)
-        awaitingAnswer = true
+        return HTTPRequestHead(method: "POST", target: route.requestTarget(query: "t=\(token)&s=\(part.sequence)"), headers: headers)
     }
 
     /// The response to the POST in flight arrived (its body read to the end).
-    func responded(status: Int, reason: String, keepAlive: Bool, on channel: Channel) {
+    func responded(_ head: HTTPResponseHead, keepAlive: Bool, on channel: Channel) {
         guard channel === self.channel, awaitingAnswer, let part = unanswered else { return }
         awaitingAnswer = false
-        guard (200..<300).contains(status) else {
-            return fail("HTTP \(status) \(reason) for part \(part.sequence)")
+        if head.status == 407, let auth {
+            return answerChallenge(head, for: part, keepAlive: keepAlive, auth: auth, on: channel)
         }
+        // A bodyless Type 1 leg passed on to the hub would be an empty part.
+        guard !ntlmLeg else { return fail("the proxy answered NTLM's Type 1 with HTTP \(head.status), not 407") }
+        guard (200..<300).contains(head.status) else {
+            return fail("HTTP \(head.status) \(head.reason) for part \(part.sequence)")
+        }
+        if exchange.isNTLM { connectionAuthenticated = true }
         unanswered = nil
         if !keepAlive || onePostPerConnection {
             self.channel = nil
@@ -152,6 +189,23 @@ final class SplitUpstream: LinkWriteGate {
         }
     }
 
+    /// The proxy's 407 to `part`: the same POST again with the answer, on the same connection
+    /// (NTLM needs it kept) or, for Basic and Digest, on a fresh one.
+    private func answerChallenge(_ head: HTTPResponseHead, for part: SplitPart, keepAlive: Bool, auth: ProxyAuthSession, on channel: Channel) {
+        do throws(HTTPTransportError) {
+            answeredHead = try auth.answer(head, to: request(for: part), exchange: &exchange)
+        } catch { return fail(error) }
+        if exchange.isNTLM {
+            guard keepAlive else { return fail(.proxyAuth(.connectionClosed(scheme: "NTLM"), proxy: auth.proxy.description)) }
+        } else {
+            // Basic and Digest go on a fresh connection: a proxy that answered 407 before it
+            // read the POST's body may not read another request on this one (squid stalls).
+            self.channel = nil
+            channel.close(promise: nil)
+        }
+        sendIfIdle()
+    }
+
     /// The connection closed or failed. The POST it carried, if unanswered, is sent again on
     /// a fresh connection (the server answers a repeat it already has without delivering it
     /// twice), unless it has lost `maxLosses` connections in a row.
@@ -159,6 +213,8 @@ final class SplitUpstream: LinkWriteGate {
         guard channel === self.channel else { return }
         self.channel = nil
         channel.close(promise: nil)
+        // An NTLM answer is good only on the connection its challenge came on.
+        if exchange.isNTLM { answeredHead = nil }
         guard awaitingAnswer, var part = unanswered else { return sendIfIdle() }
         awaitingAnswer = false
         part.losses += 1
@@ -182,9 +238,11 @@ final class SplitUpstream: LinkWriteGate {
         fail(reason)
     }
 
-    private func fail(_ reason: String) {
+    private func fail(_ reason: String) { fail(.upstream(reason)) }
+
+    private func fail(_ error: HTTPTransportError) {
         guard !closed else { return }
         close()
-        onFailure?(reason)
+        onFailure?(error)
     }
 }

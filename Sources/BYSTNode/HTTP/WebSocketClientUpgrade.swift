@@ -2,7 +2,7 @@ import BYSTProto
 import NIOCore
 
 /// The branch's side of the WebSocket opening handshake (PROTOCOL.md §6.4), below the frame
-/// codec: sends the upgrade request, holds back everything the handlers above write (the
+/// codec: its upgrade request (`request`, which HTTPRequestOpener sends), holds back everything the handlers above write (the
 /// link's handshake, already framed) until the server's 101 checks out, then passes bytes
 /// both ways untouched. A client may send frames only after the 101 (RFC 6455 §4.1).
 final class WebSocketClientUpgrade: ChannelDuplexHandler {
@@ -11,7 +11,7 @@ final class WebSocketClientUpgrade: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let request: HTTPRequestHead
+    let request: HTTPRequestHead
     private let key: String
     private var parser = HTTPHeadParser()
     private var inbound = ByteBuffer()
@@ -28,13 +28,6 @@ final class WebSocketClientUpgrade: ChannelDuplexHandler {
         headers.add("Sec-WebSocket-Version", WebSocketHandshake.version)
         request = HTTPRequestHead(method: "GET", target: target, headers: headers)
         self.key = key
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        var head = context.channel.allocator.buffer(capacity: 512)
-        request.write(into: &head)
-        context.writeAndFlush(wrapOutboundOut(head), promise: nil)
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -64,6 +64,7 @@ enum DialFailureClassifier {
             default: return .httpStatus(code, reason: reason)
             }
         case .proxyRefused(407, _): return .proxyAuthRequired(status: 407)
+        case .proxyAuth(let problem, let proxy): return .proxyAuthFailed(proxy: proxy, reason: problem.description)
         case .proxyRefused(403, _): return .proxyForbidden(connect: true)
         default: return .other("\(error)")
         }

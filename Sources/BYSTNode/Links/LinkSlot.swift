@@ -87,7 +87,10 @@ final class LinkSlot {
         }
         // Through CONNECT, links speak raw BYST in the tunnel, except WebSocket links (asked
         // for by name), whose upgrade goes through it to whatever answers at the other end.
-        let connectTunnel = route.viaConnect ? ProxyConnectHandler(request: route.connectRequest()) : nil
+        let proxyAuth = route.proxy.map { peer.proxyAuth(for: $0) }
+        let connectTunnel = route.viaConnect ? ProxyConnectHandler(request: route.connectRequest(), auth: proxyAuth) : nil
+        // Absolute-URI requests answer the proxy's 407s; in a CONNECT tunnel the hub is spoken to.
+        let requestAuth = route.viaForwardProxy ? proxyAuth : nil
         if connectTunnel != nil, peer.config.http.mode != .websocket {
             let link = makeLink(binding: [], replacing: replacing)
             link.transport = "connect"
@@ -108,20 +111,28 @@ final class LinkSlot {
             // Not a secret (proxies see it): it pairs the link's requests and is bound into its handshake.
             let token = Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
             link = makeLink(binding: Array(token.utf8), replacing: replacing)
-            let upstream = SplitUpstream(route: route, token: token) { [self] upstream in
+            let upstream = SplitUpstream(route: route, token: token, auth: requestAuth) { [self] upstream in
                 openUpstreamConnection(upstream, addTLS: addTLS)
             }
-            upstream.onFailure = { [weak link] reason in link?.fail("\(HTTPTransportError.upstream(reason))") }
+            upstream.onFailure = { [weak link, dialRoute = route.dialRoute] error in
+                guard let link else { return }
+                if !link.wasEstablished, link.dialFailure == nil { link.dialFailure = DialFailureClassifier.cause(of: error, route: dialRoute) }
+                link.fail("\(error)")
+            }
             upstream.onWritable = { [weak link] in link?.session?.schedulePump() }
             upstream.onResend = { [logger] message in logger.info("split-mode upstream: \(message)") }
             link.writeGate = upstream
-            framing = [HTTPClientFraming(
-                request: HTTPRequestHead(method: "GET", target: route.requestTarget(query: "t=\(token)"), headers: headers),
-                upstream: .split(upstream))]
+            let request = HTTPRequestHead(method: "GET", target: route.requestTarget(query: "t=\(token)"), headers: headers)
+            framing = [
+                HTTPRequestOpener(request: request, auth: requestAuth, streamsBody: false),
+                HTTPClientFraming(requestMethod: request.method, upstream: .split(upstream)),
+            ]
         case .websocket:
             link = makeLink(binding: [], replacing: replacing)
+            let upgrade = WebSocketClientUpgrade(target: route.requestTarget(), headers: headers)
             framing = [
-                WebSocketClientUpgrade(target: route.requestTarget(), headers: headers),
+                HTTPRequestOpener(request: upgrade.request, auth: requestAuth, streamsBody: false),
+                upgrade,
                 ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: WebSocketReceiver.maxMessageBytes)),
                 WebSocketFrameEncoder(),
                 WebSocketLinkStream(role: .client),
@@ -130,8 +141,11 @@ final class LinkSlot {
             headers.add("Content-Type", "application/octet-stream")
             link = makeLink(binding: [], replacing: replacing)
             headers.add("Transfer-Encoding", "chunked")
-            framing = [HTTPClientFraming(
-                request: HTTPRequestHead(method: "POST", target: route.requestTarget(), headers: headers), upstream: .chunkedBody)]
+            let request = HTTPRequestHead(method: "POST", target: route.requestTarget(), headers: headers)
+            framing = [
+                HTTPRequestOpener(request: request, auth: requestAuth, streamsBody: true),
+                HTTPClientFraming(requestMethod: request.method, upstream: .chunkedBody),
+            ]
         }
         modes[ObjectIdentifier(link)] = mode
         link.transport = mode.rawValue

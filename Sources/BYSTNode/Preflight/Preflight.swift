@@ -65,6 +65,13 @@ enum Preflight {
                 problems.append(PreflightProblem(location: lines.location("tls_ca_file", table: "peer", index: index), message: error.description))
             }
         }
+        for (index, peer) in config.peers.enumerated() {
+            guard let file = peer.http.proxyCredentialsFile else { continue }
+            do throws(ProxyCredentialsFile.Failure) { _ = try ProxyCredentialsFile.read(file) } catch {
+                problems.append(PreflightProblem(location: lines.location(ProxyCredentialsFile.key, table: "peer", index: index),
+                                                 message: error.description))
+            }
+        }
         if let registry = config.registry {
             do throws(EtcdSecurity.Failure) { _ = try EtcdSecurity(registry) } catch {
                 problems.append(PreflightProblem(location: lines.location(error.key, table: "node"), message: error.description))

@@ -20,6 +20,10 @@ final class PeerRuntime {
     var reconnects = 0
     /// Client TLS for an https:// endpoint.
     let tlsContext: NIOSSLContext?
+    /// `http_proxy_credentials_file`, read when the peer is set up.
+    let proxyFileCredentials: ProxyCredentials?
+    /// What the proxy asked for, shared by the slots' links (ProxyAuthSession), per proxy.
+    private var proxyAuthSessions: [String: ProxyAuthSession] = [:]
     /// Auto mode: the HTTP mode that last worked, and what to try while none has.
     var learnedHTTPMode: HTTPMode?
     private var autoCandidate = HTTPMode.duplex
@@ -37,17 +41,41 @@ final class PeerRuntime {
     /// Bytes per second over the last seconds, sampled by the node (Node+Traffic.swift).
     var traffic = TrafficWindow()
 
-    init(config: PeerConfig, key: PreSharedKey, nextKey: PreSharedKey? = nil, node: Node) throws(TLSSetup.Failure) {
+    /// Why a peer could not be set up: a TLS file or the proxy credentials file.
+    struct SetupFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(config: PeerConfig, key: PreSharedKey, nextKey: PreSharedKey? = nil, node: Node) throws(SetupFailure) {
         self.config = config
         self.key = key
         self.nextKey = nextKey
         self.node = node
         // A port:NAME peer may be published with an https:// endpoint.
-        if config.endpoint?.httpEndpoint?.tls == true || config.endpoint?.portName != nil {
-            tlsContext = try TLSSetup.clientContext(config.http, peer: config.name)
-        } else {
-            tlsContext = nil
-        }
+        do throws(TLSSetup.Failure) {
+            if config.endpoint?.httpEndpoint?.tls == true || config.endpoint?.portName != nil {
+                tlsContext = try TLSSetup.clientContext(config.http, peer: config.name)
+            } else {
+                tlsContext = nil
+            }
+        } catch { throw SetupFailure(description: error.description) }
+        do throws(ProxyCredentialsFile.Failure) {
+            if let file = config.http.proxyCredentialsFile {
+                proxyFileCredentials = try ProxyCredentialsFile.read(file)
+            } else {
+                proxyFileCredentials = nil
+            }
+        } catch { throw SetupFailure(description: error.description) }
+    }
+
+    /// The shared authentication state of `proxy`, with the credentials configured for it.
+    func proxyAuth(for proxy: ProxyConfig) -> ProxyAuthSession {
+        let key = proxy.address.description
+        if let session = proxyAuthSessions[key] { return session }
+        let credentials = proxyFileCredentials ?? proxy.username.map { ProxyCredentials(user: $0, password: proxy.password ?? "") }
+        let session = ProxyAuthSession(proxy: proxy.address, credentials: credentials)
+        proxyAuthSessions[key] = session
+        return session
     }
 
     // MARK: Keys

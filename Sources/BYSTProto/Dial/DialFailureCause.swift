@@ -22,6 +22,9 @@ public enum DialFailureCause: Equatable, Hashable, Sendable, CustomStringConvert
     case handshakeTimedOut(address: String)
     /// HTTP 407 from the proxy: credentials missing or wrong.
     case proxyAuthRequired(status: Int)
+    /// The proxy asked for credentials and refused ours, or asked in a way BYST cannot answer
+    /// (`reason`: ProxyAuthError's words, naming the scheme).
+    case proxyAuthFailed(proxy: String, reason: String)
     /// HTTP 403 without the hub's `BYST-Refusal` marker: a proxy (or something else on the
     /// way) forbids the request or the CONNECT.
     case proxyForbidden(connect: Bool)
@@ -45,7 +48,7 @@ public enum DialFailureCause: Equatable, Hashable, Sendable, CustomStringConvert
     /// rest may heal by itself (a hub restarting, a network coming back).
     public var isAuthProblem: Bool {
         switch self {
-        case .proxyAuthRequired, .proxyForbidden, .hubRefusedKey, .closedDuringHandshake, .tlsFailed: true
+        case .proxyAuthRequired, .proxyAuthFailed, .proxyForbidden, .hubRefusedKey, .closedDuringHandshake, .tlsFailed: true
         default: false
         }
     }
@@ -57,7 +60,7 @@ public enum DialFailureCause: Equatable, Hashable, Sendable, CustomStringConvert
     /// request into a GET the hub refuses with `bad-request`.
     public var isIndependentOfHTTPMode: Bool {
         switch self {
-        case .nameNotResolved, .refused, .timedOut, .proxyAuthRequired, .hubRefusedKey, .tlsFailed: true
+        case .nameNotResolved, .refused, .timedOut, .proxyAuthRequired, .proxyAuthFailed, .hubRefusedKey, .tlsFailed: true
         case .hubRefused(let code, _): code == BYSTRefusal.handshakeFailed.rawValue
         default: false
         }
@@ -70,7 +73,8 @@ public enum DialFailureCause: Equatable, Hashable, Sendable, CustomStringConvert
         case .timedOut(let address, let hop): "connect to \(address)\(hop.note) timed out"
         case .handshakeTimedOut(let address): "no handshake answer from \(address) in time"
         case .proxyAuthRequired(let status):
-            "HTTP \(status) from the proxy: it wants (other) credentials in http_proxy"
+            "HTTP \(status) from the proxy: it wants (other) credentials (http_proxy or http_proxy_credentials_file)"
+        case .proxyAuthFailed(let proxy, let reason): "HTTP 407 from the proxy \(proxy): \(reason)"
         case .proxyForbidden(let connect):
             "HTTP 403 without \(BYSTRefusal.headerName): a proxy forbids the \(connect ? "CONNECT" : "request")"
         case .hubRefusedKey: "the hub refused the key (\(BYSTRefusal.headerName): \(BYSTRefusal.unknownKey.rawValue)): the two ends hold different keys"

@@ -57,6 +57,11 @@ enum HTTPSyntax {
         byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
+    /// `s` with ASCII letters lower-cased (tokens: schemes, parameter names).
+    static func lowercasedASCII(_ s: some StringProtocol) -> String {
+        String(decoding: s.utf8.map(lowercased), as: UTF8.self)
+    }
+
     /// ASCII case-insensitive equality; bytes above 0x7F must match exactly.
     static func equalsIgnoringCase(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
         a.utf8.count == b.utf8.count

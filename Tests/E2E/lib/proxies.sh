@@ -37,7 +37,9 @@ proxy_require() {
             exit 1
         }
     done
-    [ -x /usr/lib/squid/basic_ncsa_auth ] || { echo "FAIL: /usr/lib/squid/basic_ncsa_auth not found (package squid)" >&2; exit 1; }
+    for helper in basic_ncsa_auth digest_file_auth ntlm_fake_auth; do
+        [ -x "/usr/lib/squid/$helper" ] || { echo "FAIL: /usr/lib/squid/$helper not found (package squid)" >&2; exit 1; }
+    done
 }
 
 # _proxy_listening PORT: something accepts TCP connections on 127.0.0.1:PORT (of $PROXY_NETNS
@@ -87,24 +89,54 @@ _proxy_port_free() {
     fi
 }
 
-# start_squid PORT [USER:PASSWORD]: squid on 127.0.0.1:PORT, a forward proxy (absolute-URI
-# requests and CONNECT to any port) for clients on 127.0.0.1 to destinations on 127.0.0.1
-# only. With USER:PASSWORD, Basic proxy auth is required (407 without it). No cache, no
-# body size limit, long timeouts.
+# start_squid PORT [USER:PASSWORD [SCHEME]]: squid on 127.0.0.1:PORT, a forward proxy
+# (absolute-URI requests and CONNECT to any port) for clients on 127.0.0.1 to destinations on
+# 127.0.0.1 only. With USER:PASSWORD, proxy auth is required (407 without it), by SCHEME:
+#   basic  (default) basic_ncsa_auth with an htpasswd file
+#   digest digest_file_auth with a user:password file
+#   ntlm   ntlm_fake_auth (accepts any user: it checks the message exchange, not the
+#          password), keep_alive on
+# Digest and NTLM squids offer Basic as well, with another password: a client must pick the
+# stronger scheme to get through.
+# No cache, no body size limit, long timeouts.
 start_squid() {
-    local port=$1 credentials=${2:-} dir pid
+    local port=$1 credentials=${2:-} scheme=${3:-basic} dir pid
     _proxy_port_free "$port" start_squid
     dir=$(mktemp -d "/tmp/byst-squid.$$.XXXX")
     BYST_PROXY_DIRS+=("$dir")
     local auth_lines="" access_lines="http_access allow byst_clients byst_targets"
     if [ -n "$credentials" ]; then
         [[ "$credentials" == *:* ]] || { echo "FAIL: start_squid: credentials must be USER:PASSWORD" >&2; exit 1; }
-        htpasswd -c -b -m "$dir/passwd" "${credentials%%:*}" "${credentials#*:}" 2>/dev/null \
+        # With Digest or NTLM, Basic (offered too) knows another password: a client that
+        # answers Basic where it should have picked the stronger scheme is refused.
+        local basic_password=${credentials#*:}
+        [ "$scheme" = basic ] || basic_password="not-$basic_password"
+        htpasswd -c -b -m "$dir/passwd" "${credentials%%:*}" "$basic_password" 2>/dev/null \
             || { echo "FAIL: start_squid: htpasswd failed" >&2; exit 1; }
-        auth_lines="auth_param basic program /usr/lib/squid/basic_ncsa_auth $dir/passwd
+        local basic_lines="auth_param basic program /usr/lib/squid/basic_ncsa_auth $dir/passwd
 auth_param basic children 2 startup=1 idle=1
 auth_param basic realm byst-test
-auth_param basic credentialsttl 1 hour
+auth_param basic credentialsttl 1 hour"
+        case "$scheme" in
+            basic) auth_lines=$basic_lines ;;
+            digest)
+                printf '%s\n' "$credentials" >"$dir/digest-passwd"
+                # Squid offers the schemes in the order configured: Basic first, so that
+                # choosing Digest is the client's doing.
+                auth_lines="$basic_lines
+auth_param digest program /usr/lib/squid/digest_file_auth $dir/digest-passwd
+auth_param digest children 2 startup=1 idle=1
+auth_param digest realm byst-test
+auth_param digest nonce_max_duration 30 minutes
+auth_param digest nonce_max_count 50" ;;
+            ntlm)
+                auth_lines="$basic_lines
+auth_param ntlm program /usr/lib/squid/ntlm_fake_auth
+auth_param ntlm children 2 startup=1 idle=1
+auth_param ntlm keep_alive on" ;;
+            *) echo "FAIL: start_squid: scheme must be basic, digest or ntlm, not '$scheme'" >&2; exit 1 ;;
+        esac
+        auth_lines="$auth_lines
 acl byst_authenticated proxy_auth REQUIRED"
         access_lines="http_access deny !byst_authenticated
 $access_lines"

@@ -1,5 +1,3 @@
-import BYSTProto
-
 /// RFC 4648 §5 base64url without padding (export strings), and standard base64 (key store).
 /// The byte-level forms let key material be encoded and decoded without a `String` copy
 /// (strings cannot be wiped); their scratch is wiped.
