@@ -1,19 +1,28 @@
 import CCrypto
 
-/// The hashes proxy authentication is defined with: MD5 and SHA-256 for Digest (RFC 7616),
-/// HMAC-MD5 for NTLMv2 (MS-NLMP), from libcrypto. Nothing of BYST's own security rests on them.
+/// The hashes other protocols on BYST's way are defined with, from libcrypto: MD5 and SHA-256
+/// for proxy Digest authentication (RFC 7616), HMAC-MD5 for NTLMv2 (MS-NLMP), SHA-1 for the
+/// `Sec-WebSocket-Accept` value (RFC 6455, `SHA1`). Nothing of BYST's own security rests on them.
 public enum LegacyDigest: Sendable {
     case md5
     case sha256
+    case sha1
 
     private var md: OpaquePointer? {
         switch self {
         case .md5: EVP_md5()
         case .sha256: EVP_sha256()
+        case .sha1: EVP_sha1()
         }
     }
 
-    public var outputSize: Int { self == .md5 ? 16 : 32 }
+    public var outputSize: Int {
+        switch self {
+        case .md5: 16
+        case .sha256: 32
+        case .sha1: 20
+        }
+    }
 
     public func hash(_ bytes: [UInt8]) throws(CryptoError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: outputSize)
