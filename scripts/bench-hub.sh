@@ -25,13 +25,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 fail() { echo "bench-hub: $*" >&2; tail -5 "$work/hub.log" "$work/farm.log" >&2 2>/dev/null || true; exit 1; }
 
-netns_add hub
-netns_add farm
-netns_veth hub 10.250.0.1/16 farm 10.250.0.2/16
-for n in hub farm; do ip netns exec "$(ns $n)" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.core.somaxconn=8192; done
-python3 scripts/lib/hub-farm.py "$work" "$peers" "$live" "$tun"
-ip -n "$(ns farm)" -batch "$work/sources"
-ip -n "$(ns hub)" route add 10.252.0.0/16 via 10.250.0.2
+netns_hub_farm "$peers" "$live" "$tun"
 
 # The hub's READY=1 arrives on a socket that plays systemd's part (wall-clock time of arrival).
 python3 -u -c '

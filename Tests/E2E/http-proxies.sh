@@ -123,16 +123,26 @@ mode_is() {
 }
 
 # run_case NAME ENDPOINT [TOML LINES…]: a branch daemon, both transfers, SHA-256 checks.
-run_case() {
-    local name=$1 endpoint=$2; shift 2
+# branch_config ENDPOINT [LINE…]: the branch's config (mode 0600: it may hold a proxy password,
+# which byst refuses in a file readable by others), its peer "hub" at ENDPOINT with 2 links and
+# LINEs, and no forwards.
+branch_config() {
+    local endpoint=$1; shift
     {
         printf '[node]\nname = "branch"\ncontrol_socket = "%s"\nkey_store = "%s"\n\n' "$work/branch.sock" "$work/branch.keys"
         printf '[[peer]]\nname = "hub"\nkey = "hub"\nendpoint = "%s"\nlinks = 2\n' "$endpoint"
         for line in "$@"; do echo "$line"; done
+    } >"$work/branch.toml"
+    chmod 600 "$work/branch.toml"
+}
+
+run_case() {
+    local name=$1 endpoint=$2; shift 2
+    branch_config "$endpoint" "$@"
+    {
         printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$up_forward" "$up_target"
         printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$down_forward" "$down_target"
-    } >"$work/branch.toml"
-    chmod 600 "$work/branch.toml"  # it may hold a proxy password: byst refuses it readable by others
+    } >>"$work/branch.toml"
     "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & local branch=$!; pids+=($branch)
     local n=0
     for _ in $(seq 1 200); do n=$(links); [ "$n" = 2 ] && break; sleep 0.1; done
@@ -331,19 +341,7 @@ recycled=$(grep -c "recycling link" "$work/recycling.case" || true)
 echo "   recycling: $recycled links replaced during the transfers"
 
 # Wrong proxy credentials: no link, and the log names the cause.
-cat >"$work/branch.toml" <<TOML
-[node]
-name = "branch"
-control_socket = "$work/branch.sock"
-key_store = "$work/branch.keys"
-[[peer]]
-name = "hub"
-key = "hub"
-endpoint = "http://127.0.0.1:$hub_http/byst"
-http_proxy = "http://byst:wrong@127.0.0.1:$squid"
-http_mode = "duplex"
-TOML
-chmod 600 "$work/branch.toml"
+branch_config "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:wrong@127.0.0.1:$squid\"" 'http_mode = "duplex"'
 "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & branch=$!; pids+=($branch)
 for _ in $(seq 1 50); do grep -q "407" "$work/branch.log" && break; sleep 0.1; done
 grep -q "HTTP 407" "$work/branch.log" || fail "wrong credentials: no 407 in the log"
@@ -354,19 +352,7 @@ echo "ok: wrong proxy credentials: refused with 407, no link"
 # Wrong Digest credentials: squid refuses our answer to its own challenge. One warning naming
 # the proxy and the scheme; the slots back off (100 ms doubling), so 2 slots make a bounded
 # number of attempts in 10 s instead of a reconnect storm.
-cat >"$work/branch.toml" <<TOML
-[node]
-name = "branch"
-control_socket = "$work/branch.sock"
-key_store = "$work/branch.keys"
-[[peer]]
-name = "hub"
-key = "hub"
-endpoint = "http://127.0.0.1:$hub_http/byst"
-http_proxy = "http://byst:wrong@127.0.0.1:$squid_digest"
-links = 2
-TOML
-chmod 600 "$work/branch.toml"
+branch_config "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:wrong@127.0.0.1:$squid_digest\""
 "$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & branch=$!; pids+=($branch)
 sleep 10
 "$byst" status --json --socket "$work/branch.sock" >"$work/wrong-digest.status" 2>/dev/null || fail "wrong digest: no status"

@@ -24,15 +24,9 @@ trap netns_cleanup EXIT INT TERM
 work=$BYST_NS_WORK
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -8 "$log" >&2; done; exit 1; }
 
-netns_add hub
-netns_add farm
+netns_hub_farm "$peers" "$live" 1 1 10
 netns_add probe
-netns_veth hub 10.250.0.1/16 farm 10.250.0.2/16
 netns_veth hub 10.251.0.1/24 probe 10.251.0.2/24
-ip netns exec "$(ns farm)" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
-python3 scripts/lib/hub-farm.py "$work" "$peers" "$live" 1 1 10
-ip -n "$(ns farm)" -batch "$work/sources"
-ip -n "$(ns hub)" route add 10.252.0.0/16 via 10.250.0.2
 
 # The probe is configured peer number $live (not one of the farm's): its key and /32.
 probe_key=b$live

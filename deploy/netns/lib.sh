@@ -53,6 +53,21 @@ netns_lan() {
     ip -n "$n" link set lan0 up
 }
 
+# netns_hub_farm PEERS LIVE TUN [EXTRA REMOVED]: namespaces "hub" (10.250.0.1) and "farm"
+# (10.250.0.2) on a veth, and the configs of scripts/lib/hub-farm.py in $BYST_NS_WORK: a hub
+# with PEERS peers and one farm node playing LIVE of them from their own addresses in
+# 10.252.0.0/16, which the hub reaches through the farm (as branches through a router: one
+# neighbour entry, where 2,000 on one link would overflow the kernel's ARP table).
+netns_hub_farm() {
+    netns_add hub
+    netns_add farm
+    netns_veth hub 10.250.0.1/16 farm 10.250.0.2/16
+    for n in hub farm; do ip netns exec "$(ns $n)" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.core.somaxconn=8192; done
+    python3 scripts/lib/hub-farm.py "$BYST_NS_WORK" "$@"
+    ip -n "$(ns farm)" -batch "$BYST_NS_WORK/sources"
+    ip -n "$(ns hub)" route add 10.252.0.0/16 via 10.250.0.2
+}
+
 # netns_run NAME LOGFILE COMMAND…: start a background process in a namespace; its PID is in
 # $BYST_NS_LAST_PID (also printed). Call it directly, never as $(netns_run …): in a
 # subshell the PID would not be remembered for cleanup (nor could it be waited for).
