@@ -140,7 +140,7 @@ import BYSTProto
             ("# empty\n", "\(f): missing required table [node]"),
             ("[nodes]\nname = \"hub\"\n", #"\#(f):1: unknown key "nodes" (expected one of: [node], [tun], [ha], [limits], [[peer]], [[forward]])"#),
             (node + "listn = [\"0.0.0.0:7000\"]\n",
-             #"\#(f):3: [node]: unknown key "listn" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, max_record_payload, compression_level, metrics_listen, metrics_peers, registry, registry_lease, registry_tls_ca_file, registry_tls_certificate, registry_tls_private_key, registry_tls_server_name, registry_user, registry_password_file)"#),
+             #"\#(f):3: [node]: unknown key "listn" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, idle_keepalive_interval, max_record_payload, compression_level, metrics_listen, metrics_peers, registry, registry_lease, registry_tls_ca_file, registry_tls_certificate, registry_tls_private_key, registry_tls_server_name, registry_user, registry_password_file)"#),
             (node + "\n" + peer + "linkz = 2\n",
              #"\#(f):7: [[peer]] "branch-1": unknown key "linkz" (expected one of: name, key, endpoint, links, allow_targets, allowed_ips, http_mode, http_proxy, proxy_mode, http_proxy_credentials_file, tls_ca_file, tls_pin_sha256, tls_server_name, recycle_after, recycle_bytes, compression, packet_striping, ports, gateways, uplinks)"#),
             ("[node]\nlisten = []\n", #"\#(f):1: [node]: missing required key "name""#),
@@ -163,6 +163,8 @@ import BYSTProto
             (node + "keepalive_interval = \"2s\"\ndead_link_timeout = \"2000ms\"\n",
              #"\#(f):4: [node]: dead_link_timeout must be longer than keepalive_interval (2s), got 2s"#),
             (node + "keepalive_interval = \"10s\"\n", #"\#(f):3: [node]: dead_link_timeout must be longer than keepalive_interval (10s), got 5s"#),
+            (node + "keepalive_interval = \"2s\"\nidle_keepalive_interval = \"1500ms\"\n",
+             #"\#(f):4: [node]: idle_keepalive_interval must be at least keepalive_interval (2s), got 1500ms"#),
             // Addresses and ports.
             (node + "listen = [\"0.0.0.0:70000\"]\n",
              #"\#(f):3: [node]: listen must be "host:port" with a port 1…65535 (IPv6 as "[::1]:7000"), got "0.0.0.0:70000""#),

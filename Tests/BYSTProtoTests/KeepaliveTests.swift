@@ -19,7 +19,7 @@ import Testing
     }
 
     /// `pair` run for `steps` steps of 1 ms; what each side wrote on each link.
-    private static func run(_ pair: inout SessionPair, steps: Int, dropFromA: Bool = false)
+    private static func run(_ pair: inout SessionPair, steps: Int, dropFromA: Bool = false, dropFromB: Bool = false)
         throws -> (fromA: [ByteBuffer], fromB: [ByteBuffer]) {
         var fromA: [ByteBuffer] = [], fromB: [ByteBuffer] = []
         for _ in 0..<steps {
@@ -33,7 +33,7 @@ import Testing
                 }
                 while let payload = pair.b.nextPayload(for: id, maxBytes: pair.maxRecord) {
                     fromB.append(payload)
-                    pair.eventsAtA += try pair.a.receive(payload, from: id, now: pair.now)
+                    if !dropFromB { pair.eventsAtA += try pair.a.receive(payload, from: id, now: pair.now) }
                 }
             }
         }
@@ -106,5 +106,111 @@ import Testing
         let (_, fromB) = try Self.run(&pair, steps: 1000)
         #expect(try Self.count(fromB).pings == 0)
         #expect(pair.b.nextDeadline.map { $0 > pair.now } == true)
+    }
+
+    // MARK: Idle links (both sides offered `idleKeepalive`)
+
+    private static var idleConfig: SessionConfig {
+        var config = Self.config
+        config.idleKeepaliveInterval = .seconds(1)
+        return config
+    }
+
+    private static func deaths(_ events: [SessionEvent]) -> Int {
+        events.count { if case .linkDead = $0 { true } else { false } }
+    }
+
+    /// The responder writes `chunks` chunks of 512 bytes, one every 100 ms, which the
+    /// initiator consumes: traffic one way, acks the other.
+    private static func responderWrites(_ pair: inout SessionPair, chunks: Int) throws -> (fromA: [ByteBuffer], fromB: [ByteBuffer]) {
+        let opened = pair.b.openStream(target: "t")
+        let id = try #require(opened)
+        var fromA: [ByteBuffer] = [], fromB: [ByteBuffer] = []
+        for _ in 0..<chunks {
+            var more = ByteBuffer(repeating: 7, count: 512)
+            pair.b.send(&more, on: id)
+            let written = try Self.run(&pair, steps: 100)
+            fromA += written.fromA
+            fromB += written.fromB
+            for case .streamData(let stream, let data) in pair.eventsAtA { pair.a.consumed(data.readableBytes, on: stream) }
+            pair.eventsAtA.removeAll { if case .streamData = $0 { true } else { false } }
+        }
+        return (fromA, fromB)
+    }
+
+    @Test func anIdleLinkIsPingedAtTheIdleInterval() throws {
+        var pair = SessionPair(config: Self.idleConfig, links: 2, idleKeepalive: true)
+        // Idle once a dead-link timeout (500 ms) passed without traffic; then 5 s.
+        _ = try Self.run(&pair, steps: 600)
+        let (fromA, fromB) = try Self.run(&pair, steps: 5000)
+        let a = try Self.count(fromA), b = try Self.count(fromB)
+        #expect((8...12).contains(a.pings), "initiator pings on 2 idle links in 5 s: \(a.pings)")
+        #expect(b.pings == 0 && b.pongs == a.pings)
+        #expect(Self.deaths(pair.eventsAtA) + Self.deaths(pair.eventsAtB) == 0)
+    }
+
+    @Test func withoutTheFeatureAnIdleLinkIsPingedEveryInterval() throws {
+        var pair = SessionPair(config: Self.idleConfig, links: 1)
+        _ = try Self.run(&pair, steps: 600)
+        let (fromA, _) = try Self.run(&pair, steps: 5000)
+        #expect((45...50).contains(try Self.count(fromA).pings))
+    }
+
+    @Test func aSilentIdleLinkDiesAfterTheIdleIntervalAndTheDeadLinkTimeout() throws {
+        var pair = SessionPair(config: Self.idleConfig, links: 1, idleKeepalive: true)
+        _ = try Self.run(&pair, steps: 2000)
+        // Step by step, noting when each side last got a record; then nothing crosses any
+        // more (a silent cut). Each side must declare the link dead exactly idle interval +
+        // dead-link timeout (1.5 s) after the last record it got — not at the busy rule's 0.5 s.
+        let link = LinkID(0), cutAt = pair.now + 700_000_000
+        var lastAtA = pair.now, lastAtB = pair.now
+        var deadA: Nanoseconds?, deadB: Nanoseconds?
+        for _ in 0..<3000 where deadA == nil || deadB == nil {
+            pair.now += 1_000_000
+            if deadA == nil, pair.a.poll(now: pair.now).contains(.linkDead(link)) { deadA = pair.now }
+            if deadB == nil, pair.b.poll(now: pair.now).contains(.linkDead(link)) { deadB = pair.now }
+            let cut = pair.now >= cutAt
+            while deadA == nil, let payload = pair.a.nextPayload(for: link, maxBytes: pair.maxRecord), !cut {
+                _ = try pair.b.receive(payload, from: link, now: pair.now)
+                lastAtB = pair.now
+            }
+            while deadB == nil, let payload = pair.b.nextPayload(for: link, maxBytes: pair.maxRecord), !cut {
+                _ = try pair.a.receive(payload, from: link, now: pair.now)
+                lastAtA = pair.now
+            }
+        }
+        let a = try #require(deadA) - lastAtA, b = try #require(deadB) - lastAtB
+        #expect(a == 1_500_000_000, "initiator: dead \(a) ns after its last record")
+        #expect(b == 1_500_000_000, "responder: dead \(b) ns after its last record")
+    }
+
+    @Test func theFirstTrafficOnADeadIdleLinkFindsItWithinTheDeadLinkTimeout() throws {
+        var pair = SessionPair(config: Self.idleConfig, links: 1, idleKeepalive: true)
+        _ = try Self.run(&pair, steps: 1000)
+        #expect(pair.a.linkIsIdle(LinkID(0), now: pair.now))
+        // The link is cut silently; then the initiator writes on it.
+        let opened = pair.a.openStream(target: "t")
+        let id = try #require(opened)
+        var bytes = ByteBuffer(repeating: 1, count: 1000)
+        pair.a.send(&bytes, on: id)
+        _ = try Self.run(&pair, steps: 450, dropFromA: true, dropFromB: true)
+        #expect(Self.deaths(pair.eventsAtA) == 0, "dead before the dead-link timeout")
+        _ = try Self.run(&pair, steps: 100, dropFromA: true, dropFromB: true)
+        #expect(pair.eventsAtA.contains(.linkDead(LinkID(0))), "not dead 550 ms after traffic began on it")
+    }
+
+    @Test func trafficEndsTheIdleTimeAndTheLinkIdlesAgainAfter() throws {
+        var pair = SessionPair(config: Self.idleConfig, links: 1, idleKeepalive: true)
+        _ = try Self.run(&pair, steps: 2000)
+        #expect(pair.a.linkIsIdle(LinkID(0), now: pair.now) && pair.b.linkIsIdle(LinkID(0), now: pair.now))
+        // 2 s of the responder writing: pings at the busy interval again on both sides.
+        let busy = try Self.responderWrites(&pair, chunks: 20)
+        #expect(!pair.a.linkIsIdle(LinkID(0), now: pair.now) && !pair.b.linkIsIdle(LinkID(0), now: pair.now))
+        #expect(try Self.count(busy.fromA).pings >= 15)
+        // Then quiet: idle again at both ends, no false death while the two sides switch.
+        _ = try Self.run(&pair, steps: 600)
+        let quiet = try Self.run(&pair, steps: 4000)
+        #expect((3...5).contains(try Self.count(quiet.fromA).pings))
+        #expect(Self.deaths(pair.eventsAtA) + Self.deaths(pair.eventsAtB) == 0)
     }
 }

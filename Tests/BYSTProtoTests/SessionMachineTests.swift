@@ -15,17 +15,21 @@ struct SessionPair {
     var eventsAtB: [SessionEvent] = []
     let maxRecord = 16 * 1024
 
-    init(config: SessionConfig = .init(), links: Int) {
+    /// `idleKeepalive`: both sides negotiated `LinkFeatures.idleKeepalive` on every link.
+    let idleKeepalive: Bool
+
+    init(config: SessionConfig = .init(), links: Int, idleKeepalive: Bool = false) {
         a = SessionMachine(role: .initiator, config: config, now: now)
         b = SessionMachine(role: .responder, config: config, now: now, instance: 42)
+        self.idleKeepalive = idleKeepalive
         for _ in 0..<links { addLink() }
     }
 
     mutating func addLink() {
         let id = LinkID(nextLinkID)
         nextLinkID += 1
-        a.linkUp(id, now: now)
-        b.linkUp(id, now: now)
+        a.linkUp(id, now: now, idleKeepalive: idleKeepalive)
+        b.linkUp(id, now: now, idleKeepalive: idleKeepalive)
         aToB[id] = []
         bToA[id] = []
     }

@@ -22,8 +22,9 @@
 # Faults, in a seeded random order (each kind once first, so a 60 s run covers them all),
 # 1–3 s apart, each only if it can finish before the deadline:
 #   cut        a random stream-pair link reset (ss -K): BYST re-dials, the session resumes
-#   blackhole  a random stream-pair link silently dropped (nft) for 4–6 s: BYST must find it
-#              dead on its own (dead_link_timeout 3 s) and resend what was in flight
+#   blackhole  a random stream-pair link silently dropped (nft) for 6–7 s: BYST must find it
+#              dead on its own (dead_link_timeout 3 s; an idle link after idle_keepalive_interval
+#              2 s + 3 s of silence) and resend what was in flight
 #   proxy      squid killed (-9) and started again: every HTTP link goes at once
 #   registry   `byst registry serve` killed (-9) and started again: no role may change
 #   gateway    the active gateway killed (-9): the standby carries the ping within
@@ -142,6 +143,7 @@ http_listen = ["127.0.0.1:7080"]
 control_socket = "$work/sh.sock"
 key_store = "$work/sh.keys"
 dead_link_timeout = "3s"
+idle_keepalive_interval = "2s"
 [[peer]]
 name = "branch-raw"
 key = "sb"
@@ -157,6 +159,7 @@ name = "s-branch"
 control_socket = "$work/sb.sock"
 key_store = "$work/sb.keys"
 dead_link_timeout = "3s"
+idle_keepalive_interval = "2s"
 [[peer]]
 name = "hub-raw"
 key = "sh"
@@ -338,7 +341,7 @@ fault_cut() {
 }
 
 fault_blackhole() {
-    local seconds=$((4 + RANDOM % 3))
+    local seconds=$((6 + RANDOM % 2))
     pick_link || { problem "blackhole: no established link"; return; }
     ip netns exec "$(ns s)" nft add rule inet soak out tcp sport "$link_sport" tcp dport "$link_dport" drop
     ip netns exec "$(ns s)" nft add rule inet soak out tcp sport "$link_dport" tcp dport "$link_sport" drop
@@ -348,7 +351,7 @@ fault_blackhole() {
     local still
     still=$(ip netns exec "$(ns s)" ss -tnH state established "( sport = :$link_sport and dport = :$link_dport )")
     ip netns exec "$(ns s)" nft flush chain inet soak out
-    [ -z "$still" ] || problem "blackhole: the silent link :$link_sport was still established after ${seconds} s (dead_link_timeout 3 s)"
+    [ -z "$still" ] || problem "blackhole: the silent link :$link_sport was still established after ${seconds} s (dead_link_timeout 3 s, idle 2 s + 3 s)"
     if wait_relinked blackhole 15 && [ -z "$still" ]; then blackholes=$((blackholes + 1)); fi
 }
 

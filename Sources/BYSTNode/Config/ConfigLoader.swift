@@ -278,6 +278,16 @@ struct ConfigReader {
                                       expected: "longer than keepalive_interval (\(config.keepaliveInterval.configText))",
                                       got: config.deadLinkTimeout.configText), key: key, context)
         }
+        if let interval = try duration(table, "idle_keepalive_interval", context) {
+            guard interval >= config.keepaliveInterval else {
+                throw error(.invalidValue(key: "idle_keepalive_interval",
+                                          expected: "at least keepalive_interval (\(config.keepaliveInterval.configText))",
+                                          got: interval.configText), key: "idle_keepalive_interval", context)
+            }
+            config.idleKeepaliveInterval = interval
+        } else {
+            config.idleKeepaliveInterval = max(config.idleKeepaliveInterval, config.keepaliveInterval)
+        }
         if let size = try integer(table, "max_record_payload", context) { config.maxRecordPayload = size }
         config.registry = try readRegistry(table, context)
         if let level = try integer(table, "compression_level", context) { config.compressionLevel = level }

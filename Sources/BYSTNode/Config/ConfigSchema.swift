@@ -12,7 +12,7 @@ enum ConfigSchema {
         // sockaddr_un.sun_path holds 108 bytes, the last one the terminating NUL.
         .text("control_socket", "a path of 1…107 bytes"),
         .text("key_store", "a non-empty path"),
-        .duration("session_linger"), .duration("keepalive_interval"), .duration("dead_link_timeout"),
+        .duration("session_linger"), .duration("keepalive_interval"), .duration("dead_link_timeout"), .duration("idle_keepalive_interval"),
         .integer("max_record_payload", NodeConfig.maxRecordPayloadRange),
         .integer("compression_level", Int(RecordCompressor.levelRange.lowerBound)...Int(RecordCompressor.levelRange.upperBound)),
         .list("metrics_listen", addresses), .boolean("metrics_peers"),

@@ -14,7 +14,8 @@ import BYSTProto
 ///
 /// **Invariants** (guaranteed for values returned by the loader)
 /// - `name` is 1…64 bytes of UTF-8 (`LinkHello.isValidNodeName`).
-/// - `keepaliveInterval` > 0 and `deadLinkTimeout` > `keepaliveInterval`; `sessionLinger` > 0.
+/// - `keepaliveInterval` > 0, `deadLinkTimeout` > `keepaliveInterval` and
+///   `idleKeepaliveInterval` ≥ `keepaliveInterval`; `sessionLinger` > 0.
 /// - `maxRecordPayload` is within `NodeConfig.maxRecordPayloadRange`.
 /// - Peer names are unique; no two forwards (and no two `listen` entries) share an address.
 /// - Every `ForwardConfig.peer` names one of `peers`.
@@ -35,6 +36,10 @@ public struct NodeConfig: Sendable, Equatable {
     public var keepaliveInterval: Duration
     /// A link silent for this long is declared dead and its traffic moves to the others.
     public var deadLinkTimeout: Duration
+    /// Interval between pings on a link idle for a dead-link timeout, with peers that offer
+    /// it too (PROTOCOL.md §5.5); equal to `keepaliveInterval`: idle links are pinged like
+    /// busy ones (not offered).
+    public var idleKeepaliveInterval = SessionConfig.defaultIdleKeepaliveInterval
     /// Largest record payload we accept (advertised in the hello, PROTOCOL.md §3.3).
     public var maxRecordPayload: Int
     /// The TUN interface carrying IP packets to and from the peers' `allowedIPs`.
@@ -102,6 +107,9 @@ public struct NodeConfig: Sendable, Equatable {
     }
 
     public func peer(named name: String) -> PeerConfig? { peers.first { $0.name == name } }
+
+    /// Idle links are pinged less often than busy ones (`LinkFeatures.idleKeepalive` is offered).
+    public var keepsIdleLinksCheaply: Bool { idleKeepaliveInterval > keepaliveInterval }
 }
 
 /// `[tun]`: the node's TUN interface (docs/OPERATIONS.md, "[tun]").

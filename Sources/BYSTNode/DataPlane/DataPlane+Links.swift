@@ -46,6 +46,15 @@ extension DataPlane {
         link.machine.compactInbound(keepingCapacity: 1 << 20)
     }
 
+    /// `link` carried packets: if its session counts it idle (PROTOCOL.md §5.5), the loop
+    /// hears it at once — once — so the dead-link time counts from now, not from the idle
+    /// link's last ping.
+    func wakeIfIdle(_ link: DataPlaneLink) {
+        guard link.shared.idle.load(ordering: .relaxed), link.shared.idle.exchange(false, ordering: .relaxed),
+              let handler = handlers[link.key] else { return }
+        loop.execute { handler.value.planeLinkBusy() }
+    }
+
     /// Records for the loop's session, in order, in one task.
     private func handToLoop(_ buffer: ByteBuffer, _ spans: [(start: Int, length: Int, flags: UInt8)], from link: DataPlaneLink) {
         guard !spans.isEmpty, let handler = handlers[link.key] else { return }

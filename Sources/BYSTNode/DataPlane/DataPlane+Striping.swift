@@ -38,6 +38,7 @@ extension DataPlane {
         if link.appendPacket(packet, offloadHeader: offloadHeader, sequence: sequence) {
             counters.packets_striped += 1
             link.shared.packetsOut.add(1, ordering: .relaxed)
+            wakeIfIdle(link)
             if dirty.last !== link { dirty.append(link) }
         } else if link.sealFailure == nil {
             // Larger than a record the peer takes (never, with `maxPayload` as published):

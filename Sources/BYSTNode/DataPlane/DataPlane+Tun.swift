@@ -81,6 +81,7 @@ extension DataPlane {
         if let failure = link.sealFailure { return close(link, reason: "sealing: \(failure)") }
         if sent > 0 {
             link.shared.packetsOut.add(UInt64(sent), ordering: .relaxed)
+            wakeIfIdle(link)
             if dirty.last !== link { dirty.append(link) }
         }
     }
@@ -129,6 +130,7 @@ extension DataPlane {
             }
             if link.appendPacket(packet, offloadHeader: header) {
                 link.shared.packetsOut.add(1, ordering: .relaxed)
+                wakeIfIdle(link)
                 if dirty.last !== link { dirty.append(link) }
             }
             if let failure = link.sealFailure { close(link, reason: "sealing: \(failure)") }
@@ -162,6 +164,7 @@ extension DataPlane {
             }
             link.shared.packetRecordsOpened.add(1, ordering: .relaxed)
             link.shared.packetsIn.add(UInt64(count), ordering: .relaxed)
+            wakeIfIdle(link)
             link.shared.payloadBytesIn.add(UInt64(bytes.count), ordering: .relaxed)
             countersChanged = true
             return true

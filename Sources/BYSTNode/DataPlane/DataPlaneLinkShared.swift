@@ -23,6 +23,9 @@ final class DataPlaneLinkShared: Sendable {
     /// More unsent bytes than the plane's high-water mark: the loop holds back what it would
     /// send on this link until the plane says there is room again.
     let backlogged = Atomic<Bool>(false)
+    /// The session counts the link idle (set by the loop after each poll): the plane wakes
+    /// the loop when the link next carries packets, which the session would not see itself.
+    let idle = Atomic<Bool>(false)
 
     init(now: UInt64) { lastReceived.store(now, ordering: .relaxed) }
 }

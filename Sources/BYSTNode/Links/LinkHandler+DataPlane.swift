@@ -130,6 +130,12 @@ extension LinkHandler {
 
     func planeWritable() { session?.schedulePump() }
 
+    /// The plane carried packets on this link while the session counted it idle.
+    func planeLinkBusy() {
+        foldPlaneCounters()
+        session?.schedulePump()
+    }
+
     /// The plane closed the socket: on its own (`reason`) or because we asked.
     func planeClosed(reason: String?) {
         foldPlaneCounters()
@@ -163,7 +169,11 @@ extension LinkHandler {
         session.metrics.counts.packetsSent += Int(now.packetsOut &- was.packetsOut)
         if now.lastReceived != was.lastReceived, isEstablished {
             let bytes = Int(now.payloadBytesIn &- was.payloadBytesIn)
-            session.inspect { $0.noteReceived(payloadBytes: bytes, on: id, now: now.lastReceived) }
+            let traffic = now.packetsIn != was.packetsIn
+            session.inspect { $0.noteReceived(payloadBytes: bytes, on: id, now: now.lastReceived, traffic: traffic) }
+        }
+        if now.packetsOut != was.packetsOut, isEstablished {
+            session.inspect { $0.noteWritten(on: id, now: Clocks.monotonic()) }
         }
         slot?.checkRecycle(self)
     }

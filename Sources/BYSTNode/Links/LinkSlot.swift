@@ -170,6 +170,7 @@ final class LinkSlot {
         // `compression = "off"`: not even offered, so neither side compresses (PROTOCOL.md §4.2).
         var features: LinkFeatures = peer.config.compression == .off ? [.streamStriping] : [.compression, .streamStriping]
         if node.tunOffloads != nil { features.insert(.gsoPackets) }
+        if node.config.keepsIdleLinksCheaply { features.insert(.idleKeepalive) }
         if peer.config.packetStriping, node.reordersPackets { features.insert(.sequencedPackets) }
         let hello = LinkHello(
             timestamp: Clocks.wall(), sessionID: session.sessionID, linkIndex: index, features: features,

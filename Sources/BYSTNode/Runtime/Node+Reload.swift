@@ -124,7 +124,7 @@ extension Node {
         if old.metricsPeers != new.metricsPeers { return "[node] metrics_peers" }
         if old.keyStore != new.keyStore { return "[node] key_store" }
         if old.sessionLinger != new.sessionLinger || old.keepaliveInterval != new.keepaliveInterval
-            || old.deadLinkTimeout != new.deadLinkTimeout { return "[node] session timing" }
+            || old.deadLinkTimeout != new.deadLinkTimeout || old.idleKeepaliveInterval != new.idleKeepaliveInterval { return "[node] session timing" }
         if old.maxRecordPayload != new.maxRecordPayload { return "[node] max_record_payload" }
         if old.tun != new.tun { return "[tun]" }
         if old.registry != new.registry { return "[node] registry or its registry_* keys" }

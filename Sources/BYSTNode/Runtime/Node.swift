@@ -106,6 +106,7 @@ final class Node {
         var session = SessionConfig()
         session.keepaliveInterval = config.keepaliveInterval
         session.deadLinkTimeout = config.deadLinkTimeout
+        session.idleKeepaliveInterval = config.idleKeepaliveInterval
         session.linger = config.sessionLinger
         config.limits.apply(to: &session)
         sessionConfig = session
@@ -153,6 +154,7 @@ final class Node {
         // Every stream this node receives is reassembled by offset (PROTOCOL.md §5.3).
         features.insert(.streamStriping)
         if tunOffloads != nil { features.insert(.gsoPackets) }
+        if config.keepsIdleLinksCheaply { features.insert(.idleKeepalive) }
         // Like compression: offered if any peer stripes; a peer that offers it too gets its
         // sequenced packets reordered, and ours striped only if its `packet_striping` is on.
         if reordersPackets, peers.contains(where: { $0.config.packetStriping }) { features.insert(.sequencedPackets) }

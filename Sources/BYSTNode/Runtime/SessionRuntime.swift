@@ -60,7 +60,8 @@ final class SessionRuntime {
         links[link.id] = link
         pumpOrder = links.keys.sorted()
         machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping),
-                       sequencedPackets: link.negotiatedFeatures.contains(.sequencedPackets))
+                       sequencedPackets: link.negotiatedFeatures.contains(.sequencedPackets),
+                       idleKeepalive: link.negotiatedFeatures.contains(.idleKeepalive))
         schedulePump()
         node.publishDataPlaneRoutes(peer: peer)
         if links.count == 1 { node.sessionRegainedLink(self) }
@@ -107,7 +108,7 @@ final class SessionRuntime {
                 loopPackets.fromPeer(frame, offloaded: offloaded, sequence: sequence, via: plane, peer: peer)
             }
             // After the writes: bookkeeping is off the packets' path.
-            machine.noteReceived(payloadBytes: bytes.count, on: link.id, now: Clocks.monotonic())
+            machine.noteReceived(payloadBytes: bytes.count, on: link.id, now: Clocks.monotonic(), traffic: true)
             metrics.counts.packetsReceived += count
             return true
         }
@@ -167,7 +168,12 @@ final class SessionRuntime {
             timer = nil
             // What the data plane saw arrive keeps its links alive.
             for link in links.values { link.foldPlaneCounters() }
-            handle(machine.poll(now: Clocks.monotonic()))
+            let now = Clocks.monotonic()
+            handle(machine.poll(now: now))
+            for link in links.values {
+                guard let shared = link.plane?.shared else { continue }
+                shared.idle.store(inspect { $0.linkIsIdle(link.id, now: now) }, ordering: .relaxed)
+            }
             schedulePump()
             rearmTimer()
         }

@@ -14,6 +14,9 @@ public struct LinkFeatures: OptionSet, Sendable, Hashable {
     /// The sender puts `sequencedPacket` frames back in order (PROTOCOL.md §5.4, "Packet
     /// striping"), so the peer may spread one flow's packets over its links.
     public static let sequencedPackets = LinkFeatures(rawValue: 1 << 3)
+    /// The sender keeps idle links alive at the idle keepalive interval and lets them stay
+    /// silent that much longer (PROTOCOL.md §5.5, "Idle links").
+    public static let idleKeepalive = LinkFeatures(rawValue: 1 << 4)
 }
 
 /// The handshake payload each side sends (PROTOCOL.md §3.3): who it is and what it accepts.

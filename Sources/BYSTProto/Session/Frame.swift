@@ -85,6 +85,15 @@ public enum Frame: Equatable, Sendable {
     public static let maxTargetBytes = 255
 
     /// The bytes `encode` writes.
+    /// Pings, pongs and the instance: what keeps a link alive, not traffic (an idle link
+    /// carries only these, PROTOCOL.md §5.5).
+    public var isLinkUpkeep: Bool {
+        switch self {
+        case .ping, .pong, .instance: true
+        default: false
+        }
+    }
+
     public var encodedSize: Int {
         switch self {
         case .open(_, _, let target): 1 + 4 + 8 + 1 + min(target.utf8.count, Self.maxTargetBytes)

@@ -73,11 +73,7 @@ extension SessionMachine {
             Frame.retire.encode(into: &out)
             linkAtWork.sentRetire = true
         }
-        if out.writerIndex > afterPings, !linkAtWork.wroteSincePing {
-            // Ping within an interval of the last one, not only when the link turns silent.
-            linkAtWork.wroteSincePing = true
-            linkAtWork.nextPing = min(linkAtWork.nextPing, linkAtWork.lastPingSent + config.keepaliveInterval.nanoseconds)
-        }
+        if out.writerIndex > afterPings { linkAtWork.wroteTraffic(keepaliveInterval: config.keepaliveInterval.nanoseconds) }
         let written = out.writerIndex - start
         linkAtWork.bytesOut += UInt64(written)
         return written

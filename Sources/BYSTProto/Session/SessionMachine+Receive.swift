@@ -6,23 +6,33 @@ extension SessionMachine {
         var payload = payload
         clock = max(clock, now)
         noteReceived(payloadBytes: payload.readableBytes, on: link, now: now)
+        var traffic = false
         while true {
             let frame: Frame?
             do throws(FrameError) { frame = try Frame.decode(from: &payload) } catch { throw .frame(error) }
             guard let frame else { break }
+            if !frame.isLinkUpkeep { traffic = true }
             try handle(frame, from: link, now: now)
+        }
+        if traffic, let index = links.index(forKey: link) {
+            noteArrivedTraffic(&links.values[index], now: now)
         }
         return takeEvents()
     }
 
     /// A record payload of `payloadBytes` arrived on `link`: the link is alive. `receive`
-    /// does this itself; the runtime calls it for records it reads as a `PacketRecord`.
-    public mutating func noteReceived(payloadBytes: Int, on link: LinkID, now: Nanoseconds) {
+    /// does this itself; the runtime calls it for records it reads as a `PacketRecord`
+    /// (`traffic`: they carried packets).
+    public mutating func noteReceived(payloadBytes: Int, on link: LinkID, now: Nanoseconds, traffic: Bool = false) {
         // In place through the index: `links[link]?.x = …` runs a modify coroutine whose
         // frame (LinkState is large) is allocated on the heap, once per record.
         guard let index = links.index(forKey: link) else { return }
         links.values[index].lastReceived = now
         links.values[index].bytesIn += UInt64(payloadBytes)
+        if traffic {
+            clock = max(clock, now)
+            noteArrivedTraffic(&links.values[index], now: now)
+        }
     }
 
     private func isPeerStreamID(_ id: UInt32) -> Bool {
@@ -76,6 +86,8 @@ extension SessionMachine {
                 linkFlows[link]?.smoothedRTT = links[link]?.smoothedRTT
                 events.append(.rttMeasured(link: link, rtt: .nanoseconds(Int64(clamping: now - outstanding.sentAt))))
                 links[link]?.outstandingPing = nil
+                // Everything written before that ping is confirmed; nothing was written after it.
+                if links[link]?.wroteSincePing == false { links[link]?.writesUnconfirmed = false }
             }
             // The peer answered ping `value` after reading everything sent before it.
             links[link]?.unconfirmed.removeAll { $0.beforePing < value }

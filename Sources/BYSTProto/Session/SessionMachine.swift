@@ -35,7 +35,9 @@ public struct SessionMachine {
     public let config: SessionConfig
     /// `config.deadLinkTimeout` in nanoseconds, worked out once: `nextDeadline` runs after
     /// every pump, and a `Duration`'s nanoseconds take 128-bit arithmetic.
-    private let deadLinkNanoseconds: Nanoseconds
+    let deadLinkNanoseconds: Nanoseconds
+    /// `config.idleKeepaliveInterval` in nanoseconds.
+    let idleKeepaliveNanoseconds: Nanoseconds
 
     var links: [LinkID: LinkState] = [:]
     /// The state of the link `writePayload` fills a record for, swapped with its entry in
@@ -92,6 +94,7 @@ public struct SessionMachine {
         self.role = role
         self.config = config
         deadLinkNanoseconds = config.deadLinkTimeout.nanoseconds
+        idleKeepaliveNanoseconds = config.idleKeepaliveInterval.nanoseconds
         self.instance = instance
         nextLocalStreamID = role == .initiator ? 1 : 2
         sessionAdvertised = Self.initialSessionCredit
@@ -103,11 +106,14 @@ public struct SessionMachine {
     /// A link joined the session. `striping`: both hellos offered `LinkFeatures.streamStriping`
     /// (the peer reassembles streams by offset), so striped streams may use it.
     /// `sequencedPackets`: both offered `LinkFeatures.sequencedPackets`, so the peer may send
-    /// sequenced packet frames there.
-    public mutating func linkUp(_ id: LinkID, now: Nanoseconds, striping: Bool = false, sequencedPackets: Bool = false) {
+    /// sequenced packet frames there. `idleKeepalive`: both offered `LinkFeatures.idleKeepalive`,
+    /// so the link is kept alive at the idle interval while it carries nothing (§5.5).
+    public mutating func linkUp(_ id: LinkID, now: Nanoseconds, striping: Bool = false, sequencedPackets: Bool = false,
+                                idleKeepalive: Bool = false) {
         clock = max(clock, now)
         if sequencedPackets { sequencedLinks.insert(id) } else { sequencedLinks.remove(id) }
         links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
+        links[id]?.idleKeepalive = idleKeepalive
         linkFlows[id] = LinkFlow(striping: striping)
         if role == .responder { links[id]?.control.append(.instance(instance)) }
         refreshLinkOrder()
@@ -220,7 +226,8 @@ public struct SessionMachine {
         let deadAfter = deadLinkNanoseconds
         for id in links.keys.sorted() {
             guard var link = links[id] else { continue }
-            if now >= link.lastReceived + deadAfter || link.retireStarted.map({ now >= $0 + deadAfter }) == true {
+            settleWrites(&link, now: now)
+            if now >= deadAt(link, now: now) || link.retireStarted.map({ now >= $0 + deadAfter }) == true {
                 events.append(.linkDead(id))
                 continue
             }
@@ -246,7 +253,8 @@ public struct SessionMachine {
     /// pong that confirms them (§5.3), and traffic keeps the RTT sampled.
     private mutating func keepalive(_ link: inout LinkState, now: Nanoseconds) {
         let interval = config.keepaliveInterval.nanoseconds
-        let silence = role == .initiator ? interval : responderSilence
+        let idle = isIdle(link, at: now)
+        let silence = role == .initiator ? (idle ? idleKeepaliveNanoseconds : interval) : responderSilence(idle: idle)
         // One ping in flight per link: under load a pong can take longer than the
         // interval, and replacing the ping would never let an RTT sample complete.
         if link.outstandingPing == nil,
@@ -263,12 +271,15 @@ public struct SessionMachine {
         link.nextPing = link.outstandingPing != nil || next <= now ? now + interval : next
     }
 
-    /// How long the responder lets a link stay silent before it pings: twice the interval,
-    /// but short enough that its ping can still be answered before the link counts as dead.
-    private var responderSilence: Nanoseconds {
+    /// How long the responder lets a link stay silent before it pings: twice the (idle)
+    /// interval, but short enough that its ping can still be answered before the link counts
+    /// as dead.
+    private func responderSilence(idle: Bool) -> Nanoseconds {
         let interval = config.keepaliveInterval.nanoseconds
-        let roomBeforeDead = deadLinkNanoseconds > interval ? deadLinkNanoseconds - interval : 0
-        return min(2 * interval, max(interval, roomBeforeDead))
+        let silentFor = idle ? idleKeepaliveNanoseconds : interval
+        let deadAfter = (idle ? idleKeepaliveNanoseconds : 0) + deadLinkNanoseconds
+        let roomBeforeDead = deadAfter > interval ? deadAfter - interval : 0
+        return min(2 * silentFor, max(silentFor, roomBeforeDead))
     }
 
     /// When `poll` next has work.
@@ -276,7 +287,9 @@ public struct SessionMachine {
         let deadAfter = deadLinkNanoseconds
         var deadline: Nanoseconds?
         for link in links.values {
-            let due = min(link.nextPing, link.lastReceived + deadAfter, link.retireStarted.map { $0 + deadAfter } ?? .max)
+            // Records written on an idle link since the last poll make `deadAt` a moment already
+            // past: `poll` dates them at once, and the dead-link time counts from then.
+            let due = min(link.nextPing, deadAt(link, now: clock), link.retireStarted.map { $0 + deadAfter } ?? .max)
             deadline = min(deadline ?? due, due)
         }
         if links.isEmpty, let linger = lingerDeadline { deadline = min(deadline ?? linger, linger) }
@@ -357,6 +370,20 @@ struct LinkState {
     /// pongs went out since (they want a ping that confirms them: `keepalive`).
     var lastPingSent: Nanoseconds = 0
     var wroteSincePing = false
+    /// Idle keepalive (PROTOCOL.md §5.5) was negotiated on this link.
+    var idleKeepalive = false
+    /// When a record other than pings, pongs and the instance last crossed the link either
+    /// way, and when the link last stopped being idle (the dead-link time counts from there).
+    var lastActivity: Nanoseconds
+    var activeSince: Nanoseconds
+    /// Such records were written since the machine was last told the time (`writePayload`
+    /// takes none): `poll` and `receive` date them.
+    var wroteRecords = false
+    /// Such records were written and no pong confirmed them yet: a link is not idle while
+    /// what it was given is unconfirmed, so a link that died idle is found by the busy rule.
+    var writesUnconfirmed = false
+    /// `writesUnconfirmed` as it was before the records `wroteRecords` stands for.
+    var unconfirmedBeforeWrites = false
     var smoothedRTT: Nanoseconds?
     /// Frames that must go on this very link (pings, pongs).
     var control: [Frame] = []
@@ -380,6 +407,22 @@ struct LinkState {
         lastReceived = now
         lastPingSent = now
         nextPing = now + keepalive
+        lastActivity = now
+        activeSince = now
+    }
+
+    /// Records other than pings and pongs were written on the link (not yet dated: `wroteRecords`).
+    mutating func wroteTraffic(keepaliveInterval: Nanoseconds) {
+        if !wroteRecords {
+            wroteRecords = true
+            unconfirmedBeforeWrites = writesUnconfirmed
+        }
+        writesUnconfirmed = true
+        if !wroteSincePing {
+            // Ping within an interval of the last one, not only when the link turns silent.
+            wroteSincePing = true
+            nextPing = min(nextPing, lastPingSent + keepaliveInterval)
+        }
     }
 
     mutating func recordRTT(_ sample: Nanoseconds) {

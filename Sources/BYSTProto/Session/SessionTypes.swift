@@ -24,6 +24,10 @@ public struct SessionConfig: Sendable {
     public var keepaliveInterval: Duration = .seconds(1)
     /// A link that received nothing for this long is dead.
     public var deadLinkTimeout: Duration = .seconds(5)
+    /// How often an idle link is pinged, where both sides offered `LinkFeatures.idleKeepalive`
+    /// (PROTOCOL.md §5.5); both sides must use the same value.
+    public var idleKeepaliveInterval: Duration = SessionConfig.defaultIdleKeepaliveInterval
+    public static let defaultIdleKeepaliveInterval: Duration = .seconds(15)
     /// How long a session without links keeps its streams waiting for a reconnect.
     public var linger: Duration = .seconds(60)
     public var maxStreams = 4096
