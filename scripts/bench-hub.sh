@@ -9,8 +9,11 @@
 #
 # Prints: start to READY=1; the live links up (handshakes/s); the hub's CPU with the links
 # idle (% of one core, from /proc); `byst reload` adding one peer (time, links dropped); one
-# `status --json` and one `/metrics` (time, size). With TUN = 1 the hub has a TUN and one /32
-# per peer. Bounded: every wait has a limit; every process is stopped by PID on exit.
+# `status --json` and one `/metrics` (time, size); a reload that changes 1,000 live peers
+# (only their links may drop). For each of reload, status and /metrics also how long the
+# hub's event loop was held (its loop-lag probe, `byst_event_loop_lag_seconds`, scraped before
+# and after). With TUN = 1 the hub has a TUN and one /32 per peer. Bounded: every wait has a
+# limit; every process is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${1:-10000} live=${2:-2000} idle=${3:-20} tun=${4:-1}
@@ -69,31 +72,70 @@ echo "links up: $up in $took s = $(awk -v n="$up" -v t="$took" 'BEGIN { printf "
 redials=$(grep -c "dial failed" "$work/farm.log" || true)
 [ "$redials" -eq 0 ] || echo "  (the farm's dials failed $redials times on the way: $(grep -m1 "dial failed" "$work/farm.log" | sed 's/.*dial failed/dial failed/'))"
 
-# CPU with the links idle: utime + stime of the hub (and the farm) over IDLE seconds.
+# CPU with the links idle: utime + stime of the hub (and the farm) over IDLE seconds, from
+# 8 s after the last link came up (a link is idle after a dead-link timeout, 5 s, without
+# traffic: PROTOCOL.md §5.5).
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-sleep 2
+sleep 8
 h0=$(ticks "$hub") f0=$(ticks "$farm")
 sleep "$idle"
 h1=$(ticks "$hub") f1=$(ticks "$farm")
 cpu() { awk -v a="$1" -v b="$2" -v hz="$hz" -v s="$idle" 'BEGIN { printf "%.2f", (b - a) / hz / s * 100 }'; }
 echo "idle CPU with $up links: hub $(cpu "$h0" "$h1") % of a core, farm $(cpu "$f0" "$f1") %"
 
+# The hub's loop-lag histogram (cumulative counts by bucket), and the longest hold between two
+# readings: the smallest bucket bound that holds every observation made in between (each
+# reading is itself a scrape, whose hold the next reading includes).
+lag_read() { ip netns exec "$(ns hub)" curl -s http://127.0.0.1:9109/metrics | awk '/^byst_event_loop_lag_seconds_bucket/ { sub(/.*le="/, ""); sub(/"}/, ""); print }' >"$1"; }
+lag_held() {
+    awk 'NR == FNR { before[$1] = $2; next } { n = $2 - before[$1]; if ($1 == "+Inf") total = n; bound[++k] = $1; count[k] = n }
+        END { for (i = 1; i <= k; i++) if (count[i] == total) { printf "≤ %s s (%d runs of the 10 ms probe, %d over 10 ms)", bound[i], total, total - count[4]; exit } }' "$1" "$2"
+}
+
 # Reload adding one peer: its time, and links dropped meanwhile (dead or closed ones show as
 # fewer links or as the farm's reconnects).
-reconnects() { ip netns exec "$(ns farm)" curl -s http://127.0.0.1:9110/metrics | awk '/^byst_peer_reconnects_total\{/ { n += $2 } END { print n + 0 }'; }
+farm_reconnects() { ip netns exec "$(ns farm)" curl -s http://127.0.0.1:9110/metrics | awk '/^byst_peer_reconnects_total\{/ { sub(/.*peer="/, ""); sub(/"}/, ""); print }'; }
+reconnects() { farm_reconnects | awk '{ n += $2 } END { print n + 0 }'; }
 r0=$(reconnects)
 cp "$work/hub-plus.toml" "$work/hub.toml"
+lag_read "$work/lag0"
 started=$(now)
 ip netns exec "$(ns hub)" "$BYST" reload --socket "$work/hub.sock" >"$work/reload.out" || fail "reload failed: $(cat "$work/reload.out")"
 echo "reload adding 1 peer: $(elapsed "$started" "$(now)") s ($(cat "$work/reload.out"))"
+lag_read "$work/lag1"
+echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
 sleep 6
 after=$(hub_links) r1=$(reconnects)
 echo "links after the reload: $after (was $up), farm reconnects during it: $((r1 - r0))"
 
 # One status and one /metrics at this size.
+lag_read "$work/lag0"
 started=$(now)
 ip netns exec "$(ns hub)" "$BYST" status --json --socket "$work/hub.sock" >"$work/status.json"
 echo "status --json: $(elapsed "$started" "$(now)") s, $(wc -c <"$work/status.json") bytes"
+lag_read "$work/lag1"
+echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
 read -r took bytes < <(hub_metrics)
 echo "/metrics: $took s, $bytes bytes"
+lag_read "$work/lag2"
+echo "  event loop held: $(lag_held "$work/lag1" "$work/lag2")"
+
+# A reload that changes another setting of 1,000 live peers (b0 …): those start over, and
+# only their links may drop (the farm redials them); every other link stays.
+farm_reconnects >"$work/reconnects0"
+cp "$work/hub-changed.toml" "$work/hub.toml"
+lag_read "$work/lag0"
+started=$(now)
+ip netns exec "$(ns hub)" "$BYST" reload --socket "$work/hub.sock" >"$work/reload.out" || fail "reload failed: $(cat "$work/reload.out")"
+echo "reload changing 1,000 peers: $(elapsed "$started" "$(now)") s ($(cat "$work/reload.out"))"
+lag_read "$work/lag1"
+echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
+sleep 8
+farm_reconnects >"$work/reconnects1"
+changed=$(grep -c '^allow_targets' "$work/hub-changed.toml")
+awk -v changed="$changed" 'NR == FNR { before[$1] = $2; next }
+    { n = substr($1, 2) + 0; if ($2 > before[$1]) { if (n < changed) inside++; else outside++ } }
+    END { printf "peers that redialled: %d of the %d changed, %d of the others\n", inside, changed, outside }' \
+    "$work/reconnects0" "$work/reconnects1"
+echo "links now: $(hub_links) (was $up)"

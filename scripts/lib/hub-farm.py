@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Configs for a hub with many branches and for one "farm" node that plays the live ones.
 
-    hub-farm.py DIR PEERS LIVE TUN(0|1) [EXTRA_PEERS [REMOVED]]
+    hub-farm.py DIR PEERS LIVE TUN(0|1) [EXTRA_PEERS [REMOVED [CHANGED]]]
 
 Writes into DIR:
   hub.keys, hub.toml    the hub: PEERS configured peers b0 … b<PEERS-1>, each with its own PSK
@@ -14,6 +14,8 @@ Writes into DIR:
                         the kernel's ARP table holds 1,024 by default)
   hub-plus.toml         hub.toml with EXTRA_PEERS (default 1) more peers (a reload's input)
   hub-minus.toml        hub-plus.toml without the first REMOVED (default 10) peers, live ones
+  hub-changed.toml      hub-plus.toml with another setting (allow_targets) for the first
+                        CHANGED (default 1,000, at most LIVE) peers: a reload starts those over
 
 Real keys and real links: the farm is an ordinary byst node whose peers all dial the hub, so
 each live branch is a real session with its handshake, keepalives and dead-link timing. Only
@@ -40,7 +42,7 @@ def write(path, text, mode=0o600):
     os.chmod(path, mode)
 
 
-def hub_toml(directory, peers, tun, first=0):
+def hub_toml(directory, peers, tun, first=0, changed=0):
     head = [
         "[node]",
         'name = "hub"',
@@ -62,6 +64,8 @@ def hub_toml(directory, peers, tun, first=0):
     body = []
     for i in range(first, peers):
         body.append(f'[[peer]]\nname = "b{i}"\nkey = "b{i}"')
+        if i < changed:
+            body.append('allow_targets = ["127.0.0.1:9"]')
         if tun:
             body.append(f'allowed_ips = ["{inner(i)}/32"]')
     return "\n".join(head + body) + "\n"
@@ -71,6 +75,7 @@ def main():
     directory, peers, live, tun = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     extra = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     removed = int(sys.argv[6]) if len(sys.argv) > 6 else 10
+    changed = min(int(sys.argv[7]) if len(sys.argv) > 7 else 1000, live)
     if not 0 < live <= peers or live > 62500:
         sys.exit("hub-farm.py: need 0 < LIVE <= PEERS and LIVE <= 62500")
     keys = [base64.b64encode(os.urandom(32)).decode() for _ in range(peers + extra)]
@@ -80,6 +85,7 @@ def main():
     write(f"{directory}/hub.toml", hub_toml(directory, peers, tun))
     write(f"{directory}/hub-plus.toml", hub_toml(directory, peers + extra, tun))
     write(f"{directory}/hub-minus.toml", hub_toml(directory, peers + extra, tun, first=removed))
+    write(f"{directory}/hub-changed.toml", hub_toml(directory, peers + extra, tun, changed=changed))
     farm = [
         "[node]",
         'name = "farm"',

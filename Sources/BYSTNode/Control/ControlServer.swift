@@ -51,6 +51,7 @@ final class ControlHandler: ChannelInboundHandler {
         guard !answering, request.readableBytesView.contains(UInt8(ascii: "\n")) || request.readableBytes > 256 else { return }
         answering = true
         let command = String(buffer: request).trimmingCharacters(in: .whitespacesAndNewlines)
+        node.watchLoop()
         var reply = ByteBuffer()
         if let view = StatusView(command: command) {
             guard let report = node.status(view) else {

@@ -16,6 +16,8 @@ final class LoopLagProbe: NIOScheduledCallbackHandler {
     private let period: TimeAmount
     private let keepRunning: () -> Bool
     private let report: (UInt64) -> Void
+    /// Each run's own lateness (not the least of three), for the metrics.
+    private let observe: ((UInt64) -> Void)?
     private var last: UInt64 = 0
     private var samples: (UInt64, UInt64, UInt64) = (0, 0, 0)
     private var next = 0
@@ -24,10 +26,12 @@ final class LoopLagProbe: NIOScheduledCallbackHandler {
 
     /// Starts asleep. After each run, `keepRunning` says whether to go on; `report` gets the
     /// least lateness of the last three runs, in nanoseconds (0 when it goes to sleep).
-    init(on loop: EventLoop, period: TimeAmount, keepRunning: @escaping () -> Bool, report: @escaping (UInt64) -> Void) {
+    init(on loop: EventLoop, period: TimeAmount, keepRunning: @escaping () -> Bool,
+         observe: ((UInt64) -> Void)? = nil, report: @escaping (UInt64) -> Void) {
         self.loop = loop
         self.period = period
         self.keepRunning = keepRunning
+        self.observe = observe
         self.report = report
     }
 
@@ -67,6 +71,7 @@ final class LoopLagProbe: NIOScheduledCallbackHandler {
         last = now
         let periodNanoseconds = UInt64(period.nanoseconds)
         let lateness = elapsed > periodNanoseconds ? elapsed - periodNanoseconds : 0
+        observe?(lateness)
         switch next {
         case 0: samples.0 = lateness
         case 1: samples.1 = lateness

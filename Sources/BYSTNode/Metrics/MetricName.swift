@@ -37,6 +37,7 @@ enum MetricName: String, CaseIterable, Sendable {
     case peersUp = "byst_peers_up"
     case nodeLinks = "byst_links"
     case nodeSessions = "byst_sessions"
+    case eventLoopLag = "byst_event_loop_lag_seconds"
 
     var help: String {
         switch self {
@@ -73,6 +74,7 @@ enum MetricName: String, CaseIterable, Sendable {
         case .nodeLinks: "Links up, over all peers."
         case .nodeSessions: "Sessions, over all peers, including lingering ones without links."
         case .uplinkReconnects: "Dial attempts through the uplink after a failed or lost link."
+        case .eventLoopLag: "How late a 10 ms timer on the event loop ran, one observation per run, for 2 s after each scrape, status or reload request: the time work held the loop."
         }
     }
 }

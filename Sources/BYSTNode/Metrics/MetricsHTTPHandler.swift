@@ -64,6 +64,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         }
         // The gauges are read on the loop; the text (megabytes for a hub with thousands of
         // peers) is made on a pool thread, so links are not kept waiting.
+        node.watchLoop()
         let registry = node.refreshMetrics()
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { MetricsExposition.render(registry) }
             .assumeIsolated().whenComplete { [self] result in

@@ -38,6 +38,12 @@ final class Node {
     let admission: LinkAdmission
     /// Measures how late the event loop runs, for the accept gate (while link listeners exist).
     private var loopProbe: LoopLagProbe?
+    /// With `metrics_listen`: measures the loop's lateness every 10 ms for
+    /// `byst_event_loop_lag_seconds` while the node is watched (`watchLoop`): a probe running
+    /// all the time cost an idle hub 1 % of a core.
+    private var metricsLoopProbe: LoopLagProbe?
+    /// Until when (monotonic ns) `metricsLoopProbe` runs.
+    private var loopWatchedUntil: UInt64 = 0
     /// Lines strangers can cause go through here (Support/LogLimiter.swift).
     let logLimiter = LogLimiter()
     /// This node's own metric registry (Metrics/NodeMetrics.swift), served on `metrics_listen`.
@@ -146,6 +152,14 @@ final class Node {
         return LinkID(linkCounter)
     }
 
+    /// A status or reload request, or a metrics scrape, arrived: the loop-lag probe measures
+    /// how long it (and anything else) holds the loop, for 2 s from now.
+    func watchLoop() {
+        guard let probe = metricsLoopProbe else { return }
+        loopWatchedUntil = Clocks.monotonic() + 2_000_000_000
+        probe.start()
+    }
+
     /// A link accepted by a listener; `binding` is the split-mode token it was paired by.
     func makeResponderLink(binding: [UInt8]) -> LinkHandler {
         // The peer is known only from message 1's key id: offer compression if any peer may
@@ -188,6 +202,11 @@ final class Node {
             binds.append(bind(address, what: "metrics (GET \(MetricsHTTPHandler.path))") { [self] channel in
                 try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(node: self))
             })
+        }
+        if !config.metricsListen.isEmpty {
+            metricsLoopProbe = LoopLagProbe(on: eventLoop, period: .milliseconds(10),
+                                            keepRunning: { [unowned self] in Clocks.monotonic() < loopWatchedUntil },
+                                            observe: { [metrics] in metrics.observeLoopLag(nanoseconds: $0) }, report: { _ in })
         }
         binds.append(ControlServer.start(node: self).assumeIsolated().map { [self] channel in
             channels.append(channel)
@@ -387,6 +406,8 @@ final class Node {
         for listener in linkListeners { listener.close() }
         loopProbe?.cancel()
         loopProbe = nil
+        metricsLoopProbe?.cancel()
+        metricsLoopProbe = nil
         trafficSample?.cancel()
         trafficSample = nil
         let closes = (channels + forwardChannels.values).map { $0.close().recover { _ in } }
