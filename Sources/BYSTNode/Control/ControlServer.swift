@@ -54,20 +54,23 @@ final class ControlHandler: ChannelInboundHandler {
         node.watchLoop()
         var reply = ByteBuffer()
         if let view = StatusView(command: command) {
-            guard let report = node.status(view) else {
-                reply.writeString("{\"error\": \"no peer named '\(command.split(separator: " ").last ?? "")' in this node's config\"}\n")
-                return answer(reply, context: context)
-            }
-            // The snapshot is taken on the loop; turning it into JSON (megabytes for a hub with
-            // thousands of peers) is done on a pool thread, so links are not kept waiting.
-            NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { () -> ByteBuffer in
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                var reply = ByteBuffer(bytes: (try? encoder.encode(report)) ?? Data())
-                reply.writeString("\n")
-                return reply
-            }.assumeIsolated().whenComplete { result in
-                self.answer((try? result.get()) ?? ByteBuffer(string: "{\"error\": \"the node is stopping\"}\n"), context: context)
+            node.status(view) { report in
+                guard let report else {
+                    reply.writeString("{\"error\": \"no peer named '\(command.split(separator: " ").last ?? "")' in this node's config\"}\n")
+                    return self.answer(reply, context: context)
+                }
+                // The snapshot is taken on the loop (a slice of peers per tick); turning it into
+                // JSON (megabytes for a hub with thousands of peers) is done on a pool thread, so
+                // links are not kept waiting.
+                NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { () -> ByteBuffer in
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    var reply = ByteBuffer(bytes: (try? encoder.encode(report)) ?? Data())
+                    reply.writeString("\n")
+                    return reply
+                }.assumeIsolated().whenComplete { result in
+                    self.answer((try? result.get()) ?? ByteBuffer(string: "{\"error\": \"the node is stopping\"}\n"), context: context)
+                }
             }
             return
         }

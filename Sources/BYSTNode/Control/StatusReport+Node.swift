@@ -32,17 +32,22 @@ extension Node {
     /// Everything: the node, its totals and every peer.
     func status() -> StatusReport { report(peers) }
 
-    /// The status `view` asks for; nil for a peer that is not configured.
-    func status(_ view: StatusView) -> StatusReport? {
+    /// The status `view` asks for, to `reply`; nil for a peer that is not configured. The
+    /// peers of a full report are read a slice per loop tick (`mapSliced`).
+    func status(_ view: StatusView, reply: @escaping (StatusReport?) -> Void) {
         switch view {
-        case .full: report(peers)
-        case .summary: report([])
-        case .peer(let name): peer(named: name).map { report([$0]) }
+        case .full: mapSliced(peers, { $0.status() }) { [self] in reply(report(peerReports: $0)) }
+        case .summary: reply(report([]))
+        case .peer(let name): reply(peer(named: name).map { report([$0]) })
         }
     }
 
     private func report(_ chosen: [PeerRuntime]) -> StatusReport {
-        var report = status(peers: chosen.map { $0.status() })
+        report(peerReports: chosen.map { $0.status() })
+    }
+
+    private func report(peerReports: [StatusReport.Peer]) -> StatusReport {
+        var report = status(peers: peerReports)
         report.summary = statusSummary()
         return report
     }

@@ -62,17 +62,18 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         guard path == Self.path else {
             return answer(404, "Not Found", body: "metrics are at \(Self.path)\n", headOnly: headOnly, context)
         }
-        // The gauges are read on the loop; the text (megabytes for a hub with thousands of
-        // peers) is made on a pool thread, so links are not kept waiting.
+        // The gauges are read on the loop, a slice of peers per tick; the text (megabytes for a
+        // hub with thousands of peers) is made on a pool thread, so links are not kept waiting.
         node.watchLoop()
-        let registry = node.refreshMetrics()
-        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { MetricsExposition.render(registry) }
-            .assumeIsolated().whenComplete { [self] result in
-                switch result {
-                case .success(let text): answer(200, "OK", body: text, contentType: Self.contentType, headOnly: headOnly, context)
-                case .failure: answer(503, "Service Unavailable", body: "the node is stopping\n", headOnly: headOnly, context)
+        node.refreshMetrics { [self] registry in
+            NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { MetricsExposition.render(registry) }
+                .assumeIsolated().whenComplete { [self] result in
+                    switch result {
+                    case .success(let text): answer(200, "OK", body: text, contentType: Self.contentType, headOnly: headOnly, context)
+                    case .failure: answer(503, "Service Unavailable", body: "the node is stopping\n", headOnly: headOnly, context)
+                    }
                 }
-            }
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

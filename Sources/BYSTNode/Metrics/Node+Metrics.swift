@@ -20,26 +20,39 @@ extension Node {
     /// that reads it) and returns the registry to render: rendering only reads the registry,
     /// which is thread-safe, so it can leave the loop.
     func refreshMetrics() -> PrometheusCollectorRegistry {
-        foldDataPlaneDrops()
-        for peer in peers { for session in peer.sessions { for link in session.links.values { link.foldPlaneCounters() } } }
-        let states = peers.map { peer -> (name: String, state: NodeMetrics.PeerState) in
-            let sessions = peer.sessions
-            var before: UInt64 = 0
-            var after: UInt64 = 0
-            var links = 0
-            for session in sessions {
-                links += session.links.count
-                for link in session.links.values where link.compressionScope != .off {
+        applyMetrics(peers.map(metricsState))
+    }
+
+    /// `refreshMetrics`, reading the peers a slice per loop tick (`mapSliced`): a scrape of a
+    /// hub with thousands of peers does not hold the loop long.
+    func refreshMetrics(then done: @escaping (PrometheusCollectorRegistry) -> Void) {
+        mapSliced(peers, metricsState) { [self] in done(applyMetrics($0)) }
+    }
+
+    private func metricsState(_ peer: PeerRuntime) -> (name: String, state: NodeMetrics.PeerState) {
+        let sessions = peer.sessions
+        var before: UInt64 = 0
+        var after: UInt64 = 0
+        var links = 0
+        for session in sessions {
+            links += session.links.count
+            for link in session.links.values {
+                link.foldPlaneCounters()
+                if link.compressionScope != .off {
                     before += link.compressionCounters.bytesBefore
                     after += link.compressionCounters.bytesAfter
                 }
             }
-            let state = NodeMetrics.PeerState(
-                links: links, configuredLinks: peer.config.endpoint == nil ? 0 : peer.config.links, sessions: sessions.count,
-                streams: sessions.reduce(0) { $0 + $1.machine.streamCount },
-                compressionRatio: before > 0 ? Double(after) / Double(before) : nil)
-            return (peer.config.name, state)
         }
+        let state = NodeMetrics.PeerState(
+            links: links, configuredLinks: peer.config.endpoint == nil ? 0 : peer.config.links, sessions: sessions.count,
+            streams: sessions.reduce(0) { $0 + $1.machine.streamCount },
+            compressionRatio: before > 0 ? Double(after) / Double(before) : nil)
+        return (peer.config.name, state)
+    }
+
+    private func applyMetrics(_ states: [(name: String, state: NodeMetrics.PeerState)]) -> PrometheusCollectorRegistry {
+        foldDataPlaneDrops()
         var uplinks: [String: [(name: String, state: UplinkState)]] = [:]
         for peer in peers where !peer.config.uplinks.isEmpty { uplinks[peer.config.name] = peer.uplinkStates() }
         metrics.update(uptimeSeconds: Double(Clocks.monotonic() - startedAt) / 1e9,
