@@ -46,6 +46,7 @@ ha_port = "hq-2"
 allowed_ips = ["10.0.0.3/32", "10.3.0.0/24"]
 TOML
 done
+sed -i 's/^name = "hub-hb"$/name = "hub-hb"\nmetrics_listen = ["127.0.0.1:9100"]/' "$W/hb.toml"
 sed -i 's/^ports = \["hq"\]$/ports = ["hq-1", "hq-2"]/' "$W/r.toml"
 printf '[[peer]]\nname = "branch2"\nkey = "br2"\n' >>"$W/r.toml"
 sed -i 's/^endpoint = "port:hq"$/endpoint = "port:hq-1"/' "$W/br.toml"
@@ -61,6 +62,15 @@ settled() {  # each hub active for its preferred port only
     ha_is ha active hq-1 && ha_is ha standby hq-2 && ha_is hb active hq-2 && ha_is hb standby hq-1
 }
 # active_count NODE PORT: how often NODE's current process became active for PORT.
+# metric NAME LABELS: hub-b's sample of NAME{LABELS} (e.g. port="hq-1",role="active").
+metric() {
+    ip netns exec "$(ns hb)" curl -s -m 2 http://127.0.0.1:9100/metrics | python3 -c '
+import re, sys
+name, labels = sys.argv[1], sorted(sys.argv[2].split(","))
+for line in sys.stdin:
+    m = re.match(r"(\w+)\{(.*)\} (\S+)$", line.strip())
+    if m and m.group(1) == name and sorted(m.group(2).split(",")) == labels: print(int(float(m.group(3))))' "$1" "$2"
+}
 active_count() {
     ha_port_field "$1" recent "$2" | python3 -c 'import json,sys; print(sum(t["role"] == "active" for t in json.load(sys.stdin)))'
 }
@@ -98,6 +108,9 @@ kill "$rogue"; wait "$rogue" 2>/dev/null || true
 echo "ok: hub-a refused a link for branch2 (port hq-2 is hub-b's)"
 
 b_hq1=$(ha_transitions hb hq-1) b_hq2=$(ha_transitions hb hq-2)
+# (A hub that starts a moment before the other may hold both ports until the hand-back.)
+b_hq1_active=$(metric byst_ha_transitions_total 'port="hq-1",role="active"') b_hq2_active=$(metric byst_ha_transitions_total 'port="hq-2",role="active"')
+[ -n "$b_hq2_active" ] || fail "hub-b exports no byst_ha_transitions_total for hq-2"
 
 # 3. kill -9 hub-a: hub-b takes hq-1 too.
 ms=$(ha_measure_failover "$a")
@@ -108,7 +121,10 @@ wait "$a" 2>/dev/null || true
 ha_is hb active hq-1 && ha_is hb active hq-2 || fail "hub-b is not active for both ports after hub-a died"
 wait_for 10 reaches br2 10.3.0.1 || fail "branch2 lost the hub LAN when hub-a died"
 [ "$(ha_transitions hb hq-1)" = $((b_hq1 + 1)) ] || fail "hub-b hq-1: $(ha_transitions hb hq-1) transitions, expected $((b_hq1 + 1))"
-echo "ok: all branches on hub-b"
+[ "$(metric byst_ha_active 'port="hq-1"')" = 1 ] && [ "$(metric byst_ha_active 'port="hq-2"')" = 1 ] ||
+    fail "hub-b's byst_ha_active is not 1 for both ports"
+[ "$(metric byst_ha_transitions_total 'port="hq-1",role="active"')" = $((${b_hq1_active:-0} + 1)) ] || fail "hub-b's hq-1 activations metric did not grow by one"
+echo "ok: all branches on hub-b (metrics: byst_ha_active 1 for hq-1 and hq-2)"
 
 # 4. hub-a returns: within the 3 s hold nothing moves; then hq-1 moves back once.
 ping_log="$W/handback.ping"
@@ -136,6 +152,8 @@ ha_is ha active hq-1 && ha_is ha standby hq-2 && ha_is hb active hq-2 && ha_is h
     fail "roles changed after the hand-back (a: $(ha_role ha hq-1)/$(ha_role ha hq-2), b: $(ha_role hb hq-1)/$(ha_role hb hq-2))"
 [ "$(ha_transitions hb hq-1)" = $((b_hq1 + 2)) ] || fail "hub-b hq-1: $(ha_transitions hb hq-1) transitions, expected $((b_hq1 + 2)) (one hand-back)"
 [ "$(active_count ha hq-1)" = 1 ] || fail "hub-a became active for hq-1 $(active_count ha hq-1) times, expected once"
+[ "$(metric byst_ha_active 'port="hq-1"')" = 0 ] || fail "hub-b's byst_ha_active for hq-1 is not 0 after the hand-back"
+[ "$(metric byst_ha_transitions_total 'port="hq-2",role="active"')" = "$b_hq2_active" ] || fail "hub-b's hq-2 activations metric changed"
 [ "$(ha_transitions hb hq-2)" = "$b_hq2" ] || fail "hq-2 moved: hub-b had $b_hq2 transitions for it, now $(ha_transitions hb hq-2)"
 [ "$(active_count ha hq-2)" = 0 ] || fail "the restarted hub-a became active for hq-2"
 grep -q "handing the port back to its preferred gateway" "$W/hb.log" || fail "hub-b's log does not say it handed hq-1 back"

@@ -25,6 +25,14 @@ import Testing
         #expect(preferred.mayClaim && !preferred.shouldHandBack(now: .max))
     }
 
+    @Test func theRightToOwnAPortCoversItsWantPortOnly() {
+        let a = RegistryClientID("hub-a")
+        let permissions = RegistryPermissions([a: ["hq-1"]])
+        #expect(permissions.mayOwn("hq-1", client: a) && permissions.mayOwn("hq-1.want", client: a))
+        #expect(!permissions.mayOwn("hq-2.want", client: a) && !permissions.mayOwn("hq-1.want", client: RegistryClientID("branch")))
+        #expect(PortPreference.wantPort(for: "hq-1") == "hq-1.want")
+    }
+
     @Test func gatewayRoleWaitsForTheWantedPortAndHandsItBack() {
         var role = GatewayRole(retryInterval: .seconds(3), preference: PortPreference(preferred: false, hold: .seconds(3)))
         _ = role.wantChanged(held: true, now: 0)
