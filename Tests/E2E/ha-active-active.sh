@@ -157,4 +157,9 @@ ha_is ha active hq-1 && ha_is ha standby hq-2 && ha_is hb active hq-2 && ha_is h
 [ "$(ha_transitions hb hq-2)" = "$b_hq2" ] || fail "hq-2 moved: hub-b had $b_hq2 transitions for it, now $(ha_transitions hb hq-2)"
 [ "$(active_count ha hq-2)" = 0 ] || fail "the restarted hub-a became active for hq-2"
 grep -q "handing the port back to its preferred gateway" "$W/hb.log" || fail "hub-b's log does not say it handed hq-1 back"
+for field in "ha hq-1 hub-ha" "ha hq-2 hub-hb" "hb hq-1 hub-ha" "hb hq-2 hub-hb"; do
+    set -- $field
+    [ "$(ha_port_field "$1" owner "$2")" = "$3" ] || fail "$1 says $2 is owned by '$(ha_port_field "$1" owner "$2")', not $3"
+done
+"$BYST" status --socket "$W/hb.sock" | grep -A3 "ha port" || fail "byst status on hub-b shows no HA ports"
 echo "ok: hq-1 moved back to hub-a exactly once, hq-2 never moved, both branches reach the hub LAN"

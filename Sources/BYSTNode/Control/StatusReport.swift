@@ -119,7 +119,8 @@ struct StatusReport: Codable, Sendable {
             /// First in our `[ha] ports` (with several: the port we hold `.want` for).
             var preferred: Bool
             var role: String
-            /// The owner at the registry as last heard (nil: free or not known yet).
+            /// The owner at the registry as last heard (this node's name while active; nil:
+            /// free or not known yet).
             var owner: String?
             var transitions: Int
             /// The last transitions, oldest first (the last one: when and why the role is what it is).

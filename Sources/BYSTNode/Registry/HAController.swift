@@ -122,7 +122,10 @@ final class HAController {
                 perform(port, port.role.ownerChanged(free: owner == nil, now: now))
             } else if name.hasSuffix(PortPreference.wantSuffix),
                       let port = port(named: String(name.dropLast(PortPreference.wantSuffix.count))), !port.preferred {
-                if let owner { node.logger.info("HA port '\(port.name)': its preferred gateway '\(owner.node)' is there") }
+                if let owner {
+                    let what = "its preferred gateway '\(owner.node)' is there"
+                    if port.transitions.isEmpty, port.state == .standby { record(port, .standby, what) } else { node.logger.info("HA port '\(port.name)': \(what)") }
+                }
                 perform(port, port.role.wantChanged(held: owner != nil, now: now))
             }
         }
@@ -194,7 +197,10 @@ final class HAController {
     private func transition(_ port: Port, to state: GatewayRole.State, _ reason: String) {
         record(port, state, reason)
         switch state {
-        case .active: node.activateGateway(port: port.name)
+        case .active:
+            // The registry tells watchers of a new owner, but not the owner itself.
+            port.owner = PortOwner(node: node.config.name, info: config.info)
+            node.activateGateway(port: port.name)
         case .standby, .claiming: node.stepDownGateway(port: port.name, reason: reason)
         }
     }

@@ -95,14 +95,18 @@ extension Node {
             for listener in linkListeners { listener.close() }
             linkListeners.removeAll()
         }
+        closeUnservedLinks("this gateway stepped down for HA port '\(port)' (\(reason))")
+        syncRoutes(context: "HA")
+    }
+
+    /// Closes the accepted links of the peers we do not serve (now, or after a reload moved
+    /// a peer to another `ha_port`).
+    func closeUnservedLinks(_ reason: String) {
         for peer in peers where !serves(peer.config) {
             for session in peer.incoming.values {
-                for link in session.links.values.sorted(by: { $0.id < $1.id }) {
-                    link.fail("this gateway stepped down for HA port '\(port)' (\(reason))", level: .info)
-                }
+                for link in session.links.values.sorted(by: { $0.id < $1.id }) { link.fail(reason, level: .info) }
             }
         }
-        syncRoutes(context: "HA")
     }
 
     /// Puts the `allowed_ips` of exactly the peers we serve into the kernel (a diff against

@@ -95,6 +95,7 @@ extension Node {
         do { peersByKeyID = try Self.index(peers) } catch { logger.error("reload: \(error)") }
         for peer in created { peer.startDialing() }
         updateTunRoutes()
+        if config.ha != nil { closeUnservedLinks("reload: this gateway is not active for the peer's HA port") }
         registryServer?.configChanged()
         let forwards = reloadForwards(old: oldForwards, new: newConfig.forwards)
 
