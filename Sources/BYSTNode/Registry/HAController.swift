@@ -55,9 +55,9 @@ final class HAController {
         wantPort = config.ports.count > 1 ? config.ports.first.map(PortPreference.wantPort(for:)) : nil
     }
 
-    /// Whether we serve `port` now.
-    func isActive(_ port: String) -> Bool { ports.contains { $0.name == port && $0.state == .active } }
-    var anyActive: Bool { ports.contains { $0.state == .active } }
+    /// Whether we serve `port` now (nothing once stopping).
+    func isActive(_ port: String) -> Bool { !stopped && ports.contains { $0.name == port && $0.state == .active } }
+    var anyActive: Bool { !stopped && ports.contains { $0.state == .active } }
 
     func start() {
         for port in ports {
