@@ -142,7 +142,7 @@ import BYSTProto
             (node + "listn = [\"0.0.0.0:7000\"]\n",
              #"\#(f):3: [node]: unknown key "listn" (expected one of: name, listen, http_listen, https_listen, http_path, tls_certificate, tls_private_key, control_socket, key_store, session_linger, keepalive_interval, dead_link_timeout, idle_keepalive_interval, max_record_payload, compression_level, metrics_listen, metrics_peers, registry, registry_lease, registry_tls_ca_file, registry_tls_certificate, registry_tls_private_key, registry_tls_server_name, registry_user, registry_password_file)"#),
             (node + "\n" + peer + "linkz = 2\n",
-             #"\#(f):7: [[peer]] "branch-1": unknown key "linkz" (expected one of: name, key, endpoint, links, allow_targets, allowed_ips, http_mode, http_proxy, proxy_mode, http_proxy_credentials_file, tls_ca_file, tls_pin_sha256, tls_server_name, recycle_after, recycle_bytes, compression, packet_striping, ports, gateways, uplinks)"#),
+             #"\#(f):7: [[peer]] "branch-1": unknown key "linkz" (expected one of: name, key, endpoint, links, allow_targets, allowed_ips, http_mode, http_proxy, proxy_mode, http_proxy_credentials_file, tls_ca_file, tls_pin_sha256, tls_server_name, recycle_after, recycle_bytes, compression, packet_striping, ports, gateways, ha_port, uplinks)"#),
             ("[node]\nlisten = []\n", #"\#(f):1: [node]: missing required key "name""#),
             (node + peer + "links = \"4\"\n", #"\#(f):6: [[peer]] "branch-1": links must be an integer 1…64, got string "4""#),
             (node + peer + "links = 0\n", #"\#(f):6: [[peer]] "branch-1": links must be an integer 1…64, got 0"#),

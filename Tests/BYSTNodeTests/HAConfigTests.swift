@@ -24,8 +24,34 @@ import Testing
             endpoint = "byst://198.51.100.9:7100"
             """, file: Self.file)
         #expect(config.registry == RegistryConfig(service: .peer("registry"), lease: .seconds(3)))
-        #expect(config.ha?.port == "hq")
+        #expect(config.ha?.ports == ["hq"])
         #expect(config.ha?.info == "byst://198.51.100.1:7000 https://hq.example:443/byst")
+    }
+
+    /// Active/active: several ports, the preferred first; a peer names the port it belongs to.
+    @Test func readsAGatewayOfSeveralPorts() throws {
+        let config = try NodeConfig.parse("""
+            [node]
+            name = "hub-a"
+            listen = ["0.0.0.0:7000"]
+            registry = "etcd://10.0.0.1:2379"
+            [ha]
+            ports = ["hq-1", "hq-2"]
+            advertise = ["byst://198.51.100.1:7000"]
+            [[peer]]
+            name = "branch-1"
+            key = "b1"
+            ha_port = "hq-1"
+            [[peer]]
+            name = "branch-2"
+            key = "b2"
+            ha_port = "hq-2"
+            [[peer]]
+            name = "everywhere"
+            key = "e"
+            """, file: Self.file)
+        #expect(config.ha?.ports == ["hq-1", "hq-2"])
+        #expect(config.peers.map(\.haPort) == ["hq-1", "hq-2", nil])
     }
 
     @Test func readsABranchFollowingAPortThroughEtcd() throws {
@@ -72,8 +98,18 @@ import Testing
             (node + "registry = \"peer:registry\"\n[ha]\nport = \"hq\"\nadvertise = [\"port:hq\"]\n" + registryPeer,
              #"\#(f):6: [ha]: advertise must be a non-empty array of the endpoints branches dial"#),
             (node + "registry = \"peer:registry\"\n[ha]\nport = \"\"\nadvertise = [\"byst://10.0.0.1:7000\"]\n" + registryPeer,
-             #"\#(f):5: [ha]: port must be a port name of 1…255 bytes without control characters, got """#),
+             #"\#(f):5: [ha]: port must be a port name of 1…255 bytes without control characters, not ending in ".want", got """#),
             (node + "[ha]\nport = \"hq\"\nadvertise = []\nextra = 1\n", #"\#(f):6: [ha]: unknown key "extra""#),
+            (node + "registry = \"peer:registry\"\n[ha]\nport = \"hq\"\nports = [\"hq\"]\nadvertise = [\"byst://10.0.0.1:7000\"]\n" + registryPeer,
+             #"\#(f):6: [ha]: ports must be either port or ports, not both, got both"#),
+            (node + "registry = \"peer:registry\"\n[ha]\nports = []\nadvertise = [\"byst://10.0.0.1:7000\"]\n" + registryPeer,
+             #"\#(f):5: [ha]: ports must be a non-empty array of distinct port names"#),
+            (node + "registry = \"peer:registry\"\n[ha]\nports = [\"a\", \"a\"]\nadvertise = [\"byst://10.0.0.1:7000\"]\n" + registryPeer,
+             #"\#(f):5: [ha]: duplicate port "a""#),
+            (node + "registry = \"peer:registry\"\n[ha]\nports = [\"a\", \"b.want\"]\nadvertise = [\"byst://10.0.0.1:7000\"]\n" + registryPeer,
+             #"\#(f):5: [ha]: ports must be a non-empty array of distinct port names (each a port name of 1…255 bytes without control characters, not ending in ".want"), this gateway's preferred first, got "b.want""#),
+            (node + "registry = \"peer:registry\"\n[ha]\nports = [\"a\", \"b\"]\nadvertise = [\"byst://10.0.0.1:7000\"]\n" + registryPeer + "ha_port = \"c\"\n",
+             #"\#(f):11: [[peer]] "registry": ha_port must be one of [ha] ports ("a", "b"), got "c""#),
             // Deny by default: a port:NAME peer names the gateways that may serve it.
             (node + "registry = \"peer:registry\"\n" + registryPeer + "[[peer]]\nname = \"hq\"\nkey = \"hq\"\nendpoint = \"port:hq\"\n",
              #"\#(f):8: [[peer]] "hq": endpoint "port:hq" needs gateways = ["…"]: the gateways that may serve it"#),

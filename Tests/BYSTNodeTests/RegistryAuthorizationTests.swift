@@ -68,7 +68,7 @@ import Testing
         }
         #expect(refused, "the registry never refused the rogue's claim")
         try await Task.sleep(for: .seconds(1))
-        let rogueRole = try await rogue.node.status().ha?.role
+        let rogueRole = try await rogue.node.status().ha?.ports.first?.role
         #expect(rogueRole != "active", "a client without ports = [\"hq\"] took port hq")
         #expect(try await registry.node.status().registry_server?.ports == 0)
         #expect(capture.contains("registry: refused port 'hq' to client 'rogue'"))
@@ -79,9 +79,9 @@ import Testing
 
         // The real gateway takes it; the rogue stays standby behind it.
         let hubA = try await gateway("hub-a")
-        let active = try await TestCluster.waitUntil(seconds: 10) { try await hubA.node.status().ha?.role == "active" }
+        let active = try await TestCluster.waitUntil(seconds: 10) { try await hubA.node.status().ha?.ports.first?.role == "active" }
         #expect(active)
-        #expect(try await rogue.node.status().ha?.role != "active")
+        #expect(try await rogue.node.status().ha?.ports.first?.role != "active")
         #expect(try await registry.node.status().registry_server?.ports == 1)
 
         for node in [rogue, hubA, registry] { try await node.node.shutdown() }

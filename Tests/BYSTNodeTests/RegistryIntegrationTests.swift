@@ -50,16 +50,16 @@ import Testing
         }
         let hubA = try #require(nodes["hub-a"]), hubB = try #require(nodes["hub-b"]), prober = try #require(nodes["prober"])
         func roles() async throws -> [String] {
-            [try await hubA.node.status().ha?.role ?? "-", try await hubB.node.status().ha?.role ?? "-"]
+            [try await hubA.node.status().ha?.ports.first?.role ?? "-", try await hubB.node.status().ha?.ports.first?.role ?? "-"]
         }
         // Settled: one active, the other standby *after* its claim was answered (it starts standby).
         let settled = try await TestCluster.waitUntil(seconds: 10) {
-            let a = try await hubA.node.status().ha, b = try await hubB.node.status().ha
+            let a = try await hubA.node.status().ha?.ports.first, b = try await hubB.node.status().ha?.ports.first
             return [a?.role ?? "-", b?.role ?? "-"].sorted() == ["active", "standby"] && (a?.transitions ?? 0) > 0 && (b?.transitions ?? 0) > 0
         }
         let initialRoles = try await roles()
         #expect(settled, "roles: \(initialRoles)")
-        let transitions = [try await hubA.node.status().ha?.transitions, try await hubB.node.status().ha?.transitions]
+        let transitions = [try await hubA.node.status().ha?.ports.first?.transitions, try await hubB.node.status().ha?.ports.first?.transitions]
 
         // The prober opens its own registry stream and sends a message of an unknown kind.
         let reset = LockedBox<String?>(nil)
@@ -78,7 +78,7 @@ import Testing
         try await Task.sleep(for: .seconds(5.5))  // longer than a lease: everyone else kept theirs
         let rolesAfter = try await roles()
         #expect(rolesAfter.sorted() == ["active", "standby"])
-        let transitionsAfter = [try await hubA.node.status().ha?.transitions, try await hubB.node.status().ha?.transitions]
+        let transitionsAfter = [try await hubA.node.status().ha?.ports.first?.transitions, try await hubB.node.status().ha?.ports.first?.transitions]
         #expect(transitionsAfter == transitions)
         let proberConnected = try await prober.node.status().registry?.connected
         #expect(proberConnected == true)
@@ -87,10 +87,10 @@ import Testing
 
         // The active gateway stops cleanly: it releases the port, the other takes it at once —
         // well before the lease (5 s) could have run out (3 s leaves room for a loaded machine).
-        let (active, standby) = try await hubA.node.status().ha?.role == "active" ? (hubA, hubB) : (hubB, hubA)
+        let (active, standby) = try await hubA.node.status().ha?.ports.first?.role == "active" ? (hubA, hubB) : (hubB, hubA)
         let stopped = Date()
         try await active.node.shutdown()
-        let tookOver = try await TestCluster.waitUntil(seconds: 3) { try await standby.node.status().ha?.role == "active" }
+        let tookOver = try await TestCluster.waitUntil(seconds: 3) { try await standby.node.status().ha?.ports.first?.role == "active" }
         #expect(tookOver, "handover took longer than 3 s (lease 5 s): the port was not released")
         #expect(Date().timeIntervalSince(stopped) < 3)
 

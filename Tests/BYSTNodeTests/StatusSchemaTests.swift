@@ -31,8 +31,10 @@ import Testing
         "\(link).compression_attempts: number", "\(link).compression_ratio: number", "\(link).records_decompressed: number",
         "\(link).handshake_seconds_ago: number", "\(link).sequenced_packets: bool",
         "registry: object", "registry.service: string", "registry.connected: bool", "registry.lease_valid_ms: number",
-        "ha: object", "ha.port: string", "ha.role: string", "ha.owner: string", "ha.transitions: number",
-        "ha.recent: array", "ha.recent[]: object", "ha.recent[].role: string", "ha.recent[].at: string", "ha.recent[].reason: string",
+        "ha: object", "ha.ports: array", "ha.ports[]: object", "ha.ports[].port: string", "ha.ports[].preferred: bool",
+        "ha.ports[].role: string", "ha.ports[].owner: string", "ha.ports[].transitions: number", "ha.ports[].recent: array",
+        "ha.ports[].recent[]: object", "ha.ports[].recent[].role: string", "ha.ports[].recent[].at: string",
+        "ha.ports[].recent[].reason: string",
         "registry_server: object", "registry_server.clients: number", "registry_server.ports: number",
         "registry_server.requests: number", "registry_server.denied: number",
         "summary: object", "summary.peers: number", "summary.peers_up: number", "summary.links: number",
@@ -113,7 +115,7 @@ import Testing
             """, directory: dir, name: "hub", keys: hubKeys, capture: capture)
         let up = try await TestCluster.waitUntil(seconds: 15) {
             let links = try await branch.node.status().peers.first?.links_up
-            let recent = try await hub.node.status().ha?.recent
+            let recent = try await hub.node.status().ha?.ports.first?.recent
             return links == 2 && recent?.isEmpty == false
         }
         #expect(up, "\(capture.lines.withLock { $0.suffix(12).joined(separator: "\n") })")

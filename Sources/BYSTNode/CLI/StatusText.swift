@@ -18,9 +18,10 @@ enum StatusText {
             let lease = registry.lease_valid_ms.map { ", lease valid \($0) ms" } ?? ""
             out += "  registry: \(registry.service), \(registry.connected ? "connected" : "NOT connected")\(lease)\n"
         }
-        if let ha = report.ha {
-            out += "  ha port \(ha.port): \(ha.role), owner \(ha.owner ?? "-"), \(StatusFormat.count(ha.transitions, "transition"))\n"
-            for transition in ha.recent.suffix(3) { out += "    \(transition.at) \(transition.role): \(transition.reason)\n" }
+        for port in report.ha?.ports ?? [] {
+            let preferred = port.preferred && (report.ha?.ports.count ?? 0) > 1 ? " (preferred)" : ""
+            out += "  ha port \(port.port)\(preferred): \(port.role), owner \(port.owner ?? "-"), \(StatusFormat.count(port.transitions, "transition"))\n"
+            for transition in port.recent.suffix(3) { out += "    \(transition.at) \(transition.role): \(transition.reason)\n" }
         }
         if let server = report.registry_server {
             out += "  registry server: \(StatusFormat.count(server.clients, "client")), \(StatusFormat.count(server.ports, "port")), \(StatusFormat.count(server.requests, "request")), \(server.denied) denied\n"

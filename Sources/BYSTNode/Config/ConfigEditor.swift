@@ -118,6 +118,7 @@ public enum ConfigEditor {
         for (key, names) in [("gateways", peer.gateways), ("ports", peer.ports)] where !names.isEmpty {
             lines.append("\(key) = [\(names.map(\.tomlQuoted).joined(separator: ", "))]")
         }
+        if let haPort = peer.haPort { lines.append("ha_port = \(haPort.tomlQuoted)") }
         return lines
     }
 

@@ -165,6 +165,7 @@ struct ConfigReader {
         if let table = try singleTable(root, ConfigSchema.ha) { config.ha = try readHA(table) }
         try checkRegistryUse(config)
         try checkPortGateways(config)
+        try checkPeerHAPorts(config)
         return config
     }
 
@@ -182,7 +183,9 @@ struct ConfigReader {
         guard config.registry == nil else { return }
         if config.ha != nil {
             let context = Context(ConfigSchema.ha)
-            throw error(.needs(key: "port", value: config.ha?.port.configQuoted, what: Self.registryNeeded), key: "port", context)
+            let key = config.ha?.ports.count == 1 ? "port" : "ports"
+            throw error(.needs(key: key, value: config.ha.map { $0.ports.count == 1 ? $0.ports[0].configQuoted : "[\($0.ports.map(\.configQuoted).joined(separator: ", "))]" },
+                               what: Self.registryNeeded), key: key, context)
         }
         let peerTables = source.arrayCount("peer")
         for (index, peer) in config.peers.enumerated() where peer.endpoint?.portName != nil {
@@ -206,13 +209,42 @@ struct ConfigReader {
         }
     }
 
+    /// A peer's `ha_port` names one of our `[ha] ports`.
+    private func checkPeerHAPorts(_ config: NodeConfig) throws(ConfigError) {
+        let peerTables = source.arrayCount("peer")
+        for (index, peer) in config.peers.enumerated() {
+            guard let haPort = peer.haPort, config.ha?.ports.contains(haPort) != true else { continue }
+            let context = Context(schema: ConfigSchema.peer, index: index, section: "[[peer]] \(peer.name.configQuoted)",
+                                  headersMatch: peerTables == config.peers.count)
+            throw error(.invalidValue(key: "ha_port", expected: "one of [ha] ports (\(config.ha.map { $0.ports.map(\.configQuoted).joined(separator: ", ") } ?? "no [ha] table"))",
+                                      got: haPort.configQuoted), key: "ha_port", context)
+        }
+    }
+
     static let registryNeeded = "a registry: [node] registry = \"peer:NAME\" or \"etcd://host:port,…\""
 
     private func readHA(_ table: TOMLTable) throws(ConfigError) -> HAConfig {
         let context = Context(ConfigSchema.ha)
         try checkKeys(table, context)
-        let port = try requiredString(table, "port", context)
-        guard RegistryService.isValidName(port) else { throw invalid("port", got: port.configQuoted, context) }
+        let ports: [String]
+        switch (try optionalString(table, "port", context), try stringArray(table, "ports", context)) {
+        case (let port?, nil):
+            ports = [port]
+        case (nil, let list?):
+            guard !list.isEmpty else { throw invalid("ports", got: "an empty array", context) }
+            ports = list
+        case (_?, _?):
+            throw error(.invalidValue(key: "ports", expected: "either port or ports, not both", got: "both"), key: "ports", context)
+        case (nil, nil):
+            throw error(.missingKey("ports"), key: nil, context)
+        }
+        let key = table["ports"] == nil ? "port" : "ports"
+        for (index, port) in ports.enumerated() {
+            guard HAConfig.isValidPortName(port) else { throw invalid(key, got: port.configQuoted, context) }
+            guard !ports[..<index].contains(port) else {
+                throw error(.duplicate(what: "port", value: port.configQuoted, firstLine: nil), key: key, context)
+            }
+        }
         guard let texts = try stringArray(table, "advertise", context) else {
             throw error(.missingKey("advertise"), key: nil, context)
         }
@@ -223,7 +255,7 @@ struct ConfigReader {
             advertise.append(endpoint)
         }
         guard !advertise.isEmpty else { throw invalid("advertise", got: "an empty array", context) }
-        return HAConfig(port: port, advertise: advertise)
+        return HAConfig(ports: ports, advertise: advertise)
     }
 
     // MARK: Tables
@@ -365,6 +397,10 @@ struct ConfigReader {
                 }
                 peer[keyPath: path].append(name)
             }
+        }
+        if let haPort = try optionalString(table, "ha_port", context) {
+            guard HAConfig.isValidPortName(haPort) else { throw invalid("ha_port", got: haPort.configQuoted, context) }
+            peer.haPort = haPort
         }
         if peer.endpoint?.portName == nil, table["gateways"] != nil {
             throw error(.invalidValue(key: "gateways", expected: "set only with a port:NAME endpoint",

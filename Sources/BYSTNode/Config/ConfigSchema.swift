@@ -54,6 +54,7 @@ enum ConfigSchema {
         .boolean("packet_striping"),
         .list("ports", registryNames),
         .list("gateways", registryNames),
+        .text("ha_port", "one of [ha] ports: the HA port whose gateway serves this peer"),
         .tables("uplinks", "an array of inline tables like { name = \"dsl\", bind = \"192.0.2.10\", links = 2 } or { interface = \"wwan0\" }"),
     ])
 
@@ -70,9 +71,12 @@ enum ConfigSchema {
     ])
 
     static let ha = ConfigTableSchema("ha", array: false, [
-        .text("port", "a port name of 1…255 bytes without control characters"),
+        .text("port", haPortName),
+        .list("ports", "a non-empty array of distinct port names (each \(haPortName)), this gateway's preferred first"),
         .list("advertise", "a non-empty array of the endpoints branches dial while this gateway is active (\"byst://…\", \"http(s)://…\")"),
     ])
+
+    static let haPortName = "a port name of 1…255 bytes without control characters, not ending in \"\(PortPreference.wantSuffix)\""
 
     static let limits = ConfigTableSchema("limits", array: false, [
         .integer("links_per_peer", LimitsConfig.linksPerPeerRange),

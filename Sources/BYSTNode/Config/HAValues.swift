@@ -62,19 +62,27 @@ public struct RegistryConfig: Sendable, Equatable {
     }
 }
 
-/// `[ha]`: this node is one of the gateways serving an HA port. The registry's owner of the
-/// port is active; the others stand by.
+/// `[ha]`: this node is one of the gateways serving HA ports. Each port's owner at the
+/// registry is active for it; the others stand by.
 ///
-/// **Invariants** (from the loader): `port` satisfies `RegistryService.isValidName`;
+/// **Invariants** (from the loader): `ports` is non-empty, distinct, each `isValidPortName`;
 /// `advertise` is non-empty and holds no `port:` endpoint; the config has a `registry`.
 public struct HAConfig: Sendable, Equatable {
-    public var port: String
-    /// Endpoints branches dial while we are active (published as the port's info).
+    /// `ports` (or `port = "x"`, the same as `ports = ["x"]`), in our order of preference:
+    /// the first is claimed at once, the others only while their preferred gateway is gone
+    /// (PortPreference).
+    public var ports: [String]
+    /// Endpoints branches dial while we are active (published as each port's info).
     public var advertise: [Endpoint]
 
-    public init(port: String, advertise: [Endpoint]) {
-        self.port = port
+    public init(ports: [String], advertise: [Endpoint]) {
+        self.ports = ports
         self.advertise = advertise
+    }
+
+    /// A registry port name that is not a preferred gateway's `.want` port.
+    static func isValidPortName(_ name: String) -> Bool {
+        RegistryService.isValidName(name) && !name.hasSuffix(PortPreference.wantSuffix)
     }
 
     /// The port's info at the registry: the endpoints, space-separated.

@@ -202,6 +202,10 @@ public struct PeerConfig: Sendable, Equatable {
     /// A `port:NAME` endpoint: the gateways that may serve it (`gateways`), by their name at
     /// the registry; an owner not listed is ignored. Required with `port:NAME`.
     public var gateways: [String] = []
+    /// `ha_port`: on an HA gateway, the port whose branches this peer is one of: we accept
+    /// its links and route its prefixes only while active for that port. Nil: while active
+    /// for any of our ports.
+    public var haPort: String?
     /// Ways out of this machine the links are dialed through (`uplinks`); empty: as routing
     /// says. With uplinks, `links` is the sum of theirs.
     public var uplinks: [UplinkConfig] = []

@@ -99,12 +99,14 @@ extension Node {
                     lease_valid_ms: backend.validUntil.map { Int((Int64($0) - Int64(now)) / 1_000_000) })
             },
             ha: haController.map { controller in
-                StatusReport.HA(
-                    port: controller.config.port, role: controller.state.rawValue, owner: controller.owner?.node,
-                    transitions: controller.transitionCount,
-                    recent: controller.transitions.suffix(8).map {
-                        .init(role: $0.role.rawValue, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64($0.at)), reason: $0.reason)
-                    })
+                StatusReport.HA(ports: controller.ports.map { port in
+                    StatusReport.HA.Port(
+                        port: port.name, preferred: port.preferred, role: port.state.rawValue, owner: port.owner?.node,
+                        transitions: port.transitionCount,
+                        recent: port.transitions.suffix(8).map {
+                            .init(role: $0.role.rawValue, at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64($0.at)), reason: $0.reason)
+                        })
+                })
             },
             registry_server: registryServer.map { server in
                 StatusReport.RegistryServer(clients: server.clientCount, ports: server.registry.portCount, requests: server.requests,

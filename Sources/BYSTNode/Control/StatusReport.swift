@@ -106,7 +106,7 @@ struct StatusReport: Codable, Sendable {
         var lease_valid_ms: Int?
     }
 
-    /// `[ha]`: our role for the port and how it got there.
+    /// `[ha]`: our role for each port and how it got there.
     struct HA: Codable, Sendable {
         struct Transition: Codable, Sendable {
             var role: String
@@ -114,11 +114,20 @@ struct StatusReport: Codable, Sendable {
             var at: String
             var reason: String
         }
-        var port: String
-        var role: String
-        var owner: String?
-        var transitions: Int
-        var recent: [Transition]
+        struct Port: Codable, Sendable {
+            var port: String
+            /// First in our `[ha] ports` (with several: the port we hold `.want` for).
+            var preferred: Bool
+            var role: String
+            /// The owner at the registry as last heard (this node's name while active; nil:
+            /// free or not known yet).
+            var owner: String?
+            var transitions: Int
+            /// The last transitions, oldest first (the last one: when and why the role is what it is).
+            var recent: [Transition]
+        }
+        /// In the order of `[ha] ports`.
+        var ports: [Port]
     }
 
     /// `byst registry serve`: clients connected and ports registered.

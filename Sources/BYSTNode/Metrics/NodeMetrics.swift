@@ -30,8 +30,10 @@ final class NodeMetrics {
     private var readerBatchesSeen: UInt64 = 0
     private let uptime: CoreMetrics.Gauge
     /// HA role and registry connection: made on first use, so nodes without them export neither.
-    private var haActive: CoreMetrics.Gauge?
-    private var haTransitions: [Bool: CoreMetrics.Counter] = [:]
+    /// By HA port ([ha] ports: a handful, from the config).
+    private var haActive: [String: CoreMetrics.Gauge] = [:]
+    private var haTransitions: [String: [Bool: CoreMetrics.Counter]] = [:]
+    private var haLastTransition: [String: CoreMetrics.Gauge] = [:]
     private var registryConnected: CoreMetrics.Gauge?
     private var registryDenials: CoreMetrics.Counter?
     /// Where per-peer counters are made: `factory`, or with `metrics_peers = false` one over a
@@ -132,14 +134,19 @@ final class NodeMetrics {
         packetDrops[reason.rawValue].increment(by: count)
     }
 
-    func haTransition(active: Bool) {
-        let counter = haTransitions[active] ?? CoreMetrics.Counter(
-            label: MetricName.haTransitions.rawValue, dimensions: [("role", active ? "active" : "standby")], factory: factory)
-        haTransitions[active] = counter
+    /// HA `port` entered `active` or standby at `wallSeconds` (since the epoch).
+    func haTransition(port: String, active: Bool, wallSeconds: Double) {
+        let counter = haTransitions[port]?[active] ?? CoreMetrics.Counter(
+            label: MetricName.haTransitions.rawValue, dimensions: [("port", port), ("role", active ? "active" : "standby")], factory: factory)
+        haTransitions[port, default: [:]][active] = counter
         counter.increment()
-        let gauge = haActive ?? CoreMetrics.Gauge(label: MetricName.haActive.rawValue, factory: factory)
-        haActive = gauge
+        let gauge = haActive[port] ?? CoreMetrics.Gauge(label: MetricName.haActive.rawValue, dimensions: [("port", port)], factory: factory)
+        haActive[port] = gauge
         gauge.record(active ? 1 : 0)
+        let at = haLastTransition[port] ?? CoreMetrics.Gauge(label: MetricName.haLastTransition.rawValue, dimensions: [("port", port)],
+                                                             factory: factory)
+        haLastTransition[port] = at
+        at.record(wallSeconds)
     }
 
     func registryConnection(up: Bool) {

@@ -17,13 +17,17 @@ enum CheckSummary {
             row("tun", "none (port forwards only)")
         }
         if let registry = config.registry { row("registry", registry.service.description) }
-        if let ha = config.ha { row("ha", "port \(ha.port.configQuoted), advertising \(ha.info)") }
+        if let ha = config.ha {
+            let ports = ha.ports.count == 1 ? "port \(ha.ports[0].configQuoted)" : "ports \(ha.ports.map(\.configQuoted).joined(separator: ", ")) (preferred first)"
+            row("ha", "\(ports), advertising \(ha.info)")
+        }
         out.append("  peers (\(config.peers.count)):")
         for peer in config.peers {
             var text = "    \(peer.name) key \(peer.key): "
             if let endpoint = peer.endpoint { text += "\(endpoint) ×\(peer.links) link\(peer.links == 1 ? "" : "s")" } else { text += "accepts links only" }
             if !peer.uplinks.isEmpty { text += " via uplinks \(peer.uplinks.map(\.summary).joined(separator: ", "))" }
             if !peer.allowedIPs.isEmpty { text += "; allowed_ips \(peer.allowedIPs.map(\.description).joined(separator: ", "))" }
+            if let haPort = peer.haPort { text += "; while active for \(haPort.configQuoted)" }
             if !peer.allowTargets.isEmpty { text += "; allow_targets \(peer.allowTargets.map(\.description).joined(separator: ", "))" }
             out.append(text)
         }

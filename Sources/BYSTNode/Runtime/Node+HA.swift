@@ -1,9 +1,11 @@
 // The node's side of HA (docs/ARCHITECTURE.md §5, docs/OPERATIONS.md "High availability"):
 //
-//   registry backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] port)
+//   registry backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] ports)
 //                                                   └▶ PeerRuntime.follow (port:NAME peers)
-//   HAController ─activate─▶ bind link listeners, install routes
-//                ─step down─▶ close listeners and accepted links, remove routes
+//   HAController ─activate port P─▶ bind link listeners (if none), routes of the peers served
+//                ─step down port P─▶ close the accepted links of peers no longer served, their
+//                                    routes; the listeners once no port is active
+//   a peer is served while we are active for its `ha_port` (none: for any port)
 import BYSTProto
 import NIOCore
 import Tun
@@ -65,39 +67,62 @@ extension Node {
         (registryBackend as? EmbeddedRegistryClient)?.dialFailed(peer: peer, cause: cause)
     }
 
-    /// We own our HA port: accept links and route the peers' prefixes here.
-    func activateGateway() {
-        let binds = bindLinkListeners()
-        EventLoopFuture.andAllSucceed(binds, on: eventLoop).whenFailure { [logger] error in
-            logger.error("HA: a link listener could not be bound: \(error)")
-        }
-        setRoutes(installed: true)
+    /// Whether we serve `peer` now: accept its links and route its prefixes here. Without
+    /// `[ha]` always; with it while active for its `ha_port`, or for any port if it names none.
+    func serves(_ peer: PeerConfig) -> Bool {
+        guard config.ha != nil else { return true }
+        guard let haController else { return false }
+        if let port = peer.haPort { return haController.isActive(port) }
+        return haController.anyActive
     }
 
-    /// We no longer own our HA port (or are shutting down): another gateway may own it any
-    /// moment, so stop serving at once — no new links, accepted links closed, routes gone.
-    func stepDownGateway(reason: String) {
-        for listener in linkListeners { listener.close() }
-        linkListeners.removeAll()
-        for peer in peers {
-            for session in peer.incoming.values {
-                for link in session.links.values.sorted(by: { $0.id < $1.id }) {
-                    link.fail("this gateway stepped down (\(reason))", level: .info)
-                }
+    /// We own HA `port`: accept links (listeners are up while any port is active) and route
+    /// the prefixes of the peers we now serve.
+    func activateGateway(port: String) {
+        if linkListeners.isEmpty {
+            EventLoopFuture.andAllSucceed(bindLinkListeners(), on: eventLoop).whenFailure { [logger] error in
+                logger.error("HA: a link listener could not be bound: \(error)")
             }
         }
-        setRoutes(installed: false)
+        syncRoutes(context: "HA")
     }
 
-    private func setRoutes(installed: Bool) {
-        guard installed != routesInstalled, let device = tunDevice, let tun = config.tun else { return }
-        let routes = peers.flatMap(\.config.allowedIPs)
+    /// We no longer own HA `port` (or are shutting down): another gateway may own it any
+    /// moment, so stop serving its peers at once — their accepted links closed, their routes
+    /// gone; listeners closed once no port is active.
+    func stepDownGateway(port: String, reason: String) {
+        if haController?.anyActive != true {
+            for listener in linkListeners { listener.close() }
+            linkListeners.removeAll()
+        }
+        closeUnservedLinks("this gateway stepped down for HA port '\(port)' (\(reason))")
+        syncRoutes(context: "HA")
+    }
+
+    /// Closes the accepted links of the peers we do not serve (now, or after a reload moved
+    /// a peer to another `ha_port`).
+    func closeUnservedLinks(_ reason: String) {
+        for peer in peers where !serves(peer.config) {
+            for session in peer.incoming.values {
+                for link in session.links.values.sorted(by: { $0.id < $1.id }) { link.fail(reason, level: .info) }
+            }
+        }
+    }
+
+    /// Puts the `allowed_ips` of exactly the peers we serve into the kernel (a diff against
+    /// `installedRoutes`; sets, for a hub's thousands of prefixes).
+    func syncRoutes(context: String) {
+        guard let device = tunDevice, let tun = config.tun else { return }
+        let wanted = peers.filter { serves($0.config) }.flatMap(\.config.allowedIPs)
+        let wantedSet = Set(wanted)
+        let adding = wanted.filter { !installedRoutes.contains($0) }
+        let removing = installedRoutes.filter { !wantedSet.contains($0) }
+        guard !adding.isEmpty || !removing.isEmpty else { return }
         do throws(NetlinkSocket.Failure) {
-            try InterfaceConfigurator.updateRoutes(interface: device.name, addresses: tun.addresses,
-                                                   adding: installed ? routes : [], removing: installed ? [] : routes)
-            routesInstalled = installed
+            try InterfaceConfigurator.updateRoutes(interface: device.name, addresses: tun.addresses, adding: adding, removing: Array(removing))
+            installedRoutes = wantedSet
         } catch {
-            logger.error("HA: routes through \(device.name): \(error)")
+            logger.error("\(context): routes through \(device.name): \(error)")
         }
     }
 }

@@ -85,7 +85,6 @@ extension Node {
         }
         let kept = Set(next.map(ObjectIdentifier.init))
         let removed = peers.filter { !kept.contains(ObjectIdentifier($0)) }
-        let oldRoutes = peers.flatMap(\.config.allowedIPs)
         let oldForwards = config.forwards
 
         // Apply.
@@ -95,7 +94,8 @@ extension Node {
         for (peer, key, nextKey) in rekeyed { peer.updateKeys(current: key, next: nextKey) }
         do { peersByKeyID = try Self.index(peers) } catch { logger.error("reload: \(error)") }
         for peer in created { peer.startDialing() }
-        updateTunRoutes(old: oldRoutes)
+        updateTunRoutes()
+        if config.ha != nil { closeUnservedLinks("reload: this gateway is not active for the peer's HA port") }
         registryServer?.configChanged()
         let forwards = reloadForwards(old: oldForwards, new: newConfig.forwards)
 
@@ -150,22 +150,10 @@ extension Node {
 
     static let retiredPeerHold: TimeAmount = .seconds(15)
 
-    private func updateTunRoutes(old: [IPPrefix]) {
-        guard let device = tunDevice, let tun = config.tun else { return }
+    private func updateTunRoutes() {
+        guard tunDevice != nil else { return }
         publishDataPlaneRoutes(peersChanged: true)
-        // A standby gateway has none in the kernel; it installs the new set when it becomes active.
-        guard routesInstalled else { return }
-        // Sets: a hub has thousands of prefixes, and a reload must not be quadratic in them.
-        let new = peers.flatMap(\.config.allowedIPs)
-        let (newSet, oldSet) = (Set(new), Set(old))
-        let adding = new.filter { !oldSet.contains($0) }
-        let removing = old.filter { !newSet.contains($0) }
-        guard !adding.isEmpty || !removing.isEmpty else { return }
-        do throws(NetlinkSocket.Failure) {
-            try InterfaceConfigurator.updateRoutes(interface: device.name, addresses: tun.addresses, adding: adding, removing: removing)
-        } catch {
-            logger.error("reload: routes through \(device.name): \(error)")
-        }
+        syncRoutes(context: "reload")
     }
 
     /// Closes forwards that went away or changed and binds the new ones; a summary or "".

@@ -76,8 +76,8 @@ final class Node {
     private let serverTLS: NIOSSLContext?
     /// Link listeners (byst://, http(s)://): bound at start, or with `[ha]` while active.
     var linkListeners: [LinkAcceptor] = []
-    /// Whether the peers' allowed_ips routes are in the kernel (with `[ha]`: while active).
-    var routesInstalled = false
+    /// The peers' allowed_ips routes in the kernel (with `[ha]`: of the peers served, `serves`).
+    var installedRoutes: Set<IPPrefix> = []
     /// `registry` in the config: the backend, and the HA role it drives.
     var registryBackend: RegistryBackend?
     var haController: HAController?
@@ -301,7 +301,7 @@ final class Node {
         }
         // An HA gateway installs its routes only while active.
         let routes = config.ha == nil ? peers.flatMap(\.config.allowedIPs) : []
-        routesInstalled = config.ha == nil
+        installedRoutes = Set(routes)
         try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
         if tunOffloads != nil {
             // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4): a
@@ -437,6 +437,12 @@ final class Node {
     func attachResponderLink(_ link: LinkHandler, hello: LinkHello, keyID: KeyID) -> SessionRuntime? {
         guard let peer = peersByKeyID[keyID] else {
             link.fail("no peer has key \(keyID) any more (a reload removed it)")
+            return nil
+        }
+        guard serves(peer.config) else {
+            // Deny by default: the HA port of this peer is another gateway's now.
+            let port = peer.config.haPort.map { "HA port '\($0)', which this gateway is not active for" } ?? "no HA port this gateway is active for"
+            link.fail("peer '\(peer.config.name)' is served by \(port)", level: .info)
             return nil
         }
         let limits = config.limits

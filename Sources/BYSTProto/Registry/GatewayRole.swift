@@ -18,6 +18,9 @@
 // refused outright (nothing listens: no registry process, so nobody to give the port away),
 // or answered by a restarted registry (no state; only relets during its restart grace),
 // returns us to the lease rule, so a registry crash and restart changes nothing.
+//
+// **Preference** (several ports per gateway): `PortPreference` gates every claim and says
+// when an active non-preferred owner hands the port back: step down, then release.
 
 public struct GatewayRole: Sendable {
     public enum State: String, Sendable, Equatable {
@@ -31,6 +34,8 @@ public struct GatewayRole: Sendable {
         case activate
         /// Stop serving at once: close listeners and links, remove routes.
         case stepDown(reason: String)
+        /// Release the port at the registry (after `stepDown`: handing it back).
+        case release
     }
 
     public private(set) var state: State = .standby
@@ -44,9 +49,11 @@ public struct GatewayRole: Sendable {
     /// How often a standby gateway re-tries a port that is taken (a safety net for a missed
     /// release notice) or that the registry could not be asked about.
     public let retryInterval: Nanoseconds
+    public private(set) var preference: PortPreference
 
-    public init(retryInterval: Duration) {
+    public init(retryInterval: Duration, preference: PortPreference = PortPreference(preferred: true)) {
         self.retryInterval = retryInterval.nanoseconds
+        self.preference = preference
     }
 
     public mutating func start(now: Nanoseconds) -> [Action] { claim() }
@@ -110,6 +117,14 @@ public struct GatewayRole: Sendable {
         state == .standby ? claim() : []
     }
 
+    /// The preferred gateway's `PortPreference.wantPort` changed owner (`held`: someone has it).
+    public mutating func wantChanged(held: Bool, now: Nanoseconds) -> [Action] {
+        let couldClaim = preference.mayClaim
+        preference.wantChanged(held: held, now: now)
+        if state == .standby, preference.mayClaim, !couldClaim { return claim() }
+        return tick(now: now)
+    }
+
     /// The registry says the port is no longer ours.
     public mutating func lost(now: Nanoseconds) -> [Action] {
         guard state == .active else { return [] }
@@ -119,6 +134,12 @@ public struct GatewayRole: Sendable {
     public mutating func tick(now: Nanoseconds) -> [Action] {
         switch state {
         case .active:
+            if preference.shouldHandBack(now: now) {
+                state = .standby
+                drop = nil
+                retryAt = nil
+                return [.stepDown(reason: "handing the port back to its preferred gateway"), .release]
+            }
             if let validUntil, now >= validUntil {
                 return stepDown("lease not renewed in time (registry unreachable?)", now: now)
             }
@@ -136,13 +157,19 @@ public struct GatewayRole: Sendable {
     /// When `tick` next has work.
     public var nextDeadline: Nanoseconds? {
         switch state {
-        case .active: [validUntil, drop?.stepDownAt].compactMap { $0 }.min()
+        case .active: [validUntil, drop?.stepDownAt, preference.handBackAt].compactMap { $0 }.min()
         case .standby: retryAt
         case .claiming: nil
         }
     }
 
     private mutating func claim() -> [Action] {
+        guard preference.mayClaim else {
+            // Its preferred gateway is there and takes it; `wantChanged` asks again when it goes.
+            state = .standby
+            retryAt = nil
+            return []
+        }
         state = .claiming
         retryAt = nil
         return [.claim]

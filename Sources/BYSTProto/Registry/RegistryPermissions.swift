@@ -18,7 +18,11 @@ public struct RegistryPermissions: Sendable, Equatable {
         return permissions
     }
 
+    /// A client that may own port P may also own `P.want` (PortPreference: it says it is P's
+    /// preferred gateway and is there).
     public func mayOwn(_ port: String, client: RegistryClientID) -> Bool {
-        unrestricted.contains(client) || ports[client]?.contains(port) == true
+        if unrestricted.contains(client) || ports[client]?.contains(port) == true { return true }
+        guard port.hasSuffix(PortPreference.wantSuffix) else { return false }
+        return ports[client]?.contains(String(port.dropLast(PortPreference.wantSuffix.count))) == true
     }
 }

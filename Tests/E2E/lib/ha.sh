@@ -297,17 +297,27 @@ ha_start() {  # ha_start NODE: its PID in $HA_PID
 
 ha_status() { "$BYST" status --json --socket "$BYST_NS_WORK/$1.sock" 2>/dev/null; }
 
-# ha_role NODE: active | standby | claiming | (nothing when down)
-ha_role() { ha_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ha"]["role"])' 2>/dev/null; }
-ha_is() { [ "$(ha_role "$1")" = "$2" ]; }
-ha_transitions() { ha_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ha"]["transitions"])'; }
+# ha_port_field NODE FIELD [PORT]: FIELD of NODE's HA port PORT (default: its first) in
+# `byst status --json` (nothing when down).
+ha_port_field() {
+    ha_status "$1" | python3 -c '
+import json, sys
+ports = json.load(sys.stdin)["ha"]["ports"]
+port = next(p for p in ports if p["port"] == sys.argv[2]) if sys.argv[2] else ports[0]
+print(json.dumps(port[sys.argv[1]]) if sys.argv[1] == "recent" else port[sys.argv[1]])' "$2" "${3:-}" 2>/dev/null
+}
+
+# ha_role NODE [PORT]: active | standby | claiming | (nothing when down)
+ha_role() { ha_port_field "$1" role "${2:-}"; }
+ha_is() { [ "$(ha_role "$1" "${3:-}")" = "$2" ]; }  # ha_is NODE ROLE [PORT]
+ha_transitions() { ha_port_field "$1" transitions "${2:-}"; }
 
 # ha_transition_time NODE ROLE: epoch seconds (ms precision) of NODE's last transition to ROLE.
 ha_transition_time() {
-    ha_status "$1" | python3 -c '
+    ha_port_field "$1" recent | python3 -c '
 import json, sys, datetime
 role = sys.argv[1]
-times = [t["at"] for t in json.load(sys.stdin)["ha"]["recent"] if t["role"] == role]
+times = [t["at"] for t in json.load(sys.stdin) if t["role"] == role]
 print(datetime.datetime.strptime(times[-1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() if times else "")' "$2"
 }
 
