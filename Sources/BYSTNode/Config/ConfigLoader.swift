@@ -223,7 +223,10 @@ struct ConfigReader {
             advertise.append(endpoint)
         }
         guard !advertise.isEmpty else { throw invalid("advertise", got: "an empty array", context) }
-        return HAConfig(port: port, advertise: advertise)
+        var ha = HAConfig(port: port, advertise: advertise)
+        try readHANotify(table, into: &ha, context)
+        ha.addresses = try readHAAddresses(table, ports: [port], context)
+        return ha
     }
 
     // MARK: Tables
@@ -584,7 +587,7 @@ struct ConfigReader {
         return Context(schema: schema, index: index, section: "\(schema.header) \(label)", headersMatch: headers == count)
     }
 
-    private func line(of key: String?, _ context: Context) -> Int? {
+    func line(of key: String?, _ context: Context) -> Int? {
         guard context.headersMatch else { return nil }
         return source.line(ofKey: context.lineKey ?? key, inTable: context.table, index: context.index)
     }

@@ -66,11 +66,24 @@ public struct RegistryConfig: Sendable, Equatable {
 /// port is active; the others stand by.
 ///
 /// **Invariants** (from the loader): `port` satisfies `RegistryService.isValidName`;
-/// `advertise` is non-empty and holds no `port:` endpoint; the config has a `registry`.
+/// `advertise` is non-empty and holds no `port:` endpoint; the config has a `registry`;
+/// `addresses` are distinct and each one's `port`, if set, is an HA port of this node;
+/// `onActive` and `onStandby` are nil or non-empty; `notifyTimeout` is within
+/// `HAConfig.notifyTimeoutRange`.
 public struct HAConfig: Sendable, Equatable {
     public var port: String
     /// Endpoints branches dial while we are active (published as the port's info).
     public var advertise: [Endpoint]
+    /// LAN-side virtual addresses held while active (`address`).
+    public var addresses: [HAAddress] = []
+    /// Commands (argv, no shell) run on each transition to active / to standby.
+    public var onActive: [String]?
+    public var onStandby: [String]?
+    /// After this a notify command still running is killed.
+    public var notifyTimeout: Duration = HAConfig.defaultNotifyTimeout
+
+    public static let defaultNotifyTimeout: Duration = .seconds(10)
+    public static let notifyTimeoutRange: ClosedRange<Duration> = .milliseconds(100)...(.seconds(600))
 
     public init(port: String, advertise: [Endpoint]) {
         self.port = port

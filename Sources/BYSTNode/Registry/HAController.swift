@@ -123,6 +123,7 @@ final class HAController {
         node.metrics.haTransition(active: state == .active)
         let level: Logger.Level = state == .active || reason.hasPrefix("stepped") ? .notice : .info
         node.logger.log(level: level, "HA port '\(config.port)': \(state) — \(reason)")
+        node.haRoleChanged(port: config.port, to: state, reason: reason)
     }
 
     private func rearm() {

@@ -2,8 +2,9 @@
 //
 //   registry backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] port)
 //                                                   └▶ PeerRuntime.follow (port:NAME peers)
-//   HAController ─activate─▶ bind link listeners, install routes
-//                ─step down─▶ close listeners and accepted links, remove routes
+//   HAController ─activate─▶ bind link listeners, install routes, add [ha] addresses, on_active
+//                ─step down─▶ remove [ha] addresses, close listeners and accepted links,
+//                             remove routes, on_standby
 import BYSTProto
 import NIOCore
 import Tun
@@ -28,6 +29,10 @@ extension Node {
         backend.start()
         for port in Set(peers.compactMap(\.config.endpoint?.portName)).sorted() { backend.watch(port) }
         if let ha = config.ha {
+            let addresses = VirtualAddressKeeper(config: ha, eventLoop: eventLoop, logger: logger)
+            addresses.removeLeftovers()
+            virtualAddresses = addresses
+            haNotifier = HANotifier(config: ha, eventLoop: eventLoop, logger: logger)
             let controller = HAController(config: ha, lease: registry.lease, backend: backend, node: self)
             haController = controller
             controller.start()
@@ -63,6 +68,16 @@ extension Node {
     /// know whether its registry refused the connection: then no registry process runs).
     func peerDialFailed(_ peer: PeerRuntime, cause: DialFailureCause) {
         (registryBackend as? EmbeddedRegistryClient)?.dialFailed(peer: peer, cause: cause)
+    }
+
+    /// `port`'s role changed (HAController): its virtual addresses follow — added once the
+    /// role is active (lease confirmed), removed as it steps down — then its notify command.
+    func haRoleChanged(port: String, to role: GatewayRole.State, reason: String) {
+        switch role {
+        case .active: virtualAddresses?.activate(port)
+        case .standby, .claiming: virtualAddresses?.standDown(port)
+        }
+        haNotifier?.notify(port: port, role: role, reason: reason)
     }
 
     /// We own our HA port: accept links and route the peers' prefixes here.

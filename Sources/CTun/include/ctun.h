@@ -46,4 +46,20 @@ int byst_set_thread_name(const char *name);
  * error. The data plane's packet striping balances links by it. */
 int byst_socket_queued(int fd);
 
+/* Announcing an address on a LAN (docs/OPERATIONS.md "High availability", [ha] address);
+ * Sources/CTun/neighbour.c. Each returns 0 or -errno. */
+
+/// The interface's 6-byte link-layer (Ethernet) address (SIOCGIFHWADDR); -EAFNOSUPPORT if it
+/// has none of 6 bytes.
+int byst_interface_hwaddr(const char *name, unsigned char mac[6]);
+
+/// Sends `payload` as one Ethernet frame of type `ethertype` to the broadcast address out
+/// of interface `ifindex` (an AF_PACKET datagram socket: CAP_NET_RAW).
+int byst_send_link_broadcast(unsigned int ifindex, unsigned short ethertype, const void *payload, unsigned long length);
+
+/// Sends the ICMPv6 message `payload` (checksum left 0: the kernel fills it) to ff02::1
+/// out of interface `ifindex` with hop limit 255, as neighbour discovery requires (a raw
+/// ICMPv6 socket: CAP_NET_RAW).
+int byst_send_icmp6_all_nodes(unsigned int ifindex, const void *payload, unsigned long length);
+
 #endif
