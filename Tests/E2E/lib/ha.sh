@@ -315,7 +315,8 @@ ha_expect_failover() {
 }
 
 # ha_kill_series KILLS [SIGNAL]: kills the active hub KILLS times (alternating hubs, each
-# restarted and waited for as standby), measuring each failover with ha_measure_failover;
+# restarted and waited for as standby), measuring each failover with ha_measure_failover
+# (which runs `byst ha release` for the victim unless HA_NO_RELEASE is set);
 # the hubs' PIDs in $HA_PID_A / $HA_PID_B (updated), the gaps (ms) in HA_GAPS. Uses `fail`.
 ha_kill_series() {
     local kills=$1 signal=${2:-KILL} i ms active standby victim
@@ -323,7 +324,7 @@ ha_kill_series() {
     if ha_is ha active; then active=ha standby=hb; else active=hb standby=ha; fi
     for i in $(seq 1 "$kills"); do
         if [ "$active" = ha ]; then victim=$HA_PID_A; else victim=$HA_PID_B; fi
-        ms=$(ha_measure_failover "$victim" "$signal" "$active")
+        ms=$(ha_measure_failover "$victim" "$signal" "$([ -n "${HA_NO_RELEASE:-}" ] || echo "$active")")
         [ -n "$ms" ] || fail "kill $i ($active): no traffic through $standby within 11 s"
         HA_GAPS+=("$ms")
         echo "kill -$signal $i ($active → $standby): ${ms} ms without replies"
@@ -334,6 +335,81 @@ ha_kill_series() {
         wait_for 10 ha_is "$active" standby || fail "kill $i: $active did not come back as standby"
         local swap=$active; active=$standby; standby=$swap
     done
+}
+
+# ha_partition_series CUTS: cuts the active hub's link to the registry namespace CUTS times
+# (alternating hubs: the cut one must step down, the other take over; the link comes back
+# and the cut hub must settle as standby), measuring each outage with ha_measure_partition;
+# the gaps (ms) in HA_GAPS. Uses `fail`.
+ha_partition_series() {
+    local cuts=$1 i ms active standby
+    HA_GAPS=()
+    if ha_is ha active; then active=ha standby=hb; else active=hb standby=ha; fi
+    for i in $(seq 1 "$cuts"); do
+        ms=$(ha_measure_partition "$active")
+        [ -n "$ms" ] || fail "cut $i ($active): no traffic through $standby within 11 s"
+        HA_GAPS+=("$ms")
+        echo "cut $i ($active from the registry → $standby): ${ms} ms without replies"
+        ha_is "$standby" active || fail "cut $i: $standby is not active after the cut"
+        ip -n "$(ns "$active")" link set "v-$active-r" up
+        wait_for 20 ha_is "$active" standby || fail "cut $i: $active did not settle as standby once reconnected"
+        local swap=$active; active=$standby; standby=$swap
+    done
+}
+
+# ha_measure_partition NODE: like ha_measure_failover, but the active hub NODE is cut from
+# the registry namespace (its veth there down; branches still reach it) instead of killed.
+# It keeps serving until its lease margin, so the outage is the longest stretch without
+# replies from the last reply before the cut to the end of the 12 s of pings.
+ha_measure_partition() {
+    local log="$BYST_NS_WORK/ping.$RANDOM" cut_at ping
+    ip netns exec "$(ns br)" ping -D -n -i 0.02 -W 1 -w 12 -I 10.1.0.1 "${HA_PING_TARGET:-10.2.0.10}" >"$log" 2>&1 &
+    ping=$!
+    sleep 1
+    cut_at=$(date +%s.%N)
+    ip -n "$(ns "$1")" link set "v-$1-r" down
+    wait "$ping" || true
+    python3 - "$log" "$cut_at" <<'PY'
+import re, sys
+cut = float(sys.argv[2])
+replies = [float(m.group(1)) for m in (re.match(r"\[(\d+\.\d+)\].*bytes from", line) for line in open(sys.argv[1])) if m]
+before = [r for r in replies if r < cut]
+span = [r for r in replies if before and r >= before[-1]]
+if len(span) > 1 and span[-1] > cut + 1:
+    print(int(max(b - a for a, b in zip(span, span[1:])) * 1000))
+PY
+}
+
+# ha_etcd_election_series N: kills the etcd raft leader N times (restarted each time as an
+# existing member); each election time, kill to the first write etcd accepts on a surviving
+# member (a put every 20 ms, 500 ms deadline each), in HA_GAPS (ms). Uses `fail`.
+ha_etcd_election_series() {
+    local n=$1 i leader other start now ms key
+    HA_GAPS=()
+    local transitions_before=$(( $(ha_transitions ha) + $(ha_transitions hb) ))
+    key=$(printf /byst/bench/election | base64)
+    for i in $(seq 1 "$n"); do
+        leader=$(ha_etcd_leader) || fail "election $i: no etcd leader"
+        other=$(( leader % 3 + 1 ))
+        start=$(date +%s%N)
+        kill -9 "${HA_ETCD_PIDS[$leader]}"
+        ms=""
+        for _ in $(seq 1 500); do
+            if ha_etcd_curl r root -f -m 0.5 -X POST "$(ha_etcd_url 127.0.0.1 "$other")/v3/kv/put" -d "{\"key\":\"$key\",\"value\":\"$key\"}" >/dev/null 2>&1; then
+                now=$(date +%s%N) ms=$(( (now - start) / 1000000 )); break
+            fi
+            sleep 0.02
+        done
+        [ -n "$ms" ] || fail "election $i: no write accepted within 10 s of killing member $leader"
+        HA_GAPS+=("$ms")
+        echo "election $i: leader member $leader killed, a write accepted after ${ms} ms"
+        wait "${HA_ETCD_PIDS[$leader]}" 2>/dev/null || true
+        ha_etcd_member "$leader" existing
+        healthy() { ha_etcd_curl r root -f -m 1 "$(ha_etcd_url 127.0.0.1 "$leader")/health" | grep -q true; }
+        wait_for 20 healthy || fail "election $i: member $leader did not rejoin"
+        sleep 2
+    done
+    echo "hub role changes during the $n elections: $(( $(ha_transitions ha) + $(ha_transitions hb) - transitions_before ))"
 }
 
 # ha_gap_summary: "min M median M p90 M max M" (ms) of HA_GAPS, as shell assignments when
