@@ -12,7 +12,8 @@
 #      median gap < 1 s, max < 1.5 s.
 # Throughout: the pings go to a server on the hub LAN whose only route out is the virtual
 # address 10.2.0.1 ([ha] address), which follows the active hub (announced by gratuitous
-# ARP); a killed hub's is removed by `byst ha release` as systemd's ExecStopPost would. From
+# ARP; fd00:2::1 beside it by unsolicited neighbour advertisement: the server's neighbour
+# entries must switch to hub B at the first failover); a killed hub's is removed by `byst ha release` as systemd's ExecStopPost would. From
 # the first kill to the end both hubs are polled every 20 ms: never do both hold it. Each
 # transition runs on_active / on_standby (checked through the lines they write).
 set -euo pipefail
@@ -34,12 +35,16 @@ wait_for 5 grep -q '^hq active registered the port' "$BYST_NS_WORK/ha.notify" ||
 wait_for 5 grep -q "^hq standby port owned by 'hub-ha'" "$BYST_NS_WORK/hb.notify" || fail "hub B's on_standby did not run"
 echo "ok: hub A active with 10.2.0.1, hub B standby; branch LAN ↔ hub LAN server through A (its default route the virtual address)"
 
+# The server learns the IPv6 virtual address's MAC (hub A's), to see the advertisement change it.
+ip netns exec "$(ns sv)" ping -6 -c 1 -W 1 fd00:2::1 >/dev/null || fail "the server does not reach fd00:2::1 on hub A"
 ha_vip_watch_start 170
 
 ha_expect_failover "$a" "$lease_ms"
 ha_holds_vip hb && ! ha_holds_vip ha || fail "the virtual address did not move to hub B alone"
 mac_b=$(ip -n "$(ns hb)" -o link show dev lan0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
 [ "$(ha_server_gateway_mac)" = "$mac_b" ] || fail "the server's neighbour entry for 10.2.0.1 is $(ha_server_gateway_mac), not hub B's $mac_b (no gratuitous ARP?)"
+[ "$(ha_server_gateway_mac fd00:2::1)" = "$mac_b" ] || fail "the server's neighbour entry for fd00:2::1 is $(ha_server_gateway_mac fd00:2::1), not hub B's $mac_b (no neighbour advertisement?)"
+echo "ok: the server's neighbour entries for 10.2.0.1 and fd00:2::1 name hub B's MAC (gratuitous ARP, unsolicited NA)"
 echo "ok: traffic resumed through hub B, which holds 10.2.0.1"
 
 transitions_b=$(ha_transitions hb)

@@ -9,12 +9,15 @@
 #   │ hub-a 10.9.1.2   │     │ hub-b 10.9.2.2   │    │ 10.9.3.2             │
 #   │ byst0 10.0.0.1   │     │ byst0 10.0.0.1   │    │ byst0 10.0.0.2       │
 #   │ lan0 10.2.0.2    │     │ lan0 10.2.0.3    │    │ lan0 10.1.0.1        │
-#   │ (+10.2.0.1 VIP)  │     │ (+10.2.0.1 VIP)  │    │                      │
+#   │ fd00:2::2        │     │ fd00:2::3        │    │                      │
+#   │ (+10.2.0.1,      │     │ (+10.2.0.1,      │    │                      │
+#   │   fd00:2::1 VIP) │     │   fd00:2::1 VIP) │    │                      │
 #   │ 192.168.50.1 ════╪═════╪══════════════════╪════╪═ 192.168.50.2       │
 #   └───┬──────────────┘     │ 192.168.51.1 ════╪════╪═ 192.168.51.2       │
 #       │                    └───┬──────────────┘    └──────────────────────┘
 #   ┌───┴── ns sv: bridge "lan" (the hub LAN) ─┴──┐
-#   │ server 10.2.0.10, default via 10.2.0.1       │
+#   │ server 10.2.0.10, fd00:2::10,                │
+#   │ default via 10.2.0.1                         │
 #   └──────────────────────────────────────────────┘
 # Both hubs serve HA port "hq" with the same tunnel address; the branch's peer "hq" has
 # endpoint "port:hq" and follows whichever hub owns it. The active hub holds the virtual
@@ -67,7 +70,7 @@ address = ["10.0.0.1/24"]
 [ha]
 port = "hq"
 advertise = ["byst://$side:7000"]
-address = ["10.2.0.1/24 dev lan0"]
+address = ["10.2.0.1/24 dev lan0", "fd00:2::1/64 dev lan0"]
 on_active = ["$BYST_NS_WORK/notify.sh", "$BYST_NS_WORK/$hub.notify"]
 on_standby = ["$BYST_NS_WORK/notify.sh", "$BYST_NS_WORK/$hub.notify"]
 notify_timeout = "5s"
@@ -104,13 +107,15 @@ ha_lan_segment() {
     netns_add sv
     ip -n "$(ns sv)" link add lan type bridge
     for hub in ha hb; do
-        case $hub in ha) address=10.2.0.2/24 ;; hb) address=10.2.0.3/24 ;; esac
+        case $hub in ha) address=2 ;; hb) address=3 ;; esac
         ip link add lan0 netns "$(ns "$hub")" type veth peer name "p-$hub" netns "$(ns sv)"
-        ip -n "$(ns "$hub")" addr add "$address" dev lan0
+        ip -n "$(ns "$hub")" addr add "10.2.0.$address/24" dev lan0
+        ip -n "$(ns "$hub")" addr add "fd00:2::$address/64" dev lan0 nodad
         ip -n "$(ns "$hub")" link set lan0 up
         ip -n "$(ns sv)" link set "p-$hub" master lan up
     done
     ip -n "$(ns sv)" addr add 10.2.0.10/24 dev lan
+    ip -n "$(ns sv)" addr add fd00:2::10/64 dev lan nodad
     ip -n "$(ns sv)" link set lan up
     ip -n "$(ns sv)" route add default via 10.2.0.1
 }
@@ -118,8 +123,9 @@ ha_lan_segment() {
 # ha_holds_vip NODE: NODE's lan0 has the virtual address 10.2.0.1.
 ha_holds_vip() { ip -n "$(ns "$1")" -o -4 addr show dev lan0 | grep -q ' 10\.2\.0\.1/'; }
 
-# ha_server_gateway_mac: the link-layer address the server uses for 10.2.0.1 now.
-ha_server_gateway_mac() { ip -n "$(ns sv)" neigh show 10.2.0.1 dev lan | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}'; }
+# ha_server_gateway_mac [ADDRESS]: the link-layer address the server has for ADDRESS
+# (10.2.0.1) now.
+ha_server_gateway_mac() { ip -n "$(ns sv)" neigh show "${1:-10.2.0.1}" dev lan | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}'; }
 
 # ha_vip_watch_start SECONDS: polls both hubs every 20 ms for SECONDS (bounded) in the
 # background; every instant both hold 10.2.0.1 is a line in $BYST_NS_WORK/vip.both, every
@@ -128,7 +134,7 @@ ha_vip_watch_start() {
     : >"$BYST_NS_WORK/vip.both"; : >"$BYST_NS_WORK/vip.polls"
     HA_VIP_WATCH_FROM=$(date +%s%N)
     (
-        end=$(( $(date +%s) + $1 )) next=$(date +%s%N) now
+        end=$(( $(date +%s) + $1 )) next=$(date +%s%N) now=0
         while [ "$(date +%s)" -lt "$end" ]; do
             if ha_holds_vip ha && ha_holds_vip hb; then date +%s.%N >>"$BYST_NS_WORK/vip.both"; fi
             echo >>"$BYST_NS_WORK/vip.polls"
