@@ -1,8 +1,9 @@
+import CTun
 import Glibc
 
 /// A command the node runs without a shell (`[ha] on_active`/`on_standby`): spawned in its
 /// own process group, stdin from /dev/null, stdout and stderr shared with the node (the
-/// journal), default signal handling. Its end is polled (`poll`), so nothing blocks.
+/// journal), no other descriptor, default signal handling. Its end is polled (`poll`), so nothing blocks.
 struct ChildProcess {
     let pid: pid_t
 
@@ -39,6 +40,10 @@ struct ChildProcess {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // Nothing else of ours: a descriptor another thread opened without O_CLOEXEC (a
+        // file being written, a socket) must not live on in a command for seconds.
+        let closing = byst_spawn_actions_close_from(&actions, 3)
+        guard closing == 0 else { throw SpawnFailure(errno: closing) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

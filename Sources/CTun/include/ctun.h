@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <spawn.h>
 
 /// Flags for byst_tun_open.
 #define BYST_TUN_MULTI_QUEUE 1
@@ -61,5 +62,10 @@ int byst_send_link_broadcast(unsigned int ifindex, unsigned short ethertype, con
 /// out of interface `ifindex` with hop limit 255, as neighbour discovery requires (a raw
 /// ICMPv6 socket: CAP_NET_RAW).
 int byst_send_icmp6_all_nodes(unsigned int ifindex, const void *payload, unsigned long length);
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc ≥ 2.34; Swift's Glibc module does not
+/// export it): the child closes every descriptor from `lowest` up. 0, or an error number
+/// (ENOSYS on an older glibc). Sources/CTun/spawn.c.
+int byst_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
 #endif
