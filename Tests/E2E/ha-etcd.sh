@@ -5,8 +5,12 @@
 #   1. hub A active, hub B standby; the branch reaches the hub LAN through A.
 #   1b. etcd refuses the branch's user writing or deleting the port key, and a client without
 #      a token or without a certificate; the key still names hub A.
-#   2. kill -9 hub A during a ping: traffic resumes through hub B within 2 × lease.
+#   2. kill -9 hub A during a ping, then `byst ha release` as systemd's ExecStopPost runs it:
+#      it revokes the dead process's lease, traffic resumes through hub B within 1 s.
 #   3. hub A comes back as standby (no flap back).
+#   3b. SIGTERM hub B (a clean stop revokes its lease): traffic through hub A within 1 s.
+#   3c. kill -9 hub A with nothing after it (no systemd): etcd deletes the key when the TTL
+#      runs out: traffic through hub B within lease + 1 s.
 #   4. kill -9 the etcd *leader* (the hard case: writes stop until a new leader is elected,
 #      ≈2.3 s with etcd's defaults): nothing changes (roles, transitions, traffic). The
 #      lease (6 s) is chosen longer than an election plus a keepalive interval, as
@@ -51,7 +55,11 @@ owner=$(ha_etcd_curl r root -m 5 -X POST -H "Authorization: $(ha_etcd_token r ro
 [ "$owner" = hub-ha ] || fail "the port key names '$owner', not hub-ha"
 echo "ok: etcd refused the branch's user (put, delete: 403), no token (400), no certificate; hq still names hub-ha"
 
-ha_expect_failover "$a" "$lease_ms"
+ms=$(ha_measure_failover "$a" KILL ha)
+echo "kill -9 of hub A + byst ha release (ExecStopPost): ${ms:-no} ms without replies"
+[ -n "$ms" ] && [ "$ms" -lt 1000 ] || fail "failover after kill -9 + byst ha release took ${ms:-over 11 s} ms (≥ 1 s: the lease was not revoked)"
+ha_is hb active || fail "hub B is not active after the failover"
+grep -q "port 'hq' at etcd: ours: revoked lease" "$BYST_NS_WORK/ha.release" || fail "byst ha release did not revoke hub A's lease: $(cat "$BYST_NS_WORK/ha.release")"
 
 wait "$a" 2>/dev/null || true
 ha_start ha; a=$HA_PID
@@ -60,6 +68,25 @@ transitions_a=$(ha_transitions ha) transitions_b=$(ha_transitions hb)
 sleep $((2 * lease_ms / 1000))
 ha_is hb active && ha_is ha standby || fail "roles changed after hub A came back"
 echo "ok: traffic resumed through hub B; hub A came back as standby"
+
+ms=$(ha_measure_failover "$b" TERM)
+echo "SIGTERM of hub B (clean stop): ${ms:-no} ms without replies"
+[ -n "$ms" ] && [ "$ms" -lt 1000 ] || fail "failover after a clean stop took ${ms:-over 11 s} ms (≥ 1 s: the lease was not revoked)"
+ha_is ha active || fail "hub A is not active after hub B stopped"
+wait "$b" 2>/dev/null || true
+ha_start hb; b=$HA_PID
+wait_for 10 ha_is hb standby || fail "hub B did not come back as standby"
+
+ms=$(ha_measure_failover "$a" KILL)
+echo "kill -9 of hub A, no ExecStopPost: ${ms:-no} ms without replies (lease $lease_ms ms)"
+[ -n "$ms" ] && [ "$ms" -le $((lease_ms + 1000)) ] || fail "failover after kill -9 took ${ms:-over 11 s} ms (> lease + 1 s)"
+ha_is hb active || fail "hub B is not active after hub A was killed"
+wait "$a" 2>/dev/null || true
+ha_start ha; a=$HA_PID
+wait_for 10 ha_is ha standby || fail "hub A did not come back as standby"
+ha_holds_vip hb && ! ha_holds_vip ha || fail "the virtual address is not on hub B alone"
+transitions_a=$(ha_transitions ha) transitions_b=$(ha_transitions hb)
+echo "ok: clean stop and kill -9 + release fail over within 1 s, a bare kill -9 within lease + 1 s"
 
 leader=$(ha_etcd_leader) || fail "no etcd leader found"
 kill -9 "${HA_ETCD_PIDS[$leader]}"

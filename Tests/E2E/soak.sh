@@ -406,7 +406,7 @@ fault_gateway() {
     n=$((failovers + 1))
     unwatch_pid "$victim"
     called=$(ms_now)
-    ms=$(ha_measure_failover "$pid")          # kills pid ≈ 1 s in, pings for 12 s
+    ms=$(ha_measure_failover "$pid" KILL "$victim")   # kills pid ≈ 1 s in, pings for 12 s
     wait "$pid" 2>/dev/null || true
     if [ -z "$ms" ]; then
         problem "gateway kill $n: no ping reply through $other within 11 s of killing $victim (pid $pid)"

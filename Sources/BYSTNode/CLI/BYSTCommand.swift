@@ -9,7 +9,7 @@ public struct BYSTCommand: AsyncParsableCommand {
         commandName: "byst",
         abstract: "BYST: a secure N:M tunnel / VPN for Linux gateways.",
         version: version,
-        subcommands: [UpCommand.self, CheckCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, KeyCommand.self,
+        subcommands: [UpCommand.self, CheckCommand.self, StatusCommand.self, ReloadCommand.self, RegistryCommand.self, HACommand.self, KeyCommand.self,
                       PeerCommand.self, InviteCommand.self, JoinCommand.self, DemoCommand.self]
     )
 

@@ -255,7 +255,10 @@ struct ConfigReader {
             advertise.append(endpoint)
         }
         guard !advertise.isEmpty else { throw invalid("advertise", got: "an empty array", context) }
-        return HAConfig(ports: ports, advertise: advertise)
+        var ha = HAConfig(ports: ports, advertise: advertise)
+        try readHANotify(table, into: &ha, context)
+        ha.addresses = try readHAAddresses(table, ports: ports, context)
+        return ha
     }
 
     // MARK: Tables
@@ -630,7 +633,7 @@ struct ConfigReader {
         return Context(schema: schema, index: index, section: "\(schema.header) \(label)", headersMatch: headers == count)
     }
 
-    private func line(of key: String?, _ context: Context) -> Int? {
+    func line(of key: String?, _ context: Context) -> Int? {
         guard context.headersMatch else { return nil }
         return source.line(ofKey: context.lineKey ?? key, inTable: context.table, index: context.index)
     }

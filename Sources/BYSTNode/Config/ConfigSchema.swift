@@ -74,6 +74,9 @@ enum ConfigSchema {
         .text("port", haPortName),
         .list("ports", "a non-empty array of distinct port names (each \(haPortName)), this gateway's preferred first"),
         .list("advertise", "a non-empty array of the endpoints branches dial while this gateway is active (\"byst://…\", \"http(s)://…\")"),
+        .list("address", HAAddress.expected),
+        .list("on_active", notifyCommand), .list("on_standby", notifyCommand),
+        .duration("notify_timeout", HAConfig.notifyTimeoutRange),
     ])
 
     static let haPortName = "a port name of 1…255 bytes without control characters, not ending in \"\(PortPreference.wantSuffix)\""
@@ -106,6 +109,7 @@ enum ConfigSchema {
     private static let privateKey = "the path of a PEM private key"
     private static let caFile = "the path of a PEM file of CA certificates"
     private static let peerName = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    private static let notifyCommand = "a non-empty array of strings: a program's absolute path and its arguments (no shell)"
     private static let registryNames = "an array of names of 1…255 bytes without control characters"
 
     private static func oneOf(_ values: [String]) -> String { "one of \(values.map(\.configQuoted).joined(separator: ", "))" }

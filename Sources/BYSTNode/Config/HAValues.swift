@@ -66,7 +66,9 @@ public struct RegistryConfig: Sendable, Equatable {
 /// registry is active for it; the others stand by.
 ///
 /// **Invariants** (from the loader): `ports` is non-empty, distinct, each `isValidPortName`;
-/// `advertise` is non-empty and holds no `port:` endpoint; the config has a `registry`.
+/// `advertise` is non-empty and holds no `port:` endpoint; the config has a `registry`;
+/// `addresses` are distinct and each one's `port`, if set, is one of `ports`; `onActive` and
+/// `onStandby` are nil or non-empty; `notifyTimeout` is within `HAConfig.notifyTimeoutRange`.
 public struct HAConfig: Sendable, Equatable {
     /// `ports` (or `port = "x"`, the same as `ports = ["x"]`), in our order of preference:
     /// the first is claimed at once, the others only while their preferred gateway is gone
@@ -74,6 +76,16 @@ public struct HAConfig: Sendable, Equatable {
     public var ports: [String]
     /// Endpoints branches dial while we are active (published as each port's info).
     public var advertise: [Endpoint]
+    /// LAN-side virtual addresses held while active (`address`).
+    public var addresses: [HAAddress] = []
+    /// Commands (argv, no shell) run on each transition to active / to standby.
+    public var onActive: [String]?
+    public var onStandby: [String]?
+    /// After this a notify command still running is killed.
+    public var notifyTimeout: Duration = HAConfig.defaultNotifyTimeout
+
+    public static let defaultNotifyTimeout: Duration = .seconds(10)
+    public static let notifyTimeoutRange: ClosedRange<Duration> = .milliseconds(100)...(.seconds(600))
 
     public init(ports: [String], advertise: [Endpoint]) {
         self.ports = ports

@@ -213,6 +213,7 @@ final class HAController {
         node.metrics.haTransition(port: port.name, active: state == .active, wallSeconds: Double(at) / 1e9)
         let level: Logger.Level = state == .active || reason.hasPrefix("stepped") ? .notice : .info
         node.logger.log(level: level, "HA port '\(port.name)': \(state) — \(reason)")
+        node.haRoleChanged(port: port.name, to: state, reason: reason)
     }
 
     private func rearm(_ port: Port) {

@@ -2,9 +2,11 @@
 //
 //   registry backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] ports)
 //                                                   └▶ PeerRuntime.follow (port:NAME peers)
-//   HAController ─activate port P─▶ bind link listeners (if none), routes of the peers served
-//                ─step down port P─▶ close the accepted links of peers no longer served, their
-//                                    routes; the listeners once no port is active
+//   HAController ─activate port P─▶ add P's [ha] addresses, on_active; bind link listeners
+//                                  (if none), routes of the peers served
+//                ─step down port P─▶ remove P's [ha] addresses, on_standby; close the accepted
+//                                    links of peers no longer served, their routes; the
+//                                    listeners once no port is active
 //   a peer is served while we are active for its `ha_port` (none: for any port)
 import BYSTProto
 import NIOCore
@@ -30,6 +32,10 @@ extension Node {
         backend.start()
         for port in Set(peers.compactMap(\.config.endpoint?.portName)).sorted() { backend.watch(port) }
         if let ha = config.ha {
+            let addresses = VirtualAddressKeeper(config: ha, eventLoop: eventLoop, logger: logger)
+            addresses.removeLeftovers()
+            virtualAddresses = addresses
+            haNotifier = HANotifier(config: ha, eventLoop: eventLoop, logger: logger)
             let controller = HAController(config: ha, lease: registry.lease, backend: backend, node: self)
             haController = controller
             controller.start()
@@ -65,6 +71,16 @@ extension Node {
     /// know whether its registry refused the connection: then no registry process runs).
     func peerDialFailed(_ peer: PeerRuntime, cause: DialFailureCause) {
         (registryBackend as? EmbeddedRegistryClient)?.dialFailed(peer: peer, cause: cause)
+    }
+
+    /// `port`'s role changed (HAController): its virtual addresses follow — added once the
+    /// role is active (lease confirmed), removed as it steps down — then its notify command.
+    func haRoleChanged(port: String, to role: GatewayRole.State, reason: String) {
+        switch role {
+        case .active: virtualAddresses?.activate(port)
+        case .standby, .claiming: virtualAddresses?.standDown(port)
+        }
+        haNotifier?.notify(port: port, role: role, reason: reason)
     }
 
     /// Whether we serve `peer` now: accept its links and route its prefixes here. Without

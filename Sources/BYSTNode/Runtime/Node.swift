@@ -81,6 +81,9 @@ final class Node {
     /// `registry` in the config: the backend, and the HA role it drives.
     var registryBackend: RegistryBackend?
     var haController: HAController?
+    /// `[ha] address`es and `on_active`/`on_standby` (Node+HA.swift).
+    var virtualAddresses: VirtualAddressKeeper?
+    var haNotifier: HANotifier?
     /// Set by `byst registry serve`.
     var registryServer: RegistryServer?
     /// The next sample of the peers' byte counters for their rates (Node+Traffic.swift).
@@ -394,6 +397,8 @@ final class Node {
         // Ports are released first (a standby takes over in one round trip, not one lease);
         // the release is written before the session goes away.
         haController?.stop()
+        virtualAddresses?.releaseAll()
+        haNotifier?.stop()
         registryBackend?.stop()
         registryServer?.stop()
         guard registryBackend == nil else {

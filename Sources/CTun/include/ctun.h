@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <spawn.h>
 
 /// Flags for byst_tun_open.
 #define BYST_TUN_MULTI_QUEUE 1
@@ -45,5 +46,26 @@ int byst_set_thread_name(const char *name);
 /* Bytes a TCP socket holds in its send queue, sent or not, unacknowledged (SIOCOUTQ); -1 on
  * error. The data plane's packet striping balances links by it. */
 int byst_socket_queued(int fd);
+
+/* Announcing an address on a LAN (docs/OPERATIONS.md "High availability", [ha] address);
+ * Sources/CTun/neighbour.c. Each returns 0 or -errno. */
+
+/// The interface's 6-byte link-layer (Ethernet) address (SIOCGIFHWADDR); -EAFNOSUPPORT if it
+/// has none of 6 bytes.
+int byst_interface_hwaddr(const char *name, unsigned char mac[6]);
+
+/// Sends `payload` as one Ethernet frame of type `ethertype` to the broadcast address out
+/// of interface `ifindex` (an AF_PACKET datagram socket: CAP_NET_RAW).
+int byst_send_link_broadcast(unsigned int ifindex, unsigned short ethertype, const void *payload, unsigned long length);
+
+/// Sends the ICMPv6 message `payload` (checksum left 0: the kernel fills it) to ff02::1
+/// out of interface `ifindex` with hop limit 255, as neighbour discovery requires (a raw
+/// ICMPv6 socket: CAP_NET_RAW).
+int byst_send_icmp6_all_nodes(unsigned int ifindex, const void *payload, unsigned long length);
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc ≥ 2.34; Swift's Glibc module does not
+/// export it): the child closes every descriptor from `lowest` up. 0, or an error number
+/// (ENOSYS on an older glibc). Sources/CTun/spawn.c.
+int byst_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
 #endif

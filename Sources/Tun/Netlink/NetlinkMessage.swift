@@ -9,6 +9,7 @@ public enum NetlinkMessage {
     // Message types and flags (linux/rtnetlink.h, linux/netlink.h).
     static let rtmNewLink: UInt16 = 16
     static let rtmNewAddr: UInt16 = 20
+    static let rtmDelAddr: UInt16 = 21
     static let rtmNewRoute: UInt16 = 24
     static let rtmDelRoute: UInt16 = 25
     static let nlmsgError: UInt16 = 2
@@ -42,6 +43,15 @@ public enum NetlinkMessage {
         appendAttribute(ifaLocal, address.address, to: &body)
         appendAttribute(ifaAddress, address.address, to: &body)
         return message(type: rtmNewAddr, flags: flagCreate | flagReplace, sequence: sequence, body: body)
+    }
+
+    /// RTM_DELADDR: remove `address` (with its prefix length) from interface `index`.
+    public static func deleteAddress(_ address: IPPrefix, interface index: UInt32, sequence: UInt32) -> [UInt8] {
+        var body: [UInt8] = [address.isIPv6 ? afInet6 : afInet, UInt8(address.length), 0, 0]
+        append(index, to: &body)
+        appendAttribute(ifaLocal, address.address, to: &body)
+        appendAttribute(ifaAddress, address.address, to: &body)
+        return message(type: rtmDelAddr, flags: 0, sequence: sequence, body: body)
     }
 
     /// RTM_NEWLINK: set the MTU and bring interface `index` up.

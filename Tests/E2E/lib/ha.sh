@@ -8,12 +8,22 @@
 #   ┌──── ns ha ───┴──┐     ┌──── ns hb ───┴──┐    ┌──┴─ ns br (branch) ─┐
 #   │ hub-a 10.9.1.2   │     │ hub-b 10.9.2.2   │    │ 10.9.3.2             │
 #   │ byst0 10.0.0.1   │     │ byst0 10.0.0.1   │    │ byst0 10.0.0.2       │
-#   │ lan0 10.2.0.1    │     │ lan0 10.2.0.1    │    │ lan0 10.1.0.1        │
+#   │ lan0 10.2.0.2    │     │ lan0 10.2.0.3    │    │ lan0 10.1.0.1        │
+#   │ fd00:2::2        │     │ fd00:2::3        │    │                      │
+#   │ (+10.2.0.1,      │     │ (+10.2.0.1,      │    │                      │
+#   │   fd00:2::1 VIP) │     │   fd00:2::1 VIP) │    │                      │
 #   │ 192.168.50.1 ════╪═════╪══════════════════╪════╪═ 192.168.50.2       │
-#   └──────────────────┘     │ 192.168.51.1 ════╪════╪═ 192.168.51.2       │
-#                            └──────────────────┘    └──────────────────────┘
-# Both hubs serve HA port "hq" with the same tunnel address and LAN; the branch's peer
-# "hq" has endpoint "port:hq" and follows whichever hub owns it.
+#   └───┬──────────────┘     │ 192.168.51.1 ════╪════╪═ 192.168.51.2       │
+#       │                    └───┬──────────────┘    └──────────────────────┘
+#   ┌───┴── ns sv: bridge "lan" (the hub LAN) ─┴──┐
+#   │ server 10.2.0.10, fd00:2::10,                │
+#   │ default via 10.2.0.1                         │
+#   └──────────────────────────────────────────────┘
+# Both hubs serve HA port "hq" with the same tunnel address; the branch's peer "hq" has
+# endpoint "port:hq" and follows whichever hub owns it. The active hub holds the virtual
+# address 10.2.0.1 on lan0 (`[ha] address`), the server's only route out of its LAN: no
+# hand-made routes, replies follow the address. Each hub's on_active/on_standby appends
+# "PORT ROLE REASON" to $BYST_NS_WORK/NODE.notify.
 #
 # ha_setup BACKEND LEASE   BACKEND: embedded | etcd | etcds
 #   etcds: TLS to the members (which require client certificates) and etcd authentication:
@@ -30,9 +40,11 @@ ha_setup() {
     netns_veth r 10.9.3.1/24 br 10.9.3.2/24
     netns_veth ha 192.168.50.1/24 br 192.168.50.2/24
     netns_veth hb 192.168.51.1/24 br 192.168.51.2/24
-    netns_lan ha 10.2.0.1/24
-    netns_lan hb 10.2.0.1/24
+    ha_lan_segment
     netns_lan br 10.1.0.1/24
+    printf '#!/bin/sh\n# on_active / on_standby of the HA tests: one line per call.\necho "$BYST_HA_PORT $BYST_HA_ROLE $BYST_HA_REASON" >>"$1"\n' \
+        >"$BYST_NS_WORK/notify.sh"
+    chmod 755 "$BYST_NS_WORK/notify.sh"
     # The branch's key for "hq" is shared by both hubs (they are one peer to the branch).
     byst_keys ha br
     "$BYST" key export br --store "$BYST_NS_WORK/ha.keys" | "$BYST" key import br --store "$BYST_NS_WORK/hb.keys" >/dev/null
@@ -58,6 +70,10 @@ address = ["10.0.0.1/24"]
 [ha]
 port = "hq"
 advertise = ["byst://$side:7000"]
+address = ["10.2.0.1/24 dev lan0", "fd00:2::1/64 dev lan0"]
+on_active = ["$BYST_NS_WORK/notify.sh", "$BYST_NS_WORK/$hub.notify"]
+on_standby = ["$BYST_NS_WORK/notify.sh", "$BYST_NS_WORK/$hub.notify"]
+notify_timeout = "5s"
 [[peer]]
 name = "branch"
 key = "br"
@@ -82,6 +98,63 @@ links = 2
 allowed_ips = ["10.0.0.0/24", "10.2.0.0/24"]
 $(ha_registry_peer 10.9.3)
 TOML
+}
+
+# ha_lan_segment: the hub LAN: a bridge in ns sv holding the server's address, with each
+# hub's lan0 (its own address) plugged in.
+ha_lan_segment() {
+    local hub address
+    netns_add sv
+    ip -n "$(ns sv)" link add lan type bridge
+    for hub in ha hb; do
+        case $hub in ha) address=2 ;; hb) address=3 ;; esac
+        ip link add lan0 netns "$(ns "$hub")" type veth peer name "p-$hub" netns "$(ns sv)"
+        ip -n "$(ns "$hub")" addr add "10.2.0.$address/24" dev lan0
+        ip -n "$(ns "$hub")" addr add "fd00:2::$address/64" dev lan0 nodad
+        ip -n "$(ns "$hub")" link set lan0 up
+        ip -n "$(ns sv)" link set "p-$hub" master lan up
+    done
+    ip -n "$(ns sv)" addr add 10.2.0.10/24 dev lan
+    ip -n "$(ns sv)" addr add fd00:2::10/64 dev lan nodad
+    ip -n "$(ns sv)" link set lan up
+    ip -n "$(ns sv)" route add default via 10.2.0.1
+}
+
+# ha_holds_vip NODE: NODE's lan0 has the virtual address 10.2.0.1.
+ha_holds_vip() { ip -n "$(ns "$1")" -o -4 addr show dev lan0 | grep -q ' 10\.2\.0\.1/'; }
+
+# ha_server_gateway_mac [ADDRESS]: the link-layer address the server has for ADDRESS
+# (10.2.0.1) now.
+ha_server_gateway_mac() { ip -n "$(ns sv)" neigh show "${1:-10.2.0.1}" dev lan | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}'; }
+
+# ha_vip_watch_start SECONDS: polls both hubs every 20 ms for SECONDS (bounded) in the
+# background; every instant both hold 10.2.0.1 is a line in $BYST_NS_WORK/vip.both, every
+# poll one in vip.polls. ha_vip_watch_stop ends it and fails (`fail`) on any overlap.
+ha_vip_watch_start() {
+    : >"$BYST_NS_WORK/vip.both"; : >"$BYST_NS_WORK/vip.polls"
+    HA_VIP_WATCH_FROM=$(date +%s%N)
+    (
+        end=$(( $(date +%s) + $1 )) next=$(date +%s%N) now=0
+        while [ "$(date +%s)" -lt "$end" ]; do
+            if ha_holds_vip ha && ha_holds_vip hb; then date +%s.%N >>"$BYST_NS_WORK/vip.both"; fi
+            echo >>"$BYST_NS_WORK/vip.polls"
+            # Every 20 ms from the start (two `ip` calls take ≈ 10 ms of it).
+            next=$((next + 20000000)) now=$(date +%s%N)
+            [ "$now" -ge "$next" ] || sleep "0.$(printf '%09d' $((next - now)))"
+        done
+    ) &
+    HA_VIP_WATCH=$!
+}
+
+ha_vip_watch_stop() {
+    kill "$HA_VIP_WATCH" 2>/dev/null || true
+    wait "$HA_VIP_WATCH" 2>/dev/null || true
+    local polls both
+    polls=$(wc -l <"$BYST_NS_WORK/vip.polls") both=$(wc -l <"$BYST_NS_WORK/vip.both")
+    local every=$(( ($(date +%s%N) - HA_VIP_WATCH_FROM) / 1000000 / (polls > 0 ? polls : 1) ))
+    echo "virtual address polled $polls times on both hubs (every $every ms): held by both $both times"
+    [ "$polls" -gt 100 ] && [ "$every" -le 25 ] || fail "the virtual address was polled only $polls times (every $every ms)"
+    [ "$both" -eq 0 ] || fail "both hubs held 10.2.0.1 at once ($both polls, first at $(head -1 "$BYST_NS_WORK/vip.both"))"
 }
 
 # [node] lines naming the registry as seen from a namespace whose registry-side subnet is
@@ -240,7 +313,7 @@ ha_start_topology() {
 # resume through hub B within 2 × lease (the measured gap is printed).
 ha_expect_failover() {
     local ms
-    ms=$(ha_measure_failover "$1")
+    ms=$(ha_measure_failover "$1" KILL ha)
     [ -n "$ms" ] || fail "no traffic through hub B within 11 s of killing hub A"
     echo "failover after kill -9 of the active hub: ${ms} ms without replies (lease $2 ms)"
     [ "$ms" -le $((2 * $2)) ] || fail "failover took ${ms} ms, more than 2 × lease"
@@ -248,7 +321,8 @@ ha_expect_failover() {
 }
 
 # ha_kill_series KILLS [SIGNAL]: kills the active hub KILLS times (alternating hubs, each
-# restarted and waited for as standby), measuring each failover with ha_measure_failover;
+# restarted and waited for as standby), measuring each failover with ha_measure_failover
+# (which runs `byst ha release` for the victim unless HA_NO_RELEASE is set);
 # the hubs' PIDs in $HA_PID_A / $HA_PID_B (updated), the gaps (ms) in HA_GAPS. Uses `fail`.
 ha_kill_series() {
     local kills=$1 signal=${2:-KILL} i ms active standby victim
@@ -256,7 +330,7 @@ ha_kill_series() {
     if ha_is ha active; then active=ha standby=hb; else active=hb standby=ha; fi
     for i in $(seq 1 "$kills"); do
         if [ "$active" = ha ]; then victim=$HA_PID_A; else victim=$HA_PID_B; fi
-        ms=$(ha_measure_failover "$victim" "$signal")
+        ms=$(ha_measure_failover "$victim" "$signal" "$([ -n "${HA_NO_RELEASE:-}" ] || echo "$active")")
         [ -n "$ms" ] || fail "kill $i ($active): no traffic through $standby within 11 s"
         HA_GAPS+=("$ms")
         echo "kill -$signal $i ($active → $standby): ${ms} ms without replies"
@@ -267,6 +341,81 @@ ha_kill_series() {
         wait_for 10 ha_is "$active" standby || fail "kill $i: $active did not come back as standby"
         local swap=$active; active=$standby; standby=$swap
     done
+}
+
+# ha_partition_series CUTS: cuts the active hub's link to the registry namespace CUTS times
+# (alternating hubs: the cut one must step down, the other take over; the link comes back
+# and the cut hub must settle as standby), measuring each outage with ha_measure_partition;
+# the gaps (ms) in HA_GAPS. Uses `fail`.
+ha_partition_series() {
+    local cuts=$1 i ms active standby
+    HA_GAPS=()
+    if ha_is ha active; then active=ha standby=hb; else active=hb standby=ha; fi
+    for i in $(seq 1 "$cuts"); do
+        ms=$(ha_measure_partition "$active")
+        [ -n "$ms" ] || fail "cut $i ($active): no traffic through $standby within 11 s"
+        HA_GAPS+=("$ms")
+        echo "cut $i ($active from the registry → $standby): ${ms} ms without replies"
+        ha_is "$standby" active || fail "cut $i: $standby is not active after the cut"
+        ip -n "$(ns "$active")" link set "v-$active-r" up
+        wait_for 20 ha_is "$active" standby || fail "cut $i: $active did not settle as standby once reconnected"
+        local swap=$active; active=$standby; standby=$swap
+    done
+}
+
+# ha_measure_partition NODE: like ha_measure_failover, but the active hub NODE is cut from
+# the registry namespace (its veth there down; branches still reach it) instead of killed.
+# It keeps serving until its lease margin, so the outage is the longest stretch without
+# replies from the last reply before the cut to the end of the 12 s of pings.
+ha_measure_partition() {
+    local log="$BYST_NS_WORK/ping.$RANDOM" cut_at ping
+    ip netns exec "$(ns br)" ping -D -n -i 0.02 -W 1 -w 12 -I 10.1.0.1 "${HA_PING_TARGET:-10.2.0.10}" >"$log" 2>&1 &
+    ping=$!
+    sleep 1
+    cut_at=$(date +%s.%N)
+    ip -n "$(ns "$1")" link set "v-$1-r" down
+    wait "$ping" || true
+    python3 - "$log" "$cut_at" <<'PY'
+import re, sys
+cut = float(sys.argv[2])
+replies = [float(m.group(1)) for m in (re.match(r"\[(\d+\.\d+)\].*bytes from", line) for line in open(sys.argv[1])) if m]
+before = [r for r in replies if r < cut]
+span = [r for r in replies if before and r >= before[-1]]
+if len(span) > 1 and span[-1] > cut + 1:
+    print(int(max(b - a for a, b in zip(span, span[1:])) * 1000))
+PY
+}
+
+# ha_etcd_election_series N: kills the etcd raft leader N times (restarted each time as an
+# existing member); each election time, kill to the first write etcd accepts on a surviving
+# member (a put every 20 ms, 500 ms deadline each), in HA_GAPS (ms). Uses `fail`.
+ha_etcd_election_series() {
+    local n=$1 i leader other start now ms key
+    HA_GAPS=()
+    local transitions_before=$(( $(ha_transitions ha) + $(ha_transitions hb) ))
+    key=$(printf /byst/bench/election | base64)
+    for i in $(seq 1 "$n"); do
+        leader=$(ha_etcd_leader) || fail "election $i: no etcd leader"
+        other=$(( leader % 3 + 1 ))
+        start=$(date +%s%N)
+        kill -9 "${HA_ETCD_PIDS[$leader]}"
+        ms=""
+        for _ in $(seq 1 500); do
+            if ha_etcd_curl r root -f -m 0.5 -X POST "$(ha_etcd_url 127.0.0.1 "$other")/v3/kv/put" -d "{\"key\":\"$key\",\"value\":\"$key\"}" >/dev/null 2>&1; then
+                now=$(date +%s%N) ms=$(( (now - start) / 1000000 )); break
+            fi
+            sleep 0.02
+        done
+        [ -n "$ms" ] || fail "election $i: no write accepted within 10 s of killing member $leader"
+        HA_GAPS+=("$ms")
+        echo "election $i: leader member $leader killed, a write accepted after ${ms} ms"
+        wait "${HA_ETCD_PIDS[$leader]}" 2>/dev/null || true
+        ha_etcd_member "$leader" existing
+        healthy() { ha_etcd_curl r root -f -m 1 "$(ha_etcd_url 127.0.0.1 "$leader")/health" | grep -q true; }
+        wait_for 20 healthy || fail "election $i: member $leader did not rejoin"
+        sleep 2
+    done
+    echo "hub role changes during the $n elections: $(( $(ha_transitions ha) + $(ha_transitions hb) - transitions_before ))"
 }
 
 # ha_gap_summary: "min M median M p90 M max M" (ms) of HA_GAPS, as shell assignments when
@@ -321,18 +470,20 @@ times = [t["at"] for t in json.load(sys.stdin) if t["role"] == role]
 print(datetime.datetime.strptime(times[-1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() if times else "")' "$2"
 }
 
-# ha_branch_reaches: the hub LAN answers through the tunnel.
-ha_branch_reaches() { ip netns exec "$(ns br)" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1; }
+# ha_branch_reaches: the server on the hub LAN answers through the tunnel (its reply through
+# the virtual address).
+ha_branch_reaches() { ip netns exec "$(ns br)" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.10 >/dev/null 2>&1; }
 
-# ha_measure_failover PID [SIGNAL]: pings every 20 ms from the branch LAN to the hub LAN,
-# sends PID SIGNAL (KILL), and prints the longest stretch without replies between the last
+# ha_measure_failover PID [SIGNAL] [NODE]: pings every 20 ms from the branch LAN to the hub LAN's server,
+# sends PID SIGNAL (KILL), and, once it is gone, runs `byst ha release` for NODE as systemd's
+# ExecStopPost would (the addresses a killed process leaves); prints the longest stretch without replies between the last
 # reply before the signal and the first reply through the survivor, in ms ("" if none within
 # 11 s). `kill` returns before the process is gone, and the dying hub may still answer
 # a ping in its last milliseconds (seen in the chaos soak: "5 ms"), so only a reply to a
 # request sent after the victim died (exited or zombie) ends the outage.
 ha_measure_failover() {
-    local victim=$1 signal=${2:-KILL} log="$BYST_NS_WORK/ping.$RANDOM" signal_at dead_at ping
-    ip netns exec "$(ns br)" ping -D -n -i 0.02 -W 1 -w 12 -I 10.1.0.1 "${HA_PING_TARGET:-10.2.0.1}" >"$log" 2>&1 &
+    local victim=$1 signal=${2:-KILL} node=${3:-} log="$BYST_NS_WORK/ping.$RANDOM" signal_at dead_at ping
+    ip netns exec "$(ns br)" ping -D -n -i 0.02 -W 1 -w 12 -I 10.1.0.1 "${HA_PING_TARGET:-10.2.0.10}" >"$log" 2>&1 &
     ping=$!
     sleep 1
     signal_at=$(date +%s.%N)
@@ -342,6 +493,8 @@ ha_measure_failover() {
         sleep 0.01
     done
     dead_at=$(date +%s.%N)
+    [ -z "$node" ] || ip netns exec "$(ns "$node")" "$BYST" ha release -c "$BYST_NS_WORK/$node.toml" >>"$BYST_NS_WORK/$node.release" 2>&1 \
+        || echo "ha release for $node failed (see $BYST_NS_WORK/$node.release)" >&2
     wait "$ping" || true
     python3 - "$log" "$signal_at" "$dead_at" <<'PY'
 import re, sys
