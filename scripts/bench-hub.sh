@@ -93,18 +93,24 @@ lag_held() {
         END { for (i = 1; i <= k; i++) if (count[i] == total) { printf "≤ %s s (%d runs of the 10 ms probe, %d over 10 ms)", bound[i], total, total - count[4]; exit } }' "$1" "$2"
 }
 
+# hub_reload FILE WHAT: the hub reloads FILE; prints the time, the summary (its start) and
+# how long the event loop was held.
+hub_reload() {
+    cp "$1" "$work/hub.toml"
+    lag_read "$work/lag0"
+    local started; started=$(now)
+    ip netns exec "$(ns hub)" "$BYST" reload --socket "$work/hub.sock" >"$work/reload.out" || fail "reload failed: $(cat "$work/reload.out")"
+    echo "$2: $(elapsed "$started" "$(now)") s ($(cut -c1-120 "$work/reload.out")…)"
+    lag_read "$work/lag1"
+    echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
+}
+
 # Reload adding one peer: its time, and links dropped meanwhile (dead or closed ones show as
 # fewer links or as the farm's reconnects).
 farm_reconnects() { ip netns exec "$(ns farm)" curl -s http://127.0.0.1:9110/metrics | awk '/^byst_peer_reconnects_total\{/ { sub(/.*peer="/, ""); sub(/"}/, ""); print }'; }
 reconnects() { farm_reconnects | awk '{ n += $2 } END { print n + 0 }'; }
 r0=$(reconnects)
-cp "$work/hub-plus.toml" "$work/hub.toml"
-lag_read "$work/lag0"
-started=$(now)
-ip netns exec "$(ns hub)" "$BYST" reload --socket "$work/hub.sock" >"$work/reload.out" || fail "reload failed: $(cat "$work/reload.out")"
-echo "reload adding 1 peer: $(elapsed "$started" "$(now)") s ($(cat "$work/reload.out"))"
-lag_read "$work/lag1"
-echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
+hub_reload "$work/hub-plus.toml" "reload adding 1 peer"
 sleep 6
 after=$(hub_links) r1=$(reconnects)
 echo "links after the reload: $after (was $up), farm reconnects during it: $((r1 - r0))"
@@ -124,13 +130,7 @@ echo "  event loop held: $(lag_held "$work/lag1" "$work/lag2")"
 # A reload that changes another setting of 1,000 live peers (b0 …): those start over, and
 # only their links may drop (the farm redials them); every other link stays.
 farm_reconnects >"$work/reconnects0"
-cp "$work/hub-changed.toml" "$work/hub.toml"
-lag_read "$work/lag0"
-started=$(now)
-ip netns exec "$(ns hub)" "$BYST" reload --socket "$work/hub.sock" >"$work/reload.out" || fail "reload failed: $(cat "$work/reload.out")"
-echo "reload changing 1,000 peers: $(elapsed "$started" "$(now)") s ($(cat "$work/reload.out"))"
-lag_read "$work/lag1"
-echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
+hub_reload "$work/hub-changed.toml" "reload changing 1,000 peers"
 sleep 8
 farm_reconnects >"$work/reconnects1"
 changed=$(grep -c '^allow_targets' "$work/hub-changed.toml")

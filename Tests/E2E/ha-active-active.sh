@@ -37,7 +37,10 @@ byst_keys r br2
 # Two ports: hub-a prefers hq-1, hub-b hq-2; each hub knows which port each branch is on.
 for hub in ha hb; do
     case $hub in ha) ports='["hq-1", "hq-2"]' ;; hb) ports='["hq-2", "hq-1"]' ;; esac
-    sed -i -e "s/^port = \"hq\"$/ports = $ports/" -e 's/^name = "branch"$/name = "branch"\nha_port = "hq-1"/' "$W/$hub.toml"
+    # Each port's LAN address follows the gateway active for it (hq-2's: 10.2.0.4).
+    sed -i -e "s/^port = \"hq\"$/ports = $ports/" -e 's/^name = "branch"$/name = "branch"\nha_port = "hq-1"/' \
+        -e 's#^address = \["10.2.0.1/24 dev lan0", "fd00:2::1/64 dev lan0"\]$#address = ["10.2.0.1/24 dev lan0 port hq-1", "fd00:2::1/64 dev lan0 port hq-1", "10.2.0.4/24 dev lan0 port hq-2", "fd00:2::4/64 dev lan0 port hq-2"]#' \
+        "$W/$hub.toml"
     cat >>"$W/$hub.toml" <<TOML
 [[peer]]
 name = "branch2"
@@ -53,10 +56,12 @@ sed -i 's/^endpoint = "port:hq"$/endpoint = "port:hq-1"/' "$W/br.toml"
 sed -e 's/^name = "branch"$/name = "branch2"/' -e "s#$W/br\.#$W/br2.#g" -e 's#10\.0\.0\.2/24#10.0.0.3/24#' \
     -e 's/^endpoint = "port:hq-1"$/endpoint = "port:hq-2"/' -e 's#byst://10\.9\.3\.1:7100#byst://10.9.4.1:7100#' \
     "$W/br.toml" >"$W/br2.toml"
-grep -q 'port:hq-2' "$W/br2.toml" && grep -q 'ha_port = "hq-1"' "$W/ha.toml" || fail "the active/active configs were not written"
+grep -q 'port:hq-2' "$W/br2.toml" && grep -q 'ha_port = "hq-1"' "$W/ha.toml" && grep -q '10.2.0.4/24 dev lan0 port hq-2' "$W/hb.toml" ||
+    fail "the active/active configs were not written"
+ip -n "$(ns sv)" route add 10.3.0.0/24 via 10.2.0.4
 
-reaches() {  # reaches NS LAN-ADDRESS: the hub LAN answers from that branch LAN
-    ip netns exec "$(ns "$1")" ping -c 1 -W 1 -I "$2" 10.2.0.1 >/dev/null 2>&1
+reaches() {  # reaches NS LAN-ADDRESS PORT-ADDRESS: the hub LAN address of the branch's port answers from that branch LAN
+    ip netns exec "$(ns "$1")" ping -c 1 -W 1 -I "$2" "$3" >/dev/null 2>&1
 }
 settled() {  # each hub active for its preferred port only
     ha_is ha active hq-1 && ha_is ha standby hq-2 && ha_is hb active hq-2 && ha_is hb standby hq-1
@@ -81,8 +86,8 @@ ha_start hb; b=$HA_PID
 ha_start br
 ha_start br2
 wait_for 20 settled || fail "the hubs did not settle on their preferred ports (a: $(ha_role ha hq-1)/$(ha_role ha hq-2), b: $(ha_role hb hq-1)/$(ha_role hb hq-2))"
-wait_for 15 reaches br 10.1.0.1 || fail "branch (hq-1) does not reach the hub LAN"
-wait_for 15 reaches br2 10.3.0.1 || fail "branch2 (hq-2) does not reach the hub LAN"
+wait_for 15 reaches br 10.1.0.1 10.2.0.1 || fail "branch (hq-1) does not reach the hub LAN"
+wait_for 15 reaches br2 10.3.0.1 10.2.0.4 || fail "branch2 (hq-2) does not reach the hub LAN"
 echo "ok: hub-a serves hq-1, hub-b serves hq-2; both branch LANs reach the hub LAN"
 
 # Deny by default: branch2's key, dialing hub-a directly, is refused there after its
@@ -119,7 +124,7 @@ echo "failover of hq-1 after kill -9 of hub-a: ${ms} ms without replies"
 [ "$ms" -lt 1500 ] || fail "failover took ${ms} ms (≥ 1.5 s: the close grace did not release hq-1)"
 wait "$a" 2>/dev/null || true
 ha_is hb active hq-1 && ha_is hb active hq-2 || fail "hub-b is not active for both ports after hub-a died"
-wait_for 10 reaches br2 10.3.0.1 || fail "branch2 lost the hub LAN when hub-a died"
+wait_for 10 reaches br2 10.3.0.1 10.2.0.4 || fail "branch2 lost the hub LAN when hub-a died"
 [ "$(ha_transitions hb hq-1)" = $((b_hq1 + 1)) ] || fail "hub-b hq-1: $(ha_transitions hb hq-1) transitions, expected $((b_hq1 + 1))"
 [ "$(metric byst_ha_active 'port="hq-1"')" = 1 ] && [ "$(metric byst_ha_active 'port="hq-2"')" = 1 ] ||
     fail "hub-b's byst_ha_active is not 1 for both ports"
@@ -145,8 +150,8 @@ print(int(max(b - a for a, b in zip(t, t[1:])) * 1000) if len(t) > 1 else "")
 PY
 )
 echo "hand-back of hq-1: longest gap between replies on the hq-1 branch ${gap:-?} ms"
-wait_for 10 reaches br 10.1.0.1 || fail "branch (hq-1) does not reach the hub LAN after the hand-back"
-reaches br2 10.3.0.1 || fail "branch2 (hq-2) lost the hub LAN during the hand-back"
+wait_for 10 reaches br 10.1.0.1 10.2.0.1 || fail "branch (hq-1) does not reach the hub LAN after the hand-back"
+reaches br2 10.3.0.1 10.2.0.4 || fail "branch2 (hq-2) lost the hub LAN during the hand-back"
 sleep 6  # twice the hold: nothing may move again
 ha_is ha active hq-1 && ha_is ha standby hq-2 && ha_is hb active hq-2 && ha_is hb standby hq-1 ||
     fail "roles changed after the hand-back (a: $(ha_role ha hq-1)/$(ha_role ha hq-2), b: $(ha_role hb hq-1)/$(ha_role hb hq-2))"
