@@ -61,5 +61,5 @@ du=$(bench_median "${runs[direct-up]}") dd=$(bench_median "${runs[direct-down]}"
 for route in $routes; do
     u=$(bench_median "${runs[$route-up]}") d=$(bench_median "${runs[$route-down]}")
     echo "| $route | $u Gbit/s | ${runs[$route-up]# } | $d Gbit/s | ${runs[$route-down]# } |" \
-        "$(awk -v a="$u" -v b="$du" 'BEGIN { printf "%.2f", a / b }') | $(awk -v a="$d" -v b="$dd" 'BEGIN { printf "%.2f", a / b }') |"
+        "$(bench_ratio "$u" "$du") | $(bench_ratio "$d" "$dd") |"
 done

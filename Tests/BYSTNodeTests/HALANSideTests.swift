@@ -98,18 +98,10 @@ import Testing
         config.onActive = ["/bin/sh", "-c", script]
         config.onStandby = ["/bin/sh", "-c", script]
         config.notifyTimeout = .milliseconds(500)
-        let settings = config
         let capture = LogCapture()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        // Held here (its polls only hold it weakly, as the node holds it).
-        let notifier = try await loop.submit {
-            let notifier = HANotifier(config: settings, eventLoop: loop, logger: capture.logger("test"))
-            notifier.notify(port: "hq", role: .active, reason: "registered")
-            notifier.notify(port: "hq", role: .standby, reason: "hang")
-            notifier.notify(port: "hq", role: .active, reason: "again")
-            return NIOLoopBound(notifier, eventLoop: loop)
-        }.get()
+        let notifier = try await Self.notifier(config, on: group.next(), capture: capture,
+                                               calls: [(.active, "registered"), (.standby, "hang"), (.active, "again")])
         for _ in 0..<100 where capture.lines.value.filter({ $0.contains("on_active /bin/sh exited with status 0") }).count < 2 {
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -127,16 +119,9 @@ import Testing
         var config = HAConfig(ports: ["hq"], advertise: [.byst(HostPort(host: "10.0.0.1", port: 7000))])
         config.onActive = ["/nonexistent/notify"]
         config.onStandby = ["/bin/sh", "-c", "exit 3"]
-        let settings = config
         let capture = LogCapture()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let notifier = try await loop.submit {
-            let notifier = HANotifier(config: settings, eventLoop: loop, logger: capture.logger("test"))
-            notifier.notify(port: "hq", role: .active, reason: "x")
-            notifier.notify(port: "hq", role: .standby, reason: "y")
-            return NIOLoopBound(notifier, eventLoop: loop)
-        }.get()
+        let notifier = try await Self.notifier(config, on: group.next(), capture: capture, calls: [(.active, "x"), (.standby, "y")])
         for _ in 0..<100 where !capture.contains("on_standby /bin/sh exited with status 3") {
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -144,5 +129,16 @@ import Testing
         #expect(capture.contains("warning") && capture.contains("on_standby /bin/sh exited with status 3"))
         withExtendedLifetime(notifier) {}
         try await group.shutdownGracefully()
+    }
+
+    /// A notifier made on `loop` and handed `calls` (role, reason) for port "hq", in order.
+    /// The caller holds it (its polls hold it only weakly, as the node holds it).
+    private static func notifier(_ config: HAConfig, on loop: EventLoop, capture: LogCapture,
+                                 calls: [(GatewayRole.State, String)]) async throws -> NIOLoopBound<HANotifier> {
+        try await loop.submit {
+            let notifier = HANotifier(config: config, eventLoop: loop, logger: capture.logger("test"))
+            for (role, reason) in calls { notifier.notify(port: "hq", role: role, reason: reason) }
+            return NIOLoopBound(notifier, eventLoop: loop)
+        }.get()
     }
 }
