@@ -30,10 +30,10 @@ final class LoopPackets {
         self.node = node
     }
 
-    /// The node's peers as of a new routing table (whose peer indexes are their positions).
-    func peersChanged() -> UInt64 {
+    /// The peers of a new routing table (whose peer indexes are their positions); its version.
+    func peersChanged(_ table: [PeerRuntime]) -> UInt64 {
         flushToTun()
-        routedPeers = node.peers
+        routedPeers = table
         for (index, peer) in routedPeers.enumerated() { peer.routeIndex = index }
         routesVersion &+= 1
         return routesVersion

@@ -1,4 +1,6 @@
 import BYSTProto
+import NIOCore
+import NIOPosix
 
 extension Node {
     func nextDataPlaneKey() -> UInt64 {
@@ -31,25 +33,73 @@ extension Node {
         return dataPlanes.min { (ofPeer[$0.index], all[$0.index]) < (ofPeer[$1.index], all[$1.index]) }
     }
 
-    /// Tells each data plane the routing table and which links each peer's packets take there.
-    /// Posted in order with the links' payloads. The list of peers changed (start, reload): the
-    /// whole table, O(peers); otherwise only `peer`'s entry, O(its links).
-    func publishDataPlaneRoutes(peersChanged: Bool = false, peer changed: PeerRuntime? = nil) {
-        guard !dataPlanes.isEmpty, let loopPackets else { return }
-        if !peersChanged, let changed {
-            let index = loopPackets.routeIndex(of: changed)
-            guard index != PacketRouter.noPeer else { return }
-            for (plane, entry) in zip(dataPlanes, routerEntries(of: changed)) {
-                plane.post(.peer(entry, index: index, version: loopPackets.routesVersion))
-            }
+    /// Tells each data plane what `peer`'s packets take there now (its links changed): O(its
+    /// links). Posted in order with the links' payloads. While a new table is being built
+    /// (`rebuildDataPlaneRoutes`), the peer is told again once it is in place.
+    func publishDataPlaneRoutes(peer changed: PeerRuntime?) {
+        guard !dataPlanes.isEmpty, let loopPackets, let changed else { return }
+        routeTableBuild?.changed(changed)
+        let index = loopPackets.routeIndex(of: changed)
+        guard index != PacketRouter.noPeer else { return }
+        for (plane, entry) in zip(dataPlanes, routerEntries(of: changed)) {
+            plane.post(.peer(entry, index: index, version: loopPackets.routesVersion))
+        }
+    }
+
+    /// The list of peers changed (start): the whole table, O(peers), built here.
+    func publishDataPlaneRoutesNow() {
+        guard !dataPlanes.isEmpty else { return }
+        let table = routeTableInputs()
+        install(Self.routers(table.inputs, planes: dataPlanes.count), for: table.peers)
+    }
+
+    /// The list of peers changed (reload): the whole table is built on a pool thread (a hub's
+    /// 10,000 prefixes take milliseconds) and swapped in when done; the planes route with the
+    /// table they have until then. A rebuild asked for meanwhile follows it.
+    func rebuildDataPlaneRoutes() {
+        guard !dataPlanes.isEmpty else { return }
+        guard routeTableBuild == nil else {
+            routeTableBuild?.again = true
             return
         }
-        let version = peersChanged ? loopPackets.peersChanged() : loopPackets.routesVersion
-        var routers = [PacketRouter](repeating: PacketRouter(), count: dataPlanes.count)
-        for peer in peers {
-            for (index, entry) in routerEntries(of: peer).enumerated() { routers[index].append(entry, allowedIPs: peer.config.allowedIPs) }
+        routeTableBuild = RouteTableBuild()
+        let table = routeTableInputs(), inputs = table.inputs, planes = dataPlanes.count
+        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { Self.routers(inputs, planes: planes) }
+            .assumeIsolated().whenSuccess { [self] routers in
+                let build = routeTableBuild
+                routeTableBuild = nil
+                install(routers, for: table.peers)
+                for peer in build?.changedPeers ?? [] { publishDataPlaneRoutes(peer: peer) }
+                if build?.again == true { rebuildDataPlaneRoutes() }
+            }
+    }
+
+    /// Every peer's entries (per plane) and prefixes, read from the running peers; `peers` in
+    /// table order.
+    private func routeTableInputs() -> (peers: [PeerRuntime], inputs: [([PacketRouter.Peer], [IPPrefix])]) {
+        let none = sessionlessRouterEntries
+        return (peers, peers.map { peer in (peer.sessions.isEmpty ? none : routerEntries(of: peer), peer.config.allowedIPs) })
+    }
+
+    /// One router per plane from `inputs` (values only: any thread).
+    private static func routers(_ inputs: [([PacketRouter.Peer], [IPPrefix])], planes: Int) -> [PacketRouter] {
+        var routers = [PacketRouter](repeating: PacketRouter(), count: planes)
+        for (entries, allowedIPs) in inputs {
+            for (index, entry) in entries.enumerated() { routers[index].append(entry, allowedIPs: allowedIPs) }
         }
+        return routers
+    }
+
+    private func install(_ routers: [PacketRouter], for table: [PeerRuntime]) {
+        guard let loopPackets else { return }
+        let version = loopPackets.peersChanged(table)
         for (plane, router) in zip(dataPlanes, routers) { plane.post(.routes(router, version: version)) }
+    }
+
+    /// What each plane's router knows of a peer without sessions: no links anywhere.
+    private var sessionlessRouterEntries: [PacketRouter.Peer] {
+        let entry = PacketRouter.Peer(sendLinks: [], allLinks: [], hasSession: false, takesOffloadPackets: false, maxPayload: 0)
+        return [PacketRouter.Peer](repeating: entry, count: dataPlanes.count)
     }
 
     /// What each plane's router knows of `peer`: its links there, or which plane has some.
@@ -105,5 +155,18 @@ extension Node {
         for ((reason, count), (_, before)) in zip(now.drops, was.drops) where count > before {
             metrics.packetDropped(reason, count: Int(count - before))
         }
+    }
+}
+
+/// A route table being built off the event loop (`Node.rebuildDataPlaneRoutes`): the peers
+/// whose entries changed meanwhile, told again once it is in place, and whether another
+/// rebuild was asked for.
+struct RouteTableBuild {
+    private(set) var changedPeers: [PeerRuntime] = []
+    private var seen: Set<ObjectIdentifier> = []
+    var again = false
+
+    mutating func changed(_ peer: PeerRuntime) {
+        if seen.insert(ObjectIdentifier(peer)).inserted { changedPeers.append(peer) }
     }
 }

@@ -9,7 +9,9 @@
 //                                    listeners once no port is active
 //   a peer is served while we are active for its `ha_port` (none: for any port)
 import BYSTProto
+import Logging
 import NIOCore
+import NIOPosix
 import Tun
 
 extension Node {
@@ -125,20 +127,33 @@ extension Node {
         }
     }
 
-    /// Puts the `allowed_ips` of exactly the peers we serve into the kernel (a diff against
-    /// `installedRoutes`; sets, for a hub's thousands of prefixes).
+    /// Puts the `allowed_ips` of exactly the peers we serve into the kernel. The list is read
+    /// here; the diff against what is installed (sets: a hub's thousands of prefixes) and the
+    /// netlink requests run on a pool thread, one sync after another (`installedRoutes`).
     func syncRoutes(context: String) {
         guard let device = tunDevice, let tun = config.tun else { return }
         let wanted = peers.filter { serves($0.config) }.flatMap(\.config.allowedIPs)
+        let interface = device.name, addresses = tun.addresses, logger = self.logger, loop = eventLoop
+        installedRoutes = installedRoutes.flatMap { installed in
+            NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
+                Self.updateRoutes(from: installed, to: wanted, interface: interface, addresses: addresses, logger: logger, context: context)
+            }.recover { _ in installed }
+        }
+    }
+
+    /// The routes through `interface` after moving them from `installed` to `wanted`.
+    private static func updateRoutes(from installed: Set<IPPrefix>, to wanted: [IPPrefix], interface: String, addresses: [IPPrefix],
+                                     logger: Logger, context: String) -> Set<IPPrefix> {
         let wantedSet = Set(wanted)
-        let adding = wanted.filter { !installedRoutes.contains($0) }
-        let removing = installedRoutes.filter { !wantedSet.contains($0) }
-        guard !adding.isEmpty || !removing.isEmpty else { return }
+        let adding = wanted.filter { !installed.contains($0) }
+        let removing = installed.filter { !wantedSet.contains($0) }
+        guard !adding.isEmpty || !removing.isEmpty else { return installed }
         do throws(NetlinkSocket.Failure) {
-            try InterfaceConfigurator.updateRoutes(interface: device.name, addresses: tun.addresses, adding: adding, removing: Array(removing))
-            installedRoutes = wantedSet
+            try InterfaceConfigurator.updateRoutes(interface: interface, addresses: addresses, adding: adding, removing: Array(removing))
+            return wantedSet
         } catch {
-            logger.error("\(context): routes through \(device.name): \(error)")
+            logger.error("\(context): routes through \(interface): \(error)")
+            return installed
         }
     }
 }

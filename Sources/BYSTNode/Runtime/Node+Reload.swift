@@ -8,6 +8,11 @@
 //   unchanged peers and their links ─▶ untouched
 //
 // Node-level settings ([node], [tun], [limits]) need a restart; a reload that changes them is refused.
+//
+// A hub's reload never holds the event loop long (docs/PERFORMANCE.md, "A hub for many
+// branches"): reading, checking and comparing run on a pool thread (ReloadPlan); the loop
+// makes the new peers a slice per tick, switches over in one tick (O(changed) but for the
+// peer list itself and the route table), then retires the old peers a slice per tick.
 import BYSTProto
 import NIOCore
 import NIOPosix
@@ -18,20 +23,37 @@ public struct ReloadError: Error, CustomStringConvertible, Sendable {
 }
 
 extension Node {
+    /// Peers made or retired per loop tick in a reload: each costs tens of microseconds.
+    static let reloadPeersPerSlice = 100
+
     /// Reads the config file and key store again and applies the difference: a one-line
-    /// summary, or (changing nothing) the `ReloadError` saying why not. Reading and checking
-    /// run on a thread pool — a hub's file of thousands of peers takes a while, and the event
-    /// loop keeps every link's timing meanwhile; only the difference is applied on the loop.
+    /// summary, or (changing nothing) the `ReloadError` saying why not. One reload at a time:
+    /// a plan is made against the running config, which only a reload changes.
     func reloadFromDisk() -> EventLoopFuture<Result<String, ReloadError>> {
         guard let configPath else {
             return eventLoop.makeSucceededFuture(.failure(ReloadError(description: "this node was not started from a config file")))
         }
-        let node = NIOLoopBound(self, eventLoop: eventLoop)
-        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { () -> Result<(NodeConfig, KeyStore), ReloadError> in
-            Self.readConfigAndKeys(configPath)
-        }.map { read in
-            read.flatMap { config, keys in
-                Result { () throws(ReloadError) in try node.value.reload(config, keys: keys) }
+        let promise = eventLoop.makePromise(of: Result<String, ReloadError>.self)
+        let previous = reloadInProgress ?? eventLoop.makeSucceededVoidFuture()
+        reloadInProgress = promise.futureResult.map { _ in }
+        previous.assumeIsolated().whenComplete { [self] _ in
+            plan(configPath).assumeIsolated().whenComplete { [self] planned in
+                switch planned {
+                case .success(.success(let plan)): apply(plan).cascade(to: promise)
+                case .success(.failure(let error)): promise.succeed(.failure(error))
+                case .failure(let error): promise.succeed(.failure(ReloadError(description: "\(error)")))
+                }
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// The plan from the running config to the one at `path`, made on a pool thread.
+    private func plan(_ path: String) -> EventLoopFuture<Result<ReloadPlan, ReloadError>> {
+        let running = config
+        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { () -> Result<ReloadPlan, ReloadError> in
+            Self.readConfigAndKeys(path).flatMap { new, keys in
+                Result { () throws(ReloadError) in try ReloadPlan(running: running, new: new, keys: keys) }
             }
         }.recover { error in .failure(ReloadError(description: "\(error)")) }
     }
@@ -45,65 +67,75 @@ extension Node {
         }
     }
 
-    func reload(_ newConfig: NodeConfig, keys: KeyStore) throws(ReloadError) -> String {
-        if let field = Self.restartOnlyDifference(config, newConfig) {
-            throw ReloadError(description: "\(field) changed: that needs a restart (nothing was changed)")
+    /// Makes the plan's new peers (a slice per tick; nothing running changes if one cannot be
+    /// made), then switches over.
+    private func apply(_ plan: ReloadPlan) -> EventLoopFuture<Result<String, ReloadError>> {
+        let promise = eventLoop.makePromise(of: Result<String, ReloadError>.self)
+        let starting = plan.entries.compactMap { entry -> (PeerConfig, PreSharedKey, PreSharedKey?)? in
+            guard case .started(let peer, let key, let nextKey, _) = entry else { return nil }
+            return (peer, key, nextKey)
         }
-        // Build everything new before touching anything running.
-        let oldByName = Dictionary(uniqueKeysWithValues: peers.map { ($0.config.name, $0) })
-        var next: [PeerRuntime] = []
-        var created: [PeerRuntime] = []
-        var rekeyed: [(PeerRuntime, PreSharedKey, PreSharedKey?)] = []
-        for peerConfig in newConfig.peers {
-            guard let (key, nextKey) = keys.keys(named: peerConfig.key) else {
-                throw ReloadError(description: "peer '\(peerConfig.name)': key '\(peerConfig.key)' is not in the key store \(keys.path)")
-            }
-            if let old = oldByName[peerConfig.name], old.config == peerConfig {
-                next.append(old)
-                if old.key.id != key.id || old.nextKey?.id != nextKey?.id { rekeyed.append((old, key, nextKey)) }
-                continue
-            }
-            do {
-                let peer = try PeerRuntime(config: peerConfig, key: key, nextKey: nextKey, node: self)
-                next.append(peer)
-                created.append(peer)
-            } catch {
-                throw ReloadError(description: error.description)
-            }
-        }
-        // Key ids must stay unique with the new keys in place.
-        var ids: [KeyID: String] = [:]
-        let newKeyIDs = Dictionary(rekeyed.map { (ObjectIdentifier($0.0), [$0.1.id] + ($0.2.map { [$0.id] } ?? [])) }) { first, _ in first }
-        for peer in next {
-            let peerKeys = newKeyIDs[ObjectIdentifier(peer)] ?? peer.keyIDs
-            for id in peerKeys {
-                if let other = ids[id], other != peer.config.name {
-                    throw ReloadError(description: "peers '\(other)' and '\(peer.config.name)' use the same key: give each peer its own")
+        mapSliced(starting, perSlice: Self.reloadPeersPerSlice, { [self] peer, key, nextKey in
+            Result { () throws(PeerRuntime.SetupFailure) in try PeerRuntime(config: peer, key: key, nextKey: nextKey, node: self) }
+        }) { [self] made in
+            var created: [PeerRuntime] = []
+            for result in made {
+                switch result {
+                case .success(let peer): created.append(peer)
+                case .failure(let error): return promise.succeed(.failure(ReloadError(description: error.description)))
                 }
-                ids[id] = peer.config.name
+            }
+            promise.succeed(.success(switchOver(plan, created: created)))
+        }
+        return promise.futureResult
+    }
+
+    /// One tick: the new config, peer list, key index and routes in place; then the old peers
+    /// retired and the new ones dialing, a slice per tick. The summary.
+    private func switchOver(_ plan: ReloadPlan, created: [PeerRuntime]) -> String {
+        let running = peers
+        var next: [PeerRuntime] = []
+        next.reserveCapacity(plan.entries.count)
+        var rekeyed: [(PeerRuntime, PreSharedKey, PreSharedKey?)] = []
+        var replaced: [String] = [], added: [String] = []
+        var made = created.makeIterator()
+        for entry in plan.entries {
+            switch entry {
+            case .kept(let index, let key, let nextKey):
+                let peer = running[index]
+                next.append(peer)
+                if peer.key.id != key.id || peer.nextKey?.id != nextKey?.id { rekeyed.append((peer, key, nextKey)) }
+            case .started(let config, _, _, let replacing):
+                guard let peer = made.next() else { continue }
+                next.append(peer)
+                if replacing == nil { added.append(config.name) } else { replaced.append(config.name) }
             }
         }
-        let kept = Set(next.map(ObjectIdentifier.init))
-        let removed = peers.filter { !kept.contains(ObjectIdentifier($0)) }
+        let retiring = plan.retired.map { running[$0] }
         let oldForwards = config.forwards
 
-        // Apply.
-        config = newConfig
-        for peer in removed { retire(peer) }
+        // The key index changes only where peers or their keys do.
+        for peer in retiring + rekeyed.map(\.0) {
+            for id in peer.keyIDs where peersByKeyID[id] === peer { peersByKeyID[id] = nil }
+        }
+        config = plan.config
         peers = next
         for (peer, key, nextKey) in rekeyed { peer.updateKeys(current: key, next: nextKey) }
-        do { peersByKeyID = try Self.index(peers) } catch { logger.error("reload: \(error)") }
-        for peer in created { peer.startDialing() }
+        for peer in rekeyed.map(\.0) + created {
+            for id in peer.keyIDs { peersByKeyID[id] = peer }
+        }
         updateTunRoutes()
         if config.ha != nil { closeUnservedLinks("reload: this gateway is not active for the peer's HA port") }
         registryServer?.configChanged()
-        let forwards = reloadForwards(old: oldForwards, new: newConfig.forwards)
+        let forwards = reloadForwards(old: oldForwards, new: plan.config.forwards)
+        // A replaced peer's old runtime stops dialing before its successor starts.
+        mapSliced(retiring, perSlice: Self.reloadPeersPerSlice, { [self] peer in retire(peer) }) { [self] _ in
+            mapSliced(created, perSlice: Self.reloadPeersPerSlice, { $0.startDialing() }) { _ in }
+        }
 
         var summary: [String] = []
-        let replaced = created.filter { oldByName[$0.config.name] != nil }.map(\.config.name)
-        let added = created.filter { oldByName[$0.config.name] == nil }.map(\.config.name)
         let replacedNames = Set(replaced)
-        let gone = removed.map(\.config.name).filter { !replacedNames.contains($0) }
+        let gone = retiring.map(\.config.name).filter { !replacedNames.contains($0) }
         if !added.isEmpty { summary.append("added \(added.joined(separator: ", "))") }
         if !gone.isEmpty { summary.append("removed \(gone.joined(separator: ", "))") }
         if !replaced.isEmpty { summary.append("restarted \(replaced.joined(separator: ", ")) (settings changed)") }
@@ -112,25 +144,6 @@ extension Node {
         let text = summary.isEmpty ? "no changes" : summary.joined(separator: "; ")
         logger.info("config reloaded: \(text)")
         return text
-    }
-
-    /// The first setting that only a restart can change, if any differs.
-    static func restartOnlyDifference(_ old: NodeConfig, _ new: NodeConfig) -> String? {
-        if old.name != new.name { return "[node] name" }
-        if old.listen != new.listen { return "[node] listen" }
-        if old.http != new.http { return "[node] HTTP listeners or TLS settings" }
-        if old.controlSocket != new.controlSocket { return "[node] control_socket" }
-        if old.metricsListen != new.metricsListen { return "[node] metrics_listen" }
-        if old.metricsPeers != new.metricsPeers { return "[node] metrics_peers" }
-        if old.keyStore != new.keyStore { return "[node] key_store" }
-        if old.sessionLinger != new.sessionLinger || old.keepaliveInterval != new.keepaliveInterval
-            || old.deadLinkTimeout != new.deadLinkTimeout || old.idleKeepaliveInterval != new.idleKeepaliveInterval { return "[node] session timing" }
-        if old.maxRecordPayload != new.maxRecordPayload { return "[node] max_record_payload" }
-        if old.tun != new.tun { return "[tun]" }
-        if old.registry != new.registry { return "[node] registry or its registry_* keys" }
-        if old.ha != new.ha { return "[ha]" }
-        if old.limits != new.limits { return "[limits]" }
-        return nil
     }
 
     /// A removed (or restarted) peer: tell it, stop dialing, close its links shortly after.
@@ -152,7 +165,7 @@ extension Node {
 
     private func updateTunRoutes() {
         guard tunDevice != nil else { return }
-        publishDataPlaneRoutes(peersChanged: true)
+        rebuildDataPlaneRoutes()
         syncRoutes(context: "reload")
     }
 

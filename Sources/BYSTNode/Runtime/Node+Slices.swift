@@ -7,15 +7,15 @@ extension Node {
     /// Peers handled per loop tick: a few milliseconds of work at most.
     static let peersPerSlice = 500
 
-    /// `transform` of every element of `items`, `Node.peersPerSlice` per loop tick, then
-    /// `done` with the results in order. Event loop only.
-    func mapSliced<Item, Result>(_ items: [Item], _ transform: @escaping (Item) -> Result,
+    /// `transform` of every element of `items`, `perSlice` per loop tick, then `done` with
+    /// the results in order. Event loop only.
+    func mapSliced<Item, Result>(_ items: [Item], perSlice: Int = Node.peersPerSlice, _ transform: @escaping (Item) -> Result,
                                  then done: @escaping ([Result]) -> Void) {
         var results: [Result] = []
         results.reserveCapacity(items.count)
         let loop = eventLoop.assumeIsolated()
         func step(from start: Int) {
-            let end = min(start + Self.peersPerSlice, items.count)
+            let end = min(start + perSlice, items.count)
             for item in items[start..<end] { results.append(transform(item)) }
             guard end < items.count else { return done(results) }
             loop.execute { step(from: end) }

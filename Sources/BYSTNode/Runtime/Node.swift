@@ -76,8 +76,9 @@ final class Node {
     private let serverTLS: NIOSSLContext?
     /// Link listeners (byst://, http(s)://): bound at start, or with `[ha]` while active.
     var linkListeners: [LinkAcceptor] = []
-    /// The peers' allowed_ips routes in the kernel (with `[ha]`: of the peers served, `serves`).
-    var installedRoutes: Set<IPPrefix> = []
+    /// The peers' allowed_ips routes in the kernel (with `[ha]`: of the peers served, `serves`),
+    /// once the route syncs under way are done (`syncRoutes`).
+    lazy var installedRoutes: EventLoopFuture<Set<IPPrefix>> = eventLoop.makeSucceededFuture([])
     /// `registry` in the config: the backend, and the HA role it drives.
     var registryBackend: RegistryBackend?
     var haController: HAController?
@@ -90,6 +91,10 @@ final class Node {
     var trafficSample: Scheduled<Void>?
     /// Peers a reload removed, held while their links close (Node+Reload.swift, `retire`).
     var retiredPeers: [PeerRuntime] = []
+    /// The reload being applied, if any: the next one waits for it.
+    var reloadInProgress: EventLoopFuture<Void>?
+    /// A route table being built for the data planes off the loop (Node+DataPlane.swift).
+    var routeTableBuild: RouteTableBuild?
 
     enum StartError: Error, CustomStringConvertible {
         case missingKey(peer: String, key: String, store: String, storeExists: Bool)
@@ -304,7 +309,7 @@ final class Node {
         }
         // An HA gateway installs its routes only while active.
         let routes = config.ha == nil ? peers.flatMap(\.config.allowedIPs) : []
-        installedRoutes = Set(routes)
+        installedRoutes = eventLoop.makeSucceededFuture(Set(routes))
         try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
         if tunOffloads != nil {
             // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4): a
@@ -326,7 +331,7 @@ final class Node {
         tunQueues = queues
         self.loopPackets = loopPackets
         dataPlanes = planes
-        publishDataPlaneRoutes(peersChanged: true)
+        publishDataPlaneRoutesNow()
         for plane in planes { plane.start(siblings: planes) }
         started = true
         logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(tun.queues) queue\(tun.queues == 1 ? "" : "s"), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
