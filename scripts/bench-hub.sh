@@ -145,6 +145,8 @@ probe_stop() {
     over=$(awk -v limit="$idle_median" '$2 > 2 * limit { n++ } END { print n + 0 }' "$work/ping-spike.out.rtt")
     echo "  ping spike during $1: max $max ms (idle median $idle_median ms, 2× = $(awk -v m="$idle_median" 'BEGIN { printf "%.3f", 2 * m }') ms): $over of $count over, $lost lost (median $median ms)"
 }
+# The same window with nothing in it: how often the idle hub's replies pass 2× the idle median.
+if [ "$probe" = 1 ]; then probe_start; sleep 0.5; probe_stop "nothing (control)"; fi
 
 # The hub's loop-lag histogram (cumulative counts by bucket), and the longest hold between two
 # readings: the smallest bucket bound that holds every observation made in between (each
