@@ -12,12 +12,15 @@
 # `status --json` and one `/metrics` (time, size); a reload that changes 1,000 live peers
 # (only their links may drop). For each of reload, status and /metrics also how long the
 # hub's event loop was held (its loop-lag probe, `byst_event_loop_lag_seconds`, scraped before
-# and after). With TUN = 1 the hub has a TUN and one /32 per peer. Bounded: every wait has a
-# limit; every process is stopped by PID on exit.
+# and after). BENCH_HUB_PERF=FILE: a `perf record` of the idle hub into FILE. With TUN = 1 the hub has a TUN and one /32 per peer, and (when LIVE < PEERS) a
+# probe branch with a TUN and 2 links (deploy/netns/lib.sh, netns_hub_probe) pings the hub's
+# TUN address every 5 ms during each of those four: its idle RTT first, then per action the
+# largest RTT and how many replies took more than twice the idle median. Bounded: every wait
+# has a limit; every process is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${1:-10000} live=${2:-2000} idle=${3:-20} tun=${4:-1}
-for tool in ip python3 curl; do command -v "$tool" >/dev/null || { echo "bench-hub: $tool missing (scripts/setup.sh)" >&2; exit 1; }; done
+for tool in ip python3 curl ping; do command -v "$tool" >/dev/null || { echo "bench-hub: $tool missing (scripts/setup.sh)" >&2; exit 1; }; done
 [ "$(id -u)" -eq 0 ] || { echo "bench-hub: needs root (network namespaces)" >&2; exit 1; }
 if [ -z "${BYST:-}" ]; then swift build -c release --product byst >/dev/null; BYST=$PWD/.build/release/byst; fi
 source deploy/netns/lib.sh
@@ -78,11 +81,72 @@ redials=$(grep -c "dial failed" "$work/farm.log" || true)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 sleep 8
+# Per thread too (by name: the event loop, byst-data-plane, …), from /proc/PID/task.
+thread_ticks() {
+    for stat in /proc/"$1"/task/*/stat; do sed -E 's/^([0-9]+) \((.*)\) [A-Z] (.*)$/\1\t\2\t\3/' "$stat" 2>/dev/null; done \
+        | awk -F '\t' '{ split($3, f, " "); gsub(/ /, "_", $2); print $1, $2, f[11] + f[12] }'
+}
+thread_ticks "$hub" >"$work/threads0"
 h0=$(ticks "$hub") f0=$(ticks "$farm")
-sleep "$idle"
+if [ -n "${BENCH_HUB_PERF:-}" ]; then
+    # A profile of the idle hub into that file instead of the plain wait (its CPU then includes perf's).
+    perf record -q -F 999 -g -o "$BENCH_HUB_PERF" -p "$hub" -- sleep "$idle" >/dev/null 2>&1 || fail "perf record failed"
+else
+    sleep "$idle"
+fi
 h1=$(ticks "$hub") f1=$(ticks "$farm")
+thread_ticks "$hub" >"$work/threads1"
 cpu() { awk -v a="$1" -v b="$2" -v hz="$hz" -v s="$idle" 'BEGIN { printf "%.2f", (b - a) / hz / s * 100 }'; }
 echo "idle CPU with $up links: hub $(cpu "$h0" "$h1") % of a core, farm $(cpu "$f0" "$f1") %"
+echo "  hub by thread: $(awk -v hz="$hz" -v s="$idle" 'NR == FNR { before[$1] = $3; next } ($1 in before) { used[$2] += $3 - before[$1] }
+    END { for (name in used) if (used[name] > 0) printf "%s %.2f %%, ", name, used[name] / hz / s * 100 }' "$work/threads0" "$work/threads1" | sed 's/, $//')"
+
+# The ping-spike probe (after the idle CPU, which it would add to): a branch with a TUN and 2
+# links playing configured peer b$live, which the farm does not play nor hub-changed.toml change.
+probe=0
+if [ "$tun" = 1 ] && [ "$live" -lt "$peers" ]; then
+    netns_hub_probe "b$live" || fail "no probe"
+    netns_run probe "$work/probe.log" "$BYST" up -c "$work/probe.toml" >/dev/null
+    wait_for 20 ip netns exec "$(ns probe)" ping -c1 -W1 100.64.0.1 || fail "the probe cannot ping the hub through the tunnel"
+    probe=1
+elif [ "$tun" = 1 ]; then
+    echo "ping-spike probe: none (it plays configured peer b$live, which needs LIVE < PEERS)"
+fi
+# rtt_stats FILE: "median max count lost" of a `ping -D` output (lost: sequence numbers
+# missing below the last reply; a ping stopped by SIGINT leaves its last one unanswered).
+rtt_stats() {
+    sed -n 's/.*icmp_seq=\([0-9]*\) .* time=\([0-9.]*\) ms.*/\1 \2/p' "$1" >"$1.rtt"
+    sort -k2,2g "$1.rtt" | awk -v last="$(sort -n "$1.rtt" | tail -1 | cut -d' ' -f1)" '{ r[++n] = $2 }
+        END { if (n == 0) { print "0 0 0 0"; exit }
+            printf "%.3f %.3f %d %d\n", (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2), r[n], n, last - n }'
+}
+if [ "$probe" = 1 ]; then
+    ip netns exec "$(ns probe)" ping -i 0.01 -c 200 -W 1 -D 100.64.0.1 >"$work/ping-idle.out" 2>&1 || true
+    read -r idle_median idle_max idle_count idle_lost < <(rtt_stats "$work/ping-idle.out")
+    idle_over=$(awk -v limit="$idle_median" '$2 > 2 * limit { n++ } END { print n + 0 }' "$work/ping-idle.out.rtt")
+    echo "probe idle RTT through the hub (every 10 ms): median $idle_median ms, max $idle_max ms; $idle_over of $idle_count over 2× the median, $idle_lost lost"
+fi
+# probe_start … probe_stop WHAT: the probe pings every 5 ms from 0.3 s before to 0.5 s after
+# what runs in between (at most 4,000 pings, 30 s), then the line for WHAT.
+probe_start() {
+    [ "$probe" = 1 ] || return 0
+    ip netns exec "$(ns probe)" ping -i 0.005 -c 4000 -w 30 -W 1 -D 100.64.0.1 >"$work/ping-spike.out" 2>&1 &
+    ping_pid=$!
+    BYST_NS_PIDS+=($ping_pid)
+    sleep 0.3
+}
+probe_stop() {
+    [ "$probe" = 1 ] || return 0
+    sleep 0.5
+    kill -INT "$ping_pid" 2>/dev/null || true
+    wait "$ping_pid" 2>/dev/null || true
+    local median max count lost over
+    read -r median max count lost < <(rtt_stats "$work/ping-spike.out")
+    over=$(awk -v limit="$idle_median" '$2 > 2 * limit { n++ } END { print n + 0 }' "$work/ping-spike.out.rtt")
+    echo "  ping spike during $1: max $max ms (idle median $idle_median ms, 2× = $(awk -v m="$idle_median" 'BEGIN { printf "%.3f", 2 * m }') ms): $over of $count over, $lost lost (median $median ms)"
+}
+# The same window with nothing in it: how often the idle hub's replies pass 2× the idle median.
+if [ "$probe" = 1 ]; then probe_start; sleep 0.5; probe_stop "nothing (control)"; fi
 
 # The hub's loop-lag histogram (cumulative counts by bucket), and the longest hold between two
 # readings: the smallest bucket bound that holds every observation made in between (each
@@ -98,9 +162,12 @@ lag_held() {
 hub_reload() {
     cp "$1" "$work/hub.toml"
     lag_read "$work/lag0"
-    local started; started=$(now)
+    probe_start
+    local started took; started=$(now)
     ip netns exec "$(ns hub)" "$BYST" reload --socket "$work/hub.sock" >"$work/reload.out" || fail "reload failed: $(cat "$work/reload.out")"
-    echo "$2: $(elapsed "$started" "$(now)") s ($(cut -c1-120 "$work/reload.out")…)"
+    took=$(elapsed "$started" "$(now)")
+    echo "$2: $took s ($(cut -c1-120 "$work/reload.out")…)"
+    probe_stop "$2"
     lag_read "$work/lag1"
     echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
 }
@@ -113,17 +180,21 @@ r0=$(reconnects)
 hub_reload "$work/hub-plus.toml" "reload adding 1 peer"
 sleep 6
 after=$(hub_links) r1=$(reconnects)
-echo "links after the reload: $after (was $up), farm reconnects during it: $((r1 - r0))"
+echo "links after the reload: $after (was $((up + 2 * probe))), farm reconnects during it: $((r1 - r0))"
 
 # One status and one /metrics at this size.
 lag_read "$work/lag0"
+probe_start
 started=$(now)
 ip netns exec "$(ns hub)" "$BYST" status --json --socket "$work/hub.sock" >"$work/status.json"
 echo "status --json: $(elapsed "$started" "$(now)") s, $(wc -c <"$work/status.json") bytes"
+probe_stop "status --json"
 lag_read "$work/lag1"
 echo "  event loop held: $(lag_held "$work/lag0" "$work/lag1")"
+probe_start
 read -r took bytes < <(hub_metrics)
 echo "/metrics: $took s, $bytes bytes"
+probe_stop "/metrics"
 lag_read "$work/lag2"
 echo "  event loop held: $(lag_held "$work/lag1" "$work/lag2")"
 
@@ -138,4 +209,4 @@ awk -v changed="$changed" 'NR == FNR { before[$1] = $2; next }
     { n = substr($1, 2) + 0; if ($2 > before[$1]) { if (n < changed) inside++; else outside++ } }
     END { printf "peers that redialled: %d of the %d changed, %d of the others\n", inside, changed, outside }' \
     "$work/reconnects0" "$work/reconnects1"
-echo "links now: $(hub_links) (was $up)"
+echo "links now: $(hub_links) (was $((up + 2 * probe)))"

@@ -62,4 +62,15 @@ import Testing
         for second in 4...9 { window.record(sample(Double(second), 700, 71)) }
         #expect(window.isFlat)
     }
+
+    @Test func aWindowIsSettledWithoutSamplesOrWhenFlat() {
+        var window = TrafficWindow(span: 5 * Self.second)
+        #expect(window.isSettled)  // a peer never connected: nothing to sample
+        window.record(sample(1, 700, 70))
+        #expect(!window.isSettled)  // one sample: its rate is not known yet
+        window.record(sample(2, 800, 70))
+        #expect(!window.isSettled)
+        for second in 3...8 { window.record(sample(Double(second), 800, 70)) }
+        #expect(window.isSettled && window.rate?.bytesInPerSecond == 0)
+    }
 }

@@ -25,31 +25,9 @@ work=$BYST_NS_WORK
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -8 "$log" >&2; done; exit 1; }
 
 netns_hub_farm "$peers" "$live" 1 1 10
-netns_add probe
-netns_veth hub 10.251.0.1/24 probe 10.251.0.2/24
-
-# The probe is configured peer number $live (not one of the farm's): its key and /32.
+# The probe is configured peer number $live (not one of the farm's).
 probe_key=b$live
-probe_address=$(awk -v key="$probe_key" '$1 == "name" && $3 == "\"" key "\"" { found = 1 } found && $1 == "allowed_ips" { gsub(/[\[\]"]/, "", $3); sub(/\/32/, "", $3); print $3; exit }' "$work/hub.toml")
-[ -n "$probe_address" ] || fail "no address for $probe_key in the hub's config"
-{ head -1 "$work/hub.keys"; grep "^$probe_key " "$work/hub.keys"; } >"$work/probe.keys"
-chmod 600 "$work/probe.keys"
-cat >"$work/probe.toml" <<TOML
-[node]
-name = "probe"
-control_socket = "$work/probe.sock"
-key_store = "$work/probe.keys"
-[tun]
-name = "bystprobe"
-address = ["$probe_address/32"]
-[[peer]]
-name = "hub"
-key = "$probe_key"
-endpoint = "byst://10.251.0.1:7000"
-links = 2
-allowed_ips = ["100.64.0.1/32"]
-TOML
-chmod 600 "$work/probe.toml"
+netns_hub_probe "$probe_key" || fail "no probe"
 
 hub_metric() { ip netns exec "$(ns hub)" curl -s http://127.0.0.1:9109/metrics | awk -v m="$1" '$0 ~ "^" m "\\{" { n += $2 } END { print n + 0 }'; }
 farm_reconnects() { # PEER-REGEX: the farm's reconnects to the peers whose names match

@@ -68,6 +68,37 @@ netns_hub_farm() {
     ip -n "$(ns hub)" route add 10.252.0.0/16 via 10.250.0.2
 }
 
+# netns_hub_probe PEER: after netns_hub_farm, a namespace "probe" (10.251.0.2) on a veth to
+# the hub (10.251.0.1), and in $BYST_NS_WORK probe.keys and probe.toml: a branch node with a
+# TUN and 2 links to the hub, playing configured peer PEER (one the farm does not play) with
+# its key and its /32 from the hub's config; the hub's TUN address 100.64.0.1 is its one
+# route. The caller starts it (`netns_run probe … byst up -c $BYST_NS_WORK/probe.toml`).
+netns_hub_probe() {
+    local key=$1 work=$BYST_NS_WORK address
+    address=$(awk -v key="$key" '$1 == "name" && $3 == "\"" key "\"" { found = 1 } found && $1 == "allowed_ips" { gsub(/[\[\]"]/, "", $3); sub(/\/32/, "", $3); print $3; exit }' "$work/hub.toml")
+    [ -n "$address" ] || { echo "FAIL: no address for $key in the hub's config (a TUN hub, and $key configured?)" >&2; return 1; }
+    netns_add probe
+    netns_veth hub 10.251.0.1/24 probe 10.251.0.2/24
+    { head -1 "$work/hub.keys"; grep "^$key " "$work/hub.keys"; } >"$work/probe.keys"
+    chmod 600 "$work/probe.keys"
+    cat >"$work/probe.toml" <<TOML
+[node]
+name = "probe"
+control_socket = "$work/probe.sock"
+key_store = "$work/probe.keys"
+[tun]
+name = "bystprobe"
+address = ["$address/32"]
+[[peer]]
+name = "hub"
+key = "$key"
+endpoint = "byst://10.251.0.1:7000"
+links = 2
+allowed_ips = ["100.64.0.1/32"]
+TOML
+    chmod 600 "$work/probe.toml"
+}
+
 # netns_run NAME LOGFILE COMMAND…: start a background process in a namespace; its PID is in
 # $BYST_NS_LAST_PID (also printed). Call it directly, never as $(netns_run …): in a
 # subshell the PID would not be remembered for cleanup (nor could it be waited for).

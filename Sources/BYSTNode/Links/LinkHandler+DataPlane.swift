@@ -23,7 +23,7 @@ struct PlaneLinkState {
     /// Bytes in the last batch sent to the plane (sizes the next one's buffer).
     var lastBatchBytes = 0
 
-    struct Counts {
+    struct Counts: Equatable {
         var bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, recordsSealed: UInt64 = 0, packetRecords: UInt64 = 0
         var packetsIn: UInt64 = 0, payloadBytesIn: UInt64 = 0, packetsOut: UInt64 = 0, lastReceived: UInt64 = 0
 
@@ -156,24 +156,25 @@ extension LinkHandler {
     /// The plane's counters since the last fold: into the peer's metrics, the link's receive
     /// time and bytes into the session machine (for dead-link detection), and the recycle check.
     func foldPlaneCounters() {
-        guard var plane, let session else { return }
-        let now = PlaneLinkState.Counts(plane.shared)
-        let was = plane.folded
-        plane.folded = now
-        self.plane = plane
-        session.metrics.counts.bytesReceived += Int(now.bytesIn &- was.bytesIn)
-        session.metrics.counts.bytesSent += Int(now.bytesOut &- was.bytesOut)
-        session.metrics.counts.recordsSent += Int(now.recordsSealed &- was.recordsSealed)
-        session.metrics.counts.recordsReceived += Int(now.packetRecords &- was.packetRecords)
-        session.metrics.counts.packetsReceived += Int(now.packetsIn &- was.packetsIn)
-        session.metrics.counts.packetsSent += Int(now.packetsOut &- was.packetsOut)
-        if now.lastReceived != was.lastReceived, isEstablished {
-            let bytes = Int(now.payloadBytesIn &- was.payloadBytesIn)
-            let traffic = now.packetsIn != was.packetsIn
-            session.inspect { $0.noteReceived(payloadBytes: bytes, on: id, now: now.lastReceived, traffic: traffic) }
-        }
-        if now.packetsOut != was.packetsOut, isEstablished {
-            session.inspect { $0.noteWritten(on: id, now: Clocks.monotonic()) }
+        guard let shared = plane?.shared, let was = plane?.folded, let session else { return }
+        let now = PlaneLinkState.Counts(shared)
+        // An idle link's counters mostly stand still (the traffic sample folds them every second).
+        if now != was {
+            plane?.folded = now
+            session.metrics.counts.bytesReceived += Int(now.bytesIn &- was.bytesIn)
+            session.metrics.counts.bytesSent += Int(now.bytesOut &- was.bytesOut)
+            session.metrics.counts.recordsSent += Int(now.recordsSealed &- was.recordsSealed)
+            session.metrics.counts.recordsReceived += Int(now.packetRecords &- was.packetRecords)
+            session.metrics.counts.packetsReceived += Int(now.packetsIn &- was.packetsIn)
+            session.metrics.counts.packetsSent += Int(now.packetsOut &- was.packetsOut)
+            if now.lastReceived != was.lastReceived, isEstablished {
+                let bytes = Int(now.payloadBytesIn &- was.payloadBytesIn)
+                let traffic = now.packetsIn != was.packetsIn
+                session.inspect { $0.noteReceived(payloadBytes: bytes, on: id, now: now.lastReceived, traffic: traffic) }
+            }
+            if now.packetsOut != was.packetsOut, isEstablished {
+                session.inspect { $0.noteWritten(on: id, now: Clocks.monotonic()) }
+            }
         }
         slot?.checkRecycle(self)
     }

@@ -1,9 +1,8 @@
 // Once a second: each peer's byte counters into its TrafficWindow, so `byst status` shows
-// current rates at once (docs/OPERATIONS.md, "Status"). The links already wake the loop
-// every second for keepalives, so this timer costs no extra wake-ups of an idle node. A peer
-// without sessions is skipped once its window shows no traffic (its rate stays 0 without
-// samples), or if it never had one: a hub with thousands of configured branches walks only
-// the connected ones.
+// current rates at once (docs/OPERATIONS.md, "Status"). A peer without sessions is skipped
+// once its window shows no traffic (its rate stays 0 without samples), or if it never had
+// one: a hub with thousands of configured branches samples only the connected ones, and asks
+// the others two cheap questions (`hasSessions`, `isSettled`) without building anything.
 import BYSTProto
 import NIOCore
 
@@ -13,7 +12,7 @@ extension Node {
     func scheduleTrafficSample() {
         trafficSample = eventLoop.assumeIsolated().scheduleTask(in: Self.trafficSampleInterval) { [self] in
             let now = Clocks.monotonic()
-            for peer in peers where !peer.sessions.isEmpty || !(peer.traffic.samples.isEmpty || peer.traffic.isFlat) {
+            for peer in peers where peer.hasSessions || !peer.traffic.isSettled {
                 peer.sampleTraffic(now: now)
             }
             scheduleTrafficSample()
@@ -24,7 +23,7 @@ extension Node {
 extension PeerRuntime {
     /// Wire bytes of all the peer's links since the node started, the data plane's included.
     func totalBytes() -> (received: UInt64, sent: UInt64) {
-        for session in sessions { for link in session.links.values { link.foldPlaneCounters() } }
+        forEachSession { session in for link in session.links.values { link.foldPlaneCounters() } }
         return node.metrics.existingPeer(named: config.name)?.totalBytes ?? (0, 0)
     }
 

@@ -200,6 +200,16 @@ final class PeerRuntime {
 
     var sessions: [SessionRuntime] { (outgoing.map { [$0] } ?? []) + incoming.values.sorted { $0.createdAt < $1.createdAt } }
 
+    /// `!sessions.isEmpty` without building and sorting `sessions` (the traffic sample asks it
+    /// of every configured peer each second).
+    var hasSessions: Bool { outgoing != nil || !incoming.isEmpty }
+
+    /// Runs `body` for each session, in no particular order (cheaper than `sessions`).
+    func forEachSession(_ body: (SessionRuntime) -> Void) {
+        if let outgoing { body(outgoing) }
+        for session in incoming.values { body(session) }
+    }
+
     /// Starts dialing `links` links to the endpoint, each slot reconnecting on its own. A
     /// `port:NAME` peer dials once the registry names the port's owner (`follow`).
     func startDialing() {

@@ -55,6 +55,9 @@ public struct TrafficWindow: Sendable {
         return first.bytesIn == last.bytesIn && first.bytesOut == last.bytesOut
     }
 
+    /// No sample, or flat: a peer without links need not be sampled (its rate stays nil or 0).
+    public var isSettled: Bool { samples.isEmpty || isFlat }
+
     /// Bytes per second between the oldest and the latest sample; nil before two samples.
     public var rate: Rate? {
         guard let first = samples.first, let last = samples.last, last.at > first.at else { return nil }
