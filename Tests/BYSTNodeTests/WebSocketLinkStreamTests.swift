@@ -165,6 +165,36 @@ import Testing
         #expect(frames.flatMap { Array(buffer: $0.unmaskedData) } == bytes)
     }
 
+    /// Sits where the encoder takes frames: what each frame's buffer holds besides its payload.
+    final class FrameRecorder: ChannelOutboundHandler {
+        typealias OutboundIn = WebSocketFrame
+        typealias OutboundOut = WebSocketFrame
+        var spare: [Int] = []
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            let frame = unwrapOutboundIn(data)
+            spare.append(frame.data.capacity - frame.data.readableBytes)
+            context.write(data, promise: promise)
+        }
+    }
+
+    /// The encoder copies what it masks, all of the buffer's storage the frame's slice spans:
+    /// a frame that spanned the whole write batch would copy the batch once more per frame.
+    @Test func eachClientFrameSpansOnlyItsOwnBytes() throws {
+        let channel = EmbeddedChannel()
+        let recorder = FrameRecorder()
+        try channel.pipeline.syncOperations.addHandlers([WebSocketFrameEncoder(), recorder, WebSocketLinkStream(role: .client)])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        channel.pipeline.fireUserInboundEventTriggered(WebSocketLinkStream.Upgraded())
+        // As the LinkHandler writes: a batch buffer with room to spare beyond its bytes.
+        for length in [200 << 10, 1000] {
+            var batch = channel.allocator.buffer(capacity: 300 << 10)
+            batch.writeBytes((0..<length).map { UInt8(truncatingIfNeeded: $0) })
+            try channel.writeOutbound(batch)
+        }
+        #expect(recorder.spare == [0, 0, 0, 0, 0])
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     @Test func aClientRefusesMaskedServerFrames() throws {
         let peer = try Peer(role: .client)
         try peer.send([WebSocketWire.binary([1, 2], masked: true)])

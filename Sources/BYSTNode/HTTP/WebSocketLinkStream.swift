@@ -57,14 +57,14 @@ final class WebSocketLinkStream: ChannelDuplexHandler {
         switch receiver.receive(header, now: clock()) {
         case .data:
             guard frame.length > 0 else { return }
-            context.fireChannelRead(wrapInboundOut(unmasked(frame)))
+            context.fireChannelRead(wrapInboundOut(unmasked(frame, context)))
         case .pong:
-            context.writeAndFlush(wrapOutboundOut(makeFrame(.pong, unmasked(frame), context)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(makeFrame(.pong, unmasked(frame, context), context)), promise: nil)
         case .ignore:
             return
         case .closedByPeer:
             // Echo the peer's status code (RFC 6455 §5.5.1), then close: the link sees the end.
-            var payload = unmasked(frame)
+            var payload = unmasked(frame, context)
             closeCode = payload.readInteger(as: UInt16.self).flatMap(WebSocketReceiver.CloseCode.init(rawValue:)) ?? .normal
             close(context: context, mode: .all, promise: nil)
         case .fail(let code, let reason):
@@ -97,11 +97,19 @@ final class WebSocketLinkStream: ChannelDuplexHandler {
         if !closeSent { close(context: context, mode: .all, promise: nil) }
     }
 
-    private func unmasked(_ frame: WebSocketFrame) -> ByteBuffer {
-        var data = frame.data
+    /// The payload is a slice of the decoder's buffer, which others share: unmasking writes
+    /// into a buffer of its own in the same pass (unmasking in place would copy first).
+    private func unmasked(_ frame: WebSocketFrame, _ context: ChannelHandlerContext) -> ByteBuffer {
+        let data = frame.data
         guard let key = frame.maskKey else { return data }
-        data.withUnsafeMutableReadableBytes { WebSocketMask.apply(key: (key[0], key[1], key[2], key[3]), to: $0) }
-        return data
+        var plain = context.channel.allocator.buffer(capacity: data.readableBytes)
+        data.withUnsafeReadableBytes { source in
+            _ = plain.writeWithUnsafeMutableBytes(minimumWritableBytes: source.count) { destination in
+                WebSocketMask.apply(key: (key[0], key[1], key[2], key[3]), from: source, to: destination)
+                return source.count
+            }
+        }
+        return plain
     }
 
     // MARK: Outbound
@@ -112,13 +120,15 @@ final class WebSocketLinkStream: ChannelDuplexHandler {
             promise?.fail(ChannelError.outputClosed)
             return
         }
+        // Every frame is a slice of exactly its bytes: the encoder copies what it masks, and
+        // a buffer that still spans the whole write batch would be copied whole for each frame.
         // An empty write (a link waiting for its writes to drain) still needs its promise kept in order.
-        while bytes.readableBytes > WebSocketReceiver.sendFrameBytes {
-            if let slice = bytes.readSlice(length: WebSocketReceiver.sendFrameBytes) {
-                context.write(wrapOutboundOut(makeFrame(.binary, slice, context)), promise: nil)
-            }
-        }
-        context.write(wrapOutboundOut(makeFrame(.binary, bytes, context)), promise: promise)
+        repeat {
+            let length = min(bytes.readableBytes, WebSocketReceiver.sendFrameBytes)
+            let slice = bytes.readSlice(length: length) ?? ByteBuffer()
+            let last = bytes.readableBytes == 0
+            context.write(wrapOutboundOut(makeFrame(.binary, slice, context)), promise: last ? promise : nil)
+        } while bytes.readableBytes > 0
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {

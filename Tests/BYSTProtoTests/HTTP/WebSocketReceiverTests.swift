@@ -122,6 +122,11 @@ import Testing
             #expect(bytes == original.enumerated().map { $0.element ^ keyBytes[$0.offset % 4] }, "\(count) bytes")
             bytes.withUnsafeMutableBytes { WebSocketMask.apply(key: key, to: $0) }
             #expect(bytes == original)
+            // Into another buffer, longer than the source: the same bytes, the rest untouched.
+            var copy = [UInt8](repeating: 0xEE, count: count + 3)
+            original.withUnsafeBytes { source in copy.withUnsafeMutableBytes { WebSocketMask.apply(key: key, from: source, to: $0) } }
+            #expect(Array(copy.prefix(count)) == original.enumerated().map { $0.element ^ keyBytes[$0.offset % 4] }, "\(count) bytes copied")
+            #expect(copy.suffix(3) == [0xEE, 0xEE, 0xEE])
         }
         // RFC 6455 §5.7: "Hello" masked with 37 fa 21 3d.
         var hello = Array("Hello".utf8)
