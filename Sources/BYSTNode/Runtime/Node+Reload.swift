@@ -129,7 +129,10 @@ extension Node {
         registryServer?.configChanged()
         let forwards = reloadForwards(old: oldForwards, new: plan.config.forwards)
         // A replaced peer's old runtime stops dialing before its successor starts.
-        mapSliced(retiring, perSlice: Self.reloadPeersPerSlice, { [self] peer in retire(peer) }) { [self] _ in
+        let batches = stride(from: 0, to: retiring.count, by: Self.reloadPeersPerSlice).map {
+            Array(retiring[$0..<min($0 + Self.reloadPeersPerSlice, retiring.count)])
+        }
+        mapSliced(batches, perSlice: 1, { [self] batch in retire(batch) }) { [self] _ in
             mapSliced(created, perSlice: Self.reloadPeersPerSlice, { $0.startDialing() }) { _ in }
         }
 
@@ -146,18 +149,20 @@ extension Node {
         return text
     }
 
-    /// A removed (or restarted) peer: tell it, stop dialing, close its links shortly after.
-    /// The peer is held meanwhile and for `retiredPeerHold` after: its sessions, links and
-    /// slots refer to it (unowned) while they close, and a dial in flight answers within 10 s.
-    private func retire(_ peer: PeerRuntime) {
-        peer.shutdown()
-        retiredPeers.append(peer)
-        let links = peer.sessions.flatMap { $0.links.values }
+    /// Removed (or restarted) peers: tell them, stop dialing, close their links shortly after
+    /// (in one task: a thousand timers due at once would hold the loop in one turn). They are
+    /// held meanwhile and for `retiredPeerHold` after: their sessions, links and slots refer to
+    /// them (unowned) while they close, and a dial in flight answers within 10 s.
+    private func retire(_ batch: [PeerRuntime]) {
+        for peer in batch { peer.shutdown() }
+        retiredPeers.append(contentsOf: batch)
+        let links = batch.flatMap { peer in peer.sessions.flatMap { $0.links.values } }
         eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
             for link in links { link.close() }
         }
+        let released = Set(batch.map(ObjectIdentifier.init))
         eventLoop.assumeIsolated().scheduleTask(in: Self.retiredPeerHold) { [self] in
-            retiredPeers.removeAll { $0 === peer }
+            retiredPeers.removeAll { released.contains(ObjectIdentifier($0)) }
         }
     }
 
