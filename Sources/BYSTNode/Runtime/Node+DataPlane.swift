@@ -78,7 +78,7 @@ extension Node {
     /// table order.
     private func routeTableInputs() -> (peers: [PeerRuntime], inputs: [([PacketRouter.Peer], [IPPrefix])]) {
         let none = sessionlessRouterEntries
-        return (peers, peers.map { peer in (peer.sessions.isEmpty ? none : routerEntries(of: peer), peer.config.allowedIPs) })
+        return (peers, peers.map { peer in (peer.hasSessions ? routerEntries(of: peer) : none, peer.config.allowedIPs) })
     }
 
     /// One router per plane from `inputs` (values only: any thread).
