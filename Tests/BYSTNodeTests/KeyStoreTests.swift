@@ -101,5 +101,14 @@ import Testing
         }
         #expect(Base64URL.decode("Z") == nil)
         #expect(Base64URL.decode("Zm9v*") == nil)
+        #expect(Base64URL.decode("Zm9vY") == nil)
+        #expect(Base64URL.decode("Zm9v\u{e9}") == nil)
+        // Both alphabets; every byte value; any collection, contiguous or not.
+        let all = (0...255).map(UInt8.init)
+        for text in [Base64URL.encode(all), Base64URL.encode(all, urlSafe: false, padded: true)] {
+            #expect(Base64URL.decode(text) == all)
+            #expect(Base64URL.decode(bytes: text.utf8.lazy.map { $0 }) == all)
+        }
+        #expect(Base64URL.decode("-_-_") == Base64URL.decode("+/+/"))
     }
 }

@@ -331,5 +331,10 @@ import Testing
             try PreSharedKey(secret: SecretBytes(Array("passwordpasswordpasswordpassword".utf8)))
         }
         #expect(throws: PreSharedKey.Problem.wrongLength(16)) { try PreSharedKey(secret: SecretBytes([UInt8](0..<16))) }
+        // The floor is 16 distinct byte values, wherever they lie in 0…255.
+        let fifteen = (0..<32).map { UInt8(truncatingIfNeeded: ($0 % 15) * 17) }
+        #expect(throws: PreSharedKey.Problem.weak) { try PreSharedKey(secret: SecretBytes(fifteen)) }
+        _ = try PreSharedKey(secret: SecretBytes((0..<32).map { UInt8(truncatingIfNeeded: ($0 % 16) * 17) }))
+        #expect([UInt8](0...255).withUnsafeBytes { PreSharedKey.distinctValues($0) } == 256)
     }
 }

@@ -38,10 +38,13 @@ struct ConfigSource {
     private let arrayBlocks: [String: [Int]]
 
     init(_ text: String) {
-        // By scalar: as a Character, "\r\n" is one grapheme and would not split at "\n".
-        lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map(Substring.init)
+        // By byte: as a Character, "\r\n" is one grapheme and would not split at "\n".
+        lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Substring.init)
         var scanner = Scanner()
-        kinds = lines.map { scanner.classify($0) }
+        kinds = lines.map { line in
+            line.utf8.withContiguousStorageIfAvailable { scanner.classify($0) }
+                ?? Array(line.utf8).withUnsafeBufferPointer { scanner.classify($0) }
+        }
         var blocks = [Block(name: nil, isArray: false, headerIndex: -1, endIndex: 0, keyLines: [:])]
         for (index, kind) in kinds.enumerated() {
             switch kind {
@@ -97,8 +100,7 @@ struct ConfigSource {
         /// Open `[` / `{` of a value spanning lines.
         var depth = 0
 
-        mutating func classify(_ rawLine: Substring) -> LineKind {
-            let bytes = Array(rawLine.utf8)
+        mutating func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> LineKind {
             let continues = state != .normal || depth > 0
             var start = 0
             while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
@@ -118,7 +120,7 @@ struct ConfigSource {
 
         /// Advances through one line, tracking strings and brackets; returns the index of
         /// the first `=` outside strings when `stopAtEquals`, else `bytes.count`.
-        private mutating func scan(_ bytes: [UInt8], from start: Int, stopAtEquals: Bool) -> Int {
+        private mutating func scan(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, stopAtEquals: Bool) -> Int {
             var i = start
             func at(_ offset: Int, _ text: StaticString) -> Bool {
                 let pattern = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
@@ -154,14 +156,14 @@ struct ConfigSource {
             return bytes.count
         }
 
-        private static func header(_ bytes: ArraySlice<UInt8>) -> LineKind {
+        private static func header(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> LineKind {
             let isArray = bytes.dropFirst().first == UInt8(ascii: "[")
             let inner = bytes.dropFirst(isArray ? 2 : 1).prefix { $0 != UInt8(ascii: "]") }
             return .header(name: key(inner), isArray: isArray)
         }
 
         /// `a . "b"` → `a.b`: spaces, tabs and quotes dropped.
-        private static func key(_ bytes: ArraySlice<UInt8>) -> String {
+        private static func key(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> String {
             let kept = bytes.filter {
                 $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "'")
             }

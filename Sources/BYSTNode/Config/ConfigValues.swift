@@ -76,23 +76,26 @@ extension IPPrefix {
         return .success(prefix)
     }
 
-    /// `IPPrefix(text)`, once the address has passed `inet_pton` (which refuses signs,
-    /// leading zeros in IPv4 and misplaced embedded IPv4) and the length is plain digits.
+    /// `address[/length]`, the address read by `inet_pton` (which refuses signs, leading
+    /// zeros in IPv4 and misplaced embedded IPv4), the length plain digits.
     private static func parseStrict(_ text: String, requireLength: Bool) -> IPPrefix? {
         let parts = text.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 1, omittingEmptySubsequences: false)
         guard let addressBytes = parts.first else { return nil }
-        let address = String(decoding: addressBytes, as: UTF8.self)
+        let isIPv6 = addressBytes.contains(UInt8(ascii: ":"))
         var buffer = in6_addr()
-        let family = address.contains(":") ? AF_INET6 : AF_INET
-        guard inet_pton(family, address, &buffer) == 1 else { return nil }
+        guard inet_pton(isIPv6 ? AF_INET6 : AF_INET, String(decoding: addressBytes, as: UTF8.self), &buffer) == 1 else { return nil }
+        let address = withUnsafeBytes(of: &buffer) { Array($0.prefix(isIPv6 ? 16 : 4)) }
+        var length = address.count * 8
         if parts.count == 2 {
             guard (1...3).contains(parts[1].count),
-                  parts[1].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+                  parts[1].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+                  let value = Int(String(decoding: parts[1], as: UTF8.self))
             else { return nil }
+            length = value
         } else if requireLength {
             return nil
         }
-        return IPPrefix(text)
+        return IPPrefix(address: address, length: length)
     }
 }
 

@@ -28,69 +28,84 @@ enum StatusView: Equatable, Sendable {
     }
 }
 
-extension Node {
-    /// Everything: the node, its totals and every peer.
-    func status() -> StatusReport { report(peers) }
+/// The report's totals (summary, links per data plane, packets dropped on full queues),
+/// added up peer by peer as the slices read them: no pass over every peer in one loop tick.
+struct StatusTotals {
+    var summary: StatusReport.Summary
+    var planeLinks: [Int]
+    var droppedQueueFull: UInt64 = 0
 
-    /// The status `view` asks for, to `reply`; nil for a peer that is not configured. The
-    /// peers of a full report are read a slice per loop tick (`mapSliced`).
-    func status(_ view: StatusView, reply: @escaping (StatusReport?) -> Void) {
-        switch view {
-        case .full: mapSliced(peers, { $0.status() }) { [self] in reply(report(peerReports: $0)) }
-        case .summary: reply(report([]))
-        case .peer(let name): reply(peer(named: name).map { report([$0]) })
-        }
+    init(peers: Int, planes: Int) {
+        summary = StatusReport.Summary(peers: peers, peers_up: 0, links: 0, sessions: 0, streams: 0,
+                                       received_bytes: 0, sent_bytes: 0, failing_peers: 0, failing: [])
+        planeLinks = [Int](repeating: 0, count: planes)
     }
 
-    private func report(_ chosen: [PeerRuntime]) -> StatusReport {
-        report(peerReports: chosen.map { $0.status() })
-    }
-
-    private func report(peerReports: [StatusReport.Peer]) -> StatusReport {
-        var report = status(peers: peerReports)
-        report.summary = statusSummary()
-        return report
-    }
-
-    private func statusSummary() -> StatusReport.Summary {
-        var summary = StatusReport.Summary(peers: peers.count, peers_up: 0, links: 0, sessions: 0, streams: 0,
-                                           received_bytes: 0, sent_bytes: 0, failing_peers: 0, failing: [])
-        for peer in peers {
-            let links = peer.sessions.reduce(0) { $0 + $1.links.count }
-            if links > 0 { summary.peers_up += 1 }
-            summary.links += links
-            summary.sessions += peer.sessions.count
-            summary.streams += peer.sessions.reduce(0) { $0 + $1.machine.streamCount }
-            let total = peer.totalBytes()
-            summary.received_bytes += total.received
-            summary.sent_bytes += total.sent
-            if peer.dialFailures.isFailing {
-                summary.failing_peers += 1
-                if summary.failing.count < Self.failingPeersListed { summary.failing.append(peer.config.name) }
+    mutating func add(_ peer: PeerRuntime) {
+        var links = 0
+        peer.forEachSession { session in
+            links += session.links.count
+            summary.sessions += 1
+            summary.streams += session.machine.streamCount
+            droppedQueueFull += session.machine.packetsDropped
+            for link in session.links.values where link.isEstablished {
+                if let plane = link.plane { planeLinks[plane.owner.index] += 1 }
             }
         }
-        return summary
+        if links > 0 { summary.peers_up += 1 }
+        summary.links += links
+        let total = peer.totalBytes()
+        summary.received_bytes += total.received
+        summary.sent_bytes += total.sent
+        if peer.dialFailures.isFailing {
+            summary.failing_peers += 1
+            if summary.failing.count < Node.failingPeersListed { summary.failing.append(peer.config.name) }
+        }
+    }
+}
+
+extension Node {
+    /// Everything: the node, its totals and every peer, in one go (tests; the control socket
+    /// uses the sliced `status(_:reply:)`).
+    func status() -> StatusReport {
+        var totals = StatusTotals(peers: peers.count, planes: dataPlanes.count)
+        for peer in peers { totals.add(peer) }
+        return status(peers: peers.map { $0.status() }, totals: totals)
+    }
+
+    /// The status `view` asks for, to `reply`; nil for a peer that is not configured. Every
+    /// view reads the peers a slice per loop tick (`mapSliced`): the totals need them all.
+    func status(_ view: StatusView, reply: @escaping (StatusReport?) -> Void) {
+        var totals = StatusTotals(peers: peers.count, planes: dataPlanes.count)
+        switch view {
+        case .full:
+            mapSliced(peers, { peer in
+                totals.add(peer)
+                return peer.status()
+            }) { [self] in reply(status(peers: $0, totals: totals)) }
+        case .summary:
+            mapSliced(peers, { totals.add($0) }) { [self] _ in reply(status(peers: [], totals: totals)) }
+        case .peer(let name):
+            guard let chosen = peer(named: name) else { return reply(nil) }
+            mapSliced(peers, { totals.add($0) }) { [self] _ in reply(status(peers: [chosen.status()], totals: totals)) }
+        }
     }
 
     /// Failing peers a summary names (it counts them all).
     static let failingPeersListed = 20
 
-    private func status(peers peerReports: [StatusReport.Peer]) -> StatusReport {
+    private func status(peers peerReports: [StatusReport.Peer], totals: StatusTotals) -> StatusReport {
         let now = Clocks.monotonic()
-        var planeLinks = [Int](repeating: 0, count: dataPlanes.count)
-        for link in peers.flatMap(\.sessions).flatMap(\.links.values) where link.isEstablished {
-            if let plane = link.plane { planeLinks[plane.owner.index] += 1 }
-        }
-        return StatusReport(
+        var report = StatusReport(
             node: config.name,
             uptime_seconds: Double(now - startedAt) / 1e9,
             handshake_failures: handshakeFailures + acceptGate.refused,
-            tun: tunDevice.map { [planeLinks] device in
+            tun: tunDevice.map { device in
                 StatusReport.Tun(
                     name: device.name, counters: tunCounters,
-                    dropped_queue_full: peers.flatMap(\.sessions).reduce(0) { $0 + $1.machine.packetsDropped },
+                    dropped_queue_full: totals.droppedQueueFull,
                     dropped_loop_batches: loopBatchesDropped,
-                    data_plane_links: planeLinks.reduce(0, +), plane_links: planeLinks)
+                    data_plane_links: totals.planeLinks.reduce(0, +), plane_links: totals.planeLinks)
             },
             peers: peerReports,
             registry: registryBackend.map { backend in
@@ -112,6 +127,8 @@ extension Node {
                 StatusReport.RegistryServer(clients: server.clientCount, ports: server.registry.portCount, requests: server.requests,
                                             denied: server.denied)
             })
+        report.summary = totals.summary
+        return report
     }
 }
 
@@ -144,7 +161,7 @@ extension SessionRuntime {
 
 extension PeerRuntime {
     func status() -> StatusReport.Peer {
-        let sessions = self.sessions.map { $0.status() }
+        let sessions = hasSessions ? self.sessions.map { $0.status() } : []
         let total = totalBytes()
         let wall = Clocks.wall()
         let rate = traffic.rate

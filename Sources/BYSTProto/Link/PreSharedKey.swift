@@ -17,10 +17,17 @@ public struct PreSharedKey: Sendable {
         guard secret.count == Self.size else { throw .wrongLength(secret.count) }
         // 32 CSPRNG bytes have ~30 distinct values; fewer than 16 happens with probability
         // below 2^-60, while typed or patterned "keys" fall far short of it.
-        let distinct = secret.withUnsafeBytes { Set($0).count }
+        let distinct = secret.withUnsafeBytes { Self.distinctValues($0) }
         guard distinct >= 16 else { throw .weak }
         self.secret = secret
         self.id = KeyID(deriving: secret)
+    }
+
+    /// How many different byte values `bytes` holds (a 256-bit map: no hashing, no heap).
+    static func distinctValues(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var seen = SIMD4<UInt64>()
+        for byte in bytes { seen[Int(byte >> 6)] |= 1 << UInt64(byte & 63) }
+        return (0..<4).reduce(0) { $0 + seen[$1].nonzeroBitCount }
     }
 
     /// A fresh key from the OS CSPRNG.

@@ -33,30 +33,52 @@ public enum Base64URL {
 
     /// `decode` of the text's bytes.
     public static func decode(bytes text: some Collection<UInt8>) -> [UInt8]? {
-        var values: [UInt8] = []
-        values.reserveCapacity(text.count)
-        defer { SecretBytes.wipe(&values) }
+        if let decoded = text.withContiguousStorageIfAvailable({ decode(contiguous: $0) }) { return decoded }
+        var copy = Array(text)
+        defer { SecretBytes.wipe(&copy) }
+        return copy.withUnsafeBufferPointer { decode(contiguous: $0) }
+    }
+
+    /// The decoder proper, concrete so that callers in other modules do not run it
+    /// unspecialized: four characters make three bytes, `=` is skipped wherever it is.
+    private static func decode(contiguous text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count * 3 / 4)
+        var group: UInt32 = 0
+        var filled = 0
         for c in text {
+            let value: UInt8
             switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(c - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(c - UInt8(ascii: "a") + 26)
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(c - UInt8(ascii: "0") + 52)
-            case UInt8(ascii: "+"), UInt8(ascii: "-"): values.append(62)
-            case UInt8(ascii: "/"), UInt8(ascii: "_"): values.append(63)
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = c - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): value = 62
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): value = 63
             case UInt8(ascii: "="): continue
-            default: return nil
+            default:
+                SecretBytes.wipe(&out)
+                return nil
+            }
+            group = group << 6 | UInt32(value)
+            filled += 1
+            if filled == 4 {
+                out.append(UInt8(truncatingIfNeeded: group >> 16))
+                out.append(UInt8(truncatingIfNeeded: group >> 8))
+                out.append(UInt8(truncatingIfNeeded: group))
+                group = 0
+                filled = 0
             }
         }
-        guard values.count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(values.count * 3 / 4)
-        var index = 0
-        while index < values.count {
-            func value(_ offset: Int) -> UInt8 { index + offset < values.count ? values[index + offset] : 0 }
-            out.append(value(0) << 2 | value(1) >> 4)
-            if index + 2 < values.count { out.append(value(1) << 4 | value(2) >> 2) }
-            if index + 3 < values.count { out.append(value(2) << 6 | value(3)) }
-            index += 4
+        switch filled {
+        case 1:
+            SecretBytes.wipe(&out)
+            return nil
+        case 2:
+            out.append(UInt8(truncatingIfNeeded: group >> 4))
+        case 3:
+            out.append(UInt8(truncatingIfNeeded: group >> 10))
+            out.append(UInt8(truncatingIfNeeded: group >> 2))
+        default: break
         }
         return out
     }
