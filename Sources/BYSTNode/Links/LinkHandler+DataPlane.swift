@@ -16,6 +16,8 @@ struct PlaneLinkState {
     let shared: DataPlaneLinkShared
     /// The shared counters as last folded into the session and metrics.
     var folded = Counts()
+    /// The plane reported the link closed (counted out of `Node.linksOnPlanes`).
+    var leftPlane = false
     /// The routes the plane has say the link is retiring (no more packets on it).
     var retirePublished = false
     /// A batch buffer that carried nothing, kept for the next pump.
@@ -48,10 +50,10 @@ extension LinkHandler {
     /// the plane sends packets as they are.
     func handOffToDataPlaneIfReady(_ context: ChannelHandlerContext) {
         guard plane == nil, node.config.tun?.dataPlane == true, isEstablished, let session,
+              writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, machine.compressionScope != .all,
+              let socket = directSocket, socket.isOpen, !session.inspect({ $0.isRetiring(id) }),
               let dataPlane = node.planeForNewLink(of: session.peer, sequenced: negotiatedFeatures.contains(.sequencedPackets)),
               dataPlane.isRunning,
-              writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, machine.compressionScope != .all,
-              !session.inspect({ $0.isRetiring(id) }), let socket = directSocket, socket.isOpen,
               let records = machine.handOff(), let descriptor = socket.takeDescriptor()
         else { return }
         directSocket = nil
@@ -61,6 +63,7 @@ extension LinkHandler {
                                  peerIndex: node.loopPackets?.routeIndex(of: session.peer) ?? PacketRouter.noPeer)
         link.sequencedPackets = negotiatedFeatures.contains(.sequencedPackets)
         plane = PlaneLinkState(key: key, owner: dataPlane, shared: shared)
+        node.linksOnPlanes[dataPlane.index] += 1
         // Packets this link brought so far reach the TUN before those the plane opens next.
         node.loopPackets?.flushToTun(via: dataPlane)
         dataPlane.post(.adopt(link, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
@@ -138,6 +141,10 @@ extension LinkHandler {
 
     /// The plane closed the socket: on its own (`reason`) or because we asked.
     func planeClosed(reason: String?) {
+        if let owner = plane?.owner, plane?.leftPlane == false {
+            plane?.leftPlane = true
+            node.linksOnPlanes[owner.index] -= 1
+        }
         foldPlaneCounters()
         if let reason, reason.hasPrefix(DataPlaneLink.closedByRemoteReason) || reason.hasSuffix(DataPlaneLink.resetByRemoteReason) {
             closedByRemote = true

@@ -56,8 +56,9 @@ final class HAController {
     }
 
     /// Whether we serve `port` now (nothing once stopping).
-    func isActive(_ port: String) -> Bool { !stopped && ports.contains { $0.name == port && $0.state == .active } }
     var anyActive: Bool { !stopped && ports.contains { $0.state == .active } }
+    /// The names of the ports this gateway is active for (none once stopped).
+    var activePorts: Set<String> { stopped ? [] : Set(ports.filter { $0.state == .active }.map(\.name)) }
 
     func start() {
         for port in ports {

@@ -14,21 +14,20 @@ extension Node {
     /// A link that carries sequenced packets (`sequenced`: it negotiated `sequencedPackets`)
     /// joins the peer's other such links on one plane, which numbers and reorders the peer's
     /// packets without locks (PROTOCOL.md §5.4, "Packet striping"); the first goes to the plane
-    /// with the fewest links.
+    /// with the fewest links. O(the peer's links): a hub's handshakes do not walk every peer.
     func planeForNewLink(of peer: PeerRuntime, sequenced: Bool = false) -> DataPlane? {
         guard dataPlanes.count > 1 else { return dataPlanes.first }
-        var ofPeer = [Int](repeating: 0, count: dataPlanes.count), all = ofPeer
-        for other in peers {
-            for session in other.sessions {
-                for link in session.links.values {
-                    guard let plane = link.plane else { continue }
-                    all[plane.owner.index] += 1
-                    guard other === peer else { continue }
-                    if sequenced, link.negotiatedFeatures.contains(.sequencedPackets) { return plane.owner }
-                    ofPeer[plane.owner.index] += 1
-                }
+        var ofPeer = [Int](repeating: 0, count: dataPlanes.count)
+        var sequencedPlane: DataPlane?
+        peer.forEachSession { session in
+            for link in session.links.values {
+                guard let plane = link.plane else { continue }
+                if sequenced, link.negotiatedFeatures.contains(.sequencedPackets) { sequencedPlane = plane.owner }
+                ofPeer[plane.owner.index] += 1
             }
         }
+        if let sequencedPlane { return sequencedPlane }
+        let all = linksOnPlanes
         if sequenced { return dataPlanes.min { all[$0.index] < all[$1.index] } }
         return dataPlanes.min { (ofPeer[$0.index], all[$0.index]) < (ofPeer[$1.index], all[$1.index]) }
     }
@@ -63,29 +62,34 @@ extension Node {
             return
         }
         routeTableBuild = RouteTableBuild()
-        let table = routeTableInputs(), inputs = table.inputs, planes = dataPlanes.count
-        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { Self.routers(inputs, planes: planes) }
-            .assumeIsolated().whenSuccess { [self] routers in
-                let build = routeTableBuild
-                routeTableBuild = nil
-                install(routers, for: table.peers)
-                for peer in build?.changedPeers ?? [] { publishDataPlaneRoutes(peer: peer) }
-                if build?.again == true { rebuildDataPlaneRoutes() }
-            }
+        let table = routeTableInputs()
+        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { [inputs = table.inputs, planes = dataPlanes.count] in
+            Self.routers(inputs, planes: planes)
+        }.assumeIsolated().whenSuccess { [self] routers in
+            let build = routeTableBuild
+            routeTableBuild = nil
+            install(routers, for: table.peers)
+            for peer in build?.changedPeers ?? [] { publishDataPlaneRoutes(peer: peer) }
+            if build?.again == true { rebuildDataPlaneRoutes() }
+        }
     }
 
-    /// Every peer's entries (per plane) and prefixes, read from the running peers; `peers` in
-    /// table order.
-    private func routeTableInputs() -> (peers: [PeerRuntime], inputs: [([PacketRouter.Peer], [IPPrefix])]) {
-        let none = sessionlessRouterEntries
-        return (peers, peers.map { peer in (peer.hasSessions ? routerEntries(of: peer) : none, peer.config.allowedIPs) })
+    /// What the table is made of, as values: the peers in table order (`peers`, whose
+    /// `config.peers` give the prefixes) and the entries of those with sessions — the only
+    /// part read from the running peers, so a hub's 8,000 idle branches cost nothing here.
+    private func routeTableInputs() -> (peers: [PeerRuntime], inputs: RouteTableInputs) {
+        var live: [Int: [PacketRouter.Peer]] = [:]
+        for (index, peer) in peers.enumerated() where peer.hasSessions { live[index] = routerEntries(of: peer) }
+        return (peers, RouteTableInputs(peers: config.peers, live: live, sessionless: sessionlessRouterEntries))
     }
 
     /// One router per plane from `inputs` (values only: any thread).
-    private static func routers(_ inputs: [([PacketRouter.Peer], [IPPrefix])], planes: Int) -> [PacketRouter] {
+    private static func routers(_ inputs: RouteTableInputs, planes: Int) -> [PacketRouter] {
         var routers = [PacketRouter](repeating: PacketRouter(), count: planes)
-        for (entries, allowedIPs) in inputs {
-            for (index, entry) in entries.enumerated() { routers[index].append(entry, allowedIPs: allowedIPs) }
+        for (index, peer) in inputs.peers.enumerated() {
+            for (plane, entry) in (inputs.live[index] ?? inputs.sessionless).enumerated() {
+                routers[plane].append(entry, allowedIPs: peer.allowedIPs)
+            }
         }
         return routers
     }
@@ -156,6 +160,14 @@ extension Node {
             metrics.packetDropped(reason, count: Int(count - before))
         }
     }
+}
+
+/// The running peers' part of a route table, in table order: their configs, and the entries
+/// (per plane) of those with sessions; the others get `sessionless`.
+struct RouteTableInputs: Sendable {
+    let peers: [PeerConfig]
+    let live: [Int: [PacketRouter.Peer]]
+    let sessionless: [PacketRouter.Peer]
 }
 
 /// A route table being built off the event loop (`Node.rebuildDataPlaneRoutes`): the peers

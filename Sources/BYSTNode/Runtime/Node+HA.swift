@@ -87,11 +87,12 @@ extension Node {
 
     /// Whether we serve `peer` now: accept its links and route its prefixes here. Without
     /// `[ha]` always; with it while active for its `ha_port`, or for any port if it names none.
-    func serves(_ peer: PeerConfig) -> Bool {
-        guard config.ha != nil else { return true }
-        guard let haController else { return false }
-        if let port = peer.haPort { return haController.isActive(port) }
-        return haController.anyActive
+    func serves(_ peer: PeerConfig) -> Bool { servedPeers.serves(peer) }
+
+    /// Which peers this node serves now, as a value (for a pool thread, or a loop over peers).
+    var servedPeers: ServedPeers {
+        guard config.ha != nil else { return ServedPeers(everyPeer: true, activePorts: []) }
+        return ServedPeers(everyPeer: false, activePorts: haController?.activePorts ?? [])
     }
 
     /// We own HA `port`: accept links (listeners are up while any port is active) and route
@@ -120,7 +121,8 @@ extension Node {
     /// Closes the accepted links of the peers we do not serve (now, or after a reload moved
     /// a peer to another `ha_port`).
     func closeUnservedLinks(_ reason: String) {
-        for peer in peers where !serves(peer.config) {
+        let served = servedPeers
+        for peer in peers where !served.serves(peer.config) {
             for session in peer.incoming.values {
                 for link in session.links.values.sorted(by: { $0.id < $1.id }) { link.fail(reason, level: .info) }
             }
@@ -132,11 +134,12 @@ extension Node {
     /// netlink requests run on a pool thread, one sync after another (`installedRoutes`).
     func syncRoutes(context: String) {
         guard let device = tunDevice, let tun = config.tun else { return }
-        let wanted = peers.filter { serves($0.config) }.flatMap(\.config.allowedIPs)
+        let peers = config.peers, served = servedPeers
         let interface = device.name, addresses = tun.addresses, logger = self.logger, loop = eventLoop
         installedRoutes = installedRoutes.flatMap { installed in
             NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
-                Self.updateRoutes(from: installed, to: wanted, interface: interface, addresses: addresses, logger: logger, context: context)
+                let wanted = peers.filter(served.serves).flatMap(\.allowedIPs)
+                return Self.updateRoutes(from: installed, to: wanted, interface: interface, addresses: addresses, logger: logger, context: context)
             }.recover { _ in installed }
         }
     }
@@ -155,5 +158,16 @@ extension Node {
             logger.error("\(context): routes through \(interface): \(error)")
             return installed
         }
+    }
+}
+
+/// Which peers' prefixes a node routes and whose links it keeps: every peer without `[ha]`;
+/// with it, a peer with an HA port when that port is active here, one without when any is.
+struct ServedPeers: Sendable {
+    let everyPeer: Bool
+    let activePorts: Set<String>
+
+    func serves(_ peer: PeerConfig) -> Bool {
+        everyPeer || (peer.haPort.map(activePorts.contains) ?? !activePorts.isEmpty)
     }
 }

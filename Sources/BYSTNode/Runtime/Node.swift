@@ -60,6 +60,8 @@ final class Node {
     /// Read and write the TUN, one per queue, and carry its packets over established plain
     /// links, outside the event loop (DataPlane.swift).
     private(set) var dataPlanes: [DataPlane] = []
+    /// Links handed to each plane and not yet closed there (`planeForNewLink` balances by it).
+    var linksOnPlanes: [Int] = []
     /// The loop's side of the TUN: packets for and from the links the loop holds.
     private(set) var loopPackets: LoopPackets?
     /// The last key given to a link the data plane owns (Node+DataPlane.swift).
@@ -331,6 +333,7 @@ final class Node {
         tunQueues = queues
         self.loopPackets = loopPackets
         dataPlanes = planes
+        linksOnPlanes = [Int](repeating: 0, count: planes.count)
         publishDataPlaneRoutesNow()
         for plane in planes { plane.start(siblings: planes) }
         started = true
