@@ -203,10 +203,29 @@ import Tun
         let routes = [KernelRoute(destination: lan, interface: 2, table: 254, priority: 0),
                       KernelRoute(destination: try #require(IPPrefix("192.168.8.0/24")), interface: 2, table: 254, priority: 100),
                       KernelRoute(destination: try #require(IPPrefix("192.168.9.0/24")), interface: 2, table: 255, priority: 0)]
-        #expect(RouteTable.conflicts(for: try #require(IPPrefix("192.168.7.9/24")), in: routes) == [routes[0]])
-        #expect(RouteTable.conflicts(for: try #require(IPPrefix("192.168.8.0/24")), in: routes).isEmpty)  // another metric
-        #expect(RouteTable.conflicts(for: try #require(IPPrefix("192.168.9.0/24")), in: routes).isEmpty)  // not main
-        #expect(RouteTable.conflicts(for: try #require(IPPrefix("192.168.7.0/25")), in: routes).isEmpty)
+        #expect(routes.map(RouteTable.refusesAdding(over:)) == [true, false, false])  // another metric; not main
+        let text = """
+            [node]
+            name = "hub"
+            [tun]
+            name = "bysttest"
+            address = ["10.250.9.1/24"]
+            [[peer]]
+            name = "a"
+            key = "a"
+            allowed_ips = ["192.168.7.9/24", "192.168.8.0/24", "192.168.9.0/24"]
+            [[peer]]
+            name = "b"
+            key = "b"
+            allowed_ips = ["192.168.7.0/25"]
+            """
+        let config = try NodeConfig.parse(text, file: "f.toml")
+        let tun = try #require(config.tun)
+        let problems = Preflight.routeConflicts(config, tun, routes: routes, ConfigLines(file: "f.toml", text: text))
+        #expect(problems.map(\.message) == [
+            "[[peer]] \"a\": allowed_ips \"192.168.7.0/24\" collides with the existing route \(routes[0]) (byst up would fail with `add route 192.168.7.0/24 via bysttest: already exists`): remove that route or narrow allowed_ips"
+        ])
+        #expect(problems.map(\.location) == ["f.toml:9"])
     }
 
     @Test func configLinesFindAValueInAMultiLineArray() {

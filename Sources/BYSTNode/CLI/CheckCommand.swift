@@ -27,9 +27,9 @@ struct CheckCommand: ParsableCommand {
             print("problems (1):\n  \(error)\nbyst up would refuse to start")
             throw ExitCode(1)
         }
-        let keyCount = (try? KeyStore.load(path: nodeConfig.keyStore)).map(\.entries.count)
-        for line in CheckSummary.lines(nodeConfig, file: config, keyCount: keyCount) { print(line) }
-        let problems = Preflight.problems(nodeConfig, file: config, text: text)
+        let keys = Result { () throws(KeyStore.Failure) in try KeyStore.load(path: nodeConfig.keyStore) }
+        for line in CheckSummary.lines(nodeConfig, file: config, keyCount: try? keys.get().entries.count) { print(line) }
+        let problems = Preflight.problems(nodeConfig, file: config, text: text, keys: keys)
         let errors = problems.filter { $0.severity == .error }.count
         if problems.isEmpty {
             print("no problems found")

@@ -24,14 +24,15 @@ func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryG
     let nodeConfig: NodeConfig
     do { nodeConfig = try NodeConfig.load(path: config) } catch { throw CLIError(error.description) }
     // What would fail once the TUN is up (a bound port, a TUN name, a key) is refused before.
-    let problems = Preflight.problems(nodeConfig, file: config, text: try? readConfigText(path: config))
+    let loadedKeys = Result { () throws(KeyStore.Failure) in try KeyStore.load(path: nodeConfig.keyStore) }
+    let problems = Preflight.problems(nodeConfig, file: config, text: try? readConfigText(path: config), keys: loadedKeys)
     for warning in problems where warning.severity == .warning { writeStandardError("byst: \(warning)\n") }
     let errors = problems.filter { $0.severity == .error }
     if let first = errors.first {
         throw CLIError(first.description + (errors.count > 1 ? " (and \(errors.count - 1) more problems: byst check -c \(config))" : ""))
     }
     let keys: KeyStore
-    do { keys = try KeyStore.load(path: nodeConfig.keyStore) } catch { throw CLIError(error.description) }
+    do { keys = try loadedKeys.get() } catch { throw CLIError(error.description) }
     let format = logFormat
     LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
     let logger = Logger(label: "byst")

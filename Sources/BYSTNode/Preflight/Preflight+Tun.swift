@@ -44,10 +44,15 @@ extension Preflight {
     /// not routed by us, as `InterfaceConfigurator.updateRoutes` skips them).
     static func routeConflicts(_ config: NodeConfig, _ tun: TunConfig, routes: [KernelRoute], _ lines: ConfigLines) -> [PreflightProblem] {
         let connected = Set(tun.addresses.map(\.network))
+        // Indexed once: a hub's 10,000 prefixes against a gateway's full table stay O(P + R).
+        var conflicting: [IPPrefix: KernelRoute] = [:]
+        for route in routes where RouteTable.refusesAdding(over: route) && conflicting[route.destination.network] == nil {
+            conflicting[route.destination.network] = route
+        }
         var problems: [PreflightProblem] = []
         for (index, peer) in config.peers.enumerated() {
             for prefix in peer.allowedIPs where !connected.contains(prefix.network) {
-                guard let existing = RouteTable.conflicts(for: prefix, in: routes).first else { continue }
+                guard let existing = conflicting[prefix.network] else { continue }
                 let when = config.ha == nil ? "byst up would fail with `add route \(prefix.network) via \(tun.name): already exists`"
                     : "routes cannot be installed when this gateway becomes active"
                 problems.append(PreflightProblem(

@@ -9,9 +9,11 @@ import Glibc
 ///   that allowed_ips would collide with
 enum Preflight {
     /// The problems, in config order; `text` is the config's text, for line numbers.
-    static func problems(_ config: NodeConfig, file: String, text: String?) -> [PreflightProblem] {
+    /// `keys`: the key store as the caller loaded it (loaded once for the check and the start).
+    static func problems(_ config: NodeConfig, file: String, text: String?,
+                         keys: Result<KeyStore, KeyStore.Failure>) -> [PreflightProblem] {
         let lines = ConfigLines(file: file, text: text)
-        var problems = keyProblems(config, lines)
+        var problems = keyProblems(config, keys: keys, lines)
         problems += tlsProblems(config, lines)
         if let failure = ControlSocketCheck.failure(config: config) {
             problems.append(PreflightProblem(location: lines.location("control_socket", table: "node"), message: failure.description))
@@ -23,10 +25,11 @@ enum Preflight {
 
     // MARK: Keys
 
-    static func keyProblems(_ config: NodeConfig, _ lines: ConfigLines) -> [PreflightProblem] {
+    static func keyProblems(_ config: NodeConfig, keys loaded: Result<KeyStore, KeyStore.Failure>, _ lines: ConfigLines) -> [PreflightProblem] {
         let keys: KeyStore
-        do throws(KeyStore.Failure) { keys = try KeyStore.load(path: config.keyStore) } catch {
-            return [PreflightProblem(location: lines.location("key_store", table: "node"), message: error.description)]
+        switch loaded {
+        case .success(let store): keys = store
+        case .failure(let error): return [PreflightProblem(location: lines.location("key_store", table: "node"), message: error.description)]
         }
         guard !config.peers.isEmpty else { return [] }
         guard keys.fileExists else {

@@ -40,13 +40,10 @@ public enum RouteTable {
     /// The metric the kernel gives a route added without one: 0 for IPv4, 1024 for IPv6.
     public static func defaultPriority(ipv6: Bool) -> UInt32 { ipv6 ? 1024 : 0 }
 
-    /// The routes `InterfaceConfigurator` would be refused for: same destination in the main
-    /// table with the metric ours gets (the kernel's NLM_F_EXCL check).
-    public static func conflicts(for prefix: IPPrefix, in routes: [KernelRoute]) -> [KernelRoute] {
-        let network = prefix.network
-        return routes.filter {
-            $0.table == mainTable && $0.destination.network == network && $0.priority == defaultPriority(ipv6: network.isIPv6)
-        }
+    /// Whether `InterfaceConfigurator` would be refused a route to `route`'s destination: it
+    /// is in the main table with the metric ours gets (the kernel's NLM_F_EXCL check).
+    public static func refusesAdding(over route: KernelRoute) -> Bool {
+        route.table == mainTable && route.priority == defaultPriority(ipv6: route.destination.isIPv6)
     }
 
     /// Every IPv4 and IPv6 route in the kernel's tables.
