@@ -5,7 +5,7 @@ import TOMLKit
 /// of this machine that some of the peer's links are dialed through.
 extension ConfigReader {
     func readUplinks(_ table: TOMLTable, into peer: inout PeerConfig, _ context: Context) throws(ConfigError) {
-        guard let value = table["uplinks"] else { return }
+        guard let value = lookup(table, "uplinks", context) else { return }
         let expected = ConfigSchema.peer["uplinks"].expected
         guard let array = value.array else {
             throw error(.wrongType(key: "uplinks", expected: expected, got: describeType(value)), key: "uplinks", context)
@@ -14,7 +14,7 @@ extension ConfigReader {
             throw error(.invalidValue(key: "uplinks", expected: "set only with an endpoint (uplinks carry the links we dial)",
                                       got: "no endpoint"), key: "uplinks", context)
         }
-        if let links = table["links"] {
+        if let links = lookup(table, "links", context) {
             throw error(.invalidValue(key: "links", expected: "not set with uplinks (each uplink sets its own links)",
                                       got: describeType(links)), key: "links", context)
         }

@@ -81,6 +81,9 @@ struct ConfigReader {
         /// Whether the `index`-th `[[table]]` header in the text is this element (false
         /// when the array is written inline, so the header count differs).
         var headersMatch: Bool
+        /// The keys a table has, once `checkKeys` read them: asking that table for any other
+        /// skips TOMLKit (a hub's 10,000 peers each ask for some 20 keys they do not set).
+        var knownKeys: (table: ObjectIdentifier, keys: Set<String>)?
 
         /// A `[name]` table, which appears once.
         init(_ schema: ConfigTableSchema) {
@@ -119,7 +122,7 @@ struct ConfigReader {
         } catch {
             throw ConfigError(file: file, reason: .syntax("\(error)"))
         }
-        if let unknown = firstUnknownKey(in: root, allowed: ConfigSchema.tables.map(\.name), context: nil) {
+        if let unknown = firstUnknownKey(in: root.keys, allowed: ConfigSchema.tables.map(\.name), context: nil) {
             throw ConfigError(file: file, line: source.line(ofTopLevel: unknown), section: nil,
                               reason: .unknownKey(unknown, allowed: ConfigSchema.tables.map(\.header)))
         }
@@ -357,7 +360,8 @@ struct ConfigReader {
     }
 
     private func readPeer(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> PeerConfig {
-        try checkKeys(table, context)
+        var context = context
+        context.knownKeys = (ObjectIdentifier(table), try checkKeys(table, context))
         let name = try requiredString(table, "name", context)
         guard KeyStore.isValidName(name) else { throw invalid("name", got: name.configQuoted, context) }
         let key = try requiredString(table, "key", context)
@@ -405,7 +409,7 @@ struct ConfigReader {
             guard HAConfig.isValidPortName(haPort) else { throw invalid("ha_port", got: haPort.configQuoted, context) }
             peer.haPort = haPort
         }
-        if peer.endpoint?.portName == nil, table["gateways"] != nil {
+        if peer.endpoint?.portName == nil, lookup(table, "gateways", context) != nil {
             throw error(.invalidValue(key: "gateways", expected: "set only with a port:NAME endpoint",
                                       got: peer.endpoint.map { "endpoint \($0.description.configQuoted)" } ?? "no endpoint"), key: "gateways", context)
         }
@@ -418,13 +422,13 @@ struct ConfigReader {
         let httpKeys = ["http_mode", "http_proxy", "proxy_mode", "http_proxy_credentials_file", "tls_ca_file", "tls_pin_sha256", "tls_server_name"]
         // A port:NAME peer may be published with any endpoint: its HTTP keys apply when it is http(s).
         let followsPort = peer.endpoint?.portName != nil
-        if endpoint == nil, !followsPort, let key = httpKeys.first(where: { table[$0] != nil }) {
+        if endpoint == nil, !followsPort, let key = httpKeys.first(where: { lookup(table, $0, context) != nil }) {
             throw error(.invalidValue(key: key, expected: "set only with an http:// or https:// endpoint",
                                       got: peer.endpoint.map { "endpoint \($0.description.configQuoted)" } ?? "no endpoint"), key: key, context)
         }
         if let endpoint {
             peer.recycle = .httpDefault
-            if !endpoint.tls, let key = httpKeys.filter({ $0.hasPrefix("tls_") }).first(where: { table[$0] != nil }) {
+            if !endpoint.tls, let key = httpKeys.filter({ $0.hasPrefix("tls_") }).first(where: { lookup(table, $0, context) != nil }) {
                 throw error(.invalidValue(key: key, expected: "set only with an https:// endpoint", got: "endpoint \(endpoint.description.configQuoted)"),
                             key: key, context)
             }
@@ -436,7 +440,7 @@ struct ConfigReader {
         var proxyMode: ProxyConfig.Mode = endpoint?.tls == true ? .connect : .forward
         if let text = try optionalString(table, "proxy_mode", context) {
             guard let mode = ProxyConfig.Mode(rawValue: text) else { throw invalid("proxy_mode", got: text.configQuoted, context) }
-            guard table["http_proxy"] != nil else {
+            guard lookup(table, "http_proxy", context) != nil else {
                 throw error(.invalidValue(key: "proxy_mode", expected: "set only with http_proxy", got: text.configQuoted), key: "proxy_mode", context)
             }
             if mode == .forward, endpoint?.tls == true {
@@ -447,7 +451,7 @@ struct ConfigReader {
         }
         if let text = try optionalString(table, "http_proxy", context) {
             if text == "env" {
-                let explicitMode = table["proxy_mode"] == nil ? nil : proxyMode
+                let explicitMode = lookup(table, "proxy_mode", context) == nil ? nil : proxyMode
                 switch EnvironmentProxy.fromProcess(explicitMode: explicitMode) {
                 case .success(let environment): peer.http.environmentProxy = environment
                 case .failure(let problem):
@@ -459,7 +463,7 @@ struct ConfigReader {
             }
         }
         if let file = try optionalString(table, "http_proxy_credentials_file", context) {
-            guard table["http_proxy"] != nil else {
+            guard lookup(table, "http_proxy", context) != nil else {
                 throw error(.invalidValue(key: "http_proxy_credentials_file", expected: "set only with http_proxy", got: file.configQuoted),
                             key: "http_proxy_credentials_file", context)
             }
@@ -490,16 +494,26 @@ struct ConfigReader {
 
     // MARK: Values (what each key must be comes from `context.schema`)
 
-    func checkKeys(_ table: TOMLTable, _ context: Context) throws(ConfigError) {
+    /// Refuses a key the table's schema does not have; the table's keys.
+    @discardableResult
+    func checkKeys(_ table: TOMLTable, _ context: Context) throws(ConfigError) -> Set<String> {
         let allowed = context.schema.keyNames
-        if let unknown = firstUnknownKey(in: table, allowed: allowed, context: context) {
+        let keys = table.keys
+        if let unknown = firstUnknownKey(in: keys, allowed: allowed, context: context) {
             throw error(.unknownKey(unknown, allowed: allowed), key: unknown, context)
         }
+        return Set(keys)
+    }
+
+    /// `table[key]`, or nil at once for a key `checkKeys` found the table without.
+    func lookup(_ table: TOMLTable, _ key: String, _ context: Context) -> TOMLValueConvertible? {
+        if let known = context.knownKeys, known.table == ObjectIdentifier(table), !known.keys.contains(key) { return nil }
+        return table[key]
     }
 
     /// The unknown key that comes first in the text (TOMLKit lists keys sorted).
-    private func firstUnknownKey(in table: TOMLTable, allowed: [String], context: Context?) -> String? {
-        let unknown = table.keys.filter { !allowed.contains($0) }
+    private func firstUnknownKey(in keys: [String], allowed: [String], context: Context?) -> String? {
+        let unknown = keys.filter { !allowed.contains($0) }
         func position(_ key: String) -> Int {
             let found = context.map { line(of: key, $0) } ?? source.line(ofTopLevel: key)
             return found ?? Int.max
@@ -522,14 +536,14 @@ struct ConfigReader {
     }
 
     func optionalString(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> String? {
-        guard let value = table[key] else { return nil }
+        guard let value = lookup(table, key, context) else { return nil }
         guard let string = value.string else { throw wrongType(key, value, context) }
         guard !string.isEmpty else { throw invalid(key, got: "\"\"", context) }
         return string
     }
 
     func stringArray(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> [String]? {
-        guard let value = table[key] else { return nil }
+        guard let value = lookup(table, key, context) else { return nil }
         guard let array = value.array else { throw wrongType(key, value, context) }
         var strings: [String] = []
         for element in array {
@@ -543,21 +557,21 @@ struct ConfigReader {
     }
 
     func integer(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Int? {
-        guard let value = table[key] else { return nil }
+        guard let value = lookup(table, key, context) else { return nil }
         guard let number = value.int else { throw wrongType(key, value, context) }
         if case .integer(let range) = context.schema[key].kind, !range.contains(number) { throw invalid(key, got: "\(number)", context) }
         return number
     }
 
     private func boolean(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Bool? {
-        guard let value = table[key] else { return nil }
+        guard let value = lookup(table, key, context) else { return nil }
         guard let flag = value.bool else { throw wrongType(key, value, context) }
         return flag
     }
 
     /// A duration string, or an integer number of seconds; within the key's range if it has one.
     func duration(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> Duration? {
-        guard let value = table[key] else { return nil }
+        guard let value = lookup(table, key, context) else { return nil }
         let parsed: Duration
         if let seconds = value.int {
             let (milliseconds, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1000)
@@ -576,7 +590,7 @@ struct ConfigReader {
 
     /// A positive integer number of bytes, or a string like "4MiB"; within the key's range if it has one.
     func size(_ table: TOMLTable, _ key: String, _ context: Context) throws(ConfigError) -> UInt64? {
-        guard let value = table[key] else { return nil }
+        guard let value = lookup(table, key, context) else { return nil }
         let bytes = value.int.flatMap { $0 > 0 ? UInt64($0) : nil } ?? value.string.flatMap(parseByteSize)
         guard let bytes else { throw invalid(key, got: describeType(value), context) }
         if case .size(let range?) = context.schema[key].kind,

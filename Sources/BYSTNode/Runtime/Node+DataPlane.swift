@@ -38,9 +38,11 @@ extension Node {
     func publishDataPlaneRoutes(peer changed: PeerRuntime?) {
         guard !dataPlanes.isEmpty, let loopPackets, let changed else { return }
         routeTableBuild?.changed(changed)
+        let entries = routerEntries(of: changed)
+        changed.publishedRouterEntries = entries
         let index = loopPackets.routeIndex(of: changed)
         guard index != PacketRouter.noPeer else { return }
-        for (plane, entry) in zip(dataPlanes, routerEntries(of: changed)) {
+        for (plane, entry) in zip(dataPlanes, entries) {
             plane.post(.peer(entry, index: index, version: loopPackets.routesVersion))
         }
     }
@@ -75,19 +77,18 @@ extension Node {
     }
 
     /// What the table is made of, as values: the peers in table order (`peers`, whose
-    /// `config.peers` give the prefixes) and the entries of those with sessions — the only
-    /// part read from the running peers, so a hub's 8,000 idle branches cost nothing here.
+    /// `config.peers` give the prefixes) and what the planes were last told of each (kept
+    /// by `publishDataPlaneRoutes`: nothing is worked out here, on the loop).
     private func routeTableInputs() -> (peers: [PeerRuntime], inputs: RouteTableInputs) {
-        var live: [Int: [PacketRouter.Peer]] = [:]
-        for (index, peer) in peers.enumerated() where peer.hasSessions { live[index] = routerEntries(of: peer) }
-        return (peers, RouteTableInputs(peers: config.peers, live: live, sessionless: sessionlessRouterEntries))
+        (peers, RouteTableInputs(peers: config.peers, entries: peers.map(\.publishedRouterEntries),
+                                 sessionless: sessionlessRouterEntries))
     }
 
     /// One router per plane from `inputs` (values only: any thread).
     private static func routers(_ inputs: RouteTableInputs, planes: Int) -> [PacketRouter] {
         var routers = [PacketRouter](repeating: PacketRouter(), count: planes)
-        for (index, peer) in inputs.peers.enumerated() {
-            for (plane, entry) in (inputs.live[index] ?? inputs.sessionless).enumerated() {
+        for (peer, entries) in zip(inputs.peers, inputs.entries) {
+            for (plane, entry) in (entries ?? inputs.sessionless).enumerated() {
                 routers[plane].append(entry, allowedIPs: peer.allowedIPs)
             }
         }
@@ -162,11 +163,11 @@ extension Node {
     }
 }
 
-/// The running peers' part of a route table, in table order: their configs, and the entries
-/// (per plane) of those with sessions; the others get `sessionless`.
+/// The running peers' part of a route table, in table order: their configs, and their
+/// entries (per plane) as last published; nil (a peer never up) gets `sessionless`.
 struct RouteTableInputs: Sendable {
     let peers: [PeerConfig]
-    let live: [Int: [PacketRouter.Peer]]
+    let entries: [[PacketRouter.Peer]?]
     let sessionless: [PacketRouter.Peer]
 }
 

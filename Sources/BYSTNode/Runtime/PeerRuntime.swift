@@ -222,6 +222,9 @@ final class PeerRuntime {
 
     /// Our index in the TUN's routing table (`LoopPackets.peersChanged`), -1 before the first.
     var routeIndex = -1
+    /// What the data planes were last told of us (`Node.publishDataPlaneRoutes`), one entry
+    /// per plane; nil before any link of ours came up (no links anywhere).
+    var publishedRouterEntries: [PacketRouter.Peer]?
 
     /// Where our links go now: the configured endpoint, or the HA port owner's.
     private(set) var dialTarget: Endpoint?
