@@ -18,7 +18,12 @@ import Tun
 
 final class Node {
     /// Replaced by a successful reload (Node+Reload.swift); node-level settings never change.
-    var config: NodeConfig
+    var config: NodeConfig {
+        didSet { peerFeatures = PeerFeatures(config) }
+    }
+    /// What some peer of `config` uses, for what a responder link offers before it knows its
+    /// peer: worked out when the config changes, not per accepted link (a hub has 10,000 peers).
+    private(set) var peerFeatures: PeerFeatures
     /// Where `config` came from, for reloads (nil for nodes built from a value in tests).
     let configPath: String?
     let eventLoop: EventLoop
@@ -113,6 +118,7 @@ final class Node {
 
     init(config: NodeConfig, keys: KeyStore, eventLoop: EventLoop, logger: Logger, configPath: String? = nil) throws {
         self.config = config
+        peerFeatures = PeerFeatures(config)
         self.configPath = configPath
         self.eventLoop = eventLoop
         metrics = NodeMetrics(perPeer: config.metricsPeers)
@@ -174,14 +180,14 @@ final class Node {
     func makeResponderLink(binding: [UInt8]) -> LinkHandler {
         // The peer is known only from message 1's key id: offer compression if any peer may
         // use it; the link then applies that peer's `compression` (LinkHandler).
-        var features: LinkFeatures = peers.contains { $0.config.compression != .off } ? [.compression] : []
+        var features: LinkFeatures = peerFeatures.compression ? [.compression] : []
         // Every stream this node receives is reassembled by offset (PROTOCOL.md §5.3).
         features.insert(.streamStriping)
         if tunOffloads != nil { features.insert(.gsoPackets) }
         if config.keepsIdleLinksCheaply { features.insert(.idleKeepalive) }
         // Like compression: offered if any peer stripes; a peer that offers it too gets its
         // sequenced packets reordered, and ours striped only if its `packet_striping` is on.
-        if reordersPackets, peers.contains(where: { $0.config.packetStriping }) { features.insert(.sequencedPackets) }
+        if reordersPackets, peerFeatures.packetStriping { features.insert(.sequencedPackets) }
         return LinkHandler(id: nextLinkID(), node: self, responder: LinkResponder(
             local: .init(nodeName: config.name, features: features, limits: recordLimits, transportBinding: binding)))
     }
@@ -316,7 +322,7 @@ final class Node {
         if tunOffloads != nil {
             // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4): a
             // sequenced one's when a peer stripes (larger ones are cut here).
-            let frameHeader = peers.contains { $0.config.packetStriping } ? Frame.sequencedPacketHeaderSize : Frame.packetHeaderSize
+            let frameHeader = peerFeatures.packetStriping ? Frame.sequencedPacketHeaderSize : Frame.packetHeaderSize
             let size = min(Frame.maxPacketSize, config.maxRecordPayload - frameHeader - Frame.offloadHeaderSize)
             do throws(NetlinkSocket.Failure) {
                 try InterfaceConfigurator.setGSOMaxSize(interface: device.name, size: size)
@@ -523,5 +529,16 @@ final class Node {
                 logger.debug("forward to \(target) for peer '\(peerName)' failed: \(error)")
                 sessionBound.value.reset(id, code: .connectFailed)
             }
+    }
+}
+
+/// Whether any peer of a config compresses, or stripes packets.
+struct PeerFeatures {
+    let compression: Bool
+    let packetStriping: Bool
+
+    init(_ config: NodeConfig) {
+        compression = config.peers.contains { $0.compression != .off }
+        packetStriping = config.peers.contains { $0.packetStriping }
     }
 }
