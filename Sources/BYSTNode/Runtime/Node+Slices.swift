@@ -4,22 +4,32 @@
 import NIOCore
 
 extension Node {
-    /// Peers handled per loop tick: a few milliseconds of work at most.
+    /// Peers handled per loop tick at most.
     static let peersPerSlice = 500
+    /// A tick's time for a slice: 500 idle peers take well under it, 500 busy ones (a full
+    /// status of peers with links up) could take 10 ms, so a slice also ends when it is spent.
+    static let sliceBudgetNanoseconds: UInt64 = 2_000_000
 
-    /// `transform` of every element of `items`, `perSlice` per loop tick, then `done` with
-    /// the results in order. Event loop only.
+    /// `transform` of every element of `items`, at most `perSlice` and about
+    /// `sliceBudgetNanoseconds` per loop tick, then `done` with the results in order. Event
+    /// loop only.
     func mapSliced<Item, Result>(_ items: [Item], perSlice: Int = Node.peersPerSlice, _ transform: @escaping (Item) -> Result,
                                  then done: @escaping ([Result]) -> Void) {
         var results: [Result] = []
         results.reserveCapacity(items.count)
         let loop = eventLoop.assumeIsolated()
         func step(from start: Int) {
-            let end = min(start + perSlice, items.count)
-            for item in items[start..<end] { results.append(transform(item)) }
-            guard end < items.count else { return done(results) }
-            loop.execute { step(from: end) }
+            let deadline = Clocks.monotonic() + Self.sliceBudgetNanoseconds
+            let last = min(start + perSlice, items.count)
+            var next = start
+            repeat {
+                results.append(transform(items[next]))
+                next += 1
+            } while next < last && Clocks.monotonic() < deadline
+            guard next < items.count else { return done(results) }
+            loop.execute { step(from: next) }
         }
+        guard !items.isEmpty else { return done(results) }
         step(from: 0)
     }
 }
