@@ -55,7 +55,7 @@ final class HAController {
         wantPort = config.ports.count > 1 ? config.ports.first.map(PortPreference.wantPort(for:)) : nil
     }
 
-    /// Whether we serve `port` now (nothing once stopping).
+    /// Whether we serve any port now (none once stopping).
     var anyActive: Bool { !stopped && ports.contains { $0.state == .active } }
     /// The names of the ports this gateway is active for (none once stopped).
     var activePorts: Set<String> { stopped ? [] : Set(ports.filter { $0.state == .active }.map(\.name)) }
