@@ -257,6 +257,16 @@ import BYSTProto
         }
     }
 
+    @Test func prefixesWithANulByteAreRefused() {
+        for text in ["10.1.0.0\u{0}junk/16", "10.1.0.0\u{0}/8", "10.1.0.0/16\u{0}", "fd00::\u{0}1/64"] {
+            guard case .failure = IPPrefix.parseAllowedIP(text) else {
+                Issue.record("accepted \(text.debugDescription)")
+                continue
+            }
+        }
+        #expect((try? IPPrefix.parseAllowedIP("10.1.0.9/16").get())?.description == "10.1.0.0/16")
+    }
+
     @Test func syntaxErrorsCarryTheParsersLineAndColumn() throws {
         let cases: [(String, String)] = [
             ("[node]\nname = hub\n", "\(Self.file):2:8: syntax error"),

@@ -80,7 +80,8 @@ extension IPPrefix {
     /// zeros in IPv4 and misplaced embedded IPv4), the length plain digits.
     private static func parseStrict(_ text: String, requireLength: Bool) -> IPPrefix? {
         let parts = text.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 1, omittingEmptySubsequences: false)
-        guard let addressBytes = parts.first else { return nil }
+        // inet_pton reads a C string: a NUL would end the address early and pass what follows.
+        guard let addressBytes = parts.first, !text.utf8.contains(0) else { return nil }
         let isIPv6 = addressBytes.contains(UInt8(ascii: ":"))
         var buffer = in6_addr()
         guard inet_pton(isIPv6 ? AF_INET6 : AF_INET, String(decoding: addressBytes, as: UTF8.self), &buffer) == 1 else { return nil }
