@@ -56,7 +56,7 @@ final class HAController {
     }
 
     /// Whether we serve any port now (none once stopping).
-    var anyActive: Bool { !stopped && ports.contains { $0.state == .active } }
+    var anyActive: Bool { !activePorts.isEmpty }
     /// The names of the ports this gateway is active for (none once stopped).
     var activePorts: Set<String> { stopped ? [] : Set(ports.filter { $0.state == .active }.map(\.name)) }
 
