@@ -60,6 +60,9 @@ echo "start to READY=1: $(elapsed "$started" "$ready") s"
 links_now() { grep -c '\] link up$' "$work/hub.log" || true; }
 hub_links() { ip netns exec "$(ns hub)" curl -s http://127.0.0.1:9109/metrics | awk '/^byst_peer_links\{/ { n += $2 } END { print n + 0 }'; }
 hub_metrics() { ip netns exec "$(ns hub)" curl -s -o "$work/metrics.txt" -w '%{time_total} %{size_download}\n' http://127.0.0.1:9109/metrics; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+hub_before_links=$(ticks "$hub")
 started=$(now)
 netns_run farm "$work/farm.log" "$BYST" up -c "$work/farm.toml" >/dev/null
 farm=$BYST_NS_LAST_PID
@@ -71,15 +74,17 @@ for _ in $(seq 1 300); do
 done
 [ "$up" -ge "$live" ] || fail "only $up of $live links up after 60 s"
 took=$(elapsed "$started" "$(now)")
+hub_links_cpu=$(awk -v a="$hub_before_links" -v b="$(ticks "$hub")" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }')
 echo "links up: $up in $took s = $(awk -v n="$up" -v t="$took" 'BEGIN { printf "%d", n / t }') handshakes/s (farm start included)"
+# The hub's own cost, which the farm (on the same cores) does not blur: CPU seconds it spent
+# while the links came up, per handshake, and the rate one core of it would sustain.
+echo "  hub CPU while they came up: $hub_links_cpu s = $(awk -v c="$hub_links_cpu" -v n="$up" 'BEGIN { printf "%.0f µs per handshake, %d handshakes/s per core", c / n * 1e6, n / c }')"
 redials=$(grep -c "dial failed" "$work/farm.log" || true)
 [ "$redials" -eq 0 ] || echo "  (the farm's dials failed $redials times on the way: $(grep -m1 "dial failed" "$work/farm.log" | sed 's/.*dial failed/dial failed/'))"
 
 # CPU with the links idle: utime + stime of the hub (and the farm) over IDLE seconds, from
 # 8 s after the last link came up (a link is idle after a dead-link timeout, 5 s, without
 # traffic: PROTOCOL.md §5.5).
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 sleep 8
 # Per thread too (by name: the event loop, byst-data-plane, …), from /proc/PID/task.
 thread_ticks() {

@@ -34,11 +34,20 @@ import Testing
 
         let streams = 8
         let size = 32 << 20
+        let minimumCuts = 20
         let done = LockedBox(0)
+        let cutsSoFar = LockedBox(0)
+        let deadline = Date().addingTimeInterval(300)
+        // Each stream sends its 32 MiB again until 20 cuts have happened (bounded at 5
+        // minutes): a fast machine moves 8 × 32 MiB in fewer than 20 cuts' time.
         let transfers = (0..<streams).map { index in
             Task {
                 defer { done.withLock { $0 += 1 } }
-                return try await onThread { try sendThroughForward(port: forwardPort, count: size, seed: UInt64(index + 1)) }
+                var rounds: [(sent: [UInt8], received: [UInt8])] = []
+                repeat {
+                    rounds.append(try await onThread { try sendThroughForward(port: forwardPort, count: size, seed: UInt64(index + 1)) })
+                } while cutsSoFar.value < minimumCuts && Date() < deadline
+                return rounds
             }
         }
         // While data flows, the operator's view lists the 4 links with RTT and byte counters.
@@ -52,19 +61,21 @@ import Testing
 
         // Chaos until every transfer has finished (bounded at 5 minutes).
         var cuts = 0
-        let deadline = Date().addingTimeInterval(300)
         while done.value < streams, Date() < deadline {
             try await Task.sleep(for: .milliseconds(200))
             if relay.cutRandomConnection() { cuts += 1 }
+            cutsSoFar.withLock { $0 = cuts }
         }
-        var lost = 0
+        var lost = 0, transfers32MiB = 0
         for (index, task) in transfers.enumerated() {
-            let (sent, received) = try await task.value
-            #expect(sent == received, "stream \(index): SHA-256 differs")
-            if sent != received { lost += 1 }
+            for (round, (sent, received)) in try await task.value.enumerated() {
+                #expect(sent == received, "stream \(index), round \(round): SHA-256 differs")
+                if sent != received { lost += 1 }
+                transfers32MiB += 1
+            }
         }
-        print("integration: \(streams) streams × \(size >> 20) MiB, \(cuts) link cuts survived, \(lost) streams corrupted")
-        #expect(cuts >= 20)
+        print("integration: \(streams) streams, \(transfers32MiB) × \(size >> 20) MiB, \(cuts) link cuts survived, \(lost) transfers corrupted")
+        #expect(cuts >= minimumCuts)
         let reconnects = try await branch.node.status().peers.first?.reconnects ?? 0
         #expect(reconnects >= cuts / 2)
         try await branch.node.shutdown()

@@ -151,7 +151,14 @@ import Testing
         }) { hub, answers async throws in
             #expect(answers.count == 64)
             #expect(answers.filter { $0.okCount > 1 }.count == 0, "connections with more than one token accepted")
-            #expect(answers.filter { !$0.text.contains("HTTP/1.1 429 ") }.count == 0, "connections without a 429")
+            // On a loaded machine the accept gate may close a flood connection as it is accepted
+            // (the event loop behind: `overloaded`), before any POST of it is read. Every other
+            // connection gets its 429.
+            let without429 = answers.filter { !$0.text.contains("HTTP/1.1 429 ") }
+            let turnedAway = try await metrics(hub).value("byst_handshake_failures_total", ["reason": "overloaded"]) ?? 0
+            #expect(without429.allSatisfy { $0.text.isEmpty }, "answers without a 429: \(without429.map { $0.text.prefix(60) })")
+            #expect(Double(without429.count) <= turnedAway, "\(without429.count) connections without a 429, \(turnedAway) turned away")
+            #expect(without429.count <= answers.count / 4, "\(without429.count) of \(answers.count) connections turned away")
             #expect(answers.filter { !$0.closed }.count == 0, "connections left open")
             let accepted = answers.reduce(0) { $0 + $1.okCount }
             #expect(accepted <= 2 * SplitRegistry.Limits().unpairedPerSource, "\(accepted) tokens accepted from 2 sources")

@@ -53,7 +53,10 @@ final class Node {
     let logLimiter = LogLimiter()
     /// This node's own metric registry (Metrics/NodeMetrics.swift), served on `metrics_listen`.
     let metrics: NodeMetrics
-    var peers: [PeerRuntime] = []
+    var peers: [PeerRuntime] = [] { didSet { peersByName = nil } }
+    /// `peers` by name, made at the first lookup after they change (a forward's connection
+    /// looks its peer up by name: a hub has thousands).
+    private var peersByName: [String: PeerRuntime]?
     var peersByKeyID: [KeyID: PeerRuntime] = [:]
     private var channels: [Channel] = []
     /// Forward listeners by address, so a reload can close or add them one by one.
@@ -199,7 +202,12 @@ final class Node {
     /// The configured PSK with this key id, for responders (PROTOCOL.md §3.4 step 4).
     func key(for id: KeyID) -> PreSharedKey? { peersByKeyID[id]?.key(for: id) }
 
-    func peer(named name: String) -> PeerRuntime? { peers.first { $0.config.name == name } }
+    func peer(named name: String) -> PeerRuntime? {
+        if let peersByName { return peersByName[name] }
+        let index = Dictionary(peers.map { ($0.config.name, $0) }, uniquingKeysWith: { first, _ in first })
+        peersByName = index
+        return index[name]
+    }
 
     // MARK: Start and stop
 
