@@ -7,7 +7,8 @@
 #   bash scripts/bench-hub.sh [PEERS] [LIVE] [IDLE_SECONDS] [TUN]   (defaults 10000 2000 20 1)
 #   BYST=.build/release/byst bash scripts/bench-hub.sh 10000 2000 20 0
 #
-# Prints: start to READY=1; the live links up (handshakes/s); the hub's CPU with the links
+# Prints: start to READY=1; the live links up (handshakes/s, and the hub's own CPU per
+# handshake: the farm on the same cores paces the wall figure); the hub's CPU with the links
 # idle (% of one core, from /proc); `byst reload` adding one peer (time, links dropped); one
 # `status --json` and one `/metrics` (time, size); a reload that changes 1,000 live peers
 # (only their links may drop). For each of reload, status and /metrics also how long the
@@ -78,7 +79,7 @@ hub_links_cpu=$(awk -v a="$hub_before_links" -v b="$(ticks "$hub")" -v hz="$hz" 
 echo "links up: $up in $took s = $(awk -v n="$up" -v t="$took" 'BEGIN { printf "%d", n / t }') handshakes/s (farm start included)"
 # The hub's own cost, which the farm (on the same cores) does not blur: CPU seconds it spent
 # while the links came up, per handshake, and the rate one core of it would sustain.
-echo "  hub CPU while they came up: $hub_links_cpu s = $(awk -v c="$hub_links_cpu" -v n="$up" 'BEGIN { printf "%.0f µs per handshake, %d handshakes/s per core", c / n * 1e6, n / c }')"
+echo "  hub CPU while they came up: $hub_links_cpu s = $(awk -v c="$hub_links_cpu" -v n="$up" 'BEGIN { if (c > 0) printf "%.0f µs per handshake, %d handshakes/s per core", c / n * 1e6, n / c; else printf "under a tick" }')"
 redials=$(grep -c "dial failed" "$work/farm.log" || true)
 [ "$redials" -eq 0 ] || echo "  (the farm's dials failed $redials times on the way: $(grep -m1 "dial failed" "$work/farm.log" | sed 's/.*dial failed/dial failed/'))"
 
@@ -86,7 +87,7 @@ redials=$(grep -c "dial failed" "$work/farm.log" || true)
 # 8 s after the last link came up (a link is idle after a dead-link timeout, 5 s, without
 # traffic: PROTOCOL.md §5.5).
 sleep 8
-# Per thread too (by name: the event loop, byst-data-plane, …), from /proc/PID/task.
+# Per thread too (by name: the event loop, byst-plane-N, …), from /proc/PID/task.
 thread_ticks() {
     for stat in /proc/"$1"/task/*/stat; do sed -E 's/^([0-9]+) \((.*)\) [A-Z] (.*)$/\1\t\2\t\3/' "$stat" 2>/dev/null; done \
         | awk -F '\t' '{ split($3, f, " "); gsub(/ /, "_", $2); print $1, $2, f[11] + f[12] }'
