@@ -79,7 +79,7 @@ hub_links_cpu=$(awk -v a="$hub_before_links" -v b="$(ticks "$hub")" -v hz="$hz" 
 echo "links up: $up in $took s = $(awk -v n="$up" -v t="$took" 'BEGIN { printf "%d", n / t }') handshakes/s (farm start included)"
 # The hub's own cost, which the farm (on the same cores) does not blur: CPU seconds it spent
 # while the links came up, per handshake, and the rate one core of it would sustain.
-echo "  hub CPU while they came up: $hub_links_cpu s = $(awk -v c="$hub_links_cpu" -v n="$up" 'BEGIN { if (c > 0) printf "%.0f µs per handshake, %d handshakes/s per core", c / n * 1e6, n / c; else printf "under a tick" }')"
+echo "  hub CPU while they came up: $hub_links_cpu s = $(awk -v c="$hub_links_cpu" -v n="$up" 'BEGIN { if (c > 0 && n > 0) printf "%.0f µs per handshake, %d handshakes/s per core", c / n * 1e6, n / c; else printf "under a tick" }')"
 redials=$(grep -c "dial failed" "$work/farm.log" || true)
 [ "$redials" -eq 0 ] || echo "  (the farm's dials failed $redials times on the way: $(grep -m1 "dial failed" "$work/farm.log" | sed 's/.*dial failed/dial failed/'))"
 

@@ -38,7 +38,8 @@ python3 "$bench/table.py" "$out"
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-get = lambda test, metric: next((r["value"] for r in rows if r["test"] == test and r["metric"] == metric), None)
+# The newest row of each (a results file named in OUT may hold earlier runs too).
+get = lambda test, metric: next((r["value"] for r in reversed(rows) if r["test"] == test and r["metric"] == metric), None)
 aes = get("openssl aes-256-gcm -aead", "MBps_16384")
 bound = 2 / (aes / 1000) if aes else None
 openvpn = get("openvpn-tcp", "cpu_s_per_gb_p1")

@@ -65,6 +65,8 @@ import Testing
 
         let transfer = Task { try await onThread { try sendThroughForward(port: forwardPort, count: 96 << 20, seed: 5) } }
         try await Task.sleep(for: .milliseconds(300))
+        // A lookup by name before the reload (it indexes the peers by name)…
+        #expect(try await hub.node.withNode { $0.peer(named: "old") != nil && $0.peer(named: "newcomer") == nil })
         // Remove "old", add "newcomer": the branch's stream goes on.
         try hubConfig(dir, port: port, target: digest.port, peers: [("branch", "branch"), ("newcomer", "new")])
             .write(toFile: "\(dir)/hub.toml", atomically: false, encoding: .utf8)
@@ -77,6 +79,8 @@ import Testing
         #expect(try await branch.node.status().peers.first?.reconnects == reconnectsBefore)
         let names = try await hub.node.status().peers.map(\.name)
         #expect(names == ["branch", "newcomer"])
+        // … and after it finds the peers the node now has.
+        #expect(try await hub.node.withNode { $0.peer(named: "old") == nil && $0.peer(named: "newcomer") === $0.peers.last })
 
         // A broken file changes nothing, and says where it is broken.
         try (hubText + "links = 0\n").write(toFile: "\(dir)/hub.toml", atomically: false, encoding: .utf8)
