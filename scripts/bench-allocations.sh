@@ -4,7 +4,8 @@
 # then a 100 Hz ping; uprobes on libc's malloc, calloc, realloc and posix_memalign count every
 # allocation in each node (Swift objects, arrays and NIO buffers all come from there) while
 # the status counters say how many packets (TUN reads/writes) went through. A benchmark,
-# not a test: figures go to docs/PERFORMANCE.md. Offloads on (the default) and forced off.
+# not a test: figures go to docs/PERFORMANCE.md. Plain links with offloads on (the default)
+# and forced off; links over HTTP in duplex and WebSocket mode (offloads on).
 #
 #   bash scripts/bench-allocations.sh [seconds]       (default 5; as root; installs linux-perf)
 #   BYST_BIN=path/to/byst bash scripts/bench-allocations.sh     (that binary, no build)
@@ -71,11 +72,23 @@ PY
 "$bench/netns.sh" up
 echo "| run | TUN reads at A | allocations at A | per read | TUN writes at B | allocations at B | per write |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-for offload in true false; do
+# Plain links (on the data planes) with offloads on and off, then links over HTTP (duplex and
+# WebSocket: on the event loop, their packets handed between the loop and the planes in batches).
+for variant in "byst true" "byst false" "duplex true" "websocket true"; do
+    read -r transport offload <<<"$variant"
     BYST_BIN=$byst deploy/bench-conf.sh "$work/conf" 1 "$offload" 1
     mkdir -p "$work/a" "$work/b"
     sed "s|$work/conf/a.sock|$work/a/a.sock|" "$work/conf/a.conf" >"$work/a/a.conf"
     sed "s|$work/conf/b.sock|$work/b/b.sock|" "$work/conf/b.conf" >"$work/b/b.conf"
+    name="offload=$offload"
+    if [ "$transport" != byst ]; then
+        # B also listens for HTTP; A dials it there in that HTTP mode.
+        sed -i 's|^listen = \["10.99.0.2:7000"\]$|listen = ["10.99.0.2:7000"]\nhttp_listen = ["10.99.0.2:8080"]|' "$work/b/b.conf"
+        sed -i "s|^endpoint = \"byst://10.99.0.2:7000\"$|endpoint = \"http://10.99.0.2:8080/byst\"\nhttp_mode = \"$transport\"|" "$work/a/a.conf"
+        grep -q '^http_listen' "$work/b/b.conf" && grep -q "^http_mode = \"$transport\"" "$work/a/a.conf" ||
+            { echo "bench-allocations: could not make the $transport configs" >&2; exit 1; }
+        name="HTTP $transport"
+    fi
     ip netns exec byst-b "$byst" up -c "$work/b/b.conf" >"$work/b.log" 2>&1 &
     pids=($!)
     ip netns exec byst-a "$byst" up -c "$work/a/a.conf" >"$work/a.log" 2>&1 &
@@ -84,8 +97,8 @@ for offload in true false; do
     ip netns exec byst-b timeout $((seconds * 4 + 20)) iperf3 -s -1 >/dev/null 2>&1 &
     pids+=($!)
     sleep 0.3
-    measure "offload=$offload, iperf3 TCP" iperf3 -c 10.98.0.2 -t "$((seconds + 1))"
-    measure "offload=$offload, ping 100 Hz" ping -q -i 0.01 -c $((seconds * 100)) 10.98.0.2
+    measure "$name, iperf3 TCP" iperf3 -c 10.98.0.2 -t "$((seconds + 1))"
+    measure "$name, ping 100 Hz" ping -q -i 0.01 -c $((seconds * 100)) 10.98.0.2
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     pids=()
