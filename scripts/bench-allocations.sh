@@ -74,21 +74,13 @@ echo "| run | TUN reads at A | allocations at A | per read | TUN writes at B | a
 echo "|---|---:|---:|---:|---:|---:|---:|"
 # Plain links (on the data planes) with offloads on and off, then links over HTTP (duplex and
 # WebSocket: on the event loop, their packets handed between the loop and the planes in batches).
-for variant in "byst true" "byst false" "duplex true" "websocket true"; do
-    read -r transport offload <<<"$variant"
-    BYST_BIN=$byst deploy/bench-conf.sh "$work/conf" 1 "$offload" 1
+for variant in "offload=true true" "offload=false false" "HTTP_duplex true duplex" "HTTP_websocket true websocket"; do
+    read -r name offload http_mode <<<"$variant"
+    name=${name/_/ }
+    BYST_BIN=$byst deploy/bench-conf.sh "$work/conf" 1 "$offload" 1 "$http_mode"
     mkdir -p "$work/a" "$work/b"
     sed "s|$work/conf/a.sock|$work/a/a.sock|" "$work/conf/a.conf" >"$work/a/a.conf"
     sed "s|$work/conf/b.sock|$work/b/b.sock|" "$work/conf/b.conf" >"$work/b/b.conf"
-    name="offload=$offload"
-    if [ "$transport" != byst ]; then
-        # B also listens for HTTP; A dials it there in that HTTP mode.
-        sed -i 's|^listen = \["10.99.0.2:7000"\]$|listen = ["10.99.0.2:7000"]\nhttp_listen = ["10.99.0.2:8080"]|' "$work/b/b.conf"
-        sed -i "s|^endpoint = \"byst://10.99.0.2:7000\"$|endpoint = \"http://10.99.0.2:8080/byst\"\nhttp_mode = \"$transport\"|" "$work/a/a.conf"
-        grep -q '^http_listen' "$work/b/b.conf" && grep -q "^http_mode = \"$transport\"" "$work/a/a.conf" ||
-            { echo "bench-allocations: could not make the $transport configs" >&2; exit 1; }
-        name="HTTP $transport"
-    fi
     ip netns exec byst-b "$byst" up -c "$work/b/b.conf" >"$work/b.log" 2>&1 &
     pids=($!)
     ip netns exec byst-a "$byst" up -c "$work/a/a.conf" >"$work/a.log" 2>&1 &
