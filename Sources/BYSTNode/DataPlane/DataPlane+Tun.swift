@@ -95,23 +95,33 @@ extension DataPlane {
     /// has `maxLoopBatches` still to deliver has fallen behind, and the batch is dropped.
     func handToLoop() {
         guard !toLoop.isEmpty else { return }
-        let batch = toLoop.take()
-        guard loopBatchesInFlight.load(ordering: .relaxed) < Self.maxLoopBatches else {
-            loopBatchesDropped.add(1, ordering: .relaxed)
-            return
+        let version = routesVersion
+        let handed: LoopHandOver = loopInbox.withLock { inbox in
+            // The loop has not taken the last batch yet: these packets join it (no new buffer).
+            if let last = inbox.indices.last, inbox[last].version == version, inbox[last].batch.hasRoom(for: toLoop) {
+                inbox[last].batch.append(contentsOf: toLoop)
+                return .joined
+            }
+            guard inbox.count < Self.maxLoopBatches else { return .dropped }
+            inbox.append((toLoop.take(refillingFrom: loopBatchSpares), version))
+            return .queued(first: inbox.count == 1)
         }
-        loopBatchesInFlight.add(1, ordering: .relaxed)
-        let loopPackets = self.loopPackets, version = routesVersion, inFlight = self
-        loop.execute {
-            loopPackets.value.deliver(batch, routesVersion: version)
-            inFlight.loopBatchesInFlight.subtract(1, ordering: .relaxed)
+        switch handed {
+        case .joined, .dropped:
+            if case .dropped = handed { loopBatchesDropped.add(1, ordering: .relaxed) }
+            toLoop.removeAll()
+        case .queued(let first):
+            // One task for all that wait: the loop takes every batch there when it runs.
+            if first, let deliverToLoop { loop.execute(deliverToLoop) }
         }
     }
+
+    private enum LoopHandOver { case joined, queued(first: Bool), dropped }
 
     /// Hands the packets read for other planes' links over, one hop per plane and round.
     func handToPlanes() {
         for plane in toPlanes.indices where !toPlanes[plane].isEmpty {
-            siblings[plane].post(.route(toPlanes[plane].take(), version: routesVersion))
+            siblings[plane].post(.route(toPlanes[plane].take(refillingFrom: siblings[plane].batchSpares), version: routesVersion))
         }
     }
 

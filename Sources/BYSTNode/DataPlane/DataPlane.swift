@@ -60,8 +60,14 @@ final class DataPlane: @unchecked Sendable {
     /// The plane's TUN counters, published after each round of events.
     private let publishedCounters = Mutex(TunCounters())
     /// Batches handed to the loop and not yet delivered there; past `maxLoopBatches` (a loop
-    /// that fell behind) further ones are dropped and counted.
-    let loopBatchesInFlight = Atomic<Int>(0)
+    /// that fell behind) further ones are dropped and counted. One task, made once, delivers
+    /// all that wait (`handToLoop`): a hop allocates nothing.
+    let loopInbox = Mutex<[(batch: PacketBatch, version: UInt64)]>([])
+    private(set) var deliverToLoop: (@Sendable () -> Void)?
+    /// The buffers of batches posted to this plane (packets for the TUN, or routed here by
+    /// another plane), for their senders' next; and of batches this plane handed to the loop.
+    let batchSpares = PacketBatchSpares()
+    let loopBatchSpares = PacketBatchSpares()
     /// `writeToTun` commands posted and not yet run: while none is, the loop may count a
     /// record it handled as done without a command (its packets, if any, are written).
     let tunWritesInFlight = Atomic<Int>(0)
@@ -142,6 +148,9 @@ final class DataPlane: @unchecked Sendable {
             tunBuffer.deallocate()
             throw .system(operation: "epoll_ctl", errno: code)
         }
+        deliverToLoop = { [loopPackets = self.loopPackets, weak self] in
+            if let self { loopPackets.value.deliverHandedOver(from: self) }
+        }
     }
 
     /// `siblings`: every plane of the node, this one included, in index order.
@@ -167,10 +176,43 @@ final class DataPlane: @unchecked Sendable {
             queue.append(command)
             return queue.count == 1
         }
-        if wasEmpty {
-            var one: UInt64 = 1
-            _ = write(wakeFD, &one, 8)
+        if wasEmpty { wake() }
+    }
+
+    /// From the loop: packets from peers for the TUN (`LoopPackets.flushToTun`), then
+    /// `recordsDone`. While the plane has not taken the last thing posted and that is such a
+    /// batch with room, they join it: no command, no buffer. Else `batch` goes as a command
+    /// and starts again on a spare buffer. Empty after.
+    func postToTun(_ batch: inout PacketBatch, recordsDone: (DataPlaneLinkShared, Int)?) {
+        guard isRunning else { return batch.removeAll() }
+        let wasEmpty: Bool? = inbox.withLock { queue in
+            guard let last = queue.indices.last, case .writeToTun(var pending, let done) = queue[last],
+                  pending.hasRoom(for: batch), let merged = Self.merge(done, recordsDone) else {
+                tunWritesInFlight.add(1, ordering: .relaxed)
+                queue.append(.writeToTun(batch.take(refillingFrom: batchSpares), recordsDone: recordsDone))
+                return queue.count == 1
+            }
+            // Out of the queue while it grows: shared, its buffer would be copied.
+            queue[last] = .stop
+            pending.append(contentsOf: batch)
+            queue[last] = .writeToTun(pending, recordsDone: merged)
+            return nil
         }
+        guard let wasEmpty else { return batch.removeAll() }
+        if wasEmpty { wake() }
+    }
+
+    /// Both links' records done after one batch: one link's (or none), counts added.
+    private static func merge(_ first: (DataPlaneLinkShared, Int)?, _ second: (DataPlaneLinkShared, Int)?)
+        -> (DataPlaneLinkShared, Int)?? {
+        guard let first else { return .some(second) }
+        guard let second else { return .some(first) }
+        return first.0 === second.0 ? (first.0, first.1 + second.1) : nil
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
     }
 
     /// Runs what was posted before, then ends the thread (waits up to a second for it).
@@ -287,10 +329,12 @@ final class DataPlane: @unchecked Sendable {
             for key in before + peer.allLinks { links[key]?.peerIndex = router.owner(ofLink: key) }
         case .writeToTun(let batch, let recordsDone):
             writeToTun(batch)
+            batchSpares.giveBack(batch)
             if let (shared, count) = recordsDone { shared.recordsAtLoop.subtract(count, ordering: .relaxed) }
             tunWritesInFlight.subtract(1, ordering: .relaxed)
         case .route(let batch, let version):
             sendRouted(batch, version: version)
+            batchSpares.giveBack(batch)
         case .stop:
             stopping = true
         }

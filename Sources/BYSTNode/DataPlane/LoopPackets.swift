@@ -48,7 +48,23 @@ final class LoopPackets {
 
     // MARK: From the TUN, for peers whose links are here
 
-    func deliver(_ batch: PacketBatch, routesVersion version: UInt64) {
+    /// The batches `plane` handed over (`DataPlane.handToLoop`), swapped out with this array.
+    private var handedOver: [(batch: PacketBatch, version: UInt64)] = []
+
+    /// Delivers every batch `plane` handed over, and gives their buffers back to it.
+    func deliverHandedOver(from plane: DataPlane) {
+        plane.loopInbox.withLock { swap(&$0, &handedOver) }
+        for index in handedOver.indices {
+            deliver(handedOver[index].batch, routesVersion: handedOver[index].version)
+            // Moved out first: the plane may reuse the buffer at once, and it must find it unshared.
+            let batch = handedOver[index].batch
+            handedOver[index].batch = PacketBatch()
+            plane.loopBatchSpares.giveBack(batch)
+        }
+        handedOver.removeAll(keepingCapacity: true)
+    }
+
+    private func deliver(_ batch: PacketBatch, routesVersion version: UInt64) {
         batch.forEach { peerIndex, hash, offloaded, _, bytes in
             guard version == routesVersion, peerIndex >= 0, peerIndex < routedPeers.count,
                   let session = routedPeers[peerIndex].sessionForNewStream(), session.inspect({ $0.hasLinks })
@@ -105,7 +121,6 @@ final class LoopPackets {
                 return
             }
         }
-        plane.tunWritesInFlight.add(1, ordering: .relaxed)
-        plane.post(.writeToTun(toTun.take(), recordsDone: recordsDone.map { ($0, count) }))
+        plane.postToTun(&toTun, recordsDone: recordsDone.map { ($0, count) })
     }
 }

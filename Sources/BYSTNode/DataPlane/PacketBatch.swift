@@ -1,5 +1,6 @@
 import BYSTProto
 import NIOCore
+import Synchronization
 
 /// Packets crossing between the data plane and the event loop, back to back in one buffer:
 /// the plane's packets for peers whose links the loop holds, and the loop's packets from
@@ -7,13 +8,21 @@ import NIOCore
 /// frame's number on the way to the TUN), flags (1: the bytes start with a virtio-net header,
 /// an `offloadPacket` frame; 2: sequenced), the length (UInt32), the bytes. One buffer per batch and one hop per batch: nothing allocated per packet.
 struct PacketBatch: Sendable {
-    private(set) var buffer = ByteBuffer()
+    fileprivate(set) var buffer = ByteBuffer()
     private(set) var count = 0
     /// A batch is handed over once it holds this many bytes (or at the end of a round).
     static let fullBytes = 256 * 1024
 
     var isEmpty: Bool { count == 0 }
     var isFull: Bool { buffer.readableBytes >= Self.fullBytes }
+    /// `other`'s packets fit in this batch without making it bigger than a full one.
+    func hasRoom(for other: PacketBatch) -> Bool { buffer.readableBytes + other.buffer.readableBytes <= Self.fullBytes }
+
+    /// `other`'s packets after these (copied: `other` stays as it is).
+    mutating func append(contentsOf other: PacketBatch) {
+        buffer.writeImmutableBuffer(other.buffer)
+        count += other.count
+    }
 
     /// A packet from the TUN for `peer` (with the virtio-net header it goes with, if whole).
     mutating func append(_ packet: UnsafeRawBufferPointer, offloadHeader: VirtioNetHeader?, peer: Int, flowHash: UInt64) {
@@ -64,10 +73,42 @@ struct PacketBatch: Sendable {
         count = 0
     }
 
-    /// Hands the contents over and starts a new buffer (the old one now belongs to the receiver).
-    mutating func take() -> PacketBatch {
+    /// Hands the contents over (the buffer now belongs to the receiver) and starts again on a
+    /// buffer `spares` got back from an earlier batch's receiver, if it has one.
+    mutating func take(refillingFrom spares: PacketBatchSpares) -> PacketBatch {
         let taken = self
-        self = PacketBatch()
+        self = spares.emptyBatch()
         return taken
+    }
+}
+
+/// The buffers of batches their receiver is done with, for the senders' next batches: a
+/// batch crossing between threads allocates nothing in the steady state.
+final class PacketBatchSpares: Sendable {
+    private let buffers: Mutex<[ByteBuffer]>
+    /// Buffers kept (each up to a full batch): enough for the batches in flight at a time.
+    static let kept = 8
+
+    init() {
+        var buffers: [ByteBuffer] = []
+        buffers.reserveCapacity(Self.kept)
+        self.buffers = Mutex(buffers)
+    }
+
+    /// By the receiver, when done with `batch`: its buffer is kept if there is room (and it
+    /// has any: a batch sent empty, to order something after earlier ones, may have none).
+    func giveBack(_ batch: PacketBatch) {
+        guard batch.buffer.capacity > 0 else { return }
+        buffers.withLock { if $0.count < Self.kept { $0.append(batch.buffer) } }
+    }
+
+    /// By a sender: an empty batch, on a kept buffer if there is one. Emptied here, not when
+    /// given back: by now the receiver has let go of it, so `clear` copies nothing.
+    func emptyBatch() -> PacketBatch {
+        var batch = PacketBatch()
+        guard var buffer = buffers.withLock({ $0.popLast() }) else { return batch }
+        buffer.clear()
+        batch.buffer = buffer
+        return batch
     }
 }

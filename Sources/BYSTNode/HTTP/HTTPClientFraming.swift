@@ -66,7 +66,9 @@ final class HTTPClientFraming: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if inbound.readableBytes == 0 { inbound.clear() } else if inbound.readerIndex > 64 * 1024 { inbound.discardReadBytes() }
+        // All read: let the read buffer go (NIO reuses it for the next read once nobody holds
+        // it; `clear()` would allocate a new one here while the link still holds a slice).
+        if inbound.readableBytes == 0 { inbound = ByteBuffer() } else if inbound.readerIndex > 64 * 1024 { inbound.discardReadBytes() }
         context.fireChannelReadComplete()
     }
 
@@ -87,7 +89,10 @@ final class HTTPClientFraming: ChannelDuplexHandler {
 
     func flush(context: ChannelHandlerContext) {
         switch upstream {
-        case .chunkedBody: ChunkedOutbound.send(outbound.take(), context: context, chunked: true)
+        case .chunkedBody:
+            var batch = outbound.take(chunked: true, allocator: context.channel.allocator)
+            ChunkedOutbound.send(batch, context: context)
+            outbound.recycle(&batch)
         case .split(let split): split.flush()
         }
     }

@@ -100,7 +100,9 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if inbound.readableBytes == 0 { inbound.clear() } else if inbound.readerIndex > 64 * 1024 { inbound.discardReadBytes() }
+        // All read: let the read buffer go (NIO reuses it for the next read once nobody holds
+        // it; `clear()` would allocate a new one here while the link still holds a slice).
+        if inbound.readableBytes == 0 { inbound = ByteBuffer() } else if inbound.readerIndex > 64 * 1024 { inbound.discardReadBytes() }
         context.fireChannelReadComplete()
     }
 
@@ -422,7 +424,9 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                 .write(into: &head)
             context.write(wrapOutboundOut(head), promise: nil)
         }
-        ChunkedOutbound.send(outbound.take(), context: context, chunked: chunkedResponse)
+        var batch = outbound.take(chunked: chunkedResponse, allocator: context.channel.allocator)
+        ChunkedOutbound.send(batch, context: context)
+        outbound.recycle(&batch)
     }
 
     /// A link that closes before answering (bad key, handshake timeout) still gets an HTTP

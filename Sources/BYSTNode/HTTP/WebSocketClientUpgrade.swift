@@ -44,7 +44,7 @@ final class WebSocketClientUpgrade: ChannelDuplexHandler {
         upgraded = true
         context.fireUserInboundEventTriggered(WebSocketLinkStream.Upgraded())
         // What the link wrote meanwhile goes out now, in order.
-        ChunkedOutbound.send(held.take(), context: context, chunked: false)
+        ChunkedOutbound.send(held.take(chunked: false, allocator: context.channel.allocator), context: context)
         if inbound.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(inbound)) }
         inbound = ByteBuffer()
     }

@@ -55,10 +55,12 @@ final class LinkHandler: ChannelInboundHandler {
     var compressionScope: CompressionScope { machine.compressionScope }
     /// Records are batched into writes of about this size.
     static let writeBatch = 256 * 1024
-    /// A small batch buffer, reused: once the socket has taken a batch nothing else holds
-    /// it, so light traffic (a ping, an ACK) allocates nothing per record. Bulk batches get
-    /// a fresh full-size buffer each; at most `spareCapacity` bytes stay with an idle link.
+    /// Batch buffers, reused: once the socket has taken a batch nothing else holds its
+    /// buffer, so a batch allocates nothing (else `clear` gives it new storage). Bulk batches
+    /// take turns between two full-size buffers (`writtenBuffer`: the last one, which a full
+    /// socket may still hold); light traffic (a ping, an ACK) has one of `spareCapacity`.
     private var spareBuffer: ByteBuffer?
+    private var writtenBuffer: ByteBuffer?
     private static let spareCapacity = 32 * 1024
     /// Backpressure from elsewhere than this socket (split mode's POST queue).
     var writeGate: LinkWriteGate?
@@ -390,7 +392,7 @@ final class LinkHandler: ChannelInboundHandler {
                 }
             }
             guard out.readableBytes > 0 else {
-                keepSpare(out)
+                spareBuffer = out
                 break
             }
             // A batch that is not full ran out of things to send: no need to look again.
@@ -405,9 +407,14 @@ final class LinkHandler: ChannelInboundHandler {
     private func keepSpare(_ buffer: ByteBuffer) {
         if buffer.capacity <= Self.spareCapacity {
             spareBuffer = buffer
-        } else if buffer.readableBytes <= Self.spareCapacity / 4, let context {
+            writtenBuffer = nil
+        } else if buffer.readableBytes > Self.spareCapacity / 4 {
+            spareBuffer = writtenBuffer
+            writtenBuffer = buffer
+        } else if let context {
             // Light traffic on a full-size buffer: go small from the next batch on.
             spareBuffer = context.channel.allocator.buffer(capacity: Self.spareCapacity)
+            writtenBuffer = nil
         }
     }
 

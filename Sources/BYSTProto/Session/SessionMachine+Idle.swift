@@ -9,53 +9,60 @@
 // The moment a link stops being idle the dead-link time counts from then: a link that went
 // dead while idle is found within one dead-link timeout of the first traffic it fails to carry.
 
-extension SessionMachine {
-    /// Whether `link` is idle at `now`: records written but not yet dated count as traffic,
+extension LinkState {
+    // These are `LinkState`'s, not the machine's: a non-mutating machine method handed
+    // `&links.values[i]` gets a copy of the whole machine as `self` (the exclusivity rules),
+    // and the link table, then shared, is copied on the next write: once per record.
+
+    /// Whether the link is idle at `now`: records written but not yet dated count as traffic,
     /// and a link whose writes the peer has not confirmed (§5.3) is not idle.
-    func isIdle(_ link: LinkState, at now: Nanoseconds) -> Bool {
-        link.idleKeepalive && !link.wroteRecords && !link.writesUnconfirmed && now >= link.lastActivity &+ deadLinkNanoseconds
+    func isIdle(at now: Nanoseconds, deadLink: Nanoseconds) -> Bool {
+        idleKeepalive && !wroteRecords && !writesUnconfirmed && now >= lastActivity &+ deadLink
     }
 
-    /// When `link` counts as dead unless a record arrives before (retiring aside).
-    func deadAt(_ link: LinkState, now: Nanoseconds) -> Nanoseconds {
-        isIdle(link, at: now)
-            ? link.lastReceived &+ idleKeepaliveNanoseconds &+ deadLinkNanoseconds
-            : max(link.lastReceived, link.activeSince) &+ deadLinkNanoseconds
+    /// When the link counts as dead unless a record arrives before (retiring aside).
+    func deadAt(now: Nanoseconds, deadLink: Nanoseconds, idleKeepalive idleInterval: Nanoseconds) -> Nanoseconds {
+        isIdle(at: now, deadLink: deadLink)
+            ? lastReceived &+ idleInterval &+ deadLink
+            : max(lastReceived, activeSince) &+ deadLink
     }
 
-    /// Records other than pings, pongs and the instance crossed `link` at `now`; `wasIdle`:
+    /// Records other than pings, pongs and the instance crossed the link at `now`; `wasIdle`:
     /// the link was idle until then, so the dead-link time counts from now.
-    func noteTraffic(_ link: inout LinkState, now: Nanoseconds, wasIdle: Bool) {
-        if wasIdle { link.activeSince = now }
-        link.lastActivity = max(link.lastActivity, now)
+    mutating func noteTraffic(now: Nanoseconds, wasIdle: Bool) {
+        if wasIdle { activeSince = now }
+        lastActivity = max(lastActivity, now)
     }
 
-    /// Records that arrived on `link` at `now` carried traffic.
-    func noteArrivedTraffic(_ link: inout LinkState, now: Nanoseconds) {
-        settleWrites(&link, now: now)
-        noteTraffic(&link, now: now, wasIdle: isIdle(link, at: now))
+    /// Records that arrived on the link at `now` carried traffic.
+    mutating func noteArrivedTraffic(now: Nanoseconds, deadLink: Nanoseconds) {
+        settleWrites(now: now, deadLink: deadLink)
+        noteTraffic(now: now, wasIdle: isIdle(at: now, deadLink: deadLink))
     }
 
-    /// Dates the records `writePayload` wrote on `link` since the machine last had the time.
-    func settleWrites(_ link: inout LinkState, now: Nanoseconds) {
-        guard link.wroteRecords else { return }
-        link.wroteRecords = false
-        let wasIdle = link.idleKeepalive && !link.unconfirmedBeforeWrites && now >= link.lastActivity &+ deadLinkNanoseconds
-        noteTraffic(&link, now: now, wasIdle: wasIdle)
+    /// Dates the records `writePayload` wrote on the link since the machine last had the time.
+    mutating func settleWrites(now: Nanoseconds, deadLink: Nanoseconds) {
+        guard wroteRecords else { return }
+        wroteRecords = false
+        let wasIdle = idleKeepalive && !unconfirmedBeforeWrites && now >= lastActivity &+ deadLink
+        noteTraffic(now: now, wasIdle: wasIdle)
     }
+}
 
+extension SessionMachine {
     /// Packets the runtime wrote on `link` on its own (the data plane), seen at `now`: they
     /// count as traffic, and want a ping that confirms the link carries them.
     public mutating func noteWritten(on link: LinkID, now: Nanoseconds) {
         clock = max(clock, now)
         guard let index = links.index(forKey: link) else { return }
-        links.values[index].wroteTraffic(keepaliveInterval: config.keepaliveInterval.nanoseconds)
-        settleWrites(&links.values[index], now: now)
+        let keepalive = config.keepaliveInterval.nanoseconds, deadLink = deadLinkNanoseconds
+        links.values[index].wroteTraffic(keepaliveInterval: keepalive)
+        links.values[index].settleWrites(now: now, deadLink: deadLink)
     }
 
     /// Whether `link` is idle now: the runtime asks to hear at once when traffic the machine
     /// does not see (packets a data plane carries) ends it.
     public func linkIsIdle(_ link: LinkID, now: Nanoseconds) -> Bool {
-        links[link].map { isIdle($0, at: now) } ?? false
+        links[link].map { $0.isIdle(at: now, deadLink: deadLinkNanoseconds) } ?? false
     }
 }

@@ -15,7 +15,8 @@ extension SessionMachine {
             try handle(frame, from: link, now: now)
         }
         if traffic, let index = links.index(forKey: link) {
-            noteArrivedTraffic(&links.values[index], now: now)
+            let deadLink = deadLinkNanoseconds
+            links.values[index].noteArrivedTraffic(now: now, deadLink: deadLink)
         }
         return takeEvents()
     }
@@ -27,11 +28,12 @@ extension SessionMachine {
         // In place through the index: `links[link]?.x = …` runs a modify coroutine whose
         // frame (LinkState is large) is allocated on the heap, once per record.
         guard let index = links.index(forKey: link) else { return }
+        let deadLink = deadLinkNanoseconds
         links.values[index].lastReceived = now
         links.values[index].bytesIn += UInt64(payloadBytes)
         if traffic {
             clock = max(clock, now)
-            noteArrivedTraffic(&links.values[index], now: now)
+            links.values[index].noteArrivedTraffic(now: now, deadLink: deadLink)
         }
     }
 

@@ -226,8 +226,9 @@ public struct SessionMachine {
         let deadAfter = deadLinkNanoseconds
         for id in links.keys.sorted() {
             guard var link = links[id] else { continue }
-            settleWrites(&link, now: now)
-            if now >= deadAt(link, now: now) || link.retireStarted.map({ now >= $0 + deadAfter }) == true {
+            link.settleWrites(now: now, deadLink: deadAfter)
+            let dead = link.deadAt(now: now, deadLink: deadAfter, idleKeepalive: idleKeepaliveNanoseconds)
+            if now >= dead || link.retireStarted.map({ now >= $0 + deadAfter }) == true {
                 events.append(.linkDead(id))
                 continue
             }
@@ -253,7 +254,7 @@ public struct SessionMachine {
     /// pong that confirms them (§5.3), and traffic keeps the RTT sampled.
     private mutating func keepalive(_ link: inout LinkState, now: Nanoseconds) {
         let interval = config.keepaliveInterval.nanoseconds
-        let idle = isIdle(link, at: now)
+        let idle = link.isIdle(at: now, deadLink: deadLinkNanoseconds)
         let silence = role == .initiator ? (idle ? idleKeepaliveNanoseconds : interval) : responderSilence(idle: idle)
         // One ping in flight per link: under load a pong can take longer than the
         // interval, and replacing the ping would never let an RTT sample complete.
@@ -289,7 +290,8 @@ public struct SessionMachine {
         for link in links.values {
             // Records written on an idle link since the last poll make `deadAt` a moment already
             // past: `poll` dates them at once, and the dead-link time counts from then.
-            let due = min(link.nextPing, deadAt(link, now: clock), link.retireStarted.map { $0 + deadAfter } ?? .max)
+            let dead = link.deadAt(now: clock, deadLink: deadAfter, idleKeepalive: idleKeepaliveNanoseconds)
+            let due = min(link.nextPing, dead, link.retireStarted.map { $0 + deadAfter } ?? .max)
             deadline = min(deadline ?? due, due)
         }
         if links.isEmpty, let linger = lingerDeadline { deadline = min(deadline ?? linger, linger) }
