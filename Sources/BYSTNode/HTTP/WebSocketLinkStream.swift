@@ -39,6 +39,9 @@ final class WebSocketLinkStream: ChannelDuplexHandler {
     /// Whether the opening handshake is done (the server's 101 was sent before this handler
     /// exists; the client's waits for `Upgraded`): before it, closing sends no close frame.
     private var open: Bool
+    /// Where masked payloads are unmasked, kept: the link copies what it is handed, so by
+    /// the next frame nothing else holds it and unmasking allocates nothing.
+    private var unmaskBuffer = ByteBuffer()
 
     init(role: WebSocketReceiver.Role, clock: @escaping () -> Nanoseconds = Clocks.monotonic) {
         self.role = role
@@ -102,14 +105,14 @@ final class WebSocketLinkStream: ChannelDuplexHandler {
     private func unmasked(_ frame: WebSocketFrame, _ context: ChannelHandlerContext) -> ByteBuffer {
         let data = frame.data
         guard let key = frame.maskKey else { return data }
-        var plain = context.channel.allocator.buffer(capacity: data.readableBytes)
+        unmaskBuffer.clear()
         data.withUnsafeReadableBytes { source in
-            _ = plain.writeWithUnsafeMutableBytes(minimumWritableBytes: source.count) { destination in
+            _ = unmaskBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: source.count) { destination in
                 WebSocketMask.apply(key: (key[0], key[1], key[2], key[3]), from: source, to: destination)
                 return source.count
             }
         }
-        return plain
+        return unmaskBuffer
     }
 
     // MARK: Outbound
