@@ -50,18 +50,42 @@ import Testing
         #expect(PacketBatch().hasRoom(for: one))
     }
 
-    @Test func aBufferGivenBackIsTheNextBatchsEmptied() {
+    private static func storage(_ batch: PacketBatch) -> UnsafeRawPointer? {
+        batch.buffer.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
+    }
+
+    @Test func aBufferGivenBackIsTheNextBatchsOwnStorageEmptied() {
         let spares = PacketBatchSpares()
-        var sender = PacketBatch()
-        Self.packet(1, 1000).withUnsafeBytes { sender.append($0, offloadHeader: nil, peer: 0, flowHash: 0) }
-        let handed = sender.take(refillingFrom: spares)
-        #expect(sender.isEmpty && sender.buffer.capacity == 0)   // nothing given back yet: a new buffer later
-        let capacity = handed.buffer.capacity
-        spares.giveBack(handed)
+        // The receiver's side, in its own scope: when it ends, nothing but `spares` holds the buffer.
+        let given: UnsafeRawPointer? = {
+            var sender = PacketBatch()
+            Self.packet(1, 1000).withUnsafeBytes { sender.append($0, offloadHeader: nil, peer: 0, flowHash: 0) }
+            let handed = sender.take(refillingFrom: spares)
+            #expect(sender.isEmpty && sender.buffer.capacity == 0)   // nothing given back yet
+            spares.giveBack(handed)
+            return Self.storage(handed)
+        }()
         let next = spares.emptyBatch()
         #expect(next.isEmpty && next.buffer.readableBytes == 0)
-        #expect(next.buffer.capacity == capacity)
+        // The same storage, not a copy of it: an unshared buffer is emptied in place.
+        #expect(given != nil && Self.storage(next) == given)
         #expect(spares.emptyBatch().buffer.capacity == 0)   // taken: there was only one
+    }
+
+    @Test func joinedWritesToTheTunKeepOneLinksRecordsDoneAndNeverMixTwo() {
+        let a = DataPlaneLinkShared(now: 0), b = DataPlaneLinkShared(now: 0)
+        func joined(_ first: (DataPlaneLinkShared, Int)?, _ second: (DataPlaneLinkShared, Int)?) -> String {
+            switch DataPlane.recordsDone(first, then: second) {
+            case .none: "apart"
+            case .some(.none): "none"
+            case .some(.some(let (link, count))): "\(link === a ? "a" : "b") \(count)"
+            }
+        }
+        #expect(joined(nil, nil) == "none")
+        #expect(joined((a, 1), nil) == "a 1")
+        #expect(joined(nil, (b, 2)) == "b 2")
+        #expect(joined((a, 1), (a, 2)) == "a 3")
+        #expect(joined((a, 1), (b, 1)) == "apart")
     }
 
     @Test func sparesKeepABoundedNumberAndNoEmptyBuffers() {

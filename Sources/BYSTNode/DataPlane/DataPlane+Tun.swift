@@ -91,8 +91,9 @@ extension DataPlane {
         if whole { counters.super_packets_sent_whole += 1 } else { counters.super_packets_segmented += 1 }
     }
 
-    /// Hands the packets read for the loop's links over, one hop for the batch; a loop that
-    /// has `maxLoopBatches` still to deliver has fallen behind, and the batch is dropped.
+    /// Hands the packets read for the loop's links over, one hop for the batch (or none: it
+    /// joins the last one if the loop has not taken that yet); a loop that has
+    /// `maxLoopBatches` still to deliver has fallen behind, and the batch is dropped.
     func handToLoop() {
         guard !toLoop.isEmpty else { return }
         let version = routesVersion
@@ -102,7 +103,8 @@ extension DataPlane {
                 inbox[last].batch.append(contentsOf: toLoop)
                 return .joined
             }
-            guard inbox.count < Self.maxLoopBatches else { return .dropped }
+            guard loopBatchesUndelivered.load(ordering: .relaxed) < Self.maxLoopBatches else { return .dropped }
+            loopBatchesUndelivered.add(1, ordering: .relaxed)
             inbox.append((toLoop.take(refillingFrom: loopBatchSpares), version))
             return .queued(first: inbox.count == 1)
         }

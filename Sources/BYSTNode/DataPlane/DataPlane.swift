@@ -59,11 +59,13 @@ final class DataPlane: @unchecked Sendable {
     private let running = Atomic<Bool>(true)
     /// The plane's TUN counters, published after each round of events.
     private let publishedCounters = Mutex(TunCounters())
-    /// Batches handed to the loop and not yet delivered there; past `maxLoopBatches` (a loop
-    /// that fell behind) further ones are dropped and counted. One task, made once, delivers
-    /// all that wait (`handToLoop`): a hop allocates nothing.
+    /// Batches handed to the loop and not yet taken there. One task, made once, delivers all
+    /// that wait (`handToLoop`): a hop allocates nothing.
     let loopInbox = Mutex<[(batch: PacketBatch, version: UInt64)]>([])
     private(set) var deliverToLoop: (@Sendable () -> Void)?
+    /// Batches handed to the loop and not yet delivered there (taken or not); past
+    /// `maxLoopBatches` (a loop that fell behind) further ones are dropped and counted.
+    let loopBatchesUndelivered = Atomic<Int>(0)
     /// The buffers of batches posted to this plane (packets for the TUN, or routed here by
     /// another plane), for their senders' next; and of batches this plane handed to the loop.
     let batchSpares = PacketBatchSpares()
@@ -107,6 +109,8 @@ final class DataPlane: @unchecked Sendable {
     var previousTunWake: UInt64 = 0
     /// The commands being run; swapped with the inbox, so neither allocates in the steady state.
     private var taken: [Command] = []
+    /// The batches among them, given back to `batchSpares` once `taken` is emptied.
+    private var usedBatches: [PacketBatch] = []
     let tunBuffer: UnsafeMutableRawBufferPointer
     /// Parses and frames what is read from the TUN, and checks and writes what peers send
     /// (each with scratch arrays of its own, so neither's capacity follows the other's sizes).
@@ -187,7 +191,7 @@ final class DataPlane: @unchecked Sendable {
         guard isRunning else { return batch.removeAll() }
         let wasEmpty: Bool? = inbox.withLock { queue in
             guard let last = queue.indices.last, case .writeToTun(var pending, let done) = queue[last],
-                  pending.hasRoom(for: batch), let merged = Self.merge(done, recordsDone) else {
+                  pending.hasRoom(for: batch), let merged = Self.recordsDone(done, then: recordsDone) else {
                 tunWritesInFlight.add(1, ordering: .relaxed)
                 queue.append(.writeToTun(batch.take(refillingFrom: batchSpares), recordsDone: recordsDone))
                 return queue.count == 1
@@ -202,12 +206,15 @@ final class DataPlane: @unchecked Sendable {
         if wasEmpty { wake() }
     }
 
-    /// Both links' records done after one batch: one link's (or none), counts added.
-    private static func merge(_ first: (DataPlaneLinkShared, Int)?, _ second: (DataPlaneLinkShared, Int)?)
+    /// What two `writeToTun` commands' `recordsDone` become when their batches join: one
+    /// link's (or none), counts added; nil (do not join) for two different links.
+    static func recordsDone(_ first: (DataPlaneLinkShared, Int)?, then second: (DataPlaneLinkShared, Int)?)
         -> (DataPlaneLinkShared, Int)?? {
         guard let first else { return .some(second) }
         guard let second else { return .some(first) }
-        return first.0 === second.0 ? (first.0, first.1 + second.1) : nil
+        // `.none` spelled out: a bare `nil` here would be the inner optional, `.some(nil)`.
+        guard first.0 === second.0 else { return .none }
+        return (first.0, first.1 + second.1)
     }
 
     private func wake() {
@@ -286,6 +293,8 @@ final class DataPlane: @unchecked Sendable {
         inbox.withLock { swap(&$0, &taken) }
         for command in taken { run(command) }
         taken.removeAll(keepingCapacity: true)
+        // Only now, when the commands no longer hold them: a sender reusing one finds it unshared.
+        while let batch = usedBatches.popLast() { batchSpares.giveBack(batch) }
         readAfterWriting()
     }
 
@@ -329,12 +338,12 @@ final class DataPlane: @unchecked Sendable {
             for key in before + peer.allLinks { links[key]?.peerIndex = router.owner(ofLink: key) }
         case .writeToTun(let batch, let recordsDone):
             writeToTun(batch)
-            batchSpares.giveBack(batch)
+            usedBatches.append(batch)
             if let (shared, count) = recordsDone { shared.recordsAtLoop.subtract(count, ordering: .relaxed) }
             tunWritesInFlight.subtract(1, ordering: .relaxed)
         case .route(let batch, let version):
             sendRouted(batch, version: version)
-            batchSpares.giveBack(batch)
+            usedBatches.append(batch)
         case .stop:
             stopping = true
         }

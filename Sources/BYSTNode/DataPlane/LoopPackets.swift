@@ -60,6 +60,7 @@ final class LoopPackets {
             let batch = handedOver[index].batch
             handedOver[index].batch = PacketBatch()
             plane.loopBatchSpares.giveBack(batch)
+            plane.loopBatchesUndelivered.subtract(1, ordering: .relaxed)
         }
         handedOver.removeAll(keepingCapacity: true)
     }

@@ -40,7 +40,9 @@ final class WebSocketLinkStream: ChannelDuplexHandler {
     /// exists; the client's waits for `Upgraded`): before it, closing sends no close frame.
     private var open: Bool
     /// Where masked payloads are unmasked, kept: the link copies what it is handed, so by
-    /// the next frame nothing else holds it and unmasking allocates nothing.
+    /// the next frame nothing else holds it and unmasking allocates nothing. At most the
+    /// largest frame accepted (`WebSocketReceiver.maxMessageBytes`), like the link's own
+    /// inbound buffer.
     private var unmaskBuffer = ByteBuffer()
 
     init(role: WebSocketReceiver.Role, clock: @escaping () -> Nanoseconds = Clocks.monotonic) {

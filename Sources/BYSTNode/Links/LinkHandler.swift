@@ -55,12 +55,11 @@ final class LinkHandler: ChannelInboundHandler {
     var compressionScope: CompressionScope { machine.compressionScope }
     /// Records are batched into writes of about this size.
     static let writeBatch = 256 * 1024
-    /// Batch buffers, reused: once the socket has taken a batch nothing else holds its
-    /// buffer, so a batch allocates nothing (else `clear` gives it new storage). Bulk batches
-    /// take turns between two full-size buffers (`writtenBuffer`: the last one, which a full
-    /// socket may still hold); light traffic (a ping, an ACK) has one of `spareCapacity`.
+    /// A small batch buffer, reused: once the socket has taken a batch nothing else holds
+    /// it, so light traffic (a ping, an ACK) allocates nothing per record. Bulk batches use
+    /// the node's full-size buffers (`Node.writeBuffers`); at most `spareCapacity` bytes stay
+    /// with a link.
     private var spareBuffer: ByteBuffer?
-    private var writtenBuffer: ByteBuffer?
     private static let spareCapacity = 32 * 1024
     /// Backpressure from elsewhere than this socket (split mode's POST queue).
     var writeGate: LinkWriteGate?
@@ -373,8 +372,9 @@ final class LinkHandler: ChannelInboundHandler {
         let maxPayload = machine.peerMaxPayload, oneStream = machine.compressionScope != .off
         var wroteThroughNIO = false
         while context.channel.isWritable, writeGate?.acceptsWrites ?? true {
-            // The last batch's buffer, if the socket took all of it (else `clear` copies).
-            var out = spareBuffer ?? context.channel.allocator.buffer(capacity: Self.writeBatch + maxPayload + RecordFormat.overhead)
+            // A buffer an earlier batch used, if the socket took all of it (else `clear` copies).
+            var out = spareBuffer ?? node.writeBuffers.take()
+                ?? context.channel.allocator.buffer(capacity: Self.writeBatch + maxPayload + RecordFormat.overhead)
             spareBuffer = nil
             out.clear()
             while out.readableBytes < Self.writeBatch, let mark = machine.beginRecord(in: &out) {
@@ -392,7 +392,7 @@ final class LinkHandler: ChannelInboundHandler {
                 }
             }
             guard out.readableBytes > 0 else {
-                spareBuffer = out
+                if out.capacity > Self.spareCapacity { node.writeBuffers.giveBack(out) } else { spareBuffer = out }
                 break
             }
             // A batch that is not full ran out of things to send: no need to look again.
@@ -405,16 +405,11 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     private func keepSpare(_ buffer: ByteBuffer) {
-        if buffer.capacity <= Self.spareCapacity {
-            spareBuffer = buffer
-            writtenBuffer = nil
-        } else if buffer.readableBytes > Self.spareCapacity / 4 {
-            spareBuffer = writtenBuffer
-            writtenBuffer = buffer
-        } else if let context {
-            // Light traffic on a full-size buffer: go small from the next batch on.
+        if buffer.capacity <= Self.spareCapacity { return spareBuffer = buffer }
+        node.writeBuffers.giveBack(buffer)
+        // Light traffic on a full-size buffer: go small from the next batch on.
+        if buffer.readableBytes <= Self.spareCapacity / 4, let context {
             spareBuffer = context.channel.allocator.buffer(capacity: Self.spareCapacity)
-            writtenBuffer = nil
         }
     }
 

@@ -78,6 +78,8 @@ final class Node {
     var dataPlaneDropsFolded = TunCounters()
     /// Packets for the TUN and session pumps, at the end of each loop tick (EndOfTick.swift).
     private(set) lazy var endOfTick = EndOfTick(node: self)
+    /// The full-size write batch buffers the links on the loop take turns with (LinkHandler.pump).
+    let writeBuffers = WriteBufferPool()
     /// The TUN's kernel offloads (nil: `[tun] offload = false`, no TUN, or not available):
     /// with them we offer `gsoPackets` to peers.
     private(set) var tunOffloads: TunDevice.Offloads?
