@@ -5,7 +5,7 @@
 # allocation in each node (Swift objects, arrays and NIO buffers all come from there) while
 # the status counters say how many packets (TUN reads/writes) went through. A benchmark,
 # not a test: figures go to docs/PERFORMANCE.md. Plain links with offloads on (the default)
-# and forced off; links over HTTP in duplex and WebSocket mode (offloads on).
+# and forced off; links over HTTP in duplex, WebSocket and split mode (offloads on).
 #
 #   bash scripts/bench-allocations.sh [seconds]       (default 5; as root; installs linux-perf)
 #   BYST_BIN=path/to/byst bash scripts/bench-allocations.sh     (that binary, no build)
@@ -72,9 +72,9 @@ PY
 "$bench/netns.sh" up
 echo "| run | TUN reads at A | allocations at A | per read | TUN writes at B | allocations at B | per write |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-# Plain links (on the data planes) with offloads on and off, then links over HTTP (duplex and
-# WebSocket: on the event loop, their packets handed between the loop and the planes in batches).
-for variant in "offload=true true" "offload=false false" "HTTP_duplex true duplex" "HTTP_websocket true websocket"; do
+# Plain links (on the data planes) with offloads on and off, then links over HTTP (duplex,
+# WebSocket, split: on the event loop, their packets handed between the loop and the planes in batches).
+for variant in "offload=true true" "offload=false false" "HTTP_duplex true duplex" "HTTP_websocket true websocket" "HTTP_split true split"; do
     read -r name offload http_mode <<<"$variant"
     name=${name/_/ }
     BYST_BIN=$byst deploy/bench-conf.sh "$work/conf" 1 "$offload" 1 "$http_mode"

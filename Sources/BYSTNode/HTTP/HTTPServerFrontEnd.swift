@@ -95,7 +95,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         var bytes = unwrapInboundIn(data)
         if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
         // An upstream part's body must keep moving (a trickling body would hold the connection).
-        if case .upstreamPart = state { armDeadline(Self.idleTimeout) }
+        if case .upstreamPart = state { deadlineExtendedTo = .now() + Self.idleTimeout }
         process(context)
     }
 
@@ -486,9 +486,22 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         }
     }
 
+    /// Progress since the deadline was armed moved it here: when the armed task fires it
+    /// re-arms itself for the rest, rather than a timer being made per read.
+    private var deadlineExtendedTo: NIODeadline?
+
     private func armDeadline(_ timeout: TimeAmount) {
+        deadlineExtendedTo = nil
+        scheduleDeadline(at: .now() + timeout, timeout: timeout)
+    }
+
+    private func scheduleDeadline(at when: NIODeadline, timeout: TimeAmount) {
         deadline?.cancel()
-        deadline = context?.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        deadline = context?.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+            if let later = deadlineExtendedTo, later > .now() {
+                deadlineExtendedTo = nil
+                return scheduleDeadline(at: later, timeout: timeout)
+            }
             if case .upstreamPart = state {
                 node.logger.info("HTTP split upstream part from \(remote) stalled for \(timeout); closing")
                 state = .done
