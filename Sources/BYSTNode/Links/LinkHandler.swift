@@ -402,6 +402,7 @@ final class LinkHandler: ChannelInboundHandler {
             if !full { break }
         }
         if wroteThroughNIO { context.flush() }
+        node.writeBuffers.flushed()
     }
 
     private func keepSpare(_ buffer: ByteBuffer) {
