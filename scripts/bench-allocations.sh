@@ -47,7 +47,7 @@ allocations() {
     grep -qE "^[0-9]+,,probe_libc:malloc" "$work/perf-$1.csv" || {
         echo "bench-allocations: perf counted nothing for node $1:" >&2; cat "$work/perf-$1.csv" >&2; exit 1
     }
-    awk -F, '/probe_libc/ { sum += $1 } END { print sum + 0 }' "$work/perf-$1.csv"
+    awk -F, '/probe_libc/ { sum += $1 } END { printf "%.0f\n", sum }' "$work/perf-$1.csv"
 }
 
 # measure NAME LOAD...: runs LOAD in namespace A while perf counts each node's allocations.

@@ -127,11 +127,11 @@ stop_branch_b() {
 # iperf3 -t 5 from branch a's LAN to the hub's LAN through the tunnel; prints bit/s.
 transfer() {
     ip netns exec "$(ns a)" iperf3 -c 10.2.0.1 -B 10.1.0.1 -t 5 -J >"$BYST_NS_WORK/iperf-$1.json" || fail "iperf3 ($1) failed"
-    awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%d", $2; exit }' "$BYST_NS_WORK/iperf-$1.json"
+    awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%.0f", $2; exit }' "$BYST_NS_WORK/iperf-$1.json"
 }
 # The per-second rates of that transfer, in Mbit/s.
 seconds_of() {
-    awk -F'[:,]' '/"intervals"/ { i = 1 } /"end":[ \t]*\{/ { i = 0 } i && /"sum"/ { s = 1 } s && /"bits_per_second"/ { printf "%d ", $2 / 1e6; s = 0 }' \
+    awk -F'[:,]' '/"intervals"/ { i = 1 } /"end":[ \t]*\{/ { i = 0 } i && /"sum"/ { s = 1 } s && /"bits_per_second"/ { printf "%.0f ", $2 / 1e6; s = 0 }' \
         "$BYST_NS_WORK/iperf-$1.json"
 }
 metric() { # NAME{LABELS} from the hub's /metrics (empty if it does not answer)

@@ -117,7 +117,7 @@ port=$(ip netns exec "$(ns a)" ss -tnH state established dst 192.168.241.2:7000 
 ip netns exec "$(ns a)" ss -K dst 192.168.241.2 sport = :"$port" >/dev/null 2>&1 || true
 echo "cut the link from local port $port"
 wait "$client" || fail "iperf3 did not complete after a link cut"
-bps=$(awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%d", $2; exit }' "$BYST_NS_WORK/iperf.json")
+bps=$(awk -F'[:,]' '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { printf "%.0f", $2; exit }' "$BYST_NS_WORK/iperf.json")
 [ "${bps:-0}" -gt 1000000 ] || fail "iperf3 moved only ${bps:-0} bit/s"
 echo "ok: iperf3 -t 5 through the tunnel with a link cut: $((bps / 1000000)) Mbit/s"
 after=$(reconnects)
