@@ -68,7 +68,7 @@ extension Node {
     /// Everything: the node, its totals and every peer, in one go (tests; the control socket
     /// uses the sliced `status(_:reply:)`).
     func status() -> StatusReport {
-        var totals = StatusTotals(peers: peers.count, planes: dataPlanes.count)
+        var totals = StatusTotals(peers: peers.count, planes: tun?.planes.count ?? 0)
         for peer in peers { totals.add(peer) }
         return status(peers: peers.map { $0.status() }, totals: totals)
     }
@@ -76,7 +76,7 @@ extension Node {
     /// The status `view` asks for, to `reply`; nil for a peer that is not configured. Every
     /// view reads the peers a slice per loop tick (`mapSliced`): the totals need them all.
     func status(_ view: StatusView, reply: @escaping (StatusReport?) -> Void) {
-        var totals = StatusTotals(peers: peers.count, planes: dataPlanes.count)
+        var totals = StatusTotals(peers: peers.count, planes: tun?.planes.count ?? 0)
         switch view {
         case .full:
             mapSliced(peers, { peer in
@@ -100,11 +100,11 @@ extension Node {
             node: config.name,
             uptime_seconds: Double(now - startedAt) / 1e9,
             handshake_failures: handshakeFailures + acceptGate.refused,
-            tun: tunDevice.map { device in
+            tun: tun.map { tun in
                 StatusReport.Tun(
-                    name: device.name, counters: tunCounters,
+                    name: tun.device.name, counters: tun.counters,
                     dropped_queue_full: totals.droppedQueueFull,
-                    dropped_loop_batches: loopBatchesDropped,
+                    dropped_loop_batches: tun.loopBatchesDropped,
                     data_plane_links: totals.planeLinks.reduce(0, +), plane_links: totals.planeLinks)
             },
             peers: peerReports,

@@ -66,7 +66,7 @@ extension DataPlane {
         loop.execute {
             for record in records { handler.value.planeReceived(record) }
             // Their packets reach the TUN through this plane, ahead of the count.
-            handler.value.node.loopPackets?.flushToTun(recordsDone: shared, count: records.count, via: plane)
+            handler.value.node.tun?.loopPackets.flushToTun(recordsDone: shared, count: records.count, via: plane)
         }
     }
 

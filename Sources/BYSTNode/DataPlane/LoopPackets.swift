@@ -112,7 +112,7 @@ final class LoopPackets {
     /// go straight to the TUN once these packets are written, by the same thread, before them.
     func flushToTun(recordsDone: DataPlaneLinkShared? = nil, count: Int = 1, via plane: DataPlane? = nil) {
         flushScheduled = false
-        guard let plane = plane ?? node.dataPlanes.first else { return toTun.removeAll() }
+        guard let plane = plane ?? node.tun?.planes.first else { return toTun.removeAll() }
         if toTun.isEmpty {
             guard let recordsDone else { return }
             // Nothing of this record, nor of any earlier, still on its way to the TUN (a

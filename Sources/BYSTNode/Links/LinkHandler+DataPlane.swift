@@ -16,7 +16,7 @@ struct PlaneLinkState {
     let shared: DataPlaneLinkShared
     /// The shared counters as last folded into the session and metrics.
     var folded = Counts()
-    /// The plane reported the link closed (counted out of `Node.linksOnPlanes`).
+    /// The plane reported the link closed (counted out of `TunService.linksOnPlanes`).
     var leftPlane = false
     /// The routes the plane has say the link is retiring (no more packets on it).
     var retirePublished = false
@@ -52,22 +52,22 @@ extension LinkHandler {
         guard plane == nil, node.config.tun?.dataPlane == true, isEstablished, let session,
               writeGate == nil, nioWritesInFlight == 0, !closingAfterFlush, machine.compressionScope != .all,
               let socket = directSocket, socket.isOpen, !session.inspect({ $0.isRetiring(id) }),
-              let dataPlane = node.planeForNewLink(of: session.peer, sequenced: negotiatedFeatures.contains(.sequencedPackets)),
+              let tun = node.tun, let dataPlane = tun.planeForNewLink(of: session.peer, sequenced: negotiatedFeatures.contains(.sequencedPackets)),
               dataPlane.isRunning,
               let records = machine.handOff(), let descriptor = socket.takeDescriptor()
         else { return }
         directSocket = nil
-        let key = node.nextDataPlaneKey()
+        let key = tun.nextPlaneKey()
         let shared = DataPlaneLinkShared(now: Clocks.monotonic())
         let link = DataPlaneLink(key: key, fd: descriptor, machine: records, shared: shared,
-                                 peerIndex: node.loopPackets?.routeIndex(of: session.peer) ?? PacketRouter.noPeer)
+                                 peerIndex: tun.loopPackets.routeIndex(of: session.peer))
         link.sequencedPackets = negotiatedFeatures.contains(.sequencedPackets)
         plane = PlaneLinkState(key: key, owner: dataPlane, shared: shared)
-        node.linksOnPlanes[dataPlane.index] += 1
+        tun.linkJoined(dataPlane)
         // Packets this link brought so far reach the TUN before those the plane opens next.
-        node.loopPackets?.flushToTun(via: dataPlane)
+        tun.loopPackets.flushToTun(via: dataPlane)
         dataPlane.post(.adopt(link, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
-        node.publishDataPlaneRoutes(peer: session.peer)
+        tun.publishRoutes(peer: session.peer)
         logger.debug("link handed to the data plane")
         // NIO's descriptor only: the plane's duplicate keeps the connection (no shutdown(2)).
         context.close(promise: nil)
@@ -118,7 +118,7 @@ extension LinkHandler {
         guard var plane, !plane.retirePublished, let session, session.inspect({ $0.isRetiring(id) }) else { return }
         plane.retirePublished = true
         self.plane = plane
-        node.publishDataPlaneRoutes(peer: session.peer)
+        node.tun?.publishRoutes(peer: session.peer)
     }
 
     /// A record the plane opened that is not packets only (or came behind one that was not).
@@ -143,7 +143,7 @@ extension LinkHandler {
     func planeClosed(reason: String?) {
         if let owner = plane?.owner, plane?.leftPlane == false {
             plane?.leftPlane = true
-            node.linksOnPlanes[owner.index] -= 1
+            node.tun?.linkLeft(owner)
         }
         foldPlaneCounters()
         if let reason, reason.hasPrefix(DataPlaneLink.closedByRemoteReason) || reason.hasSuffix(DataPlaneLink.resetByRemoteReason) {
@@ -156,7 +156,7 @@ extension LinkHandler {
         machine.close()
         session?.detach(self)
         slot?.linkClosed(self)
-        node.publishDataPlaneRoutes(peer: session?.peer)
+        node.tun?.publishRoutes(peer: session?.peer)
         linkClosedForWaiters()
     }
 

@@ -169,7 +169,7 @@ final class LinkSlot {
         let node = peer.node
         // `compression = "off"`: not even offered, so neither side compresses (PROTOCOL.md §4.2).
         var features: LinkFeatures = peer.config.compression == .off ? [.streamStriping] : [.compression, .streamStriping]
-        if node.tunOffloads != nil { features.insert(.gsoPackets) }
+        if node.tun?.offloads != nil { features.insert(.gsoPackets) }
         if node.config.keepsIdleLinksCheaply { features.insert(.idleKeepalive) }
         if peer.config.packetStriping, node.reordersPackets { features.insert(.sequencedPackets) }
         let hello = LinkHello(

@@ -52,11 +52,11 @@ extension Node {
     }
 
     private func applyMetrics(_ states: [(name: String, state: NodeMetrics.PeerState)]) -> PrometheusCollectorRegistry {
-        foldDataPlaneDrops()
+        tun?.foldDrops(into: metrics)
         var uplinks: [String: [(name: String, state: UplinkState)]] = [:]
         for peer in peers where !peer.config.uplinks.isEmpty { uplinks[peer.config.name] = peer.uplinkStates() }
         metrics.update(uptimeSeconds: Double(Clocks.monotonic() - startedAt) / 1e9,
-                       readerBatchesDropped: loopBatchesDropped, pendingHandshakes: admission.pendingCount,
+                       readerBatchesDropped: tun?.loopBatchesDropped ?? 0, pendingHandshakes: admission.pendingCount,
                        peers: states, uplinks: uplinks)
         return metrics.registry
     }

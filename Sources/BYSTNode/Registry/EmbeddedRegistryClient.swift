@@ -59,16 +59,30 @@ final class EmbeddedRegistryClient: RegistryBackend {
         }
     }
 
-    func stop() {
+    @discardableResult
+    func stop() -> EventLoopFuture<Void> {
         stopped = true
         tick?.cancel()
         reconnect?.cancel()
-        for port in owned.keys.sorted() { send(.unregister(port: port)) { _ in } }
+        // Done once every release is answered, or failed (no stream, or it ended). Until then
+        // the requests waiting for answers keep this client.
+        let released = node.eventLoop.makePromise(of: Void.self)
+        var unanswered = owned.count
+        for port in owned.keys.sorted() {
+            send(.unregister(port: port)) { [self] reply in
+                if case .none = reply { node.logger.debug("registry: the release of port \(port) was not answered") }
+                unanswered -= 1
+                if unanswered == 0 { released.succeed() }
+            }
+        }
+        if unanswered == 0 { released.succeed() }
         owned.removeAll()
-        // The unregisters go out before the stream's end (a reset would drop them).
-        stream?.onClose = nil
+        // The unregisters go out before the stream's end (a reset would drop them); its end
+        // now only fails what waits for an answer.
+        stream?.onClose = { [unowned self] _ in failPending() }
         stream?.finish()
         stream = nil
+        return released.futureResult
     }
 
     // MARK: Operations
@@ -143,15 +157,20 @@ final class EmbeddedRegistryClient: RegistryBackend {
     private func streamEnded(_ reason: String, peerRestarted: Bool = false) {
         stream = nil
         if peerRestarted, droppedAt != nil { stateGone("the registry restarted (it reset our stream)") }
-        let failed = pending.values.sorted { $0.sent < $1.sent }
-        pending.removeAll()
-        for request in failed { request.done(nil) }
+        failPending()
         if isConnected {
             isConnected = false
             node.logger.warning("registry: connection lost (\(reason)); ports held until the lease runs out")
             onEvent?(.disconnected(reason: reason))
         }
         scheduleReconnect()
+    }
+
+    /// Every request waiting for an answer gets none (its stream ended), oldest first.
+    private func failPending() {
+        let failed = pending.values.sorted { $0.sent < $1.sent }
+        pending.removeAll()
+        for request in failed { request.done(nil) }
     }
 
     private func scheduleReconnect() {

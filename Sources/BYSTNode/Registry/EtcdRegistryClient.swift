@@ -102,8 +102,9 @@ final class EtcdRegistryClient: RegistryBackend {
         grant()
     }
 
-    func stop() {
-        guard !stopped else { return }
+    @discardableResult
+    func stop() -> EventLoopFuture<Void> {
+        guard !stopped else { return eventLoop.makeSucceededVoidFuture() }
         stopped = true
         timer?.cancel()
         for watch in watches.values { watch.stop() }
@@ -111,18 +112,22 @@ final class EtcdRegistryClient: RegistryBackend {
         // Queued claims and releases still run, and see `stopped`: each completion is called.
         owned.removeAll()
         validUntil = nil
-        if let lease {
-            self.lease = nil
-            revoke(lease.id)
-        }
+        guard let lease else { return eventLoop.makeSucceededVoidFuture() }
+        self.lease = nil
+        return revoke(lease.id)
     }
 
-    /// Revoking deletes our keys at once instead of when the lease runs out (best effort).
-    private func revoke(_ id: Int64) {
+    /// Revoking deletes our keys at once instead of when the lease runs out (best effort):
+    /// the future succeeds when etcd answered or the call failed.
+    @discardableResult
+    private func revoke(_ id: Int64) -> EventLoopFuture<Void> {
+        let answered = eventLoop.makePromise(of: Void.self)
         http.call("/v3/lease/revoke", EtcdLeaseIDRequest(ID: EtcdInt(id)), as: EtcdResponseHeaderOnly.self,
                   timeout: Self.revokeTimeout) { [logger] result in
             if case .failure(let error) = result { logger.debug("etcd: revoking lease \(id) failed: \(error)") }
+            answered.succeed()
         }
+        return answered.futureResult
     }
 
     // MARK: Lease
@@ -140,7 +145,7 @@ final class EtcdRegistryClient: RegistryBackend {
                     return grantFailed("etcd granted no lease: \(response.error ?? "no ID or TTL in the answer")")
                 }
                 // Stopped meanwhile: give the lease back rather than let it linger.
-                guard !stopped else { return revoke(id) }
+                guard !stopped else { revoke(id); return }
                 granted(id: id, ttl: .seconds(ttl), sent: sent)
             case .failure(let error):
                 grantFailed("lease grant failed: \(error)")

@@ -9,6 +9,7 @@
 //
 // Everything runs on the node's event loop; `onEvent` is called on it.
 import BYSTProto
+import NIOCore
 
 /// A port's owner as the registry publishes it.
 struct PortOwner: Sendable, Equatable {
@@ -57,8 +58,10 @@ protocol RegistryBackend: AnyObject {
     var isConnected: Bool { get }
 
     func start()
-    /// Releases our ports (best effort) and stops.
-    func stop()
+    /// Releases our ports (best effort) and stops; the future succeeds once the registry has
+    /// answered the release, or it could not be sent.
+    @discardableResult
+    func stop() -> EventLoopFuture<Void>
     /// Claims `port` with `info` if free. Fails with a reason when the registry cannot be
     /// reached or refuses (e.g. during its restart grace period): the caller retries later.
     func register(_ port: String, info: String, completion: @escaping (Result<RegisterOutcome, RegistryFailure>) -> Void)

@@ -42,6 +42,6 @@ final class EndOfTick {
         swap(&pumps, &running)
         for session in running { session.runScheduledPump() }
         running.removeAll(keepingCapacity: true)
-        node.loopPackets?.flushToTun()
+        node.tun?.loopPackets.flushToTun()
     }
 }

@@ -129,35 +129,11 @@ extension Node {
         }
     }
 
-    /// Puts the `allowed_ips` of exactly the peers we serve into the kernel. The list is read
-    /// here; the diff against what is installed (sets: a hub's thousands of prefixes) and the
-    /// netlink requests run on a pool thread, one sync after another (`installedRoutes`).
+    /// Puts the `allowed_ips` of exactly the peers we serve into the kernel (the list is read
+    /// here, worked out on a pool thread: TunService.syncKernelRoutes).
     func syncRoutes(context: String) {
-        guard let device = tunDevice, let tun = config.tun else { return }
         let peers = config.peers, served = servedPeers
-        let interface = device.name, addresses = tun.addresses, logger = self.logger, loop = eventLoop
-        installedRoutes = installedRoutes.flatMap { installed in
-            NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
-                let wanted = peers.filter(served.serves).flatMap(\.allowedIPs)
-                return Self.updateRoutes(from: installed, to: wanted, interface: interface, addresses: addresses, logger: logger, context: context)
-            }.recover { _ in installed }
-        }
-    }
-
-    /// The routes through `interface` after moving them from `installed` to `wanted`.
-    private static func updateRoutes(from installed: Set<IPPrefix>, to wanted: [IPPrefix], interface: String, addresses: [IPPrefix],
-                                     logger: Logger, context: String) -> Set<IPPrefix> {
-        let wantedSet = Set(wanted)
-        let adding = wanted.filter { !installed.contains($0) }
-        let removing = installed.filter { !wantedSet.contains($0) }
-        guard !adding.isEmpty || !removing.isEmpty else { return installed }
-        do throws(NetlinkSocket.Failure) {
-            try InterfaceConfigurator.updateRoutes(interface: interface, addresses: addresses, adding: adding, removing: Array(removing))
-            return wantedSet
-        } catch {
-            logger.error("\(context): routes through \(interface): \(error)")
-            return installed
-        }
+        tun?.syncKernelRoutes(context: context) { peers.filter(served.serves).flatMap(\.allowedIPs) }
     }
 }
 

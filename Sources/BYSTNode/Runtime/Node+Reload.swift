@@ -127,7 +127,7 @@ extension Node {
         updateTunRoutes()
         if config.ha != nil { closeUnservedLinks("reload: this gateway is not active for the peer's HA port") }
         registryServer?.configChanged()
-        let forwards = reloadForwards(old: oldForwards, new: plan.config.forwards)
+        let forwardsChanged = forwards.reload(old: oldForwards, new: plan.config.forwards)
         // A replaced peer's old runtime stops dialing before its successor starts.
         let batches = stride(from: 0, to: retiring.count, by: Self.reloadPeersPerSlice).map {
             Array(retiring[$0..<min($0 + Self.reloadPeersPerSlice, retiring.count)])
@@ -143,23 +143,21 @@ extension Node {
         if !gone.isEmpty { summary.append("removed \(gone.joined(separator: ", "))") }
         if !replaced.isEmpty { summary.append("restarted \(replaced.joined(separator: ", ")) (settings changed)") }
         if !rekeyed.isEmpty { summary.append("new keys for \(rekeyed.map(\.0.config.name).joined(separator: ", "))") }
-        if !forwards.isEmpty { summary.append(forwards) }
+        if !forwardsChanged.isEmpty { summary.append(forwardsChanged) }
         let text = summary.isEmpty ? "no changes" : summary.joined(separator: "; ")
         logger.info("config reloaded: \(text)")
         return text
     }
 
-    /// Removed (or restarted) peers: tell them, stop dialing, close their links shortly after
-    /// (in one task: a thousand timers due at once would hold the loop in one turn). They are
-    /// held meanwhile and for `retiredPeerHold` after: their sessions, links and slots refer to
-    /// them (unowned) while they close, and a dial in flight answers within 10 s.
+    /// Removed (or restarted) peers: tell them (a go-away), stop dialing, close their links
+    /// once that is written (`closeWhenFlushed`). They are held meanwhile and for
+    /// `retiredPeerHold` after: their sessions, links and slots refer to them (unowned) while
+    /// they close, and a dial in flight answers within 10 s.
     private func retire(_ batch: [PeerRuntime]) {
         for peer in batch { peer.shutdown() }
         retiredPeers.append(contentsOf: batch)
         let links = batch.flatMap { peer in peer.sessions.flatMap { $0.links.values } }
-        eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
-            for link in links { link.close() }
-        }
+        _ = closeWhenFlushed(links)
         let released = Set(batch.map(ObjectIdentifier.init))
         eventLoop.assumeIsolated().scheduleTask(in: Self.retiredPeerHold) { [self] in
             retiredPeers.removeAll { released.contains(ObjectIdentifier($0)) }
@@ -169,30 +167,8 @@ extension Node {
     static let retiredPeerHold: TimeAmount = .seconds(15)
 
     private func updateTunRoutes() {
-        guard tunDevice != nil else { return }
-        rebuildDataPlaneRoutes()
+        guard let tun else { return }
+        tun.rebuildRoutes()
         syncRoutes(context: "reload")
-    }
-
-    /// Closes forwards that went away or changed and binds the new ones; a summary or "".
-    private func reloadForwards(old: [ForwardConfig], new: [ForwardConfig]) -> String {
-        let oldByListen = Dictionary(uniqueKeysWithValues: old.map { ($0.listen, $0) })
-        let newByListen = Dictionary(uniqueKeysWithValues: new.map { ($0.listen, $0) })
-        var closed = 0
-        for forward in old where newByListen[forward.listen] != forward {
-            forwardChannels.removeValue(forKey: forward.listen)?.close(promise: nil)
-            closed += 1
-        }
-        let opening = new.filter { oldByListen[$0.listen] != $0 }
-        for forward in opening {
-            // A listener closed just above frees its port once its close completes.
-            eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { [self] in
-                startForward(forward).assumeIsolated().whenFailure { [self] error in
-                    logger.error("reload: forward \(forward.listen): \(error)")
-                }
-            }
-        }
-        guard closed + opening.count > 0 else { return "" }
-        return "forwards: \(opening.count) bound, \(closed) closed"
     }
 }

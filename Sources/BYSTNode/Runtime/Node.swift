@@ -3,8 +3,8 @@
 //   listeners (byst://) ─▶ LinkAcceptor ▸ LinkAdmission ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
 //   HTTP(S) listeners ─▶ LinkAcceptor ▸ LinkAdmission ─▶ [TLS] ▸ HTTPServerFrontEnd ─▶ LinkHandler(responder) (duplex, split, raw)
 //   peers with endpoints ─▶ LinkSlot × links ─▶ LinkHandler(initiator) ─▶ PeerRuntime.outgoing
-//   [[forward]] listeners ─▶ ForwardHandler(near) ─▶ SessionRuntime.openStream
-//   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardHandler(far) ─▶ target
+//   [[forward]] listeners ─▶ ForwardService ─▶ ForwardHandler(near) ─▶ SessionRuntime.openStream
+//   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardService.connect ─▶ ForwardHandler(far) ─▶ target
 //   control socket ─▶ status JSON
 //   metrics_listen ─▶ MetricsHTTPHandler ─▶ metricsExposition (Prometheus text)
 //   registry backend ─events─▶ HAController (active: listeners + routes) / port:NAME peers
@@ -59,38 +59,22 @@ final class Node {
     private var peersByName: [String: PeerRuntime]?
     var peersByKeyID: [KeyID: PeerRuntime] = [:]
     private var channels: [Channel] = []
-    /// Forward listeners by address, so a reload can close or add them one by one.
-    var forwardChannels: [HostPort: Channel] = [:]
+    /// `[[forward]]` listeners, and the connections to stream targets (ForwardService.swift).
+    private(set) lazy var forwards = ForwardService(eventLoop: eventLoop, logger: logger) { [unowned self] name in
+        peer(named: name)?.sessionForNewStream()
+    }
     private var linkCounter = 0
-    /// The TUN interface (its first queue), when `[tun]` is configured.
-    private(set) var tunDevice: TunDevice?
-    private var tunQueues: [TunDevice] = []
-    /// Read and write the TUN, one per queue, and carry its packets over established plain
-    /// links, outside the event loop (DataPlane.swift).
-    private(set) var dataPlanes: [DataPlane] = []
-    /// Links handed to each plane and not yet closed there (`planeForNewLink` balances by it).
-    var linksOnPlanes: [Int] = []
-    /// The loop's side of the TUN: packets for and from the links the loop holds.
-    private(set) var loopPackets: LoopPackets?
-    /// The last key given to a link the data plane owns (Node+DataPlane.swift).
-    var dataPlaneKeys: UInt64 = 1
-    /// The plane's drop counters as last folded into the metrics.
-    var dataPlaneDropsFolded = TunCounters()
+    /// The TUN, its data planes and routes, when `[tun]` is configured (TunService.swift).
+    private(set) var tun: TunService?
     /// Packets for the TUN and session pumps, at the end of each loop tick (EndOfTick.swift).
     private(set) lazy var endOfTick = EndOfTick(node: self)
     /// The full-size write batch buffers the links on the loop take turns with (LinkHandler.pump).
     let writeBuffers = WriteBufferPool()
-    /// The TUN's kernel offloads (nil: `[tun] offload = false`, no TUN, or not available):
-    /// with them we offer `gsoPackets` to peers.
-    private(set) var tunOffloads: TunDevice.Offloads?
     let startedAt = Clocks.monotonic()
     let splitRegistry: SplitRegistry
     private let serverTLS: NIOSSLContext?
     /// Link listeners (byst://, http(s)://): bound at start, or with `[ha]` while active.
     var linkListeners: [LinkAcceptor] = []
-    /// The peers' allowed_ips routes in the kernel (with `[ha]`: of the peers served, `serves`),
-    /// once the route syncs under way are done (`syncRoutes`).
-    lazy var installedRoutes: EventLoopFuture<Set<IPPrefix>> = eventLoop.makeSucceededFuture([])
     /// `registry` in the config: the backend, and the HA role it drives.
     var registryBackend: RegistryBackend?
     var haController: HAController?
@@ -105,8 +89,6 @@ final class Node {
     var retiredPeers: [PeerRuntime] = []
     /// The reload being applied, if any: the next one waits for it.
     var reloadInProgress: EventLoopFuture<Void>?
-    /// A route table being built for the data planes off the loop (Node+DataPlane.swift).
-    var routeTableBuild: RouteTableBuild?
 
     enum StartError: Error, CustomStringConvertible {
         case missingKey(peer: String, key: String, store: String, storeExists: Bool)
@@ -188,7 +170,7 @@ final class Node {
         var features: LinkFeatures = peerFeatures.compression ? [.compression] : []
         // Every stream this node receives is reassembled by offset (PROTOCOL.md §5.3).
         features.insert(.streamStriping)
-        if tunOffloads != nil { features.insert(.gsoPackets) }
+        if tun?.offloads != nil { features.insert(.gsoPackets) }
         if config.keepsIdleLinksCheaply { features.insert(.idleKeepalive) }
         // Like compression: offered if any peer stripes; a peer that offers it too gets its
         // sequenced packets reordered, and ours striped only if its `packet_striping` is on.
@@ -223,7 +205,7 @@ final class Node {
         var binds: [EventLoopFuture<Void>] = []
         // An HA gateway accepts links only while it owns its port (Node+HA.swift).
         if config.ha == nil { binds += bindLinkListeners() }
-        for forward in config.forwards { binds.append(startForward(forward)) }
+        binds += config.forwards.map(forwards.listen)
         for address in config.metricsListen {
             binds.append(bind(address, what: "metrics (GET \(MetricsHTTPHandler.path))") { [self] channel in
                 try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(node: self))
@@ -296,92 +278,26 @@ final class Node {
         return eventLoop.makeSucceededFuture(())
     }
 
-    /// Binds a `[[forward]]` listener; its connections become streams to the peer.
-    func startForward(_ forward: ForwardConfig) -> EventLoopFuture<Void> {
-        bind(forward.listen, what: "forward \(forward.listen) → \(forward.peer):\(forward.target)", forward: true) { [self] channel in
-            guard let session = peer(named: forward.peer)?.sessionForNewStream() else {
-                logger.debug("forward \(forward.listen): no session with peer '\(forward.peer)' yet; refusing connection")
-                channel.close(promise: nil)
-                return
-            }
-            try channel.pipeline.syncOperations.addHandler(ForwardHandler(session: session, target: forward.target.description))
-        } registered: { [self] channel in
-            forwardChannels[forward.listen] = channel
-        }
-    }
-
     /// Creates and configures the TUN interface: addresses, MTU, up, a route for every
-    /// peer's allowed_ips (all through rtnetlink).
+    /// peer's allowed_ips (all through rtnetlink); its planes start with the whole route table.
     private func startTun() throws {
-        guard let tun = config.tun else { return }
-        let queues = try Self.openTunQueues(tun)
-        var started = false
-        defer { if !started { for queue in queues { queue.close() } } }
-        let device = queues[0]
-        if tun.offload {
-            do throws(TunDevice.Failure) {
-                tunOffloads = try device.enableOffloads()
-            } catch {
-                logger.warning("TUN \(tun.name): offloads not available (\(error)); packets go one at a time")
-            }
-        }
+        guard let tunConfig = config.tun else { return }
         // An HA gateway installs its routes only while active.
         let routes = config.ha == nil ? peers.flatMap(\.config.allowedIPs) : []
-        installedRoutes = eventLoop.makeSucceededFuture(Set(routes))
-        try InterfaceConfigurator.configure(interface: device.name, addresses: tun.addresses, mtu: tun.mtu, routes: routes)
-        if tunOffloads != nil {
-            // A super-packet must fit in one record with its frame header (PROTOCOL.md §5.4): a
-            // sequenced one's when a peer stripes (larger ones are cut here).
-            let frameHeader = peerFeatures.packetStriping ? Frame.sequencedPacketHeaderSize : Frame.packetHeaderSize
-            let size = min(Frame.maxPacketSize, config.maxRecordPayload - frameHeader - Frame.offloadHeaderSize)
-            do throws(NetlinkSocket.Failure) {
-                try InterfaceConfigurator.setGSOMaxSize(interface: device.name, size: size)
-            } catch {
-                logger.warning("TUN \(device.name): cannot cap GSO packets at \(size) bytes (\(error)); larger ones are segmented here")
-            }
-        }
-        let loopPackets = LoopPackets(node: self)
-        let planes = try queues.enumerated().map { index, queue throws(TunDevice.Failure) in
-            try DataPlane(index: index, device: queue, mtu: tun.mtu, writesWhole: queue.vnetHeader && tunOffloads != nil,
-                          loop: eventLoop, loopPackets: loopPackets, logger: logger)
-        }
-        tunDevice = device
-        tunQueues = queues
-        self.loopPackets = loopPackets
-        dataPlanes = planes
-        linksOnPlanes = [Int](repeating: 0, count: planes.count)
-        publishDataPlaneRoutesNow()
-        for plane in planes { plane.start(siblings: planes) }
-        started = true
-        logger.info("TUN \(device.name) up: \(tun.addresses.map(\.description).joined(separator: ", ")), mtu \(tun.mtu), \(tun.queues) queue\(tun.queues == 1 ? "" : "s"), \(routes.count) routes, offloads \(tunOffloads.map(\.description) ?? "off")")
+        let tun = try TunService(tunConfig, routes: routes, maxRecordPayload: config.maxRecordPayload,
+                                 stripes: peerFeatures.packetStriping, loopPackets: LoopPackets(node: self),
+                                 currentPeers: { [unowned self] in (peers, config.peers) }, eventLoop: eventLoop, logger: logger)
+        self.tun = tun
+        tun.publishRoutesNow()
+        tun.startPlanes()
     }
 
-    /// The TUN's `queues` file descriptors (one without IFF_MULTI_QUEUE); none left open on failure.
-    private static func openTunQueues(_ tun: TunConfig) throws(TunDevice.Failure) -> [TunDevice] {
-        var queues: [TunDevice] = []
-        do throws(TunDevice.Failure) {
-            for _ in 0..<tun.queues {
-                let name = queues.first?.name ?? tun.name
-                queues.append(try TunDevice.open(name: name, multiQueue: tun.queues > 1, vnetHeader: tun.offload))
-            }
-        } catch {
-            for queue in queues { queue.close() }
-            throw error
-        }
-        return queues
-    }
-
-    private func bind(
-        _ address: HostPort, what: String, forward: Bool = false,
-        initialize: @escaping (Channel) throws -> Void, registered: ((Channel) -> Void)? = nil
-    ) -> EventLoopFuture<Void> {
+    private func bind(_ address: HostPort, what: String, initialize: @escaping (Channel) throws -> Void) -> EventLoopFuture<Void> {
         let bound = NIOLoopBound(initialize, eventLoop: eventLoop)
-        var bootstrap = ServerBootstrap(group: eventLoop)
+        return ServerBootstrap(group: eventLoop)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-        if forward { bootstrap = bootstrap.childChannelOption(ChannelOptions.autoRead, value: false) }
-        return bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try bound.value(channel) }
             }
@@ -389,7 +305,7 @@ final class Node {
             .assumeIsolated()
             .map { [self] channel in
                 logger.info("listening: \(what) on \(address)")
-                if let registered { registered(channel) } else { channels.append(channel) }
+                channels.append(channel)
             }
             .nonisolated()
     }
@@ -423,13 +339,17 @@ final class Node {
         haController?.stop()
         virtualAddresses?.releaseAll()
         haNotifier?.stop()
-        registryBackend?.stop()
         registryServer?.stop()
-        guard registryBackend == nil else {
+        if let backend = registryBackend {
+            // The sessions go once the registry answered the release (or `shutdownFlushLimit`).
             registryBackend = nil
-            return eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) {}.futureResult.assumeIsolated().flatMap { [self] in
-                shutdown()
-            }.nonisolated()
+            let released = eventLoop.makePromise(of: Void.self)
+            let limit = eventLoop.assumeIsolated().scheduleTask(in: Self.shutdownFlushLimit) { released.succeed() }
+            backend.stop().whenComplete { _ in
+                limit.cancel()
+                released.succeed()
+            }
+            return released.futureResult.assumeIsolated().flatMap { [self] in shutdown() }.nonisolated()
         }
         for peer in peers { peer.shutdown() }
         for listener in linkListeners { listener.close() }
@@ -439,24 +359,25 @@ final class Node {
         metricsLoopProbe = nil
         trafficSample?.cancel()
         trafficSample = nil
-        let closes = (channels + forwardChannels.values).map { $0.close().recover { _ in } }
+        let closes = channels.map { $0.close().recover { _ in } } + forwards.closeAll()
         channels.removeAll()
         linkListeners.removeAll()
-        forwardChannels.removeAll()
-        // Each link closes once the go-away and resets it was given are written; one whose
-        // peer does not read is closed as it is after `shutdownFlushLimit`.
-        let links = peers.flatMap(\.sessions).flatMap(\.links.values)
+        let links = closeWhenFlushed(peers.flatMap(\.sessions).flatMap(\.links.values))
+        return EventLoopFuture.andAllComplete(closes + [links], on: eventLoop).assumeIsolated().map { [self] in
+            // After the links' closes (queued ahead of it).
+            tun?.stop()
+            tun = nil
+        }.nonisolated()
+    }
+
+    /// Closes each of `links` once the go-away and resets it was given are written; one whose
+    /// peer does not read is closed as it is after `shutdownFlushLimit`. Done when all are.
+    func closeWhenFlushed(_ links: [LinkHandler]) -> EventLoopFuture<Void> {
         let flushed = links.map { $0.closeWhenFlushed() }
         let limit = eventLoop.assumeIsolated().scheduleTask(in: Self.shutdownFlushLimit) {
             for link in links { link.close() }
         }
-        return EventLoopFuture.andAllComplete(closes + flushed, on: eventLoop).assumeIsolated().map { [self] in
-            limit.cancel()
-            // After the links' closes (queued ahead of it): the plane writes what they have sealed.
-            for plane in dataPlanes { plane.stop() }
-            dataPlanes.removeAll()
-            for queue in tunQueues { queue.close() }
-        }.nonisolated()
+        return EventLoopFuture.andAllComplete(flushed, on: eventLoop).always { _ in limit.cancel() }
     }
 
     // MARK: Links and streams
@@ -521,24 +442,7 @@ final class Node {
             session.reset(id, code: .targetNotAllowed)
             return
         }
-        let handler = ForwardHandler(session: session, streamID: id)
-        session.register(handler, for: id)
-        let bound = NIOLoopBound(handler, eventLoop: eventLoop)
-        let sessionBound = NIOLoopBound(session, eventLoop: eventLoop)
-        let logger = self.logger
-        let peerName = peer.config.name
-        let bootstrap = clientBootstrap()
-            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .channelOption(ChannelOptions.autoRead, value: false)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(bound.value) }
-            }
-        AddressResolver.resolve(address, on: eventLoop).assumeIsolated()
-            .flatMap { bootstrap.connect(to: $0) }
-            .whenFailure { error in
-                logger.debug("forward to \(target) for peer '\(peerName)' failed: \(error)")
-                sessionBound.value.reset(id, code: .connectFailed)
-            }
+        forwards.connect(id, to: address, target: target, in: session, bootstrap: clientBootstrap())
     }
 }
 

@@ -222,7 +222,7 @@ final class PeerRuntime {
 
     /// Our index in the TUN's routing table (`LoopPackets.peersChanged`), -1 before the first.
     var routeIndex = -1
-    /// What the data planes were last told of us (`Node.publishDataPlaneRoutes`), one entry
+    /// What the data planes were last told of us (`TunService.publishRoutes`), one entry
     /// per plane; nil before any link of ours came up (no links anywhere).
     var publishedRouterEntries: [PacketRouter.Peer]?
 

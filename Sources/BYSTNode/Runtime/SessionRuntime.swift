@@ -63,7 +63,7 @@ final class SessionRuntime {
                        sequencedPackets: link.negotiatedFeatures.contains(.sequencedPackets),
                        idleKeepalive: link.negotiatedFeatures.contains(.idleKeepalive))
         schedulePump()
-        node.publishDataPlaneRoutes(peer: peer)
+        node.tun?.publishRoutes(peer: peer)
         if links.count == 1 { node.sessionRegainedLink(self) }
     }
 
@@ -73,7 +73,7 @@ final class SessionRuntime {
         machine.linkDown(link.id, now: Clocks.monotonic())
         if links.isEmpty { logger.info("session has no links; streams wait \(node.sessionConfig.linger) for a reconnect") }
         schedulePump()
-        node.publishDataPlaneRoutes(peer: peer)
+        node.tun?.publishRoutes(peer: peer)
         if links.isEmpty { node.sessionLostLinks(self, closedByRemote: link.closedByRemote) }
     }
 
@@ -99,7 +99,7 @@ final class SessionRuntime {
     /// without frames, events or a pump — nothing in the session changes but the link's
     /// receive time. False (nothing done) for any other record, which `receive` decodes.
     private func receivePackets(_ payload: ByteBuffer, from link: LinkHandler) -> Bool {
-        guard let loopPackets = node.loopPackets else { return false }
+        guard let loopPackets = node.tun?.loopPackets else { return false }
         let sequenced = link.negotiatedFeatures.contains(.sequencedPackets)
         return payload.withUnsafeReadableBytes { bytes in
             guard let count = PacketRecord.packetCount(bytes, sequenced: sequenced) else { return false }
@@ -202,14 +202,14 @@ final class SessionRuntime {
                 logger.info("peer is shutting down the session")
             case .packet(let bytes):
                 metrics.counts.packetsReceived += 1
-                bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: false, peer: peer) }
+                bytes.withUnsafeReadableBytes { node.tun?.loopPackets.fromPeer($0, offloaded: false, peer: peer) }
             case .offloadPacket(let bytes):
                 metrics.counts.packetsReceived += 1
-                bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: true, peer: peer) }
+                bytes.withUnsafeReadableBytes { node.tun?.loopPackets.fromPeer($0, offloaded: true, peer: peer) }
             case .sequencedPacket(let seq, let bytes, let offloaded):
                 metrics.counts.packetsReceived += 1
                 let plane = link?.plane?.owner
-                bytes.withUnsafeReadableBytes { node.loopPackets?.fromPeer($0, offloaded: offloaded, sequence: seq, via: plane, peer: peer) }
+                bytes.withUnsafeReadableBytes { node.tun?.loopPackets.fromPeer($0, offloaded: offloaded, sequence: seq, via: plane, peer: peer) }
             case .rttMeasured(let id, let rtt):
                 metrics.observeRTT(rtt)
                 if let link = links[id] { link.slot?.rttMeasured(link, rtt: rtt.nanoseconds) }

@@ -1,13 +1,11 @@
+// The data planes' route tables (PacketRouter, one per plane): which plane a new link
+// joins, what each plane is told of a peer when its links change (O(its links)), and the
+// whole table when the list of peers changes (built on a pool thread on reload).
 import BYSTProto
 import NIOCore
 import NIOPosix
 
-extension Node {
-    func nextDataPlaneKey() -> UInt64 {
-        dataPlaneKeys += 1
-        return dataPlaneKeys
-    }
-
+extension TunService {
     /// The plane a newly established link of `peer` moves to: the one with the fewest of the
     /// peer's links, then the fewest links in all — so each plane can send a peer's packets
     /// on a link of its own (the kernel keeps each flow on one TUN queue, that is one plane).
@@ -16,8 +14,8 @@ extension Node {
     /// packets without locks (PROTOCOL.md §5.4, "Packet striping"); the first goes to the plane
     /// with the fewest links. O(the peer's links): a hub's handshakes do not walk every peer.
     func planeForNewLink(of peer: PeerRuntime, sequenced: Bool = false) -> DataPlane? {
-        guard dataPlanes.count > 1 else { return dataPlanes.first }
-        var ofPeer = [Int](repeating: 0, count: dataPlanes.count)
+        guard planes.count > 1 else { return planes.first }
+        var ofPeer = [Int](repeating: 0, count: planes.count)
         var sequencedPlane: DataPlane?
         peer.forEachSession { session in
             for link in session.links.values {
@@ -28,60 +26,59 @@ extension Node {
         }
         if let sequencedPlane { return sequencedPlane }
         let all = linksOnPlanes
-        if sequenced { return dataPlanes.min { all[$0.index] < all[$1.index] } }
-        return dataPlanes.min { (ofPeer[$0.index], all[$0.index]) < (ofPeer[$1.index], all[$1.index]) }
+        if sequenced { return planes.min { all[$0.index] < all[$1.index] } }
+        return planes.min { (ofPeer[$0.index], all[$0.index]) < (ofPeer[$1.index], all[$1.index]) }
     }
 
     /// Tells each data plane what `peer`'s packets take there now (its links changed): O(its
     /// links). Posted in order with the links' payloads. While a new table is being built
-    /// (`rebuildDataPlaneRoutes`), the peer is told again once it is in place.
-    func publishDataPlaneRoutes(peer changed: PeerRuntime?) {
-        guard !dataPlanes.isEmpty, let loopPackets, let changed else { return }
+    /// (`rebuildRoutes`), the peer is told again once it is in place.
+    func publishRoutes(peer changed: PeerRuntime?) {
+        guard let changed else { return }
         routeTableBuild?.changed(changed)
         let entries = routerEntries(of: changed)
         changed.publishedRouterEntries = entries
         let index = loopPackets.routeIndex(of: changed)
         guard index != PacketRouter.noPeer else { return }
-        for (plane, entry) in zip(dataPlanes, entries) {
+        for (plane, entry) in zip(planes, entries) {
             plane.post(.peer(entry, index: index, version: loopPackets.routesVersion))
         }
     }
 
     /// The list of peers changed (start): the whole table, O(peers), built here.
-    func publishDataPlaneRoutesNow() {
-        guard !dataPlanes.isEmpty else { return }
+    func publishRoutesNow() {
         let table = routeTableInputs()
-        install(Self.routers(table.inputs, planes: dataPlanes.count), for: table.peers)
+        install(Self.routers(table.inputs, planes: planes.count), for: table.peers)
     }
 
     /// The list of peers changed (reload): the whole table is built on a pool thread (a hub's
     /// 10,000 prefixes take milliseconds) and swapped in when done; the planes route with the
     /// table they have until then. A rebuild asked for meanwhile follows it.
-    func rebuildDataPlaneRoutes() {
-        guard !dataPlanes.isEmpty else { return }
+    func rebuildRoutes() {
         guard routeTableBuild == nil else {
             routeTableBuild?.again = true
             return
         }
         routeTableBuild = RouteTableBuild()
         let table = routeTableInputs()
-        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { [inputs = table.inputs, planes = dataPlanes.count] in
+        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { [inputs = table.inputs, planes = planes.count] in
             Self.routers(inputs, planes: planes)
         }.assumeIsolated().whenSuccess { [self] routers in
             let build = routeTableBuild
             routeTableBuild = nil
             install(routers, for: table.peers)
-            for peer in build?.changedPeers ?? [] { publishDataPlaneRoutes(peer: peer) }
-            if build?.again == true { rebuildDataPlaneRoutes() }
+            for peer in build?.changedPeers ?? [] { publishRoutes(peer: peer) }
+            if build?.again == true { rebuildRoutes() }
         }
     }
 
-    /// What the table is made of, as values: the peers in table order (`peers`, whose
-    /// `config.peers` give the prefixes) and what the planes were last told of each (kept
-    /// by `publishDataPlaneRoutes`: nothing is worked out here, on the loop).
+    /// What the table is made of, as values: the peers in table order (`currentPeers`, with
+    /// their configs, which give the prefixes) and what the planes were last told of each (kept
+    /// by `publishRoutes`: nothing is worked out here, on the loop).
     private func routeTableInputs() -> (peers: [PeerRuntime], inputs: RouteTableInputs) {
-        (peers, RouteTableInputs(peers: config.peers, entries: peers.map(\.publishedRouterEntries),
-                                 sessionless: sessionlessRouterEntries))
+        let (peers, configs) = currentPeers()
+        return (peers, RouteTableInputs(peers: configs, entries: peers.map(\.publishedRouterEntries),
+                                        sessionless: sessionlessRouterEntries))
     }
 
     /// One router per plane from `inputs` (values only: any thread).
@@ -96,15 +93,14 @@ extension Node {
     }
 
     private func install(_ routers: [PacketRouter], for table: [PeerRuntime]) {
-        guard let loopPackets else { return }
         let version = loopPackets.peersChanged(table)
-        for (plane, router) in zip(dataPlanes, routers) { plane.post(.routes(router, version: version)) }
+        for (plane, router) in zip(planes, routers) { plane.post(.routes(router, version: version)) }
     }
 
     /// What each plane's router knows of a peer without sessions: no links anywhere.
     private var sessionlessRouterEntries: [PacketRouter.Peer] {
         let entry = PacketRouter.Peer(sendLinks: [], allLinks: [], hasSession: false, takesOffloadPackets: false, maxPayload: 0)
-        return [PacketRouter.Peer](repeating: entry, count: dataPlanes.count)
+        return [PacketRouter.Peer](repeating: entry, count: planes.count)
     }
 
     /// What each plane's router knows of `peer`: its links there, or which plane has some.
@@ -113,7 +109,7 @@ extension Node {
         let entry = PacketRouter.Peer(
             sendLinks: [], allLinks: [], hasSession: current?.inspect({ $0.hasLinks }) ?? false,
             takesOffloadPackets: current?.peerTakesOffloadPackets ?? false, maxPayload: current?.peerMaxPayload ?? 0)
-        var entries = [PacketRouter.Peer](repeating: entry, count: dataPlanes.count)
+        var entries = [PacketRouter.Peer](repeating: entry, count: planes.count)
         for session in peer.sessions {
             for id in session.links.keys.sorted() {
                 guard let link = session.links[id], let plane = link.plane, link.isEstablished else { continue }
@@ -139,28 +135,6 @@ extension Node {
         for index in entries.indices where entries[index].sendLinks.isEmpty { entries[index].otherPlane = holder }
         return entries
     }
-
-    /// The TUN's counters: the planes', and the loop's drops of packets it was handed.
-    var tunCounters: TunCounters {
-        var counters = dataPlanes.reduce(TunCounters()) { $0.adding($1.tunCounters) }
-        counters.dropped_no_session += loopPackets?.droppedNoSession ?? 0
-        return counters
-    }
-
-    /// Batches the planes dropped because the event loop had fallen behind.
-    var loopBatchesDropped: UInt64 { dataPlanes.reduce(0) { $0 + $1.loopBatchesDropped.load(ordering: .relaxed) } }
-
-    /// The planes' TUN drops since the last scrape, into `byst_packets_dropped_total` (the
-    /// loop counts its own there as they happen).
-    func foldDataPlaneDrops() {
-        guard !dataPlanes.isEmpty else { return }
-        let now = dataPlanes.reduce(TunCounters()) { $0.adding($1.tunCounters) }
-        let was = dataPlaneDropsFolded
-        dataPlaneDropsFolded = now
-        for ((reason, count), (_, before)) in zip(now.drops, was.drops) where count > before {
-            metrics.packetDropped(reason, count: Int(count - before))
-        }
-    }
 }
 
 /// The running peers' part of a route table, in table order: their configs, and their
@@ -171,7 +145,7 @@ struct RouteTableInputs: Sendable {
     let sessionless: [PacketRouter.Peer]
 }
 
-/// A route table being built off the event loop (`Node.rebuildDataPlaneRoutes`): the peers
+/// A route table being built off the event loop (`TunService.rebuildRoutes`): the peers
 /// whose entries changed meanwhile, told again once it is in place, and whether another
 /// rebuild was asked for.
 struct RouteTableBuild {
