@@ -147,11 +147,13 @@ final class SplitUpstream: LinkWriteGate {
         if ntlmLeg { head = HTTPRequestOpener.bodyless(head) }
         var headBytes = channel.allocator.buffer(capacity: 512)
         head.write(into: &headBytes)
+        bytesSent += UInt64(headBytes.readableBytes + (ntlmLeg ? 0 : part.size))
+        // Awaited before the flush: a write that meets a closed connection (EPIPE) closes the
+        // channel inside `flush`, and `connectionLost` must then see a POST to send again.
+        awaitingAnswer = true
         channel.write(headBytes, promise: nil)
         if !ntlmLeg { for buffer in part.body { channel.write(buffer, promise: nil) } }
         channel.flush()
-        bytesSent += UInt64(headBytes.readableBytes + (ntlmLeg ? 0 : part.size))
-        awaitingAnswer = true
     }
 
     private func request(for part: SplitPart) -> HTTPRequestHead {
