@@ -108,12 +108,12 @@ extension Node {
                     data_plane_links: totals.planeLinks.reduce(0, +), plane_links: totals.planeLinks)
             },
             peers: peerReports,
-            registry: registryBackend.map { backend in
+            registry: ha.map(\.backend).map { backend in
                 StatusReport.Registry(
                     service: backend.description, connected: backend.isConnected,
                     lease_valid_ms: backend.validUntil.map { Int((Int64($0) - Int64(now)) / 1_000_000) })
             },
-            ha: haController.map { controller in
+            ha: ha?.controller.map { controller in
                 StatusReport.HA(ports: controller.ports.map { port in
                     StatusReport.HA.Port(
                         port: port.name, preferred: port.preferred, role: port.state.rawValue, owner: port.owner?.node,

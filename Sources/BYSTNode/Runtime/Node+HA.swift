@@ -1,46 +1,20 @@
 // The node's side of HA (docs/ARCHITECTURE.md §5, docs/OPERATIONS.md "High availability"):
 //
-//   registry backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] ports)
-//                                                   └▶ PeerRuntime.follow (port:NAME peers)
-//   HAController ─activate port P─▶ add P's [ha] addresses, on_active; bind link listeners
-//                                  (if none), routes of the peers served
-//                ─step down port P─▶ remove P's [ha] addresses, on_standby; close the accepted
+//   HAService's backend ─RegistryEvent─▶ registryEvent ─▶ HAController (our [ha] ports)
+//                                                      └▶ PeerRuntime.follow (port:NAME peers)
+//   HAController ─activate port P─▶ add P's [ha] addresses, on_active (HAService); bind link
+//                                  listeners (if none), routes of the peers served
+//                ─step down port P─▶ remove P's [ha] addresses, on_standby (HAService); close the accepted
 //                                    links of peers no longer served, their routes; the
 //                                    listeners once no port is active
 //   a peer is served while we are active for its `ha_port` (none: for any port)
 import BYSTProto
-import Logging
 import NIOCore
-import NIOPosix
-import Tun
 
 extension Node {
-    /// The backend of `registry`, not started yet: etcd's TLS context and password are loaded
-    /// here, so a file gone bad since the config was checked stops the start.
-    func makeRegistryBackend() throws(EtcdSecurity.Failure) {
-        guard let registry = config.registry else { return }
-        switch registry.service {
-        case .peer(let name):
-            registryBackend = EmbeddedRegistryClient(node: self, peerName: name, lease: registry.lease)
-        case .etcd(let members, _):
-            registryBackend = EtcdRegistryClient(endpoints: members, nodeName: config.name, lease: registry.lease,
-                                                 security: try EtcdSecurity(registry), eventLoop: eventLoop, logger: logger)
-        }
-    }
-
     func startRegistry() {
-        guard let registry = config.registry, let backend = registryBackend else { return }
-        backend.onEvent = { [unowned self] event in registryEvent(event) }
-        backend.start()
-        for port in Set(peers.compactMap(\.config.endpoint?.portName)).sorted() { backend.watch(port) }
-        if let ha = config.ha {
-            let addresses = VirtualAddressKeeper(config: ha, eventLoop: eventLoop, logger: logger)
-            addresses.removeLeftovers()
-            virtualAddresses = addresses
-            haNotifier = HANotifier(config: ha, eventLoop: eventLoop, logger: logger)
-            let controller = HAController(config: ha, lease: registry.lease, backend: backend, node: self)
-            haController = controller
-            controller.start()
+        ha?.start(node: self, watching: Set(peers.compactMap(\.config.endpoint?.portName)).sorted()) { [unowned self] event in
+            registryEvent(event)
         }
     }
 
@@ -52,7 +26,7 @@ extension Node {
             for peer in peers where peer.config.endpoint?.portName == port { peer.follow(owner) }
         case .renewed, .lost, .sessionDropped, .registryStateGone: break
         }
-        haController?.handle(event)
+        ha?.handle(event)
     }
 
     /// The last link of `session` closed (`closedByRemote`: by the peer's end). The registry
@@ -60,29 +34,24 @@ extension Node {
     /// embedded registry, our gateway role must be confirmed again soon (GatewayRole).
     func sessionLostLinks(_ session: SessionRuntime, closedByRemote: Bool) {
         registryServer?.clientLostLinks(session, closedByRemote: closedByRemote)
-        (registryBackend as? EmbeddedRegistryClient)?.sessionLostLinks(session)
+        ha?.embedded?.sessionLostLinks(session)
     }
 
     /// `session` has a link again (after having none, or its first).
     func sessionRegainedLink(_ session: SessionRuntime) {
         registryServer?.clientRegainedLink(session)
-        (registryBackend as? EmbeddedRegistryClient)?.sessionRegainedLink(session)
+        ha?.embedded?.sessionRegainedLink(session)
     }
 
     /// A dial to `peer` failed before its handshake (the embedded registry client wants to
     /// know whether its registry refused the connection: then no registry process runs).
     func peerDialFailed(_ peer: PeerRuntime, cause: DialFailureCause) {
-        (registryBackend as? EmbeddedRegistryClient)?.dialFailed(peer: peer, cause: cause)
+        ha?.embedded?.dialFailed(peer: peer, cause: cause)
     }
 
-    /// `port`'s role changed (HAController): its virtual addresses follow — added once the
-    /// role is active (lease confirmed), removed as it steps down — then its notify command.
+    /// `port`'s role changed (HAController): its addresses and notify command (HAService).
     func haRoleChanged(port: String, to role: GatewayRole.State, reason: String) {
-        switch role {
-        case .active: virtualAddresses?.activate(port)
-        case .standby, .claiming: virtualAddresses?.standDown(port)
-        }
-        haNotifier?.notify(port: port, role: role, reason: reason)
+        ha?.roleChanged(port: port, to: role, reason: reason)
     }
 
     /// Whether we serve `peer` now: accept its links and route its prefixes here. Without
@@ -92,14 +61,14 @@ extension Node {
     /// Which peers this node serves now, as a value (for a pool thread, or a loop over peers).
     var servedPeers: ServedPeers {
         guard config.ha != nil else { return ServedPeers(everyPeer: true, activePorts: []) }
-        return ServedPeers(everyPeer: false, activePorts: haController?.activePorts ?? [])
+        return ServedPeers(everyPeer: false, activePorts: ha?.controller?.activePorts ?? [])
     }
 
     /// We own HA `port`: accept links (listeners are up while any port is active) and route
     /// the prefixes of the peers we now serve.
     func activateGateway(port: String) {
-        if linkListeners.isEmpty {
-            EventLoopFuture.andAllSucceed(bindLinkListeners(), on: eventLoop).whenFailure { [logger] error in
+        if !linkListeners.isBound {
+            EventLoopFuture.andAllSucceed(linkListeners.bind(), on: eventLoop).whenFailure { [logger] error in
                 logger.error("HA: a link listener could not be bound: \(error)")
             }
         }
@@ -110,9 +79,8 @@ extension Node {
     /// moment, so stop serving its peers at once — their accepted links closed, their routes
     /// gone; listeners closed once no port is active.
     func stepDownGateway(port: String, reason: String) {
-        if haController?.anyActive != true {
-            for listener in linkListeners { listener.close() }
-            linkListeners.removeAll()
+        if ha?.controller?.anyActive != true {
+            linkListeners.close()
         }
         closeUnservedLinks("this gateway stepped down for HA port '\(port)' (\(reason))")
         syncRoutes(context: "HA")

@@ -1,20 +1,22 @@
-// The node runtime: everything below runs on one event loop (docs/ARCHITECTURE.md §3.4).
+// The node: the composition root of one running BYST node. It owns the peers and their
+// sessions, and composes the services around them; everything runs on one event loop
+// (docs/ARCHITECTURE.md §3.4).
 //
-//   listeners (byst://) ─▶ LinkAcceptor ▸ LinkAdmission ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
-//   HTTP(S) listeners ─▶ LinkAcceptor ▸ LinkAdmission ─▶ [TLS] ▸ HTTPServerFrontEnd ─▶ LinkHandler(responder) (duplex, split, raw)
+//   LinkListeners (byst://, http(s)://) ─▶ LinkHandler(responder) ─▶ attachResponderLink ─▶ PeerRuntime.incoming
 //   peers with endpoints ─▶ LinkSlot × links ─▶ LinkHandler(initiator) ─▶ PeerRuntime.outgoing
-//   [[forward]] listeners ─▶ ForwardService ─▶ ForwardHandler(near) ─▶ SessionRuntime.openStream
-//   streamOpened ─▶ acceptStream (allow_targets) ─▶ ForwardService.connect ─▶ ForwardHandler(far) ─▶ target
-//   control socket ─▶ status JSON
-//   metrics_listen ─▶ MetricsHTTPHandler ─▶ metricsExposition (Prometheus text)
-//   registry backend ─events─▶ HAController (active: listeners + routes) / port:NAME peers
+//   TunService: the TUN, its data planes (which take established plain links) and routes
+//   ForwardService: [[forward]] listeners ─▶ streams; acceptStream (allow_targets) ─▶ targets
+//   HAService: registry backend ─events─▶ HAController (active: listeners + routes) / port:NAME peers
+//   control socket ─▶ status JSON;  metrics_listen ─▶ MetricsHTTPHandler (Prometheus text)
 //   `@registry` streams ─▶ RegistryServer (`byst registry serve`)
+//
+// Start binds and starts each; shutdown stops them in order, each step waiting on an event
+// (the registry's answer, the links' flushes), bounded by `shutdownFlushLimit`.
 import BYSTProto
 import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
-import Tun
 
 final class Node {
     /// Replaced by a successful reload (Node+Reload.swift); node-level settings never change.
@@ -41,8 +43,6 @@ final class Node {
     /// the link listeners (Links/LinkAdmission.swift).
     let acceptGate: AcceptGate
     let admission: LinkAdmission
-    /// Measures how late the event loop runs, for the accept gate (while link listeners exist).
-    private var loopProbe: LoopLagProbe?
     /// With `metrics_listen`: measures the loop's lateness every 10 ms for
     /// `byst_event_loop_lag_seconds` while the node is watched (`watchLoop`): a probe running
     /// all the time cost an idle hub 1 % of a core.
@@ -74,13 +74,9 @@ final class Node {
     let splitRegistry: SplitRegistry
     private let serverTLS: NIOSSLContext?
     /// Link listeners (byst://, http(s)://): bound at start, or with `[ha]` while active.
-    var linkListeners: [LinkAcceptor] = []
-    /// `registry` in the config: the backend, and the HA role it drives.
-    var registryBackend: RegistryBackend?
-    var haController: HAController?
-    /// `[ha] address`es and `on_active`/`on_standby` (Node+HA.swift).
-    var virtualAddresses: VirtualAddressKeeper?
-    var haNotifier: HANotifier?
+    private(set) lazy var linkListeners = LinkListeners(node: self, serverTLS: serverTLS)
+    /// `registry` in the config: its backend, and the HA role it drives (HAService.swift).
+    private(set) var ha: HAService?
     /// Set by `byst registry serve`.
     var registryServer: RegistryServer?
     /// The next sample of the peers' byte counters for their rates (Node+Traffic.swift).
@@ -197,14 +193,14 @@ final class Node {
 
     func start() -> EventLoopFuture<Void> {
         do {
-            try makeRegistryBackend()
+            ha = try HAService.make(for: self)
             try startTun()
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
         var binds: [EventLoopFuture<Void>] = []
         // An HA gateway accepts links only while it owns its port (Node+HA.swift).
-        if config.ha == nil { binds += bindLinkListeners() }
+        if config.ha == nil { binds += linkListeners.bind() }
         binds += config.forwards.map(forwards.listen)
         for address in config.metricsListen {
             binds.append(bind(address, what: "metrics (GET \(MetricsHTTPHandler.path))") { [self] channel in
@@ -223,59 +219,6 @@ final class Node {
         startRegistry()
         scheduleTrafficSample()
         return EventLoopFuture.andAllSucceed(binds, on: eventLoop)
-    }
-
-    /// Binds `listen`, `http_listen` and `https_listen`; the acceptors go to `linkListeners`.
-    func bindLinkListeners() -> [EventLoopFuture<Void>] {
-        var binds: [EventLoopFuture<Void>] = []
-        for address in config.listen {
-            binds.append(bindLinkListener(address, what: "link listener") { [self] channel, descriptor in
-                let link = makeResponderLink(binding: [])
-                // Nothing sits between the link and its socket: records may go to it directly.
-                link.channelDescriptor = descriptor
-                try channel.pipeline.syncOperations.addHandler(link)
-            })
-        }
-        for (address, tls) in config.http.listen.map({ ($0, false) }) + config.http.tlsListen.map({ ($0, true) }) {
-            let what = "\(tls ? "HTTPS" : "HTTP") link listener (path \(config.http.path))"
-            binds.append(bindLinkListener(address, what: what) { [self] channel, _ in
-                if tls, let serverTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS)) }
-                try channel.pipeline.syncOperations.addHandler(HTTPServerFrontEnd(node: self))
-            })
-        }
-        return binds
-    }
-
-    /// A link listener: its own accept thread (LinkAcceptor) refuses sources over their rate;
-    /// the connections it admits become channels here, pending until their handshake completes.
-    /// `initialize` gets the channel and its socket's descriptor (owned by the channel).
-    private func bindLinkListener(_ address: HostPort, what: String, initialize: @escaping (Channel, Int32) throws -> Void)
-        -> EventLoopFuture<Void> {
-        let acceptor: LinkAcceptor
-        do { acceptor = try LinkAcceptor.bind(address) } catch { return eventLoop.makeFailedFuture(error) }
-        let node = NIOLoopBound(self, eventLoop: eventLoop)
-        let bound = NIOLoopBound(initialize, eventLoop: eventLoop)
-        let timeout = config.deadLinkTimeout
-        let loop = eventLoop
-        let gate = acceptGate
-        if loopProbe == nil { loopProbe = gate.probeLoop(eventLoop) }
-        acceptor.start(gate: gate) { fd in
-            // On the accept thread: the channel is made here, set up on the event loop.
-            ClientBootstrap(group: loop)
-                .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try Self.configureLinkChannel(channel, timeout: timeout)
-                        node.value.trackPendingHandshake(channel)
-                        try bound.value(channel, fd)
-                    }
-                }
-                .withConnectedSocket(fd)
-                .whenComplete { _ in gate.setUp() }
-        }
-        linkListeners.append(acceptor)
-        logger.info("listening: \(what) on \(address)")
-        return eventLoop.makeSucceededFuture(())
     }
 
     /// Creates and configures the TUN interface: addresses, MTU, up, a route for every
@@ -336,32 +279,26 @@ final class Node {
         logger.info("shutting down")
         // Ports are released first (a standby takes over in one round trip, not one lease);
         // the release is written before the session goes away.
-        haController?.stop()
-        virtualAddresses?.releaseAll()
-        haNotifier?.stop()
         registryServer?.stop()
-        if let backend = registryBackend {
+        if let ha {
             // The sessions go once the registry answered the release (or `shutdownFlushLimit`).
-            registryBackend = nil
+            self.ha = nil
             let released = eventLoop.makePromise(of: Void.self)
             let limit = eventLoop.assumeIsolated().scheduleTask(in: Self.shutdownFlushLimit) { released.succeed() }
-            backend.stop().whenComplete { _ in
+            ha.stop().whenComplete { _ in
                 limit.cancel()
                 released.succeed()
             }
             return released.futureResult.assumeIsolated().flatMap { [self] in shutdown() }.nonisolated()
         }
         for peer in peers { peer.shutdown() }
-        for listener in linkListeners { listener.close() }
-        loopProbe?.cancel()
-        loopProbe = nil
+        linkListeners.close()
         metricsLoopProbe?.cancel()
         metricsLoopProbe = nil
         trafficSample?.cancel()
         trafficSample = nil
         let closes = channels.map { $0.close().recover { _ in } } + forwards.closeAll()
         channels.removeAll()
-        linkListeners.removeAll()
         let links = closeWhenFlushed(peers.flatMap(\.sessions).flatMap(\.links.values))
         return EventLoopFuture.andAllComplete(closes + [links], on: eventLoop).assumeIsolated().map { [self] in
             // After the links' closes (queued ahead of it).
