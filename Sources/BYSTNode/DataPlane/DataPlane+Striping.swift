@@ -2,7 +2,7 @@
 // §3.7): packets for a peer with `packet_striping` are numbered and spread over its links
 // (PacketStriper), and sequenced packets from a peer are put back in order before the TUN
 // (PacketReorder). A striping peer's links all live on one plane, on both sides
-// (Node.planeForNewLink), so the numbering and the reordering are this thread's alone.
+// (TunService.planeForNewLink), so the numbering and the reordering are this thread's alone.
 // Plane thread only.
 import BYSTProto
 import CTun
