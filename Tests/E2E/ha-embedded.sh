@@ -65,6 +65,9 @@ took=$(( ($(date +%s%N) - start) / 1000000 ))
 wait_for 10 ha_branch_reaches || fail "the branch does not reach the hub LAN through hub A"
 echo "ok: graceful stop of hub B released the port; hub A active after ${took} ms"
 [ "$took" -lt "$lease_ms" ] || fail "graceful handover took ${took} ms (≥ one lease: the port was not released)"
+# Its shutdown waited for the registry's answer to the release, not for the time limit.
+wait_for 5 grep -q "our ports released in" "$BYST_NS_WORK/hb.log" \
+    || fail "hub B's shutdown did not see the registry answer its release: $(grep -o '"message":"registry[^"]*"' "$BYST_NS_WORK/hb.log" | tail -3)"
 
 # Hub B returns as standby (once the old process is gone with its TUN); the registry
 # restart must not move the port from hub A.

@@ -12,6 +12,8 @@ import NIOPosix
 final class ForwardService {
     /// Listeners by address, so a reload can close or add them one by one.
     private var listeners: [HostPort: Channel] = [:]
+    /// Per address, the latest bind or removal (`bumpGeneration`).
+    private var generations: [HostPort: UInt64] = [:]
     /// The session a new stream to the named peer opens in (nil: no session yet).
     private let sessionForNewStream: (String) -> SessionRuntime?
     private let eventLoop: EventLoop
@@ -23,34 +25,37 @@ final class ForwardService {
         self.sessionForNewStream = sessionForNewStream
     }
 
-    /// Binds `forward`'s listener; its connections become streams to the peer.
+    /// Binds `forward`'s listener; its connections become streams to the peer. A bind that
+    /// completes after its forward was removed (a reload, shutdown) closes again.
     func listen(_ forward: ForwardConfig) -> EventLoopFuture<Void> {
         let what = "forward \(forward.listen) → \(forward.peer):\(forward.target)"
         let logger = self.logger
         let sessions = NIOLoopBound(sessionForNewStream, eventLoop: eventLoop)
-        return ServerBootstrap(group: eventLoop)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            // Reads are issued by the handler, while the stream has room (backpressure).
-            .childChannelOption(ChannelOptions.autoRead, value: false)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    guard let session = sessions.value(forward.peer) else {
-                        logger.debug("forward \(forward.listen): no session with peer '\(forward.peer)' yet; refusing connection")
-                        channel.close(promise: nil)
-                        return
-                    }
-                    try channel.pipeline.syncOperations.addHandler(ForwardHandler(session: session, target: forward.target.description))
-                }
+        let generation = bumpGeneration(of: forward.listen)
+        // Reads are issued by the handler, while the stream has room (backpressure).
+        return TCPListener.bind(forward.listen, on: eventLoop, autoRead: false) { channel in
+            guard let session = sessions.value(forward.peer) else {
+                logger.debug("forward \(forward.listen): no session with peer '\(forward.peer)' yet; refusing connection")
+                channel.close(promise: nil)
+                return
             }
-            .bind(host: forward.listen.host, port: Int(forward.listen.port))
-            .assumeIsolated()
-            .map { [self] channel in
-                logger.info("listening: \(what) on \(forward.listen)")
-                listeners[forward.listen] = channel
-            }
-            .nonisolated()
+            try channel.pipeline.syncOperations.addHandler(ForwardHandler(session: session, target: forward.target.description))
+        }
+        .assumeIsolated()
+        .map { [self] channel in
+            guard generations[forward.listen] == generation else { return channel.close(promise: nil) }
+            logger.info("listening: \(what) on \(forward.listen)")
+            listeners[forward.listen] = channel
+        }
+        .nonisolated()
+    }
+
+    /// A listener for `address` is being bound, or none is wanted any more: a bind under way
+    /// for it is stale from now on.
+    private func bumpGeneration(of address: HostPort) -> UInt64 {
+        let next = (generations[address] ?? 0) + 1
+        generations[address] = next
+        return next
     }
 
     /// A reload: closes the forwards that went away or changed, then binds the new ones (a
@@ -59,7 +64,10 @@ final class ForwardService {
         let oldByListen = Dictionary(uniqueKeysWithValues: old.map { ($0.listen, $0) })
         let newByListen = Dictionary(uniqueKeysWithValues: new.map { ($0.listen, $0) })
         var closing: [HostPort: EventLoopFuture<Void>] = [:]
+        var closed = 0
         for forward in old where newByListen[forward.listen] != forward {
+            closed += 1
+            _ = bumpGeneration(of: forward.listen)
             closing[forward.listen] = listeners.removeValue(forKey: forward.listen)?.close().recover { _ in }
         }
         let opening = new.filter { oldByListen[$0.listen] != $0 }
@@ -68,12 +76,13 @@ final class ForwardService {
                 .flatMap { [self] in listen(forward) }
                 .whenFailure { [logger] error in logger.error("reload: forward \(forward.listen): \(error)") }
         }
-        guard !closing.isEmpty || !opening.isEmpty else { return "" }
-        return "forwards: \(opening.count) bound, \(closing.count) closed"
+        guard closed + opening.count > 0 else { return "" }
+        return "forwards: \(opening.count) bound, \(closed) closed"
     }
 
     /// Closes every listener (shutdown); the connections they made live on as streams end.
     func closeAll() -> [EventLoopFuture<Void>] {
+        for address in Array(generations.keys) { _ = bumpGeneration(of: address) }
         defer { listeners.removeAll() }
         return listeners.values.map { $0.close().recover { _ in } }
     }

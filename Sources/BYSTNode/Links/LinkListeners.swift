@@ -77,10 +77,16 @@ final class LinkListeners {
         return loop.makeSucceededFuture(())
     }
 
-    /// Stops accepting; links already up stay.
+    /// Stops accepting (HA stepped down); links already up stay. The loop-lag probe runs on,
+    /// so the gate knows the loop's lateness when listeners are bound again.
     func close() {
         for acceptor in acceptors { acceptor.close() }
         acceptors.removeAll()
+    }
+
+    /// Shutdown: closed, and the probe stopped.
+    func stop() {
+        close()
         loopProbe?.cancel()
         loopProbe = nil
     }

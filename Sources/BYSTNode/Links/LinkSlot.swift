@@ -353,7 +353,7 @@ final class LinkSlot {
         }
     }
 
-    /// Stops reconnecting; the link itself is closed by `Node.shutdown` after its grace period.
+    /// Stops reconnecting; the link itself is closed by `Node.shutdown` once it wrote its go-away.
     func stop() {
         stopped = true
         reconnect?.cancel()

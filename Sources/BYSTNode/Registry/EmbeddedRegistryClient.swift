@@ -61,28 +61,41 @@ final class EmbeddedRegistryClient: RegistryBackend {
 
     @discardableResult
     func stop() -> EventLoopFuture<Void> {
+        guard !stopped else { return node.eventLoop.makeSucceededVoidFuture() }
         stopped = true
         tick?.cancel()
         reconnect?.cancel()
-        // Done once every release is answered, or failed (no stream, or it ended). Until then
-        // the requests waiting for answers keep this client.
+        onEvent = nil
         let released = node.eventLoop.makePromise(of: Void.self)
-        var unanswered = owned.count
-        for port in owned.keys.sorted() {
+        let ports = owned.keys.sorted()
+        owned.removeAll()
+        guard let stream, !ports.isEmpty else {
+            finishStream()
+            released.succeed()
+            return released.futureResult
+        }
+        // Done once every release is answered, or failed (the stream ended). The stream is
+        // finished only then: finished, it would drop the answers. Until then the requests
+        // waiting for them keep this client.
+        stream.onClose = { [weak self] _ in self?.failPending() }
+        var unanswered = ports.count
+        for port in ports {
             send(.unregister(port: port)) { [self] reply in
                 if case .none = reply { node.logger.debug("registry: the release of port \(port) was not answered") }
                 unanswered -= 1
-                if unanswered == 0 { released.succeed() }
+                guard unanswered == 0 else { return }
+                finishStream()
+                released.succeed()
             }
         }
-        if unanswered == 0 { released.succeed() }
-        owned.removeAll()
-        // The unregisters go out before the stream's end (a reset would drop them); its end
-        // now only fails what waits for an answer.
-        stream?.onClose = { [unowned self] _ in failPending() }
+        return released.futureResult
+    }
+
+    /// Ends the stream after what is queued (a reset would drop it).
+    private func finishStream() {
+        stream?.onClose = nil
         stream?.finish()
         stream = nil
-        return released.futureResult
     }
 
     // MARK: Operations

@@ -15,6 +15,7 @@ final class HAService {
     private(set) var controller: HAController?
     private var virtualAddresses: VirtualAddressKeeper?
     private var notifier: HANotifier?
+    private var stopped = false
 
     /// The backend of `node`'s `registry` (nil: none), not started yet: etcd's TLS context and
     /// password are loaded here, so a file gone bad since the config was checked stops the start.
@@ -66,8 +67,11 @@ final class HAService {
     }
 
     /// Our ports stepped down and their addresses released at once (a standby takes over in
-    /// one round trip, not one lease); done when the registry answered the release.
+    /// one round trip, not one lease); done when the registry answered the release. The
+    /// service stays (its controller's registry calls may still answer); once is enough.
     func stop() -> EventLoopFuture<Void> {
+        guard !stopped else { return backend.stop() }
+        stopped = true
         controller?.stop()
         virtualAddresses?.releaseAll()
         notifier?.stop()

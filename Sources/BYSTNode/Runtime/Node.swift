@@ -236,15 +236,7 @@ final class Node {
     }
 
     private func bind(_ address: HostPort, what: String, initialize: @escaping (Channel) throws -> Void) -> EventLoopFuture<Void> {
-        let bound = NIOLoopBound(initialize, eventLoop: eventLoop)
-        return ServerBootstrap(group: eventLoop)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try bound.value(channel) }
-            }
-            .bind(host: address.host, port: Int(address.port))
+        TCPListener.bind(address, on: eventLoop, initialize: initialize)
             .assumeIsolated()
             .map { [self] channel in
                 logger.info("listening: \(what) on \(address)")
@@ -277,22 +269,35 @@ final class Node {
 
     func shutdown() -> EventLoopFuture<Void> {
         logger.info("shutting down")
-        // Ports are released first (a standby takes over in one round trip, not one lease);
-        // the release is written before the session goes away.
         registryServer?.stop()
-        if let ha {
-            // The sessions go once the registry answered the release (or `shutdownFlushLimit`).
-            self.ha = nil
-            let released = eventLoop.makePromise(of: Void.self)
-            let limit = eventLoop.assumeIsolated().scheduleTask(in: Self.shutdownFlushLimit) { released.succeed() }
-            ha.stop().whenComplete { _ in
-                limit.cancel()
-                released.succeed()
-            }
-            return released.futureResult.assumeIsolated().flatMap { [self] in shutdown() }.nonisolated()
+        // Ports are released first (a standby takes over in one round trip, not one lease),
+        // and the sessions go once the registry answered (or after `shutdownFlushLimit`).
+        return releasePorts().assumeIsolated().flatMap { [self] in stopServices() }.nonisolated()
+    }
+
+    /// The HA ports stepped down and their registry entries released; done when the registry
+    /// answered, at most `shutdownFlushLimit` after.
+    private func releasePorts() -> EventLoopFuture<Void> {
+        guard let ha else { return eventLoop.makeSucceededVoidFuture() }
+        let released = eventLoop.makePromise(of: Void.self)
+        let started = Clocks.monotonic()
+        let limit = eventLoop.assumeIsolated().scheduleTask(in: Self.shutdownFlushLimit) { [logger] in
+            logger.warning("registry: no answer to the release of our ports within \(Self.shutdownFlushLimit.nanoseconds / 1_000_000) ms; going on")
+            released.succeed()
         }
+        ha.stop().whenComplete { [logger] _ in
+            limit.cancel()
+            logger.info("registry: our ports released in \((Clocks.monotonic() - started) / 1_000_000) ms")
+            released.succeed()
+        }
+        return released.futureResult
+    }
+
+    /// Everything but the HA role: the peers' sessions say go-away, listeners close, each link
+    /// once it wrote what it was given, then the TUN.
+    private func stopServices() -> EventLoopFuture<Void> {
         for peer in peers { peer.shutdown() }
-        linkListeners.close()
+        linkListeners.stop()
         metricsLoopProbe?.cancel()
         metricsLoopProbe = nil
         trafficSample?.cancel()

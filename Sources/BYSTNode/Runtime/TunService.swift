@@ -40,7 +40,7 @@ final class TunService {
     private let logger: Logger
 
     /// Opens and configures the interface (addresses, MTU, `routes`, all through rtnetlink)
-    /// and starts a plane per queue; nothing is left open if it fails. `maxRecordPayload`
+    /// and makes a plane per queue (`startPlanes` starts them); nothing is left open if it fails. `maxRecordPayload`
     /// caps the super-packets the kernel hands us; `stripes`: some peer stripes packets (their
     /// frame header is longer).
     init(_ config: TunConfig, routes: [IPPrefix], maxRecordPayload: Int, stripes: Bool,
