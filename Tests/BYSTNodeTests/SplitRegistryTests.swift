@@ -159,8 +159,15 @@ import Testing
         #expect(throws: SplitRegistry.Refusal.unknownToken) { try registry.beginUpstream(token, sequence: 1, from: connection) }
     }
 
-    static func digest(_ sequence: UInt64, _ bytes: ByteBuffer) throws -> SplitPartDigest {
-        var hasher = SplitPartHasher(sequence: sequence)
+    /// One registry's key: each call digests as a connection of its own would.
+    let digestRegistry = SplitRegistry(eventLoop: EmbeddedEventLoop(), pairingTimeout: .seconds(10))
+
+    func hasher(_ sequence: UInt64) -> SplitPartHasher {
+        SplitPartHasher(sequence: sequence, digest: digestRegistry.makePartDigest())
+    }
+
+    func digest(_ sequence: UInt64, _ bytes: ByteBuffer) throws -> SplitPartDigest {
+        var hasher = hasher(sequence)
         hasher.update(bytes)
         return try #require(hasher.finish())
     }
@@ -176,7 +183,7 @@ import Testing
         // Still being received (or cut short): it cannot be compared yet.
         let second = registry.newOrigin(source: Self.ipv4(1))
         #expect(throws: SplitRegistry.Refusal.repeatOfUnfinished(0)) { try registry.beginUpstream(token, sequence: 0, from: second) }
-        let part0 = try Self.digest(0, Self.bytes(3))
+        let part0 = try digest(0, Self.bytes(3))
         registry.finishUpstream(token, part0)
         #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
         #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
@@ -192,14 +199,18 @@ import Testing
     }
 
     @Test func aPartDigestCoversLengthAndBytes() throws {
-        let same = try Self.digest(4, ByteBuffer(bytes: [1, 2, 3]))
-        var pieces = SplitPartHasher(sequence: 4)
+        let same = try digest(4, ByteBuffer(bytes: [1, 2, 3]))
+        var pieces = hasher(4)
         pieces.update(ByteBuffer(bytes: [1]))
         pieces.update(ByteBuffer(bytes: [2, 3]))
         #expect(pieces.finish() == same)
-        #expect(try Self.digest(4, ByteBuffer(bytes: [1, 2, 4])) != same)
-        #expect(try Self.digest(4, ByteBuffer(bytes: [1, 2, 3, 0])) != same)
+        #expect(try digest(4, ByteBuffer(bytes: [1, 2, 4])) != same)
+        #expect(try digest(4, ByteBuffer(bytes: [1, 2, 3, 0])) != same)
         #expect(same.length == 3)
+        // Another node's key: the same bytes do not give the same tag.
+        var elsewhere = SplitPartHasher(sequence: 4, digest: registry().makePartDigest())
+        elsewhere.update(ByteBuffer(bytes: [1, 2, 3]))
+        #expect(elsewhere.finish() != same)
     }
 
     @Test func refusalsOfTheBoundsAreCountedAsLimits() {

@@ -72,6 +72,36 @@ import Testing
         #expect(throws: CryptoError.authenticationFailed) { try open(badText, tag: tag) }
     }
 
+    /// GMAC under key 00…0f and a zero nonce, over 1,000 bytes 0, 1, … 255, 0, … (computed with
+    /// Python's `cryptography`: AESGCM(key).encrypt(bytes(12), b"", data)), fed in uneven
+    /// pieces; the same bytes give the same tag again, one byte more or changed does not.
+    @Test func keyedDigestIsGMACAndComparesInputsWhateverTheirPieces() throws {
+        let key = SecretBytes(Array(0..<16).map(UInt8.init))
+        let data = (0..<1000).map { UInt8($0 % 256) }
+        let digest = try KeyedDigest(key: key)
+        func tag(_ pieces: [ArraySlice<UInt8>]) throws -> KeyedDigest.Tag {
+            try digest.begin()
+            for piece in pieces { try piece.withUnsafeBytes { bytes in try digest.update(bytes) } }
+            return try digest.finish()
+        }
+        let whole = try tag([data[...]])
+        let expected = hex("2fe7cdf57efe549e9de7a21664061fb4")
+        let expectedTag = KeyedDigest.Tag(high: expected[0..<8].reduce(0) { $0 << 8 | UInt64($1) },
+                                          low: expected[8..<16].reduce(0) { $0 << 8 | UInt64($1) })
+        #expect(whole == expectedTag)
+        #expect(try tag([data[0..<1], data[1..<17], data[17..<500], data[500...]]) == whole)
+        var changed = data
+        changed[999] ^= 1
+        #expect(try tag([changed[...]]) != whole)
+        #expect(try tag([data[...], [0][...]]) != whole)
+        // Another key: other tags (what one node keeps means nothing to another).
+        let other = try KeyedDigest(key: SecretBytes.random(count: KeyedDigest.keySize))
+        try other.begin()
+        try data.withUnsafeBytes { bytes in try other.update(bytes) }
+        #expect(try other.finish() != whole)
+        #expect(throws: CryptoError.self) { try KeyedDigest(key: SecretBytes([1, 2, 3])) }
+    }
+
     @Test func secretsCompareInConstantTimeAndRandomDiffers() throws {
         let a = try SecretBytes.random(count: 32)
         let b = try SecretBytes.random(count: 32)

@@ -55,6 +55,8 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     static let lingerTimeout: TimeAmount = .seconds(2)
 
     private let node: Node
+    /// Digests this connection's split POSTs (made at its first).
+    private lazy var partDigest = node.splitRegistry.makePartDigest()
     private var state = State.awaitingHead
     private var parser: HTTPHeadParser
     private var inbound = ByteBuffer()
@@ -250,7 +252,8 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             case .repeated(let received): repeatOf = received
             }
             state = .upstreamPart(UpstreamBody(token: token, decoder: HTTPBodyDecoder(framing: framing),
-                                               hasher: SplitPartHasher(sequence: sequence), keepAlive: keepAlive, repeatOf: repeatOf))
+                                               hasher: SplitPartHasher(sequence: sequence, digest: partDigest),
+                                               keepAlive: keepAlive, repeatOf: repeatOf))
         case ("GET", let token?):
             let pending: ByteBuffer?
             do throws(SplitRegistry.Refusal) { pending = try node.splitRegistry.attachDownstream(token, self) } catch {

@@ -4,31 +4,34 @@ import NIOCore
 /// What the server keeps of a split link's last upstream part (PROTOCOL.md §6.3): enough to
 /// tell whether a POST that repeats its number carries the same bytes. A client sends a part
 /// again only while it is unanswered, and sends the next only after an answer, so only the
-/// last part can come again.
+/// last part can come again. The tag is a keyed digest under the node's `SplitRegistry`
+/// key (GMAC: a fraction of SHA-256's cost per byte, on every byte a split link uploads).
 struct SplitPartDigest: Equatable {
     let sequence: UInt64
     let length: Int
-    let sha256: [UInt8]
+    let tag: KeyedDigest.Tag
 }
 
-/// Hashes an upstream part's body as it arrives. One per POST; `finish()` once, at its end.
+/// Digests an upstream part's body as it arrives, with its connection's `KeyedDigest`.
+/// One per POST; `finish()` once, at its end.
 struct SplitPartHasher {
     let sequence: UInt64
-    /// nil if libcrypto could not make a context: the part then cannot be recognised again.
-    private let hash: IncrementalHash?
+    /// nil if libcrypto failed: the part then cannot be recognised again.
+    private let digest: KeyedDigest?
     private(set) var length = 0
 
-    init(sequence: UInt64) {
+    init(sequence: UInt64, digest: KeyedDigest?) {
         self.sequence = sequence
-        hash = try? IncrementalHash(.sha256)
+        self.digest = (try? digest?.begin()) != nil ? digest : nil
     }
 
     mutating func update(_ bytes: ByteBuffer) {
         length += bytes.readableBytes
-        bytes.withUnsafeReadableBytes { hash?.update($0) }
+        bytes.withUnsafeReadableBytes { _ = try? digest?.update($0) }
     }
 
     func finish() -> SplitPartDigest? {
-        hash.map { SplitPartDigest(sequence: sequence, length: length, sha256: $0.finalize()) }
+        guard let tag = try? digest?.finish() else { return nil }
+        return SplitPartDigest(sequence: sequence, length: length, tag: tag)
     }
 }

@@ -45,12 +45,19 @@ final class SplitRegistry {
     private var connectionsNumbered: UInt64 = 0
     private let eventLoop: EventLoop
     private let pairingTimeout: TimeAmount
+    /// The key of the parts' digests (`SplitPartDigest`): one per node, so that a part sent
+    /// again on another connection compares; nil if the CSPRNG failed (no repeat is then
+    /// recognised: each is refused, and the link is dialled again).
+    private let partDigestKey = try? SecretBytes.random(count: KeyedDigest.keySize)
 
     init(eventLoop: EventLoop, pairingTimeout: TimeAmount, limits: Limits = Limits()) {
         self.eventLoop = eventLoop
         self.pairingTimeout = pairingTimeout
         unpaired = UnpairedTokens(limits: limits)
     }
+
+    /// A digest for one connection's parts, under the node's key.
+    func makePartDigest() -> KeyedDigest? { partDigestKey.flatMap { try? KeyedDigest(key: $0) } }
 
     /// A link token: 22 characters of base64url (16 random bytes), as our clients make them.
     static func isValidToken(_ token: String) -> Bool {
