@@ -109,7 +109,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        cancelDeadline()
         handshakeDeadline?.cancel()
         if let splitToken { node.splitRegistry.downstreamClosed(splitToken, self) }
         if case .upstreamPart(let part) = state {
@@ -206,7 +206,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     }
 
     private func becomeRawLink(_ context: ChannelHandlerContext) {
-        deadline?.cancel()
+        cancelDeadline()
         state = .raw
         guard addLink(binding: [], transport: "raw", context) else { return }
         process(context)
@@ -283,7 +283,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
 
     private func startLink(version: HTTPVersion, body: HTTPBodyDecoder?, binding: [UInt8], transport: String,
                            _ context: ChannelHandlerContext) {
-        deadline?.cancel()
+        cancelDeadline()
         chunkedResponse = version == .http11
         state = .link(body)
         _ = addLink(binding: binding, transport: transport, context)
@@ -300,7 +300,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         guard let key = head.headers["sec-websocket-key"], let accept = WebSocketHandshake.accept(for: key) else {
             return refuse(500, "Internal Server Error", detail: "cannot compute Sec-WebSocket-Accept")
         }
-        deadline?.cancel()
+        cancelDeadline()
         state = .webSocket
         var buffer = context.channel.allocator.buffer(capacity: 160)
         HTTPResponseHead(status: 101, reason: "Switching Protocols",
@@ -349,12 +349,19 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         finishUpstreamPart(keepAlive: part.keepAlive, context)
     }
 
-    private func finishUpstreamPart(keepAlive: Bool, _ context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 96)
+    /// A part's answer: always the same bytes, made once (a split link answers every POST).
+    private static func partAnswer(keepAlive: Bool) -> ByteBuffer {
         var headers = HTTPHeaders([("Content-Length", "0"), ("Cache-Control", "no-store")])
         if !keepAlive { headers.add("Connection", "close") }
+        var buffer = ByteBuffer()
         HTTPResponseHead(status: 200, reason: "OK", headers: headers).write(into: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        return buffer
+    }
+    private static let partAnswerKeepAlive = partAnswer(keepAlive: true)
+    private static let partAnswerClose = partAnswer(keepAlive: false)
+
+    private func finishUpstreamPart(keepAlive: Bool, _ context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(keepAlive ? Self.partAnswerKeepAlive : Self.partAnswerClose), promise: nil)
         if keepAlive {
             state = .awaitingHead
             parser = HTTPHeadParser(limits: node.config.limits.httpLimits)
@@ -404,7 +411,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                             "HTTP split upstream connection from \(remote): no link it fed authenticated within \(headTimeout); closing",
                             to: node.logger)
         state = .done
-        deadline?.cancel()
+        cancelDeadline()
         context.close(promise: nil)
     }
 
@@ -458,7 +465,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         guard let context else { return }
         node.logLimiter.log(.http, level: .info, "HTTP \(status) to \(remote): \(detail)", to: node.logger)
         state = .done
-        deadline?.cancel()
+        cancelDeadline()
         writeError(status, reason, refusal: BYSTRefusal(status: status), body: "\(status) \(reason): \(detail)\n",
                    extraHeaders: extraHeaders, context)
         // Lingering close: a client still sending (an oversized head) would otherwise get a
@@ -492,15 +499,33 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     /// Progress since the deadline was armed moved it here: when the armed task fires it
     /// re-arms itself for the rest, rather than a timer being made per read.
     private var deadlineExtendedTo: NIODeadline?
+    /// When the armed `deadline` fires, and for which timeout.
+    private var armedDeadline: (at: NIODeadline, timeout: TimeAmount)?
 
     private func armDeadline(_ timeout: TimeAmount) {
+        let when = NIODeadline.now() + timeout
+        // A keep-alive connection arms the same timeout at every POST and answer: the armed
+        // task moves (it re-arms itself if it fires early) rather than a task per arm.
+        if let armed = armedDeadline, armed.timeout == timeout, armed.at <= when {
+            deadlineExtendedTo = when
+            return
+        }
         deadlineExtendedTo = nil
-        scheduleDeadline(at: .now() + timeout, timeout: timeout)
+        scheduleDeadline(at: when, timeout: timeout)
+    }
+
+    private func cancelDeadline() {
+        deadline?.cancel()
+        deadline = nil
+        armedDeadline = nil
     }
 
     private func scheduleDeadline(at when: NIODeadline, timeout: TimeAmount) {
         deadline?.cancel()
+        armedDeadline = (when, timeout)
         deadline = context?.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+            deadline = nil
+            armedDeadline = nil
             if let later = deadlineExtendedTo, later > .now() {
                 deadlineExtendedTo = nil
                 return scheduleDeadline(at: later, timeout: timeout)
