@@ -89,7 +89,7 @@ enum HTTPFuzz {
         do throws(SplitRegistry.Refusal) { kind = try registry.beginUpstream(token, sequence: sequence, from: connection) } catch { return nil }
         let decoded = decodeBody(body, framing: framing, limits: limits, split: split)
         // As the front end: a repeated last part is hashed and compared, never delivered.
-        var hasher = SplitPartHasher(sequence: sequence)
+        var hasher = SplitPartHasher(sequence: sequence, digest: registry.makePartDigest())
         for part in decoded.parts {
             hasher.update(part)
             guard case .next = kind else { continue }
