@@ -61,7 +61,8 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     private var parser: HTTPHeadParser
     private var inbound = ByteBuffer()
     private var context: ChannelHandlerContext?
-    private var deadline: Scheduled<Void>?
+    /// The armed deadline task, when it fires, and for which timeout.
+    private var deadline: (task: Scheduled<Void>, at: NIODeadline, timeout: TimeAmount)?
     private var splitToken: String?
     /// The link started on this connection (for split mode: the GET's).
     private weak var link: LinkHandler?
@@ -499,14 +500,12 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     /// Progress since the deadline was armed moved it here: when the armed task fires it
     /// re-arms itself for the rest, rather than a timer being made per read.
     private var deadlineExtendedTo: NIODeadline?
-    /// When the armed `deadline` fires, and for which timeout.
-    private var armedDeadline: (at: NIODeadline, timeout: TimeAmount)?
 
     private func armDeadline(_ timeout: TimeAmount) {
         let when = NIODeadline.now() + timeout
         // A keep-alive connection arms the same timeout at every POST and answer: the armed
         // task moves (it re-arms itself if it fires early) rather than a task per arm.
-        if let armed = armedDeadline, armed.timeout == timeout, armed.at <= when {
+        if let armed = deadline, armed.timeout == timeout, armed.at <= when {
             deadlineExtendedTo = when
             return
         }
@@ -515,17 +514,16 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     }
 
     private func cancelDeadline() {
-        deadline?.cancel()
+        deadline?.task.cancel()
         deadline = nil
-        armedDeadline = nil
     }
 
     private func scheduleDeadline(at when: NIODeadline, timeout: TimeAmount) {
-        deadline?.cancel()
-        armedDeadline = (when, timeout)
-        deadline = context?.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+        deadline?.task.cancel()
+        deadline = nil
+        guard let loop = context?.eventLoop.assumeIsolated() else { return }
+        let task = loop.scheduleTask(deadline: when) { [self] in
             deadline = nil
-            armedDeadline = nil
             if let later = deadlineExtendedTo, later > .now() {
                 deadlineExtendedTo = nil
                 return scheduleDeadline(at: later, timeout: timeout)
@@ -544,5 +542,6 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                 context?.close(promise: nil)
             }
         }
+        deadline = (task, when, timeout)
     }
 }

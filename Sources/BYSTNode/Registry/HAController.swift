@@ -44,6 +44,8 @@ final class HAController {
     private var wantRetry: Scheduled<Void>?
     /// After `stop`, late answers (a claim in flight) change nothing.
     private var stopped = false
+    /// Told of every role a port takes, once recorded (HAService: addresses, notify command).
+    var onRoleChanged: ((_ port: String, _ role: GatewayRole.State, _ reason: String) -> Void)?
 
     init(config: HAConfig, lease: Duration, backend: RegistryBackend, node: Node) {
         self.config = config
@@ -214,7 +216,7 @@ final class HAController {
         node.metrics.haTransition(port: port.name, active: state == .active, wallSeconds: Double(at) / 1e9)
         let level: Logger.Level = state == .active || reason.hasPrefix("stepped") ? .notice : .info
         node.logger.log(level: level, "HA port '\(port.name)': \(state) — \(reason)")
-        node.haRoleChanged(port: port.name, to: state, reason: reason)
+        onRoleChanged?(port.name, state, reason)
     }
 
     private func rearm(_ port: Port) {

@@ -50,6 +50,7 @@ final class HAService {
         virtualAddresses = addresses
         notifier = HANotifier(config: ha, eventLoop: node.eventLoop, logger: node.logger)
         let controller = HAController(config: ha, lease: registry.lease, backend: backend, node: node)
+        controller.onRoleChanged = { [unowned self] in roleChanged(port: $0, to: $1, reason: $2) }
         self.controller = controller
         controller.start()
     }
@@ -58,7 +59,7 @@ final class HAService {
 
     /// `port`'s role changed: its virtual addresses follow — added once the role is active
     /// (lease confirmed), removed as it steps down — then its notify command.
-    func roleChanged(port: String, to role: GatewayRole.State, reason: String) {
+    private func roleChanged(port: String, to role: GatewayRole.State, reason: String) {
         switch role {
         case .active: virtualAddresses?.activate(port)
         case .standby, .claiming: virtualAddresses?.standDown(port)

@@ -49,11 +49,6 @@ extension Node {
         ha?.embedded?.dialFailed(peer: peer, cause: cause)
     }
 
-    /// `port`'s role changed (HAController): its addresses and notify command (HAService).
-    func haRoleChanged(port: String, to role: GatewayRole.State, reason: String) {
-        ha?.roleChanged(port: port, to: role, reason: reason)
-    }
-
     /// Whether we serve `peer` now: accept its links and route its prefixes here. Without
     /// `[ha]` always; with it while active for its `ha_port`, or for any port if it names none.
     func serves(_ peer: PeerConfig) -> Bool { servedPeers.serves(peer) }

@@ -281,11 +281,16 @@ final class Node {
         guard let ha else { return eventLoop.makeSucceededVoidFuture() }
         let released = eventLoop.makePromise(of: Void.self)
         let started = Clocks.monotonic()
+        // Whichever comes first logs and goes on; the other finds it done.
+        var done = false
         let limit = eventLoop.assumeIsolated().scheduleTask(in: Self.shutdownFlushLimit) { [logger] in
+            done = true
             logger.warning("registry: no answer to the release of our ports within \(Self.shutdownFlushLimit.nanoseconds / 1_000_000) ms; going on")
             released.succeed()
         }
-        ha.stop().whenComplete { [logger] _ in
+        ha.stop().assumeIsolated().whenComplete { [logger] _ in
+            guard !done else { return }
+            done = true
             limit.cancel()
             logger.info("registry: our ports released in \((Clocks.monotonic() - started) / 1_000_000) ms")
             released.succeed()
