@@ -33,6 +33,7 @@ func runDaemon(config: String, logLevel: String, logFormat: LogFormat, registryG
     }
     let keys: KeyStore
     do { keys = try loadedKeys.get() } catch { throw CLIError(error.description) }
+    AllocatorTuning.keepFreedMemoryForReuse()
     let format = logFormat
     LoggingSystem.bootstrap { label in format.makeHandler(label: label, level: level) }
     let logger = Logger(label: "byst")

@@ -8,6 +8,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <spawn.h>
+#include <malloc.h>      // mallopt (Glibc does not export it)
 
 /// Flags for byst_tun_open.
 #define BYST_TUN_MULTI_QUEUE 1
