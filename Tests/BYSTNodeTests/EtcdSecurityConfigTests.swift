@@ -112,6 +112,9 @@ import Testing
             let twoLines = "\(dir)/two-lines.password", notPEM = "\(dir)/not.pem", missing = "\(dir)/missing"
             try write("s3cret\n", to: open, mode: 0o644)
             try write("s3cret\n", to: group, mode: 0o640)
+            let link = "\(dir)/link.password"
+            try write("s3cret\n", to: "\(dir)/target.password", mode: 0o600)
+            symlink("\(dir)/target.password", link)
             try write("\n", to: empty, mode: 0o600)
             try write("s3cret\nmore\n", to: twoLines, mode: 0o600)
             try write("hello\n", to: notPEM, mode: 0o644)
@@ -122,13 +125,14 @@ import Testing
                        "registry_password_file = \"\(path)\"")
             }
             let cases: [(String, String)] = [
-                (auth(open), #"\#(f):6: [node]: registry_password_file "\#(open)": readable by group or others (mode 644); run: chmod 600 \#(open)"#),
-                (auth(group), #"\#(f):6: [node]: registry_password_file "\#(group)": readable by group or others (mode 640)"#),
+                (auth(open), #"\#(f):6: [node]: registry_password_file "\#(open)": \#(open) is readable or writable by group or others (mode 644); run: chmod 600 \#(open)"#),
+                (auth(group), #"\#(f):6: [node]: registry_password_file "\#(group)": \#(group) is readable or writable by group or others (mode 640)"#),
+                // Checked on the file itself, never through a link (another user's link could name our file).
+                (auth(link), #"\#(f):6: [node]: registry_password_file "\#(link)": \#(link) is a symbolic link"#),
                 (auth(missing), #"\#(f):6: [node]: registry_password_file "\#(missing)": no such file"#),
-                // Unreadable even by root (who reads a file of mode 000 and may be running the tests).
-                (auth(directory), #"\#(f):6: [node]: registry_password_file "\#(directory)": cannot read: Is a directory"#),
+                (auth(directory), #"\#(f):6: [node]: registry_password_file "\#(directory)": \#(directory) is not a regular file"#),
                 (auth(empty), #"\#(f):6: [node]: registry_password_file "\#(empty)": is empty"#),
-                (auth(twoLines), #"\#(f):6: [node]: registry_password_file "\#(twoLines)": must hold the password as one line of UTF-8 text"#),
+                (auth(twoLines), #"\#(f):6: [node]: registry_password_file "\#(twoLines)": must hold one line of UTF-8 text"#),
                 (config("etcds://10.0.0.1:2379", "registry_tls_ca_file = \"\(missing)\""),
                  #"\#(f):4: [node]: registry_tls_ca_file "\#(missing)": no such file"#),
                 (config("etcds://10.0.0.1:2379", "registry_tls_ca_file = \"\(notPEM)\""),

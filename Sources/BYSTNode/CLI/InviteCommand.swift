@@ -111,12 +111,8 @@ struct InviteCommand: ParsableCommand {
         defer { close(fd) }
         var bytes = Array(text.utf8)
         defer { SecretBytes.wipe(&bytes) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + offset }, $0.count - offset) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))".escapingControlCharacters()) }
-            offset += n
+        if let error = writeAll(bytes, to: fd) {
+            throw CLIError("cannot write \(path): \(String(cString: strerror(error)))".escapingControlCharacters())
         }
         guard fsync(fd) == 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))".escapingControlCharacters()) }
     }

@@ -50,7 +50,7 @@ struct StatusCommand: ParsableCommand {
     /// reader that stops at its first match (`awk '… { print; exit }'`) could make the last
     /// piece fail with SIGPIPE, and a script with `pipefail` fail with it.
     static func write(_ text: String) {
-        writeAll(text, to: STDOUT_FILENO)
+        writeAll(Array(text.utf8), to: STDOUT_FILENO)
     }
 
     /// `  hub  -n hub  /run/byst/hub.sock  up 3 hours, 1 minute, 2 peers, 8 links up`

@@ -94,7 +94,7 @@ public struct EnvironmentProxyProblem: Error, Sendable, Equatable {
 public struct NoProxyList: Sendable, Equatable {
     public private(set) var matchesAll = false
     private var names: [String] = []
-    private var blocks: [CIDRBlock] = []
+    private var blocks: [IPPrefix] = []
 
     public init(_ text: String) {
         let separators: Set<Character> = [",", " ", "\t"]
@@ -104,7 +104,7 @@ public struct NoProxyList: Sendable, Equatable {
                 matchesAll = true
                 continue
             }
-            if let block = CIDRBlock(entry) {
+            if let block = Self.block(entry) {
                 blocks.append(block)
                 continue
             }
@@ -124,58 +124,14 @@ public struct NoProxyList: Sendable, Equatable {
         var host = rawHost.lowercasedASCII()
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         while host.hasSuffix(".") { host.removeLast() }
-        if let address = IPAddressBytes(host), blocks.contains(where: { $0.contains(address) }) { return true }
+        if let address = IPAddressParser.parse(host), blocks.contains(where: { $0.contains(address) }) { return true }
         return names.contains { host == $0 || host.hasSuffix("." + $0) }
     }
-}
 
-/// An IPv4 or IPv6 address as its bytes (4 or 16).
-struct IPAddressBytes: Equatable {
-    let bytes: [UInt8]
-
-    init?(_ text: String) {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            bytes = withUnsafeBytes(of: &v4) { Array($0) }
-            return
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 {
-            bytes = withUnsafeBytes(of: &v6) { Array($0) }
-            return
-        }
-        return nil
-    }
-}
-
-/// `address/prefix`; a bare address is a block of one.
-struct CIDRBlock: Equatable {
-    let network: IPAddressBytes
-    let prefix: Int
-
-    init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        var addressText = String(parts[0])
-        if addressText.hasPrefix("["), addressText.hasSuffix("]") { addressText = String(addressText.dropFirst().dropLast()) }
-        guard let network = IPAddressBytes(addressText) else { return nil }
-        let bits = network.bytes.count * 8
-        if parts.count == 2 {
-            guard let prefix = Int(parts[1]), (0...bits).contains(prefix) else { return nil }
-            self.prefix = prefix
-        } else {
-            prefix = bits
-        }
-        self.network = network
-    }
-
-    func contains(_ address: IPAddressBytes) -> Bool {
-        guard address.bytes.count == network.bytes.count else { return false }
-        var remaining = prefix
-        for (have, want) in zip(address.bytes, network.bytes) where remaining > 0 {
-            let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
-            if have & mask != want & mask { return false }
-            remaining -= 8
-        }
-        return true
+    /// An address or `address/prefix` (the address may be in brackets); a bare address is a block of one.
+    private static func block(_ entry: String) -> IPPrefix? {
+        var parts = entry.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        if parts[0].hasPrefix("["), parts[0].hasSuffix("]") { parts[0] = String(parts[0].dropFirst().dropLast()) }
+        return IPPrefix(parts.joined(separator: "/"))
     }
 }

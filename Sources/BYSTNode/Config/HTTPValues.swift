@@ -53,19 +53,10 @@ func percentDecoded(_ text: String) -> String? {
             bytes.append(byte)
             continue
         }
-        guard input.count >= 2, let high = hexValue(input.removeFirst()), let low = hexValue(input.removeFirst()) else { return nil }
-        bytes.append(high << 4 | low)
+        guard input.count >= 2, let high = HTTPSyntax.hexValue(input.removeFirst()), let low = HTTPSyntax.hexValue(input.removeFirst()) else { return nil }
+        bytes.append(UInt8(high << 4 | low))
     }
     return String(validating: bytes, as: UTF8.self)
-}
-
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-    default: nil
-    }
 }
 
 extension HTTPEndpoint {

@@ -346,7 +346,5 @@ public struct TargetRule: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension String {
-    func lowercasedASCII() -> String {
-        String(decoding: utf8.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
-    }
+    func lowercasedASCII() -> String { HTTPSyntax.lowercasedASCII(self) }
 }

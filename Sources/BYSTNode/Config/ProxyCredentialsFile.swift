@@ -1,8 +1,7 @@
 import BYSTProto
 
 /// `http_proxy_credentials_file`: one line `user:password` (or `DOMAIN\user:password` for
-/// NTLM), a final newline not part of it. Like the key store, the file must be ours (or
-/// root's), not a symbolic link, and not readable or writable by group or others (0600).
+/// NTLM) in a secret file (`SecretLineFile`: ours or root's, no symbolic link, mode 0600).
 enum ProxyCredentialsFile {
     static let key = "http_proxy_credentials_file"
     static let maxBytes = 4096
@@ -14,18 +13,15 @@ enum ProxyCredentialsFile {
     }
 
     static func read(_ path: String) throws(Failure) -> ProxyCredentials {
-        let read: [UInt8]?
-        do throws(AtomicFile.SecretFileFailure) { read = try AtomicFile.readSecret(path) } catch {
-            throw Failure(path: path, detail: "\(error)")
+        let oneLine = "must hold one line user:password (or DOMAIN\\user:password) of UTF-8 text"
+        let line: String
+        do throws(SecretLineFile.Failure) { line = try SecretLineFile.read(path, maxBytes: maxBytes) } catch {
+            switch error {
+            case .empty, .notOneLine: throw Failure(path: path, detail: oneLine)
+            default: throw Failure(path: path, detail: "\(error)")
+            }
         }
-        guard var bytes = read else { throw Failure(path: path, detail: "no such file") }
-        defer { SecretBytes.wipe(&bytes) }
-        guard bytes.count <= maxBytes else { throw Failure(path: path, detail: "over \(maxBytes) bytes") }
-        if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        guard !bytes.contains(UInt8(ascii: "\n")), !bytes.contains(UInt8(ascii: "\r")), let line = String(validating: bytes, as: UTF8.self),
-              let credentials = ProxyCredentials.parse(line: line)
-        else { throw Failure(path: path, detail: "must hold one line user:password (or DOMAIN\\user:password) of UTF-8 text") }
+        guard let credentials = ProxyCredentials.parse(line: line) else { throw Failure(path: path, detail: oneLine) }
         return credentials
     }
 }

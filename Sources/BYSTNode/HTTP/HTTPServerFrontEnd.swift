@@ -136,7 +136,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                         node.limitHit(.httpHead, "HTTP request head from \(remote) over \(parser.limits.maxHeadBytes) bytes or \(parser.limits.maxHeaders) fields",
                                       level: .info)
                     }
-                    return refuse(error.status, reason(for: error.status), detail: "\(error)")
+                    return refuse(error.status, error.reasonPhrase, detail: "\(error)")
                 }
                 guard let head else { return }
                 route(head, context)
@@ -162,7 +162,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                         context.close(promise: nil)
                         return
                     }
-                    return refuse(error.status, reason(for: error.status), detail: "bad request body: \(error)")
+                    return refuse(error.status, error.reasonPhrase, detail: "bad request body: \(error)")
                 }
                 state = .link(decoder)
                 return
@@ -183,7 +183,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                         }
                     }
                 } catch {
-                    return refuse(error.status, reason(for: error.status), detail: "\(error)")
+                    return refuse(error.status, error.reasonPhrase, detail: "\(error)")
                 }
                 if case .upstreamPart = state {
                     state = .upstreamPart(part)
@@ -224,7 +224,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         }
         let framing: HTTPBodyFraming
         do throws(HTTPError) { framing = try HTTPBodyFraming.request(head) } catch {
-            return refuse(error.status, reason(for: error.status), detail: "\(error)")
+            return refuse(error.status, error.reasonPhrase, detail: "\(error)")
         }
         let token = target.value("t")
         if let token, !SplitRegistry.isValidToken(token) { return refuse(400, "Bad Request", detail: "malformed link token") }
@@ -485,16 +485,6 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         HTTPResponseHead(status: status, reason: reason, headers: headers).write(into: &buffer)
         buffer.writeString(body)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-    }
-
-    private func reason(for status: Int) -> String {
-        switch status {
-        case 400: "Bad Request"
-        case 431: "Request Header Fields Too Large"
-        case 501: "Not Implemented"
-        case 505: "HTTP Version Not Supported"
-        default: "Error"
-        }
     }
 
     /// Progress since the deadline was armed moved it here: when the armed task fires it

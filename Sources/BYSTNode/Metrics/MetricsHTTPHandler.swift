@@ -51,7 +51,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
         let head: HTTPRequestHead?
         do throws(HTTPError) { head = try parser.parseRequest(&inbound) } catch {
-            return answer(error.status, Self.reason(error.status), body: "\(error)\n", headOnly: false, context)
+            return answer(error.status, error.reasonPhrase, body: "\(error)\n", headOnly: false, context)
         }
         guard let head else { return }
         let headOnly = head.method == "HEAD"
@@ -103,16 +103,6 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
             context.close(mode: .output, promise: nil)
             context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTimeout) { context.close(promise: nil) }
-        }
-    }
-
-    private static func reason(_ status: Int) -> String {
-        switch status {
-        case 400: "Bad Request"
-        case 431: "Request Header Fields Too Large"
-        case 501: "Not Implemented"
-        case 505: "HTTP Version Not Supported"
-        default: "Error"
         }
     }
 }

@@ -97,7 +97,6 @@ struct EtcdTxnRequest: Encodable {
 struct EtcdWatchCreateRequest: Encodable {
     var key: String
     var start_revision: EtcdInt
-    var prev_kv = true
 }
 
 struct EtcdWatchRequest: Encodable {

@@ -7,7 +7,6 @@
 // The config loader loads them once to refuse a bad file as a config error on its line;
 // the node loads them again at start and keeps them for its life.
 import BYSTProto
-import Glibc
 import NIOSSL
 
 struct EtcdSecurity: Sendable {
@@ -86,27 +85,12 @@ struct EtcdSecurity: Sendable {
         return certificates
     }
 
-    /// The password: the file's one line (a final newline is not part of it). Like the key
-    /// store, the file must not be readable by group or others.
+    /// The password: the file's one line, from a secret file (`SecretLineFile`: ours or
+    /// root's, no symbolic link, not readable by group or others — like the key store).
     static func password(_ path: String) throws(Failure) -> String {
-        let key = "registry_password_file"
-        let mode: mode_t?
-        do throws(AtomicFile.Failure) { mode = try AtomicFile.mode(path) } catch {
-            throw Failure(key: key, path: path, detail: "cannot \(error.operation): \(error.reason)")
+        do throws(SecretLineFile.Failure) { return try SecretLineFile.read(path, maxBytes: maxPasswordBytes) } catch {
+            throw Failure(key: "registry_password_file", path: path, detail: "\(error)")
         }
-        guard let mode else { throw Failure(key: key, path: path, detail: "no such file") }
-        guard mode & 0o077 == 0 else {
-            throw Failure(key: key, path: path,
-                          detail: "readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)")
-        }
-        var bytes = try read(key, path, limit: maxPasswordBytes)
-        if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        guard !bytes.isEmpty else { throw Failure(key: key, path: path, detail: "is empty") }
-        guard !bytes.contains(UInt8(ascii: "\n")), !bytes.contains(UInt8(ascii: "\r")),
-              let password = String(validating: bytes, as: UTF8.self)
-        else { throw Failure(key: key, path: path, detail: "must hold the password as one line of UTF-8 text") }
-        return password
     }
 
     private static func read(_ key: String, _ path: String, limit: Int = 1 << 20) throws(Failure) -> [UInt8] {

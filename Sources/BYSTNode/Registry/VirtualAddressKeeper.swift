@@ -24,8 +24,6 @@ final class VirtualAddressKeeper {
         self.logger = logger
     }
 
-    var held: [HAAddress] { plan.held }
-
     /// At start, before standing by: an address a crashed predecessor left behind goes.
     func removeLeftovers() {
         for address in plan.addresses {

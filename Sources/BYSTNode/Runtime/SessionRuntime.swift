@@ -249,7 +249,6 @@ final class SessionRuntime {
         return taken
     }
 
-    func canSend(on id: UInt32) -> Bool { machine.canSend(on: id) }
 
     func finish(_ id: UInt32) {
         machine.finish(id)

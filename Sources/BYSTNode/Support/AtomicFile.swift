@@ -103,17 +103,7 @@ public enum AtomicFile {
         let temporary = "\(directory)/.\(basename(of: path)).\(getpid()).\(String(suffix, radix: 36)).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw Failure(path: temporary, operation: "create", errno: errno) }
-        var failure: Failure?
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = Failure(path: temporary, operation: "write", errno: errno)
-                break
-            }
-            offset += n
-        }
+        var failure = writeAll(bytes, to: fd).map { Failure(path: temporary, operation: "write", errno: $0) }
         if failure == nil, fchmod(fd, mode) != 0 { failure = Failure(path: temporary, operation: "chmod", errno: errno) }
         if failure == nil, fsync(fd) != 0 { failure = Failure(path: temporary, operation: "fsync", errno: errno) }
         close(fd)

@@ -2,13 +2,14 @@ import Glibc
 
 /// Writes `text` to standard error in one write(2) call (short writes aside), so lines from
 /// several threads do not interleave. Failures are ignored: there is nowhere to report them.
-func writeStandardError(_ text: String) { writeAll(text, to: STDERR_FILENO) }
+func writeStandardError(_ text: String) { writeAll(Array(text.utf8), to: STDERR_FILENO) }
 
-/// Writes all of `text` to `descriptor`, retrying short writes and EINTR; gives up silently
-/// on any other failure (a closed pipe: the reader went away).
-func writeAll(_ text: String, to descriptor: Int32) {
-    var bytes = Array(text.utf8)
-    bytes.withUnsafeMutableBytes { buffer in
+/// Writes all of `bytes` to `descriptor`, retrying short writes and EINTR. Returns nil, or
+/// the errno of the write that failed (EIO for one that wrote nothing); callers writing to a
+/// pipe may ignore it (a closed pipe: the reader went away).
+@discardableResult
+func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Int32? {
+    bytes.withUnsafeBytes { buffer in
         var offset = 0
         while offset < buffer.count {
             let written = write(descriptor, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
@@ -17,8 +18,9 @@ func writeAll(_ text: String, to descriptor: Int32) {
             } else if written < 0, errno == EINTR {
                 continue
             } else {
-                return
+                return written < 0 ? errno : EIO
             }
         }
+        return nil
     }
 }

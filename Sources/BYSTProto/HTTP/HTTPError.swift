@@ -46,6 +46,16 @@ public enum HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The reason phrase that goes with `status`.
+    public var reasonPhrase: String {
+        switch status {
+        case 431: "Request Header Fields Too Large"
+        case 505: "HTTP Version Not Supported"
+        case 501: "Not Implemented"
+        default: "Bad Request"
+        }
+    }
+
     public var description: String {
         switch self {
         case .headTooLarge: "HTTP head too large"

@@ -1,6 +1,7 @@
 /// Byte classes and small helpers from the RFC 9110 §5.6 grammar, shared by the head
-/// parser, the framing rules and `HTTPHeaders`.
-enum HTTPSyntax {
+/// parser, the framing rules and `HTTPHeaders` (and, within the package, the config's
+/// URL and host parsing).
+package enum HTTPSyntax {
     static let cr = UInt8(ascii: "\r")
     static let lf = UInt8(ascii: "\n")
     static let sp = UInt8(ascii: " ")
@@ -44,7 +45,7 @@ enum HTTPSyntax {
     }
 
     /// The value of a hex digit (either case), nil for anything else.
-    static func hexValue(_ byte: UInt8) -> Int? {
+    package static func hexValue(_ byte: UInt8) -> Int? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
         case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
@@ -53,12 +54,12 @@ enum HTTPSyntax {
         }
     }
 
-    static func lowercased(_ byte: UInt8) -> UInt8 {
+    package static func lowercased(_ byte: UInt8) -> UInt8 {
         byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
     /// `s` with ASCII letters lower-cased (tokens: schemes, parameter names).
-    static func lowercasedASCII(_ s: some StringProtocol) -> String {
+    package static func lowercasedASCII(_ s: some StringProtocol) -> String {
         String(decoding: s.utf8.map(lowercased), as: UTF8.self)
     }
 
