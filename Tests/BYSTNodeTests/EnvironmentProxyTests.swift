@@ -72,6 +72,14 @@ import BYSTProto
         #expect(NoProxyList("*").matches(host: "anything.example"))
         #expect(!NoProxyList("").matches(host: "localhost"))
         #expect(!NoProxyList("*.example.com").matches(host: "hub.example.net"))
+        // Address blocks in every spelling a user writes them; IPv4 never matches IPv6.
+        let blocks = NoProxyList("[fd00::]/8, 172.16.0.0/12, ::ffff:10.1.2.3, FE80::1")
+        for host in ["fd12::1", "[FD00::7]", "172.31.255.1", "::ffff:10.1.2.3", "fe80::1"] {
+            #expect(blocks.matches(host: host), "\(host) should go direct")
+        }
+        for host in ["fe00::1", "172.32.0.1", "10.1.2.3", "fe80::2"] {
+            #expect(!blocks.matches(host: host), "\(host) should use the proxy")
+        }
     }
 
     @Test func noProxyPrecedenceAndEffect() throws {

@@ -57,7 +57,7 @@ public struct LimitsConfig: Sendable, Equatable {
     /// send before our application consumed it) and its send buffer. At least the 256 KiB a
     /// stream opener may send before any acknowledgement (PROTOCOL.md §5.4). The session's
     /// default (`SessionConfig`); with 1 MiB a forward between TUN nodes, whose acks cross
-    /// threads, moved ≈ 0.8× of what it moves with 4 MiB.
+    /// threads, moved ≈ 0.85–0.95× of what it moves with 4 MiB (docs/perf-log, issue 23).
     public var streamBuffer = Int(SessionConfig().streamWindow)
     public static let streamBufferRange = (256 << 10)...(64 << 20)
     /// Bytes buffered for all streams of a session together, in each direction: the session

@@ -249,7 +249,6 @@ final class SessionRuntime {
         return taken
     }
 
-
     func finish(_ id: UInt32) {
         machine.finish(id)
         schedulePump()

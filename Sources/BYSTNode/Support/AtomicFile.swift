@@ -49,7 +49,7 @@ public enum AtomicFile {
     /// symbolic link, then checked *on the open descriptor* (no check-then-open race): a
     /// regular file, owned by us or root, with none of the mode bits in `forbiddenMode`.
     /// The caller wipes the bytes when done (`SecretBytes.wipe`).
-    public static func readSecret(_ path: String, forbiddenMode: mode_t = 0o077) throws(SecretFileFailure) -> [UInt8]? {
+    public static func readSecret(_ path: String, forbiddenMode: mode_t = 0o077, limit: Int = 16 << 20) throws(SecretFileFailure) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -63,7 +63,7 @@ public enum AtomicFile {
         guard info.st_uid == geteuid() || info.st_uid == 0 else { throw .foreignOwner(path: path, uid: info.st_uid) }
         let mode = info.st_mode & 0o7777
         guard mode & forbiddenMode == 0 else { throw .insecurePermissions(path: path, mode: mode) }
-        do throws(Failure) { return try readAll(fd, path: path, limit: 16 << 20) } catch { throw .io(error) }
+        do throws(Failure) { return try readAll(fd, path: path, limit: limit) } catch { throw .io(error) }
     }
 
     /// Why a secret file was not read.

@@ -1,4 +1,5 @@
 import BYSTProto
+import Glibc
 
 /// A secret file that holds one line of UTF-8 text (a final LF or CRLF is not part of it):
 /// `registry_password_file`, `http_proxy_credentials_file`. It passes `AtomicFile.readSecret`'s
@@ -24,10 +25,12 @@ enum SecretLineFile {
 
     static func read(_ path: String, maxBytes: Int) throws(Failure) -> String {
         let read: [UInt8]?
-        do throws(AtomicFile.SecretFileFailure) { read = try AtomicFile.readSecret(path) } catch { throw .unusable(error) }
+        do throws(AtomicFile.SecretFileFailure) { read = try AtomicFile.readSecret(path, limit: maxBytes) } catch {
+            if case .io(let failure) = error, failure.errno == EFBIG { throw .tooLarge(maxBytes: maxBytes) }
+            throw .unusable(error)
+        }
         guard var bytes = read else { throw .missing }
         defer { SecretBytes.wipe(&bytes) }
-        guard bytes.count <= maxBytes else { throw .tooLarge(maxBytes: maxBytes) }
         if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
         if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
         guard !bytes.isEmpty else { throw .empty }
