@@ -89,6 +89,7 @@ import Testing
         rows += counts.map { ("[limits]", $0.0, "\($0.1)") }
         rows += [("[limits]", "handshake_timeout", limits.handshakeTimeout.configText),
                  ("[limits]", "accept_loop_lag", limits.acceptLoopLag.configText.configQuoted),
+                 ("[limits]", "http_idle_timeout", limits.httpIdleTimeout.configText.configQuoted),
                  ("[limits]", "stream_buffer", ConfigKey.sizeText(limits.streamBuffer).configQuoted),
                  ("[limits]", "session_buffer", ConfigKey.sizeText(limits.sessionBuffer).configQuoted)]
         return rows.map { (header: $0.0, key: $0.1, value: $0.2) }

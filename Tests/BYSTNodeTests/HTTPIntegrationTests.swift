@@ -271,6 +271,37 @@ import Testing
         try await hub.node.shutdown()
     }
 
+    /// `http_idle_timeout` (here 1 s): a split POST whose body stops arriving, and a connection
+    /// kept alive after a POST's answer, are closed after it — not only at the handshake
+    /// deadline (5 s) that ends connections feeding unpaired tokens anyway.
+    @Test func splitConnectionsAreClosedAfterTheIdleTimeout() async throws {
+        let bed = try TestBed()
+        defer { bed.close() }
+        let httpPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(hubConfig(bed.dir, httpPort: httpPort, target: bed.digest.port, limits: "http_idle_timeout = \"1s\""),
+                                              directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
+        // (request, what the hub answers before it closes)
+        let cases: [(name: String, request: String, answer: String)] = [
+            ("stalled body", "POST /byst?t=AAAAAAAAAAAAAAAAAAAAAA&s=0 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc", ""),
+            ("idle after the answer", "POST /byst?t=BBBBBBBBBBBBBBBBBBBBBA&s=0 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 200"),
+        ]
+        for item in cases {
+            let started = Date()
+            let response = try await onThread { () throws -> String in
+                let socket = try BlockingSocket.connect(port: httpPort)
+                defer { socket.close() }
+                socket.setReceiveTimeout(seconds: 10)
+                try socket.sendText(item.request)
+                return String(decoding: (try? socket.readToEnd()) ?? [], as: UTF8.self)
+            }
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(item.answer.isEmpty ? response.isEmpty : response.hasPrefix(item.answer), "\(item.name): got \(response.prefix(60).debugDescription)")
+            #expect(elapsed > 0.8 && elapsed < 3.5, "\(item.name): closed after \(elapsed) s")
+        }
+        #expect(capture.contains("stalled for 1s (http_idle_timeout)"))
+        try await hub.node.shutdown()
+    }
+
     /// A self-signed certificate from the openssl CLI, and the pin of its public key.
     func selfSignedCertificate(in dir: String) throws -> (cert: String, key: String, pin: String) {
         let cert = dir + "/cert.pem"

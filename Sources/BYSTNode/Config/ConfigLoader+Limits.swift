@@ -19,6 +19,7 @@ extension ConfigReader {
         }
         if let timeout = try duration(table, "handshake_timeout", context) { limits.handshakeTimeout = timeout }
         if let lag = try duration(table, "accept_loop_lag", context) { limits.acceptLoopLag = lag }
+        if let timeout = try duration(table, "http_idle_timeout", context) { limits.httpIdleTimeout = timeout }
         // Within the schema's ranges, so they fit an Int.
         if let size = try size(table, "stream_buffer", context) { limits.streamBuffer = Int(size) }
         if let size = try size(table, "session_buffer", context) { limits.sessionBuffer = Int(size) }

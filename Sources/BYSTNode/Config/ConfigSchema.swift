@@ -97,6 +97,7 @@ enum ConfigSchema {
         .size("stream_buffer", LimitsConfig.streamBufferRange),
         .size("session_buffer", LimitsConfig.sessionBufferRange),
         .integer("http_max_head", LimitsConfig.httpHeadBytesRange),
+        .duration("http_idle_timeout", LimitsConfig.httpIdleTimeoutRange),
         .integer("registry_ports", LimitsConfig.registryRange),
         .integer("registry_watches", LimitsConfig.registryRange),
     ])

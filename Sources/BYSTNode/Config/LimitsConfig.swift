@@ -69,6 +69,11 @@ public struct LimitsConfig: Sendable, Equatable {
     /// larger ones are answered 431.
     public var httpHeadBytes = HTTPLimits().maxHeadBytes
     public static let httpHeadBytesRange = 1024...(64 << 10)
+    /// An HTTP link listener's connection that carries split-mode POSTs is closed after this
+    /// long idle between POSTs, or when a POST's body stops arriving for this long (a proxy
+    /// keeps such connections for reuse; ours are worth one only while they are used).
+    public var httpIdleTimeout: Duration = .seconds(60)
+    public static let httpIdleTimeoutRange: ClosedRange<Duration> = .seconds(1)...(.seconds(3600))
     /// `byst registry serve`: ports and watches one client (peer) may hold.
     public var registryPorts = RegistryService.maxPortsPerClient
     public var registryWatches = RegistryService.maxWatchesPerClient

@@ -49,12 +49,13 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         let repeatOf: SplitPartDigest?
     }
 
-    /// An idle keep-alive connection (between split POSTs) is closed after this.
-    static let idleTimeout: TimeAmount = .seconds(60)
     /// How long input is still read (and dropped) after an error answer.
     static let lingerTimeout: TimeAmount = .seconds(2)
 
     private let node: Node
+    /// `[limits] http_idle_timeout`: an idle keep-alive connection (between split POSTs), or a
+    /// POST body that stops arriving, is closed after this (as configured when it was accepted).
+    private let idleTimeout: TimeAmount
     /// Digests this connection's split POSTs (made at its first).
     private lazy var partDigest = node.splitRegistry.makePartDigest()
     private var state = State.awaitingHead
@@ -81,6 +82,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     init(node: Node) {
         self.node = node
         parser = HTTPHeadParser(limits: node.config.limits.httpLimits)
+        idleTimeout = .nanoseconds(Int64(clamping: node.config.limits.httpIdleTimeout.nanoseconds))
     }
 
     /// A request head must be complete within this (the node's handshake timeout).
@@ -98,7 +100,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         var bytes = unwrapInboundIn(data)
         if inbound.readableBytes == 0 { inbound = bytes } else { inbound.writeBuffer(&bytes) }
         // An upstream part's body must keep moving (a trickling body would hold the connection).
-        if case .upstreamPart = state { deadlineExtendedTo = .now() + Self.idleTimeout }
+        if case .upstreamPart = state { deadlineExtendedTo = .now() + idleTimeout }
         process(context)
     }
 
@@ -245,7 +247,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             }
             upstreamFed(token, context)
             sendContinueIfExpected(head, context)
-            armDeadline(Self.idleTimeout)
+            armDeadline(idleTimeout)
             let keepAlive = head.version == .http11 && !head.headers.containsToken("close", in: "connection")
             let repeatOf: SplitPartDigest?
             switch kind {
@@ -366,7 +368,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
         if keepAlive {
             state = .awaitingHead
             parser = HTTPHeadParser(limits: node.config.limits.httpLimits)
-            armDeadline(Self.idleTimeout)
+            armDeadline(idleTimeout)
         } else {
             state = .done
             context.close(promise: nil)
@@ -519,7 +521,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
                 return scheduleDeadline(at: later, timeout: timeout)
             }
             if case .upstreamPart = state {
-                node.logger.info("HTTP split upstream part from \(remote) stalled for \(timeout); closing")
+                node.logger.info("HTTP split upstream part from \(remote) stalled for \(Duration.nanoseconds(timeout.nanoseconds).configText) (http_idle_timeout); closing")
                 state = .done
                 context?.close(promise: nil)
                 return
