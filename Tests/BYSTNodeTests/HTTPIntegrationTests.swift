@@ -223,15 +223,7 @@ import Testing
              "HTTP/1.1 404"),
         ]
         for item in cases {
-            let started = Date()
-            let response = try await onThread { () throws -> String in
-                let socket = try BlockingSocket.connect(port: httpPort)
-                defer { socket.close() }
-                socket.setReceiveTimeout(seconds: 15)
-                try socket.sendText(item.request)
-                return String(decoding: (try? socket.readToEnd(limit: 64 * 1024)) ?? [], as: UTF8.self)
-            }
-            let elapsed = Date().timeIntervalSince(started)
+            let (response, elapsed) = try await exchange(item.request, port: httpPort)
             #expect(response.hasPrefix(item.expect), "\(item.name): got \(response.prefix(60).debugDescription)")
             // The hub's own refusals carry its marker (PROTOCOL.md §6).
             #expect(response.contains("\r\nBYST-Refusal: "), "\(item.name): no BYST-Refusal in \(response.prefix(200).debugDescription)")
@@ -286,20 +278,26 @@ import Testing
             ("idle after the answer", "POST /byst?t=BBBBBBBBBBBBBBBBBBBBBA&s=0 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 200"),
         ]
         for item in cases {
-            let started = Date()
-            let response = try await onThread { () throws -> String in
-                let socket = try BlockingSocket.connect(port: httpPort)
-                defer { socket.close() }
-                socket.setReceiveTimeout(seconds: 10)
-                try socket.sendText(item.request)
-                return String(decoding: (try? socket.readToEnd()) ?? [], as: UTF8.self)
-            }
-            let elapsed = Date().timeIntervalSince(started)
+            let (response, elapsed) = try await exchange(item.request, port: httpPort)
             #expect(item.answer.isEmpty ? response.isEmpty : response.hasPrefix(item.answer), "\(item.name): got \(response.prefix(60).debugDescription)")
             #expect(elapsed > 0.8 && elapsed < 3.5, "\(item.name): closed after \(elapsed) s")
         }
         #expect(capture.contains("stalled for 1s (http_idle_timeout)"))
         try await hub.node.shutdown()
+    }
+
+    /// Sends `request` on a new connection to the hub and reads until it closes (at most 15 s):
+    /// what came back, and after how many seconds.
+    func exchange(_ request: String, port: UInt16) async throws -> (response: String, seconds: Double) {
+        let started = Date()
+        let response = try await onThread { () throws -> String in
+            let socket = try BlockingSocket.connect(port: port)
+            defer { socket.close() }
+            socket.setReceiveTimeout(seconds: 15)
+            try socket.sendText(request)
+            return String(decoding: (try? socket.readToEnd(limit: 64 * 1024)) ?? [], as: UTF8.self)
+        }
+        return (response, Date().timeIntervalSince(started))
     }
 
     /// A self-signed certificate from the openssl CLI, and the pin of its public key.
