@@ -327,6 +327,9 @@ import Testing
         let hub = try await TestCluster.start(hubConfig(bed.dir, port: hubPort, targets: [stalled.port], limits: ""),
                                               directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
         // The branch may buffer 1 MiB per stream but only 4 MiB for all: 6 stalled streams hit it.
+        // The hub takes a stream window (4 MiB by default) plus what its socket to the target
+        // holds (up to the kernel's largest send buffer, 4 MiB) before the branch has to
+        // buffer: each client offers 16 MiB, so the branch's buffers fill whatever the window.
         let branch = try await TestCluster.start(
             TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 1, forwards: [(forwardPort, stalled.port)])
                 + "\n[limits]\nstream_buffer = \"1MiB\"\nsession_buffer = \"4MiB\"\n",
@@ -337,7 +340,7 @@ import Testing
         for client in clients {
             Thread.detachNewThread {
                 let chunk = [UInt8](repeating: 0x5A, count: 1 << 20)
-                for _ in 0..<4 { if (try? chunk.withUnsafeBytes { try client.sendAll($0) }) == nil { return } }
+                for _ in 0..<16 { if (try? chunk.withUnsafeBytes { try client.sendAll($0) }) == nil { return } }
             }
         }
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await hits(metrics(branch.node), "session_buffer") >= 1 })
