@@ -7,10 +7,12 @@
 #   auth, auto) and CONNECT; nginx reverse (buffering off, auto), with request buffering
 #   (auto), websocket by name; tinyproxy forward (auto: split, tinyproxy closes every
 #   connection) and CONNECT; haproxy with its defaults (auto), with http-buffer-request
-#   (auto), websocket by name.
+#   (auto), websocket by name; duplex and split through a relay that delays every byte by
+#   DELAY_MS (default 5) each way, standing in for a proxy across a WAN (no netem here).
 #
 #   bash scripts/bench-proxy-matrix.sh [seconds] [rounds]   (defaults: 4 s per run, 2 rounds; median)
 #   BYST=$PWD/.build/release/byst bash scripts/bench-proxy-matrix.sh   (no build; else a release build first)
+#   ROUTES="duplex split" bash scripts/bench-proxy-matrix.sh   (only these routes, from the list below)
 #
 # Wire bytes: an nftables counter per first hop (the hub's port, or the proxy's) in the
 # namespace counts the IP packets the branch sends there (upload) and gets from there
@@ -35,7 +37,7 @@ trap 'proxies_cleanup; bench_cleanup' EXIT INT TERM
 base=$(loopback_port_base 16)
 iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
 squid=$((base + 4)) nginx=$((base + 5)) nginx_buffered=$((base + 6)) tinyproxy=$((base + 7))
-haproxy=$((base + 8)) haproxy_buffering=$((base + 9))
+haproxy=$((base + 8)) haproxy_buffering=$((base + 9)) delayed=$((base + 10))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$raw_port\"]
 http_listen = [\"127.0.0.1:$http_port\"]" "$iperf_port" "[limits]
@@ -47,9 +49,11 @@ start_nginx_reverse "$nginx_buffered" "$http_port" buffered
 start_tinyproxy "$tinyproxy"
 start_haproxy_reverse "$haproxy" "$http_port"
 start_haproxy_reverse "$haproxy_buffering" "$http_port" buffer-request
+python3 scripts/lib/delay-relay.py "$delayed" "$http_port" "${DELAY_MS:-5}" & pids+=($!)
 
-routes="raw duplex split websocket squid-forward squid-connect nginx-reverse nginx-buffering nginx-websocket
-        tinyproxy-forward tinyproxy-connect haproxy haproxy-buffer-request haproxy-websocket"
+routes=${ROUTES:-"raw duplex split websocket squid-forward squid-connect nginx-reverse nginx-buffering nginx-websocket
+        tinyproxy-forward tinyproxy-connect haproxy haproxy-buffer-request haproxy-websocket
+        duplex-delayed split-delayed"}
 hub=http://127.0.0.1:$http_port/byst
 # route → endpoint|first hop port|peer lines (separated by ";")
 route() {
@@ -66,6 +70,8 @@ route() {
         haproxy)                echo "http://127.0.0.1:$haproxy/byst|$haproxy|" ;;
         haproxy-buffer-request) echo "http://127.0.0.1:$haproxy_buffering/byst|$haproxy_buffering|" ;;
         haproxy-websocket)      echo "http://127.0.0.1:$haproxy/byst|$haproxy|http_mode = \"websocket\"" ;;
+        duplex-delayed)         echo "http://127.0.0.1:$delayed/byst|$delayed|http_mode = \"duplex\"" ;;
+        split-delayed)          echo "http://127.0.0.1:$delayed/byst|$delayed|http_mode = \"split\"" ;;
     esac
 }
 
@@ -112,7 +118,7 @@ for round in $(seq 1 "$rounds"); do
 $peer_lines"
         umask 022
         case $name in
-            raw|duplex|split|websocket|*-websocket|*-connect) sleep 1 ;;
+            raw|duplex|split|websocket|*-websocket|*-connect|*-delayed) sleep 1 ;;
             *) sleep 10 ;;  # auto: let it settle
         esac
         mode[$name]=$(transport)

@@ -172,7 +172,8 @@ import Testing
         return try #require(hasher.finish())
     }
 
-    @Test func onlyTheLastPartMayComeAgainAndOnlyOnceItWasReceivedToItsEnd() throws {
+    @Test func onlyTheLastFourPartsMayComeAgainAndOnlyOnceReceivedToTheirEnd() throws {
+        #expect(SplitRegistry.rememberedParts == 4)
         let registry = registry()
         let token = Self.token(1)
         let downstream = Downstream()
@@ -187,12 +188,22 @@ import Testing
         registry.finishUpstream(token, part0)
         #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
         #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
-        #expect(try registry.beginUpstream(token, sequence: 1, from: second) == .next)
-        // Part 1 started: part 0 is no longer the last part.
-        #expect(throws: SplitRegistry.Refusal.outOfOrder(expected: 2, got: 0)) { try registry.beginUpstream(token, sequence: 0, from: first) }
-        // A digest that is not the last part's (a stale connection's) is not kept.
+        var parts = [part0]
+        for sequence in UInt64(1)...3 {
+            #expect(try registry.beginUpstream(token, sequence: sequence, from: second) == .next)
+            parts.append(try digest(sequence, Self.bytes(Int(sequence))))
+            registry.finishUpstream(token, parts[Int(sequence)])
+        }
+        // A client may have 4 POSTs unanswered: part 0 may still come again.
+        #expect(try registry.beginUpstream(token, sequence: 0, from: first) == .repeated(of: part0))
+        #expect(try registry.beginUpstream(token, sequence: 4, from: second) == .next)
+        #expect(throws: SplitRegistry.Refusal.repeatOfUnfinished(4)) { try registry.beginUpstream(token, sequence: 4, from: first) }
+        // Part 4 started: part 0 is no longer one of the last four.
+        #expect(throws: SplitRegistry.Refusal.outOfOrder(expected: 5, got: 0)) { try registry.beginUpstream(token, sequence: 0, from: first) }
+        #expect(try registry.beginUpstream(token, sequence: 1, from: first) == .repeated(of: parts[1]))
+        // A digest that is not one of the last parts' (a stale connection's) is not kept.
         registry.finishUpstream(token, part0)
-        #expect(throws: SplitRegistry.Refusal.repeatOfUnfinished(1)) { try registry.beginUpstream(token, sequence: 1, from: first) }
+        #expect(throws: SplitRegistry.Refusal.outOfOrder(expected: 5, got: 0)) { try registry.beginUpstream(token, sequence: 0, from: first) }
         #expect(downstream.received.readableBytes == 3)
         #expect(SplitRegistry.Refusal.repeatDiffers(1).status.code == 409)
         #expect(SplitRegistry.Refusal.repeatOfUnfinished(1).status.code == 409)

@@ -4,8 +4,9 @@ import Testing
 @testable import BYSTNode
 
 /// A hub's answer to a split-mode POST whose part number comes again (PROTOCOL.md §6.3): the
-/// client sends the last part again when its connection was lost before the answer. The same
-/// bytes are answered again without reaching the link twice; other bytes get 409.
+/// client sends its unanswered parts (at most the last four) again when their connection was
+/// lost before the answer. The same bytes are answered again without reaching the link twice;
+/// other bytes get 409.
 @Suite(.serialized) struct SplitRepeatedPartTests {
     let capture = LogCapture()
 
@@ -66,7 +67,8 @@ import Testing
                 Self.post(port: port, repeated, 0, "BYS"),  // other length
                 Self.post(port: port, repeated, 1, "ST"),
                 Self.post(port: port, repeated, 1, "ST"),
-                Self.post(port: port, repeated, 0, "BY"),   // no longer the last part
+                Self.post(port: port, repeated, 0, "BY"),   // still one of the last four parts
+                Self.post(port: port, repeated, 0, "BZ"),
                 Self.post(port: port, repeated, 3, "x"),    // ahead
                 // The control link gets "BY" twice as two parts: "BYBY" is not the magic.
                 Self.post(port: port, control, 0, "BY"),
@@ -78,7 +80,8 @@ import Testing
                     (String(decoding: controlAnswer.bytes.prefix(12), as: UTF8.self), controlAnswer.closed))
         }
         #expect(outcome.statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 409 Conflict", "HTTP/1.1 409 Conflict",
-                                     "HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 409 Conflict", "HTTP/1.1 409 Conflict",
+                                     "HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 409 Conflict",
+                                     "HTTP/1.1 409 Conflict",
                                      "HTTP/1.1 200 OK", "HTTP/1.1 200 OK"])
         // The link saw "BYST" once: it still waits for the rest of message 1.
         #expect(outcome.repeated.0 == 0 && !outcome.repeated.1, "the repeated link was answered or closed: a part was delivered twice")

@@ -65,12 +65,13 @@ import Testing
     @Test func theLinkResumesOnceEnoughIsAnsweredHoweverManyAnswersThatTakes() throws {
         let harness = try Harness()
         let upstream = try #require(harness.upstream)
-        for _ in 0..<56 { upstream.enqueue(Self.chunk(64 << 10)) }  // 3.5 MiB
+        // Half a MiB over high water (6 MiB: 4 unanswered POSTs of 1 MiB and 2 MiB queued).
+        for _ in 0..<(SplitUpstream.highWater + (512 << 10)) / (64 << 10) { upstream.enqueue(Self.chunk(64 << 10)) }
         #expect(!upstream.acceptsWrites)
         upstream.flush()
         let channel = try #require(harness.connections.first)
         // Each answer frees one 1 MiB POST; the link hears once, when what is kept is below low water.
-        for _ in 0..<3 {
+        for _ in 0..<SplitUpstream.highWater / SplitUpstream.maxPostBytes {
             upstream.responded(HTTPResponseHead(status: 200, reason: "OK"), keepAlive: true, on: channel)
         }
         #expect(upstream.retainedBytes == 512 << 10)
@@ -134,5 +135,71 @@ import Testing
         #expect(again.count == 1 && again.first?.contains("&s=1 ") == true, "part 1 was not sent again: \(again)")
         #expect(again.first?.contains("Connection: close") == true)
         #expect(harness.resends.count == 1 && harness.failures.isEmpty)
+    }
+
+    static let ok = HTTPResponseHead(status: 200, reason: "OK")
+
+    /// Once the server allows more than one unanswered POST, the next ones go on the same
+    /// connection before the answers (at most 4, whatever the server allows); a lost
+    /// connection sends them all again, one per connection, in order.
+    @Test func pipelinedPostsAreWrittenBeforeTheAnswerAndSentAgainInOrder() throws {
+        let harness = try Harness()
+        let upstream = try #require(harness.upstream)
+        upstream.enqueue(Self.chunk(1000))
+        upstream.flush()
+        let first = try #require(harness.connections.first)
+        upstream.enqueue(Self.chunk(700))
+        upstream.flush()
+        #expect(try harness.heads(first).count == 1, "one POST at a time until the server allows more")
+        upstream.serverAllows(unanswered: 9)
+        for size in [300, 200, 100] {
+            upstream.enqueue(Self.chunk(size))
+            upstream.flush()
+        }
+        let pipelined = try harness.heads(first)
+        #expect(pipelined.count == 3 && pipelined[0].contains("&s=1 ") && pipelined[0].contains("Content-Length: 700")
+                && pipelined[2].contains("&s=3 "), "at most 4 unanswered: \(pipelined)")
+        upstream.responded(Self.ok, keepAlive: true, on: first)
+        let next = try harness.heads(first)
+        #expect(next.count == 1 && next[0].contains("&s=4 ") && !next[0].contains("Connection: close"), "\(next)")
+        #expect(upstream.retainedBytes == 700 + 300 + 200 + 100)
+        upstream.connectionLost(first, "connection reset")
+        #expect(harness.resends == ["parts 1–4 lost their connection before their answers (connection reset): sending them again; "
+            + "one POST per connection (Connection: close) for the rest of this link"])
+        // Sent again in order, each on a connection of its own, the next only after an answer.
+        for (index, (sequence, size)) in [(1, 700), (2, 300), (3, 200), (4, 100)].enumerated() {
+            let connection = harness.connections[1 + index]
+            let again = try harness.heads(connection)
+            #expect(again.count == 1 && again[0].contains("&s=\(sequence) ") && again[0].contains("Content-Length: \(size)")
+                    && again[0].contains("Connection: close"), "\(again)")
+            upstream.responded(Self.ok, keepAlive: false, on: connection)
+        }
+        #expect(harness.connections.count == 5)
+        #expect(upstream.retainedBytes == 0 && harness.failures.isEmpty)
+    }
+
+    /// A proxy that answers with `Connection: close` while the next POST is already written
+    /// behind the answer: that POST goes again on a fresh connection, and later POSTs one at a
+    /// time (nothing written behind an answer is wasted again).
+    @Test func aProxyThatClosesBehindAnAnswerEndsPipelining() throws {
+        let harness = try Harness()
+        let upstream = try #require(harness.upstream)
+        upstream.serverAllows(unanswered: 2)
+        upstream.enqueue(Self.chunk(1000))
+        upstream.flush()
+        upstream.enqueue(Self.chunk(700))
+        upstream.flush()
+        let first = try #require(harness.connections.first)
+        #expect(try harness.heads(first).count == 2)
+        upstream.responded(Self.ok, keepAlive: false, on: first)
+        let second = harness.connections[1]
+        let again = try harness.heads(second)
+        #expect(again.count == 1 && again[0].contains("&s=1 ") && !again[0].contains("Connection: close"), "\(again)")
+        upstream.enqueue(Self.chunk(300))
+        upstream.flush()
+        #expect(try harness.heads(second).isEmpty, "one POST at a time now")
+        upstream.responded(Self.ok, keepAlive: true, on: second)
+        #expect(try harness.heads(second).count == 1)
+        #expect(harness.resends.isEmpty && harness.failures.isEmpty)
     }
 }

@@ -176,7 +176,10 @@ run_case() {
     [ "$(sha256sum <"$work/up.received" | cut -d' ' -f1)" = "$want" ] || fail "$name: upload SHA-256 differs ($(stat -c %s "$work/up.received") bytes)"
     [ "$(sha256sum <"$work/down.received" | cut -d' ' -f1)" = "$want" ] || fail "$name: download SHA-256 differs ($(stat -c %s "$work/down.received") bytes)"
     case_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
-    [ "$(links)" = 2 ] || fail "$name: links dropped to $(links)"
+    # A link recycled at the end of the transfers may still be retiring (draining) for a moment.
+    local count
+    for _ in $(seq 1 50); do count=$(links); [ "$count" = 2 ] && break; sleep 0.1; done
+    [ "$count" = 2 ] || fail "$name: $count links after the transfers, not 2"
     "$byst" status --json --socket "$work/branch.sock" >"$work/$name.status" 2>/dev/null || true
     "$byst" status --json --socket "$work/hub.sock" >"$work/$name.hub-status" 2>/dev/null || true
     echo "ok: $name: 16 MiB up and 16 MiB down, SHA-256 equal, 2 links ($((SECONDS - started)) s, transfers $case_ms ms: up $up_ms, down $down_ms)"
@@ -249,9 +252,9 @@ echo "   nginx buffering, split mode: split links"
 run_case tinyproxy-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\""
 no_redial tinyproxy-forward
 grep -q "HTTP split mode works" "$work/tinyproxy-forward.case" || fail "tinyproxy-forward: auto did not settle on split"
-resent=$(grep -c "sending it again" "$work/tinyproxy-forward.case" || true)
+resent=$(grep -cE "sending (it|them) again" "$work/tinyproxy-forward.case" || true)
 echo "   tinyproxy forward: $(grep -oE 'HTTP (duplex|split|websocket) mode (works|did not get through)' "$work/tinyproxy-forward.case" | sort -u | paste -sd, -),"\
-     "no link redialled, $resent POSTs lost with their connection and sent again"
+     "no link redialled, $resent losses of POSTs with their connection, sent again"
 run_case tinyproxy-connect "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\"" 'proxy_mode = "connect"'
 no_redial tinyproxy-connect
 echo "   tinyproxy CONNECT: raw BYST in the tunnel, no link redialled"

@@ -50,6 +50,9 @@ final class HTTPClientFraming: ChannelDuplexHandler {
             do throws(HTTPError) { head = try parser.parseResponse(&inbound) } catch { throw .malformed(error) }
             guard let head else { return }
             guard head.status == 200 else { throw .status(head.status, head.reason, refusal: head.headers[BYSTRefusal.headerName]) }
+            if case .split(let split) = upstream, let allowed = head.headers[SplitRegistry.pipelineHeader].flatMap({ Int($0) }) {
+                split.serverAllows(unanswered: allowed)
+            }
             do throws(HTTPError) {
                 decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(head, requestMethod: requestMethod))
             } catch { throw .malformed(error) }

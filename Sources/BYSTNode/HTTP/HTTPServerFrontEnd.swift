@@ -433,6 +433,8 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             var headers = HTTPHeaders([("Content-Type", "application/octet-stream"), ("Cache-Control", "no-store"),
                                        ("X-Accel-Buffering", "no")])
             headers.add(chunkedResponse ? "Transfer-Encoding" : "Connection", chunkedResponse ? "chunked" : "close")
+            // A split link's client may have this many POSTs unanswered (PROTOCOL.md §6.3).
+            if splitToken != nil { headers.add(SplitRegistry.pipelineHeader, "\(SplitRegistry.rememberedParts)") }
             HTTPResponseHead(status: 200, reason: "OK", version: chunkedResponse ? .http11 : .http10, headers: headers)
                 .write(into: &head)
             context.write(wrapOutboundOut(head), promise: nil)

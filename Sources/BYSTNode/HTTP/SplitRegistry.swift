@@ -30,8 +30,8 @@ final class SplitRegistry {
         /// whole read buffers alive.
         var pending = ByteBuffer()
         var nextSequence: UInt64 = 0
-        /// The last part, once received to its end (nil while it is being received).
-        var lastPart: SplitPartDigest?
+        /// The last `rememberedParts` parts that were received to their end, oldest first.
+        var recentParts: [SplitPartDigest] = []
         var expiry: Scheduled<Void>?
 
         init(downstream: SplitDownstream?, unpairedOrigin: SplitOrigin?) {
@@ -39,6 +39,11 @@ final class SplitRegistry {
             self.unpairedOrigin = unpairedOrigin
         }
     }
+
+    /// How many of a link's last parts may come again (PROTOCOL.md §6.3): a client may have
+    /// this many POSTs unanswered, and the GET's answer says so (`pipelineHeader`).
+    static let rememberedParts = 4
+    static let pipelineHeader = "BYST-Split-Pipeline"
 
     private var entries: [String: Entry] = [:]
     private var unpaired: UnpairedTokens
@@ -87,14 +92,14 @@ final class SplitRegistry {
     enum PartKind: Equatable {
         /// The next part: its bytes go to the link.
         case next
-        /// The last part again (its answer was lost): answered if its bytes are the same as
-        /// these, never delivered.
+        /// One of the last `rememberedParts` parts again (its answer was lost): answered if
+        /// its bytes are the same as these, never delivered.
         case repeated(of: SplitPartDigest)
     }
 
     /// POST number `sequence` from `origin` starts; parts must come in order, the first may
-    /// create the entry (an unpaired token). The last part may come again once it has been
-    /// received to its end.
+    /// create the entry (an unpaired token). Each of the last `rememberedParts` parts may
+    /// come again once it has been received to its end.
     @discardableResult
     func beginUpstream(_ token: String, sequence: UInt64, from origin: SplitOrigin) throws(Refusal) -> PartKind {
         let entry: Entry
@@ -104,13 +109,13 @@ final class SplitRegistry {
             guard sequence == 0 else { throw .unknownToken }
             entry = try addUnpaired(token, origin)
         }
-        if entry.nextSequence > 0, sequence == entry.nextSequence - 1 {
-            guard let last = entry.lastPart, last.sequence == sequence else { throw .repeatOfUnfinished(sequence) }
-            return .repeated(of: last)
+        if sequence < entry.nextSequence, sequence + UInt64(Self.rememberedParts) >= entry.nextSequence {
+            guard let part = entry.recentParts.first(where: { $0.sequence == sequence }) else { throw .repeatOfUnfinished(sequence) }
+            return .repeated(of: part)
         }
         guard entry.nextSequence == sequence else { throw .outOfOrder(expected: entry.nextSequence, got: sequence) }
         entry.nextSequence += 1
-        entry.lastPart = nil
+        entry.recentParts.removeAll { $0.sequence + UInt64(Self.rememberedParts) < entry.nextSequence }
         return .next
     }
 
@@ -125,11 +130,15 @@ final class SplitRegistry {
         unpaired.buffered(bytes.readableBytes)
     }
 
-    /// A POST body ended: remember its digest (if it is still the last part) and let the
-    /// link process what it got as one read cycle.
+    /// A POST body ended: remember its digest (if it is still one of the last parts and not
+    /// known yet) and let the link process what it got as one read cycle.
     func finishUpstream(_ token: String, _ part: SplitPartDigest?) {
         guard let entry = entries[token] else { return }
-        if let part, entry.nextSequence > 0, part.sequence == entry.nextSequence - 1 { entry.lastPart = part }
+        if let part, part.sequence < entry.nextSequence, part.sequence + UInt64(Self.rememberedParts) >= entry.nextSequence,
+           !entry.recentParts.contains(where: { $0.sequence == part.sequence }) {
+            entry.recentParts.append(part)
+            entry.recentParts.sort { $0.sequence < $1.sequence }
+        }
         entry.downstream?.upstreamBatchDone()
     }
 
