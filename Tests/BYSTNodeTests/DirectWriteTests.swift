@@ -86,7 +86,7 @@ import Testing
         }
         #expect(linkUp)
 
-        // 12 streams' windows (4 MiB each) hold more than the kernel's largest send buffer (4 MiB).
+        // 12 streams' windows (1 MiB each) hold more than the kernel's largest send buffer (4 MiB).
         let transfers = (0..<12).map { index in
             Task { try await onThread { try sendThroughForward(port: forwardPort, count: 4 << 20, seed: UInt64(index + 11)) } }
         }

@@ -327,9 +327,10 @@ import Testing
         let hub = try await TestCluster.start(hubConfig(bed.dir, port: hubPort, targets: [stalled.port], limits: ""),
                                               directory: bed.dir, name: "hub", keys: bed.hubKeys, capture: capture)
         // The branch may buffer 1 MiB per stream but only 4 MiB for all: 6 stalled streams hit it.
-        // The hub takes a stream window (4 MiB by default) plus what its socket to the target
-        // holds (up to the kernel's largest send buffer, 4 MiB) before the branch has to
-        // buffer: each client offers 16 MiB, so the branch's buffers fill whatever the window.
+        // The hub takes a stream window (its `stream_buffer`, 1 MiB by default) plus what its
+        // socket to the target holds (up to the kernel's largest send buffer, 4 MiB) before the
+        // branch has to buffer: each client offers 16 MiB, so the branch's buffers fill for
+        // windows up to 4 MiB (with 4 MiB and 4 MiB offered, 3 runs in 4 never reached the cap).
         let branch = try await TestCluster.start(
             TestCluster.branchConfig(bed.dir, hubPort: hubPort, links: 1, forwards: [(forwardPort, stalled.port)])
                 + "\n[limits]\nstream_buffer = \"1MiB\"\nsession_buffer = \"4MiB\"\n",

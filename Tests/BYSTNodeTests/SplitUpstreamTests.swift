@@ -16,10 +16,10 @@ import Testing
 
         /// `connectLater`: connections come up at the loop's next turn (`loop.run()`), as real
         /// ones do, not at once.
-        init(connectLater: Bool = false) throws {
+        init(connectLater: Bool = false, auth: ProxyAuthSession? = nil) throws {
             let route = HTTPRoute(endpoint: HTTPEndpoint(tls: false, address: HostPort(host: "127.0.0.1", port: 9)), proxy: nil)
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: 9)
-            let upstream = SplitUpstream(route: route, token: "AAAAAAAAAAAAAAAAAAAAAA", auth: nil) { [unowned self] _ in
+            let upstream = SplitUpstream(route: route, token: "AAAAAAAAAAAAAAAAAAAAAA", auth: auth) { [unowned self] _ in
                 let channel = EmbeddedChannel(loop: loop)
                 _ = channel.connect(to: address)
                 connections.append(channel)
@@ -201,5 +201,16 @@ import Testing
         upstream.responded(Self.ok, keepAlive: true, on: second)
         #expect(try harness.heads(second).count == 1)
         #expect(harness.resends.isEmpty && harness.failures.isEmpty)
+    }
+
+    /// Through a forward proxy: pipelined unless we have credentials for it (a 407 answers
+    /// one POST at a time, and may come for any POST when a Digest nonce expires).
+    @Test(arguments: [false, true]) func throughAForwardProxyWithCredentialsOnePostAtATime(credentials: Bool) throws {
+        let proxy = HostPort(host: "127.0.0.1", port: 3128)
+        let auth = ProxyAuthSession(proxy: proxy, credentials: credentials ? ProxyCredentials(user: "u", password: "p") : nil)
+        let harness = try Harness(auth: auth)
+        let upstream = try #require(harness.upstream)
+        upstream.serverAllows(unanswered: 4)
+        #expect(upstream.unansweredLimit == (credentials ? 1 : 4))
     }
 }

@@ -56,8 +56,8 @@ public struct LimitsConfig: Sendable, Equatable {
     /// Bytes buffered for one stream in each direction: its receive window (what the peer may
     /// send before our application consumed it) and its send buffer. At least the 256 KiB a
     /// stream opener may send before any acknowledgement (PROTOCOL.md §5.4). The session's
-    /// default (`SessionConfig`); with 1 MiB a forward between TUN nodes, whose acks cross
-    /// threads, moved ≈ 0.85–0.95× of what it moves with 4 MiB (docs/perf-log, issue 23).
+    /// default (`SessionConfig`). A forward between TUN nodes, whose acks cross threads, moved
+    /// more with 4 MiB, but duplex uploads through nginx stall with it (docs/perf-log, issue 23).
     public var streamBuffer = Int(SessionConfig().streamWindow)
     public static let streamBufferRange = (256 << 10)...(64 << 20)
     /// Bytes buffered for all streams of a session together, in each direction: the session

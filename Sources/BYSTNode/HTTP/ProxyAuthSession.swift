@@ -13,6 +13,9 @@ final class ProxyAuthSession {
         authenticator = ProxyAuthenticator(credentials: credentials, workstation: Self.workstation)
     }
 
+    /// Whether we could answer a 407 (a user name and password are configured).
+    var hasCredentials: Bool { authenticator.credentials != nil }
+
     /// NTLM wants a handshake on every new connection.
     var connectionNeedsHandshake: Bool { authenticator.connectionNeedsHandshake }
 

@@ -10,9 +10,9 @@
 // Once the server's GET answer allows it (`BYST-Split-Pipeline: 4`), the next POSTs go on
 // the same connection before the previous ones' answers (HTTP/1.1 pipelining), so the
 // connection does not idle for an answer's round trip between POSTs (through a relay adding
-// 10 ms of round trip, uploads moved 1.6 Gbit/s instead of 0.5: docs/PERFORMANCE.md). Not through a proxy
-// that wants credentials (its 407s answer one POST at a time), nor once a connection was lost
-// or closed behind an answer: then one POST at a time again.
+// 10 ms of round trip, uploads moved 1.6 Gbit/s instead of 0.5: docs/PERFORMANCE.md). Not
+// through a forward proxy we have credentials for (a 407 answers one POST at a time), nor
+// once a connection was lost or closed behind an answer: then one POST at a time again.
 //
 // Some proxies (tinyproxy) answer a POST as HTTP/1.1 without `Connection: close` and close
 // the connection right after: the next POST, already written, meets a reset. The server
@@ -95,7 +95,7 @@ final class SplitUpstream: LinkWriteGate {
 
     /// POSTs that may be unanswered now.
     var unansweredLimit: Int {
-        auth == nil && !onePostPerConnection && !proxyClosesConnections ? serverAllowsUnanswered : 1
+        auth?.hasCredentials != true && !onePostPerConnection && !proxyClosesConnections ? serverAllowsUnanswered : 1
     }
 
     /// The server's GET answer said how many POSTs it lets a client have unanswered.

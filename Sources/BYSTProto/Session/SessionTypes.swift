@@ -12,16 +12,16 @@ public typealias Nanoseconds = UInt64
 /// Tunables of a session; both ends use their own values (PROTOCOL.md §5.3).
 public struct SessionConfig: Sendable {
     /// Bytes a stream's peer may send beyond what our application consumed: one stream moves
-    /// at most this per round trip of its acknowledgements (4 MiB: ≈ 1.7 Gbit/s at 20 ms).
-    public var streamWindow: UInt64 = 4 << 20
+    /// at most this per round trip of its acknowledgements (1 MiB: ≈ 420 Mbit/s at 20 ms).
+    public var streamWindow: UInt64 = 1 << 20
     /// Bytes all streams together may have outstanding; several times the stream window so a
     /// few stalled streams cannot starve the rest.
-    public var sessionWindow: UInt64 = 64 << 20
+    public var sessionWindow: UInt64 = 16 << 20
     /// Bytes an application may queue on a stream before `send` accepts no more.
-    public var sendBufferLimit: Int = 4 << 20
+    public var sendBufferLimit: Int = 1 << 20
     /// Bytes all streams together may hold queued or unacknowledged: without it a peer that
     /// opens many streams and never acknowledges could make us hold `maxStreams` send buffers.
-    public var sessionSendBufferLimit: Int = 64 << 20
+    public var sessionSendBufferLimit: Int = 16 << 20
     public var keepaliveInterval: Duration = .seconds(1)
     /// A link that received nothing for this long is dead.
     public var deadLinkTimeout: Duration = .seconds(5)
