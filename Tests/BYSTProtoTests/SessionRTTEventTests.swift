@@ -39,4 +39,42 @@ import Testing
             }
         }
     }
+
+    /// `pingUnanswered`: short while pongs come; grows once what we write stops arriving
+    /// while the peer's traffic still does (a proxy that stopped passing our side on).
+    @Test func aPingUnansweredWhileTheLinkStillReceivesShowsOurWritesStoppedArriving() throws {
+        var config = SessionConfig()
+        config.keepaliveInterval = .milliseconds(100)
+        var pair = SessionPair(config: config, links: 1)
+        let link = LinkID(0)
+        let opened = pair.a.openStream(target: "a")
+        let id = try #require(opened)
+        func write(_ step: Int) {
+            guard step % 50 == 0 else { return }
+            var bytes = ByteBuffer(repeating: 1, count: 64)
+            pair.a.send(&bytes, on: id)
+        }
+        for step in 0..<300 {
+            write(step)
+            try pair.step()
+        }
+        #expect((pair.a.pingUnanswered(link, now: pair.now) ?? 0) <= 3_000_000)
+        // From here on nothing `a` writes arrives; `b`'s pings (it hears nothing) still do.
+        var received = 0
+        for step in 0..<2_000 {
+            write(step)
+            pair.now += 1_000_000
+            _ = pair.a.poll(now: pair.now)
+            _ = pair.b.poll(now: pair.now)
+            while pair.a.nextPayload(for: link, maxBytes: pair.maxRecord) != nil {}
+            while let payload = pair.b.nextPayload(for: link, maxBytes: pair.maxRecord) {
+                _ = try pair.a.receive(payload, from: link, now: pair.now)
+                received += 1
+            }
+        }
+        #expect(received > 0, "b sent nothing: the test proves nothing")
+        let waited = try #require(pair.a.pingUnanswered(link, now: pair.now))
+        #expect(waited >= 1_800_000_000, "ping unanswered for \(waited) ns")
+        #expect(pair.a.pingUnanswered(LinkID(7), now: pair.now) == nil)
+    }
 }

@@ -33,6 +33,9 @@
 #                        haproxy does not cork; asserted much faster than duplex through it
 #   websocket CONNECT    branch ── CONNECT, then the upgrade inside the tunnel ──▶ squid ──▶ hub
 #   recycling            nginx reverse with recycle_bytes = 4 MiB: links replaced mid-transfer
+#   nginx stall          4 uploads at once on 1 duplex link through nginx: nginx stops passing
+#                        the request body on, the hub closes the link as dead; auto sees why
+#                        and moves to websocket, where the uploads go on
 #   wrong credentials    squid answers 407: no link, a clear log line
 #
 # Loopback only; every process is stopped by PID; the work directory is removed on exit.
@@ -42,7 +45,7 @@ byst=${BYST_BINARY:-$PWD/.build/debug/byst}
 source Tests/E2E/lib/proxies.sh
 source scripts/lib/ports.sh
 proxy_require
-for tool in socat sha256sum "$byst"; do command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }; done
+for tool in socat sha256sum iperf3 "$byst"; do command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }; done
 
 work=$(mktemp -d /tmp/byst-e2e-http.$$.XXXX)
 chmod 755 "$work"
@@ -342,6 +345,31 @@ run_case recycling "http://127.0.0.1:$nginx/byst" 'http_mode = "duplex"' 'recycl
 recycled=$(grep -c "recycling link" "$work/recycling.case" || true)
 [ "$recycled" -ge 4 ] || fail "recycling: only $recycled links recycled"
 echo "   recycling: $recycled links replaced during the transfers"
+
+# nginx stops passing a duplex link's request body on when more is in flight than its
+# connection to the hub takes at once (docs/OPERATIONS.md): here 4 uploads at once on one link.
+# The hub closes the stalled link as dead; auto must see why (our pings unanswered while the
+# hub's arrive) and move on to websocket, and the uploads must go on there.
+branch_config "http://127.0.0.1:$nginx/byst"
+sed -i 's/^links = 2$/links = 1/' "$work/branch.toml"
+printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$up_forward" "$up_target" >>"$work/branch.toml"
+iperf3 -s -1 -B 127.0.0.1 -p "$up_target" >/dev/null 2>&1 & iperf_server=$!; pids+=($iperf_server)
+"$byst" up -c "$work/branch.toml" >"$work/branch.log" 2>&1 & branch=$!; pids+=($branch)
+for _ in $(seq 1 100); do [ "$(links)" = 1 ] && break; sleep 0.1; done
+[ "$(links)" = 1 ] || fail "nginx-stall: the link did not come up"
+timeout 60 iperf3 -c 127.0.0.1 -p "$up_forward" -P 4 -t 16 -i 1 >"$work/nginx-stall.iperf" 2>&1 || fail "nginx-stall: iperf3 failed: $(tail -3 "$work/nginx-stall.iperf")"
+"$byst" status --json --socket "$work/branch.sock" >"$work/nginx-stall.status" 2>/dev/null || fail "nginx-stall: no status"
+kill -TERM "$branch"; wait "$branch" || true
+cp "$work/branch.log" "$work/nginx-stall.case"
+grep -q "no traffic for 5.0 seconds: dead link" "$work/hub.log" \
+    || fail "nginx-stall: no link stalled in nginx with 4 uploads at once (the case proves nothing; has nginx changed?)"
+grep -q "HTTP duplex link stopped carrying uploads" "$work/nginx-stall.case" || fail "nginx-stall: the branch did not see why its link died"
+grep -q "HTTP websocket mode works; using it" "$work/nginx-stall.case" || fail "nginx-stall: auto did not move to websocket"
+[ "$(transports nginx-stall)" = websocket ] || fail "nginx-stall: the link ends as '$(transports nginx-stall)', not websocket"
+# The last 3 seconds of the run (after the stall and the move) still carried the uploads.
+tail_mbytes=$(grep -E '^\[SUM\] +1[3-5]\.00-' "$work/nginx-stall.iperf" | awk '{ v = $6; if ($7 == "GBytes") v *= 1024; if ($7 == "KBytes") v /= 1024; s += v } END { printf "%d", s }')
+[ "${tail_mbytes:-0}" -ge 3 ] || fail "nginx-stall: $tail_mbytes MB in the last 3 s: the uploads did not go on over websocket"
+echo "ok: nginx-stall: 4 uploads at once stalled duplex in nginx; auto moved to websocket and carried on ($tail_mbytes MB in the last 3 s)"
 
 # Wrong proxy credentials: no link, and the log names the cause.
 branch_config "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://byst:wrong@127.0.0.1:$squid\"" 'http_mode = "duplex"'

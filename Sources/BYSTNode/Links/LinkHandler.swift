@@ -25,6 +25,10 @@ final class LinkHandler: ChannelInboundHandler {
     /// at once; false when we closed it (dead-link timeout, errors, shutdown). The embedded
     /// registry releases a closed client's ports early only then (RegistryServer).
     var closedByRemote = false
+    /// When the remote end closed an established link: how long our keepalive ping had gone
+    /// unanswered (nil: none was outstanding). Long, while the link still received, means our
+    /// writes stopped reaching the peer (a proxy stopped passing a duplex upload on).
+    private(set) var pingUnansweredAtClose: Nanoseconds?
     private static let keptInboundCapacity = 256 * 1024
     private var context: ChannelHandlerContext?
     private(set) var session: SessionRuntime?
@@ -194,6 +198,7 @@ final class LinkHandler: ChannelInboundHandler {
         if !closed {
             closedByRemote = true
             if isEstablished {
+                pingUnansweredAtClose = session?.machine.pingUnanswered(id, now: Clocks.monotonic())
                 logger.info("link down: connection closed by the remote end")
             } else if machine.connectionClosed() != nil, machine.isInitiator {
                 // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).

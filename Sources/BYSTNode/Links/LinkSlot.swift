@@ -268,7 +268,7 @@ final class LinkSlot {
             let probing = mode.map { cause.isIndependentOfHTTPMode ? false : peer.httpModeFailed($0, cause: cause) } ?? false
             peer.dialFailed(keyID: link.keyID, cause: cause, quietly: probing)
         } else if let mode, link.wasEstablished {
-            peer.httpLinkEnded(mode)
+            peer.httpLinkEnded(mode, pingUnanswered: link.pingUnansweredAtClose)
         }
         if link === current {
             current = nil

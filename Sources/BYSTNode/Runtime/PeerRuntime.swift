@@ -198,6 +198,26 @@ final class PeerRuntime {
         }
     }
 
+    /// A duplex link's uploads stopped reaching the hub while its answers still came (nginx
+    /// stops passing a request body on when more is in flight than its connection to the hub
+    /// takes at once: docs/OPERATIONS.md), and the hub closed it as dead. Auto moves on to
+    /// websocket (then split), as if duplex had not got through; a fixed duplex mode says so.
+    func duplexUploadStalled(waited: Nanoseconds) {
+        let what = "HTTP duplex link stopped carrying uploads (our ping unanswered for \(waited / 1_000_000) ms "
+            + "while the hub's traffic arrived: a proxy stopped passing the request body on)"
+        guard config.http.mode == .auto else {
+            return node.logger.warning("peer '\(config.name)': \(what); http_mode = \"websocket\" or \"split\" avoids it (docs/OPERATIONS.md, nginx)")
+        }
+        guard learnedHTTPMode == .duplex else { return }
+        learnedHTTPMode = nil
+        autoCandidate = Self.autoCandidate(after: .duplex)
+        learnedModeFailures = 0
+        autoRejections = [(.duplex, .other("its uploads stopped reaching the hub"))]
+        heldWrites.reset()
+        node.logger.info("peer '\(config.name)': \(what); trying HTTP \(autoCandidate) mode")
+        for slot in slots { slot.moveToDialMode(reason: "HTTP \(autoCandidate) mode (duplex uploads stalled)") }
+    }
+
     var sessions: [SessionRuntime] { (outgoing.map { [$0] } ?? []) + incoming.values.sorted { $0.createdAt < $1.createdAt } }
 
     /// `!sessions.isEmpty` without building and sorting `sessions` (the traffic sample asks it

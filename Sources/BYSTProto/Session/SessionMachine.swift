@@ -172,6 +172,12 @@ public struct SessionMachine {
         links[id]?.retireStarted != nil
     }
 
+    /// How long the link's keepalive ping has waited for its pong (nil: none outstanding).
+    /// Long while the link still receives: what we send no longer reaches the peer.
+    public func pingUnanswered(_ id: LinkID, now: Nanoseconds) -> Nanoseconds? {
+        links[id]?.outstandingPing.map { now >= $0.sentAt ? now - $0.sentAt : 0 }
+    }
+
     /// Both sides have sent `retire` on this link: everything either sent on it has arrived,
     /// so it can be closed without losing anything.
     public func isRetired(_ id: LinkID) -> Bool {
