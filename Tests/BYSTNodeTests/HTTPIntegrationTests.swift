@@ -58,7 +58,8 @@ import Testing
     @discardableResult
     func transfer(endpointScheme: String = "http", branchExtra: String, streams: Int = 2, size: Int = 16 << 20,
                   tls: ((cert: String, key: String), String)? = nil, answerThenCloseProxy: Bool = false,
-                  whileUp: ((RunningNode) async throws -> Void)? = nil) async throws -> Int {
+                  whileUp: ((RunningNode) async throws -> Void)? = nil,
+                  afterTransfers: ((RunningNode) async throws -> Void)? = nil) async throws -> Int {
         let bed = try TestBed()
         defer { bed.close() }
         let (dir, hubKeys, branchKeys, digest) = (bed.dir, bed.hubKeys, bed.branchKeys, bed.digest)
@@ -86,6 +87,7 @@ import Testing
             let (sent, received) = try await task.value
             #expect(sent == received, "stream \(index): SHA-256 differs")
         }
+        try await afterTransfers?(branch.node)
         try await branch.node.shutdown()
         try await hub.node.shutdown()
         try await proxy?.stop()
@@ -109,6 +111,13 @@ import Testing
                 node.peer(named: "hub")?.sessionForNewStream()?.links.values.compactMap { ($0.writeGate as? SplitUpstream)?.unansweredLimit }
             }
             #expect(limits == [4, 4])
+        } afterTransfers: { branch in
+            // And did write POSTs before earlier ones were answered.
+            let most = try await branch.withNode { node in
+                node.peer(named: "hub")?.sessionForNewStream()?.links.values
+                    .compactMap { ($0.writeGate as? SplitUpstream)?.mostUnanswered }.max() ?? 0
+            }
+            #expect(most >= 2, "at most \(most) POST unanswered at once: no pipelining")
         }
         #expect(!capture.contains("split-mode upstream"), "an upstream POST failed")
     }

@@ -44,6 +44,7 @@ import Testing
             try registry.beginUpstream(Self.token(2), sequence: 0, from: connection)
         }
         // Its own token goes on; another connection from the same address may add one.
+        registry.finishUpstream(Self.token(1), sequence: 0, nil)
         try registry.beginUpstream(Self.token(1), sequence: 1, from: connection)
         try registry.beginUpstream(Self.token(3), sequence: 0, from: registry.newOrigin(source: Self.ipv4(1)))
         // Once its GET is there, the token is paired: the connection may start another.
@@ -149,7 +150,7 @@ import Testing
         }
         try registry.beginUpstream(token, sequence: 0, from: connection)
         try registry.deliver(token, Self.bytes(3))
-        registry.finishUpstream(token, nil)
+        registry.finishUpstream(token, sequence: 0, nil)
         #expect(downstream.batches == 1)
         #expect(!registry.isAuthenticated(token))
         downstream.linkAuthenticated = true
@@ -185,14 +186,14 @@ import Testing
         let second = registry.newOrigin(source: Self.ipv4(1))
         #expect(throws: SplitRegistry.Refusal.repeatOfUnfinished(0)) { try registry.beginUpstream(token, sequence: 0, from: second) }
         let part0 = try digest(0, Self.bytes(3))
-        registry.finishUpstream(token, part0)
+        registry.finishUpstream(token, sequence: 0, part0)
         #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
         #expect(try registry.beginUpstream(token, sequence: 0, from: second) == .repeated(of: part0))
         var parts = [part0]
         for sequence in UInt64(1)...3 {
             #expect(try registry.beginUpstream(token, sequence: sequence, from: second) == .next)
             parts.append(try digest(sequence, Self.bytes(Int(sequence))))
-            registry.finishUpstream(token, parts[Int(sequence)])
+            registry.finishUpstream(token, sequence: sequence, parts[Int(sequence)])
         }
         // A client may have 4 POSTs unanswered: part 0 may still come again.
         #expect(try registry.beginUpstream(token, sequence: 0, from: first) == .repeated(of: part0))
@@ -201,9 +202,15 @@ import Testing
         // Part 4 started: part 0 is no longer one of the last four.
         #expect(throws: SplitRegistry.Refusal.outOfOrder(expected: 5, got: 0)) { try registry.beginUpstream(token, sequence: 0, from: first) }
         #expect(try registry.beginUpstream(token, sequence: 1, from: first) == .repeated(of: parts[1]))
-        // A digest that is not one of the last parts' (a stale connection's) is not kept.
-        registry.finishUpstream(token, part0)
-        #expect(throws: SplitRegistry.Refusal.outOfOrder(expected: 5, got: 0)) { try registry.beginUpstream(token, sequence: 0, from: first) }
+        // A part's digest, once kept, is not replaced by a later one for the same number (a
+        // stale connection's).
+        registry.finishUpstream(token, sequence: 1, try digest(1, Self.bytes(9)))
+        #expect(try registry.beginUpstream(token, sequence: 1, from: first) == .repeated(of: parts[1]))
+        // The next part may not start while part 4's body is still arriving: two bodies would
+        // reach the link interleaved.
+        #expect(throws: SplitRegistry.Refusal.previousUnfinished(4)) { try registry.beginUpstream(token, sequence: 5, from: first) }
+        registry.finishUpstream(token, sequence: 4, nil)
+        #expect(try registry.beginUpstream(token, sequence: 5, from: first) == .next)
         #expect(downstream.received.readableBytes == 3)
         #expect(SplitRegistry.Refusal.repeatDiffers(1).status.code == 409)
         #expect(SplitRegistry.Refusal.repeatOfUnfinished(1).status.code == 409)

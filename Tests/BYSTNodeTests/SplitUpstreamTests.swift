@@ -65,13 +65,15 @@ import Testing
     @Test func theLinkResumesOnceEnoughIsAnsweredHoweverManyAnswersThatTakes() throws {
         let harness = try Harness()
         let upstream = try #require(harness.upstream)
-        // Half a MiB over high water (6 MiB: 4 unanswered POSTs of 1 MiB and 2 MiB queued).
-        for _ in 0..<(SplitUpstream.highWater + (512 << 10)) / (64 << 10) { upstream.enqueue(Self.chunk(64 << 10)) }
+        // Half a MiB over high water (3 MiB one POST at a time: the unanswered POST of 1 MiB
+        // and 2 MiB queued; with 4 POSTs unanswered allowed, 6 MiB).
+        #expect(upstream.highWater == 3 << 20)
+        for _ in 0..<(upstream.highWater + (512 << 10)) / (64 << 10) { upstream.enqueue(Self.chunk(64 << 10)) }
         #expect(!upstream.acceptsWrites)
         upstream.flush()
         let channel = try #require(harness.connections.first)
         // Each answer frees one 1 MiB POST; the link hears once, when what is kept is below low water.
-        for _ in 0..<SplitUpstream.highWater / SplitUpstream.maxPostBytes {
+        for _ in 0..<upstream.highWater / SplitUpstream.maxPostBytes {
             upstream.responded(HTTPResponseHead(status: 200, reason: "OK"), keepAlive: true, on: channel)
         }
         #expect(upstream.retainedBytes == 512 << 10)
@@ -212,5 +214,6 @@ import Testing
         let upstream = try #require(harness.upstream)
         upstream.serverAllows(unanswered: 4)
         #expect(upstream.unansweredLimit == (credentials ? 1 : 4))
+        #expect(upstream.highWater == (credentials ? 3 : 6) << 20)
     }
 }

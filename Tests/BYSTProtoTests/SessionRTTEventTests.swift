@@ -59,7 +59,7 @@ import Testing
             try pair.step()
         }
         #expect((pair.a.pingUnanswered(link, now: pair.now) ?? 0) <= 3_000_000)
-        // From here on nothing `a` writes arrives; `b`'s pings (it hears nothing) still do.
+        // From here on nothing `a` writes arrives; what `b` sends still does.
         var received = 0
         for step in 0..<2_000 {
             write(step)

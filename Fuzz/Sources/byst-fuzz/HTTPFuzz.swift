@@ -98,7 +98,7 @@ enum HTTPFuzz {
         guard decoded.outcome == .end else { return nil }
         let digest = hasher.finish()
         if case .repeated(let received) = kind, digest != received { return nil }
-        registry.finishUpstream(token, digest)
+        registry.finishUpstream(token, sequence: sequence, digest)
         let keepAlive = head.version == .http11 && !head.headers.containsToken("close", in: "connection")
         return keepAlive ? decoded.remaining : nil
     }

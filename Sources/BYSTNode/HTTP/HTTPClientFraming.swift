@@ -50,8 +50,9 @@ final class HTTPClientFraming: ChannelDuplexHandler {
             do throws(HTTPError) { head = try parser.parseResponse(&inbound) } catch { throw .malformed(error) }
             guard let head else { return }
             guard head.status == 200 else { throw .status(head.status, head.reason, refusal: head.headers[BYSTRefusal.headerName]) }
-            if case .split(let split) = upstream, let allowed = head.headers[SplitRegistry.pipelineHeader].flatMap({ Int($0) }) {
-                split.serverAllows(unanswered: allowed)
+            if case .split(let split) = upstream, let value = head.headers[SplitRegistry.pipelineHeader],
+               !value.isEmpty, value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+                split.serverAllows(unanswered: Int(value) ?? Int.max)
             }
             do throws(HTTPError) {
                 decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(head, requestMethod: requestMethod))

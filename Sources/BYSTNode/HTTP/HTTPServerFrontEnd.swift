@@ -346,7 +346,7 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
             guard let digest, digest == received else { return refuse(SplitRegistry.Refusal.repeatDiffers(received.sequence)) }
             node.logger.debug("split upstream part \(received.sequence) for \(part.token.prefix(6))… sent again by \(remote): same bytes, answered again")
         } else {
-            node.splitRegistry.finishUpstream(part.token, digest)
+            node.splitRegistry.finishUpstream(part.token, sequence: part.hasher.sequence, digest)
         }
         settleUpstreamIfAuthenticated()
         finishUpstreamPart(keepAlive: part.keepAlive, context)

@@ -4,8 +4,9 @@ import NIOCore
 /// What the server keeps of each of a split link's last upstream parts (PROTOCOL.md §6.3):
 /// enough to tell whether a POST that repeats its number carries the same bytes. A client
 /// sends a part again only while it is unanswered, and has at most
-/// `SplitRegistry.rememberedParts` unanswered, so only those last parts can come again. The tag is a keyed digest under the node's `SplitRegistry`
-/// key (GMAC: a fraction of SHA-256's cost per byte, on every byte a split link uploads).
+/// `SplitRegistry.rememberedParts` unanswered, so only those last parts can come again. The
+/// tag is a keyed digest under the node's `SplitRegistry` key (GMAC: a fraction of SHA-256's
+/// cost per byte, on every byte a split link uploads).
 struct SplitPartDigest: Equatable {
     let sequence: UInt64
     let length: Int

@@ -6,8 +6,10 @@ extension SplitRegistry {
     enum Refusal: Error, Equatable, CustomStringConvertible {
         case unknownToken
         case outOfOrder(expected: UInt64, got: UInt64)
-        /// The last part again, before it was received to its end (or it was cut short).
+        /// One of the last parts again, before it was received to its end (or it was cut short).
         case repeatOfUnfinished(UInt64)
+        /// The next part, while the one before it is still arriving (or was cut short).
+        case previousUnfinished(UInt64)
         /// The last part again, with other bytes.
         case repeatDiffers(UInt64)
         case downstreamTaken
@@ -21,7 +23,7 @@ extension SplitRegistry {
         var status: (code: Int, reason: String) {
             switch self {
             case .unknownToken: (404, "Not Found")
-            case .outOfOrder, .repeatOfUnfinished, .repeatDiffers, .downstreamTaken: (409, "Conflict")
+            case .outOfOrder, .repeatOfUnfinished, .previousUnfinished, .repeatDiffers, .downstreamTaken: (409, "Conflict")
             case .connectionHoldsUnpaired, .sourceFull: (429, "Too Many Requests")
             case .full, .pendingFull: (503, "Service Unavailable")
             case .tooMuchPending: (413, "Content Too Large")
@@ -30,7 +32,7 @@ extension SplitRegistry {
 
         var limit: ResourceLimit? {
             switch self {
-            case .unknownToken, .outOfOrder, .repeatOfUnfinished, .repeatDiffers, .downstreamTaken: nil
+            case .unknownToken, .outOfOrder, .repeatOfUnfinished, .previousUnfinished, .repeatDiffers, .downstreamTaken: nil
             case .connectionHoldsUnpaired: .splitUnpairedPerConnection
             case .sourceFull: .splitUnpairedPerSource
             case .full: .splitUnpaired
@@ -43,6 +45,7 @@ extension SplitRegistry {
             case .unknownToken: "no split link with this token (expired or closed)"
             case .outOfOrder(let expected, let got): "upstream part \(got) out of order (expected \(expected))"
             case .repeatOfUnfinished(let part): "upstream part \(part) sent again before it was received to its end"
+            case .previousUnfinished(let part): "upstream part \(part + 1) began before part \(part) was received to its end"
             case .repeatDiffers(let part): "upstream part \(part) sent again with other bytes"
             case .downstreamTaken: "this link token already has a downstream"
             case .connectionHoldsUnpaired: "this connection already has a link token waiting for its GET"

@@ -13,7 +13,7 @@ protocol SplitDownstream: AnyObject {
 /// upstream POSTs by link token, on the node's event loop.
 ///
 ///   GET  ?t=TOKEN        ─▶ attachDownstream ─▶ the link lives on the GET's connection
-///   POST ?t=TOKEN&s=N    ─▶ beginUpstream(N) ▸ deliver(body bytes) ▸ finishUpstream(digest)
+///   POST ?t=TOKEN&s=N    ─▶ beginUpstream(N) ▸ deliver(body bytes) ▸ finishUpstream(N, digest)
 ///   the same N again     ─▶ .repeated(digest of N): the front end compares, delivers nothing
 ///
 /// Either may come first: a POST's token is *unpaired* until its GET arrives, and its
@@ -32,6 +32,9 @@ final class SplitRegistry {
         var nextSequence: UInt64 = 0
         /// The last `rememberedParts` parts that were received to their end, oldest first.
         var recentParts: [SplitPartDigest] = []
+        /// The newest part while its body is still arriving (or was cut short): the next part
+        /// may not start before it ended, or two bodies would reach the link interleaved.
+        var receiving: UInt64?
         var expiry: Scheduled<Void>?
 
         init(downstream: SplitDownstream?, unpairedOrigin: SplitOrigin?) {
@@ -114,6 +117,8 @@ final class SplitRegistry {
             return .repeated(of: part)
         }
         guard entry.nextSequence == sequence else { throw .outOfOrder(expected: entry.nextSequence, got: sequence) }
+        if let receiving = entry.receiving { throw .previousUnfinished(receiving) }
+        entry.receiving = sequence
         entry.nextSequence += 1
         entry.recentParts.removeAll { $0.sequence + UInt64(Self.rememberedParts) < entry.nextSequence }
         return .next
@@ -130,10 +135,11 @@ final class SplitRegistry {
         unpaired.buffered(bytes.readableBytes)
     }
 
-    /// A POST body ended: remember its digest (if it is still one of the last parts and not
-    /// known yet) and let the link process what it got as one read cycle.
-    func finishUpstream(_ token: String, _ part: SplitPartDigest?) {
+    /// POST `sequence`'s body ended: remember its digest (if it is still one of the last parts
+    /// and not known yet) and let the link process what it got as one read cycle.
+    func finishUpstream(_ token: String, sequence: UInt64, _ part: SplitPartDigest?) {
         guard let entry = entries[token] else { return }
+        if entry.receiving == sequence { entry.receiving = nil }
         if let part, part.sequence < entry.nextSequence, part.sequence + UInt64(Self.rememberedParts) >= entry.nextSequence,
            !entry.recentParts.contains(where: { $0.sequence == part.sequence }) {
             entry.recentParts.append(part)

@@ -3,7 +3,8 @@
 // A proxy that buffers whole request bodies passes them all the same.
 //
 //   LinkHandler ─write─▶ HTTPClientFraming ─enqueue/flush─▶ SplitUpstream ─POST s=0,1,2…─▶ server
-//   response 2xx ─▶ next POST with everything queued meanwhile (up to maxPostBytes)
+//   fewer than unansweredLimit unanswered ─▶ next POST with everything queued (up to maxPostBytes)
+//   response 2xx ─▶ its POST is done; the next may go
 //   connection lost before the answer ─▶ the same POSTs again on a fresh connection, and one
 //                                        POST per connection (`Connection: close`) from then on
 //
@@ -36,10 +37,6 @@ final class SplitUpstream: LinkWriteGate {
     static let maxPostBytes = 1 << 20
     /// POSTs unanswered at once at most, whatever the server allows.
     static let maxUnanswered = 4
-    /// Bytes kept in all: the unanswered POSTs (up to `maxPostBytes` each) and 2 MiB queued
-    /// behind them.
-    static let highWater = (maxUnanswered + 2) * maxPostBytes
-    static let lowWater = highWater / 2
     /// Connections a POST may lose in a row before its answer; the next loss fails the link.
     static let maxLosses = 3
 
@@ -98,19 +95,26 @@ final class SplitUpstream: LinkWriteGate {
         auth?.hasCredentials != true && !onePostPerConnection && !proxyClosesConnections ? serverAllowsUnanswered : 1
     }
 
+    /// Bytes kept in all before the link stops writing: the unanswered POSTs (up to
+    /// `maxPostBytes` each) and 2 MiB queued behind them; it resumes below half of it.
+    var highWater: Int { (unansweredLimit + 2) * Self.maxPostBytes }
+
+    /// The most POSTs that were unanswered at once (for tests and the curious).
+    private(set) var mostUnanswered = 0
+
     /// The server's GET answer said how many POSTs it lets a client have unanswered.
     func serverAllows(unanswered count: Int) {
         serverAllowsUnanswered = min(max(count, 1), Self.maxUnanswered)
         sendIfIdle()
     }
 
-    var acceptsWrites: Bool { !closed && retainedBytes < Self.highWater }
+    var acceptsWrites: Bool { !closed && retainedBytes < highWater }
 
     func enqueue(_ bytes: ByteBuffer) {
         guard !closed, bytes.readableBytes > 0 else { return }
         pending.append(bytes)
         pendingBytes += bytes.readableBytes
-        if retainedBytes >= Self.highWater { filledUp = true }
+        if retainedBytes >= highWater { filledUp = true }
     }
 
     func flush() { sendIfIdle() }
@@ -179,6 +183,7 @@ final class SplitUpstream: LinkWriteGate {
         // Awaited before the flush: a write that meets a closed connection (EPIPE) closes the
         // channel inside `flush`, and `connectionLost` must then see a POST to send again.
         awaitingAnswers += 1
+        mostUnanswered = max(mostUnanswered, awaitingAnswers)
         channel.write(headBytes, promise: nil)
         if !ntlmLeg { for buffer in part.body { channel.write(buffer, promise: nil) } }
         channel.flush()
@@ -217,7 +222,7 @@ final class SplitUpstream: LinkWriteGate {
         sendIfIdle()
         // Only an answer frees bytes; the link resumes once enough are free, however many
         // answers that took.
-        if filledUp, retainedBytes < Self.lowWater {
+        if filledUp, retainedBytes < highWater / 2 {
             filledUp = false
             onWritable?()
         }
@@ -234,6 +239,7 @@ final class SplitUpstream: LinkWriteGate {
         } else {
             // Basic and Digest go on a fresh connection: a proxy that answered 407 before it
             // read the POST's body may not read another request on this one (squid stalls).
+            awaitingAnswers = 0
             self.channel = nil
             channel.close(promise: nil)
         }
@@ -257,8 +263,10 @@ final class SplitUpstream: LinkWriteGate {
         guard part.losses < Self.maxLosses else {
             return fail("part \(part.sequence) lost \(part.losses) connections in a row before its answer (last: \(reason))")
         }
-        let what = lost == 1 ? "part \(part.sequence) lost its connection before its answer (\(reason)): sending it again"
-            : "parts \(part.sequence)–\(part.sequence + UInt64(lost - 1)) lost their connection before their answers (\(reason)): sending them again"
+        let last = part.sequence + UInt64(lost - 1)
+        let what = lost == 1
+            ? "part \(part.sequence) lost its connection before its answer (\(reason)): sending it again"
+            : "parts \(part.sequence)–\(last) lost their connection before their answers (\(reason)): sending them again"
         if !onePostPerConnection {
             onePostPerConnection = true
             onResend?(what + "; one POST per connection (Connection: close) for the rest of this link")

@@ -198,7 +198,7 @@ final class LinkHandler: ChannelInboundHandler {
         if !closed {
             closedByRemote = true
             if isEstablished {
-                pingUnansweredAtClose = session?.machine.pingUnanswered(id, now: Clocks.monotonic())
+                notePingAtRemoteClose()
                 logger.info("link down: connection closed by the remote end")
             } else if machine.connectionClosed() != nil, machine.isInitiator {
                 // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
@@ -223,8 +223,15 @@ final class LinkHandler: ChannelInboundHandler {
         if slot != nil, !wasEstablished, dialFailure == nil, let dialRoute {
             dialFailure = DialFailureClassifier.cause(of: error, route: dialRoute)
         }
-        if let error = error as? IOError, [ECONNRESET, EPIPE, ECONNABORTED].contains(error.errnoCode) { closedByRemote = true }
+        if let error = error as? IOError, [ECONNRESET, EPIPE, ECONNABORTED].contains(error.errnoCode) {
+            closedByRemote = true
+            if isEstablished, !closed { notePingAtRemoteClose() }
+        }
         fail("socket error: \(error)")
+    }
+
+    private func notePingAtRemoteClose() {
+        pingUnansweredAtClose = session?.machine.pingUnanswered(id, now: Clocks.monotonic())
     }
 
     /// The remote end will send nothing more (a FIN: link sockets allow half-closure, and a

@@ -37,8 +37,8 @@ extension PeerRuntime {
     /// A dialed HTTP link in `mode` that had come up has closed.
     /// `pingUnanswered`: how long its keepalive ping had waited when the hub closed it.
     func httpLinkEnded(_ mode: HTTPMode, pingUnanswered: Nanoseconds?) {
-        // The hub closes a link it heard nothing from for the dead-link timeout; a ping of ours
-        // unanswered for half of it, while its own traffic came, means ours stopped arriving.
+        // The hub closes a link it heard nothing from for the dead-link timeout; when it does
+        // so while a ping of ours had waited half of that, ours stopped arriving.
         if mode == .duplex, let waited = pingUnanswered, waited >= node.sessionConfig.deadLinkTimeout.nanoseconds / 2 {
             return duplexUploadStalled(waited: waited)
         }

@@ -198,13 +198,14 @@ final class PeerRuntime {
         }
     }
 
-    /// A duplex link's uploads stopped reaching the hub while its answers still came (nginx
-    /// stops passing a request body on when more is in flight than its connection to the hub
-    /// takes at once: docs/OPERATIONS.md), and the hub closed it as dead. Auto moves on to
-    /// websocket (then split), as if duplex had not got through; a fixed duplex mode says so.
+    /// A duplex link's uploads stopped reaching the hub (nginx stops passing a request body on
+    /// when more is in flight than its connection to the hub takes at once: docs/OPERATIONS.md)
+    /// and the hub closed it as dead. Auto moves on to websocket (then split), as if duplex had
+    /// not got through; a fixed duplex mode says so. A hub that froze that long and then
+    /// closed the link looks the same: auto then uses websocket until it fails 3 times.
     func duplexUploadStalled(waited: Nanoseconds) {
-        let what = "HTTP duplex link stopped carrying uploads (our ping unanswered for \(waited / 1_000_000) ms "
-            + "while the hub's traffic arrived: a proxy stopped passing the request body on)"
+        let what = "HTTP duplex link stopped carrying uploads (the hub closed it while our ping had waited "
+            + "\(waited / 1_000_000) ms for its answer: a proxy that stops passing the request body on?)"
         guard config.http.mode == .auto else {
             return node.logger.warning("peer '\(config.name)': \(what); http_mode = \"websocket\" or \"split\" avoids it (docs/OPERATIONS.md, nginx)")
         }

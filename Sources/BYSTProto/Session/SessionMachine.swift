@@ -173,7 +173,9 @@ public struct SessionMachine {
     }
 
     /// How long the link's keepalive ping has waited for its pong (nil: none outstanding).
-    /// Long while the link still receives: what we send no longer reaches the peer.
+    /// Long when the peer then closes the link as dead: what we sent stopped reaching it.
+    /// (Whether its traffic still reached us cannot tell: a peer whose own ping is unanswered
+    /// sends nothing more until it closes.)
     public func pingUnanswered(_ id: LinkID, now: Nanoseconds) -> Nanoseconds? {
         links[id]?.outstandingPing.map { now >= $0.sentAt ? now - $0.sentAt : 0 }
     }
