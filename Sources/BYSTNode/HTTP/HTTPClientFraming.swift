@@ -51,8 +51,8 @@ final class HTTPClientFraming: ChannelDuplexHandler {
             guard let head else { return }
             guard head.status == 200 else { throw .status(head.status, head.reason, refusal: head.headers[BYSTRefusal.headerName]) }
             if case .split(let split) = upstream, let value = head.headers[SplitRegistry.pipelineHeader],
-               !value.isEmpty, value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
-                split.serverAllows(unanswered: Int(value) ?? Int.max)
+               let allowed = HTTPSyntax.decimal(value[...], maximum: Int.max) {
+                split.serverAllows(unanswered: allowed)
             }
             do throws(HTTPError) {
                 decoder = HTTPBodyDecoder(framing: try HTTPBodyFraming.response(head, requestMethod: requestMethod))

@@ -30,7 +30,7 @@ final class SplitRegistry {
         /// whole read buffers alive.
         var pending = ByteBuffer()
         var nextSequence: UInt64 = 0
-        /// The last `rememberedParts` parts that were received to their end, oldest first.
+        /// Those of the last `rememberedParts` parts that were received to their end.
         var recentParts: [SplitPartDigest] = []
         /// The newest part while its body is still arriving (or was cut short): the next part
         /// may not start before it ended, or two bodies would reach the link interleaved.
@@ -40,6 +40,11 @@ final class SplitRegistry {
         init(downstream: SplitDownstream?, unpairedOrigin: SplitOrigin?) {
             self.downstream = downstream
             self.unpairedOrigin = unpairedOrigin
+        }
+
+        /// Whether part `sequence` is one of the last `rememberedParts` parts begun.
+        func isRecent(_ sequence: UInt64) -> Bool {
+            sequence < nextSequence && nextSequence - sequence <= UInt64(SplitRegistry.rememberedParts)
         }
     }
 
@@ -112,7 +117,7 @@ final class SplitRegistry {
             guard sequence == 0 else { throw .unknownToken }
             entry = try addUnpaired(token, origin)
         }
-        if sequence < entry.nextSequence, sequence + UInt64(Self.rememberedParts) >= entry.nextSequence {
+        if entry.isRecent(sequence) {
             guard let part = entry.recentParts.first(where: { $0.sequence == sequence }) else { throw .repeatOfUnfinished(sequence) }
             return .repeated(of: part)
         }
@@ -120,7 +125,7 @@ final class SplitRegistry {
         if let receiving = entry.receiving { throw .previousUnfinished(receiving) }
         entry.receiving = sequence
         entry.nextSequence += 1
-        entry.recentParts.removeAll { $0.sequence + UInt64(Self.rememberedParts) < entry.nextSequence }
+        entry.recentParts.removeAll { !entry.isRecent($0.sequence) }
         return .next
     }
 
@@ -140,10 +145,8 @@ final class SplitRegistry {
     func finishUpstream(_ token: String, sequence: UInt64, _ part: SplitPartDigest?) {
         guard let entry = entries[token] else { return }
         if entry.receiving == sequence { entry.receiving = nil }
-        if let part, part.sequence < entry.nextSequence, part.sequence + UInt64(Self.rememberedParts) >= entry.nextSequence,
-           !entry.recentParts.contains(where: { $0.sequence == part.sequence }) {
+        if let part, entry.isRecent(part.sequence), !entry.recentParts.contains(where: { $0.sequence == part.sequence }) {
             entry.recentParts.append(part)
-            entry.recentParts.sort { $0.sequence < $1.sequence }
         }
         entry.downstream?.upstreamBatchDone()
     }

@@ -86,7 +86,7 @@ package enum HTTPSyntax {
 
     /// `1*DIGIT` as an Int no larger than `maximum`; nil when empty, not all digits, or too
     /// large (checked digit by digit, so no input overflows).
-    static func decimal(_ s: Substring, maximum: Int) -> Int? {
+    package static func decimal(_ s: Substring, maximum: Int) -> Int? {
         guard !s.utf8.isEmpty else { return nil }
         var value = 0
         for byte in s.utf8 {
