@@ -12,14 +12,18 @@ import Testing
         var writable = 0
         var failures: [String] = []
         var resends: [String] = []
+        var toldProxyClosesConnections = 0
         private(set) var upstream: SplitUpstream?
 
         /// `connectLater`: connections come up at the loop's next turn (`loop.run()`), as real
         /// ones do, not at once.
-        init(connectLater: Bool = false, auth: ProxyAuthSession? = nil) throws {
+        /// `proxyClosesConnections`: what the peer remembers from its earlier split links.
+        init(connectLater: Bool = false, auth: ProxyAuthSession? = nil, proxyClosesConnections: Bool = false) throws {
             let route = HTTPRoute(endpoint: HTTPEndpoint(tls: false, address: HostPort(host: "127.0.0.1", port: 9)), proxy: nil)
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: 9)
-            let upstream = SplitUpstream(route: route, token: "AAAAAAAAAAAAAAAAAAAAAA", auth: auth) { [unowned self] _ in
+            let upstream = SplitUpstream(
+                route: route, token: "AAAAAAAAAAAAAAAAAAAAAA", auth: auth, proxyClosesConnections: proxyClosesConnections
+            ) { [unowned self] _ in
                 let channel = EmbeddedChannel(loop: loop)
                 _ = channel.connect(to: address)
                 connections.append(channel)
@@ -31,6 +35,7 @@ import Testing
             upstream.onWritable = { [unowned self] in writable += 1 }
             upstream.onFailure = { [unowned self] in failures.append("\($0)") }
             upstream.onResend = { [unowned self] in resends.append($0) }
+            upstream.onProxyClosesConnections = { [unowned self] in toldProxyClosesConnections += 1 }
             self.upstream = upstream
         }
 
@@ -203,6 +208,26 @@ import Testing
         upstream.responded(Self.ok, keepAlive: true, on: second)
         #expect(try harness.heads(second).count == 1)
         #expect(harness.resends.isEmpty && harness.failures.isEmpty)
+        upstream.responded(Self.ok, keepAlive: false, on: second)
+        #expect(harness.toldProxyClosesConnections == 1, "the peer is told once, for its next links")
+    }
+
+    /// The peer's next split links start where the last one ended: one POST at a time, so a
+    /// proxy that closes behind every answer wastes no POST on a new link either.
+    @Test func aLinkToAPeerWhoseProxyClosesConnectionsDoesNotPipeline() throws {
+        let harness = try Harness(proxyClosesConnections: true)
+        let upstream = try #require(harness.upstream)
+        upstream.serverAllows(unanswered: 4)
+        #expect(upstream.unansweredLimit == 1 && upstream.highWater == 3 << 20)
+        upstream.enqueue(Self.chunk(1000))
+        upstream.flush()
+        upstream.enqueue(Self.chunk(700))
+        upstream.flush()
+        let first = try #require(harness.connections.first)
+        #expect(try harness.heads(first).count == 1)
+        upstream.responded(Self.ok, keepAlive: false, on: first)
+        #expect(try harness.heads(harness.connections[1]).count == 1)
+        #expect(harness.toldProxyClosesConnections == 0 && harness.resends.isEmpty)
     }
 
     /// Through a forward proxy: pipelined unless we have credentials for it (a 407 answers

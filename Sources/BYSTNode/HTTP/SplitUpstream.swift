@@ -13,7 +13,8 @@
 // connection does not idle for an answer's round trip between POSTs (through a relay adding
 // 10 ms of round trip, uploads moved 1.6 Gbit/s instead of 0.5: docs/PERFORMANCE.md). Not
 // through a forward proxy we have credentials for (a 407 answers one POST at a time), nor
-// once a connection was lost or closed behind an answer: then one POST at a time again.
+// once a connection was lost or closed behind an answer: then one POST at a time again (a
+// proxy closing behind answers is remembered for the peer's next links: PeerRuntime).
 //
 // Some proxies (tinyproxy) answer a POST as HTTP/1.1 without `Connection: close` and close
 // the connection right after: the next POST, already written, meets a reset. The server
@@ -63,8 +64,9 @@ final class SplitUpstream: LinkWriteGate {
     private var awaitingAnswers = 0
     /// POSTs the server lets us have unanswered (its GET answer's `BYST-Split-Pipeline`).
     private var serverAllowsUnanswered = 1
-    /// A proxy closed a connection behind an answer while a later POST was written on it.
-    private var proxyClosesConnections = false
+    /// A proxy closed a connection behind an answer while a later POST was written on it (on
+    /// this link, or on an earlier link to the same peer: `init`).
+    private var proxyClosesConnections: Bool
     /// After a connection was lost before an answer: a fresh connection for every POST.
     private(set) var onePostPerConnection = false
     private var channel: Channel?
@@ -79,11 +81,15 @@ final class SplitUpstream: LinkWriteGate {
     var onWritable: (() -> Void)?
     /// Called when a POST is sent again (for the log).
     var onResend: ((String) -> Void)?
+    /// Called once when a proxy closes a connection behind an answer with a later POST written
+    /// on it, so the peer's next split links pipeline nothing from the start.
+    var onProxyClosesConnections: (() -> Void)?
 
-    init(route: HTTPRoute, token: String, auth: ProxyAuthSession?, connector: @escaping Connector) {
+    init(route: HTTPRoute, token: String, auth: ProxyAuthSession?, proxyClosesConnections: Bool = false, connector: @escaping Connector) {
         self.route = route
         self.token = token
         self.auth = auth
+        self.proxyClosesConnections = proxyClosesConnections
         self.connector = connector
     }
 
@@ -214,7 +220,10 @@ final class SplitUpstream: LinkWriteGate {
         if !keepAlive || onePostPerConnection {
             // A POST written behind this answer goes again on the next connection, and from
             // now on one at a time: this proxy does not keep its connections.
-            if awaitingAnswers > 0 { proxyClosesConnections = true }
+            if awaitingAnswers > 0, !proxyClosesConnections {
+                proxyClosesConnections = true
+                onProxyClosesConnections?()
+            }
             awaitingAnswers = 0
             self.channel = nil
             channel.close(promise: nil)

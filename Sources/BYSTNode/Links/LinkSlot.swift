@@ -111,9 +111,12 @@ final class LinkSlot {
             // Not a secret (proxies see it): it pairs the link's requests and is bound into its handshake.
             let token = Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
             link = makeLink(binding: Array(token.utf8), replacing: replacing)
-            let upstream = SplitUpstream(route: route, token: token, auth: requestAuth) { [self] upstream in
+            let upstream = SplitUpstream(
+                route: route, token: token, auth: requestAuth, proxyClosesConnections: peer.splitProxyClosesConnections
+            ) { [self] upstream in
                 openUpstreamConnection(upstream, addTLS: addTLS)
             }
+            upstream.onProxyClosesConnections = { [weak peer] in peer?.splitProxyClosesConnections = true }
             upstream.onFailure = { [weak link, dialRoute = route.dialRoute] error in
                 guard let link else { return }
                 if !link.wasEstablished, link.dialFailure == nil { link.dialFailure = DialFailureClassifier.cause(of: error, route: dialRoute) }

@@ -34,6 +34,9 @@ final class PeerRuntime {
     /// Auto mode on duplex: whether the path holds small writes (a corking proxy), judged
     /// against a WebSocket trial link (PeerRuntime+HeldWrites.swift).
     var heldWrites = HeldWritesCheck()
+    /// A proxy on the way closed a split connection behind an answer while a later POST was
+    /// written on it (tinyproxy): the peer's split links send one POST at a time from the start.
+    var splitProxyClosesConnections = false
     /// What failing dials put in the log, and the last failure for `byst status`.
     private(set) var dialFailures = DialFailureLog()
     /// Wall-clock time of the latest completed link handshake with the peer (either side dialing).
@@ -193,6 +196,7 @@ final class PeerRuntime {
                 learnedModeFailures = 0
                 autoRejections = []
                 heldWrites.reset()
+                splitProxyClosesConnections = false
             }
             return false
         }
