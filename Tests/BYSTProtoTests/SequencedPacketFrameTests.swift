@@ -49,7 +49,7 @@ import Testing
             for cut in 1..<whole.count { #expect(throws: FrameError.truncated(.sequencedPacket)) { try decoded(Array(whole.prefix(cut))) } }
         }
         // The next kind is unknown.
-        #expect(throws: FrameError.unknownKind(0x10)) { try decoded([0x10, 0, 0]) }
+        #expect(throws: FrameError.unknownKind(0x11)) { try decoded([0x11, 0, 0]) }
     }
 
     @Test func theFastPathReadsSequenceNumbersAndBytes() {

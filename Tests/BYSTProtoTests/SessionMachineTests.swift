@@ -17,19 +17,22 @@ struct SessionPair {
 
     /// `idleKeepalive`: both sides negotiated `LinkFeatures.idleKeepalive` on every link.
     let idleKeepalive: Bool
+    /// `closeReasons`: both sides negotiated `LinkFeatures.closeReasons` on every link.
+    let closeReasons: Bool
 
-    init(config: SessionConfig = .init(), links: Int, idleKeepalive: Bool = false) {
+    init(config: SessionConfig = .init(), links: Int, idleKeepalive: Bool = false, closeReasons: Bool = false) {
         a = SessionMachine(role: .initiator, config: config, now: now)
         b = SessionMachine(role: .responder, config: config, now: now, instance: 42)
         self.idleKeepalive = idleKeepalive
+        self.closeReasons = closeReasons
         for _ in 0..<links { addLink() }
     }
 
     mutating func addLink() {
         let id = LinkID(nextLinkID)
         nextLinkID += 1
-        a.linkUp(id, now: now, idleKeepalive: idleKeepalive)
-        b.linkUp(id, now: now, idleKeepalive: idleKeepalive)
+        a.linkUp(id, now: now, idleKeepalive: idleKeepalive, closeReasons: closeReasons)
+        b.linkUp(id, now: now, idleKeepalive: idleKeepalive, closeReasons: closeReasons)
         aToB[id] = []
         bToA[id] = []
     }
@@ -142,7 +145,7 @@ struct SessionPair {
         let frames: [Frame] = [
             .open(id: 7, window: 1 << 20, target: "db.internal:5432"), .data(id: 7, offset: 99, bytes: ByteBuffer(string: "xyz")),
             .ack(id: 0, received: 5, limit: 9), .fin(id: 3, finalOffset: 12), .reset(id: 3, code: .connectFailed),
-            .ping(42), .pong(42), .goAway(code: 1), .instance(9), .retire,
+            .ping(42), .pong(42), .goAway(code: 1), .instance(9), .retire, .linkClosing(.deadLink), .linkClosing(LinkCloseReason(rawValue: 77)),
             .packet(ByteBuffer(bytes: [0x45, 0, 0, 20])), .offloadPacket(ByteBuffer(bytes: [UInt8](repeating: 1, count: 10) + [0x45])),
             .open(id: 9, window: 1, target: String(repeating: "x", count: 300)),
         ]

@@ -40,12 +40,13 @@ import Testing
         }
     }
 
-    /// `pingUnanswered`: short while pongs come; grows once what we write stops arriving
-    /// while the peer's traffic still does (a proxy that stopped passing our side on).
-    @Test func aPingUnansweredWhileTheLinkStillReceivesShowsOurWritesStoppedArriving() throws {
+    /// What `a` writes stops arriving while `b`'s traffic still does (a proxy that stopped
+    /// passing `a`'s side on): `b` declares the link dead and, where close reasons were
+    /// negotiated, queues a `linkClosing(deadLink)` that tells `a` why; without them, nothing.
+    @Test(arguments: [true, false]) func aPeerThatHearsNothingClosesTheLinkSayingWhy(closeReasons: Bool) throws {
         var config = SessionConfig()
         config.keepaliveInterval = .milliseconds(100)
-        var pair = SessionPair(config: config, links: 1)
+        var pair = SessionPair(config: config, links: 1, closeReasons: closeReasons)
         let link = LinkID(0)
         let opened = pair.a.openStream(target: "a")
         let id = try #require(opened)
@@ -58,23 +59,35 @@ import Testing
             write(step)
             try pair.step()
         }
-        #expect((pair.a.pingUnanswered(link, now: pair.now) ?? 0) <= 3_000_000)
         // From here on nothing `a` writes arrives; what `b` sends still does.
-        var received = 0
-        for step in 0..<2_000 {
+        var atA: [SessionEvent] = [], atB: [SessionEvent] = []
+        for step in 0..<(Int(config.deadLinkTimeout.nanoseconds / 1_000_000) + 100) {
             write(step)
             pair.now += 1_000_000
-            _ = pair.a.poll(now: pair.now)
-            _ = pair.b.poll(now: pair.now)
+            atA += pair.a.poll(now: pair.now)
+            atB += pair.b.poll(now: pair.now)
             while pair.a.nextPayload(for: link, maxBytes: pair.maxRecord) != nil {}
             while let payload = pair.b.nextPayload(for: link, maxBytes: pair.maxRecord) {
-                _ = try pair.a.receive(payload, from: link, now: pair.now)
-                received += 1
+                atA += try pair.a.receive(payload, from: link, now: pair.now)
             }
+            if atB.contains(.linkDead(link)) { break }
         }
-        #expect(received > 0, "b sent nothing: the test proves nothing")
-        let waited = try #require(pair.a.pingUnanswered(link, now: pair.now))
-        #expect(waited >= 1_800_000_000, "ping unanswered for \(waited) ns")
-        #expect(pair.a.pingUnanswered(LinkID(7), now: pair.now) == nil)
+        #expect(atB.contains(.linkDead(link)), "b never declared the link dead")
+        // The frame was queued with the event; the runtime writes it before closing.
+        if let payload = pair.b.nextPayload(for: link, maxBytes: pair.maxRecord) {
+            atA += try pair.a.receive(payload, from: link, now: pair.now)
+        }
+        #expect(atA.contains(.peerClosingLink(link, .deadLink)) == closeReasons, "\(atA.suffix(3))")
+        #expect(!atA.contains(.linkDead(link)), "a still hears b: its link is not dead")
+    }
+
+    /// A `linkClosing` on a link that did not negotiate close reasons is a protocol error.
+    @Test func aCloseReasonWithoutTheFeatureClosesTheLink() throws {
+        var pair = SessionPair(links: 1)
+        var payload = ByteBuffer()
+        Frame.linkClosing(.deadLink).encode(into: &payload)
+        #expect(throws: SessionError.frame(.unknownKind(Frame.Kind.linkClosing.rawValue))) {
+            _ = try pair.a.receive(payload, from: LinkID(0), now: pair.now)
+        }
     }
 }

@@ -34,8 +34,8 @@
 #   websocket CONNECT    branch ── CONNECT, then the upgrade inside the tunnel ──▶ squid ──▶ hub
 #   recycling            nginx reverse with recycle_bytes = 4 MiB: links replaced mid-transfer
 #   nginx stall          4 uploads at once on 1 duplex link through nginx: nginx stops passing
-#                        the request body on, the hub closes the link as dead; auto sees why
-#                        and moves to websocket, where the uploads go on
+#                        the request body on, the hub closes the link as dead and says so;
+#                        auto moves to websocket, where the uploads go on
 #   wrong credentials    squid answers 407: no link, a clear log line
 #
 # Loopback only; every process is stopped by PID; the work directory is removed on exit.
@@ -348,8 +348,8 @@ echo "   recycling: $recycled links replaced during the transfers"
 
 # nginx stops passing a duplex link's request body on when more is in flight than its
 # connection to the hub takes at once (docs/OPERATIONS.md): here 4 uploads at once on one link.
-# The hub closes the stalled link as dead; auto must see why (our pings unanswered while the
-# hub's arrive) and move on to websocket, and the uploads must go on there.
+# The hub closes the stalled link as dead and tells the branch why (a `linkClosing` frame, which
+# still gets through downstream); auto must move on to websocket, and the uploads go on there.
 branch_config "http://127.0.0.1:$nginx/byst"
 sed -i 's/^links = 2$/links = 1/' "$work/branch.toml"
 printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\npeer = "hub"\ntarget = "127.0.0.1:%s"\n' "$up_forward" "$up_target" >>"$work/branch.toml"
@@ -363,6 +363,8 @@ kill -TERM "$branch"; wait "$branch" || true
 cp "$work/branch.log" "$work/nginx-stall.case"
 grep -q "no traffic for 5.0 seconds: dead link" "$work/hub.log" \
     || fail "nginx-stall: no link stalled in nginx with 4 uploads at once (the case proves nothing; has nginx changed?)"
+grep -q "link closed: the peer closed it: nothing of ours reached it for its dead-link timeout" "$work/nginx-stall.case" \
+    || fail "nginx-stall: the hub's reason did not reach the branch"
 grep -q "HTTP duplex link stopped carrying uploads" "$work/nginx-stall.case" || fail "nginx-stall: the branch did not see why its link died"
 grep -q "HTTP websocket mode works; using it" "$work/nginx-stall.case" || fail "nginx-stall: auto did not move to websocket"
 [ "$(transports nginx-stall)" = websocket ] || fail "nginx-stall: the link ends as '$(transports nginx-stall)', not websocket"

@@ -43,7 +43,7 @@ enum SessionFuzz {
                     return
                 }
                 check(events, &unconsumed)
-            case 4: machine.linkUp(link, now: now)
+            case 4: machine.linkUp(link, now: now, closeReasons: true)
             case 5: machine.linkDown(link, now: now)
             case 6: machine.retireLink(link, now: now)
             case 7:

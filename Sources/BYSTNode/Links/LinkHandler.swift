@@ -25,10 +25,9 @@ final class LinkHandler: ChannelInboundHandler {
     /// at once; false when we closed it (dead-link timeout, errors, shutdown). The embedded
     /// registry releases a closed client's ports early only then (RegistryServer).
     var closedByRemote = false
-    /// When the remote end closed an established link: how long our keepalive ping had gone
-    /// unanswered (nil: none was outstanding). Long, while the link still received, means our
-    /// writes stopped reaching the peer (a proxy stopped passing a duplex upload on).
-    private(set) var pingUnansweredAtClose: Nanoseconds?
+    /// Why the peer closed this link, when it said so (a `linkClosing` frame): `deadLink`
+    /// means our writes stopped reaching it (a proxy stopped passing a duplex upload on).
+    private(set) var peerCloseReason: LinkCloseReason?
     private static let keptInboundCapacity = 256 * 1024
     private var context: ChannelHandlerContext?
     private(set) var session: SessionRuntime?
@@ -198,7 +197,6 @@ final class LinkHandler: ChannelInboundHandler {
         if !closed {
             closedByRemote = true
             if isEstablished {
-                notePingAtRemoteClose()
                 logger.info("link down: connection closed by the remote end")
             } else if machine.connectionClosed() != nil, machine.isInitiator {
                 // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
@@ -225,13 +223,17 @@ final class LinkHandler: ChannelInboundHandler {
         }
         if let error = error as? IOError, [ECONNRESET, EPIPE, ECONNABORTED].contains(error.errnoCode) {
             closedByRemote = true
-            if isEstablished, !closed { notePingAtRemoteClose() }
         }
         fail("socket error: \(error)")
     }
 
-    private func notePingAtRemoteClose() {
-        pingUnansweredAtClose = session?.machine.pingUnanswered(id, now: Clocks.monotonic())
+    /// The peer closes this link and said why: close it now rather than when its close arrives.
+    func peerClosing(_ reason: LinkCloseReason) {
+        guard !closed else { return }
+        peerCloseReason = reason
+        closedByRemote = true
+        let hint = reason == .deadLink ? ": our writes on it stopped getting through (something on the path holds them)" : ""
+        fail("the peer closed it: \(reason)\(hint)")
     }
 
     /// The remote end will send nothing more (a FIN: link sockets allow half-closure, and a

@@ -171,7 +171,8 @@ final class LinkSlot {
     private func makeLink(binding: [UInt8], replacing: Bool) -> LinkHandler {
         let node = peer.node
         // `compression = "off"`: not even offered, so neither side compresses (PROTOCOL.md §4.2).
-        var features: LinkFeatures = peer.config.compression == .off ? [.streamStriping] : [.compression, .streamStriping]
+        var features: LinkFeatures = peer.config.compression == .off ? [.streamStriping, .closeReasons]
+            : [.compression, .streamStriping, .closeReasons]
         if node.tun?.offloads != nil { features.insert(.gsoPackets) }
         if node.config.keepsIdleLinksCheaply { features.insert(.idleKeepalive) }
         if peer.config.packetStriping, node.reordersPackets { features.insert(.sequencedPackets) }
@@ -271,7 +272,7 @@ final class LinkSlot {
             let probing = mode.map { cause.isIndependentOfHTTPMode ? false : peer.httpModeFailed($0, cause: cause) } ?? false
             peer.dialFailed(keyID: link.keyID, cause: cause, quietly: probing)
         } else if let mode, link.wasEstablished {
-            peer.httpLinkEnded(mode, pingUnanswered: link.pingUnansweredAtClose)
+            peer.httpLinkEnded(mode, peerClosed: link.peerCloseReason)
         }
         if link === current {
             current = nil

@@ -165,7 +165,7 @@ final class Node {
         // use it; the link then applies that peer's `compression` (LinkHandler).
         var features: LinkFeatures = peerFeatures.compression ? [.compression] : []
         // Every stream this node receives is reassembled by offset (PROTOCOL.md §5.3).
-        features.insert(.streamStriping)
+        features.formUnion([.streamStriping, .closeReasons])
         if tun?.offloads != nil { features.insert(.gsoPackets) }
         if config.keepsIdleLinksCheaply { features.insert(.idleKeepalive) }
         // Like compression: offered if any peer stripes; a peer that offers it too gets its

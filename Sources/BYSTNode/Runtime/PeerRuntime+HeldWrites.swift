@@ -34,14 +34,11 @@ extension PeerRuntime {
         }
     }
 
-    /// A dialed HTTP link in `mode` that had come up has closed.
-    /// `pingUnanswered`: how long its keepalive ping had waited when the hub closed it.
-    func httpLinkEnded(_ mode: HTTPMode, pingUnanswered: Nanoseconds?) {
-        // The hub closes a link it heard nothing from for the dead-link timeout; when it does
-        // so while a ping of ours had waited half of that, ours stopped arriving.
-        if mode == .duplex, let waited = pingUnanswered, waited >= node.sessionConfig.deadLinkTimeout.nanoseconds / 2 {
-            return duplexUploadStalled(waited: waited)
-        }
+    /// A dialed HTTP link in `mode` that had come up has closed (`peerClosed`: the hub closed
+    /// it and said why).
+    func httpLinkEnded(_ mode: HTTPMode, peerClosed: LinkCloseReason?) {
+        // The hub heard nothing on it for its dead-link timeout, while what it sent reached us.
+        if mode == .duplex, peerClosed == .deadLink { return duplexUploadStalled() }
         guard heldWrites.isTrying, mode == .websocket, learnedHTTPMode == .duplex else { return }
         heldWritesTrialEnded(cause: "the link closed before its RTT was measured")
     }

@@ -204,12 +204,11 @@ final class PeerRuntime {
 
     /// A duplex link's uploads stopped reaching the hub (nginx stops passing a request body on
     /// when more is in flight than its connection to the hub takes at once: docs/OPERATIONS.md)
-    /// and the hub closed it as dead. Auto moves on to websocket (then split), as if duplex had
-    /// not got through; a fixed duplex mode says so. A hub that froze that long and then
-    /// closed the link looks the same: auto then uses websocket until it fails 3 times.
-    func duplexUploadStalled(waited: Nanoseconds) {
-        let what = "HTTP duplex link stopped carrying uploads (the hub closed it while our ping had waited "
-            + "\(waited / 1_000_000) ms for its answer: a proxy that stops passing the request body on?)"
+    /// and the hub closed it as dead, saying so. Auto moves on to websocket (then split), as if
+    /// duplex had not got through; a fixed duplex mode says so.
+    func duplexUploadStalled() {
+        let what = "HTTP duplex link stopped carrying uploads (the hub closed it, having received nothing on it "
+            + "for its dead-link timeout while its own traffic reached us: a proxy that stops passing the request body on?)"
         guard config.http.mode == .auto else {
             return node.logger.warning("peer '\(config.name)': \(what); http_mode = \"websocket\" or \"split\" avoids it (docs/OPERATIONS.md, nginx)")
         }

@@ -61,7 +61,8 @@ final class SessionRuntime {
         pumpOrder = links.keys.sorted()
         machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping),
                        sequencedPackets: link.negotiatedFeatures.contains(.sequencedPackets),
-                       idleKeepalive: link.negotiatedFeatures.contains(.idleKeepalive))
+                       idleKeepalive: link.negotiatedFeatures.contains(.idleKeepalive),
+                       closeReasons: link.negotiatedFeatures.contains(.closeReasons))
         schedulePump()
         node.tun?.publishRoutes(peer: peer)
         if links.count == 1 { node.sessionRegainedLink(self) }
@@ -197,7 +198,11 @@ final class SessionRuntime {
                 endpoints.removeValue(forKey: id)?.streamClosed()
             case .linkDead(let id):
                 let link = links[id]
+                // Its `linkClosing` frame, if queued, goes out if the socket takes it now.
+                link?.pump()
                 link?.fail("no traffic for \(node.sessionConfig.deadLinkTimeout): dead link")
+            case .peerClosingLink(let id, let reason):
+                links[id]?.peerClosing(reason)
             case .goAway:
                 logger.info("peer is shutting down the session")
             case .packet(let bytes):

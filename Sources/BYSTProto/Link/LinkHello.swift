@@ -17,6 +17,9 @@ public struct LinkFeatures: OptionSet, Sendable, Hashable {
     /// The sender keeps idle links alive at the idle keepalive interval and lets them stay
     /// silent that much longer (PROTOCOL.md §5.5, "Idle links").
     public static let idleKeepalive = LinkFeatures(rawValue: 1 << 4)
+    /// The sender reads `linkClosing` frames: the peer may say why it closes the link
+    /// (PROTOCOL.md §5.5, "Closing a link").
+    public static let closeReasons = LinkFeatures(rawValue: 1 << 5)
 }
 
 /// The handshake payload each side sends (PROTOCOL.md §3.3): who it is and what it accepts.

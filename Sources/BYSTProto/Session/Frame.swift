@@ -43,11 +43,14 @@ public enum Frame: Equatable, Sendable {
     case sequencedPacket(seq: UInt64, ByteBuffer)
     /// An `offloadPacket` (virtio-net header, then the packet) numbered like `sequencedPacket`.
     case sequencedOffloadPacket(seq: UInt64, ByteBuffer)
+    /// The sender closes this link right after this frame, for `reason` (feature
+    /// `closeReasons`, PROTOCOL.md §5.5).
+    case linkClosing(LinkCloseReason)
 
     public enum Kind: UInt8, Sendable {
         case open = 0x01, data = 0x02, ack = 0x03, fin = 0x04, reset = 0x05, ping = 0x06, pong = 0x07, goAway = 0x08
         case packet = 0x09, instance = 0x0A, retire = 0x0B, offloadPacket = 0x0C, linkReceived = 0x0D
-        case sequencedPacket = 0x0E, sequencedOffloadPacket = 0x0F
+        case sequencedPacket = 0x0E, sequencedOffloadPacket = 0x0F, linkClosing = 0x10
     }
 
     public struct ResetCode: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
@@ -102,7 +105,7 @@ public enum Frame: Equatable, Sendable {
         case .fin: 1 + 4 + 8
         case .reset: 1 + 4 + 4
         case .ping, .pong, .instance, .linkReceived: 1 + 8
-        case .goAway: 1 + 4
+        case .goAway, .linkClosing: 1 + 4
         case .retire: 1
         case .packet(let bytes): Self.packetHeaderSize + bytes.readableBytes
         case .offloadPacket(let bytes): Self.packetHeaderSize + bytes.readableBytes
@@ -149,6 +152,9 @@ public enum Frame: Equatable, Sendable {
             buffer.writeInteger(value)
         case .retire:
             buffer.writeInteger(Kind.retire.rawValue)
+        case .linkClosing(let reason):
+            buffer.writeInteger(Kind.linkClosing.rawValue)
+            buffer.writeInteger(reason.rawValue)
         case .linkReceived(let value):
             buffer.writeInteger(Kind.linkReceived.rawValue)
             buffer.writeInteger(value)
@@ -222,6 +228,9 @@ public enum Frame: Equatable, Sendable {
             return .instance(value)
         case .retire:
             return .retire
+        case .linkClosing:
+            guard let code = payload.readInteger(as: UInt32.self) else { throw .truncated(kind) }
+            return .linkClosing(LinkCloseReason(rawValue: code))
         case .linkReceived:
             guard let value = payload.readInteger(as: UInt64.self) else { throw .truncated(kind) }
             return .linkReceived(value)
@@ -240,6 +249,23 @@ public enum Frame: Equatable, Sendable {
                   let bytes = payload.readSlice(length: extra + Int(length))
             else { throw .truncated(kind) }
             return kind == .sequencedPacket ? .sequencedPacket(seq: seq, bytes) : .sequencedOffloadPacket(seq: seq, bytes)
+        }
+    }
+}
+
+/// Why a side closes a link (`linkClosing` frames). Unknown codes are kept as they came.
+public struct LinkCloseReason: RawRepresentable, Equatable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let unspecified = LinkCloseReason(rawValue: 0)
+    /// Nothing arrived on the link for the sender's dead-link timeout: what its peer writes
+    /// there stopped reaching it, while its own writes may still get through.
+    public static let deadLink = LinkCloseReason(rawValue: 1)
+    public var description: String {
+        switch rawValue {
+        case 0: "no reason given"
+        case 1: "nothing of ours reached it for its dead-link timeout"
+        default: "code \(rawValue)"
         }
     }
 }

@@ -107,6 +107,9 @@ extension SessionMachine {
             events.append(.sequencedPacket(seq: seq, bytes, offloaded: true))
         case .linkReceived(let total):
             if let index = linkFlows.index(forKey: link) { linkFlows.values[index].reported(total, at: now) }
+        case .linkClosing(let reason):
+            guard links[link]?.closeReasons == true else { throw .frame(.unknownKind(Frame.Kind.linkClosing.rawValue)) }
+            events.append(.peerClosingLink(link, reason))
         case .retire:
             links[link]?.receivedRetire = true
             retireLink(link, now: now)

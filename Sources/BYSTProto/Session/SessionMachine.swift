@@ -108,12 +108,15 @@ public struct SessionMachine {
     /// `sequencedPackets`: both offered `LinkFeatures.sequencedPackets`, so the peer may send
     /// sequenced packet frames there. `idleKeepalive`: both offered `LinkFeatures.idleKeepalive`,
     /// so the link is kept alive at the idle interval while it carries nothing (§5.5).
+    /// `closeReasons`: both offered `LinkFeatures.closeReasons`, so a dead link is closed with
+    /// a `linkClosing` frame that says so.
     public mutating func linkUp(_ id: LinkID, now: Nanoseconds, striping: Bool = false, sequencedPackets: Bool = false,
-                                idleKeepalive: Bool = false) {
+                                idleKeepalive: Bool = false, closeReasons: Bool = false) {
         clock = max(clock, now)
         if sequencedPackets { sequencedLinks.insert(id) } else { sequencedLinks.remove(id) }
         links[id] = LinkState(now: now, keepalive: config.keepaliveInterval.nanoseconds)
         links[id]?.idleKeepalive = idleKeepalive
+        links[id]?.closeReasons = closeReasons
         linkFlows[id] = LinkFlow(striping: striping)
         if role == .responder { links[id]?.control.append(.instance(instance)) }
         refreshLinkOrder()
@@ -170,14 +173,6 @@ public struct SessionMachine {
     /// new packets or streams.
     public func isRetiring(_ id: LinkID) -> Bool {
         links[id]?.retireStarted != nil
-    }
-
-    /// How long the link's keepalive ping has waited for its pong (nil: none outstanding).
-    /// Long when the peer then closes the link as dead: what we sent stopped reaching it.
-    /// (Whether its traffic still reached us cannot tell: a peer whose own ping is unanswered
-    /// sends nothing more until it closes.)
-    public func pingUnanswered(_ id: LinkID, now: Nanoseconds) -> Nanoseconds? {
-        links[id]?.outstandingPing.map { now >= $0.sentAt ? now - $0.sentAt : 0 }
     }
 
     /// Both sides have sent `retire` on this link: everything either sent on it has arrived,
@@ -237,6 +232,11 @@ public struct SessionMachine {
             link.settleWrites(now: now, deadLink: deadAfter)
             let dead = link.deadAt(now: now, deadLink: deadAfter, idleKeepalive: idleKeepaliveNanoseconds)
             if now >= dead || link.retireStarted.map({ now >= $0 + deadAfter }) == true {
+                // The peer learns why: its writes may be what stopped (a proxy holding them)
+                // while ours still reach it.
+                if now >= dead, link.closeReasons, !link.control.contains(.linkClosing(.deadLink)) {
+                    links[id]?.control.append(.linkClosing(.deadLink))
+                }
                 events.append(.linkDead(id))
                 continue
             }
@@ -382,6 +382,8 @@ struct LinkState {
     var wroteSincePing = false
     /// Idle keepalive (PROTOCOL.md §5.5) was negotiated on this link.
     var idleKeepalive = false
+    /// Close reasons (`linkClosing` frames) were negotiated on this link.
+    var closeReasons = false
     /// When a record other than pings, pongs and the instance last crossed the link either
     /// way, and when the link last stopped being idle (the dead-link time counts from there).
     var lastActivity: Nanoseconds
