@@ -4,8 +4,9 @@
 # on the wire per payload byte, for
 #
 #   raw byst://, HTTP duplex, split and websocket straight to the hub; squid forward (Basic
-#   auth, auto) and CONNECT; nginx reverse (buffering off, auto), with request buffering
-#   (auto), websocket by name; tinyproxy forward (auto: split, tinyproxy closes every
+#   auth, auto) and CONNECT; nginx reverse (buffering off, 1 MiB buffers as
+#   docs/OPERATIONS.md advises, auto), the same with nginx's stock buffer sizes, with request
+#   buffering (auto), websocket by name; tinyproxy forward (auto: split, tinyproxy closes every
 #   connection) and CONNECT; haproxy with its defaults (auto), with http-buffer-request
 #   (auto), websocket by name; duplex and split through a relay that delays every byte by
 #   DELAY_MS (default 5) each way, standing in for a proxy across a WAN (no netem here).
@@ -34,10 +35,10 @@ proxy_require
 bench_start proxy-matrix
 trap 'proxies_cleanup; bench_cleanup' EXIT INT TERM
 
-base=$(loopback_port_base 16)
+base=$(loopback_port_base 17)
 iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
 squid=$((base + 4)) nginx=$((base + 5)) nginx_buffered=$((base + 6)) tinyproxy=$((base + 7))
-haproxy=$((base + 8)) haproxy_buffering=$((base + 9)) delayed=$((base + 10))
+haproxy=$((base + 8)) haproxy_buffering=$((base + 9)) delayed=$((base + 10)) nginx_stock=$((base + 11))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$raw_port\"]
 http_listen = [\"127.0.0.1:$http_port\"]" "$iperf_port" "[limits]
@@ -46,12 +47,13 @@ handshake_burst = 1000"
 start_squid "$squid" byst:s3cret
 start_nginx_reverse "$nginx" "$http_port"
 start_nginx_reverse "$nginx_buffered" "$http_port" buffered
+start_nginx_reverse "$nginx_stock" "$http_port" stock-buffers
 start_tinyproxy "$tinyproxy"
 start_haproxy_reverse "$haproxy" "$http_port"
 start_haproxy_reverse "$haproxy_buffering" "$http_port" buffer-request
 python3 scripts/lib/delay-relay.py "$delayed" "$http_port" "${DELAY_MS:-5}" & pids+=($!)
 
-routes=${ROUTES:-"raw duplex split websocket squid-forward squid-connect nginx-reverse nginx-buffering nginx-websocket
+routes=${ROUTES:-"raw duplex split websocket squid-forward squid-connect nginx-reverse nginx-stock nginx-buffering nginx-websocket
         tinyproxy-forward tinyproxy-connect haproxy haproxy-buffer-request haproxy-websocket
         duplex-delayed split-delayed"}
 hub=http://127.0.0.1:$http_port/byst
@@ -63,6 +65,7 @@ route() {
         squid-forward)          echo "$hub|$squid|http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\"" ;;
         squid-connect)          echo "$hub|$squid|http_proxy = \"http://byst:s3cret@127.0.0.1:$squid\";proxy_mode = \"connect\"" ;;
         nginx-reverse)          echo "http://127.0.0.1:$nginx/byst|$nginx|" ;;
+        nginx-stock)            echo "http://127.0.0.1:$nginx_stock/byst|$nginx_stock|" ;;
         nginx-buffering)        echo "http://127.0.0.1:$nginx_buffered/byst|$nginx_buffered|" ;;
         nginx-websocket)        echo "http://127.0.0.1:$nginx/byst|$nginx|http_mode = \"websocket\"" ;;
         tinyproxy-forward)      echo "$hub|$tinyproxy|http_proxy = \"http://127.0.0.1:$tinyproxy\"" ;;

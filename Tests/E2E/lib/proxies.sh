@@ -192,16 +192,20 @@ CONF
     PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
 }
 
-# start_nginx_reverse PORT UPSTREAM_PORT [buffered]: nginx on 127.0.0.1:PORT proxying every
-# request to http://127.0.0.1:UPSTREAM_PORT over HTTP/1.1, streaming both ways
-# (proxy_buffering off, proxy_request_buffering off). `buffered` turns request buffering on
-# (nginx then reads the whole request body before it sends anything upstream).
+# start_nginx_reverse PORT UPSTREAM_PORT [buffered|stock-buffers]: nginx on 127.0.0.1:PORT
+# proxying every request to http://127.0.0.1:UPSTREAM_PORT over HTTP/1.1, streaming both ways
+# (proxy_buffering off, proxy_request_buffering off) through 1 MiB buffers, as
+# docs/OPERATIONS.md advises. `buffered` turns request buffering on (nginx then reads the whole
+# request body before it sends anything upstream); `stock-buffers` keeps nginx's own buffer
+# sizes (4–16 KiB: half the throughput, and duplex uploads can stall).
 start_nginx_reverse() {
     local port=$1 upstream=$2 mode=${3:-} dir pid request_buffering=off user_line=""
+    local buffers="proxy_buffer_size 1m; proxy_buffers 4 1m; proxy_busy_buffers_size 1m; client_body_buffer_size 1m;"
     case "$mode" in
         "") ;;
         buffered) request_buffering=on ;;
-        *) echo "FAIL: start_nginx_reverse: third argument must be 'buffered' or absent, not '$mode'" >&2; exit 1 ;;
+        stock-buffers) buffers="" ;;
+        *) echo "FAIL: start_nginx_reverse: third argument must be 'buffered', 'stock-buffers' or absent, not '$mode'" >&2; exit 1 ;;
     esac
     [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_nginx_reverse: bad upstream port '$upstream'" >&2; exit 1; }
     _proxy_port_free "$port" start_nginx_reverse
@@ -244,6 +248,7 @@ http {
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_buffering off;
             proxy_request_buffering $request_buffering;
+            $buffers
             proxy_connect_timeout 10s;
             proxy_read_timeout 300s;
             proxy_send_timeout 300s;
