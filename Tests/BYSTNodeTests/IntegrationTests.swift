@@ -126,6 +126,45 @@ import Testing
         try await hub.node.shutdown()
     }
 
+    /// The branch's bytes stop reaching the hub while the hub's still reach the branch (one
+    /// direction black-holed, as by a proxy that stopped passing request bodies on): the hub
+    /// closes the link as dead and says why (PROTOCOL.md §5.5, "Close reasons"); the branch
+    /// closes it at once with that reason (its own dead-link timer never fires: it still
+    /// hears the hub), `byst status` on both shows the loss, and the branch dials again.
+    @Test func aLinkWhoseUploadsStopIsClosedByThePeerSayingWhy() async throws {
+        let bed = try TestBed()
+        defer { bed.close() }
+        let dir = bed.dir
+        let hubPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: []), directory: dir,
+                                              name: "hub", keys: bed.hubKeys, capture: capture)
+        let relay = try await ChaosRelay.start(targetPort: Int(hubPort))
+        let branch = try await TestCluster.start(branchConfig(dir, hubPort: relay.port, links: 1, forwards: []), directory: dir,
+                                                 name: "branch", keys: bed.branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })
+        #expect(try await branch.node.status().peers.first?.last_link_loss == nil)
+
+        relay.blackHoleTowardsTarget()
+        // The hub's dead-link timeout is 3 s here.
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await branch.node.status().peers.first?.last_link_loss != nil })
+        let loss = try #require(try await branch.node.status().peers.first?.last_link_loss)
+        #expect(loss.cause.hasPrefix("the peer closed it: nothing of ours reached it for its dead-link timeout"), "\(loss.cause)")
+        #expect(loss.index == 0 && loss.transport == "byst" && loss.losses == 1, "\(loss)")
+        let ownDeadLink = capture.lines.withLock { $0.contains { $0.contains("node=branch") && $0.contains("dead link") } }
+        #expect(!ownDeadLink, "the branch's own dead-link timer fired: it did not hear the hub's reason")
+        let hubLoss = try #require(try await hub.node.status().peers.first?.last_link_loss)
+        #expect(hubLoss.cause.hasSuffix("dead link") && hubLoss.losses == 1, "\(hubLoss)")
+        let text = try byst(["status", "--socket", "\(dir)/branch.sock"]).stdout
+        #expect(text.contains("  last link loss: link 0 (byst): the peer closed it: nothing of ours reached it"), "\(text)")
+        #expect(text.contains("1 link lost since start"), "\(text)")
+
+        // A fresh connection through the relay carries both ways again.
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })
+        try await branch.node.shutdown()
+        try await hub.node.shutdown()
+        try await relay.stop()
+    }
+
     @Test func aPeerWithTheWrongKeyIsRefusedAndOthersAreUnaffected() async throws {
         let dir = try TestCluster.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -8,7 +8,9 @@ import Testing
 /// Three nodes produce nearly every field: a registry (`registry_server`), an HA gateway
 /// (`registry`, `ha`) and a branch whose first dials fail (`last_error`, while failing and
 /// after), with compression on. Not produced in process: `tun` (needs a TUN interface; the
-/// E2E TUN tests read it) and `peers[].proxy` (an HTTP proxy) — see `notProducedHere`.
+/// E2E TUN tests read it), `peers[].proxy` (an HTTP proxy) and `peers[].last_link_loss` (a
+/// link lost: `IntegrationTests.aLinkWhoseUploadsStopIsClosedByThePeerSayingWhy`) — see
+/// `notProducedHere`.
 @Suite(.serialized) struct StatusSchemaTests {
     let capture = LogCapture()
 
@@ -43,6 +45,9 @@ import Testing
     ]
     static let notProducedHere: Set<String> = [
         "peers[].proxy: string",
+        "peers[].last_link_loss: object", "peers[].last_link_loss.index: number", "peers[].last_link_loss.transport: string",
+        "peers[].last_link_loss.cause: string", "peers[].last_link_loss.at: string",
+        "peers[].last_link_loss.seconds_ago: number", "peers[].last_link_loss.losses: number",
         "tun: object", "tun.name: string", "tun.counters: object", "tun.dropped_queue_full: number",
         "tun.dropped_loop_batches: number", "tun.data_plane_links: number", "tun.plane_links: array", "tun.plane_links[]: number",
     ] // tun.counters.* are TunCounters' stored properties (TunCounters.swift), checked below by encoding.
@@ -176,19 +181,21 @@ import Testing
         for node in [branch, hub, registry] { try await node.node.shutdown() }
     }
 
-    /// `tun`, which in-process nodes do not have: the encoder's keys must be the schema's.
+    /// `tun`, which in-process nodes do not have, a proxy and a lost link: the encoder's keys
+    /// must be the schema's.
     @Test func theTunFieldsAreTheSchemasToo() throws {
         let tun = StatusReport.Tun(name: "byst0", counters: TunCounters(), dropped_queue_full: 0, dropped_loop_batches: 0,
                                    data_plane_links: 1, plane_links: [1])
         var report = StatusReport(node: "n", uptime_seconds: 1, handshake_failures: 0, tun: tun, peers: [])
+        let loss = StatusReport.LinkLoss(index: 0, transport: "duplex", cause: "c", at: "t", seconds_ago: 1, losses: 1)
         report.peers = [StatusReport.Peer(name: "p", endpoint: "byst://h:1", proxy: "p:3128 (forward)", configured_links: 1,
-                                          reconnects: 0, sessions: [])]
+                                          reconnects: 0, last_link_loss: loss, sessions: [])]
         let paths = try JSONShape.paths(of: String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
         let counters = Set(["packets_from_tun", "packets_to_tun", "packets_to_other_planes", "dropped_no_route", "dropped_no_session",
                             "dropped_spoofed_source", "dropped_malformed", "dropped_tun_write", "dropped_link_scoped",
                             "super_packets_sent_whole", "super_packets_segmented", "super_packets_received",
                             "packets_striped", "packets_reordered", "packets_late", "sequence_gaps_skipped", "reorder_overflows"].map { "tun.counters.\($0): number" })
-        let tunAndProxy = paths.filter { $0.hasPrefix("tun") || $0.hasPrefix("peers[].proxy") }
+        let tunAndProxy = paths.filter { $0.hasPrefix("tun") || $0.hasPrefix("peers[].proxy") || $0.hasPrefix("peers[].last_link_loss") }
         #expect(tunAndProxy == Self.notProducedHere.union(counters))
     }
 }

@@ -58,6 +58,10 @@ enum StatusText {
         let configured = peer.endpoint == nil ? "" : " of \(peer.configured_links)"
         out += "  links: \(up)\(configured) up, \(StatusFormat.count(peer.reconnects, "reconnect"))\n"
         if let error = peer.last_error { out += render(error) }
+        if let loss = peer.last_link_loss {
+            out += "  last link loss: link \(loss.index) (\(loss.transport)): \(loss.cause) "
+                + "(\(StatusFormat.ago(seconds: loss.seconds_ago)); \(StatusFormat.count(loss.losses, "link")) lost since start)\n"
+        }
         if peer.sessions.isEmpty { out += "  no session\n" }
         for session in peer.sessions {
             out += "  session \(session.id.prefix(8)) (\(session.role), \(session.state)): \(StatusFormat.count(session.streams, "stream"))\n"

@@ -167,7 +167,14 @@ extension PeerRuntime {
         let rate = traffic.rate
         return StatusReport.Peer(
             name: config.name, endpoint: config.endpoint?.description, proxy: proxyDescription,
-            configured_links: config.links, reconnects: reconnects, last_error: lastErrorStatus(), sessions: sessions,
+            configured_links: config.links, reconnects: reconnects, last_error: lastErrorStatus(),
+            last_link_loss: lastLinkLoss.map { loss in
+                StatusReport.LinkLoss(
+                    index: Int(loss.index), transport: loss.transport, cause: loss.cause,
+                    at: JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: loss.at)),
+                    seconds_ago: Self.secondsBetween(loss.at, wall), losses: linkLosses)
+            },
+            sessions: sessions,
             latest_handshake: latestHandshake.map { JSONLogHandler.rfc3339(nanosecondsSinceEpoch: Int64(clamping: $0)) },
             latest_handshake_seconds_ago: latestHandshake.map { Self.secondsBetween($0, wall) },
             links_up: sessions.reduce(0) { $0 + $1.links.count }, received_bytes: total.received, sent_bytes: total.sent,

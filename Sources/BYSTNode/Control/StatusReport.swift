@@ -62,6 +62,21 @@ struct StatusReport: Codable, Sendable {
         var failing_seconds: Double? = nil
     }
 
+    /// The latest link to the peer that closed after its handshake for a cause other than
+    /// our own recycling, reload or shutdown.
+    struct LinkLoss: Codable, Sendable {
+        /// The link's index and transport, as `links[]` showed them.
+        var index: Int
+        var transport: String
+        /// The reason as the log's `link closed: …` / `link down: …` line gives it.
+        var cause: String
+        /// RFC 3339 UTC with milliseconds.
+        var at: String
+        var seconds_ago: Double
+        /// Links lost so far since the node started.
+        var losses: Int
+    }
+
     struct Peer: Codable, Sendable {
         var name: String
         var endpoint: String?
@@ -70,6 +85,7 @@ struct StatusReport: Codable, Sendable {
         var configured_links: Int
         var reconnects: Int
         var last_error: LastError? = nil
+        var last_link_loss: LinkLoss? = nil
         var sessions: [Session]
         /// The latest completed link handshake with the peer (RFC 3339 UTC), and how long ago.
         var latest_handshake: String? = nil

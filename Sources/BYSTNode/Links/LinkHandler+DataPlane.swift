@@ -151,6 +151,7 @@ extension LinkHandler {
         }
         if let reason, isEstablished {
             if reason.hasPrefix("connection closed") { logger.info("link down: \(reason)") } else { logger.warning("link closed: \(reason)") }
+            noteLoss(reason)
         }
         closed = true
         machine.close()

@@ -198,6 +198,7 @@ final class LinkHandler: ChannelInboundHandler {
             closedByRemote = true
             if isEstablished {
                 logger.info("link down: connection closed by the remote end")
+                noteLoss("connection closed by the remote end")
             } else if machine.connectionClosed() != nil, machine.isInitiator {
                 // How a dialer sees its key refused: the responder closes without a word (PROTOCOL.md §3).
                 // The slot's DialFailureLog says so at info, once per cause; this line is per attempt.
@@ -225,6 +226,11 @@ final class LinkHandler: ChannelInboundHandler {
             closedByRemote = true
         }
         fail("socket error: \(error)")
+    }
+
+    /// For `byst status`: an established link went down for `cause`.
+    func noteLoss(_ cause: String) {
+        session?.peer.linkLost(index: linkIndex, transport: transport, cause: cause)
     }
 
     /// The peer closes this link and said why: close it now rather than when its close arrives.
@@ -259,6 +265,7 @@ final class LinkHandler: ChannelInboundHandler {
             logger.debug("link closed: \(reason)")
         } else {
             logger.log(level: level, "link closed: \(reason)")
+            noteLoss(reason)
         }
         if !wasEstablished {
             if handshakeFailure == nil { handshakeFailure = cause }

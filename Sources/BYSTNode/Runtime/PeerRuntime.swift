@@ -37,6 +37,9 @@ final class PeerRuntime {
     /// A proxy on the way closed a split connection behind an answer while a later POST was
     /// written on it (tinyproxy): the peer's split links send one POST at a time from the start.
     var splitProxyClosesConnections = false
+    /// Established links lost, and the latest (`linkLost`).
+    private(set) var linkLosses = 0
+    private(set) var lastLinkLoss: (index: UInt16, transport: String, cause: String, at: UInt64)?
     /// What failing dials put in the log, and the last failure for `byst status`.
     private(set) var dialFailures = DialFailureLog()
     /// Wall-clock time of the latest completed link handshake with the peer (either side dialing).
@@ -99,6 +102,13 @@ final class PeerRuntime {
         node.peerDialFailed(self, cause: cause)
         guard nextKey != nil, keyID == dialKey.id else { return }
         dialWithNext.toggle()
+    }
+
+    /// An established link closed for `cause` (not recycled, removed or shut down by us):
+    /// kept for `byst status` (`last_link_loss`).
+    func linkLost(index: UInt16, transport: String, cause: String) {
+        linkLosses += 1
+        lastLinkLoss = (index, transport, cause, Clocks.wall())
     }
 
     /// A dialed link came up.

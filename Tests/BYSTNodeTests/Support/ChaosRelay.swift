@@ -59,6 +59,18 @@ final class ChaosRelay: Sendable {
         return true
     }
 
+    /// From now on the bytes the dialers send on the live connections are dropped, while the
+    /// target's still reach them: one direction black-holed, as by a proxy that stopped
+    /// passing request bodies on.
+    func blackHoleTowardsTarget() {
+        let live = pairs.withLock { $0.filter { $0.0.isActive } }
+        for (inbound, _) in live {
+            inbound.eventLoop.execute {
+                (try? inbound.pipeline.syncOperations.handler(type: GlueHandler.self))?.dropsReads = true
+            }
+        }
+    }
+
     func stop() async throws {
         try await server.close()
         let all = pairs.withLock { $0 }
@@ -82,6 +94,8 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var pendingRead = false
     /// This side closing shuts the partner's output only.
     var passCloseAsHalfClose = false
+    /// What this side reads is dropped, not passed on (`ChaosRelay.blackHoleTowardsTarget`).
+    var dropsReads = false
 
     static func matchedPair() -> (GlueHandler, GlueHandler) {
         let a = GlueHandler(), b = GlueHandler()
@@ -105,7 +119,10 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.fireChannelActive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.context?.write(data, promise: nil) }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !dropsReads else { return }
+        partner?.context?.write(data, promise: nil)
+    }
     func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
     func channelInactive(context: ChannelHandlerContext) {
         partner?.context?.close(mode: passCloseAsHalfClose ? .output : .all, promise: nil)
