@@ -165,6 +165,32 @@ import Testing
         try await relay.stop()
     }
 
+    /// A peer that shuts down may reset its links (it closes with bytes unread): after its
+    /// `goaway` that is no fault, so the hub logs it at info, not as a warning.
+    @Test func linksResetByAPeerThatShutsDownAreNoWarning() async throws {
+        let bed = try TestBed()
+        defer { bed.close() }
+        let dir = bed.dir
+        let hubPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: []), directory: dir,
+                                              name: "hub", keys: bed.hubKeys, capture: capture)
+        let relay = try await ChaosRelay.start(targetPort: Int(hubPort), holdCloseTowardsTarget: true)
+        let branch = try await TestCluster.start(branchConfig(dir, hubPort: relay.port, links: 2, forwards: []), directory: dir,
+                                                 name: "branch", keys: bed.branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 2 })
+        try await branch.node.shutdown()
+        #expect(try await TestCluster.waitUntil(seconds: 10) { capture.contains("peer is shutting down the session") })
+        try await relay.resetTowardsTarget()
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await hub.node.status().peers.first?.links_up == 0 })
+        let hubLines = capture.lines.withLock { $0.filter { $0.contains("node=hub") } }
+        // Read as ECONNRESET, or met as EPIPE by a write.
+        let resets = hubLines.filter { $0.contains("socket error") }
+        #expect(!resets.isEmpty, "no link was reset: the test proves nothing\n\(hubLines.suffix(8).joined(separator: "\n"))")
+        #expect(resets.allSatisfy { $0.hasPrefix("info ") }, "\(resets)")
+        try await hub.node.shutdown()
+        try await relay.stop()
+    }
+
     @Test func aPeerWithTheWrongKeyIsRefusedAndOthersAreUnaffected() async throws {
         let dir = try TestCluster.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

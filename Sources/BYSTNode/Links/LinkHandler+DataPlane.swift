@@ -150,7 +150,9 @@ extension LinkHandler {
             closedByRemote = true
         }
         if let reason, isEstablished {
-            if reason.hasPrefix("connection closed") { logger.info("link down: \(reason)") } else { logger.warning("link closed: \(reason)") }
+            let expected = reason.hasPrefix("connection closed")
+                || (closedByRemote && session?.peerIsShuttingDown == true)
+            if expected { logger.info("link down: \(reason)") } else { logger.warning("link closed: \(reason)") }
             noteLoss(reason)
         }
         closed = true

@@ -222,10 +222,13 @@ final class LinkHandler: ChannelInboundHandler {
         if slot != nil, !wasEstablished, dialFailure == nil, let dialRoute {
             dialFailure = DialFailureClassifier.cause(of: error, route: dialRoute)
         }
+        var level = Logger.Level.warning
         if let error = error as? IOError, [ECONNRESET, EPIPE, ECONNABORTED].contains(error.errnoCode) {
             closedByRemote = true
+            // A peer that announced its shutdown may reset links it closes with bytes unread.
+            if session?.peerIsShuttingDown == true { level = .info }
         }
-        fail("socket error: \(error)")
+        fail("socket error: \(error)", level: level)
     }
 
     /// For `byst status`: an established link went down for `cause`.

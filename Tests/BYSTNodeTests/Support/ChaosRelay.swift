@@ -12,8 +12,10 @@ final class ChaosRelay: Sendable {
     /// `receiveBuffer`: SO_RCVBUF of the connections it accepts (the kernel's default if nil);
     /// a small one keeps the dialer's socket buffer small, so it fills. `halfCloseTowardsTarget`:
     /// when the dialer's connection closes, only shut the target's connection for output (a FIN,
-    /// as some proxies pass a client's close on), instead of closing it.
-    static func start(targetPort: Int, receiveBuffer: Int? = nil, halfCloseTowardsTarget: Bool = false) async throws -> ChaosRelay {
+    /// as some proxies pass a client's close on), instead of closing it. `holdCloseTowardsTarget`:
+    /// keep the target's connection open then (`resetTowardsTarget` ends it).
+    static func start(targetPort: Int, receiveBuffer: Int? = nil, halfCloseTowardsTarget: Bool = false,
+                      holdCloseTowardsTarget: Bool = false) async throws -> ChaosRelay {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pairs = LockedBox<[(Channel, Channel)]>([])
         var bootstrap = ServerBootstrap(group: group)
@@ -24,6 +26,7 @@ final class ChaosRelay: Sendable {
             .childChannelInitializer { inbound in
                 let (near, far) = GlueHandler.matchedPair()
                 near.passCloseAsHalfClose = halfCloseTowardsTarget
+                near.holdsClose = holdCloseTowardsTarget
                 return inbound.pipeline.addHandler(near).flatMap {
                     ClientBootstrap(group: inbound.eventLoop)
                         .channelInitializer { $0.pipeline.addHandler(far) }
@@ -71,6 +74,17 @@ final class ChaosRelay: Sendable {
         }
     }
 
+    /// Resets every connection to the target that is still open (RST, as a closing end with
+    /// bytes unread does).
+    func resetTowardsTarget() async throws {
+        let targets = pairs.withLock { $0.map(\.1).filter(\.isActive) }
+        for channel in targets {
+            // Lingering 0 s: the close sends a RST.
+            try await (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+            try await channel.close()
+        }
+    }
+
     func stop() async throws {
         try await server.close()
         let all = pairs.withLock { $0 }
@@ -96,6 +110,8 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
     var passCloseAsHalfClose = false
     /// What this side reads is dropped, not passed on (`ChaosRelay.blackHoleTowardsTarget`).
     var dropsReads = false
+    /// This side closing leaves the partner's connection open.
+    var holdsClose = false
 
     static func matchedPair() -> (GlueHandler, GlueHandler) {
         let a = GlueHandler(), b = GlueHandler()
@@ -125,6 +141,7 @@ final class GlueHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
     func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
     func channelInactive(context: ChannelHandlerContext) {
+        guard !holdsClose else { return }
         partner?.context?.close(mode: passCloseAsHalfClose ? .output : .all, promise: nil)
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
