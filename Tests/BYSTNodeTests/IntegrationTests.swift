@@ -156,7 +156,7 @@ import Testing
         #expect(hubLoss.cause.hasSuffix("dead link") && hubLoss.losses == 1, "\(hubLoss)")
         let text = try byst(["status", "--socket", "\(dir)/branch.sock"]).stdout
         #expect(text.contains("  last link loss: link 0 (byst): the peer closed it: nothing of ours reached it"), "\(text)")
-        #expect(text.contains("1 link lost since start"), "\(text)")
+        #expect(text.contains("1 link lost since configured"), "\(text)")
 
         // A fresh connection through the relay carries both ways again.
         #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })

@@ -185,9 +185,10 @@ import Testing
         #expect(upstream.retainedBytes == 0 && harness.failures.isEmpty)
     }
 
-    /// A proxy that answers with `Connection: close` while the next POST is already written
-    /// behind the answer: that POST goes again on a fresh connection, and later POSTs one at a
-    /// time (nothing written behind an answer is wasted again).
+    /// A proxy that answers a connection's first POST with `Connection: close` while the next
+    /// POST is already written behind the answer: that POST goes again on a fresh connection,
+    /// and later POSTs one at a time (nothing written behind an answer is wasted again); the
+    /// peer is told, for its next links.
     @Test func aProxyThatClosesBehindAnAnswerEndsPipelining() throws {
         let harness = try Harness()
         let upstream = try #require(harness.upstream)
@@ -199,6 +200,7 @@ import Testing
         let first = try #require(harness.connections.first)
         #expect(try harness.heads(first).count == 2)
         upstream.responded(Self.ok, keepAlive: false, on: first)
+        #expect(harness.toldProxyClosesConnections == 1, "the peer is told, for its next links")
         let second = harness.connections[1]
         let again = try harness.heads(second)
         #expect(again.count == 1 && again[0].contains("&s=1 ") && !again[0].contains("Connection: close"), "\(again)")
@@ -208,8 +210,30 @@ import Testing
         upstream.responded(Self.ok, keepAlive: true, on: second)
         #expect(try harness.heads(second).count == 1)
         #expect(harness.resends.isEmpty && harness.failures.isEmpty)
-        upstream.responded(Self.ok, keepAlive: false, on: second)
-        #expect(harness.toldProxyClosesConnections == 1, "the peer is told once, for its next links")
+    }
+
+    /// A proxy that closes a connection after many answers (nginx's `keepalive_requests`)
+    /// with a POST behind the last: that POST goes again, and pipelining goes on.
+    @Test func aCloseAfterManyAnswersOnlyResendsWhatWasBehindIt() throws {
+        let harness = try Harness()
+        let upstream = try #require(harness.upstream)
+        upstream.serverAllows(unanswered: 4)
+        for size in [100, 200, 300] {
+            upstream.enqueue(Self.chunk(size))
+            upstream.flush()
+        }
+        let first = try #require(harness.connections.first)
+        #expect(try harness.heads(first).count == 3)
+        upstream.responded(Self.ok, keepAlive: true, on: first)
+        upstream.responded(Self.ok, keepAlive: false, on: first)
+        let again = try harness.heads(harness.connections[1])
+        #expect(again.count == 1 && again[0].contains("&s=2 "), "\(again)")
+        #expect(upstream.unansweredLimit == 4 && harness.toldProxyClosesConnections == 0)
+        for size in [400, 500] {
+            upstream.enqueue(Self.chunk(size))
+            upstream.flush()
+        }
+        #expect(try harness.heads(harness.connections[1]).count == 2, "still pipelined")
     }
 
     /// The peer's next split links start where the last one ended: one POST at a time, so a

@@ -60,7 +60,7 @@ enum StatusText {
         if let error = peer.last_error { out += render(error) }
         if let loss = peer.last_link_loss {
             out += "  last link loss: link \(loss.index) (\(loss.transport)): \(loss.cause) "
-                + "(\(StatusFormat.ago(seconds: loss.seconds_ago)); \(StatusFormat.count(loss.losses, "link")) lost since start)\n"
+                + "(\(StatusFormat.ago(seconds: loss.seconds_ago)); \(StatusFormat.count(loss.losses, "link")) lost since configured)\n"
         }
         if peer.sessions.isEmpty { out += "  no session\n" }
         for session in peer.sessions {

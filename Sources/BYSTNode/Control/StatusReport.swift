@@ -63,7 +63,7 @@ struct StatusReport: Codable, Sendable {
     }
 
     /// The latest link to the peer that closed after its handshake for a cause other than
-    /// our own recycling, reload or shutdown.
+    /// recycling, a reload, HA or our own shutdown.
     struct LinkLoss: Codable, Sendable {
         /// The link's index and transport, as `links[]` showed them.
         var index: Int
@@ -73,7 +73,8 @@ struct StatusReport: Codable, Sendable {
         /// RFC 3339 UTC with milliseconds.
         var at: String
         var seconds_ago: Double
-        /// Links lost so far since the node started.
+        /// Links lost since the peer's configuration was loaded (at start, or by a reload that
+        /// changed it).
         var losses: Int
     }
 

@@ -51,6 +51,8 @@ final class SplitUpstream: LinkWriteGate {
     private var answeredHead: HTTPRequestHead?
     /// NTLM authenticated the current connection: its next POSTs need no handshake.
     private var connectionAuthenticated = false
+    /// 2xx answers the current connection carried.
+    private var answersOnConnection = 0
     /// The POST in flight is NTLM's bodyless Type 1 leg.
     private var ntlmLeg = false
     private var pending: [ByteBuffer] = []
@@ -64,8 +66,8 @@ final class SplitUpstream: LinkWriteGate {
     private var awaitingAnswers = 0
     /// POSTs the server lets us have unanswered (its GET answer's `BYST-Split-Pipeline`).
     private var serverAllowsUnanswered = 1
-    /// A proxy closed a connection behind an answer while a later POST was written on it (on
-    /// this link, or on an earlier link to the same peer: `init`).
+    /// A proxy closed a connection behind its first answer while a later POST was written on
+    /// it (on this link, or on an earlier link to the same peer: `init`).
     private var proxyClosesConnections: Bool
     /// After a connection was lost before an answer: a fresh connection for every POST.
     private(set) var onePostPerConnection = false
@@ -81,8 +83,8 @@ final class SplitUpstream: LinkWriteGate {
     var onWritable: (() -> Void)?
     /// Called when a POST is sent again (for the log).
     var onResend: ((String) -> Void)?
-    /// Called once when a proxy closes a connection behind an answer with a later POST written
-    /// on it, so the peer's next split links pipeline nothing from the start.
+    /// Called once when a proxy closes a connection behind its first answer with a later POST
+    /// written on it, so the peer's next split links pipeline nothing from the start.
     var onProxyClosesConnections: (() -> Void)?
 
     init(route: HTTPRoute, token: String, auth: ProxyAuthSession?, proxyClosesConnections: Bool = false, connector: @escaping Connector) {
@@ -163,6 +165,7 @@ final class SplitUpstream: LinkWriteGate {
                 guard !closed else { return channel.close(promise: nil) }
                 self.channel = channel
                 connectionAuthenticated = false
+                answersOnConnection = 0
                 sendIfIdle()
             case .failure(let error):
                 fail("cannot connect to \(route.connectAddress): \(error)")
@@ -217,10 +220,13 @@ final class SplitUpstream: LinkWriteGate {
         }
         if exchange.isNTLM { connectionAuthenticated = true }
         unanswered.removeFirst()
+        answersOnConnection += 1
         if !keepAlive || onePostPerConnection {
-            // A POST written behind this answer goes again on the next connection, and from
-            // now on one at a time: this proxy does not keep its connections.
-            if awaitingAnswers > 0, !proxyClosesConnections {
+            // A POST written behind this answer goes again on the next connection. Closed
+            // after its first answer, from now on one at a time (and for the peer's next
+            // links): this proxy keeps no connection. A close after many answers (nginx's
+            // `keepalive_requests`) only costs that resend.
+            if awaitingAnswers > 0, answersOnConnection == 1 {
                 proxyClosesConnections = true
                 onProxyClosesConnections?()
             }

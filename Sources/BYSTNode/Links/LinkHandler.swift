@@ -231,9 +231,12 @@ final class LinkHandler: ChannelInboundHandler {
         fail("socket error: \(error)", level: level)
     }
 
-    /// For `byst status`: an established link went down for `cause`.
+    /// For `byst status`: an established link went down for `cause`. A retiring link's close
+    /// (recycling: the peer closes it once both `retire` frames crossed) is none.
     func noteLoss(_ cause: String) {
-        session?.peer.linkLost(index: linkIndex, transport: transport, cause: cause)
+        guard !closingAfterFlush, let session, !session.inspect({ $0.isRetiring(id) }) else { return }
+        let why = session.peerIsShuttingDown ? "the peer shut down: \(cause)" : cause
+        session.peer.linkLost(index: linkIndex, transport: transport, cause: why)
     }
 
     /// The peer closes this link and said why: close it now rather than when its close arrives.
@@ -256,8 +259,10 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     /// Closes the link with one log line (peer-caused problems affect this link only); before
-    /// the handshake completed, `cause` is counted as a handshake failure.
-    func fail(_ reason: String, level: Logger.Level = .warning, cause: HandshakeFailureReason = .transport) {
+    /// the handshake completed, `cause` is counted as a handshake failure. `deliberate`: our
+    /// own decision (a reload, HA), not a loss for `byst status`.
+    func fail(_ reason: String, level: Logger.Level = .warning, cause: HandshakeFailureReason = .transport,
+              deliberate: Bool = false) {
         if closed { return }
         if slot == nil, !wasEstablished {
             // Accepted and not authenticated: anyone can cause this line, so it is rate-limited.
@@ -268,7 +273,7 @@ final class LinkHandler: ChannelInboundHandler {
             logger.debug("link closed: \(reason)")
         } else {
             logger.log(level: level, "link closed: \(reason)")
-            noteLoss(reason)
+            if !deliberate { noteLoss(reason) }
         }
         if !wasEstablished {
             if handshakeFailure == nil { handshakeFailure = cause }

@@ -87,7 +87,7 @@ extension Node {
         let served = servedPeers
         for peer in peers where !served.serves(peer.config) {
             for session in peer.incoming.values {
-                for link in session.links.values.sorted(by: { $0.id < $1.id }) { link.fail(reason, level: .info) }
+                for link in session.links.values.sorted(by: { $0.id < $1.id }) { link.fail(reason, level: .info, deliberate: true) }
             }
         }
     }

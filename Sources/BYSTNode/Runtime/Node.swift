@@ -333,13 +333,13 @@ final class Node {
     /// peer's caps (`links_per_peer`, `sessions_per_peer`). Nil: the link was closed.
     func attachResponderLink(_ link: LinkHandler, hello: LinkHello, keyID: KeyID) -> SessionRuntime? {
         guard let peer = peersByKeyID[keyID] else {
-            link.fail("no peer has key \(keyID) any more (a reload removed it)")
+            link.fail("no peer has key \(keyID) any more (a reload removed it)", deliberate: true)
             return nil
         }
         guard serves(peer.config) else {
             // Deny by default: the HA port of this peer is another gateway's now.
             let port = peer.config.haPort.map { "HA port '\($0)', which this gateway is not active for" } ?? "no HA port this gateway is active for"
-            link.fail("peer '\(peer.config.name)' is served by \(port)", level: .info)
+            link.fail("peer '\(peer.config.name)' is served by \(port)", level: .info, deliberate: true)
             return nil
         }
         let limits = config.limits

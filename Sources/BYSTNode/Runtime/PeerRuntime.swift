@@ -130,7 +130,7 @@ final class PeerRuntime {
         dialWithNext = true
         for session in sessions {
             for link in session.links.values where link.keyID.map({ self.key(for: $0) == nil }) ?? false {
-                link.fail("its key is no longer configured (rotated)", level: .info)
+                link.fail("its key is no longer configured (rotated)", level: .info, deliberate: true)
             }
         }
         for slot in slots { slot.rekey() }
@@ -298,7 +298,7 @@ final class PeerRuntime {
         slots.removeAll()
         dialTarget = nil
         for link in outgoing?.links.values.sorted(by: { $0.id < $1.id }) ?? [] {
-            link.fail("HA port moved to another gateway", level: .info)
+            link.fail("HA port moved to another gateway", level: .info, deliberate: true)
         }
         if let target { dial(target) }
     }

@@ -18,7 +18,7 @@ public struct LinkFeatures: OptionSet, Sendable, Hashable {
     /// silent that much longer (PROTOCOL.md §5.5, "Idle links").
     public static let idleKeepalive = LinkFeatures(rawValue: 1 << 4)
     /// The sender reads `linkClosing` frames: the peer may say why it closes the link
-    /// (PROTOCOL.md §5.5, "Closing a link").
+    /// (PROTOCOL.md §5.5, "Close reasons").
     public static let closeReasons = LinkFeatures(rawValue: 1 << 5)
 }
 

@@ -43,7 +43,8 @@ public enum Frame: Equatable, Sendable {
     case sequencedPacket(seq: UInt64, ByteBuffer)
     /// An `offloadPacket` (virtio-net header, then the packet) numbered like `sequencedPacket`.
     case sequencedOffloadPacket(seq: UInt64, ByteBuffer)
-    /// The sender closes this link right after this frame, for `reason` (feature
+    /// The sender closes this link, for `reason`, once it wrote this frame (others may follow
+    /// it in the same record); the receiver closes it after that record (feature
     /// `closeReasons`, PROTOCOL.md §5.5).
     case linkClosing(LinkCloseReason)
 

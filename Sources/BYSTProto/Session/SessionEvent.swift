@@ -14,8 +14,9 @@ public enum SessionEvent: Equatable, Sendable {
     case streamWritable(id: UInt32)
     /// Both directions of the stream are done and acknowledged; its state is gone.
     case streamClosed(id: UInt32)
-    /// Nothing arrived on this link for the dead-link timeout: close it (where the peer reads
-    /// close reasons, a `linkClosing` frame is queued first: write it, then close).
+    /// Nothing arrived on this link for the dead-link timeout, or it did not finish retiring
+    /// within it: close it. In the first case, where the peer reads close reasons, a
+    /// `linkClosing` frame is queued first: write it, then close.
     case linkDead(LinkID)
     /// The peer closes this link, for `reason`: close it too.
     case peerClosingLink(LinkID, LinkCloseReason)

@@ -397,7 +397,7 @@ struct LinkState {
     /// `writesUnconfirmed` as it was before the records `wroteRecords` stands for.
     var unconfirmedBeforeWrites = false
     var smoothedRTT: Nanoseconds?
-    /// Frames that must go on this very link (pings, pongs).
+    /// Frames that must go on this very link (pings, pongs, the instance, `linkClosing`).
     var control: [Frame] = []
     /// Streams pinned here, in round-robin order.
     var streams: [UInt32] = []
