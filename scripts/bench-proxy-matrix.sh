@@ -107,7 +107,7 @@ measure() {
 }
 
 transport() {
-    "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | jq -r '[.. | objects | .transport? // empty] | unique | join("+")'
+    "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | jq -r '[.peers[].sessions[].links[].transport] | unique | join("+")'
 }
 
 declare -A up down wire_up wire_down mode

@@ -45,7 +45,7 @@ byst=${BYST_BINARY:-$PWD/.build/debug/byst}
 source Tests/E2E/lib/proxies.sh
 source scripts/lib/ports.sh
 proxy_require
-for tool in socat sha256sum iperf3 "$byst"; do command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }; done
+for tool in socat sha256sum iperf3 jq "$byst"; do command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }; done
 
 work=$(mktemp -d /tmp/byst-e2e-http.$$.XXXX)
 chmod 755 "$work"
@@ -111,18 +111,19 @@ no_redial() {
 
 links() { "$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -c '"remote"' || true; }
 
-# transports NAME: the transports of the branch's links at the end of the case, sorted, e.g.
-# "websocket websocket" (byst status --json, LinkHandler.transport).
-transports() {
-    grep -oE '"transport" *: *"[a-z]+"' "$work/$1.status" | sed -E 's/.*"([a-z]+)"$/\1/' | sort | paste -sd' ' -
-}
+# link_transports: the transports of the links in the status JSON on stdin, sorted, e.g.
+# "websocket websocket" (LinkHandler.transport).
+link_transports() { jq -r '[.peers[].sessions[].links[].transport] | sort | join(" ")'; }
+
+# transports NAME: the branch's link transports at the end of the case.
+transports() { link_transports <"$work/$1.status"; }
 
 # mode_is NAME MODE: both of the branch's links ran in MODE, and so did the hub's side of them.
 mode_is() {
     local got hub
     got=$(transports "$1")
     [ "$got" = "$2 $2" ] || fail "$1: branch links ran as '$got', expected 2 × $2"
-    hub=$(grep -oE '"transport" *: *"[a-z]+"' "$work/$1.hub-status" | grep -c "\"$2\"" || true)
+    hub=$(jq --arg mode "$2" '[.peers[].sessions[].links[] | select(.transport == $mode)] | length' "$work/$1.hub-status")
     [ "$hub" -ge 2 ] || fail "$1: the hub has $hub links in $2 mode"
 }
 
@@ -155,8 +156,7 @@ run_case() {
     if [ -n "${settle_mode:-}" ]; then
         local now=""
         for _ in $(seq 1 300); do
-            now=$("$byst" status --json --socket "$work/branch.sock" 2>/dev/null | grep -oE '"transport" *: *"[a-z]+"' \
-                  | sed -E 's/.*"([a-z]+)"$/\1/' | sort | paste -sd' ' - || true)
+            now=$("$byst" status --json --socket "$work/branch.sock" 2>/dev/null | link_transports || true)
             [ "$now" = "$settle_mode $settle_mode" ] && break
             sleep 0.1
         done
