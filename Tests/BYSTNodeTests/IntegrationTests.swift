@@ -126,6 +126,19 @@ import Testing
         try await hub.node.shutdown()
     }
 
+    /// A hub, a ChaosRelay in front of it, and a branch whose `links` links through the relay are up.
+    func hubAndBranchThroughRelay(_ bed: TestBed, links count: Int, holdCloseTowardsTarget: Bool = false) async throws
+        -> (hub: TestNode, relay: ChaosRelay, branch: TestNode) {
+        let hubPort = try BlockingSocket.freePort()
+        let hub = try await TestCluster.start(TestCluster.hubConfig(bed.dir, port: hubPort, targets: []), directory: bed.dir,
+                                              name: "hub", keys: bed.hubKeys, capture: capture)
+        let relay = try await ChaosRelay.start(targetPort: Int(hubPort), holdCloseTowardsTarget: holdCloseTowardsTarget)
+        let branch = try await TestCluster.start(branchConfig(bed.dir, hubPort: relay.port, links: count, forwards: []),
+                                                 directory: bed.dir, name: "branch", keys: bed.branchKeys, capture: capture)
+        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == count })
+        return (hub, relay, branch)
+    }
+
     /// The branch's bytes stop reaching the hub while the hub's still reach the branch (one
     /// direction black-holed, as by a proxy that stopped passing request bodies on): the hub
     /// closes the link as dead and says why (PROTOCOL.md §5.5, "Close reasons"); the branch
@@ -135,13 +148,7 @@ import Testing
         let bed = try TestBed()
         defer { bed.close() }
         let dir = bed.dir
-        let hubPort = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: []), directory: dir,
-                                              name: "hub", keys: bed.hubKeys, capture: capture)
-        let relay = try await ChaosRelay.start(targetPort: Int(hubPort))
-        let branch = try await TestCluster.start(branchConfig(dir, hubPort: relay.port, links: 1, forwards: []), directory: dir,
-                                                 name: "branch", keys: bed.branchKeys, capture: capture)
-        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 1 })
+        let (hub, relay, branch) = try await hubAndBranchThroughRelay(bed, links: 1)
         #expect(try await branch.node.status().peers.first?.last_link_loss == nil)
 
         relay.blackHoleTowardsTarget()
@@ -170,14 +177,7 @@ import Testing
     @Test func linksResetByAPeerThatShutsDownAreNoWarning() async throws {
         let bed = try TestBed()
         defer { bed.close() }
-        let dir = bed.dir
-        let hubPort = try BlockingSocket.freePort()
-        let hub = try await TestCluster.start(TestCluster.hubConfig(dir, port: hubPort, targets: []), directory: dir,
-                                              name: "hub", keys: bed.hubKeys, capture: capture)
-        let relay = try await ChaosRelay.start(targetPort: Int(hubPort), holdCloseTowardsTarget: true)
-        let branch = try await TestCluster.start(branchConfig(dir, hubPort: relay.port, links: 2, forwards: []), directory: dir,
-                                                 name: "branch", keys: bed.branchKeys, capture: capture)
-        #expect(try await TestCluster.waitUntil(seconds: 10) { try await links(of: branch.node) == 2 })
+        let (hub, relay, branch) = try await hubAndBranchThroughRelay(bed, links: 2, holdCloseTowardsTarget: true)
         try await branch.node.shutdown()
         #expect(try await TestCluster.waitUntil(seconds: 10) { capture.contains("peer is shutting down the session") })
         try await relay.resetTowardsTarget()
