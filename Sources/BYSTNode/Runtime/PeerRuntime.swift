@@ -34,8 +34,9 @@ final class PeerRuntime {
     /// Auto mode on duplex: whether the path holds small writes (a corking proxy), judged
     /// against a WebSocket trial link (PeerRuntime+HeldWrites.swift).
     var heldWrites = HeldWritesCheck()
-    /// A proxy on the way closed a split connection behind an answer while a later POST was
-    /// written on it (tinyproxy): the peer's split links send one POST at a time from the start.
+    /// A proxy on the way closed a split connection behind its first answer while a later
+    /// POST was written on it (tinyproxy): the peer's split links send one POST at a time from
+    /// the start.
     var splitProxyClosesConnections = false
     /// Established links lost, and the latest (`linkLost`).
     private(set) var linkLosses = 0
