@@ -8,7 +8,8 @@
 #   docs/OPERATIONS.md advises, auto), the same with nginx's stock buffer sizes, with request
 #   buffering (auto), websocket by name; tinyproxy forward (auto: split, tinyproxy closes every
 #   connection) and CONNECT; haproxy with its defaults (auto), with http-buffer-request
-#   (auto), websocket by name; duplex and split through a relay that delays every byte by
+#   (auto), websocket by name; Apache httpd (mod_proxy_http, auto; split by name); duplex and
+#   split through a relay that delays every byte by
 #   DELAY_MS (default 5) each way, standing in for a proxy across a WAN (no netem here).
 #
 #   bash scripts/bench-proxy-matrix.sh [seconds] [rounds]   (defaults: 4 s per run, 2 rounds; median)
@@ -35,10 +36,10 @@ proxy_require
 bench_start proxy-matrix
 trap 'proxies_cleanup; bench_cleanup' EXIT INT TERM
 
-base=$(loopback_port_base 17)
+base=$(loopback_port_base 18)
 iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
 squid=$((base + 4)) nginx=$((base + 5)) nginx_buffered=$((base + 6)) tinyproxy=$((base + 7))
-haproxy=$((base + 8)) haproxy_buffering=$((base + 9)) delayed=$((base + 10)) nginx_stock=$((base + 11))
+haproxy=$((base + 8)) haproxy_buffering=$((base + 9)) delayed=$((base + 10)) nginx_stock=$((base + 11)) apache=$((base + 12))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$raw_port\"]
 http_listen = [\"127.0.0.1:$http_port\"]" "$iperf_port" "[limits]
@@ -48,13 +49,14 @@ start_squid "$squid" byst:s3cret
 start_nginx_reverse "$nginx" "$http_port"
 start_nginx_reverse "$nginx_buffered" "$http_port" buffered
 start_nginx_reverse "$nginx_stock" "$http_port" stock-buffers
+start_apache_reverse "$apache" "$http_port"
 start_tinyproxy "$tinyproxy"
 start_haproxy_reverse "$haproxy" "$http_port"
 start_haproxy_reverse "$haproxy_buffering" "$http_port" buffer-request
 python3 scripts/lib/delay-relay.py "$delayed" "$http_port" "${DELAY_MS:-5}" & pids+=($!)
 
 routes=${ROUTES:-"raw duplex split websocket squid-forward squid-connect nginx-reverse nginx-stock nginx-buffering nginx-websocket
-        tinyproxy-forward tinyproxy-connect haproxy haproxy-buffer-request haproxy-websocket
+        tinyproxy-forward tinyproxy-connect haproxy haproxy-buffer-request haproxy-websocket apache apache-split
         duplex-delayed split-delayed"}
 hub=http://127.0.0.1:$http_port/byst
 # route → endpoint|first hop port|peer lines (separated by ";")
@@ -73,6 +75,8 @@ route() {
         haproxy)                echo "http://127.0.0.1:$haproxy/byst|$haproxy|" ;;
         haproxy-buffer-request) echo "http://127.0.0.1:$haproxy_buffering/byst|$haproxy_buffering|" ;;
         haproxy-websocket)      echo "http://127.0.0.1:$haproxy/byst|$haproxy|http_mode = \"websocket\"" ;;
+        apache)                 echo "http://127.0.0.1:$apache/byst|$apache|" ;;
+        apache-split)           echo "http://127.0.0.1:$apache/byst|$apache|http_mode = \"split\"" ;;
         duplex-delayed)         echo "http://127.0.0.1:$delayed/byst|$delayed|http_mode = \"duplex\"" ;;
         split-delayed)          echo "http://127.0.0.1:$delayed/byst|$delayed|http_mode = \"split\"" ;;
     esac

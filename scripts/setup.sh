@@ -19,7 +19,7 @@ BYST_PACKAGE_PACKAGES=(
 BYST_TEST_PACKAGES=(
     iproute2 procps iperf3 iputils-ping kmod python3 nftables    # namespaces, processes, traffic, JSON in scripts, soak faults (nft)
     jq ethtool                                                   # status JSON in scripts, veth offloads off under tbf (two-uplinks.sh)
-    squid nginx apache2-utils tinyproxy haproxy curl socat       # real HTTP/1.1 proxies (Tests/E2E/lib/proxies.sh)
+    squid nginx apache2 apache2-utils tinyproxy haproxy curl socat  # real HTTP/1.1 proxies (Tests/E2E/lib/proxies.sh)
     etcd-server etcd-client                                      # a real etcd for the HA registry backend
     debootstrap                                                  # Tests/E2E/package.sh: a fresh Debian 12 root for the .deb
 )

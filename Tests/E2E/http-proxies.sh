@@ -17,6 +17,9 @@
 #   nginx buffering      branch ──▶ nginx (proxy_request_buffering on) ──▶ hub:
 #                        duplex cannot pass, auto moves on to websocket (nginx passes upgrades);
 #                        split mode asked for by name passes too
+#   apache reverse       branch ──▶ Apache httpd (mod_proxy_http, upgrade=websocket) ──▶ hub:
+#                        duplex gets no answer (its request-body prefetch holds it), auto
+#                        moves on to websocket; split by name passes too
 #   tinyproxy forward    branch ── absolute-URI requests ──▶ tinyproxy ──▶ hub: tinyproxy
 #                        closes every connection after one answer; auto settles on split, and
 #                        each link sends a POST lost that way again instead of failing
@@ -59,11 +62,11 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$work"/*.log; do echo "--- $log" >&2; tail -25 "$log" >&2; done; exit 1; }
 
-base=$(loopback_port_base 14)
+base=$(loopback_port_base 15)
 hub_http=$base squid=$((base + 1)) nginx=$((base + 2)) nginx_buffered=$((base + 3))
 up_target=$((base + 4)) down_target=$((base + 5)) up_forward=$((base + 6)) down_forward=$((base + 7))
 tinyproxy=$((base + 8)) haproxy=$((base + 9)) haproxy_buffering=$((base + 10))
-squid_digest=$((base + 11)) squid_ntlm=$((base + 12)) nginx_stock=$((base + 13))
+squid_digest=$((base + 11)) squid_ntlm=$((base + 12)) nginx_stock=$((base + 13)) apache=$((base + 14))
 "$byst" key gen branch --store "$work/hub.keys" >/dev/null
 "$byst" key export branch --store "$work/hub.keys" | "$byst" key import hub --store "$work/branch.keys" >/dev/null
 
@@ -95,6 +98,7 @@ squid_ntlm_dir=$PROXY_LAST_DIR
 start_nginx_reverse "$nginx" "$hub_http"
 start_nginx_reverse "$nginx_buffered" "$hub_http" buffered
 start_nginx_reverse "$nginx_stock" "$hub_http" stock-buffers
+start_apache_reverse "$apache" "$hub_http"
 start_tinyproxy "$tinyproxy"
 start_haproxy_reverse "$haproxy" "$hub_http"
 start_haproxy_reverse "$haproxy_buffering" "$hub_http" buffer-request
@@ -251,6 +255,18 @@ run_case nginx-buffering-split "http://127.0.0.1:$nginx_buffered/byst" 'http_mod
 no_redial nginx-buffering-split
 mode_is nginx-buffering-split split
 echo "   nginx buffering, split mode: split links"
+
+# Apache httpd (mod_proxy_http, upgrade=websocket): its request-body prefetch holds a duplex
+# link's first bytes, so duplex gets no answer; auto learns websocket. Split by name passes.
+run_case apache-reverse "http://127.0.0.1:$apache/byst"
+no_redial apache-reverse
+grep -q "HTTP duplex mode did not get through" "$work/apache-reverse.case" || fail "apache-reverse: duplex was not tried and refused"
+mode_is apache-reverse websocket
+echo "   apache reverse: duplex held, websocket used"
+run_case apache-split "http://127.0.0.1:$apache/byst" 'http_mode = "split"'
+no_redial apache-split
+mode_is apache-split split
+echo "   apache reverse, split mode: split links"
 
 # tinyproxy closes every connection right after its answer (HTTP/1.1, no Connection: close).
 run_case tinyproxy-forward "http://127.0.0.1:$hub_http/byst" "http_proxy = \"http://127.0.0.1:$tinyproxy\""

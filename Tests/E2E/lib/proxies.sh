@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Real HTTP/1.1 proxies for the end-to-end tests: a private squid (forward proxy, CONNECT,
 # optional Basic auth), a private nginx (reverse proxy, streaming or request-buffering), a
-# private tinyproxy (forward proxy and CONNECT that closes every connection after one answer)
-# and a private haproxy (reverse proxy with its default settings, optionally
-# `option http-buffer-request`).
+# private tinyproxy (forward proxy and CONNECT that closes every connection after one answer),
+# a private haproxy (reverse proxy with its default settings, optionally
+# `option http-buffer-request`) and a private Apache httpd (mod_proxy_http reverse proxy).
 #
 #   source Tests/E2E/lib/proxies.sh
 #   proxy_require
@@ -12,6 +12,7 @@
 #   start_nginx_reverse 41001 41002 buffered
 #   start_tinyproxy 41003
 #   start_haproxy_reverse 41004 41002 buffer-request
+#   start_apache_reverse 41005 41002
 #
 # Sourcing defines functions and variables only. Call the start_* functions directly (not
 # in $(…)): they register their PID in this shell for proxies_cleanup. Each instance lives
@@ -31,9 +32,9 @@ PROXY_NETNS=${PROXY_NETNS:-}
 
 proxy_require() {
     local tool
-    for tool in squid nginx htpasswd tinyproxy haproxy; do
+    for tool in squid nginx htpasswd tinyproxy haproxy apache2; do
         command -v "$tool" >/dev/null 2>&1 || {
-            echo "FAIL: required tool '$tool' not found (Debian packages: squid nginx apache2-utils tinyproxy haproxy; see scripts/setup.sh)" >&2
+            echo "FAIL: required tool '$tool' not found (Debian packages: squid nginx apache2-utils tinyproxy haproxy apache2; see scripts/setup.sh)" >&2
             exit 1
         }
     done
@@ -263,6 +264,51 @@ CONF
     pid=$!
     BYST_PROXY_PIDS+=("$pid")
     _proxy_wait "$pid" "$port" "$dir/error.log" nginx
+    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+}
+
+# start_apache_reverse PORT UPSTREAM_PORT: Apache httpd (event MPM, mod_proxy_http) on
+# 127.0.0.1:PORT proxying requests under /byst to http://127.0.0.1:UPSTREAM_PORT over HTTP/1.1,
+# passing WebSocket upgrades (`upgrade=websocket`) and each write of a response at once
+# (`flushpackets=on`), as docs/OPERATIONS.md advises.
+start_apache_reverse() {
+    local port=$1 upstream=$2 dir pid modules=/usr/lib/apache2/modules user_lines=""
+    [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_apache_reverse: bad upstream port '$upstream'" >&2; exit 1; }
+    _proxy_port_free "$port" start_apache_reverse
+    dir=$(mktemp -d "/tmp/byst-apache.$$.XXXX")
+    BYST_PROXY_DIRS+=("$dir")
+    # As root, children run as www-data.
+    if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
+        user_lines="User www-data
+Group www-data"
+    fi
+    chmod 755 "$dir"
+    cat >"$dir/httpd.conf" <<CONF
+# Private test instance (Tests/E2E/lib/proxies.sh). Loopback only.
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile "$dir/httpd.pid"
+Mutex file:$dir default
+ErrorLog "$dir/error.log"
+LogLevel warn
+$user_lines
+LoadModule mpm_event_module $modules/mod_mpm_event.so
+LoadModule authz_core_module $modules/mod_authz_core.so
+LoadModule proxy_module $modules/mod_proxy.so
+LoadModule proxy_http_module $modules/mod_proxy_http.so
+Timeout 300
+KeepAliveTimeout 300
+ProxyTimeout 300
+ProxyPass "/byst" "http://127.0.0.1:$upstream/byst" upgrade=websocket flushpackets=on
+CONF
+    apache2 -t -f "$dir/httpd.conf" >"$dir/test.log" 2>&1 \
+        || _proxy_fail "$dir/test.log" "start_apache_reverse: httpd rejected its config $dir/httpd.conf"
+    # -DFOREGROUND: the PID started here is httpd's parent (SIGTERM stops it and its children).
+    _proxy_spawn "$dir/stderr.log" apache2 -DFOREGROUND -f "$dir/httpd.conf"
+    pid=$!
+    BYST_PROXY_PIDS+=("$pid")
+    _proxy_wait "$pid" "$port" "$dir/error.log" apache2
     PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
 }
 
