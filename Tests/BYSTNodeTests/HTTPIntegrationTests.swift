@@ -95,11 +95,11 @@ import Testing
     }
 
     @Test func duplexModeCarriesStreamsWhileLinksAreRecycled() async throws {
-        try await transfer(branchExtra: "http_mode = \"duplex\"\nrecycle_bytes = \"3MiB\"") { branch in
+        try await transfer(branchExtra: "http_mode = \"duplex\"\nrecycle_bytes = \"3MiB\"", afterTransfers: { branch in
             // Recycled links are no losses (`byst status`, last_link_loss).
             let loss = try await branch.status().peers.first?.last_link_loss
             #expect(loss == nil, "\(String(describing: loss))")
-        }
+        })
         let recycled = capture.lines.withLock { $0.filter { $0.contains("recycling link") }.count }
         let retired = capture.lines.withLock { $0.filter { $0.contains("link retiring") }.count }
         print("HTTP duplex: \(recycled) links recycled, \(retired) retired, 2 × 16 MiB SHA-256-checked")

@@ -187,6 +187,8 @@ import Testing
         let resets = hubLines.filter { $0.contains("socket error") }
         #expect(!resets.isEmpty, "no link was reset: the test proves nothing\n\(hubLines.suffix(8).joined(separator: "\n"))")
         #expect(resets.allSatisfy { $0.hasPrefix("info ") }, "\(resets)")
+        let loss = try await hub.node.status().peers.first?.last_link_loss
+        #expect(loss?.cause.hasPrefix("the peer shut down: ") == true, "\(String(describing: loss))")
         try await hub.node.shutdown()
         try await relay.stop()
     }

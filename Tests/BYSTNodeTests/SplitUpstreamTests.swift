@@ -234,6 +234,9 @@ import Testing
             upstream.flush()
         }
         #expect(try harness.heads(harness.connections[1]).count == 2, "still pipelined")
+        // A close behind the first answer of the next connection still counts.
+        upstream.responded(Self.ok, keepAlive: false, on: harness.connections[1])
+        #expect(upstream.unansweredLimit == 1 && harness.toldProxyClosesConnections == 1)
     }
 
     /// The peer's next split links start where the last one ended: one POST at a time, so a

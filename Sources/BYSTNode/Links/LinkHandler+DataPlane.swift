@@ -151,7 +151,7 @@ extension LinkHandler {
         }
         if let reason, isEstablished {
             let expected = reason.hasPrefix("connection closed")
-                || (closedByRemote && session?.peerIsShuttingDown == true)
+                || (closedByRemote && peerAnnouncedShutdown)
             if expected { logger.info("link down: \(reason)") } else { logger.warning("link closed: \(reason)") }
             noteLoss(reason)
         }

@@ -25,6 +25,8 @@ final class LinkHandler: ChannelInboundHandler {
     /// at once; false when we closed it (dead-link timeout, errors, shutdown). The embedded
     /// registry releases a closed client's ports early only then (RegistryServer).
     var closedByRemote = false
+    /// The peer sent `goaway` while this link was up: its closing, even with a reset, is no fault.
+    var peerAnnouncedShutdown = false
     /// Why the peer closed this link, when it said so (a `linkClosing` frame): `deadLink`
     /// means our writes stopped reaching it (a proxy stopped passing a duplex upload on).
     private(set) var peerCloseReason: LinkCloseReason?
@@ -226,16 +228,16 @@ final class LinkHandler: ChannelInboundHandler {
         if let error = error as? IOError, [ECONNRESET, EPIPE, ECONNABORTED].contains(error.errnoCode) {
             closedByRemote = true
             // A peer that announced its shutdown may reset links it closes with bytes unread.
-            if session?.peerIsShuttingDown == true { level = .info }
+            if peerAnnouncedShutdown { level = .info }
         }
         fail("socket error: \(error)", level: level)
     }
 
-    /// For `byst status`: an established link went down for `cause`. A retiring link's close
-    /// (recycling: the peer closes it once both `retire` frames crossed) is none.
+    /// For `byst status`: an established link went down for `cause`. A retired link's close
+    /// (recycling: each side closes it once both `retire` frames crossed) is none.
     func noteLoss(_ cause: String) {
-        guard !closingAfterFlush, let session, !session.inspect({ $0.isRetiring(id) }) else { return }
-        let why = session.peerIsShuttingDown ? "the peer shut down: \(cause)" : cause
+        guard !closingAfterFlush, let session, !session.inspect({ $0.isRetired(id) }) else { return }
+        let why = peerAnnouncedShutdown ? "the peer shut down: \(cause)" : cause
         session.peer.linkLost(index: linkIndex, transport: transport, cause: why)
     }
 

@@ -20,9 +20,6 @@ protocol StreamEndpoint: AnyObject {
 final class SessionRuntime {
     let node: Node
     unowned let peer: PeerRuntime
-    /// The peer sent `goaway` (and no link came up since): its links closing, even with a
-    /// reset, is no fault.
-    private(set) var peerIsShuttingDown = false
     let sessionID: [UInt8]
     var machine: SessionMachine
     private(set) var links: [LinkID: LinkHandler] = [:]
@@ -60,8 +57,6 @@ final class SessionRuntime {
     // MARK: Links
 
     func attach(_ link: LinkHandler) {
-        // A link came up: the peer (back after its shutdown) is not going away.
-        peerIsShuttingDown = false
         links[link.id] = link
         pumpOrder = links.keys.sorted()
         machine.linkUp(link.id, now: Clocks.monotonic(), striping: link.negotiatedFeatures.contains(.streamStriping),
@@ -209,7 +204,9 @@ final class SessionRuntime {
             case .peerClosingLink(let id, let reason):
                 links[id]?.peerClosing(reason)
             case .goAway:
-                peerIsShuttingDown = true
+                // Its links closing now, even with a reset, is no fault; links that come up
+                // later (the peer back, another gateway) are not marked.
+                for link in links.values { link.peerAnnouncedShutdown = true }
                 logger.info("peer is shutting down the session")
             case .packet(let bytes):
                 metrics.counts.packetsReceived += 1
