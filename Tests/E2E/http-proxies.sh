@@ -18,8 +18,8 @@
 #                        duplex cannot pass, auto moves on to websocket (nginx passes upgrades);
 #                        split mode asked for by name passes too
 #   apache reverse       branch ──▶ Apache httpd (mod_proxy_http, upgrade=websocket) ──▶ hub:
-#                        duplex gets no answer (its request-body prefetch holds it), auto
-#                        moves on to websocket; split by name passes too
+#                        duplex gets no answer (it reads answers after whole request bodies),
+#                        auto moves on to websocket; split by name passes too
 #   tinyproxy forward    branch ── absolute-URI requests ──▶ tinyproxy ──▶ hub: tinyproxy
 #                        closes every connection after one answer; auto settles on split, and
 #                        each link sends a POST lost that way again instead of failing
@@ -256,8 +256,9 @@ no_redial nginx-buffering-split
 mode_is nginx-buffering-split split
 echo "   nginx buffering, split mode: split links"
 
-# Apache httpd (mod_proxy_http, upgrade=websocket): its request-body prefetch holds a duplex
-# link's first bytes, so duplex gets no answer; auto learns websocket. Split by name passes.
+# Apache httpd (mod_proxy_http, upgrade=websocket): it reads the hub's answer only after the
+# whole request body, which a duplex link never ends, so duplex gets no answer; auto learns
+# websocket. Split by name passes.
 run_case apache-reverse "http://127.0.0.1:$apache/byst"
 no_redial apache-reverse
 grep -q "HTTP duplex mode did not get through (no answer in time" "$work/apache-reverse.case" \
