@@ -53,15 +53,22 @@ _proxy_listening() {
     fi
 }
 
-# _proxy_spawn STDERR_LOG COMMAND…: COMMAND in the background, in $PROXY_NETNS when set; its
-# PID in $!. `ip netns exec` execs COMMAND, so that PID is the proxy's own either way.
-_proxy_spawn() {
-    local log=$1; shift
+# _proxy_start DIR PORT LOG NAME COMMAND…: COMMAND in the background (in $PROXY_NETNS when
+# set; its output in DIR/stderr.log), registered for proxies_cleanup, then waited for until
+# it listens on PORT (LOG is shown if it does not); sets PROXY_LAST_PID and PROXY_LAST_DIR.
+# `ip netns exec` execs COMMAND, so the PID is the proxy's own either way.
+_proxy_start() {
+    local dir=$1 port=$2 log=$3 name=$4 pid
+    shift 4
     if [ -n "$PROXY_NETNS" ]; then
-        ip netns exec "$PROXY_NETNS" "$@" >"$log" 2>&1 &
+        ip netns exec "$PROXY_NETNS" "$@" >"$dir/stderr.log" 2>&1 &
     else
-        "$@" >"$log" 2>&1 &
+        "$@" >"$dir/stderr.log" 2>&1 &
     fi
+    pid=$!
+    BYST_PROXY_PIDS+=("$pid")
+    _proxy_wait "$pid" "$port" "$log" "$name"
+    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
 }
 
 _proxy_fail() {
@@ -101,7 +108,7 @@ _proxy_port_free() {
 # stronger scheme to get through.
 # No cache, no body size limit, long timeouts.
 start_squid() {
-    local port=$1 credentials=${2:-} scheme=${3:-basic} dir pid
+    local port=$1 credentials=${2:-} scheme=${3:-basic} dir
     _proxy_port_free "$port" start_squid
     dir=$(mktemp -d "/tmp/byst-squid.$$.XXXX")
     BYST_PROXY_DIRS+=("$dir")
@@ -186,11 +193,7 @@ CONF
     squid -k parse -f "$dir/squid.conf" >"$dir/parse.log" 2>&1 \
         || _proxy_fail "$dir/parse.log" "start_squid: squid rejected its config $dir/squid.conf"
     # -N: no daemon, no kid processes: the PID started here is squid itself.
-    _proxy_spawn "$dir/stderr.log" squid -N -f "$dir/squid.conf"
-    pid=$!
-    BYST_PROXY_PIDS+=("$pid")
-    _proxy_wait "$pid" "$port" "$dir/cache.log" squid
-    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+    _proxy_start "$dir" "$port" "$dir/cache.log" squid squid -N -f "$dir/squid.conf"
 }
 
 # start_nginx_reverse PORT UPSTREAM_PORT [buffered|stock-buffers]: nginx on 127.0.0.1:PORT
@@ -200,7 +203,7 @@ CONF
 # request body before it sends anything upstream); `stock-buffers` keeps nginx's own buffer
 # sizes (4–16 KiB: half the throughput, and duplex uploads can stall).
 start_nginx_reverse() {
-    local port=$1 upstream=$2 mode=${3:-} dir pid request_buffering=off user_line=""
+    local port=$1 upstream=$2 mode=${3:-} dir request_buffering=off user_line=""
     local buffers="proxy_buffer_size 1m; proxy_buffers 4 1m; proxy_busy_buffers_size 1m; client_body_buffer_size 1m;"
     case "$mode" in
         "") ;;
@@ -260,11 +263,7 @@ CONF
     nginx -t -p "$dir" -c "$dir/nginx.conf" >"$dir/test.log" 2>&1 \
         || _proxy_fail "$dir/test.log" "start_nginx_reverse: nginx rejected its config $dir/nginx.conf"
     # daemon off: the PID started here is nginx's master (SIGTERM stops it and its worker).
-    _proxy_spawn "$dir/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf"
-    pid=$!
-    BYST_PROXY_PIDS+=("$pid")
-    _proxy_wait "$pid" "$port" "$dir/error.log" nginx
-    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+    _proxy_start "$dir" "$port" "$dir/error.log" nginx nginx -p "$dir" -c "$dir/nginx.conf"
 }
 
 # start_apache_reverse PORT UPSTREAM_PORT: Apache httpd (event MPM, mod_proxy_http) on
@@ -272,7 +271,7 @@ CONF
 # passing WebSocket upgrades (`upgrade=websocket`) and each write of a response at once
 # (`flushpackets=on`), as docs/OPERATIONS.md advises.
 start_apache_reverse() {
-    local port=$1 upstream=$2 dir pid modules=/usr/lib/apache2/modules user_lines=""
+    local port=$1 upstream=$2 dir modules=/usr/lib/apache2/modules user_lines=""
     [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_apache_reverse: bad upstream port '$upstream'" >&2; exit 1; }
     _proxy_port_free "$port" start_apache_reverse
     dir=$(mktemp -d "/tmp/byst-apache.$$.XXXX")
@@ -305,11 +304,7 @@ CONF
     apache2 -t -f "$dir/httpd.conf" >"$dir/test.log" 2>&1 \
         || _proxy_fail "$dir/test.log" "start_apache_reverse: httpd rejected its config $dir/httpd.conf"
     # -DFOREGROUND: the PID started here is httpd's parent (SIGTERM stops it and its children).
-    _proxy_spawn "$dir/stderr.log" apache2 -DFOREGROUND -f "$dir/httpd.conf"
-    pid=$!
-    BYST_PROXY_PIDS+=("$pid")
-    _proxy_wait "$pid" "$port" "$dir/error.log" apache2
-    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+    _proxy_start "$dir" "$port" "$dir/error.log" apache2 apache2 -DFOREGROUND -f "$dir/httpd.conf"
 }
 
 # start_tinyproxy PORT: tinyproxy on 127.0.0.1:PORT, a forward proxy (absolute-URI requests
@@ -317,7 +312,7 @@ CONF
 # refuses every other host with 403 before connecting). tinyproxy 1.11 keeps no connection
 # alive: it answers a request as HTTP/1.1 without `Connection: close` and closes right after.
 start_tinyproxy() {
-    local port=$1 dir pid user_lines=""
+    local port=$1 dir user_lines=""
     _proxy_port_free "$port" start_tinyproxy
     dir=$(mktemp -d "/tmp/byst-tinyproxy.$$.XXXX")
     BYST_PROXY_DIRS+=("$dir")
@@ -346,11 +341,7 @@ FilterExtended On
 FilterDefaultDeny Yes
 CONF
     # -d: foreground: the PID started here is tinyproxy itself (one process, a thread per client).
-    _proxy_spawn "$dir/stderr.log" tinyproxy -d -c "$dir/tinyproxy.conf"
-    pid=$!
-    BYST_PROXY_PIDS+=("$pid")
-    _proxy_wait "$pid" "$port" "$dir/stderr.log" tinyproxy
-    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+    _proxy_start "$dir" "$port" "$dir/stderr.log" tinyproxy tinyproxy -d -c "$dir/tinyproxy.conf"
 }
 
 # start_haproxy_reverse PORT UPSTREAM_PORT [buffer-request|no-delay]: haproxy on 127.0.0.1:PORT in
@@ -360,7 +351,7 @@ CONF
 # `option http-buffer-request` (haproxy waits for a full buffer or the whole request body
 # before it connects upstream); `no-delay` adds `option http-no-delay` (no MSG_MORE).
 start_haproxy_reverse() {
-    local port=$1 upstream=$2 mode=${3:-} dir pid buffer_line="" user_lines=""
+    local port=$1 upstream=$2 mode=${3:-} dir buffer_line="" user_lines=""
     case "$mode" in
         "") ;;
         buffer-request) buffer_line="option http-buffer-request" ;;
@@ -403,11 +394,7 @@ CONF
     haproxy -c -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 \
         || _proxy_fail "$dir/check.log" "start_haproxy_reverse: haproxy rejected its config $dir/haproxy.cfg"
     # -db: foreground, no master-worker: the PID started here is haproxy itself.
-    _proxy_spawn "$dir/stderr.log" haproxy -db -f "$dir/haproxy.cfg"
-    pid=$!
-    BYST_PROXY_PIDS+=("$pid")
-    _proxy_wait "$pid" "$port" "$dir/stderr.log" haproxy
-    PROXY_LAST_PID=$pid PROXY_LAST_DIR=$dir
+    _proxy_start "$dir" "$port" "$dir/stderr.log" haproxy haproxy -db -f "$dir/haproxy.cfg"
 }
 
 # proxies_cleanup: SIGTERM to every process started here (and their children: squid's auth
