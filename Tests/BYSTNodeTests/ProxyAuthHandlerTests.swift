@@ -98,6 +98,27 @@ import Testing
         #expect(String(decoding: above.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
     }
 
+    /// Duplex through a Digest proxy: once the nonce is known, a new connection's bodyless
+    /// leg still goes without an answer. Answered preemptively, the proxy passed it on to the
+    /// hub, and the link failed as if the proxy needed no credentials (seen in CI: squid).
+    @Test func duplexDigestLegDrawsAFreshChallengeOnEveryConnection() throws {
+        let request = HTTPRequestHead(method: "POST", target: "http://hub:80/byst",
+                                      headers: HTTPHeaders([("Host", "hub:80"), ("Transfer-Encoding", "chunked")]))
+        let auth = Self.session()
+        for nonce in ["N1", "N2"] {
+            let (channel, above) = try Self.start(HTTPRequestOpener(request: request, auth: auth, streamsBody: true))
+            let leg = try Self.outbound(channel)
+            #expect(leg.contains("\r\nContent-Length: 0\r\n") && !leg.contains("Proxy-Authorization"))
+            try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 407 No\r\nProxy-Authenticate: Digest realm=\"r\", nonce=\"\(nonce)\", qop=\"auth\"\r\n"
+                + "Content-Length: 0\r\n\r\n"))
+            let real = try Self.outbound(channel)
+            #expect(real.contains("Transfer-Encoding: chunked") && real.contains("nonce=\"\(nonce)\"") && real.contains("nc=00000001"))
+            #expect(above.active && above.errors.isEmpty)
+            try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+            #expect(String(decoding: above.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+        }
+    }
+
     @Test func ntlmNeedsTheConnectionKeptOpen() throws {
         let request = HTTPRequestHead(method: "GET", target: "http://hub:80/byst?t=x", headers: HTTPHeaders([("Host", "hub:80")]))
         let (channel, above) = try Self.start(HTTPRequestOpener(request: request, auth: Self.session(), streamsBody: false))

@@ -44,7 +44,7 @@ final class HTTPRequestOpener: ChannelDuplexHandler, RemovableChannelHandler {
         do throws(HTTPTransportError) {
             if streamsBody, auth.wantsBodylessLeg {
                 sentLeg = true
-                send(try auth.opening(Self.bodyless(request), exchange: &exchange), context)
+                send(try auth.openingLeg(Self.bodyless(request), exchange: &exchange), context)
             } else {
                 send(try auth.opening(request, exchange: &exchange), context)
                 activate(context)

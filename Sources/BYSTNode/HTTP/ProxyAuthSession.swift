@@ -21,7 +21,8 @@ final class ProxyAuthSession {
 
     /// A request whose body streams goes first without it unless the proxy takes Basic (or
     /// nothing): before it asked for anything, for NTLM's Type 1, and for Digest (a nonce the
-    /// proxy dropped could not be answered once the body is flowing).
+    /// proxy dropped could not be answered once the body is flowing, so the leg goes without
+    /// an answer and draws a fresh nonce).
     var wantsBodylessLeg: Bool {
         switch authenticator.learned {
         case .unknown: authenticator.credentials != nil
@@ -41,6 +42,13 @@ final class ProxyAuthSession {
     func opening(_ request: HTTPRequestHead, exchange: inout ProxyAuthenticator.Exchange) throws(HTTPTransportError) -> HTTPRequestHead {
         do throws(ProxyAuthError) {
             return Self.with(try authenticator.opening(method: request.method, uri: request.target, exchange: &exchange), request)
+        } catch { throw .proxyAuth(error, proxy: proxy.description) }
+    }
+
+    /// `request` as a bodyless first leg (ProxyAuthenticator.openingLeg).
+    func openingLeg(_ request: HTTPRequestHead, exchange: inout ProxyAuthenticator.Exchange) throws(HTTPTransportError) -> HTTPRequestHead {
+        do throws(ProxyAuthError) {
+            return Self.with(try authenticator.openingLeg(method: request.method, uri: request.target, exchange: &exchange), request)
         } catch { throw .proxyAuth(error, proxy: proxy.description) }
     }
 

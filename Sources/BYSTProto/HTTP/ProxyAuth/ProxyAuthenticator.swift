@@ -77,6 +77,15 @@ public struct ProxyAuthenticator: Sendable {
         }
     }
 
+    /// The `Proxy-Authorization` of a bodyless first leg (a request whose body will stream goes
+    /// first without it): NTLM's Type 1 once the proxy asked for NTLM, otherwise none. Not a
+    /// preemptive Digest answer: the leg must draw the 407 whose fresh nonce answers the real
+    /// request, or the proxy would pass the bodyless leg on to the hub.
+    public mutating func openingLeg(method: String, uri: String, exchange: inout Exchange) throws(ProxyAuthError) -> String? {
+        guard learned == .ntlm else { return nil }
+        return try opening(method: method, uri: uri, exchange: &exchange)
+    }
+
     /// A 407 to `method uri`: the `Proxy-Authorization` to send the request again with (on the
     /// same connection), or why not. `unixNanoseconds`: now, for NTLMv2's time stamp.
     public mutating func challenged(
