@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two sites joined by BYST over 4 links; each pings the other's LAN subnet, IPv4 and IPv6;
 # a 32 MiB file crosses a port forward (a stream) on the same links while pings flow through
-# the TUN, SHA-256 checked; `iperf3 -t 5` through the tunnel completes while one link is cut.
+# the TUN, SHA-256 checked; `iperf3 -t 5` through the tunnel completes while one link is cut;
+# a link whose branch-to-hub direction stops passing bytes is closed on the hub's word.
 # Over byst:// links each node's data plane owns all 4 links (tun.data_plane_links), so the
 # stream's frames go between the event loop and the plane; over HTTP it owns none.
 #
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BYST=${BYST_BINARY:-$PWD/.build/debug/byst}
 source deploy/netns/lib.sh
-netns_require ping iperf3 ss socat sha256sum
+netns_require ping iperf3 ss socat sha256sum nft
 trap netns_cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; for log in "$BYST_NS_WORK"/*.log; do echo "--- $log" >&2; tail -15 "$log" >&2; done; exit 1; }
 
@@ -53,7 +54,8 @@ cat >"$BYST_NS_WORK/a.toml" <<TOML
 name = "branch-a"
 control_socket = "$BYST_NS_WORK/a.sock"
 key_store = "$BYST_NS_WORK/a.keys"
-dead_link_timeout = "3s"
+# Longer than the hub's (5 s): the half-dead link below must die by the hub's timer.
+dead_link_timeout = "8s"
 [tun]
 name = "byst0"
 address = ["10.0.0.2/24", "fd00::2/64"]
@@ -124,3 +126,32 @@ after=$(reconnects)
 [ "${after:-0}" -gt "${before:-0}" ] || fail "no reconnect recorded: the link was not cut"
 wait_for 10 four_links || fail "the cut link did not come back"
 echo "ok: the cut link reconnected"
+
+# Links go half-dead: what the branch writes to the hub stops getting through, what the hub
+# writes still arrives (as behind a proxy that stopped passing one direction on): nftables
+# drops the branch's packets to the hub that carry bytes and lets its bare ACKs through
+# (≤ 64 bytes: IPv4, TCP with timestamps and one SACK block), so the hub's TCP still
+# delivers. Pings from the hub's LAN keep one link busy (their replies are lost): the hub
+# hears nothing on it, closes it as dead after its dead-link timeout (5 s) and says why in
+# the link's last record (PROTOCOL.md §5.5, close reasons); the branch, which still hears
+# the hub and whose own timeout is longer, closes it on that word. Over byst:// both ends'
+# data planes own the link: the frame leaves through the hub's plane and reaches the
+# branch's loop through its plane.
+ip netns exec "$(ns a)" nft -f - <<'NFT'
+table inet halfdead {
+    chain out { type filter hook output priority 0; ip daddr 192.168.241.2 tcp dport 7000 ip length > 64 drop; }
+}
+NFT
+ip netns exec "$(ns h)" ping -q -i 0.05 -w 15 -I 10.2.0.1 10.1.0.1 >/dev/null 2>&1 &
+hub_pinger=$!
+peer_said() { grep -q "the peer closed it: nothing of ours reached it for its dead-link timeout" "$BYST_NS_WORK/a.log"; }
+said=0
+wait_for 12 peer_said && said=1
+kill "$hub_pinger" 2>/dev/null || true
+wait "$hub_pinger" 2>/dev/null || true
+ip netns exec "$(ns a)" nft delete table inet halfdead
+[ "$said" = 1 ] || fail "the branch did not close a half-dead link on the hub's word"
+grep -q "no traffic for 5.0 seconds: dead link" "$BYST_NS_WORK/h.log" || fail "the hub did not close the half-dead link as dead"
+if grep -q "no traffic for 8.0 seconds: dead link" "$BYST_NS_WORK/a.log"; then fail "the branch's own dead-link timer fired"; fi
+wait_for 20 four_links || fail "the half-dead links did not come back"
+echo "ok: a half-dead $transport link: the hub closed it as dead and said so, the branch closed it on that word; 4 links again"
