@@ -14,7 +14,7 @@ import Testing
 
     /// Our end as a plane link (non-blocking, as NIO's sockets are) with the record layer of a
     /// real handshake, and the peer's socket; the peer's machine is `peerMachine`.
-    private mutating func makeLink(peerMaxPayload: Int = RecordLimits.defaultMaxPayload) throws -> (DataPlaneLink, Int32) {
+    private mutating func makeLink(peerMaxPayload: Int = RecordLimits.defaultMaxPayload, overTCP: Bool = false) throws -> (DataPlaneLink, Int32) {
         let psk = try PreSharedKey.generate()
         var ours = LinkMachine(initiator: LinkInitiator(psk: psk, hello: LinkHello(
             timestamp: Self.now, sessionID: [UInt8](repeating: 1, count: LinkHello.sessionIDSize), linkIndex: 0, features: [],
@@ -29,7 +29,13 @@ import Testing
         let handedOff = ours.handOff()
         let records = try #require(handedOff)
         var fds: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
+        if overTCP {
+            let listener = try BlockingSocket.listen()
+            defer { listener.close() }
+            let peer = try BlockingSocket.connect(port: listener.localPort)
+            guard let accepted = listener.accept() else { throw BlockingSocket.Failure(what: "accept", code: errno) }
+            fds = [accepted.fd, peer.fd]
+        } else if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) != 0 {
             throw BlockingSocket.Failure(what: "socketpair", code: errno)
         }
         _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
@@ -149,6 +155,24 @@ import Testing
         let packets = try openAll(&wire).flatMap(\.packets)
         #expect(packets.count == sent)
         #expect(packets.map { $0[1] } == (1...sent).map { UInt8(truncatingIfNeeded: $0) })
+    }
+
+    /// After a read the link's socket acknowledges at once (QuickAck.swift): it leaves the
+    /// delayed-ACK mode Linux puts a connection with data both ways in, which would hold a
+    /// Nagle-ing relay's next small write (tinyproxy) up to 40 ms.
+    @Test mutating func aReadLeavesDelayedAckMode() throws {
+        let (link, peer) = try makeLink(overTCP: true)
+        defer { Glibc.close(peer) }
+        var mode: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        #expect(setsockopt(link.fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &mode, size) == 0)  // interactive: ACKs delayed
+        #expect(getsockopt(link.fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &mode, &size) == 0 && mode == 0)
+        let ping: [UInt8] = [1, 2, 3]
+        #expect(send(peer, ping, ping.count, 0) == ping.count)
+        var poller = pollfd(fd: link.fd, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&poller, 1, 1000) == 1)
+        guard case .drained = link.readSocket(limit: 1 << 20) else { Issue.record("expected the socket drained"); return }
+        #expect(getsockopt(link.fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &mode, &size) == 0 && mode == 1)
     }
 
     @Test mutating func readsWhatThePeerSendsWithoutBlockingThenSeesItClose() throws {

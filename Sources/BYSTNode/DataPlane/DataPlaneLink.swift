@@ -58,6 +58,7 @@ final class DataPlaneLink {
     /// Reads what the socket has, up to `limit` bytes, into the machine's inbound buffer.
     func readSocket(limit: Int) -> ReadResult {
         var total = 0
+        defer { if total > 0 { QuickAck.request(fd: fd) } }
         while total < limit {
             var space = 0
             let count = machine.readInbound(reserving: 64 * 1024) { buffer in

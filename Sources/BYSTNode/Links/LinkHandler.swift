@@ -177,6 +177,7 @@ final class LinkHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        QuickAck.request(on: context.channel)
         machine.compactInbound(keepingCapacity: Self.keptInboundCapacity)
         // No pump here: a record that leaves the session something to send asks for one
         // (`SessionRuntime.receive`); a record of packets only leaves nothing.
