@@ -11,6 +11,10 @@
 #   (auto), websocket by name; Apache httpd (mod_proxy_http, auto; split by name); duplex and
 #   split through a relay that delays every byte by
 #   DELAY_MS (default 5) each way, standing in for a proxy across a WAN (no netem here).
+#   The `curl-*` routes measure the forward proxies alone, as the ceiling BYST's routes
+#   through them can reach on these cores: curl uploads to and downloads from an nginx
+#   origin (a 2 GiB file, a sink) for the same seconds, straight and through each proxy
+#   (forward: the request to the proxy; connect: curl's CONNECT tunnel, -p).
 #
 #   bash scripts/bench-proxy-matrix.sh [seconds] [rounds]   (defaults: 4 s per run, 2 rounds; median)
 #   BYST=$PWD/.build/release/byst bash scripts/bench-proxy-matrix.sh   (no build; else a release build first)
@@ -30,7 +34,7 @@ source scripts/lib/bench.sh
 bench_in_netns proxy-matrix "$0" "$@"
 seconds=${1:-4}
 rounds=${2:-2}
-for tool in iperf3 nft jq; do command -v "$tool" >/dev/null || { echo "bench-proxy-matrix: $tool missing (scripts/setup.sh)" >&2; exit 1; }; done
+for tool in iperf3 nft jq curl; do command -v "$tool" >/dev/null || { echo "bench-proxy-matrix: $tool missing (scripts/setup.sh)" >&2; exit 1; }; done
 source Tests/E2E/lib/proxies.sh
 proxy_require
 bench_start proxy-matrix
@@ -40,6 +44,7 @@ base=$(loopback_port_base 18)
 iperf_port=$base raw_port=$((base + 1)) http_port=$((base + 2)) forward_port=$((base + 3))
 squid=$((base + 4)) nginx=$((base + 5)) nginx_buffered=$((base + 6)) tinyproxy=$((base + 7))
 haproxy=$((base + 8)) haproxy_buffering=$((base + 9)) delayed=$((base + 10)) nginx_stock=$((base + 11)) apache=$((base + 12))
+origin=$((base + 13))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 bench_hub "listen = [\"127.0.0.1:$raw_port\"]
 http_listen = [\"127.0.0.1:$http_port\"]" "$iperf_port" "[limits]
@@ -54,10 +59,11 @@ start_tinyproxy "$tinyproxy"
 start_haproxy_reverse "$haproxy" "$http_port"
 start_haproxy_reverse "$haproxy_buffering" "$http_port" buffer-request
 python3 scripts/lib/delay-relay.py "$delayed" "$http_port" "${DELAY_MS:-5}" & pids+=($!)
+start_http_origin "$origin" 2048
 
 routes=${ROUTES:-"raw duplex split websocket squid-forward squid-connect nginx-reverse nginx-stock nginx-buffering nginx-websocket
         tinyproxy-forward tinyproxy-connect haproxy haproxy-buffer-request haproxy-websocket apache apache-split
-        duplex-delayed split-delayed"}
+        duplex-delayed split-delayed curl-direct curl-squid-forward curl-squid-connect curl-tinyproxy-forward curl-tinyproxy-connect"}
 hub=http://127.0.0.1:$http_port/byst
 # route → endpoint|first hop port|peer lines (separated by ";")
 route() {
@@ -80,6 +86,26 @@ route() {
         duplex-delayed)         echo "http://127.0.0.1:$delayed/byst|$delayed|http_mode = \"duplex\"" ;;
         split-delayed)          echo "http://127.0.0.1:$delayed/byst|$delayed|http_mode = \"split\"" ;;
     esac
+}
+
+# curl's options for a curl-* route.
+curl_route() {
+    case $1 in
+        curl-direct)            echo "" ;;
+        curl-squid-forward)     echo "-x http://byst:s3cret@127.0.0.1:$squid" ;;
+        curl-squid-connect)     echo "-p -x http://byst:s3cret@127.0.0.1:$squid" ;;
+        curl-tinyproxy-forward) echo "-x http://127.0.0.1:$tinyproxy" ;;
+        curl-tinyproxy-connect) echo "-p -x http://127.0.0.1:$tinyproxy" ;;
+    esac
+}
+
+# curl_measure OPTIONS…: an upload to the origin's sink, then a download of its file, each
+# for $seconds at most (curl then stops: exit 28); prints "up down" in Gbit/s.
+curl_measure() {
+    local up down
+    up=$(curl -s -o /dev/null --max-time "$seconds" "$@" -T /dev/zero -w '%{speed_upload}' "http://127.0.0.1:$origin/sink" || true)
+    down=$(curl -s -o /dev/null --max-time "$seconds" "$@" -w '%{speed_download}' "http://127.0.0.1:$origin/big" || true)
+    awk -v u="${up:-0}" -v d="${down:-0}" 'BEGIN { printf "%.3f %.3f", u * 8 / 1e9, d * 8 / 1e9 }'
 }
 
 # One counter per direction and first hop: the branch's packets to it, and its packets back.
@@ -117,6 +143,15 @@ transport() {
 declare -A up down wire_up wire_down mode
 for round in $(seq 1 "$rounds"); do
     for name in $routes; do
+        if [[ $name == curl-* ]]; then
+            read -r -a options <<<"$(curl_route "$name")"
+            read -r rate_up rate_down <<<"$(curl_measure "${options[@]}")"
+            mode[$name]=curl
+            up[$name]="${up[$name]:-} $rate_up" down[$name]="${down[$name]:-} $rate_down"
+            wire_up[$name]="${wire_up[$name]:-} -" wire_down[$name]="${wire_down[$name]:-} -"
+            echo "round $round $name: up $rate_up down $rate_down Gbit/s" >&2
+            continue
+        fi
         IFS='|' read -r endpoint hop peer_lines <<<"$(route "$name")"
         peer_lines=${peer_lines//;/$'\n'}
         count_port "$hop"
@@ -144,9 +179,26 @@ echo "byst $(basename "$(dirname "$byst")") build; squid $(squid -v | awk 'NR ==
 echo
 echo "| route | mode | upload Gbit/s | ÷ direct duplex | download Gbit/s | ÷ direct duplex | wire ÷ payload up | wire ÷ payload down | runs up / down |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
-du=$(bench_median "${up[duplex]}") dd=$(bench_median "${down[duplex]}")
+du=$(bench_median "${up[duplex]:-}") dd=$(bench_median "${down[duplex]:-}")
+# against direct duplex: "-" when the duplex route was not run
+versus() { if [ -n "$2" ]; then bench_ratio "$1" "$2"; else echo -; fi; }
 for name in $routes; do
     u=$(bench_median "${up[$name]}") d=$(bench_median "${down[$name]}")
-    echo "| $name | ${mode[$name]} | $u | $(bench_ratio "$u" "$du") | $d | $(bench_ratio "$d" "$dd") |" \
+    echo "| $name | ${mode[$name]} | $u | $(versus "$u" "$du") | $d | $(versus "$d" "$dd") |" \
          "$(bench_median "${wire_up[$name]}") | $(bench_median "${wire_down[$name]}") | ${up[$name]# } / ${down[$name]# } |"
 done
+
+# Each forward proxy's BYST route against the proxy alone (both measured in this run).
+proxy_pairs=""
+for name in squid-forward squid-connect tinyproxy-forward tinyproxy-connect; do
+    [[ " $routes " == *" $name "* && " $routes " == *" curl-$name "* ]] && proxy_pairs+=" $name"
+done
+if [ -n "$proxy_pairs" ]; then
+    echo
+    echo "| route | BYST up ÷ the proxy alone (curl) | BYST down ÷ the proxy alone |"
+    echo "|---|---:|---:|"
+    for name in $proxy_pairs; do
+        echo "| $name | $(bench_ratio "$(bench_median "${up[$name]}")" "$(bench_median "${up[curl-$name]}")") |" \
+             "$(bench_ratio "$(bench_median "${down[$name]}")" "$(bench_median "${down[curl-$name]}")") |"
+    done
+fi

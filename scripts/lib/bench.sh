@@ -118,4 +118,4 @@ TOML
 bench_branch_stop() { kill "$branch_pid"; wait "$branch_pid" 2>/dev/null || true; }
 
 # median "v1 v2 …": the middle value.
-bench_median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+bench_median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

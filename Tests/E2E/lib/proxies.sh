@@ -13,6 +13,7 @@
 #   start_tinyproxy 41003
 #   start_haproxy_reverse 41004 41002 buffer-request
 #   start_apache_reverse 41005 41002
+#   start_http_origin 41006 64           # a web server to measure a proxy alone with curl
 #
 # Sourcing defines functions and variables only. Call the start_* functions directly (not
 # in $(…)): they register their PID in this shell for proxies_cleanup. Each instance lives
@@ -194,6 +195,46 @@ CONF
         || _proxy_fail "$dir/parse.log" "start_squid: squid rejected its config $dir/squid.conf"
     # -N: no daemon, no kid processes: the PID started here is squid itself.
     _proxy_start "$dir" "$port" "$dir/cache.log" squid squid -N -f "$dir/squid.conf"
+}
+
+# start_http_origin PORT MIB: nginx on 127.0.0.1:PORT as a plain web server, the far end of a
+# proxy's own throughput (benchmarks): GET /big sends MIB MiB of zeros (a file under
+# /dev/shm, removed with the harness), and a request to /sink gets 204 while its body is
+# read and thrown away, however long it is.
+start_http_origin() {
+    local port=$1 mib=$2 dir user_line=""
+    [[ "$mib" =~ ^[0-9]+$ ]] || { echo "FAIL: start_http_origin: bad size '$mib'" >&2; exit 1; }
+    _proxy_port_free "$port" start_http_origin
+    dir=$(mktemp -d "/dev/shm/byst-origin.$$.XXXX")
+    BYST_PROXY_DIRS+=("$dir")
+    mkdir "$dir/www"
+    head -c $((mib * 1024 * 1024)) /dev/zero >"$dir/www/big"
+    if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
+        user_line="user www-data www-data;"
+        chown -R www-data: "$dir"
+    fi
+    chmod -R a+rX "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+# Private test instance (Tests/E2E/lib/proxies.sh). Loopback only.
+$user_line
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    client_body_temp_path $dir/client_body;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/www;
+        client_max_body_size 0;
+        location = /sink { return 204; }
+    }
+}
+CONF
+    _proxy_start "$dir" "$port" "$dir/error.log" nginx nginx -c "$dir/nginx.conf"
 }
 
 # start_nginx_reverse PORT UPSTREAM_PORT [buffered|stock-buffers]: nginx on 127.0.0.1:PORT
@@ -428,8 +469,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     command -v curl >/dev/null || { echo "FAIL: curl not found" >&2; exit 1; }
     trap proxies_cleanup EXIT INT TERM
     source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/lib/ports.sh"
-    base=$(loopback_port_base 4)
-    squid_port=$base nginx_port=$((base + 1)) dead_port=$((base + 2)) haproxy_port=$((base + 3))
+    base=$(loopback_port_base 5)
+    squid_port=$base nginx_port=$((base + 1)) dead_port=$((base + 2)) haproxy_port=$((base + 3)) origin_port=$((base + 4))
     start_nginx_reverse "$nginx_port" "$dead_port"
     nginx_pid=$PROXY_LAST_PID
     start_haproxy_reverse "$haproxy_port" "$dead_port"
@@ -445,10 +486,18 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     [ "$(code -p -x "http://byst:test-secret@127.0.0.1:$squid_port" "$url")" = 502 ] || { echo "FAIL: CONNECT through squid" >&2; exit 1; }
     [ "$(code -x "http://byst:wrong@127.0.0.1:$squid_port" "$url")" = 407 ] || { echo "FAIL: squid accepted a wrong password" >&2; exit 1; }
     grep -q "CONNECT 127.0.0.1:$nginx_port" "$squid_dir/access.log" || { echo "FAIL: no CONNECT in squid's access.log" >&2; exit 1; }
+    start_http_origin "$origin_port" 4
+    origin_pid=$PROXY_LAST_PID origin_dir=$PROXY_LAST_DIR
+    got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 10 \
+        -x "http://byst:test-secret@127.0.0.1:$squid_port" "http://127.0.0.1:$origin_port/big" || true)
+    [ "$got" = "200 4194304" ] || { echo "FAIL: the origin's 4 MiB through squid: '$got'" >&2; exit 1; }
+    got=$(head -c 1000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' --max-time 10 -T - "http://127.0.0.1:$origin_port/sink" || true)
+    [ "$got" = 204 ] || { echo "FAIL: the origin's sink answered '$got'" >&2; exit 1; }
     proxies_cleanup
-    for pid in "$nginx_pid" "$squid_pid" "$haproxy_pid"; do
+    [ ! -e "$origin_dir" ] || { echo "FAIL: $origin_dir left behind" >&2; exit 1; }
+    for pid in "$nginx_pid" "$squid_pid" "$haproxy_pid" "$origin_pid"; do
         ! kill -0 "$pid" 2>/dev/null || { echo "FAIL: pid $pid still running after proxies_cleanup" >&2; exit 1; }
     done
     proxies_cleanup
-    echo "ok: squid (auth, forward, CONNECT), nginx and haproxy reverse proxy harness"
+    echo "ok: squid (auth, forward, CONNECT), nginx and haproxy reverse proxy, origin harness"
 fi
