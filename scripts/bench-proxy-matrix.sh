@@ -96,6 +96,7 @@ curl_route() {
         curl-squid-connect)     echo "-p -x http://byst:s3cret@127.0.0.1:$squid" ;;
         curl-tinyproxy-forward) echo "-x http://127.0.0.1:$tinyproxy" ;;
         curl-tinyproxy-connect) echo "-p -x http://127.0.0.1:$tinyproxy" ;;
+        *) echo "bench-proxy-matrix: no route '$1'" >&2; return 1 ;;
     esac
 }
 
@@ -144,7 +145,8 @@ declare -A up down wire_up wire_down mode
 for round in $(seq 1 "$rounds"); do
     for name in $routes; do
         if [[ $name == curl-* ]]; then
-            read -r -a options <<<"$(curl_route "$name")"
+            options=$(curl_route "$name")
+            read -r -a options <<<"$options"
             read -r rate_up rate_down <<<"$(curl_measure "${options[@]}")"
             mode[$name]=curl
             up[$name]="${up[$name]:-} $rate_up" down[$name]="${down[$name]:-} $rate_down"
@@ -180,8 +182,8 @@ echo
 echo "| route | mode | upload Gbit/s | ÷ direct duplex | download Gbit/s | ÷ direct duplex | wire ÷ payload up | wire ÷ payload down | runs up / down |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
 du=$(bench_median "${up[duplex]:-}") dd=$(bench_median "${down[duplex]:-}")
-# against direct duplex: "-" when the duplex route was not run
-versus() { if [ -n "$2" ]; then bench_ratio "$1" "$2"; else echo -; fi; }
+# versus A B: A / B, or "-" when B was not measured (or is 0)
+versus() { if awk -v b="$2" 'BEGIN { exit !(b + 0 > 0) }'; then bench_ratio "$1" "$2"; else echo -; fi; }
 for name in $routes; do
     u=$(bench_median "${up[$name]}") d=$(bench_median "${down[$name]}")
     echo "| $name | ${mode[$name]} | $u | $(versus "$u" "$du") | $d | $(versus "$d" "$dd") |" \
@@ -198,7 +200,7 @@ if [ -n "$proxy_pairs" ]; then
     echo "| route | BYST up ÷ the proxy alone (curl) | BYST down ÷ the proxy alone |"
     echo "|---|---:|---:|"
     for name in $proxy_pairs; do
-        echo "| $name | $(bench_ratio "$(bench_median "${up[$name]}")" "$(bench_median "${up[curl-$name]}")") |" \
-             "$(bench_ratio "$(bench_median "${down[$name]}")" "$(bench_median "${down[curl-$name]}")") |"
+        echo "| $name | $(versus "$(bench_median "${up[$name]}")" "$(bench_median "${up[curl-$name]}")") |" \
+             "$(versus "$(bench_median "${down[$name]}")" "$(bench_median "${down[curl-$name]}")") |"
     done
 fi

@@ -368,7 +368,8 @@ echo "   recycling: $recycled links replaced during the transfers"
 # nginx stops passing a duplex link's request body on when more is in flight than its
 # connection to the hub takes at once (docs/OPERATIONS.md): 4 uploads at once on one link. It
 # happens with the advised 1 MiB buffers too, but not every time: nginx with its stock buffers
-# (4–16 KiB) stalls at once. The hub closes the stalled link as dead and tells the branch why
+# (4–16 KiB) stalls at once in most runs (every run before links acknowledged at once;
+# since then not always: up to 3 attempts). The hub closes the stalled link as dead and tells the branch why
 # (a `linkClosing` frame, which still gets through downstream); auto must move on to
 # websocket, and the uploads go on there.
 four_uploads() { # CASE NGINX_PORT SECONDS
@@ -387,10 +388,15 @@ four_uploads() { # CASE NGINX_PORT SECONDS
 }
 dead_links() { grep -c "no traffic for 5.0 seconds: dead link" "$work/hub.log" || true; }
 
-before=$(dead_links)
-four_uploads nginx-stall "$nginx_stock" 16
-[ "$(dead_links)" -gt "$before" ] \
-    || fail "nginx-stall: no link stalled in nginx with stock buffers and 4 uploads at once (the case proves nothing; has nginx changed?)"
+stalled=0
+for attempt in 1 2 3; do
+    before=$(dead_links)
+    four_uploads nginx-stall "$nginx_stock" 16
+    if [ "$(dead_links)" -gt "$before" ]; then stalled=1; break; fi
+    echo "   nginx-stall: no stall in attempt $attempt"
+done
+[ "$stalled" = 1 ] \
+    || fail "nginx-stall: no link stalled in nginx with stock buffers and 4 uploads at once in 3 attempts (the case proves nothing; has nginx changed?)"
 grep -q "link closed: the peer closed it: nothing of ours reached it for its dead-link timeout" "$work/nginx-stall.case" \
     || fail "nginx-stall: the hub's reason did not reach the branch"
 grep -q "HTTP duplex link stopped carrying uploads" "$work/nginx-stall.case" || fail "nginx-stall: the branch did not see why its link died"

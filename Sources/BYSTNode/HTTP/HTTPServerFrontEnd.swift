@@ -105,6 +105,13 @@ final class HTTPServerFrontEnd: ChannelDuplexHandler, SplitDownstream {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        // A split link's POSTs are read here, not by a LinkHandler (which does this for the
+        // other links): acknowledge at once, as on every link socket (also when this read
+        // finished a part and the connection waits for the next head).
+        switch state {
+        case .upstreamPart, .awaitingHead: QuickAck.request(on: context.channel)
+        case .link, .raw, .webSocket, .done: break
+        }
         // All read: let the read buffer go (NIO reuses it for the next read once nobody holds
         // it; `clear()` would allocate a new one here while the link still holds a slice).
         if inbound.readableBytes == 0 { inbound = ByteBuffer() } else if inbound.readerIndex > 64 * 1024 { inbound.discardReadBytes() }

@@ -17,6 +17,13 @@ final class SplitPostResponseHandler: ChannelInboundHandler {
         self.upstream = upstream
     }
 
+    /// The answers come through the same relays as the link's other bytes: acknowledge them
+    /// at once (QuickAck.swift).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        QuickAck.request(on: context.channel)
+        context.fireChannelReadComplete()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         inbound.writeBuffer(&bytes)

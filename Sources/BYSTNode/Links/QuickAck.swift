@@ -4,7 +4,7 @@ import NIOCore
 /// Has the kernel acknowledge what a link socket received at once, after each read.
 ///
 /// While a connection carries data both ways Linux counts it as interactive and delays the
-/// ACK of a small segment (up to 40 ms). An intermediary that writes without TCP_NODELAY —
+/// ACK of a small segment (40 ms on loopback, up to 200 ms on longer paths). An intermediary that writes without TCP_NODELAY —
 /// tinyproxy relaying a CONNECT tunnel, for one — holds its next small write until that ACK
 /// arrives (Nagle), so the acks and pongs it relays to us arrive 10–40 ms late, and a stream
 /// waits for its acks: through tinyproxy CONNECT one stream moved 0.5–0.9 Gbit/s (tinyproxy

@@ -198,17 +198,17 @@ CONF
 }
 
 # start_http_origin PORT MIB: nginx on 127.0.0.1:PORT as a plain web server, the far end of a
-# proxy's own throughput (benchmarks): GET /big sends MIB MiB of zeros (a file under
-# /dev/shm, removed with the harness), and a request to /sink gets 204 while its body is
-# read and thrown away, however long it is.
+# proxy's own throughput (benchmarks): GET /big sends MIB MiB of zeros (a sparse file: it
+# takes no memory), and a request to /sink gets 204 while its body is read and
+# thrown away for up to an hour.
 start_http_origin() {
     local port=$1 mib=$2 dir user_line=""
     [[ "$mib" =~ ^[0-9]+$ ]] || { echo "FAIL: start_http_origin: bad size '$mib'" >&2; exit 1; }
     _proxy_port_free "$port" start_http_origin
-    dir=$(mktemp -d "/dev/shm/byst-origin.$$.XXXX")
+    dir=$(mktemp -d "/dev/shm/byst-origin.$$.XXXX")  # tmpfs: its holes read fast (on disk: 8× slower)
     BYST_PROXY_DIRS+=("$dir")
     mkdir "$dir/www"
-    head -c $((mib * 1024 * 1024)) /dev/zero >"$dir/www/big"
+    truncate -s "${mib}M" "$dir/www/big"
     if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
         user_line="user www-data www-data;"
         chown -R www-data: "$dir"
@@ -226,10 +226,15 @@ http {
     access_log off;
     sendfile on;
     client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy_temp;
+    fastcgi_temp_path $dir/fastcgi_temp;
+    uwsgi_temp_path $dir/uwsgi_temp;
+    scgi_temp_path $dir/scgi_temp;
     server {
         listen 127.0.0.1:$port;
         root $dir/www;
         client_max_body_size 0;
+        lingering_time 1h;
         location = /sink { return 204; }
     }
 }

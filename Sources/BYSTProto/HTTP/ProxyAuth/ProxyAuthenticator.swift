@@ -5,7 +5,9 @@
 ///
 ///   first request ─ no credentials ─▶ 407 + offers ─▶ strongest (ProxyAuthChoice)
 ///     Basic / Digest: the same request with the answer; later requests answer preemptively
-///                     (Digest: the proxy's nonce with the next nonce count)
+///                     (Digest: the proxy's nonce with the next nonce count), except a
+///                     streaming request's bodyless leg, which draws a fresh challenge
+///                     (`openingLeg`)
 ///     NTLM:           Type 1 ─▶ 407 + Type 2 ─▶ Type 3, all on one connection; each new
 ///                     connection does it again
 ///   407 again after an answer to this request's own challenge ─▶ `rejected` (wrong credentials)
@@ -130,8 +132,11 @@ public struct ProxyAuthenticator: Sendable {
         }
     }
 
+    /// The proxy passed on a request that carried no answer (a bodyless leg: nothing, or
+    /// NTLM's Type 1): it needs none, whatever it asked for before (a proxy may trust a client
+    /// once it logged in, or let some destinations through); it asks again if that changes.
     public mutating func proxyPassedWithoutCredentials() {
-        if learned == .unknown { learned = .notRequired }
+        learned = .notRequired
     }
 
     /// The scheme learned, for messages.

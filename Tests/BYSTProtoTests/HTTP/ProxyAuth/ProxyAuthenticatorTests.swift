@@ -36,6 +36,29 @@ import Testing
         #expect(nextFields["nc"] == "00000002" && nextFields["cnonce"] != fields["cnonce"])
     }
 
+    /// A streaming request's bodyless leg carries no Digest answer (it must draw a fresh
+    /// challenge) but NTLM's Type 1; a proxy that passes such a leg needs no credentials, even
+    /// after it asked for Digest before.
+    @Test func bodylessLegsAndAProxyThatPassesThem() throws {
+        var auth = ProxyAuthenticator(credentials: Self.credentials)
+        var exchange = ProxyAuthenticator.Exchange()
+        _ = try auth.challenged(offer(#"Digest realm="r", nonce="N1", qop="auth""#), method: "POST", uri: "http://h/byst",
+                                exchange: &exchange, unixNanoseconds: 0)
+        var leg = ProxyAuthenticator.Exchange()
+        #expect(try auth.openingLeg(method: "POST", uri: "http://h/byst", exchange: &leg) == nil)
+        #expect(try auth.opening(method: "POST", uri: "http://h/byst", exchange: &leg) != nil)
+        auth.proxyPassedWithoutCredentials()
+        #expect(auth.learned == .notRequired)
+        #expect(try auth.opening(method: "POST", uri: "http://h/byst", exchange: &leg) == nil)
+
+        var ntlm = ProxyAuthenticator(credentials: Self.credentials)
+        var first = ProxyAuthenticator.Exchange()
+        _ = try ntlm.challenged(offer("NTLM"), method: "POST", uri: "http://h/byst", exchange: &first, unixNanoseconds: 0)
+        var next = ProxyAuthenticator.Exchange()
+        let type1 = try #require(try ntlm.openingLeg(method: "POST", uri: "http://h/byst", exchange: &next))
+        #expect(type1.hasPrefix("NTLM ") && next.awaitingNTLMChallenge)
+    }
+
     @Test func secondChallengeAfterOurAnswerIsRejected() throws {
         var auth = ProxyAuthenticator(credentials: Self.credentials)
         var exchange = ProxyAuthenticator.Exchange()
