@@ -197,18 +197,11 @@ CONF
     _proxy_start "$dir" "$port" "$dir/cache.log" squid squid -N -f "$dir/squid.conf"
 }
 
-# start_http_origin PORT MIB: nginx on 127.0.0.1:PORT as a plain web server, the far end of a
-# proxy's own throughput (benchmarks): GET /big sends MIB MiB of zeros (a sparse file: it
-# takes no memory), and a request to /sink gets 204 while its body is read and
-# thrown away for up to an hour.
-start_http_origin() {
-    local port=$1 mib=$2 dir user_line=""
-    [[ "$mib" =~ ^[0-9]+$ ]] || { echo "FAIL: start_http_origin: bad size '$mib'" >&2; exit 1; }
-    _proxy_port_free "$port" start_http_origin
-    dir=$(mktemp -d "/dev/shm/byst-origin.$$.XXXX")  # tmpfs: its holes read fast (on disk: 8× slower)
-    BYST_PROXY_DIRS+=("$dir")
-    mkdir "$dir/www"
-    truncate -s "${mib}M" "$dir/www/big"
+# _nginx_config DIR CALLER HTTP_LINES: a private nginx's DIR/nginx.conf (one worker, in the
+# foreground, pid, logs and temp files in DIR) with HTTP_LINES inside its http block, checked
+# with `nginx -t`. As root its workers run as www-data, which then owns DIR.
+_nginx_config() {
+    local dir=$1 caller=$2 http_lines=$3 user_line=""
     if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
         user_line="user www-data www-data;"
         chown -R www-data: "$dir"
@@ -216,59 +209,6 @@ start_http_origin() {
     chmod -R a+rX "$dir"
     cat >"$dir/nginx.conf" <<CONF
 # Private test instance (Tests/E2E/lib/proxies.sh). Loopback only.
-$user_line
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    sendfile on;
-    client_body_temp_path $dir/client_body;
-    proxy_temp_path $dir/proxy_temp;
-    fastcgi_temp_path $dir/fastcgi_temp;
-    uwsgi_temp_path $dir/uwsgi_temp;
-    scgi_temp_path $dir/scgi_temp;
-    server {
-        listen 127.0.0.1:$port;
-        root $dir/www;
-        client_max_body_size 0;
-        lingering_time 1h;
-        location = /sink { return 204; }
-    }
-}
-CONF
-    _proxy_start "$dir" "$port" "$dir/error.log" nginx nginx -c "$dir/nginx.conf"
-}
-
-# start_nginx_reverse PORT UPSTREAM_PORT [buffered|stock-buffers]: nginx on 127.0.0.1:PORT
-# proxying every request to http://127.0.0.1:UPSTREAM_PORT over HTTP/1.1, streaming both ways
-# (proxy_buffering off, proxy_request_buffering off) through 1 MiB buffers, as
-# docs/OPERATIONS.md advises. `buffered` turns request buffering on (nginx then reads the whole
-# request body before it sends anything upstream); `stock-buffers` keeps nginx's own buffer
-# sizes (4–16 KiB: half the throughput, and duplex uploads can stall).
-start_nginx_reverse() {
-    local port=$1 upstream=$2 mode=${3:-} dir request_buffering=off user_line=""
-    local buffers="proxy_buffer_size 1m; proxy_buffers 4 1m; proxy_busy_buffers_size 1m; client_body_buffer_size 1m;"
-    case "$mode" in
-        "") ;;
-        buffered) request_buffering=on ;;
-        stock-buffers) buffers="" ;;
-        *) echo "FAIL: start_nginx_reverse: third argument must be 'buffered', 'stock-buffers' or absent, not '$mode'" >&2; exit 1 ;;
-    esac
-    [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_nginx_reverse: bad upstream port '$upstream'" >&2; exit 1; }
-    _proxy_port_free "$port" start_nginx_reverse
-    dir=$(mktemp -d "/tmp/byst-nginx.$$.XXXX")
-    BYST_PROXY_DIRS+=("$dir")
-    # As root, workers run as www-data (they create files under the temp dir).
-    if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
-        user_line="user www-data www-data;"
-        chown www-data: "$dir"
-    fi
-    chmod 755 "$dir"
-    cat >"$dir/nginx.conf" <<CONF
-# Private test instance (Tests/E2E/proxies.sh). Loopback only.
 $user_line
 worker_processes 1;
 daemon off;
@@ -282,7 +222,56 @@ http {
     fastcgi_temp_path $dir/fastcgi_temp;
     uwsgi_temp_path $dir/uwsgi_temp;
     scgi_temp_path $dir/scgi_temp;
-    map \$http_upgrade \$connection_upgrade { default upgrade; '' close; }
+$http_lines
+}
+CONF
+    nginx -t -p "$dir" -c "$dir/nginx.conf" >"$dir/test.log" 2>&1 \
+        || _proxy_fail "$dir/test.log" "$caller: nginx rejected its config $dir/nginx.conf"
+}
+
+# start_http_origin PORT MIB: nginx on 127.0.0.1:PORT as a plain web server, the far end of a
+# proxy's own throughput (benchmarks): GET /big sends MIB MiB of zeros (a sparse file: it
+# takes no memory), and a request to /sink gets 204 while its body is read and
+# thrown away for up to an hour.
+start_http_origin() {
+    local port=$1 mib=$2 dir
+    [[ "$mib" =~ ^[0-9]+$ ]] || { echo "FAIL: start_http_origin: bad size '$mib'" >&2; exit 1; }
+    _proxy_port_free "$port" start_http_origin
+    dir=$(mktemp -d "/dev/shm/byst-origin.$$.XXXX")  # tmpfs: its holes read fast (on disk: 8× slower)
+    BYST_PROXY_DIRS+=("$dir")
+    mkdir "$dir/www"
+    truncate -s "${mib}M" "$dir/www/big"
+    _nginx_config "$dir" start_http_origin "    sendfile on;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/www;
+        client_max_body_size 0;
+        lingering_time 1h;
+        location = /sink { return 204; }
+    }"
+    _proxy_start "$dir" "$port" "$dir/error.log" nginx nginx -p "$dir" -c "$dir/nginx.conf"
+}
+
+# start_nginx_reverse PORT UPSTREAM_PORT [buffered|stock-buffers]: nginx on 127.0.0.1:PORT
+# proxying every request to http://127.0.0.1:UPSTREAM_PORT over HTTP/1.1, streaming both ways
+# (proxy_buffering off, proxy_request_buffering off) through 1 MiB buffers, as
+# docs/OPERATIONS.md advises. `buffered` turns request buffering on (nginx then reads the whole
+# request body before it sends anything upstream); `stock-buffers` keeps nginx's own buffer
+# sizes (4–16 KiB: half the throughput, and duplex uploads can stall).
+start_nginx_reverse() {
+    local port=$1 upstream=$2 mode=${3:-} dir request_buffering=off
+    local buffers="proxy_buffer_size 1m; proxy_buffers 4 1m; proxy_busy_buffers_size 1m; client_body_buffer_size 1m;"
+    case "$mode" in
+        "") ;;
+        buffered) request_buffering=on ;;
+        stock-buffers) buffers="" ;;
+        *) echo "FAIL: start_nginx_reverse: third argument must be 'buffered', 'stock-buffers' or absent, not '$mode'" >&2; exit 1 ;;
+    esac
+    [[ "$upstream" =~ ^[0-9]+$ ]] || { echo "FAIL: start_nginx_reverse: bad upstream port '$upstream'" >&2; exit 1; }
+    _proxy_port_free "$port" start_nginx_reverse
+    dir=$(mktemp -d "/tmp/byst-nginx.$$.XXXX")
+    BYST_PROXY_DIRS+=("$dir")
+    _nginx_config "$dir" start_nginx_reverse "    map \$http_upgrade \$connection_upgrade { default upgrade; '' close; }
     server {
         listen 127.0.0.1:$port;
         client_max_body_size 0;
@@ -303,11 +292,7 @@ http {
             proxy_read_timeout 300s;
             proxy_send_timeout 300s;
         }
-    }
-}
-CONF
-    nginx -t -p "$dir" -c "$dir/nginx.conf" >"$dir/test.log" 2>&1 \
-        || _proxy_fail "$dir/test.log" "start_nginx_reverse: nginx rejected its config $dir/nginx.conf"
+    }"
     # daemon off: the PID started here is nginx's master (SIGTERM stops it and its worker).
     _proxy_start "$dir" "$port" "$dir/error.log" nginx nginx -p "$dir" -c "$dir/nginx.conf"
 }
